@@ -356,8 +356,7 @@ def to_pydub(audio, *, sample_rate: int = SAMPLE_RATE):
     -------
     pydub.AudioSegment
     """
-    from pydub import AudioSegment
-
+    AudioSegment = _pydub_segment_class()
     audio = validate_audio(audio)
     pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
     return AudioSegment(pcm.tobytes(), frame_rate=int(sample_rate), sample_width=2, channels=audio.shape[1])
@@ -379,6 +378,17 @@ def from_pydub(segment) -> np.ndarray:
     raw = np.frombuffer(segment.raw_data, dtype=dtype).reshape(-1, segment.channels)
     full_scale = float(2 ** (8 * width - 1))
     return validate_audio(raw.astype(np.float64) / full_scale, name="pydub segment")
+
+
+def _pydub_segment_class():
+    """Import pydub quietly and point it at the bundled ffmpeg (pydub warns when none is on PATH)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RuntimeWarning (no ffmpeg on PATH), DeprecationWarning (audioop)
+        from pydub import AudioSegment
+    AudioSegment.converter = ffmpeg_exe()
+    return AudioSegment
 
 
 def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: Chromium for the browser test of the lessons
+# (driven by Playwright with executable_path=/usr/bin/chromium; never `playwright install`).
+# Everything else (ffmpeg, TTS voice data) comes from PyPI packages.
+set -euo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+  echo "Layer Lab tests need the Debian packages: ${need[*]} (apt-get install ${need[*]}); run as root or with sudo." >&2
+  exit 1
+fi
+echo "Installing Debian packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,67 @@
+"""The set-up files agree with each other, and notebooks are stored clean."""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge names that differ from PyPI names
+CONDA_NAMES = {"soundfile": "pysoundfile"}
+
+
+def _split(req: str):
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    return m.group(1).lower(), m.group(2).replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = {CONDA_NAMES.get(n, n): spec for n, spec in map(_split, project["dependencies"])}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    conda, pip_section = {}, None
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip_section = dep["pip"]
+            continue
+        name, spec = _split(dep)
+        if name not in ("python", "pip"):
+            conda[name] = spec
+    assert "python=3.11" in env["dependencies"]
+    assert conda == pyproject, "environment.yml and pyproject.toml disagree"
+    assert pip_section == ["-e ."]
+
+
+def test_console_command_is_declared_and_runs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["layerlab"] == "layerlab.cli:main"
+    exe = Path(sys.executable).with_name("layerlab")
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage: layerlab" in proc.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"^(make \w+)$", readme, flags=re.M)
+    assert "make lab" in commands and "make test" in commands
+    ci_cmds = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
+    assert ci_cmds == ["make test"]
+
+
+def test_notebooks_are_committed_without_outputs():
+    notebooks = sorted(p for d in ("lessons", "labs") for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    assert notebooks, "no notebooks found"
+    dirty = []
+    for nb_path in notebooks:
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+                dirty.append(nb_path.relative_to(ROOT).as_posix())
+                break
+    assert not dirty, f"strip outputs from: {dirty}"

@@ -17,6 +17,7 @@ from .errors import LayerLabError
 # (subcommand, module, one-line help)
 _COMMANDS = [
     ("render", "layerlab.session", "render a session.json to a deliverable folder (mix + stems)"),
+    ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
 ]
 
 

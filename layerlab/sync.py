@@ -111,8 +111,11 @@ class Onset:
     time_s : float
         The first sample of the sound, in seconds from the start of the stem.
     after_quiet : bool
-        True when the sound starts out of quiet; False when it rises over the
-        tail of an earlier sound.
+        True when the sound starts out of at least 250 ms of quiet (a new
+        sound); False when it follows closely on, or rises over the tail of,
+        an earlier sound (a later hit of the same effect, say).
+    quiet_before_s : float
+        How long the stem was quiet before the onset.
     rise_db : float
         How far the level jumped at the onset.
     """
@@ -120,6 +123,7 @@ class Onset:
     time_s: float
     after_quiet: bool
     rise_db: float
+    quiet_before_s: float = 0.0
 
 
 @dataclass
@@ -255,6 +259,7 @@ def detect_onsets(
     rise_db: float = 10.0,
     floor_db: float = 50.0,
     frame_ms: float = 1.0,
+    new_sound_quiet_s: float = 0.25,
 ) -> list[Onset]:
     """Find where sounds start in a sparse stem (SFX one-shots, dialogue lines).
 
@@ -268,6 +273,9 @@ def detect_onsets(
         Ignore anything quieter than the stem's loudest millisecond minus this.
     frame_ms : float
         Envelope resolution.
+    new_sound_quiet_s : float
+        Quiet needed before an onset for it to count as a new sound
+        (:attr:`Onset.after_quiet`).
 
     Returns
     -------
@@ -300,6 +308,11 @@ def detect_onsets(
     lvl_prev = _db(prev_mean)
     rise = lvl_ahead - lvl_prev
     cand = (rise >= rise_db) & (lvl_ahead >= quiet_db)
+    loud = (_db(e) >= quiet_db)
+    # index of the last loud frame strictly before each frame (-1: none since the start)
+    marks = np.where(loud, idx, -1)
+    last_loud_upto = np.maximum.accumulate(marks)
+    last_loud_before = np.concatenate([[-1], last_loud_upto[:-1]])
     absx = np.max(np.abs(audio), axis=1)
     n = audio.shape[0]
     onsets: list[Onset] = []
@@ -325,8 +338,10 @@ def detect_onsets(
                 thr = 0.5 * local_peak
             over = np.nonzero(absx[start:stop] >= thr)[0]
             s = start + int(over[0]) if over.size else i * hop
-            after_quiet = bool(lvl_prev[i] < quiet_db)
-            onsets.append(Onset(time_s=s / sr, after_quiet=after_quiet, rise_db=float(min(rise[best], 200.0))))
+            quiet_before_s = (i - 1 - last_loud_before[i]) * hop / sr
+            after_quiet = bool(quiet_before_s >= new_sound_quiet_s)
+            onsets.append(Onset(time_s=s / sr, after_quiet=after_quiet, rise_db=float(min(rise[best], 200.0)),
+                                quiet_before_s=float(quiet_before_s)))
             last_frame = j
         i = j + 1
     return onsets
@@ -399,8 +414,8 @@ def sfx_offsets(
 
     Notes
     -----
-    Onsets that start out of quiet are matched first (so the first hit of a
-    multi-hit effect wins over its later hits), then onsets over the tail of
+    Onsets that start out of 250 ms of quiet are matched first (so the first
+    hit of a multi-hit effect wins over its later hits), then onsets over the tail of
     an earlier sound. Matching is one-to-one, nearest first.
 
     Taught in ``lessons/05_sync.ipynb``.

@@ -18,6 +18,7 @@ from .errors import LayerLabError
 _COMMANDS = [
     ("render", "layerlab.session", "render a session.json to a deliverable folder (mix + stems)"),
     ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
+    ("measure", "layerlab.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
 ]
 
 

@@ -1,0 +1,49 @@
+"""nbgrader configuration for a Layer Lab course.
+
+Copy this file to the course root (the folder that holds ``source/``,
+``release/``, ``submitted/``, ``autograded/``, ``feedback/`` and
+``gradebook.db``) together with ``rubric.json``. The kit's labs live in
+``labs/``: copy or link each ``labs/<lab>/`` folder to ``source/<lab>/``.
+
+Set ``LAYERLAB_EXCHANGE`` to use a local exchange directory other than
+``/srv/nbgrader/exchange`` (the end-to-end test uses a temporary one).
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = os.environ.get("LAYERLAB_COURSE_ID", "layerlab")
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.db_assignments = [
+    {"name": "lab1_audit"},
+    {"name": "lab2_hybrid_mix"},
+    {"name": "lab3_choose_approach"},
+]
+
+# Local exchange directory for release/fetch/submit/collect.
+c.Exchange.root = os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")
+c.Exchange.assignment_dir = os.environ.get("LAYERLAB_ASSIGNMENT_DIR", ".")
+
+# Solutions and hidden tests use the default delimiters.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# Rendering a 20 s four-layer mix and measuring it takes a few seconds; give
+# each cell room, but stop runaway code.
+c.ExecutePreprocessor.timeout = 180
+c.Execute.interrupt_on_timeout = True
+
+# Feedback never shows hidden tests: remove them from the cell source, and
+# scrub any traceback or output that quotes them (nbgrader issues #917, #1363).
+# ``layerlab grade`` also replaces every grade cell's output with the grader's
+# own verdict before feedback is generated.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from layerlab.grading import ScrubHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

@@ -1,0 +1,1310 @@
+"""The out-of-kernel grader: scores come from measured files, never from the learner's kernel.
+
+nbgrader runs a lab's test cells inside the learner's own kernel, where a few
+lines of monkeypatching can make every assertion pass. The kit therefore
+recomputes every auto-graded cell's score in processes the learner's code does
+not share:
+
+1. the submission folder is copied into a private work folder (regular files
+   only: symlinks, device files and oversized files are left out);
+2. the learner's notebook code (every code cell except the grade cells) runs
+   in a fresh, isolated interpreter (``python -I``) with a time and memory
+   limit; for a mix lab it exports the deliverable folder, for an answers lab
+   the grader also collects the answer variables it names (plain JSON data);
+3. the grader's own process measures the deliverable (``layerlab.checks``) or
+   compares the answers with the truth (the scene's cue sheet and the rubric),
+   and turns each result into points from ``autograder/rubric.json``;
+4. ``layerlab grade`` writes those points into the nbgrader gradebook (they
+   replace whatever the autograde kernel reported), replaces each grade cell's
+   output in the autograded notebook with the grader's verdict, advice and
+   figure, and writes a class summary.
+
+Nothing the learner's code could have written is read as a result: not cell
+outputs, not files named like reports, not the gradebook scores from the
+autograde run. The learner's code can only change its own deliverable and its
+own answers.
+
+Inside a lab, :func:`self_check` runs the same checks on the learner's current
+deliverable and shows the same report, instantly and without an instructor.
+
+Taught in ``labs/`` (every lab ends with a self-check) and documented for
+instructors in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import hashlib
+import html
+import io
+import json
+import math
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import LayerLabError
+from .paths import REPO_ROOT, scenes_dir
+
+RUBRIC_FILE = "rubric.json"
+KIT_RUBRIC = REPO_ROOT / "autograder" / RUBRIC_FILE
+DEFAULT_TIMEOUT_S = 240.0
+DEFAULT_MEMORY_MB = 4096
+MAX_SUBMISSION_MB = 400
+MAX_FILE_MB = 200
+_IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+class GradingError(LayerLabError):
+    """A submission, rubric or course folder cannot be graded as it is."""
+
+
+# --------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemGrade:
+    """The grader's verdict on one auto-graded cell.
+
+    Attributes
+    ----------
+    grade_id : str
+        The nbgrader grade cell this item scores.
+    name : str
+        The check or finding it measures (``"sync"``, ``"dialogue_offset_ms"``...).
+    points, max_points : float
+        Points earned and available.
+    passed : bool
+    value, unit, target : measured value, its unit and the target it is compared with.
+    message : str
+        Plain-language advice: what was measured and what to fix.
+    figure_png : str
+        A base64 PNG figure (sync timeline, loudness curve, masking map) or "".
+    """
+
+    grade_id: str
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    value: object = None
+    unit: str = ""
+    target: object = None
+    message: str = ""
+    figure_png: str = ""
+
+    def to_text(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        value = _fmt(self.value)
+        unit = f" {self.unit}" if self.unit and value != "-" else ""
+        target = f" (target {_fmt(self.target)})" if self.target not in (None, "") else ""
+        return f"[{mark}] {self.name}: {value}{unit}{target} -> {_fmt(self.points)}/{_fmt(self.max_points)} points\n       {self.message}"
+
+
+@dataclass
+class SubmissionGrade:
+    """Every item of one learner's submission, as scored by the grader."""
+
+    assignment: str
+    student: str
+    items: list[ItemGrade] = field(default_factory=list)
+    error: str = ""
+    log: str = ""
+    elapsed_s: float = 0.0
+    submission_sha256: str = ""
+
+    @property
+    def score(self) -> float:
+        return round(sum(i.points for i in self.items), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(i.max_points for i in self.items), 4)
+
+    def item(self, name_or_grade_id: str) -> ItemGrade:
+        for it in self.items:
+            if name_or_grade_id in (it.name, it.grade_id):
+                return it
+        raise KeyError(name_or_grade_id)
+
+    def points_by_name(self) -> dict[str, float]:
+        return {it.name: it.points for it in self.items}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"] = self.score
+        d["max_score"] = self.max_score
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SubmissionGrade":
+        items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
+        keep = {k: d[k] for k in ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256") if k in d}
+        return cls(items=items, **keep)
+
+    def to_text(self) -> str:
+        lines = [f"{self.assignment} - {self.student}: {_fmt(self.score)}/{_fmt(self.max_score)} points"]
+        if self.error:
+            lines.append(f"  note: {self.error}")
+        lines += [it.to_text() for it in self.items]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        out = [f"# {self.assignment}: {self.student}", "", f"**Score: {_fmt(self.score)} / {_fmt(self.max_score)}**", ""]
+        if self.error:
+            out += [f"> {self.error}", ""]
+        out += ["| check | result | measured | target | points |", "|---|---|---|---|---|"]
+        for it in self.items:
+            out.append(f"| {it.name} | {'passed' if it.passed else 'failed'} | {_fmt(it.value)} {it.unit} | {_fmt(it.target)} | "
+                       f"{_fmt(it.points)}/{_fmt(it.max_points)} |")
+        out.append("")
+        for it in self.items:
+            out += [f"## {it.name}", "", it.message, ""]
+        return "\n".join(out)
+
+    def to_html(self) -> str:
+        rows = "".join(
+            f"<tr class='{'pass' if it.passed else 'fail'}'><td>{html.escape(it.name)}</td><td>{'passed' if it.passed else 'failed'}</td>"
+            f"<td>{html.escape(_fmt(it.value))} {html.escape(it.unit)}</td><td>{html.escape(_fmt(it.target))}</td>"
+            f"<td>{_fmt(it.points)}/{_fmt(it.max_points)}</td></tr>" for it in self.items)
+        sections = "".join(_item_html(it) for it in self.items)
+        err = f"<p class='note'>{html.escape(self.error)}</p>" if self.error else ""
+        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.assignment)} - {html.escape(self.student)}</title>"
+                "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+                "td,th{border:1px solid #ccc;padding:4px 8px}tr.pass td:nth-child(2){color:#176d2b}tr.fail td:nth-child(2){color:#b3261e}"
+                ".note{background:#fff4e5;padding:6px}</style></head><body>"
+                f"<h1>{html.escape(self.assignment)}: {html.escape(self.student)}</h1>"
+                f"<p><b>Score: {_fmt(self.score)} / {_fmt(self.max_score)}</b></p>{err}"
+                f"<table><tr><th>check</th><th>result</th><th>measured</th><th>target</th><th>points</th></tr>{rows}</table>"
+                f"{sections}</body></html>")
+
+
+def _item_html(it: ItemGrade) -> str:
+    img = f"<img alt='{html.escape(it.name)} figure' src='data:image/png;base64,{it.figure_png}' style='max-width:100%'>" if it.figure_png else ""
+    return f"<h2>{html.escape(it.name)}</h2><p>{html.escape(it.message)}</p>{img}"
+
+
+def _fmt(v) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------
+# rubric
+# --------------------------------------------------------------------------------------
+
+
+def load_rubric(path=None, *, course=None) -> dict:
+    """Load the grading rubric (points per check, as data).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``rubric.json``. Default: ``<course>/rubric.json`` if ``course`` is given and holds
+        one, else the kit's ``autograder/rubric.json``.
+    course : str or Path, optional
+        An nbgrader course root.
+
+    Returns
+    -------
+    dict
+        ``{"assignments": {name: {...}}}``; see ``autograder/README.md`` for the schema.
+    """
+    if path is None:
+        candidates = [Path(course) / RUBRIC_FILE] if course else []
+        candidates.append(KIT_RUBRIC)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise GradingError(f"No rubric found (looked for {', '.join(map(str, candidates))}). "
+                               "Copy autograder/rubric.json into the course folder.")
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GradingError(f"rubric {path}: cannot read it as JSON ({exc}).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("assignments"), dict):
+        raise GradingError(f"rubric {path}: expected an object with an 'assignments' mapping.")
+    for name, spec in data["assignments"].items():
+        if spec.get("kind") not in ("mix", "answers"):
+            raise GradingError(f"rubric {path}: assignment {name!r} needs kind 'mix' or 'answers'.")
+        if not spec.get("notebook") or not isinstance(spec.get("items"), list) or not spec["items"]:
+            raise GradingError(f"rubric {path}: assignment {name!r} needs a 'notebook' and a non-empty 'items' list.")
+        for it in spec["items"]:
+            if "grade_id" not in it or "points" not in it:
+                raise GradingError(f"rubric {path}: every item of {name!r} needs 'grade_id' and 'points' ({it}).")
+    data["_path"] = str(path)
+    return data
+
+
+def assignment_spec(assignment: str, rubric: dict | None = None) -> dict:
+    """The rubric entry of one assignment (raises GradingError naming the known ones)."""
+    rubric = rubric or load_rubric()
+    try:
+        return rubric["assignments"][assignment]
+    except KeyError:
+        known = ", ".join(sorted(rubric["assignments"]))
+        raise GradingError(f"assignment {assignment!r} is not in the rubric {rubric.get('_path', '')} (known: {known}).") from None
+
+
+# --------------------------------------------------------------------------------------
+# submission folders: strict paths, private copies
+# --------------------------------------------------------------------------------------
+
+
+def resolve_inside(root, relative) -> Path:
+    """Resolve ``relative`` inside ``root``, refusing anything that leaves it.
+
+    Every component is checked with ``lstat``: a symlink anywhere on the way, an
+    absolute path or ``..`` that climbs out raises :class:`GradingError`.
+    """
+    root = Path(root).resolve()
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise GradingError(f"{relative}: paths in a submission must stay inside the submission folder.")
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            return cur
+        if stat.S_ISLNK(st.st_mode):
+            raise GradingError(f"{cur.relative_to(root)} is a symbolic link; the grader only reads real files inside the submission.")
+    return cur
+
+
+def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB) -> list[str]:
+    """Copy the regular files of a submission folder into ``dst``.
+
+    Symlinks, sockets, device files, checkpoint folders and files over ``max_file_mb``
+    are left out; the names of what was skipped are returned.
+    """
+    src, dst = Path(src), Path(dst)
+    skipped: list[str] = []
+    total = 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(src)
+        keep = []
+        for d in dirnames:
+            p = Path(dirpath) / d
+            if d in _IGNORED_DIRS or os.path.islink(p):
+                skipped.append(str(rel_dir / d))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        (dst / rel_dir).mkdir(parents=True, exist_ok=True)
+        for f in filenames:
+            p = Path(dirpath) / f
+            st = os.lstat(p)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
+                skipped.append(str(rel_dir / f))
+                continue
+            total += st.st_size
+            shutil.copyfile(p, dst / rel_dir / f)
+    return skipped
+
+
+def submission_hash(folder) -> str:
+    """SHA-256 over the names and bytes of a submission's regular files (for resumable batches)."""
+    h = hashlib.sha256()
+    folder = Path(folder)
+    for dirpath, dirnames, filenames in sorted(os.walk(folder, followlinks=False)):
+        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            if not os.path.isfile(p) or os.path.islink(p):
+                continue
+            h.update(str(p.relative_to(folder)).encode())
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# running the learner's code in a fresh interpreter
+# --------------------------------------------------------------------------------------
+
+
+def learner_code_cells(nb: dict) -> list[str]:
+    """Sources of the code cells the learner's solution consists of.
+
+    Grade (test) cells are left out: their verdict is the grader's job. A cell
+    counts as a test cell if its nbgrader metadata marks it ``grade`` and not
+    ``solution``.
+    """
+    out = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        src = cell.get("source", "")
+        out.append("".join(src) if isinstance(src, list) else str(src))
+    return out
+
+
+def _limits(memory_mb: float):
+    def apply():  # runs in the child before exec
+        os.setsid()
+        try:
+            import resource
+
+            lim = int(memory_mb * 1024 * 1024)
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except (ImportError, ValueError, OSError):
+            pass
+    return apply
+
+
+def _child_env(workdir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "LAYERLAB_ASSETS", "TZ")}
+    env.update({
+        "HOME": str(workdir),
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": str(workdir / ".mpl"),
+        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "layerlab-numba"),
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAYERLAB_GRADING": "1",
+    })
+    return env
+
+
+def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
+                     memory_mb: float = DEFAULT_MEMORY_MB) -> tuple[dict, str]:
+    """Run a notebook's solution cells in a fresh isolated interpreter.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        The learner's ``.ipynb`` (inside ``workdir``).
+    workdir : str or Path
+        The private copy of the submission; it is the child's working folder.
+    exports : sequence of str
+        Variable names to collect after the cells ran (JSON data only).
+    timeout_s, memory_mb : float
+        Limits for the child process (it is killed with its whole process group).
+
+    Returns
+    -------
+    (dict, str)
+        The exported values (missing names are absent) and a log of cell errors.
+    """
+    workdir = Path(workdir)
+    out_dir = Path(tempfile.mkdtemp(prefix="layerlab-answers-"))
+    out_file = out_dir / "exports.json"
+    cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_exec", str(notebook), "--out", str(out_file)]
+    for name in exports:
+        cmd += ["--export", name]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=_child_env(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=_limits(memory_mb))
+    try:
+        log, _ = proc.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        timed_out = True
+    # The child is gone; kill any process it left behind in its group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    text = log.decode("utf-8", "replace")[-20000:]
+    if timed_out:
+        text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
+    elif proc.returncode:
+        text += f"\n[grader] the notebook process ended with status {proc.returncode}."
+    values = {}
+    try:
+        raw = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
+        values = raw if isinstance(raw, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        text += "\n[grader] the exported answers could not be read."
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return values, text
+
+
+class _NoShell:
+    """Stands in for ``get_ipython()`` when notebook code runs outside IPython: magics do nothing."""
+
+    def run_line_magic(self, *a, **k):
+        return None
+
+    def run_cell_magic(self, *a, **k):
+        return None
+
+    def system(self, *a, **k):
+        return None
+
+    getoutput = system
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def _to_python(src: str) -> str:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(src)
+    except Exception:  # noqa: BLE001 - fall back to dropping magic lines
+        return "\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def _jsonable(v, depth=0):
+    if depth > 6:
+        return None
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, np.ndarray) and v.size <= 1000:
+            v = v.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x, depth + 1) for k, x in list(v.items())[:200]}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, depth + 1) for x in list(v)[:1000]]
+    return str(v)[:200]
+
+
+def _exec_main(argv: list[str]) -> int:
+    """Child entry point: run the notebook's solution cells, then dump the exports."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="layerlab.grading _exec")
+    p.add_argument("notebook")
+    p.add_argument("--out", required=True)
+    p.add_argument("--export", action="append", default=[])
+    a = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
+    nb = json.loads(Path(a.notebook).read_text(encoding="utf-8"))
+    ns = {"__name__": "__main__", "get_ipython": lambda: _NoShell()}
+    try:
+        from IPython.display import display
+
+        ns["display"] = display
+    except ImportError:  # pragma: no cover
+        ns["display"] = print
+    for i, src in enumerate(learner_code_cells(nb)):
+        try:
+            exec(compile(_to_python(src), f"<cell {i + 1}>", "exec"), ns)  # noqa: S102 - the learner's own code, sandboxed by process
+        except BaseException as exc:  # noqa: BLE001 - report and go on, like nbgrader with allow_errors
+            if isinstance(exc, (KeyboardInterrupt,)):
+                raise
+            print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}")
+    result = {name: _jsonable(ns[name]) for name in a.export if name in ns}
+    Path(a.out).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------
+
+
+def _check_results(report) -> dict:
+    """Map check name -> CheckResult for a ``layerlab.checks.CheckReport``."""
+    for attr in ("results", "checks"):
+        seq = getattr(report, attr, None)
+        if seq is not None:
+            break
+    else:
+        seq = list(report)
+    if isinstance(seq, dict):
+        return dict(seq)
+    return {r.name: r for r in seq}
+
+
+def _figures(report) -> dict:
+    try:
+        figs = report.figures()
+    except Exception:  # noqa: BLE001 - a figure must never cost points
+        return {}
+    if isinstance(figs, dict):
+        return figs
+    out = {}
+    for f in figs or []:
+        if isinstance(f, tuple) and len(f) == 2:
+            out[f[0]] = f[1]
+    return out
+
+
+def _png(fig) -> str:
+    if fig is None:
+        return ""
+    try:
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _quiet():
+    """Silence warnings and stderr (nbgrader zeroes a test cell that writes to stderr)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
+
+
+def measure_deliverable(deliverable, *, scene: str, target: str = "streaming", figures: bool = True):
+    """Run the kit's checks on a deliverable folder (in this process).
+
+    Returns
+    -------
+    (dict, dict)
+        check name -> CheckResult, and check name -> base64 PNG figure.
+    """
+    from .checks import run_checks
+
+    with _quiet():
+        report = run_checks(deliverable, scene=scene, target=target)
+        results = _check_results(report)
+        figs = {}
+        if figures:
+            for name, fig in _figures(report).items():
+                figs[name] = _png(fig)
+    return results, figs
+
+
+def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
+    """Turn check results into points: full points for a passed check, none for a failed one.
+
+    A failed gate check (``spec["gates"]``, e.g. ``format``, ``stems_sum``) means the
+    stems cannot be trusted, so every item scores zero.
+    """
+    gates_failed = [g for g in spec.get("gates", []) if g in results and not results[g].passed]
+    gates_missing = [g for g in spec.get("gates", []) if g not in results]
+    items = []
+    for it in spec["items"]:
+        name = it["check"]
+        r = results.get(name)
+        pts = float(it["points"])
+        if r is None:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message=f"The check {name!r} did not run on this deliverable."))
+            continue
+        passed = bool(r.passed) and not gates_failed and not gates_missing
+        msg = str(getattr(r, "message", ""))
+        if gates_failed and r.passed:
+            msg = (f"Not scored: the deliverable failed {', '.join(gates_failed)} ("
+                   + "; ".join(str(results[g].message) for g in gates_failed) + "). " + msg)
+        items.append(ItemGrade(it["grade_id"], name, pts if passed else 0.0, pts, passed, _jsonable(getattr(r, "value", None)),
+                               str(getattr(r, "unit", "") or ""), _jsonable(getattr(r, "target", None)), msg, figs.get(name, "")))
+    return items
+
+
+def _dig(data, dotted: str):
+    cur = data
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            raise KeyError(dotted)
+    return cur
+
+
+def _number(v):
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def scene_cues(scene: str) -> dict:
+    """The scene's cue sheet (``assets/scenes/<scene>/cues.json``) read by the grader itself."""
+    path = scenes_dir() / scene / "cues.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GradingError(f"scene {scene!r}: cannot read its cue sheet {path} ({exc}). Build the scenes with `make assets`.") from None
+
+
+def _truth(it: dict, spec: dict, cues_cache: dict):
+    if "expected" in it:
+        return it["expected"]
+    scene = it.get("scene") or spec.get("scene")
+    if scene not in cues_cache:
+        cues_cache[scene] = scene_cues(scene)
+    return _dig(cues_cache[scene], it["truth"])
+
+
+def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
+    """Compare a learner's answers with the truth (cue sheet or rubric) and award points.
+
+    Item types (``item["type"]``):
+
+    ``number``   one value within ``tolerance`` of the truth: all points or none.
+    ``numbers``  a mapping (e.g. offset per SFX event): points shared equally by the keys
+                 of the truth, each earned within ``tolerance``.
+    ``choices``  a mapping of categorical answers (e.g. per-layer native/post): points shared
+                 equally by the expected keys; comparison ignores case and spaces.
+
+    Taught in ``labs/lab1_audit`` and ``labs/lab3_choose_approach``.
+    """
+    cues_cache: dict = {}
+    items = []
+    for it in spec["items"]:
+        pts = float(it["points"])
+        name = it.get("label") or it["answer"]
+        try:
+            truth = _truth(it, spec, cues_cache)
+        except (KeyError, GradingError) as exc:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message=f"The grader has no true value for this item ({exc})."))
+            continue
+        try:
+            answer = _dig(answers, it["answer"])
+        except KeyError:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, target=None,
+                                   message=f"No answer found: set {it['answer'].replace('.', '[...]')} in the answer cell and run the notebook."))
+            continue
+        kind = it.get("type", "number")
+        tol = float(it.get("tolerance", 0.0))
+        unit = it.get("unit", "")
+        if kind == "number":
+            a, t = _number(answer), _number(truth)
+            ok = a is not None and t is not None and abs(a - t) <= tol
+            msg = (f"Within {_fmt(tol)} {unit} of the true value." if ok else
+                   f"Your value {_fmt(answer)} {unit} is more than {_fmt(tol)} {unit} from the true value; re-measure it.")
+            items.append(ItemGrade(it["grade_id"], name, pts if ok else 0.0, pts, ok, _jsonable(answer), unit, f"±{_fmt(tol)}", msg))
+        elif kind in ("numbers", "choices"):
+            if not isinstance(truth, dict) or not truth:
+                items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty."))
+                continue
+            given = answer if isinstance(answer, dict) else {}
+            good, bad = [], []
+            for key, t in truth.items():
+                a = given.get(key)
+                if kind == "numbers":
+                    av, tv = _number(a), _number(t)
+                    ok = av is not None and tv is not None and abs(av - tv) <= tol
+                else:
+                    ok = a is not None and _norm_choice(a) == _norm_choice(t)
+                (good if ok else bad).append(str(key))
+            share = pts * len(good) / len(truth)
+            share = round(share, 4)
+            if not bad:
+                msg = "All correct." if kind == "choices" else f"Every value within {_fmt(tol)} {unit}."
+            elif kind == "choices":
+                msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
+            else:
+                msg = f"Off by more than {_fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those."
+            items.append(ItemGrade(it["grade_id"], name, share, pts, not bad, _jsonable(answer), unit,
+                                   f"±{_fmt(tol)}" if kind == "numbers" else "", msg))
+        else:
+            raise GradingError(f"rubric item {it['grade_id']}: unknown type {kind!r}.")
+    return items
+
+
+def _norm_choice(v) -> str:
+    s = str(v).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    aliases = {"postgenerated": "post", "postgen": "post", "replace": "post", "keep": "native", "true": "post", "false": "native"}
+    return aliases.get(s, s)
+
+
+# --------------------------------------------------------------------------------------
+# grading one submission
+# --------------------------------------------------------------------------------------
+
+
+def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
+                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
+                     figures: bool = True) -> SubmissionGrade:
+    """Grade one submission folder from scratch, out of the learner's kernel.
+
+    The folder is copied, its notebook's solution cells run in a fresh isolated
+    interpreter, and the resulting deliverable (or answers) is measured here.
+    A broken submission scores zero with an explanation; it never raises.
+
+    Parameters
+    ----------
+    submission_dir : str or Path
+        ``submitted/<student>/<assignment>/`` (or any folder holding the notebook).
+    assignment : str
+        Rubric entry to grade against.
+
+    Returns
+    -------
+    SubmissionGrade
+    """
+    t0 = time.monotonic()
+    rubric = rubric or load_rubric()
+    spec = assignment_spec(assignment, rubric)
+    sub = Path(submission_dir)
+    result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name)
+    work = Path(tempfile.mkdtemp(prefix="layerlab-grade-"))
+    try:
+        if not sub.is_dir() or sub.is_symlink():
+            raise GradingError(f"{sub}: no submission folder here.")
+        result.submission_sha256 = submission_hash(sub)
+        skipped = copy_submission(sub, work)
+        nb_path = resolve_inside(work, spec["notebook"] + ".ipynb")
+        if not nb_path.is_file():
+            raise GradingError(f"{spec['notebook']}.ipynb is missing from the submission"
+                               + (f" (skipped: {', '.join(skipped)})" if skipped else "") + ".")
+        if spec["kind"] == "mix":
+            out_name = spec.get("deliverable", "deliverable")
+            stale = resolve_inside(work, out_name)
+            if stale.exists():
+                shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
+            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb)
+            result.log = log
+            deliverable = resolve_inside(work, out_name)
+            if not deliverable.is_dir():
+                raise GradingError(f"The notebook did not export a deliverable folder '{out_name}/'. "
+                                   "Run the export cell (export_deliverable(stack, 'deliverable')) and make sure it runs without errors.")
+            _refuse_links(deliverable)
+            results, figs = measure_deliverable(deliverable, scene=spec["scene"], target=spec.get("target", "streaming"),
+                                                figures=figures)
+            result.items = score_mix(results, figs, spec)
+        else:
+            values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s, memory_mb=memory_mb)
+            result.log = log
+            result.items = score_answers(values, spec)
+    except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
+        result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
+        result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
+                                  float(it["points"]), False, message=result.error) for it in spec["items"]]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        result.elapsed_s = round(time.monotonic() - t0, 3)
+    return result
+
+
+def _refuse_links(folder: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            if p.is_symlink():
+                raise GradingError(f"{p.relative_to(folder.parent)} is a symbolic link; export real files into the deliverable.")
+
+
+# --------------------------------------------------------------------------------------
+# the course: batch grading, gradebook, feedback, class summary
+# --------------------------------------------------------------------------------------
+
+
+def _grade_in_worker(sub: Path, assignment: str, rubric_path: str, student: str, timeout_s: float, memory_mb: float) -> SubmissionGrade:
+    """Grade one submission in its own grader process (so a crash or hang stays contained)."""
+    cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_worker", str(sub), "--assignment", assignment,
+           "--rubric", rubric_path, "--student", student, "--timeout", str(timeout_s), "--memory", str(memory_mb)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "layerlab-numba"))
+    try:
+        cp = subprocess.run(cmd, capture_output=True, timeout=timeout_s + 120, env=env, stdin=subprocess.DEVNULL)
+        payload = cp.stdout.decode("utf-8", "replace").strip().splitlines()
+        return SubmissionGrade.from_dict(json.loads(payload[-1]))
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
+        spec = assignment_spec(assignment, load_rubric(rubric_path))
+        msg = f"The grader could not finish this submission ({type(exc).__name__})."
+        return SubmissionGrade(assignment, student, [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer"),
+                                                               0.0, float(it["points"]), False, message=msg) for it in spec["items"]], error=msg)
+
+
+def _worker_main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="layerlab.grading _worker")
+    p.add_argument("submission")
+    p.add_argument("--assignment", required=True)
+    p.add_argument("--rubric", required=True)
+    p.add_argument("--student", default="")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    p.add_argument("--memory", type=float, default=DEFAULT_MEMORY_MB)
+    a = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    with contextlib.redirect_stdout(io.StringIO()):
+        g = grade_submission(a.submission, assignment=a.assignment, rubric=load_rubric(a.rubric), student=a.student,
+                             timeout_s=a.timeout, memory_mb=a.memory)
+    sys.stdout.write(json.dumps(g.to_dict()) + "\n")
+    return 0
+
+
+@dataclass
+class ClassSummary:
+    """What ``layerlab grade`` produced for one assignment."""
+
+    assignment: str
+    grades: list[SubmissionGrade]
+    report_dir: Path
+    summary_csv: Path
+    histograms_png: Path
+
+
+def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int = 1,
+                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
+                     gradebook: bool = True, feedback: bool = True, resume: bool = False,
+                     progress: bool = True) -> ClassSummary:
+    """Grade every collected submission of an assignment and write the class summary.
+
+    Parameters
+    ----------
+    assignment : str
+    course : str or Path
+        nbgrader course root (holds ``submitted/`` and ``gradebook.db``).
+    rubric : str or Path, optional
+        Default: ``<course>/rubric.json`` or the kit's.
+    students : list of str, optional
+        Only these students.
+    jobs : int
+        Submissions graded at the same time (each in its own process).
+    gradebook : bool
+        Write the points into ``gradebook.db`` (replacing what autograde recorded).
+    feedback : bool
+        Replace each grade cell's output in ``autograded/`` with the grader's verdict and
+        strip hidden tests, so ``nbgrader generate_feedback`` shows the real result.
+    resume : bool
+        Reuse a previous result when the submission's files have not changed.
+
+    Returns
+    -------
+    ClassSummary
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    course = Path(course).resolve()
+    rubric_data = load_rubric(rubric, course=course)
+    spec = assignment_spec(assignment, rubric_data)
+    sub_root = course / "submitted"
+    if not sub_root.is_dir():
+        raise GradingError(f"{course}: no submitted/ folder. Run `nbgrader collect {assignment}` (or `nbgrader zip_collect`) first.")
+    subs = []
+    for sdir in sorted(sub_root.iterdir()):
+        if students and sdir.name not in students:
+            continue
+        adir = sdir / assignment
+        if sdir.is_dir() and not sdir.is_symlink() and adir.is_dir():
+            subs.append((sdir.name, adir))
+    report_dir = course / "reports" / assignment
+    (report_dir / "results").mkdir(parents=True, exist_ok=True)
+
+    def one(args):
+        student, adir = args
+        cache = report_dir / "results" / f"{student}.json"
+        if resume and cache.is_file():
+            try:
+                old = SubmissionGrade.from_dict(json.loads(cache.read_text(encoding="utf-8")))
+                if old.submission_sha256 and old.submission_sha256 == submission_hash(adir):
+                    return old
+            except (OSError, json.JSONDecodeError, TypeError, KeyError):
+                pass
+        g = _grade_in_worker(adir, assignment, rubric_data["_path"], student, timeout_s, memory_mb)
+        g.student = student
+        cache.write_text(json.dumps(g.to_dict()), encoding="utf-8")
+        return g
+
+    grades: list[SubmissionGrade] = []
+    bar = _progress(len(subs), f"grading {assignment}", progress)
+    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+        for g in pool.map(one, subs):
+            grades.append(g)
+            bar.update(1)
+    bar.close()
+
+    for g in grades:
+        (report_dir / f"{g.student}.html").write_text(g.to_html(), encoding="utf-8")
+        (report_dir / f"{g.student}.md").write_text(g.to_markdown(), encoding="utf-8")
+    if gradebook:
+        write_gradebook(course, assignment, spec, grades)
+    if feedback:
+        for g in grades:
+            annotate_autograded(course, assignment, spec, g)
+    csv_path = write_summary_csv(report_dir / "summary.csv", spec, grades)
+    png_path = write_histograms(report_dir / "histograms.png", spec, grades, assignment=assignment)
+    return ClassSummary(assignment, grades, report_dir, csv_path, png_path)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="submission", disable=not enabled, file=sys.stderr)
+    except ImportError:  # pragma: no cover
+        class _Bar:
+            def update(self, n):
+                pass
+
+            def close(self):
+                pass
+        return _Bar()
+
+
+def write_gradebook(course, assignment: str, spec: dict, grades: list[SubmissionGrade]) -> int:
+    """Write each item's points into the nbgrader gradebook as the auto score.
+
+    A manual score found on an auto-graded cell is cleared (a code cell's score can
+    only come from the grader). Returns the number of grades written.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db_url = f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    n = 0
+    with Gradebook(db_url) as gb:
+        for g in grades:
+            for it in g.items:
+                try:
+                    grade = gb.find_grade(it.grade_id, spec["notebook"], assignment, g.student)
+                except MissingEntry:
+                    continue
+                grade.auto_score = float(it.points)
+                grade.manual_score = None
+                grade.needs_manual_grade = False
+                n += 1
+        gb.db.commit()
+    return n
+
+
+def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGrade) -> bool:
+    """Put the grader's verdict into the autograded notebook that feedback is made from.
+
+    Each grade cell's outputs are replaced by the grader's text (measured value,
+    target, advice) and figure, and hidden tests are removed from every cell.
+    """
+    import nbformat
+
+    path = Path(course) / "autograded" / grade.student / assignment / f"{spec['notebook']}.ipynb"
+    if not path.is_file() or path.is_symlink():
+        return False
+    nb = nbformat.read(str(path), as_version=4)
+    by_id = {it.grade_id: it for it in grade.items}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" or cell.cell_type == "markdown":
+            cell.source = strip_hidden_tests(cell.source)
+        it = by_id.get(meta.get("grade_id"))
+        if it is None or cell.cell_type != "code":
+            continue
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text="Grader's verdict (measured outside your kernel):\n" + it.to_text() + "\n")]
+        if it.figure_png:
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"}))
+        cell.outputs = outputs
+    nbformat.write(nb, str(path))
+    return True
+
+
+def strip_hidden_tests(source: str, *, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS") -> str:
+    """Remove every hidden-test region (delimiter lines included) from a cell's source."""
+    if begin not in source:
+        return source
+    out, hiding = [], False
+    for line in source.splitlines(keepends=True):
+        if begin in line:
+            hiding = True
+            continue
+        if end in line:
+            hiding = False
+            continue
+        if not hiding:
+            out.append(line)
+    return "".join(out)
+
+
+def _hidden_lines(source: str) -> list[str]:
+    lines, hiding = [], False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            hiding = True
+            continue
+        if "END HIDDEN TESTS" in line:
+            hiding = False
+            continue
+        if hiding and len(line.strip()) > 6:
+            lines.append(line.strip())
+    return lines
+
+
+def _make_scrubber():
+    from nbconvert.preprocessors import Preprocessor
+
+    class ScrubHiddenTests(Preprocessor):
+        """nbconvert preprocessor for feedback: remove hidden tests from sources and outputs.
+
+        Cell sources lose their hidden-test regions; any output (traceback or text)
+        quoting a hidden-test line is replaced by a short note.
+        """
+
+        def preprocess_cell(self, cell, resources, index):
+            hidden = _hidden_lines(cell.source) if isinstance(cell.source, str) else []
+            cell.source = strip_hidden_tests(cell.source)
+            if hidden and cell.cell_type == "code":
+                for out in cell.get("outputs", []):
+                    blob = json.dumps(out)
+                    if any(h in blob or json.dumps(h)[1:-1] in blob for h in hidden):
+                        out.clear()
+                        out.update({"output_type": "stream", "name": "stdout",
+                                    "text": "(output hidden: it quoted a hidden test)\n"})
+            return cell, resources
+
+    return ScrubHiddenTests
+
+
+def __getattr__(name):  # lazy: importing nbconvert costs time the learner's self-check does not need
+    if name == "ScrubHiddenTests":
+        cls = _make_scrubber()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
+    """Score table: one row per student, one column per rubric item, plus total."""
+    path = Path(path)
+    names = [it.get("check") or it.get("label") or it["answer"] for it in spec["items"]]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student", *names, "score", "max_score", "error"])
+        for g in sorted(grades, key=lambda g: g.student):
+            pts = {it.grade_id: it.points for it in g.items}
+            w.writerow([g.student, *[_fmt(float(pts.get(it["grade_id"], 0.0))) for it in spec["items"]],
+                        _fmt(g.score), _fmt(g.max_score), g.error])
+    return path
+
+
+def write_histograms(path, spec: dict, grades: list[SubmissionGrade], *, assignment: str = "") -> Path:
+    """One histogram per rubric item (points earned across the class) plus the total."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    items = spec["items"]
+    n = len(items) + 1
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, it in zip(axes.flat, items):
+        vals = [next((x.points for x in g.items if x.grade_id == it["grade_id"]), 0.0) for g in grades]
+        mx = float(it["points"])
+        ax.hist(vals, bins=np.linspace(0, mx, 6) if mx > 0 else 5, color="#4c72b0", edgecolor="white")
+        ax.set_title(f"{it.get('check') or it.get('label') or it['answer']} (/{_fmt(mx)})", fontsize=9)
+        ax.set_xlim(-0.05 * mx, mx * 1.05 + 1e-9)
+    ax = axes.flat[len(items)]
+    totals = [g.score for g in grades]
+    mx = float(sum(float(it["points"]) for it in items))
+    ax.hist(totals, bins=np.linspace(0, mx, 11) if mx > 0 else 5, color="#dd8452", edgecolor="white")
+    ax.set_title(f"total (/{_fmt(mx)})", fontsize=9)
+    fig.suptitle(f"{assignment}: {len(grades)} submissions", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------
+# self-check inside a lab
+# --------------------------------------------------------------------------------------
+
+_SELF_CACHE: dict = {}
+
+
+def self_check(check: str | None = None, *, deliverable="deliverable", assignment: str = "lab2_hybrid_mix",
+               scene: str | None = None, target: str | None = None, show: bool = True, figures: bool = True,
+               strict: bool = True) -> SubmissionGrade:
+    """Run the grader's checks on your current deliverable and show the same report.
+
+    Parameters
+    ----------
+    check : str, optional
+        One check (``"sync"``, ``"loudness"``...) to report on; by default all of them.
+    deliverable : str or Path
+        Your exported folder (``export_deliverable(stack, "deliverable")``).
+    assignment : str
+        The lab whose rubric gives the points.
+    scene, target : str, optional
+        Override the lab's scene and delivery target.
+    show : bool
+        Display the report (text and figures) in the notebook.
+    strict : bool
+        With ``check`` given, raise AssertionError when it fails (what a grade cell does).
+
+    Returns
+    -------
+    SubmissionGrade
+        Points as the grader would give them (the grader recomputes them itself).
+
+    Notes
+    -----
+    Warnings and stderr are silenced (nbgrader zeroes a test cell that writes to stderr).
+    Taught in ``labs/lab2_hybrid_mix``.
+    """
+    with _quiet():
+        try:
+            spec = dict(assignment_spec(assignment))
+        except GradingError:
+            spec = {"kind": "mix", "notebook": assignment, "scene": scene, "target": target or "streaming",
+                    "gates": ["format", "stems_sum"], "items": []}
+        scene = scene or spec.get("scene")
+        target = target or spec.get("target", "streaming")
+        folder = Path(deliverable)
+        if not folder.is_dir():
+            raise GradingError(f"{folder}: no deliverable folder yet. Export one with export_deliverable(stack, {str(deliverable)!r}).")
+        key = (str(folder.resolve()), scene, target, _tree_stamp(folder))
+        if key not in _SELF_CACHE:
+            _SELF_CACHE.clear()
+            _SELF_CACHE[key] = measure_deliverable(folder, scene=scene, target=target, figures=figures)
+        results, figs = _SELF_CACHE[key]
+        if not spec["items"]:
+            spec["items"] = [{"check": n, "grade_id": n, "points": 1} for n in results]
+        items = score_mix(results, figs, spec)
+        if check is not None:
+            items = [it for it in items if it.name == check] or [
+                ItemGrade(check, check, 0.0, 0.0, False, message=f"No check named {check!r} (known: {', '.join(results)}).")]
+        grade = SubmissionGrade(assignment, "self-check", items)
+    if show:
+        _show(grade)
+    if check is not None and strict and not all(it.passed for it in items):
+        raise AssertionError(f"{check}: " + items[0].message)
+    return grade
+
+
+def _tree_stamp(folder: Path) -> tuple:
+    out = []
+    for p in sorted(folder.rglob("*")):
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _show(grade: SubmissionGrade) -> None:
+    print(grade.to_text())
+    try:
+        from IPython.display import Image, display
+
+        for it in grade.items:
+            if it.figure_png:
+                display(Image(data=base64.b64decode(it.figure_png)))
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def check_answers(answers: dict, *, assignment: str, show: bool = True) -> list[str]:
+    """Check that a lab's answers have the shape the grader reads (not whether they are right).
+
+    Returns the list of problems (empty when the answers are complete).
+    """
+    spec = assignment_spec(assignment)
+    problems = []
+    for it in spec["items"]:
+        path = it["answer"].split(".", 1)
+        var, rest = path[0], (path[1] if len(path) > 1 else "")
+        holder = answers.get(var) if var in answers else None
+        if holder is None:
+            problems.append(f"{var} is not defined")
+            continue
+        try:
+            a = _dig(holder, rest) if rest else holder
+        except KeyError:
+            problems.append(f"{it['answer']} is missing")
+            continue
+        kind = it.get("type", "number")
+        if kind == "number" and _number(a) is None:
+            problems.append(f"{it['answer']} should be a number, got {a!r}")
+        elif kind in ("numbers", "choices") and not isinstance(a, dict):
+            problems.append(f"{it['answer']} should be a dict, got {type(a).__name__}")
+        elif kind == "choices":
+            allowed = it.get("allowed")
+            if allowed:
+                for k, v in a.items():
+                    if _norm_choice(v) not in {_norm_choice(x) for x in allowed}:
+                        problems.append(f"{it['answer']}[{k!r}] = {v!r}: choose one of {allowed}")
+            for k in it.get("keys", []):
+                if k not in a:
+                    problems.append(f"{it['answer']} has no entry for {k!r}")
+    if show:
+        print("Answers are complete: the grader can read them." if not problems else
+              "Fix before submitting:\n  - " + "\n  - ".join(problems))
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# command line: layerlab grade ASSIGNMENT
+# --------------------------------------------------------------------------------------
+
+
+def configure(parser) -> None:
+    parser.add_argument("assignment", help="assignment name (a folder under source/ and an entry in rubric.json)")
+    parser.add_argument("--course", default=".", help="nbgrader course root (default: current folder)")
+    parser.add_argument("--rubric", default=None, help="rubric.json (default: <course>/rubric.json, else the kit's)")
+    parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds allowed per submission")
+    parser.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB, help="memory limit of the learner's code")
+    parser.add_argument("--resume", action="store_true", help="reuse results of unchanged submissions")
+    parser.add_argument("--no-gradebook", action="store_true", help="do not write scores into gradebook.db")
+    parser.add_argument("--no-feedback", action="store_true", help="do not annotate autograded notebooks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    s = grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student, jobs=args.jobs,
+                         timeout_s=args.timeout, memory_mb=args.memory_mb, gradebook=not args.no_gradebook,
+                         feedback=not args.no_feedback, resume=args.resume, progress=not args.quiet)
+    for g in sorted(s.grades, key=lambda g: g.student):
+        note = f"  ({g.error})" if g.error else ""
+        print(f"{g.student:24s} {_fmt(g.score):>6s} / {_fmt(g.max_score)}{note}")
+    print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] == "_exec":
+        return _exec_main(argv[1:])
+    if argv and argv[0] == "_worker":
+        return _worker_main(argv[1:])
+    from .cli import main
+
+    return main(["grade", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -463,7 +463,47 @@ class DuckingMeasure:
     gain_db: np.ndarray
 
 
-def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE,
+def _reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: int, max_lag_s: float = 1.0):
+    """Lag (samples, positive = stem later) and normalized correlation of a reference inside a stem."""
+    from scipy.signal import fftconvolve
+
+    n = min(stem_mono.size, ref_mono.size)
+    if n < sample_rate // 10:
+        return 0, 0.0
+    # correlate envelopes at 1 ms first: robust to ducking and cheap
+    hop = max(1, sample_rate // 1000)
+    def env(x):
+        m = x[: (x.size // hop) * hop].reshape(-1, hop)
+        return np.sqrt(np.mean(m * m, axis=1))
+    es, er = env(stem_mono), env(ref_mono)
+    lag_max = int(max_lag_s * 1000)
+    best, best_c = 0, -1.0
+    er0 = er - er.mean()
+    for lag in range(-lag_max, lag_max + 1, 5):
+        a0, b0 = max(0, lag), max(0, -lag)
+        m = min(es.size - a0, er.size - b0)
+        if m < 100:
+            continue
+        x, y = es[a0 : a0 + m], er[b0 : b0 + m]
+        x, y = x - x.mean(), y - y.mean()
+        d = np.sqrt(np.sum(x * x) * np.sum(y * y))
+        c = float(np.sum(x * y) / d) if d > 0 else 0.0
+        if c > best_c:
+            best, best_c = lag, c
+    # refine at the sample level (waveform correlation within +-6 ms of the envelope lag)
+    lag_s = best * hop
+    r = 6 * hop
+    seg_ref = ref_mono[: min(ref_mono.size, sample_rate * 5)]
+    start = lag_s - r
+    seg = stem_mono[start : start + seg_ref.size + 2 * r] if start >= 0 else np.zeros(0)
+    if seg.size > seg_ref.size:
+        xc = fftconvolve(seg, seg_ref[::-1], mode="valid")
+        k = int(np.argmax(np.abs(xc)))
+        lag_s = start + k
+    return int(lag_s), best_c
+
+
+def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE, reference=None,
                     settle_after_s: float = 0.6, settle_before_s: float = 0.3,
                     settle_in_s: float = 0.25) -> DuckingMeasure:
     """Measure ducking depth and gain smoothness from the music stem.
@@ -475,6 +515,11 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     activity : Activity
         When dialogue is active (:func:`layerlab.masking.dialogue_activity`).
     sample_rate : int
+    reference : np.ndarray, shape (n_samples, n_channels), optional
+        The music before any gain (the scene's music clip placed where the
+        stem has it). With it, the gain is read as stem level minus clip
+        level, so the music's own crescendos and note attacks cancel out.
+        Without it, the stem's level is used as it is.
     settle_after_s, settle_before_s : float
         Dialogue-free frames this close after / before speech are left out of
         the "free" level (release and lookahead).
@@ -488,14 +533,27 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
 
     Notes
     -----
-    Steps are found from 10 ms RMS windows: the change between adjacent
-    windows, counted only if the level 20-60 ms on either side confirms a
-    lasting change (a drum hit rises and falls; a gain step stays).
+    With a reference, the depth is the difference of the median gains
+    between and during speech; without one, of the power means of the levels.
+    Steps are found from 10 ms windows: the change between adjacent windows,
+    counted only if the level 20-60 ms on either side confirms a lasting
+    change (a drum hit rises and falls; a gain step stays). Without a
+    reference only changes in the ducking direction (down at speech starts,
+    up at speech ends) within 150 ms of a boundary count.
 
     Taught in ``lessons/07_four_layers.ipynb`` (ducking).
     """
     sr = int(sample_rate)
+    music = np.asarray(music, dtype=np.float32)
     t, lv = _level_db(music, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
+    ref_ok = None
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float32)
+        if reference.shape[0] != music.shape[0]:
+            raise ParameterError("measure_ducking: reference must have as many samples as the music stem.")
+        _, lr = _level_db(reference, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
+        ref_ok = lr > (np.median(lr) - 20.0)
+        lv = lv - lr  # the gain, in dB
     act = activity.active_at(t)
     segs = activity.segments()
     dist_after = np.full(t.size, np.inf)  # time since the end of the last speech segment
@@ -510,35 +568,55 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
         dist_before[m] = np.minimum(dist_before[m], before[m])
         inside = (t >= s) & (t <= e)
         dist_in[inside] = np.minimum(dist_in[inside], np.minimum(t[inside] - s, e - t[inside]))
-    lin = 10.0 ** (lv / 10.0)
+    valid = np.isfinite(lv) & (lv > -150)
+    if ref_ok is not None:
+        valid &= ref_ok
 
     def pick(a_s, b_s, in_s):
-        free = (~act) & (dist_after >= a_s) & (dist_before >= b_s)
-        speech = act & (dist_in >= in_s)
+        free = (~act) & (dist_after >= a_s) & (dist_before >= b_s) & valid
+        speech = act & (dist_in >= in_s) & valid
         return free, speech
 
     free, speech = pick(settle_after_s, settle_before_s, settle_in_s)
     if not free.any() or not speech.any():
         free, speech = pick(0.2, 0.1, 0.1)
-    lf = float(10 * np.log10(lin[free].mean())) if free.any() else None
-    ls = float(10 * np.log10(lin[speech].mean())) if speech.any() else None
+    if reference is not None:
+        lf = float(np.median(lv[free])) if free.any() else None
+        ls = float(np.median(lv[speech])) if speech.any() else None
+    else:
+        lin = 10.0 ** (lv / 10.0)
+        lf = float(10 * np.log10(lin[free].mean())) if free.any() else None
+        ls = float(10 * np.log10(lin[speech].mean())) if speech.any() else None
     depth = (lf - ls) if (lf is not None and ls is not None) else None
-    ref = lf if lf is not None else (float(np.median(lv)) if lv.size else 0.0)
-    gain = lv - ref
+    base = lf if lf is not None else (float(np.median(lv[valid])) if valid.any() else 0.0)
+    gain = np.where(valid, lv - base, np.nan)
     # gain steps near speech boundaries
     t10, l10 = _level_db(music, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
+    ok10 = np.ones(l10.size, bool)
+    if reference is not None:
+        _, r10 = _level_db(reference, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
+        ok10 = r10 > (np.median(r10) - 20.0)
+        l10 = l10 - r10
     max_step, step_t = 0.0, None
+    near = 0.6 if reference is not None else 0.15
     if l10.size > 130 and segs:
         for s, e in segs:
-            for b in (s, e):
-                lo = np.searchsorted(t10, b - 0.6)
-                hi = np.searchsorted(t10, b + 0.6)
+            for b, direction in ((s, -1.0), (e, 1.0)):
+                lo = np.searchsorted(t10, b - near)
+                hi = np.searchsorted(t10, b + near)
                 for i in range(max(lo, 60), min(hi, l10.size - 61)):
+                    if not (ok10[i - 5] and ok10[i + 5]):
+                        continue
                     d = l10[i + 5] - l10[i - 5]  # adjacent, non-overlapping 10 ms windows
                     if abs(d) <= max_step:
                         continue
-                    before = l10[i - 60 : i - 20].mean()
-                    after = l10[i + 20 : i + 60].mean()
+                    if reference is None and np.sign(d) != direction:
+                        continue
+                    w0, w1 = ok10[i - 60 : i - 20], ok10[i + 20 : i + 60]
+                    if not (w0.any() and w1.any()):
+                        continue
+                    before = np.median(l10[i - 60 : i - 20][w0])
+                    after = np.median(l10[i + 20 : i + 60][w1])
                     lasting = after - before
                     if np.sign(lasting) == np.sign(d) and abs(lasting) >= 0.5 * abs(d):
                         max_step, step_t = float(abs(d)), float(t10[i])
@@ -574,9 +652,9 @@ class ContinuityResult:
         return not (self.dropouts or self.jumps or self.silent)
 
 
-def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_changes_s=(),
+def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_changes_s=(), reference=None,
                         dropout_db: float = AMBIENCE_DROPOUT_DB, min_dropout_ms: float = 20.0,
-                        jump_db: float = AMBIENCE_JUMP_DB, edge_s: float = 0.5,
+                        jump_db: float = AMBIENCE_JUMP_DB, edge_s: float = 1.0,
                         change_margin_s: float = 0.5) -> ContinuityResult:
     """Find dropouts and abrupt level jumps in an ambience bed.
 
@@ -587,15 +665,20 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
     scene_changes_s : sequence of float
         Times where the scene changes; changes within ``change_margin_s`` of
         them are expected and not reported.
+    reference : np.ndarray, shape (n_samples, n_channels), optional
+        The bed as it was generated (the scene's ambience clip placed where
+        the stem has it). With it the stem's *gain* is followed (stem level
+        minus clip level), so the bed's own events (a far door, a gust) are
+        not taken for edits.
     dropout_db : float
-        A 10 ms frame this far under the median level is a dropout frame.
+        A stretch this far under the median level (or gain) is a dropout.
     min_dropout_ms : float
         Shortest reported dropout.
     jump_db : float
-        A change of the median level over the half second before and after a
-        moment larger than this is a jump.
+        A lasting change larger than this, most of it within 30 ms, is a jump.
     edge_s : float
         Fades at the very start and end are allowed this long.
+    change_margin_s : float
 
     Returns
     -------
@@ -603,45 +686,65 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
 
     Notes
     -----
+    Levels are 20 ms RMS windows every 10 ms. A jump compares the median
+    over 280 ms before and after a moment with a reference (1 s without one),
+    and needs 70% of the change within 30 ms of it.
+
     Taught in ``lessons/07_four_layers.ipynb`` (ambience).
     """
     sr = int(sample_rate)
-    t, lv = _level_db(ambience, sample_rate=sr, win_ms=10.0, hop_ms=10.0)
+    ambience = np.asarray(ambience, dtype=np.float32)
+    t, lv = _level_db(ambience, sample_rate=sr, win_ms=20.0, hop_ms=10.0)
     if lv.size == 0 or lv.max() <= -190:
         return ContinuityResult([], [], float("-inf"), True)
+    valid = np.ones(lv.size, bool)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float32)
+        if reference.shape[0] != ambience.shape[0]:
+            raise ParameterError("ambience_continuity: reference must have as many samples as the ambience stem.")
+        _, lr = _level_db(reference, sample_rate=sr, win_ms=20.0, hop_ms=10.0)
+        valid = lr > np.median(lr) - 25.0
+        lv = lv - lr
     dur = ambience.shape[0] / sr
     inner = (t >= edge_s) & (t <= dur - edge_s)
-    med = float(np.median(lv[inner] if inner.any() else lv))
+    pool = lv[inner & valid] if (inner & valid).any() else lv[valid]
+    med = float(np.median(pool))
     changes = np.asarray(list(scene_changes_s), dtype=float)
 
     def near_change(x):
-        return changes.size and np.any(np.abs(changes - x) <= change_margin_s)
+        return bool(changes.size) and bool(np.any(np.abs(changes - x) <= change_margin_s))
 
-    low = (lv < med - dropout_db) & inner
+    low = (lv < med - dropout_db) & inner & valid
     dropouts = []
     a = np.concatenate([[0], low.astype(np.int8), [0]])
     d = np.diff(a)
-    for s, e in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
-        if (e - s) * 0.010 + 1e-9 < min_dropout_ms / 1000.0:
+    for s0, e0 in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+        st, en = float(t[s0] - 0.01), float(t[e0 - 1] + 0.01)
+        if en - st + 1e-9 < min_dropout_ms / 1000.0 + 0.02:  # a 20 ms window overlaps the gap's edges
             continue
-        st, en = float(t[s] - 0.005), float(t[e - 1] + 0.005)
         if near_change(st) or near_change(en):
             continue
+        depth = float(med - lv[s0:e0].min())
         dropouts.append({"start_s": round(st, 3), "end_s": round(en, 3),
-                         "depth_db": round(float(med - lv[s:e].min()), 1) if np.isfinite(lv[s:e].min()) else None})
-    # jumps: lasting changes, from medians of 0.5 s on each side, every 50 ms
+                         "depth_db": round(depth, 1) if np.isfinite(depth) else None})
+    half = 28 if reference is not None else 100
     jumps = []
-    n_half = 50
     cand = []
-    for i in range(n_half, lv.size - n_half, 5):
-        if not inner[i]:
+    for i in range(half + 2, lv.size - half - 2):
+        tt = float(t[i])
+        if tt < edge_s or tt > dur - edge_s:
             continue
-        before = np.median(lv[i - n_half : i])
-        after = np.median(lv[i : i + n_half])
-        ch = after - before
-        if abs(ch) > jump_db and not near_change(float(t[i])):
+        w0, w1 = valid[i - half : i - 2], valid[i + 2 : i + half]
+        if w0.sum() < half // 2 or w1.sum() < half // 2:
+            continue
+        pre = np.median(lv[i - half : i - 2][w0])
+        post = np.median(lv[i + 2 : i + half][w1])
+        ch = post - pre
+        if abs(ch) <= jump_db:
+            continue
+        quick = np.mean(lv[i + 1 : i + 4]) - np.mean(lv[i - 3 : i])
+        if np.sign(quick) == np.sign(ch) and abs(quick) >= 0.7 * jump_db and not near_change(tt):
             cand.append((i, float(ch)))
-    # keep the strongest of each cluster, and skip those explained by a dropout
     k = 0
     while k < len(cand):
         j = k
@@ -649,7 +752,7 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
             j += 1
         i_best, ch_best = max(cand[k : j + 1], key=lambda c: abs(c[1]))
         tt = float(t[i_best])
-        if not any(dp["start_s"] - 0.6 <= tt <= dp["end_s"] + 0.6 for dp in dropouts):
+        if not any(dp["start_s"] - 0.35 <= tt <= dp["end_s"] + 0.35 for dp in dropouts):
             jumps.append({"time_s": round(tt, 3), "change_db": round(ch_best, 1)})
         k = j + 1
     return ContinuityResult(dropouts, jumps, med, False)
@@ -1058,11 +1161,12 @@ def _check_ducking(ctx: _Context) -> CheckResult:
     if act is None or not act.active.any():
         return CheckResult("ducking", None, "dB", target, False,
                            "no speech found in stems/dialogue.wav, so there is nothing to duck under.", {})
-    dm = measure_ducking(music, act, sample_rate=SAMPLE_RATE)
+    reference, ref_note = _bed_reference(ctx, "music", music)
+    dm = measure_ducking(music, act, sample_rate=SAMPLE_RATE, reference=reference)
     ctx.data["ducking"] = dm
     details = {"depth_db": dm.depth_db, "music_during_speech_dbfs": dm.level_speech_db,
                "music_between_lines_dbfs": dm.level_free_db, "max_step_db_per_10ms": dm.max_step_db,
-               "step_time_s": dm.step_time_s}
+               "step_time_s": dm.step_time_s, "gain_from": ref_note}
     msgs = []
     ok = True
     if dm.depth_db is None:
@@ -1086,15 +1190,41 @@ def _check_ducking(ctx: _Context) -> CheckResult:
     return CheckResult("ducking", dm.depth_db, "dB", target, False, " ".join(msgs), details)
 
 
+def _bed_reference(ctx: _Context, layer: str, stem: np.ndarray):
+    """The scene's bed clip (music or ambience), aligned to where the stem has it; None if the stem uses another."""
+    p = ctx.cues.clip_path((ctx.cues.raw.get(layer) or {}).get("clip"))
+    if p is None:
+        return None, f"{layer} stem level (no scene {layer} clip to compare with)"
+    try:
+        clip = load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
+    except LayerLabError:
+        return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
+    music = stem
+    cm = clip.astype(np.float64).mean(axis=1)
+    sm = music.astype(np.float64).mean(axis=1)
+    lag, corr = _reference_lag(sm, cm, sample_rate=SAMPLE_RATE)
+    if corr < 0.5:
+        return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
+    ref = np.zeros(music.shape[0])
+    a0, b0 = max(0, lag), max(0, -lag)
+    m = min(music.shape[0] - a0, cm.size - b0)
+    if m > 0:
+        ref[a0 : a0 + m] = cm[b0 : b0 + m]
+    return np.repeat(ref[:, None], 2, axis=1).astype(np.float32), (
+        f"{layer} stem level minus the scene's {layer} clip (placed at {lag / SAMPLE_RATE:+.3f} s)")
+
+
 def _check_ambience(ctx: _Context) -> CheckResult:
     target = "no dropouts or jumps outside scene changes"
     miss = _need(ctx, "ambience_continuity", "events", target, "ambience")
     if miss:
         return miss
-    r = ambience_continuity(ctx.deliverable.audio("ambience"), sample_rate=SAMPLE_RATE,
-                            scene_changes_s=ctx.cues.scene_changes_s)
-    details = {"dropouts": r.dropouts, "jumps": r.jumps, "median_level_dbfs": r.median_level_db,
-               "scene_changes_s": ctx.cues.scene_changes_s}
+    amb = ctx.deliverable.audio("ambience")
+    reference, ref_note = (None, "") if not np.any(amb) else _bed_reference(ctx, "ambience", amb)
+    r = ambience_continuity(amb, sample_rate=SAMPLE_RATE, scene_changes_s=ctx.cues.scene_changes_s,
+                            reference=reference)
+    details = {"dropouts": r.dropouts, "jumps": r.jumps, "median_level_db": r.median_level_db,
+               "scene_changes_s": ctx.cues.scene_changes_s, "level_from": ref_note}
     if r.silent:
         ok = not ctx.cues.has_ambience
         return CheckResult("ambience_continuity", None, "events", target, ok,

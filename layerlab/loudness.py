@@ -366,7 +366,14 @@ def k_weighting_sos(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     ]
     k = math.tan(math.pi * _HIGHPASS_F0_HZ / fs)
     a0 = 1.0 + k / _HIGHPASS_Q + k * k
-    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _HIGHPASS_Q + k * k) / a0]
+    # The published high-pass numerator is [1, -2, 1] without the 1/a0 of the
+    # bilinear transform, so its pass band sits a0(48 kHz) above unity
+    # (+0.043 dB, absorbed by the -0.691 calibration). Keeping that same
+    # pass-band gain at every rate (rather than a rate-dependent 1/a0 error,
+    # +0.26 dB at 8 kHz) gives the same response everywhere and the table at 48 kHz.
+    k48 = math.tan(math.pi * _HIGHPASS_F0_HZ / 48000.0)
+    g = (1.0 + k48 / _HIGHPASS_Q + k48 * k48) / a0
+    highpass = [g, -2.0 * g, g, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _HIGHPASS_Q + k * k) / a0]
     return np.array([shelf, highpass], dtype=np.float64)
 
 

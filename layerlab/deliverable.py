@@ -38,6 +38,8 @@ __all__ = [
     "Deliverable",
     "read_deliverable",
     "find_clipping",
+    "EstimatedStems",
+    "estimate_stems",
 ]
 
 STEM_NAMES = ("dialogue", "sfx", "ambience", "music")
@@ -166,6 +168,9 @@ class Deliverable:
         The common analysis length (the mix's, or the scene's if the mix is unusable).
     sample_rate : int
         Always 48000: the analysis rate.
+    estimated : bool
+        True when the stems' samples were estimated from the mix
+        (:func:`estimate_stems`) because the submission had none.
     """
 
     path: Path
@@ -173,6 +178,7 @@ class Deliverable:
     folder_problems: list[Problem]
     n_samples: int
     sample_rate: int = SAMPLE_RATE
+    estimated: bool = False
 
     @property
     def problems(self) -> list[Problem]:
@@ -303,10 +309,13 @@ def _wav_data_shortfall(path: Path) -> int:
     return 0
 
 
-def _read_one(root: Path, name: str, relpath: str, max_duration_s: float) -> tuple[FileStatus, np.ndarray | None]:
+def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
+              given: Path | None = None) -> tuple[FileStatus, np.ndarray | None]:
     st = FileStatus(name=name, relpath=relpath)
     export_hint = "Export the deliverable again (layerlab.session.export_deliverable writes every file)."
-    path = _locate(root, relpath, st)
+    if given is not None:
+        st.relpath = relpath = given.name
+    path = given if given is not None else _locate(root, relpath, st)
     if path is None:
         if (root / relpath).is_dir():
             st.problems.append(Problem(relpath, "not_audio", "error", f"{relpath}: is a folder, expected a WAV file. {export_hint}"))
@@ -428,7 +437,8 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
     Parameters
     ----------
     path : str or Path
-        The folder holding ``mix.wav`` and ``stems/``.
+        The folder holding ``mix.wav`` and ``stems/``; or a single audio file,
+        read as a mix without stems (a native render).
     duration_s : float, optional
         The scene's length; the mix must match it within one frame.
     fps : float, optional
@@ -443,7 +453,7 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
     Raises
     ------
     SessionError
-        Only when ``path`` is not an existing folder.
+        Only when ``path`` does not exist.
 
     Notes
     -----
@@ -452,17 +462,25 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
     root = Path(path)
     if not root.exists():
         raise SessionError(f"{root}: deliverable folder not found. Export it with layerlab.session.export_deliverable(stack, '{root}').")
-    if not root.is_dir():
-        raise SessionError(f"{root}: is a file; pass the deliverable folder that holds mix.wav and stems/.")
+    single = None
+    if root.is_file():  # a lone mix (a native render): no stems
+        single, root = root, root.parent
     files: dict[str, FileStatus] = {}
     raw: dict[str, np.ndarray | None] = {}
     for name, rel in [("mix", "mix.wav")] + [(s, f"stems/{s}.wav") for s in STEM_NAMES]:
-        st, audio = _read_one(root, name, rel, max_duration_s)
+        if single is not None and name != "mix":
+            st = FileStatus(name=name, relpath=rel)
+            st.problems.append(Problem(rel, "missing", "error",
+                                       f"{rel}: missing: only a single premixed file ({single.name}) was given. "
+                                       "Hand in a deliverable folder with mix.wav and the four stems."))
+            files[name], raw[name] = st, None
+            continue
+        st, audio = _read_one(root, name, rel, max_duration_s, given=single if name == "mix" else None)
         files[name] = st
         raw[name] = audio
     folder_problems: list[Problem] = []
     used = {st.path.resolve() for st in files.values() if st.path is not None}
-    for p in sorted(root.rglob("*")):
+    for p in ([] if single is not None else sorted(root.rglob("*"))):
         rel = _rel(p, root)
         if any(part in _IGNORED_NAMES or part.startswith(".") for part in Path(rel).parts):
             continue
@@ -483,8 +501,8 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
     if duration_s is not None and mix_st.n_frames is not None and mix_st.sample_rate:
         d = mix_st.n_frames / mix_st.sample_rate
         if abs(d - duration_s) > frame_s + 1e-9:
-            mix_st.problems.append(Problem("mix.wav", "length", "error",
-                                           f"mix.wav: is {d:.3f} s long, the scene is {duration_s:.3f} s "
+            mix_st.problems.append(Problem(mix_st.relpath, "length", "error",
+                                           f"{mix_st.relpath}: is {d:.3f} s long, the scene is {duration_s:.3f} s "
                                            f"({(d - duration_s) * 1000:+.0f} ms, more than one frame = {frame_s * 1000:.1f} ms); "
                                            f"render exactly {duration_s:g} s."))
     for name in STEM_NAMES:
@@ -511,3 +529,221 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
             a = a[:n_ref]
         files[name].audio = np.ascontiguousarray(a, dtype=np.float32)
     return Deliverable(path=root, files=files, folder_problems=folder_problems, n_samples=n_ref)
+
+
+# ----------------------------------------------------------------------------- stems from a premix
+
+
+@dataclass
+class EstimatedStems:
+    """Stems estimated from a premixed track with the scene's own clips.
+
+    Attributes
+    ----------
+    stems : dict of str to np.ndarray, shape (n_samples, 2), float32
+        ``dialogue``, ``sfx``, ``ambience``, ``music``.
+    residual : np.ndarray, shape (n_samples, 2)
+        What no clip explains (the mix minus the four estimates).
+    found : dict
+        Per clip id: where it was found (``start_s``) and how well it matched
+        (``correlation``), or None if it was not found.
+    """
+
+    stems: dict
+    residual: np.ndarray
+    found: dict
+
+
+def _ncc_valid(seg: np.ndarray, tpl: np.ndarray) -> np.ndarray:
+    """Normalized cross-correlation of a template over a longer segment ('valid' lags), via FFT."""
+    from scipy.signal import fftconvolve
+
+    m = tpl.size
+    if seg.size < m or m == 0:
+        return np.zeros(0)
+    num = fftconvolve(seg, tpl[::-1], mode="valid")
+    c2 = np.concatenate([[0.0], np.cumsum(seg * seg)])
+    e = c2[m:] - c2[:-m]
+    den = np.sqrt(np.maximum(e, 0.0) * float(np.sum(tpl * tpl)))
+    out = np.zeros_like(num)
+    ok = den > 1e-12
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def _fit_filtered(mix: np.ndarray, clip: np.ndarray, start: int, *, nperseg: int = 2048) -> np.ndarray:
+    """Least-squares linear filter (per STFT bin, per channel) taking ``clip`` at ``start`` to the mix.
+
+    Returns the filtered clip as it sits in the mix, shape (len, n_channels), placed from ``start``.
+    """
+    from scipy.signal import istft, stft
+
+    n = mix.shape[0]
+    a0, a1 = max(0, start), min(n, start + clip.size)
+    if a1 - a0 < nperseg:
+        return np.zeros((0, mix.shape[1]))
+    x = clip[a0 - start : a1 - start]
+    hop = nperseg // 4
+    _, _, X = stft(x, nperseg=nperseg, noverlap=nperseg - hop, boundary="even")
+    out = []
+    for ch in range(mix.shape[1]):
+        _, _, Y = stft(mix[a0:a1, ch], nperseg=nperseg, noverlap=nperseg - hop, boundary="even")
+        k = min(X.shape[1], Y.shape[1])
+        num = np.sum(Y[:, :k] * np.conj(X[:, :k]), axis=1)
+        den = np.sum(np.abs(X[:, :k]) ** 2, axis=1)
+        # bins where the clip has (almost) nothing are left out: their "gain" would only be leakage
+        h = np.where(den > 1e-4 * max(den.max(), 1e-30), num / np.maximum(den, 1e-30), 0.0)
+        _, y = istft(h[:, None] * X, nperseg=nperseg, noverlap=nperseg - hop, boundary=True)
+        y = y[: a1 - a0]
+        if y.size < a1 - a0:
+            y = np.concatenate([y, np.zeros(a1 - a0 - y.size)])
+        out.append(y)
+    return np.stack(out, axis=1)
+
+
+def estimate_stems(mix, *, lines=(), events=(), beds=None, sample_rate: int = SAMPLE_RATE,
+                   search_window_ms: float = 500.0, window_ms: float = 100.0,
+                   min_correlation: float = 0.4) -> EstimatedStems:
+    """Estimate the four stems of a premixed track (a native render) from the scene's clips.
+
+    A video model's native audio comes as one premixed track, but the scene's
+    clean clips are known, so each layer can be found in it: every dialogue
+    line by correlation near its cue and a least-squares filter (which also
+    recovers band-limiting), the beds by least-squares gains in 100 ms
+    windows (so a dropout shows), and every SFX by a matched filter near its
+    cue on what is left.
+
+    Parameters
+    ----------
+    mix : np.ndarray, shape (n_samples, n_channels)
+    lines : sequence of (id, start_s, clip)
+        Dialogue lines: the cue time and the clean clip, shape (m,) or (m, ch).
+    events : sequence of (id, time_s, clip)
+        Visual events and their SFX clips.
+    beds : dict, optional
+        ``{"music": clip, "ambience": clip}``, each laid from 0 s.
+    sample_rate : int
+    search_window_ms : float
+        How far from its cue a line or an effect is looked for.
+    window_ms : float
+        Bed gain resolution.
+    min_correlation : float
+        Matched-filter score under which an effect counts as absent.
+
+    Returns
+    -------
+    EstimatedStems
+
+    Notes
+    -----
+    Used by :func:`layerlab.checks.run_checks` when a submission has only a
+    mix (a native render). Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    sr = int(sample_rate)
+    x = np.asarray(mix, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    n, nch = x.shape
+    found: dict = {}
+    sw = int(round(search_window_ms * sr / 1000.0))
+
+    def mono(c):
+        c = np.asarray(c, dtype=np.float64)
+        return c.reshape(len(c), -1).mean(axis=1)
+
+    def match(signal_mono, clip, time_s, threshold):
+        """Best start (samples) of ``clip`` within the search window around ``time_s``, or None."""
+        cue = int(round(float(time_s) * sr))
+        lo = max(0, cue - sw)
+        hi = min(n, cue + sw + clip.size)
+        seg = signal_mono[lo:hi]
+        tpl = clip[: max(0, min(clip.size, seg.size - 1))]
+        xc = _ncc_valid(seg, tpl)
+        if xc.size == 0:
+            return None, 0.0
+        k = int(np.argmax(xc))
+        return (lo + k, float(xc[k])) if xc[k] >= threshold else (None, float(xc[k]))
+
+    # dialogue: matched filter near each cue, then a least-squares filter (recovers band-limiting)
+    dlg = np.zeros_like(x)
+    xm = x.mean(axis=1)
+    for lid, start_s, clip in lines:
+        c = mono(clip)
+        start, score = match(xm, c, start_s, min_correlation * 0.75)
+        if start is None:
+            found[str(lid)] = None
+            continue
+        y = _fit_filtered(x - dlg, c, start)
+        if y.size:
+            dlg[start : start + y.shape[0]] += y
+        found[str(lid)] = {"start_s": start / sr, "correlation": score}
+
+    names = [k for k in ("music", "ambience") if beds and beds.get(k) is not None]
+    refs = []
+    for k in names:
+        c = mono(beds[k])
+        ref = np.zeros(n)
+        m = min(n, c.size)
+        ref[:m] = c[:m]
+        refs.append(ref)
+
+    def fit_beds(rest):
+        """Joint least-squares gains of the beds, per window and channel, interpolated per sample."""
+        out = {}
+        if not names:
+            return out
+        w = max(1, int(round(window_ms * sr / 1000.0)))
+        n_win = int(np.ceil(n / w))
+        gains = np.zeros((len(names), nch, n_win))
+        for j in range(n_win):
+            s0, s1 = j * w, min(n, (j + 1) * w)
+            A = np.stack([r[s0:s1] for r in refs], axis=1)
+            ata = A.T @ A
+            tr = float(np.trace(ata))
+            if tr <= 0:
+                continue
+            ata = ata + 1e-9 * tr * np.eye(len(names))
+            for ch in range(nch):
+                gains[:, ch, j] = np.maximum(np.linalg.solve(ata, A.T @ rest[s0:s1, ch]), 0.0)
+        centres = np.arange(n_win) * w + w / 2.0
+        t = np.arange(n)
+        for k_i, k in enumerate(names):
+            est = np.zeros_like(x)
+            for ch in range(nch):
+                est[:, ch] = np.interp(t, centres, gains[k_i, ch]) * refs[k_i]
+            out[k] = est
+            found[k] = {"start_s": 0.0, "median_gain_db": float(20 * np.log10(max(np.median(gains[k_i]), 1e-12)))}
+        return out
+
+    # beds, then SFX on what is left, then the beds again without the SFX in the way
+    stems_beds = fit_beds(x - dlg)
+    rest = x - dlg - sum(stems_beds.values(), np.zeros_like(x))
+    sfx = np.zeros_like(x)
+    rmono = rest.mean(axis=1)
+    for eid, time_s, clip in events:
+        c = mono(clip)
+        start, score = match(rmono, c, time_s, min_correlation)
+        if start is None:
+            found[str(eid)] = None
+            continue
+        m = min(c.size, n - start)
+        cc = c[:m]
+        e = float(np.sum(cc * cc))
+        for ch in range(nch):
+            g = float(np.sum(rest[start : start + m, ch] * cc) / e) if e > 0 else 0.0
+            sfx[start : start + m, ch] += g * cc
+        found[str(eid)] = {"start_s": start / sr, "correlation": score}
+    stems_beds = fit_beds(x - dlg - sfx)
+    rest = x - dlg - sfx - sum(stems_beds.values(), np.zeros_like(x))
+
+    def two(a):
+        a = np.asarray(a, dtype=np.float32)
+        return np.repeat(a, 2, axis=1) if a.shape[1] == 1 else a[:, :2]
+
+    stems = {
+        "dialogue": two(dlg),
+        "sfx": two(sfx),
+        "ambience": two(stems_beds.get("ambience", np.zeros_like(x))),
+        "music": two(stems_beds.get("music", np.zeros_like(x))),
+    }
+    return EstimatedStems(stems=stems, residual=two(rest), found=found)

@@ -273,26 +273,8 @@ def dialogue_activity(
 # ----------------------------------------------------------------------------- loudness difference
 
 
-def _k_coefficients(sample_rate: int):
-    """K-weighting biquads (BS.1770) for any rate, from the analog prototypes."""
-    rate = float(sample_rate)
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = np.tan(np.pi * f0 / rate)
-    vh = 10.0 ** (gain_db / 20.0)
-    vb = vh ** 0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    b1 = np.array([(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0])
-    a1 = np.array([1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0])
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = np.tan(np.pi * f0 / rate)
-    den = 1.0 + k / q + k * k
-    b2 = np.array([1.0, -2.0, 1.0])
-    a2 = np.array([1.0, 2.0 * (k * k - 1.0) / den, (1.0 - k / q + k * k) / den])
-    return (b1, a1), (b2, a2)
-
-
 def k_weight(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Apply the BS.1770 K-weighting filter.
+    """Apply the BS.1770 K-weighting filter (:func:`layerlab.loudness.k_weighting_sos`).
 
     Parameters
     ----------
@@ -306,12 +288,12 @@ def k_weight(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     -----
     Taught in ``lessons/08_masking.ipynb`` (why LU, not dB).
     """
-    from scipy.signal import lfilter
+    from scipy.signal import sosfilt
+
+    from .loudness import k_weighting_sos
 
     audio = validate_audio(audio)
-    (b1, a1), (b2, a2) = _k_coefficients(sample_rate)
-    y = lfilter(b1, a1, audio.astype(np.float64), axis=0)
-    return lfilter(b2, a2, y, axis=0)
+    return sosfilt(k_weighting_sos(sample_rate), audio.astype(np.float64), axis=0)
 
 
 def _block_power(audio: np.ndarray, sample_rate: int, block_s: float = 0.4, step_s: float = 0.1) -> np.ndarray:

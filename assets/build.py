@@ -168,9 +168,9 @@ def scene_specs() -> list[SceneSpec]:
             EventSpec("click_enhance", 210, "cursor clicks Enhance", "click", -10.0, 0.0, "click_enhance"),
             EventSpec("chime_done", 279, "green check appears: enhance finished", "chime", -14.0, 0.3, "badge"),
             EventSpec("click_export", 306, "cursor clicks Export", "click", -10.0, 0.0, "click_export"),
-            EventSpec("whoosh_toast", 315, "export card slides up", "whoosh_in", -12.0, 0.0, "toast"),
+            EventSpec("whoosh_toast", 315, "export card pops up", "whoosh_in", -12.0, 0.0, "toast"),
             EventSpec("click_done", 402, "cursor clicks Done", "click", -10.0, 0.1, "click_done"),
-            EventSpec("whoosh_out", 411, "export card slides away", "whoosh_out", -12.0, 0.0, "toast"),
+            EventSpec("whoosh_out", 420, "export card is swiped away", "whoosh_out", -12.0, 0.0, "toast"),
         ],
         ambience=("office_air", synth.ambience_office, -10.0, "quiet office: air conditioning, mains hum, a far keyboard"),
         music=("demo_upbeat", synth.music_demo, -10.0, 10.0),
@@ -189,10 +189,10 @@ def scene_specs() -> list[SceneSpec]:
             "progress": (216, 276),
             "badge": 279,
             "toast_in": 315,
-            "toast_out": 411,
+            "toast_out": 420,
             "cursor": [
                 (0, 520, 250), (60, 520, 250), (95, 100, 92), (170, 100, 92), (200, 102, 132),
-                (260, 102, 132), (296, 100, 172), (350, 100, 172), (390, 398, 262), (430, 398, 262), (470, 560, 240),
+                (260, 102, 132), (296, 100, 172), (350, 100, 172), (390, 398, 262), (440, 398, 262), (475, 560, 240),
             ],
         },  # fmt: skip
     )
@@ -292,7 +292,7 @@ def limiter(x: np.ndarray, ceiling: float = 0.977, lookahead: int = 96, release_
     b = np.exp(-1.0 / (0.0008 * SR))
     sm = signal.filtfilt([1 - b], [1, -b], sm)
     sm = np.minimum(sm, 1.0)
-    return x * sm[:, None]
+    return x * sm[:, None], sm
 
 
 def mouth_track(audio: np.ndarray, start_frame: int, n_frames: int) -> np.ndarray:
@@ -507,7 +507,7 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
     target = nat["integrated_lufs"]
     gain_db = target - lufs(mix)
     for _ in range(8):
-        out = limiter(mix * 10 ** (gain_db / 20))
+        out, lim_gain = limiter(mix * 10 ** (gain_db / 20))
         got = lufs(q16(out))
         if abs(got - target) < 0.005:
             break
@@ -516,7 +516,8 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
     measured = lufs(out)
     g_lin = 10 ** (gain_db / 20)
     if nat.get("dialogue_to_music_lu") is not None:
-        ratio = lufs(dlg * g_lin) - lufs(m * g_lin)
+        # the layers as they are in the delivered file: after the master gain and the limiter
+        ratio = lufs(dlg * g_lin * lim_gain) - lufs(m * g_lin * lim_gain)
         flaws.append(
             {
                 "kind": "music_masks_dialogue",

@@ -217,7 +217,7 @@ def demo_regions() -> dict:
         "click_export": b["export"],
         "click_done": DEMO["toast_button"],
         "panel": DEMO["panel"],
-        "toast": (DEMO["toast"][0], DEMO["toast"][1], DEMO["toast"][2], DEMO["toast"][1] + 36),
+        "toast": DEMO["toast"],
         "badge": DEMO["badge"],
         "caption": DEMO["caption"],
     }
@@ -300,13 +300,11 @@ def draw_demo(frame: int, tl: dict) -> Image.Image:
         bx0, by0, bx1, by1 = DEMO["badge"]
         d.line((bx0 + 9, by0 + 19, bx0 + 17, by0 + 27, bx0 + 31, by0 + 10), fill=(255, 255, 255), width=4)
     # export toast slides up from below, leaves downwards
+    # (pops up on its cue frame 30 px low and settles in two frames; dismissed at once)
     t_in, t_out = tl["toast_in"], tl["toast_out"]
-    if t_in <= frame < t_out + 5:
+    if t_in <= frame < t_out:
         x0, y0, x1, y1 = DEMO["toast"]
-        if frame < t_out:
-            y_off = (H - y0) * (1 - ease_out((frame - t_in + 1) / 5, 2.0))
-        else:
-            y_off = (H - y0) * ease_in((frame - t_out + 1) / 5, 2.0)
+        y_off = {0: 30.0, 1: 10.0}.get(frame - t_in, 0.0)
         d.rounded_rectangle((x0, y0 + y_off, x1, y1 + y_off), radius=8, fill=(255, 255, 255), outline=(120, 130, 150), width=2)
         d.text((x0 + 14, y0 + 12 + y_off), "Exported mix.wav  -14 LUFS", font=font(12, True), fill=(40, 46, 60))
         d.text((x0 + 14, y0 + 44 + y_off), "stems: 4", font=font(11), fill=(90, 96, 110))
@@ -348,8 +346,8 @@ FOREST = {
 def forest_regions() -> dict:
     b1, b2 = FOREST["bird1"], FOREST["bird2"]
     return {
-        "bird1": (b1[0] - 24, b1[1] - 22, b1[0] + 24, b1[1] + 14),
-        "bird2": (b2[0] - 24, b2[1] - 22, b2[0] + 24, b2[1] + 14),
+        "bird1": (b1[0] - 12, b1[1] - 7, b1[0] + 12, b1[1] + 7),
+        "bird2": (b2[0] - 12, b2[1] - 7, b2[0] + 12, b2[1] + 7),
         "branch": FOREST["branch_ground"],
         "sky": (0, 0, W, FOREST["horizon"]),
     }
@@ -426,10 +424,11 @@ def draw_forest(frame: int, tl: dict) -> Image.Image:
             _bird(d, px, py, 0.0, facing)
         else:
             k = frame - f0
-            # take off: wings spread fully on the cue frame, then flap while flying away
+            # take off: on the cue frame the bird leaps clear of its perch with wings spread,
+            # then flaps while flying away
             wings = 1.0 if k == 0 else 0.55 + 0.45 * math.cos(k * 1.7)
-            fx = px + facing * (5 * k + 0.6 * k * k)
-            fy = py - (6 * k + 0.25 * k * k)
+            fx = px + facing * (6 + 5 * k + 0.6 * k * k)
+            fy = py - (18 + 6 * k + 0.25 * k * k)
             if fy > -30 and -30 < fx < W + 30:
                 _bird(d, fx, fy, wings, facing)
     # a dead branch breaks off, falls, lands on the ground on the cue frame

@@ -19,6 +19,7 @@ from .audio_io import (
     validate_audio,
 )
 from .errors import AudioError, LayerLabError, ParameterError, SessionError
+from .scenes import Scene, SceneError, list_scenes, load_scene
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,10 @@ __all__ = [
     "LayerLabError",
     "ParameterError",
     "SessionError",
+    "Scene",
+    "SceneError",
+    "list_scenes",
+    "load_scene",
     "from_librosa",
     "from_pydub",
     "load_audio",

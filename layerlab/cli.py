@@ -19,6 +19,7 @@ _COMMANDS = [
     ("render", "layerlab.session", "render a session.json to a deliverable folder (mix + stems)"),
     ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
     ("measure", "layerlab.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
+    ("scenes", "layerlab.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
 ]
 
 

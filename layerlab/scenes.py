@@ -573,3 +573,49 @@ def hybrid_stack(
     if master:
         stack.master = Master(target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
     return stack
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def configure(parser) -> None:
+    """Arguments of ``layerlab scenes``."""
+    parser.add_argument("scene", nargs="?", help="a scene id; without it, list the library")
+    parser.add_argument("--json", action="store_true", help="print the cue sheet as JSON")
+    parser.add_argument(
+        "--reference", metavar="OUT_DIR", help="render the reference post-generated mix (hybrid_stack) to a deliverable folder"
+    )
+
+
+def describe(scene: Scene) -> str:
+    """A short text summary of a scene: cues in time order and the native render's flaws."""
+    c = scene.cues
+    rows = [(e.time_s, f"sfx       {e.id:<14} {e.label}") for e in c.events]
+    rows += [(d.start_s, f"dialogue  {d.id:<14} {d.speaker}: {d.text}") for d in c.dialogue]
+    out = [f"{scene.scene_id}: {c.title}", f"  scenario: {c.scenario} -> {DECISION_TABLE[c.scenario]}",
+           f"  {c.duration_s:g} s at {c.fps} fps, {len(c.events)} events, {len(c.dialogue)} lines"]
+    out += [f"  {t:7.3f} s  {text}" for t, text in sorted(rows)]
+    out.append(f"  native render ({c.native.get('integrated_lufs')} LUFS) flaws:")
+    for f in c.flaws:
+        vals = ", ".join(f"{k}={v}" for k, v in f.values.items() if k != "description")
+        out.append(f"    {f.kind}: {vals}")
+    return "\n".join(out)
+
+
+def run(args) -> int:
+    """``layerlab scenes [SCENE] [--json] [--reference OUT_DIR]``."""
+    if not args.scene:
+        if args.reference:
+            raise SceneError("--reference needs a scene id, e.g. `layerlab scenes cafe_dialogue --reference out/`.")
+        for sid in list_scenes():
+            sc = load_scene(sid)
+            print(f"{sid:<16} {sc.cues.scenario:<30} {sc.cues.title}")
+        return 0
+    scene = load_scene(args.scene)
+    print(json.dumps(scene.cues.raw, indent=2) if args.json else describe(scene))
+    if args.reference:
+        from .session import export_deliverable
+
+        out = export_deliverable(hybrid_stack(scene), args.reference)
+        print(f"reference mix of {scene.scene_id} written to {out}")
+    return 0

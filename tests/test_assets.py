@@ -136,6 +136,7 @@ def dialogue_regressor(scene_id: str, n: int, *, with_flaws: bool) -> np.ndarray
     return out
 
 
+@lru_cache(maxsize=4)
 def layer_fit(scene_id: str) -> dict:
     """Least-squares gains of every layer of the native render (mid channel), from the clean material."""
     sc = load_scene(scene_id)
@@ -615,3 +616,18 @@ def test_speech_synthesis_repeats_exactly_and_matches_the_committed_line():
     b = build.q16(build.norm_lufs(speak(line.text, voice), build.LINE_LUFS))
     assert np.array_equal(a, b)
     assert np.array_equal(a, load_scene("product_demo").load_clip(f"postgen/dialogue/{line.id}.wav"))
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_scenes_command_lists_the_library_and_explains_an_unknown_id():
+    run = [sys.executable, "-m", "layerlab.cli", "scenes"]
+    listed = subprocess.run(run, capture_output=True, text=True, cwd=str(REPO_ROOT))
+    assert listed.returncode == 0
+    for sid in SCENES:
+        assert sid in listed.stdout
+    shown = subprocess.run(run + ["cafe_dialogue"], capture_output=True, text=True, cwd=str(REPO_ROOT))
+    assert shown.returncode == 0 and "dialogue_late" in shown.stdout and "Sorry I'm late" in shown.stdout
+    bad = subprocess.run(run + ["moon_landing"], capture_output=True, text=True, cwd=str(REPO_ROOT))
+    assert bad.returncode == 1 and "valid scene ids" in bad.stderr and "Traceback" not in bad.stderr

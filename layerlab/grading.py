@@ -638,13 +638,50 @@ def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
 
 
 def _dig(data, dotted: str):
+    """Follow ``a.b.c`` into nested dicts; ``flaws[kind=sfx_late]`` picks the list item with that field."""
     cur = data
     for part in dotted.split("."):
+        select = None
+        if part.endswith("]") and "[" in part:
+            part, sel = part[:-1].split("[", 1)
+            select = sel.split("=", 1) if "=" in sel else None
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
         else:
             raise KeyError(dotted)
+        if select is not None:
+            key, want = select
+            hits = [x for x in cur if isinstance(x, dict) and str(x.get(key)) == want] if isinstance(cur, list) else []
+            if not hits:
+                raise KeyError(dotted)
+            cur = hits[0]
     return cur
+
+
+def derived_truth(name: str, cues: dict):
+    """Truths computed from a cue sheet's ``native.flaws`` (true values of the native render).
+
+    ``dialogue_offset_ms``  the dialogue_late offset, else 0.
+    ``sfx_offsets_ms``      per event: its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
+    ``issues``              per flaw kind: whether the native render has it.
+    """
+    flaws = (cues.get("native") or {}).get("flaws") or []
+    if name == "dialogue_offset_ms":
+        return next((float(f["offset_ms"]) for f in flaws if f.get("kind") == "dialogue_late"), 0.0)
+    if name == "sfx_offsets_ms":
+        out = {e["id"]: 0.0 for e in cues.get("events", [])}
+        for f in flaws:
+            if f.get("kind") == "sfx_late":
+                out[f["event"]] = float(f["offset_ms"])
+            elif f.get("kind") == "sfx_missing":
+                out[f["event"]] = "missing"
+        return out
+    if name == "issues":
+        from .scenes import FLAW_KINDS
+
+        kinds = {f.get("kind") for f in flaws}
+        return {k: k in kinds for k in FLAW_KINDS}
+    raise KeyError(f"derived:{name}")
 
 
 def _number(v):
@@ -672,6 +709,8 @@ def _truth(it: dict, spec: dict, cues_cache: dict):
     scene = it.get("scene") or spec.get("scene")
     if scene not in cues_cache:
         cues_cache[scene] = scene_cues(scene)
+    if it["truth"].startswith("derived:"):
+        return derived_truth(it["truth"].split(":", 1)[1], cues_cache[scene])
     return _dig(cues_cache[scene], it["truth"])
 
 
@@ -702,7 +741,7 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
             answer = _dig(answers, it["answer"])
         except KeyError:
             items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, target=None,
-                                   message=f"No answer found: set {it['answer'].replace('.', '[...]')} in the answer cell and run the notebook."))
+                                   message=f"No answer found: set {_answer_ref(it['answer'])} in the answer cell and run the notebook."))
             continue
         kind = it.get("type", "number")
         tol = float(it.get("tolerance", 0.0))
@@ -721,7 +760,9 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
             good, bad = [], []
             for key, t in truth.items():
                 a = given.get(key)
-                if kind == "numbers":
+                if kind == "numbers" and (t is None or t == "missing"):
+                    ok = a is None or _norm_choice(a) in ("missing", "none", "nan")
+                elif kind == "numbers":
                     av, tv = _number(a), _number(t)
                     ok = av is not None and tv is not None and abs(av - tv) <= tol
                 else:
@@ -742,9 +783,15 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
     return items
 
 
+def _answer_ref(path: str) -> str:
+    head, *rest = path.split(".")
+    return head + "".join(f"[{k!r}]" for k in rest)
+
+
 def _norm_choice(v) -> str:
     s = str(v).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
-    aliases = {"postgenerated": "post", "postgen": "post", "replace": "post", "keep": "native", "true": "post", "false": "native"}
+    aliases = {"postgenerated": "post", "postgen": "post", "replace": "post", "keep": "native", "yes": "true", "no": "false",
+               "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
     return aliases.get(s, s)
 
 

@@ -653,7 +653,9 @@ build script in this folder (python -m assets.build) from code alone:
   labels are rendered with the DejaVu Sans font shipped with matplotlib (its
   licence allows rendering text with it in any document or image).
 
-No recordings, samples, stock media or model outputs were used.
+No recordings, samples, stock media or model outputs were used. eSpeak NG
+itself is GPL-3.0 software used as a tool; the speech it renders from the
+project's own text is not covered by its licence.
 
 The generated media (WAV, MP4, PNG, JSON) are dedicated to the public domain
 under CC0 1.0 Universal: https://creativecommons.org/publicdomain/zero/1.0/
@@ -669,7 +671,7 @@ def write_readme(all_cues: list[dict]) -> None:
     parts = [
         "# Layer Lab scene library",
         "",
-        "Three 20-second scenes made entirely by code (`python -m assets.build`, about two minutes),",
+        "Three 20-second scenes made entirely by code (`python -m assets.build`, under a minute),",
         "each matching a row of the lesson's decision table. Licence: CC0 (see `LICENSE`).",
         "",
         "Every scene folder `scenes/<scene_id>/` holds:",
@@ -687,7 +689,22 @@ def write_readme(all_cues: list[dict]) -> None:
         "  dialogue (`start_s`, `end_s`, `text`, `speaker`), beds, music sections, `scene_changes`,",
         "  the delivery target and the native render's flaws.",
         "",
-        "Load a scene in Python with `layerlab.scenes.load_scene(\"cafe_dialogue\")`.",
+        "Use them from Python or the command line:",
+        "",
+        "```python",
+        "from layerlab.scenes import list_scenes, load_scene, hybrid_stack",
+        "scene = load_scene(\"cafe_dialogue\")        # cue sheet parsed and validated",
+        "door = scene.load_clip(scene.cues.event(\"door\").clip)   # (n, 1) float32, 48 kHz",
+        "reference = hybrid_stack(scene).render()    # every clip on its cue, music ducked, -14 LUFS",
+        "```",
+        "",
+        "`layerlab scenes` lists the library; `layerlab scenes cafe_dialogue` prints its cues and flaws;",
+        "`--reference OUT_DIR` writes the reference mix as a deliverable folder.",
+        "",
+        "`cues.json` > `native.truth` repeats the flaws as flat mappings an audit can be graded against:",
+        "`dialogue_offset_ms` and `sfx_offset_ms` per cue (positive = late; missing SFX are listed in",
+        "`sfx_missing` instead), `integrated_lufs`, `dialogue_to_music_lu`, `dialogue_band_hz`,",
+        "`ambience_dropout_s`. `tests/test_assets.py` measures each of them on the committed files.",
         "",
         "Rebuild: `.venv/bin/python -m assets.build` (all scenes) or `--scene product_demo`. The build is",
         "deterministic (same bytes on every run) and needs no Debian package: speech comes from the",
@@ -725,13 +742,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m assets.build", description=__doc__.splitlines()[0])
     p.add_argument("--scene", action="append", help="build only this scene (repeatable)")
     p.add_argument("--no-video", action="store_true", help="skip drawing/encoding the picture (audio and cues only)")
+    p.add_argument("--docs-only", action="store_true", help="only rewrite README.md and LICENSE from the committed cue sheets")
     args = p.parse_args(argv)
+    if args.docs_only:
+        args.scene = []
     specs = [s for s in scene_specs() if not args.scene or s.scene_id in args.scene]
     if args.scene and len(specs) != len(args.scene):
         known = ", ".join(s.scene_id for s in scene_specs())
         print(f"unknown scene in {args.scene}; known: {known}", file=sys.stderr)
         return 2
-    for spec in specs:
+    for spec in specs if not args.docs_only else []:
         print(f"building {spec.scene_id}")
         cues = build_scene(spec, with_video=not args.no_video)
         if not args.no_video:

@@ -477,3 +477,20 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         report.visual_events = events
         report.offsets = pair_events(events, report.onsets)
     return report
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def configure(parser) -> None:
+    parser.add_argument("clip", help="an MP4 (or other video) with an audio track, or an audio file")
+    parser.add_argument("--target", default="streaming", help="delivery profile to compare the loudness with")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args) -> int:
+    import json
+
+    report = audit_clip(args.clip, target=args.target)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return 0

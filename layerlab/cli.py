@@ -20,6 +20,8 @@ _COMMANDS = [
     ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
     ("measure", "layerlab.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
     ("scenes", "layerlab.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
+    ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
+    ("grade", "layerlab.grading", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
 ]
 
 

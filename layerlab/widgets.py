@@ -808,8 +808,7 @@ class MixFigure:
         dt = (t_m[1] - t_m[0]) if t_m.size > 1 else 0.02
         import matplotlib
 
-        cmap = matplotlib.colormaps["RdYlGn"].copy()
-        cmap.set_bad("#f0f0f0")
+        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#f0f0f0")
         self.mask_img = self.ax_mask.imshow(m, aspect="auto", origin="lower", cmap=cmap, vmin=0, vmax=1,
                                             extent=(t_m[0] - dt / 2, t_m[-1] + dt / 2, -0.5, 17.5) if t_m.size else None,
                                             interpolation="nearest", animated=True)
@@ -1030,8 +1029,7 @@ class Mixer:
 
         display(self.widget)
         if self._static_out is not None:
-            with self._static_out:
-                display(self.figure.fig)
+            _show(self._static_out, self.figure.fig)
         self.update_player()
 
     # ------------------------------------------------------------------ state
@@ -1113,14 +1111,10 @@ class Mixer:
     # ------------------------------------------------------------------ outputs
     def update_player(self):
         """Show a level-true player for the current preview mix."""
-        from IPython.display import display
-
         from .playback import play
 
         p = play(self.view.render.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)")
-        with self.player:
-            self.player.clear_output(wait=True)
-            display(p)
+        _show(self.player, p)
         self._player_stale = False
         return p
 
@@ -1166,7 +1160,7 @@ class Mixer:
         -------
         Path
         """
-        from IPython.display import HTML, display
+        from IPython.display import HTML
 
         if self.video_path is None:
             raise ParameterError("This mixer has no video: pass video_path=... (the scene's video.mp4).")
@@ -1178,10 +1172,8 @@ class Mixer:
         save_audio(wav, np.clip(mix, -1.0, 1.0), sample_rate=self.stack.sample_rate, subtype="PCM_24")
         mux_video(self.video_path, wav, out)
         wav.unlink(missing_ok=True)
-        with self.video:
-            self.video.clear_output(wait=True)
-            display(HTML(f'<video controls width="560" src="{html.escape(out.as_posix())}"></video>'
-                         "<br><small>picture and the current mix, muxed sample-aligned</small>"))
+        _show(self.video, HTML(f'<video controls width="560" src="{html.escape(out.as_posix())}"></video>'
+                               "<br><small>picture and the current mix, muxed sample-aligned</small>"))
         return out
 
     def _set_status(self, text, raw=False):
@@ -1207,6 +1199,14 @@ class Mixer:
         finally:
             self._suspend = False
         return self.refresh()
+
+
+def _show(output, obj):
+    """Replace an Output widget's content with one object's display (works with or without a kernel)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    data, metadata = InteractiveShell.instance().display_formatter.format(obj)
+    output.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
 
 def mux_video(video_path, audio_path, out_path) -> Path:

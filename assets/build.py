@@ -132,7 +132,7 @@ def scene_specs() -> list[SceneSpec]:
             EventSpec("cup_b", 333, "Tom sets his cup down", "cup_b", -12.0, 0.2, "cup_B"),
             EventSpec("door_2", 456, "the door swings shut again", "door_2", -8.0, -0.6, "door"),
         ],
-        ambience=("cafe_room", synth.ambience_cafe, -8.0, "cafe room tone: HVAC rumble, distant murmur, far-off cups"),
+        ambience=("cafe_room", synth.ambience_cafe, -10.0, "cafe room tone: HVAC rumble, distant murmur, far-off cups"),
         music=("cafe_jazz", synth.music_cafe, -10.0, 8.0),
         native={
             "dialogue_late_ms": 125.0,

@@ -631,3 +631,13 @@ def test_scenes_command_lists_the_library_and_explains_an_unknown_id():
     assert shown.returncode == 0 and "dialogue_late" in shown.stdout and "Sorry I'm late" in shown.stdout
     bad = subprocess.run(run + ["moon_landing"], capture_output=True, text=True, cwd=str(REPO_ROOT))
     assert bad.returncode == 1 and "valid scene ids" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("scene_id", SCENES)
+def test_reference_mix_of_every_scene_passes_the_kits_checks(scene_id, tmp_path):
+    from layerlab.checks import run_checks
+    from layerlab.session import export_deliverable
+
+    out = export_deliverable(hybrid_stack(scene_id), tmp_path / "reference")
+    report = run_checks(out, scene=scene_id)
+    assert report.passed, "; ".join(f"{c.name}: {c.message}" for c in report.failed)

@@ -444,8 +444,10 @@ class DuckingMeasure:
     level_speech_db, level_free_db : float or None
         Music RMS level (dBFS) during and between speech.
     max_step_db : float
-        The largest sustained music gain change within 10 ms near a dialogue
-        boundary (a step that clicks reads as the full duck depth).
+        The largest lasting music gain change between adjacent 10 ms windows
+        near a dialogue boundary; a step that clicks reads as the full duck
+        depth. Without a reference: between 20 ms windows, minus the 99th
+        percentile of the music's own 20 ms level changes away from speech.
     step_time_s : float or None
         Where that change happens.
     times_s : np.ndarray, shape (n_frames,)
@@ -535,9 +537,10 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     -----
     With a reference, the depth is the difference of the median gains
     between and during speech; without one, of the power means of the levels.
-    Steps are found from 10 ms windows: the change between adjacent windows,
-    counted only if the level 20-60 ms on either side confirms a lasting
-    change (a drum hit rises and falls; a gain step stays). Without a
+    Steps are found from 10 ms windows (20 ms without a reference): the
+    change between adjacent windows, counted only if the median level 20-60 ms
+    on either side confirms at least 75% of it as a lasting change (a drum
+    hit rises and falls; a gain step stays). Without a
     reference only changes in the ducking direction (down at speech starts,
     up at speech ends) within 150 ms of a boundary count.
 
@@ -591,7 +594,10 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     base = lf if lf is not None else (float(np.median(lv[valid])) if valid.any() else 0.0)
     gain = np.where(valid, lv - base, np.nan)
     # gain steps near speech boundaries
-    t10, l10 = _level_db(music, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
+    # with a reference the gain is clean at 10 ms; without one the music's own beating and attacks
+    # need longer windows, and a step then reads over 20 ms
+    step_ms = 10 if reference is not None else 20
+    t10, l10 = _level_db(music, sample_rate=sr, win_ms=float(step_ms), hop_ms=1.0)
     ok10 = np.ones(l10.size, bool)
     if reference is not None:
         _, r10 = _level_db(reference, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
@@ -605,9 +611,10 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
                 lo = np.searchsorted(t10, b - near)
                 hi = np.searchsorted(t10, b + near)
                 for i in range(max(lo, 60), min(hi, l10.size - 61)):
-                    if not (ok10[i - 5] and ok10[i + 5]):
+                    if not (ok10[i - step_ms // 2] and ok10[i + step_ms // 2]):
                         continue
-                    d = l10[i + 5] - l10[i - 5]  # adjacent, non-overlapping 10 ms windows
+                    h = step_ms // 2
+                    d = l10[i + h] - l10[i - h]  # adjacent, non-overlapping windows
                     if abs(d) <= max_step:
                         continue
                     if reference is None and np.sign(d) != direction:
@@ -618,8 +625,18 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
                     before = np.median(l10[i - 60 : i - 20][w0])
                     after = np.median(l10[i + 20 : i + 60][w1])
                     lasting = after - before
-                    if np.sign(lasting) == np.sign(d) and abs(lasting) >= 0.5 * abs(d):
+                    if np.sign(lasting) == np.sign(d) and abs(lasting) >= 0.75 * abs(d):
                         max_step, step_t = float(abs(d)), float(t10[i])
+    if reference is None and max_step > 0 and l10.size > 4 * step_ms:
+        # without a reference, only what exceeds the music's own fluctuation over the same span counts
+        h = step_ms // 2
+        diffs = np.abs(l10[2 * h :] - l10[: -2 * h])
+        centre_t = t10[h : h + diffs.size]
+        far = np.ones(diffs.size, bool)
+        for s, e in segs:
+            far &= (np.abs(centre_t - s) > 0.7) & (np.abs(centre_t - e) > 0.7)
+        if far.sum() > 100:
+            max_step = float(max(0.0, max_step - np.percentile(diffs[far], 99)))
     return DuckingMeasure(depth, ls, lf, max_step, step_t, t, gain)
 
 

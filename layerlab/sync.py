@@ -532,6 +532,8 @@ def dialogue_offsets(
 
     Taught in ``lessons/05_sync.ipynb``.
     """
+    from scipy.signal import fftconvolve
+
     window = get_sync_window(window)
     if search_window_ms <= 0:
         raise ParameterError(f"search_window_ms must be positive, got {search_window_ms}.")
@@ -579,7 +581,7 @@ def dialogue_offsets(
                 s0, s1 = max(a, 0), min(b, mono.size)
                 if s1 > s0:
                     ext[s0 - a : s1 - a] = mono[s0:s1]
-                fine = np.correlate(ext, cmono, mode="valid")  # 2r+1 lags
+                fine = fftconvolve(ext, cmono[::-1], mode="valid")  # 2r+1 lags
                 kf = int(np.argmax(np.abs(fine))) if fine.size else r
                 start_sample = a + kf
                 det = start_sample / sr

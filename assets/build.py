@@ -179,7 +179,7 @@ def scene_specs() -> list[SceneSpec]:
             "band": None,
             "sfx_late": {},
             "sfx_missing": ["click_enhance"],
-            "dialogue_to_music_lu": 1.5,
+            "dialogue_to_music_lu": 5.0,
             "ambience_gain_db": -8.0,
             "integrated_lufs": -9.0,
         },

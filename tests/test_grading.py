@@ -304,3 +304,44 @@ def test_submission_grade_round_trip_and_reports():
     assert back.to_dict() == g.to_dict()
     assert "<table>" in g.to_html() and "| sync |" in g.to_markdown()
     assert f"{g.score:g}/" in g.to_text().replace(".0/", "/") or str(int(g.score)) in g.to_text()
+
+
+# ------------------------------------------------------------------------------------ self-check
+
+
+@pytest.fixture(scope="module")
+def deliverables(tmp_path_factory):
+    """The reference mix of lab 2 and the same mix 6 LU too quiet, exported by the engine."""
+    from layerlab.ducking import Ducking
+    from layerlab.master import Master
+    from layerlab.scenes import load_scene
+    from layerlab.session import export_deliverable
+    from layerlab.stack import LayerStack
+
+    nb = nbformat.read(str(REPO / "labs" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb"), as_version=4)
+    sol = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab2_mix")
+    scene = load_scene("cafe_dialogue")
+    out = {}
+    for name, src in (("ref", sol), ("quiet", sol.replace("TARGET_LUFS = -14.0", "TARGET_LUFS = -20.0"))):
+        ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues)
+        exec(src, ns)
+        out[name] = export_deliverable(ns["stack"], tmp_path_factory.mktemp(name) / "deliverable")
+    return out
+
+
+def test_self_check_reports_what_the_grader_gives_without_stderr(deliverables, capfd):
+    spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
+    g = grading.self_check(deliverable=deliverables["ref"], figures=False)
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert g.score == sum(it["points"] for it in spec["items"]) and all(i.passed for i in g.items)
+    assert "[PASS] loudness" in out
+    # one check, as a grade cell runs it: fails with the advice as the assertion message
+    with pytest.raises(AssertionError, match="loudness: integrated loudness is -20"):
+        grading.self_check("loudness", deliverable=deliverables["quiet"], figures=False)
+    out, err = capfd.readouterr()
+    assert err == "" and "[FAIL] loudness" in out
+    q = grading.self_check(deliverable=deliverables["quiet"], figures=False, show=False)
+    assert q.item("loudness").points == 0 and q.score == g.score - q.item("loudness").max_points
+    with pytest.raises(GradingError, match="no deliverable folder"):
+        grading.self_check(deliverable=deliverables["ref"].parent / "nothing", show=False)

@@ -435,18 +435,18 @@ def draw_forest(frame: int, tl: dict) -> Image.Image:
     fb = tl["branch"]
     gx0, gy0, gx1, gy1 = FOREST["branch_ground"]
     if frame < fb - 10:
-        d.line((296, 152, 360, 136), fill=(90, 70, 55), width=7)
+        d.line((296, 152, 360, 136), fill=(165, 130, 95), width=7)
     elif frame < fb:
         u = (frame - (fb - 10)) / 10
         yy = 150 + (gy0 - 18 - 150) * ease_in(u, 2.0)
         ang = 0.4 * u
-        d.line((318, yy, 318 + 64 * math.cos(ang), yy - 16 * math.cos(ang) + 16 * u), fill=(90, 70, 55), width=7)
+        d.line((318, yy, 318 + 64 * math.cos(ang), yy - 16 * math.cos(ang) + 16 * u), fill=(165, 130, 95), width=7)
     else:
-        d.line((gx0 + 10, gy0 + 10, gx1 - 10, gy0 + 14), fill=(90, 70, 55), width=7)
+        d.line((gx0 + 10, gy0 + 10, gx1 - 10, gy0 + 14), fill=(165, 130, 95), width=7)
         k = frame - fb
         if k < 6:  # dust and leaves kicked up
             r = 10 + 5 * k
-            c = (120, 110, 80)
+            c = (170, 160, 125)
             d.ellipse(((gx0 + gx1) / 2 - r * 2, gy0 + 10 - r * 0.6, (gx0 + gx1) / 2 + r * 2, gy0 + 14 + r * 0.2), outline=c, width=3)
     return im
 

@@ -34,7 +34,7 @@ Command line::
 Exit status: 0 when every check passed, 1 when some check failed, 2 when the
 checks could not run at all (unknown scene, missing folder, bad option).
 
-Taught in ``lessons/10_check_your_mix.ipynb``; the autograder scores these
+Taught in ``lessons/08_measuring_the_mix.ipynb``; the autograder scores these
 results with its own rubric.
 """
 
@@ -348,9 +348,10 @@ def load_cues(scene) -> SceneCues:
 
     Parameters
     ----------
-    scene : str, Path, dict or SceneCues
+    scene : str, Path, dict, Scene or SceneCues
         A scene id (looked up under :func:`layerlab.paths.scenes_dir`), a path
-        to a ``cues.json`` or to its folder, or an already parsed cue sheet.
+        to a ``cues.json`` or to its folder, a :class:`layerlab.scenes.Scene`,
+        or an already parsed cue sheet.
 
     Returns
     -------
@@ -360,11 +361,20 @@ def load_cues(scene) -> SceneCues:
     ------
     SessionError
         If the scene is unknown or the cue sheet is malformed.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     if isinstance(scene, SceneCues):
         return scene
     folder = None
-    if isinstance(scene, dict):
+    if hasattr(scene, "cues") and isinstance(getattr(scene.cues, "raw", None), dict) and hasattr(scene, "path"):
+        # a layerlab.scenes.Scene
+        data, folder = scene.cues.raw, Path(scene.path)
+    elif hasattr(scene, "raw") and isinstance(scene.raw, dict) and not isinstance(scene, dict):
+        data = scene.raw  # a layerlab.scenes.Cues (clip paths cannot be resolved without its folder)
+    elif isinstance(scene, dict):
         data = scene
     else:
         p = Path(str(scene)).expanduser()
@@ -1368,7 +1378,7 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
 
     Notes
     -----
-    Taught in ``lessons/10_check_your_mix.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     from .targets import get_profile
 

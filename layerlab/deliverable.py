@@ -233,7 +233,7 @@ def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3) 
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb`` (why peaks are measured as true peak).
+    Taught in ``lessons/08_measuring_the_mix.ipynb`` (why peaks are measured as true peak).
     """
     n_runs = 0
     n_clip = 0

@@ -14,7 +14,7 @@ says someone is speaking:
   weighted by the standard band importances. It also returns a band × time
   map of that audibility for plots.
 
-Taught in ``lessons/08_masking.ipynb`` (dialogue on top).
+Taught in ``lessons/08_measuring_the_mix.ipynb`` (dialogue on top).
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def dialogue_activity(
 
     Notes
     -----
-    Taught in ``lessons/08_masking.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     stem = validate_audio(dialogue_stem, name="dialogue stem")
     sr = int(sample_rate)
@@ -286,7 +286,7 @@ def k_weight(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
     Notes
     -----
-    Taught in ``lessons/08_masking.ipynb`` (why LU, not dB).
+    Taught in ``lessons/08_measuring_the_mix.ipynb`` (why LU, not dB).
     """
     from scipy.signal import sosfilt
 
@@ -365,7 +365,7 @@ def dialogue_to_background_lu(
     the same blocks, ungated, so a background that is silent during speech
     reads ``-inf`` and the difference ``inf``.
 
-    Taught in ``lessons/08_masking.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     d = validate_audio(dialogue, name="dialogue")
     b = validate_audio(background, name="background")
@@ -475,7 +475,7 @@ def band_audibility(
     With speech-shaped noise over a background at a uniform band SNR, the
     index reads ``(SNR + 15) / 30``.
 
-    Taught in ``lessons/08_masking.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     d = validate_audio(dialogue, name="dialogue")
     r = validate_audio(rest, name="rest of the mix")

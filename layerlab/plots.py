@@ -5,7 +5,7 @@ pyplot's global state), so the figures work headless, in the grader, and
 inside ipywidgets/ipympl. Save one with ``fig.savefig("x.png")`` or show it in
 a notebook by leaving it as the cell's last expression.
 
-Taught in ``lessons/10_check_your_mix.ipynb``.
+Taught in ``lessons/08_measuring_the_mix.ipynb``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def plot_loudness(series, *, profile, integrated_lufs: float | None = None, figs
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
@@ -78,6 +82,10 @@ def plot_masking_map(ba, *, figsize=(9, 3.6)) -> Figure:
     -------
     matplotlib.figure.Figure
         0 (masked, red) .. 1 (clearly audible, green); blank where nobody speaks.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
@@ -118,6 +126,10 @@ def plot_sync_timeline(*, sfx=None, dialogue=None, duration_s: float | None = No
     matplotlib.figure.Figure
         Cues are black ticks; detected starts are dots, green inside the pass
         window and red outside; a missing sound is a red cross on its cue.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
@@ -162,6 +174,10 @@ def plot_ducking(dm, *, activity=None, figsize=(9, 3.0)) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()

@@ -16,7 +16,7 @@ visual event*, in milliseconds: positive means the sound is late. The pass
 window is a :class:`SyncWindow`; the default is EBU R37 (at most 40 ms early,
 at most 60 ms late).
 
-Taught in ``lessons/05_sync.ipynb`` (sync to picture) and graded in the
+Taught in ``lessons/08_measuring_the_mix.ipynb`` (sync to picture) and graded in the
 mixing lab.
 """
 
@@ -90,7 +90,12 @@ SYNC_WINDOWS: dict[str, SyncWindow] = {
 
 
 def get_sync_window(name_or_window) -> SyncWindow:
-    """Return a :class:`SyncWindow` from a preset name (``"ebu_r37"``, ...) or pass one through."""
+    """Return a :class:`SyncWindow` from a preset name (``"ebu_r37"``, ...) or pass one through.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
+    """
     if isinstance(name_or_window, SyncWindow):
         return name_or_window
     key = str(name_or_window).strip().lower().replace("-", "_").replace(" ", "_").replace(".", "")
@@ -285,7 +290,7 @@ def detect_onsets(
 
     Notes
     -----
-    Taught in ``lessons/05_sync.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     audio = validate_audio(audio, name="stem")
     sr = int(sample_rate)
@@ -418,7 +423,7 @@ def sfx_offsets(
     hit of a multi-hit effect wins over its later hits), then onsets over the tail of
     an earlier sound. Matching is one-to-one, nearest first.
 
-    Taught in ``lessons/05_sync.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     window = get_sync_window(window)
     if search_window_ms <= 0:
@@ -530,7 +535,7 @@ def dialogue_offsets(
     over lags of ±``search_window_ms``; the best lag is refined to the sample
     by correlating the waveforms within ±3 ms of it.
 
-    Taught in ``lessons/05_sync.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     from scipy.signal import fftconvolve
 

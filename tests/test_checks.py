@@ -489,3 +489,23 @@ def test_reference_mix_of_each_scene_passes_every_check(scene_id, tmp_path):
     assert failed == {}
     assert all(e["passed"] for e in r["sync"].details["events"])
     assert abs(r["loudness"].value + 14.0) < 0.5
+
+
+def test_load_cues_accepts_ids_paths_dicts_and_scenes(scene, tmp_path):
+    from layerlab.scenes import list_scenes, load_scene
+
+    a = load_cues(scene / "cues.json")
+    b = load_cues(scene)
+    c = load_cues(json.loads((scene / "cues.json").read_text()))
+    assert a.scene == b.scene == c.scene == "synthetic" and a.duration_s == DUR
+    assert a.clip_path(a.dialogue[0]["clip"]).is_file() and c.clip_path(c.dialogue[0]["clip"]) is None
+    sid = list_scenes()[0]
+    d, e = load_cues(sid), load_cues(load_scene(sid))
+    assert d.scene == e.scene == sid and d.folder == e.folder
+    (tmp_path / "cues.json").write_text("{not json")
+    with pytest.raises(SessionError, match="not valid JSON"):
+        load_cues(tmp_path / "cues.json")
+    with pytest.raises(SessionError, match="duration_s"):
+        load_cues({"scene": "x", "events": []})
+    with pytest.raises(SessionError, match="time_s"):
+        load_cues({"scene": "x", "duration_s": 5, "events": [{"id": "a"}]})

@@ -1136,9 +1136,8 @@ class Mixer:
 
         self._apply_controls()
         prof = self.analysis.target
-        if self.stack.master is None or getattr(self, "_auto_master", False):
-            self.stack.master = Master(target_lufs=prof.target_lufs, ceiling_dbtp=max(-20.0, prof.max_true_peak_dbtp - 0.5))
-            self._auto_master = True
+        # the master follows the chosen target (0.5 dB of headroom under its true-peak ceiling)
+        self.stack.master = Master(target_lufs=prof.target_lufs, ceiling_dbtp=max(-20.0, prof.max_true_peak_dbtp - 0.5))
         r = self.stack.render(master=True)
         out = export_deliverable(self.stack, out_dir, render=r)
         rep = Meter(self.stack.sample_rate).measure(r.mix)

@@ -1151,13 +1151,12 @@ def _check_masking(ctx: _Context) -> CheckResult:
                     f"{AMBIENCE_LD_MIN_LU - a.lu:.1f} dB or more, aim for ≥ {AMBIENCE_LD_MIN_LU:g} LU.")
     value = m.lu if ctx.cues.has_music or not math.isinf(m.lu) else a.lu
 
-    def fmt(x):
-        return "no" if math.isinf(x) else f"{x:.1f} LU"
+    def over(x, what):
+        return f"no {what} plays under the dialogue" if math.isinf(x) else f"the dialogue is {x:.1f} LU over the {what}"
 
     if ok_m and ok_a:
         return CheckResult("masking", value, "LU", target, True,
-                           f"dialogue is {fmt(m.lu)} over the music and {fmt(a.lu)} over the ambience during speech.",
-                           details)
+                           f"during speech, {over(m.lu, 'music')} and {over(a.lu, 'ambience')}.", details)
     return CheckResult("masking", value, "LU", target, False, " ".join(msgs), details)
 
 
@@ -1303,6 +1302,10 @@ def _check_noise_floor(ctx: _Context) -> CheckResult:
     miss = _need(ctx, "dialogue_noise_floor", "dBFS", target, "dialogue")
     if miss:
         return miss
+    if ctx.deliverable.estimated and ctx.cues.dialogue:
+        return CheckResult("dialogue_noise_floor", None, "dBFS", target, False,
+                           "cannot be measured from a premix: noise between the lines cannot be told apart from the "
+                           "other layers without a dialogue stem; hand in stems/dialogue.wav.", {})
     act = _get_activity(ctx)
     r = dialogue_noise_floor(ctx.deliverable.audio("dialogue"), lines=ctx.cues.dialogue, activity=act,
                              sample_rate=SAMPLE_RATE)

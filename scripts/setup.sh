@@ -13,10 +13,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if command -v uv >/dev/null 2>&1; then
-  uv pip install --python .venv/bin/python -e ".[test]"
+  uv pip install --python .venv/bin/python -e ".[test,assets]"
 else
   .venv/bin/python -m pip install --upgrade --quiet pip
-  .venv/bin/python -m pip install -e ".[test]"
+  .venv/bin/python -m pip install -e ".[test,assets]"
 fi
 # widgets, ipympl and nbgrader ship prebuilt JupyterLab extensions; make sure they are enabled
 .venv/bin/jupyter labextension list 2>&1 | grep -E "jupyter-matplotlib|jupyter-widgets|nbgrader" || true

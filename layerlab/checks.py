@@ -1012,8 +1012,13 @@ def _check_loudness(ctx: _Context) -> CheckResult:
         how = "dialogue-gated loudness"
     ctx.data["integrated_lufs"] = value
     if not math.isfinite(value):
-        return CheckResult("loudness", value, "LUFS", target, False,
-                           f"the mix is silent (its {how} cannot be measured); export the mix again.", details)
+        if not np.any(mix):
+            why = f"the mix is silent, so its {how} cannot be measured; export the mix again."
+        elif mix.shape[0] < int(0.4 * SAMPLE_RATE):
+            why = f"the mix is shorter than one 400 ms loudness block, so its {how} cannot be measured."
+        else:
+            why = f"the mix stays under the -70 LUFS gate throughout, so its {how} cannot be measured; raise its level."
+        return CheckResult("loudness", value, "LUFS", target, False, why, details)
     if lo <= value <= hi:
         msg = f"{how} is {value:.1f} LUFS, within {target} for {prof.title}."
         return CheckResult("loudness", value, "LUFS", target, True, msg, details)
@@ -1040,8 +1045,9 @@ def _check_true_peak(ctx: _Context) -> CheckResult:
     runs, nclip, first = find_clipping(ctx.deliverable.audio("mix"))
     details = {"clipped_runs": runs, "clipped_samples": nclip}
     if tp <= prof.max_true_peak_dbtp:
-        return CheckResult("true_peak", tp, "dBTP", target, True,
-                           f"true peak is {tp:.1f} dBTP, under the {prof.max_true_peak_dbtp:g} dBTP ceiling.", details)
+        msg = (f"true peak is {tp:.1f} dBTP, under the {prof.max_true_peak_dbtp:g} dBTP ceiling." if math.isfinite(tp)
+               else "the mix is silent: it has no peak at all.")
+        return CheckResult("true_peak", tp, "dBTP", target, True, msg, details)
     msg = (f"true peak is {tp:.1f} dBTP, {tp - prof.max_true_peak_dbtp:.1f} dB over the {prof.max_true_peak_dbtp:g} dBTP "
            f"ceiling of {prof.title}; put a true-peak limiter on the master with its ceiling at "
            f"{prof.max_true_peak_dbtp:g} dBTP (or lower the master gain).")
@@ -1140,6 +1146,10 @@ def _check_masking(ctx: _Context) -> CheckResult:
         "speech_blocks": m.n_blocks,
         "speech_fraction": act.fraction,
     }
+    if m.n_blocks == 0 or math.isnan(m.lu):
+        return CheckResult("masking", None, "LU", target, False,
+                           "no 400 ms stretch of speech was found in stems/dialogue.wav, so the level difference cannot "
+                           "be measured; check that the dialogue lines are on the dialogue layer.", details)
     ok_m = m.lu >= MUSIC_LD_MIN_LU
     ok_a = a.lu >= AMBIENCE_LD_MIN_LU
     msgs = []

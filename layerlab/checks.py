@@ -54,7 +54,6 @@ from .deliverable import STEM_NAMES, Deliverable, find_clipping, read_deliverabl
 from .errors import LayerLabError, ParameterError, SessionError
 from .masking import (
     Activity,
-    BandAudibility,
     band_audibility,
     dialogue_activity,
     dialogue_to_background_lu,

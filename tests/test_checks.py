@@ -6,7 +6,6 @@ must fail the checks their listed flaws predict, and a correct post-generated mi
 """
 
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -17,13 +16,11 @@ import soundfile as sf
 
 from layerlab.checks import (
     CHECK_NAMES,
-    CheckReport,
     ambience_continuity,
     load_cues,
     measure_ducking,
     run_checks,
 )
-from layerlab.deliverable import STEM_NAMES
 from layerlab.ducking import Ducking, duck
 from layerlab.errors import SessionError
 from layerlab.masking import dialogue_activity
@@ -511,3 +508,21 @@ def test_load_cues_accepts_ids_paths_dicts_and_scenes(scene, tmp_path):
         load_cues({"scene": "x", "events": []})
     with pytest.raises(SessionError, match="time_s"):
         load_cues({"scene": "x", "duration_s": 5, "events": [{"id": "a"}]})
+
+
+@pytest.mark.parametrize("reduction_db, ok", [(3.0, True), (20.0, False)])
+def test_stems_sum_tolerates_a_gentle_master_limiter(scene, tmp_path, reduction_db, ok):
+    """Stems exported before a master limiter: a few dB of peak limiting still adds up, heavy limiting does not."""
+    from layerlab.loudness import true_peak_dbtp
+    from layerlab.master import limiter_gain_db
+
+    out = build(scene, tmp_path / "d", master=False)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    total = sum(stems.values())
+    ceiling = true_peak_dbtp(total, sample_rate=SR) - reduction_db
+    g = limiter_gain_db(total, ceiling_dbtp=ceiling, sample_rate=SR)
+    assert g.min() < -0.7 * reduction_db  # the limiter really worked that hard on the peaks
+    sf.write(out / "mix.wav", total * 10 ** (g[:, None] / 20), SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    assert r.passed == ok, r.message

@@ -96,7 +96,7 @@ CHECK_NAMES = (
 # Thresholds (REFERENCE.md; Torcoli et al. 2019; ANSI S3.5).
 MUSIC_LD_MIN_LU = 10.0
 AMBIENCE_LD_MIN_LU = 15.0
-BAND_AUDIBILITY_MIN = 0.75
+BAND_AUDIBILITY_MIN = 0.75  # SII >= 0.75 is the usual mark of good intelligibility
 DUCK_MIN_DEPTH_DB = 6.0
 DUCK_MAX_STEP_DB = 6.0  # largest sustained gain change within 10 ms
 STEMS_SUM_MAX_DB = -20.0  # residual energy relative to the mix

@@ -526,3 +526,12 @@ def test_stems_sum_tolerates_a_gentle_master_limiter(scene, tmp_path, reduction_
     sf.write(out / "mix.wav", total * 10 ** (g[:, None] / 20), SR, subtype="FLOAT")
     r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
     assert r.passed == ok, r.message
+
+
+def test_an_empty_folder_fails_every_check_that_needs_audio_and_still_reports(scene, tmp_path):
+    r = run_checks(tmp_path, scene=scene / "cues.json")
+    assert [c.name for c in r.checks] == list(CHECK_NAMES)
+    assert not any(c.passed for c in r.checks)
+    assert all("missing" in c.message or "needs" in c.message for c in r.checks)
+    assert r.figures() == {}
+    assert json.loads(r.to_json())["passed"] is False

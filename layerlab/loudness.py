@@ -10,8 +10,10 @@ Everything a delivery spec asks about level is measured here:
 * **Loudness range** (LRA, Tech 3342): the spread between the 10th and 95th
   percentile of the gated short-term values (-70 LUFS, then -20 LU).
 * **True peak** (dBTP): the peak of the reconstructed waveform between the
-  samples, found by oversampling (8x by default, refined between the
-  oversampled points), and the **sample peak** (dBFS) for comparison.
+  samples, found by 4x oversampling with a long (32 taps per phase)
+  interpolation filter and a parabola through the largest oversampled value;
+  measured within about ±0.02 dB of a 64x reconstruction even for content near
+  Nyquist. The **sample peak** (dBFS) is reported beside it for comparison.
 * **Dialogue-gated loudness**: integrated loudness over only the blocks where
   a speech mask is active; with separate stems the dialogue stem is the mask
   (:func:`speech_mask_from_stem`).
@@ -115,7 +117,7 @@ _LAYOUT_NAMES = {1: "mono", 2: "L R", 3: "L R C", 4: "L R Ls Rs", 5: "L R C Ls R
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoudnessSeries:
     """Loudness of a sliding window over time.
 
@@ -142,7 +144,7 @@ class LoudnessSeries:
         return float(np.max(self.lufs)) if self.lufs.size else -math.inf
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoudnessReport:
     """Every loudness figure of one programme.
 

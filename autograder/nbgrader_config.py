@@ -26,6 +26,11 @@ c.CourseDirectory.db_assignments = [
 c.Exchange.root = os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")
 c.Exchange.assignment_dir = os.environ.get("LAYERLAB_ASSIGNMENT_DIR", ".")
 
+# Exported deliverables (WAV stems, ~40 MB each) are regenerated when a notebook
+# runs, and the grader re-creates them itself: never copy them between the
+# course folders, nor into feedback.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "deliverable"]
+
 # Solutions and hidden tests use the default delimiters.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -180,8 +180,10 @@ class MixView:
 
     Attributes
     ----------
-    render : Render
-        The preview render (no master).
+    mix : np.ndarray, shape (n_samples, 2), float32
+        The preview mix (no master), equal to ``stack.render(master=False).mix``.
+    duck_gain_db : np.ndarray, shape (n_samples,), float32
+        The ducking envelope applied to the ducked layers.
     readout : MixReadout
     column_times_s : np.ndarray, shape (n_columns,)
     envelopes : dict of str to np.ndarray, each shape (n_columns,)
@@ -193,9 +195,12 @@ class MixView:
     masking_map : np.ndarray, shape (18, n_frames)
         Band audibility of the dialogue per frame (NaN where nobody speaks).
     masking_times_s : np.ndarray, shape (n_frames,)
+    render : Render
+        ``stack.render(master=False)`` (the stems too), computed on first access.
     """
 
-    render: object
+    mix: np.ndarray
+    duck_gain_db: np.ndarray
     readout: MixReadout
     column_times_s: np.ndarray
     envelopes: dict
@@ -206,6 +211,20 @@ class MixView:
     short_term_lufs: np.ndarray
     masking_map: np.ndarray
     masking_times_s: np.ndarray
+    stack: object = field(default=None, repr=False)
+    _render: object = field(default=None, repr=False)
+
+    @property
+    def render(self):
+        """The full preview render (mix and stems), made on first access from the stack."""
+        if self._render is None:
+            self._render = self.stack.render(master=False)
+        return self._render
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.mix.shape[0] / (self.stack.sample_rate if self.stack is not None else SAMPLE_RATE)
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -258,6 +277,9 @@ class MixAnalysis:
         self._pairs: dict[tuple, np.ndarray] = {}
         self._activity = None
         self._sync = None
+        self._duck = None
+        self._active = None
+        self._ducked_pre = {}
         sr = stack.sample_rate
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
         self._sig = None
@@ -324,17 +346,18 @@ class MixAnalysis:
         t0 = time.perf_counter()
         st = self.stack
         sr = st.sample_rate
-        r = st.render(master=False)
-        t1 = time.perf_counter()
         self._refresh()
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         n = st.n_samples
         nb = n // self.block
         gains = {name: (float(db_to_gain(st[name].gain_db)) if st.audible(name) else 0.0) for name in LAYERS}
         ducked = set(st.ducking.targets) if st.ducking is not None and st.ducking.depth_db > 0 else set()
+        duck_db, duck_lin = self._duck_curve()
+        mix = self._mix(gains, duck_lin)
+        t2 = time.perf_counter()
         # ducking gain, linear, at 1 ms and per 10 ms block
         step = max(1, sr // 1000)
-        duck_ms = db_to_gain(r.duck_gain_db[::step]).astype(np.float64)
+        duck_ms = duck_lin[::step].astype(np.float64)
         per_block = self.block // step
         usable = min(nb * per_block, duck_ms.size)
         nbd = usable // per_block
@@ -369,7 +392,7 @@ class MixAnalysis:
             if name in ducked:
                 b = b * _block_reduce_max(duck_ms, TP_ROWS // step, b.size)
             tp_bound = b if tp_bound is None else tp_bound + b
-        tp = _true_peak_dbtp(r.mix, bound=None if tp_bound is None else tp_bound * 1.05)
+        tp = _true_peak_dbtp(mix, bound=None if tp_bound is None else tp_bound * 1.05)
         t4 = time.perf_counter()
         # dialogue over music / ambience, the way layerlab.masking measures it
         mask = self._dialogue_activity() if gains["dialogue"] > 0 else np.zeros(n, dtype=bool)
@@ -406,13 +429,65 @@ class MixAnalysis:
             audibility_index=index, sfx_worst_offset_ms=worst, sfx_sync_passed=passed,
         )
         t6 = time.perf_counter()
-        self.last_timings_ms = {"render": (t1 - t0) * 1e3, "analyse_clips": (t2 - t1) * 1e3,
+        self.last_timings_ms = {"analyse_clips": (t1 - t0) * 1e3, "render": (t2 - t1) * 1e3,
                                 "loudness": (t3 - t2) * 1e3, "true_peak": (t4 - t3) * 1e3,
                                 "masking": (t5 - t4) * 1e3, "rest": (t6 - t5) * 1e3}
-        return MixView(render=r, readout=readout, column_times_s=col_times, envelopes=envelopes,
+        return MixView(mix=mix, duck_gain_db=duck_db, stack=st, readout=readout, column_times_s=col_times, envelopes=envelopes,
                        duck_gain=duck_cols.astype(np.float32), momentary_times_s=m_times, momentary_lufs=m_lufs,
                        short_term_times_s=s_times, short_term_lufs=s_lufs, masking_map=masking_map,
                        masking_times_s=masking_times)
+
+    def _duck_curve(self):
+        """The stack's ducking envelope (dB and linear), cached while the dialogue and the settings stay."""
+        st = self.stack
+        n = st.n_samples
+        d = st.ducking
+        if d is None or d.depth_db <= 0:
+            key = None
+        else:
+            key = (self._layers["dialogue"].key, st["dialogue"].gain_db, repr(d.to_dict()))
+        if self._duck is not None and self._duck[0] == key:
+            return self._duck[1], self._duck[2]
+        if key is None:
+            db = np.zeros(n, dtype=np.float32)
+        else:
+            from .ducking import sidechain_active
+
+            akey = (self._layers["dialogue"].key, st["dialogue"].gain_db, d.threshold_db, d.hold_ms, d.lookahead_ms)
+            if self._active is None or self._active[0] != akey:
+                side = self._layers["dialogue"].pre * db_to_gain(st["dialogue"].gain_db)
+                self._active = (akey, sidechain_active(side, threshold_db=d.threshold_db, hold_ms=d.hold_ms,
+                                                       lookahead_ms=d.lookahead_ms, sample_rate=st.sample_rate))
+            db = _envelope(self._active[1], d, st.sample_rate)
+        # 10 ** (db / 20) in float32 (what db_to_gain returns, to float32 precision)
+        lin = np.exp(db.astype(np.float32) * np.float32(math.log(10.0) / 20.0)).astype(np.float32)
+        self._duck = (key, db, lin)
+        self._ducked_pre = {}
+        return db, lin
+
+    def _mix(self, gains, duck_lin) -> np.ndarray:
+        """Sum of the layers after fader, mute/solo and ducking, in a fresh float32 buffer."""
+        from scipy.linalg.blas import saxpy
+
+        st = self.stack
+        n = st.n_samples
+        out = np.zeros((n, 2), dtype=np.float32)
+        flat = out.reshape(-1)
+        ducked = set(st.ducking.targets) if st.ducking is not None else set()
+        for name in LAYERS:
+            g = gains[name]
+            if g == 0.0:
+                continue
+            src = self._layers[name].pre
+            if name in ducked:
+                key = self._layers[name].key
+                cached = self._ducked_pre.get(name)
+                if cached is None or cached[0] != key:
+                    cached = (key, (src * duck_lin[:, None]).astype(np.float32))
+                    self._ducked_pre[name] = cached
+                src = cached[1]
+            saxpy(np.ascontiguousarray(src, dtype=np.float32).reshape(-1), flat, a=g)
+        return out
 
     def _masking(self, gains, ducked, duck_ms, step, mask):
         sr = self.stack.sample_rate
@@ -461,6 +536,20 @@ class MixAnalysis:
     def sync_result(self):
         """The last SFX sync measurement (a :class:`layerlab.sync.SyncResult`) or None."""
         return None if self._sync is None else self._sync[2]
+
+
+def _envelope(active: np.ndarray, d: Ducking, sample_rate: int) -> np.ndarray:
+    """The ducking gain in dB from a sidechain activity mask (the ducker's own envelope)."""
+    try:
+        from .ducking import _envelope_from_active
+    except ImportError:  # pragma: no cover - the ducker changed; fall back to its public function
+        from .ducking import duck_envelope
+
+        side = active.astype(np.float32)[:, None]
+        return duck_envelope(side, depth_db=d.depth_db, threshold_db=-6.0, attack_ms=d.attack_ms,
+                             release_ms=d.release_ms, sample_rate=sample_rate)
+    return _envelope_from_active(active, depth_db=d.depth_db, attack_ms=d.attack_ms, release_ms=d.release_ms,
+                                 sample_rate=sample_rate)
 
 
 def _profile(target):
@@ -577,32 +666,35 @@ def _true_peak_dbtp(mix: np.ndarray, *, bound=None) -> float:
     if n == 0:
         return -math.inf
     taps = matrix.shape[0]
-    sub = 8
-    lead = taps // sub  # xp = [taps zeros, x, taps zeros]: x starts at xp sub-block `lead`
-    m = -(-n // sub) * sub
-    xs = x if m == n else np.concatenate([x, np.zeros((m - n, n_ch), np.float32)])
-    mx = _rowmax(np.abs(xs.reshape(m // sub, sub * n_ch)))  # per 8-sample sub-block, all channels
-    sample_peak = float(mx.max())
-    if sample_peak == 0.0:
-        return -math.inf
-    weights = _tp_weights(matrix, sub)
-    q = weights.size
-    M = np.concatenate([np.zeros(lead), mx, np.zeros(q + 1)])
     n_rows = n + taps
-    n_blocks = -(-n_rows // sub)
-    # bound of every output row of row-block j: sum_q weights[q] * M[j + q]
-    bound = np.zeros(n_blocks)
-    for k in range(q):
-        bound += weights[k] * M[k: k + n_blocks]
-    best = sample_peak
+    if layer_bound is not None and layer_bound.size * TP_ROWS >= n_rows:
+        # the layers' own oversampled peaks bound the mix: only row-blocks that could beat the sample peak
+        sample_peak = float(max(x.max(), -x.min()))
+        if sample_peak == 0.0:
+            return -math.inf
+        best = sample_peak
+        sub = TP_ROWS
+        cand = np.flatnonzero(layer_bound > best)
+    else:
+        sub = 8
+        lead = taps // sub  # xp = [taps zeros, x, taps zeros]: x starts at xp sub-block `lead`
+        m = -(-n // sub) * sub
+        xs = x if m == n else np.concatenate([x, np.zeros((m - n, n_ch), np.float32)])
+        mx = _rowmax(np.abs(xs.reshape(m // sub, sub * n_ch)))  # per 8-sample sub-block, all channels
+        sample_peak = float(mx.max())
+        if sample_peak == 0.0:
+            return -math.inf
+        weights = _tp_weights(matrix, sub)
+        q = weights.size
+        M = np.concatenate([np.zeros(lead), mx, np.zeros(q + 1)])
+        n_blocks = -(-n_rows // sub)
+        # bound of every output row of row-block j: sum_q weights[q] * M[j + q]
+        bound = np.zeros(n_blocks)
+        for k in range(q):
+            bound += weights[k] * M[k: k + n_blocks]
+        best = sample_peak
+        cand = np.flatnonzero(bound * 1.02 > best)
     offsets = np.arange(taps)
-    cand = np.flatnonzero(bound * 1.02 > best)
-    if layer_bound is not None and layer_bound.size:
-        # row-blocks of TP_ROWS rows whose layer-sum bound can beat the sample peak
-        lb = np.repeat(layer_bound, TP_ROWS // sub)[: n_blocks]
-        if lb.size < n_blocks:
-            lb = np.concatenate([lb, np.full(n_blocks - lb.size, np.inf)])
-        cand = np.flatnonzero((bound * 1.02 > best) & (lb > best))
     _TP_STATS["candidates"] = int(cand.size)
     if cand.size:
         rows = (cand[:, None] * sub + np.arange(sub)[None, :]).reshape(-1)
@@ -768,7 +860,7 @@ class MixFigure:
         self.ax_wave = self.fig.add_subplot(gs[0])
         self.ax_loud = self.fig.add_subplot(gs[1], sharex=self.ax_wave)
         self.ax_mask = self.fig.add_subplot(gs[2], sharex=self.ax_wave)
-        duration = float(view.render.duration_s)
+        duration = float(view.duration_s)
         t = view.column_times_s
         self.lanes = {name: 3 - i for i, name in enumerate(LAYERS)}
         self.wave_lines = {}
@@ -1113,7 +1205,7 @@ class Mixer:
         """Show a level-true player for the current preview mix."""
         from .playback import play
 
-        p = play(self.view.render.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)")
+        p = play(self.view.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)")
         _show(self.player, p)
         self._player_stale = False
         return p
@@ -1163,7 +1255,7 @@ class Mixer:
 
         if self.video_path is None:
             raise ParameterError("This mixer has no video: pass video_path=... (the scene's video.mp4).")
-        mix = self.view.render.mix
+        mix = self.view.mix
         digest = hashlib.sha1(mix.tobytes()).hexdigest()[:12]
         out = Path(path) if path else Path("_layerlab_audio") / f"preview_{digest}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)

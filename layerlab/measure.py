@@ -7,7 +7,15 @@ max_momentary_lufs, max_short_term_lufs, sample_rate, channels, duration_s``
 (``null`` where a value does not exist, e.g. the loudness of silence). With
 ``--target PROFILE`` the result is also compared with a delivery profile
 (:mod:`layerlab.targets`); the JSON then gains a ``"target"`` object and the
-exit status is 3 when the file misses the target.
+exit status is 3 when the file misses the target. ``--dialogue STEM`` adds
+dialogue-gated loudness (speech found in the dialogue stem), which the
+``dialogue_gated`` profile is checked on.
+
+Examples::
+
+    layerlab measure mix.wav
+    layerlab measure mix.wav --json --target streaming
+    layerlab measure mix.wav --target dialogue_gated --dialogue stems/dialogue.wav
 
 Taught in ``lessons/09_loudness.ipynb``.
 """

@@ -25,24 +25,36 @@ _COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level argument parser with every subcommand attached."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level argument parser.
+
+    Parameters
+    ----------
+    command : str, optional
+        Import and configure only this subcommand's module (the others are
+        listed with their help line), so ``layerlab measure`` does not pay for
+        importing the grader. ``None`` configures every subcommand.
+    """
     parser = argparse.ArgumentParser(
         prog="layerlab",
         description="Layer Lab: build, measure and grade the four-layer sound of a generated video.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in _COMMANDS:
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(p)
-        p.set_defaults(_run=module.run)
+        if command is None or name == command:
+            module = importlib.import_module(module_name)
+            module.configure(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {name for name, _, _ in _COMMANDS}
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in names else "")
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .audio_io import SAMPLE_RATE, validate_audio
 from .errors import ParameterError
@@ -171,6 +170,8 @@ def limiter_gain_db(audio, *, ceiling_dbtp: float, attack_ms: float = 2.0, relea
     -----
     Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
+    from scipy.signal import resample_poly
+
     x = np.asarray(audio, dtype=np.float64)
     n = x.shape[0]
     if n == 0:

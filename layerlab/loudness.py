@@ -34,7 +34,7 @@ How values that do not exist are reported: the loudness of digital silence is
 ``nan``. :meth:`LoudnessReport.to_dict` turns both into ``None`` so the JSON is
 valid.
 
-Taught in ``lessons/09_loudness.ipynb``.
+Taught in ``lessons/08_measuring_the_mix.ipynb``.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def channel_weights(channels: int) -> tuple[float, ...]:
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     if channels not in _CHANNEL_WEIGHTS:
         raise ParameterError(
@@ -351,7 +351,7 @@ def k_weighting_sos(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     Each stage is the bilinear transform of its analog prototype, pre-warped at
     its own centre frequency, so the response is the same at every rate (up to
     the frequencies the rate can carry).
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     fs = float(_check_rate(sample_rate))
     k = math.tan(math.pi * _SHELF_F0_HZ / fs)
@@ -713,7 +713,7 @@ class Meter:
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
 
     def __init__(
@@ -810,7 +810,7 @@ def integrated_loudness(audio, *, sample_rate: int = SAMPLE_RATE) -> float:
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     return Meter(rate)._analysis(x)[1].integrated()
@@ -858,7 +858,7 @@ def gated_loudness(
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     an = Meter(rate)._analysis(x)[1]
@@ -921,7 +921,7 @@ def speech_mask_from_stem(
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(dialogue, sample_rate, name="dialogue stem")
     an = Meter(rate)._analysis(x)[1]
@@ -952,7 +952,7 @@ def momentary_loudness(audio, *, sample_rate: int = SAMPLE_RATE, step_ms: float 
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     return Meter(rate, step_ms=step_ms)._analysis(x)[1].series("momentary")
@@ -975,7 +975,7 @@ def short_term_loudness(audio, *, sample_rate: int = SAMPLE_RATE, step_ms: float
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     return Meter(rate, step_ms=step_ms)._analysis(x)[1].series("short_term")
@@ -1011,7 +1011,7 @@ def loudness_range(
     (a steady 5 s noise reads about 2 LU); pass ``pad_s=0`` to leave the end
     out instead.
 
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     return Meter(rate, step_ms=step_ms, lra_pad_s=pad_s)._analysis(x)[1].lra()
@@ -1041,7 +1041,7 @@ def true_peak_dbtp(audio, *, sample_rate: int = SAMPLE_RATE, oversample: int = _
     maximum are oversampled, which is exact (not an approximation) because
     no filter output can exceed the nearby sample magnitudes times the sum of
     the filter's absolute taps.
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, _ = _prepare(audio, sample_rate)
     over = _check_oversample(oversample)
@@ -1066,7 +1066,7 @@ def sample_peak_dbfs(audio, *, sample_rate: int | None = None) -> float:
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     if sample_rate is not None:
         _check_rate(sample_rate)
@@ -1097,7 +1097,7 @@ def measure_file(path, *, step_ms: float = 10.0, oversample: int = _TP_DEFAULT_O
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     f = read_audio(Path(path))
     try:

@@ -17,7 +17,7 @@ Examples::
     layerlab measure mix.wav --json --target streaming
     layerlab measure mix.wav --target dialogue_gated --dialogue stems/dialogue.wav
 
-Taught in ``lessons/09_loudness.ipynb``.
+Taught in ``lessons/08_measuring_the_mix.ipynb``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ name                    integrated                    true peak   measured on
 ``dialogue_gated``      -27 LKFS ±2                   -2 dBTP     dialogue only
 ======================  ============================  ==========  ================
 
-Taught in ``lessons/09_loudness.ipynb``.
+Taught in ``lessons/08_measuring_the_mix.ipynb``.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def get_profile(name) -> DeliveryProfile:
 
     Notes
     -----
-    Taught in ``lessons/09_loudness.ipynb``.
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     if isinstance(name, DeliveryProfile):
         return name

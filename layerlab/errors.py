@@ -3,6 +3,8 @@
 Every error a learner can trigger is a subclass of :class:`LayerLabError` and
 also of :class:`ValueError`, so ``except ValueError`` keeps working. Messages
 say what is wrong, in which file, and how to fix it.
+
+What the messages look like is shown in ``lessons/00_start_here.ipynb``.
 """
 
 from __future__ import annotations

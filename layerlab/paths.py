@@ -2,6 +2,8 @@
 
 The asset folder is found next to the package in a checkout; set the
 ``LAYERLAB_ASSETS`` environment variable to point somewhere else.
+
+The scenes are introduced in ``lessons/00_start_here.ipynb``.
 """
 
 from __future__ import annotations

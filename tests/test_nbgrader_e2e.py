@@ -338,3 +338,12 @@ def test_class_summary_and_reports(course):
     html = (rep / "music_loud.html").read_text(encoding="utf-8")
     assert "masking" in html and "data:image/png;base64" in html
     assert "grading lab2_hybrid_mix" in course["grade_out"][LAB2].stderr  # the progress bar
+
+
+def test_released_notebooks_hold_no_solutions_hidden_tests_or_mark_schemes(course):
+    root = course["root"]
+    for lab, telltale in ((LAB1, "dialogue_offsets(native"), (LAB2, "Ducking(depth_db=10.0"), (LAB3, '"approach": "hybrid"')):
+        text = (root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8")
+        for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "MARK SCHEME", "score_answers", telltale):
+            assert marker not in text, (lab, marker)
+        assert "raise NotImplementedError()" in text

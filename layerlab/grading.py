@@ -161,7 +161,8 @@ class SubmissionGrade:
         lines += [it.to_text() for it in self.items]
         return "\n".join(lines)
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, *, figure_dir=None) -> str:
+        """A Markdown report; with ``figure_dir``, each item's figure is saved there as PNG and linked."""
         out = [f"# {self.assignment}: {self.student}", "", f"**Score: {_fmt(self.score)} / {_fmt(self.max_score)}**", ""]
         if self.error:
             out += [f"> {self.error}", ""]
@@ -172,6 +173,12 @@ class SubmissionGrade:
         out.append("")
         for it in self.items:
             out += [f"## {it.name}", "", it.message, ""]
+            if figure_dir is not None and it.figure_png:
+                fdir = Path(figure_dir)
+                fdir.mkdir(parents=True, exist_ok=True)
+                png = fdir / f"{it.name}.png"
+                png.write_bytes(base64.b64decode(it.figure_png))
+                out += [f"![{it.name}]({fdir.name}/{png.name})", ""]
         return "\n".join(out)
 
     def to_html(self) -> str:
@@ -204,6 +211,8 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
+        if abs(v) < 0.005:
+            v = 0.0
         return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
     if isinstance(v, (list, tuple)):
         return ", ".join(_fmt(x) for x in v)
@@ -611,6 +620,13 @@ def measure_deliverable(deliverable, *, scene: str, target: str = "streaming", f
     return results, figs
 
 
+FIGURE_FOR_CHECK = {
+    "loudness": "loudness", "true_peak": "loudness", "sync": "sync_timeline", "dialogue_sync": "sync_timeline",
+    "masking": "masking_map", "band_audibility": "masking_map", "ducking": "ducking",
+}
+"""Which of ``CheckReport.figures()`` illustrates each check."""
+
+
 def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
     """Turn check results into points: full points for a passed check, none for a failed one.
 
@@ -633,7 +649,8 @@ def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
             msg = (f"Not scored: the deliverable failed {', '.join(gates_failed)} ("
                    + "; ".join(str(results[g].message) for g in gates_failed) + "). " + msg)
         items.append(ItemGrade(it["grade_id"], name, pts if passed else 0.0, pts, passed, _jsonable(getattr(r, "value", None)),
-                               str(getattr(r, "unit", "") or ""), _jsonable(getattr(r, "target", None)), msg, figs.get(name, "")))
+                               str(getattr(r, "unit", "") or ""), _jsonable(getattr(r, "target", None)), msg,
+                               figs.get(name) or figs.get(FIGURE_FOR_CHECK.get(name, ""), "")))
     return items
 
 
@@ -961,13 +978,11 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     sub_root = course / "submitted"
     if not sub_root.is_dir():
         raise GradingError(f"{course}: no submitted/ folder. Run `nbgrader collect {assignment}` (or `nbgrader zip_collect`) first.")
-    subs = []
-    for sdir in sorted(sub_root.iterdir()):
-        if students and sdir.name not in students:
-            continue
-        adir = sdir / assignment
-        if sdir.is_dir() and not sdir.is_symlink() and adir.is_dir():
-            subs.append((sdir.name, adir))
+    subs = [(s, a) for s, a in _all_submissions(sub_root, assignment) if not students or s in students]
+    if students:
+        missing = sorted(set(students) - {s for s, _ in subs})
+        if missing:
+            raise GradingError(f"no collected submission of {assignment} for {', '.join(missing)} in {sub_root}.")
     report_dir = course / "reports" / assignment
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
 
@@ -996,15 +1011,33 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
 
     for g in grades:
         (report_dir / f"{g.student}.html").write_text(g.to_html(), encoding="utf-8")
-        (report_dir / f"{g.student}.md").write_text(g.to_markdown(), encoding="utf-8")
+        (report_dir / f"{g.student}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{g.student}_figures"),
+                                                    encoding="utf-8")
     if gradebook:
         write_gradebook(course, assignment, spec, grades)
     if feedback:
         for g in grades:
             annotate_autograded(course, assignment, spec, g)
-    csv_path = write_summary_csv(report_dir / "summary.csv", spec, grades)
-    png_path = write_histograms(report_dir / "histograms.png", spec, grades, assignment=assignment)
+    # the class summary covers every collected submission, also those graded in an earlier run
+    klass = {g.student: g for g in grades}
+    for student, _ in ([] if students is None else _all_submissions(sub_root, assignment)):
+        cache = report_dir / "results" / f"{student}.json"
+        if student not in klass and cache.is_file():
+            with contextlib.suppress(OSError, json.JSONDecodeError, TypeError, KeyError):
+                klass[student] = SubmissionGrade.from_dict(json.loads(cache.read_text(encoding="utf-8")))
+    everyone = sorted(klass.values(), key=lambda g: g.student)
+    csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
+    png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path)
+
+
+def _all_submissions(sub_root: Path, assignment: str) -> list[tuple[str, Path]]:
+    out = []
+    for sdir in sorted(sub_root.iterdir()):
+        adir = sdir / assignment
+        if sdir.is_dir() and not sdir.is_symlink() and adir.is_dir() and not adir.is_symlink():
+            out.append((sdir.name, adir))
+    return out
 
 
 def _progress(total: int, desc: str, enabled: bool):

@@ -345,3 +345,29 @@ def test_self_check_reports_what_the_grader_gives_without_stderr(deliverables, c
     assert q.item("loudness").points == 0 and q.score == g.score - q.item("loudness").max_points
     with pytest.raises(GradingError, match="no deliverable folder"):
         grading.self_check(deliverable=deliverables["ref"].parent / "nothing", show=False)
+
+
+def test_grade_assignment_batch_goes_on_past_broken_submissions_and_resumes(tmp_path):
+    course = tmp_path / "course"
+    _lab3_submission(course / "submitted" / "alice" / "lab3_choose_approach")
+    (course / "submitted" / "bob" / "lab3_choose_approach").mkdir(parents=True)  # handed in nothing
+    full = sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=2, gradebook=False, feedback=False,
+                                 progress=False)
+    by = {g.student: g for g in s.grades}
+    assert by["alice"].score == full and by["bob"].score == 0 and "missing" in by["bob"].error
+    with open(s.summary_csv, newline="") as fh:
+        assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
+    assert (s.report_dir / "alice.html").is_file() and s.histograms_png.is_file()
+    # resume: unchanged submissions reuse their stored result
+    again = grading.grade_assignment("lab3_choose_approach", course=course, gradebook=False, feedback=False,
+                                     resume=True, progress=False)
+    assert {g.student: g.elapsed_s for g in again.grades} == {g.student: g.elapsed_s for g in s.grades}
+    # grading one learner keeps the whole class in the summary
+    one = grading.grade_assignment("lab3_choose_approach", course=course, students=["bob"], gradebook=False,
+                                   feedback=False, progress=False)
+    assert [g.student for g in one.grades] == ["bob"]
+    with open(one.summary_csv, newline="") as fh:
+        assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
+    with pytest.raises(GradingError, match="no collected submission"):
+        grading.grade_assignment("lab3_choose_approach", course=course, students=["carol"], gradebook=False, progress=False)

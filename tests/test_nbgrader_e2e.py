@@ -337,6 +337,10 @@ def test_class_summary_and_reports(course):
     assert (rep / "histograms.png").stat().st_size > 10_000
     html = (rep / "music_loud.html").read_text(encoding="utf-8")
     assert "masking" in html and "data:image/png;base64" in html
+    md = (rep / "music_loud.md").read_text(encoding="utf-8")
+    for fig in ("sync", "loudness", "masking", "ducking"):
+        assert (rep / "music_loud_figures" / f"{fig}.png").stat().st_size > 5_000
+        assert f"(music_loud_figures/{fig}.png)" in md
     assert "grading lab2_hybrid_mix" in course["grade_out"][LAB2].stderr  # the progress bar
 
 

@@ -387,6 +387,8 @@ def _limits(memory_mb: float):
             lim = int(memory_mb * 1024 * 1024)
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            fsize = int(MAX_FILE_MB * 1e6)  # no single file larger than the grader would read
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         except (ImportError, ValueError, OSError):
             pass
     return apply

@@ -371,3 +371,12 @@ def test_grade_assignment_batch_goes_on_past_broken_submissions_and_resumes(tmp_
         assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
     with pytest.raises(GradingError, match="no collected submission"):
         grading.grade_assignment("lab3_choose_approach", course=course, students=["carol"], gradebook=False, progress=False)
+
+
+def test_learner_code_cannot_write_huge_files(tmp_path):
+    nb = _nb(("import os\ntry:\n    with open('big.bin', 'wb') as fh:\n        fh.truncate(0)\n"
+              "        fh.seek(int(300e6))\n        fh.write(b'x')\n    ok = 'wrote'\nexcept OSError as exc:\n    ok = 'refused'", None))
+    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
+    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["ok"], timeout_s=60)
+    assert values == {"ok": "refused"}
+    assert not (tmp_path / "big.bin").exists() or (tmp_path / "big.bin").stat().st_size <= grading.MAX_FILE_MB * 1e6

@@ -941,6 +941,7 @@ class ClassSummary:
     report_dir: Path
     summary_csv: Path
     histograms_png: Path
+    gradebook_writes: int = 0
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int = 1,
@@ -1015,8 +1016,10 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         (report_dir / f"{g.student}.html").write_text(g.to_html(), encoding="utf-8")
         (report_dir / f"{g.student}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{g.student}_figures"),
                                                     encoding="utf-8")
+    writes = 0
     if gradebook:
-        write_gradebook(course, assignment, spec, grades)
+        if (course / "gradebook.db").is_file():
+            writes = write_gradebook(course, assignment, spec, grades)
     if feedback:
         for g in grades:
             annotate_autograded(course, assignment, spec, g)
@@ -1030,7 +1033,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     everyone = sorted(klass.values(), key=lambda g: g.student)
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
-    return ClassSummary(assignment, grades, report_dir, csv_path, png_path)
+    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes)
 
 
 def _all_submissions(sub_root: Path, assignment: str) -> list[tuple[str, Path]]:
@@ -1379,6 +1382,11 @@ def run(args) -> int:
         note = f"  ({g.error})" if g.error else ""
         print(f"{g.student:24s} {_fmt(g.score):>6s} / {_fmt(g.max_score)}{note}")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
+    if not args.no_gradebook:
+        if s.gradebook_writes:
+            print(f"gradebook: {s.gradebook_writes} grades written")
+        else:
+            print(f"gradebook: nothing written - run `nbgrader autograde {args.assignment} --create` first, then grade again")
     return 0
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat

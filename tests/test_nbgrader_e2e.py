@@ -15,7 +15,6 @@ loudness at -20 LUFS instead of -14, a 2 s gap in the ambience.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import shutil

@@ -420,12 +420,26 @@ layers, and use the native render as your reference for timing and feel.
 Place every dialogue line at its `start_s`, every sound effect at its event's `time_s`, the room
 tone and the music under the whole scene. Then set ducking (music under dialogue) and the master
 (loudness target and true-peak ceiling). Your stack must be called `stack`.
+
+The tools (lesson 07 shows each one):
+
+```python
+stack = LayerStack(duration_s=cues.duration_s)
+stack.add("sfx", scene.clip_path(ev.clip), start_s=ev.time_s, gain_db=ev.gain_db, name=ev.id)
+stack.add("music", scene.clip_path(cues.music["clip"]), start_s=0.0, gain_db=-10.0, fade_in_ms=500.0)
+stack["music"].gain_db = -3.0                    # a layer's fader
+stack.ducking = Ducking(depth_db=..., threshold_db=..., attack_ms=..., release_ms=..., hold_ms=..., lookahead_ms=...)
+stack.master = Master(target_lufs=..., ceiling_dbtp=...)
+```
+
+The cue sheet's `gain_db` values are a starting point, not the answer: listen
+(`layerlab.playback.play(stack.render().mix)`), self-check, adjust.
 """),
         solution(LAB2_SOLUTION, "lab2_mix"),
         md("## 3. Export the deliverable"),
         readonly("""
 render = stack.render()
-export_deliverable(stack, DELIVERABLE)
+export_deliverable(stack, DELIVERABLE, render=render)
 print("exported", DELIVERABLE, "-", render.duration_s, "s")
 """, "lab2_export"),
         md("""

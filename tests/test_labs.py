@@ -31,3 +31,21 @@ def test_reference_solution_earns_every_point(lab, tmp_path):
     if spec["kind"] == "mix":
         figured = {i.name for i in g.items if i.figure_png}
         assert {"sync", "loudness", "masking", "ducking"} <= figured
+
+
+def test_committed_notebooks_match_their_builder(tmp_path, monkeypatch):
+    """Grade ids and points in the notebooks come from rubric.json through autograder/build_labs.py."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("build_labs", REPO / "autograder" / "build_labs.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    (tmp_path / "lab3_choose_approach").mkdir()
+    shutil.copy(REPO / "labs" / "lab3_choose_approach" / "scenarios.json", tmp_path / "lab3_choose_approach")
+    monkeypatch.setattr(build, "LABS", tmp_path)
+    for make in (build.lab1, build.lab2, build.lab3):
+        fresh = make()
+        committed = REPO / "labs" / fresh.parent.name / fresh.name
+        assert json.loads(fresh.read_text()) == json.loads(committed.read_text()), (
+            f"{committed} differs from what autograder/build_labs.py writes; run it and commit the result")

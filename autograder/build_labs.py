@@ -245,8 +245,9 @@ findings = {
         md("""
 ### Self-check
 
-Checks that the grader can read your findings (complete, right types). It does not tell you
-whether they are right - that is the grader's job.
+Checks that the grader can read your findings (complete, right types). Working on your own,
+without an instructor? Add `grade=True` to see the grader's verdict on each finding (it never
+shows the true values).
 """),
         readonly("""check_answers({"findings": findings}, assignment="lab1_audit");""", "lab1_selfcheck"),
         md("### Graded: dialogue offset"),
@@ -502,7 +503,8 @@ print([s["id"] for s in SCENARIOS])
 {sol}
 ### END SOLUTION
 """, "lab3_choices"),
-        md("### Self-check (complete and well-formed; not whether right)"),
+        md("### Self-check\n\nComplete and well-formed? Working on your own, without an instructor? "
+           "Add `grade=True` to see the grader's verdict on each scenario."),
         readonly("""check_answers({"choices": choices}, assignment="lab3_choose_approach");""", "lab3_selfcheck"),
     ]
     schemes = {

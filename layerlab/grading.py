@@ -1316,10 +1316,28 @@ def _show(grade: SubmissionGrade) -> None:
         pass
 
 
-def check_answers(answers: dict, *, assignment: str, show: bool = True) -> list[str]:
-    """Check that a lab's answers have the shape the grader reads (not whether they are right).
+def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: bool = False) -> list[str]:
+    """Check that a lab's answers have the shape the grader reads; optionally, grade them.
 
-    Returns the list of problems (empty when the answers are complete).
+    Parameters
+    ----------
+    answers : dict
+        The lab's answer variables by name, e.g. ``{"findings": findings}``.
+    assignment : str
+    show : bool
+        Print the result.
+    grade : bool
+        Also show the grader's verdict per item (points and advice; true values are
+        never shown). For self-paced learners; a course may leave it off.
+
+    Returns
+    -------
+    list of str
+        The problems found (empty when the answers are complete).
+
+    Notes
+    -----
+    Taught in ``labs/lab1_audit`` and ``labs/lab3_choose_approach``.
     """
     spec = assignment_spec(assignment)
     problems = []
@@ -1352,6 +1370,12 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True) -> list[
     if show:
         print("Answers are complete: the grader can read them." if not problems else
               "Fix before submitting:\n  - " + "\n  - ".join(problems))
+    if grade:
+        with _quiet():
+            items = score_answers(answers, spec)
+        result = SubmissionGrade(assignment, "self-check", items)
+        if show:
+            print(result.to_text())
     return problems
 
 

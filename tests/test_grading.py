@@ -378,3 +378,16 @@ def test_learner_code_cannot_write_huge_files(tmp_path):
     values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["ok"], timeout_s=60)
     assert values == {"ok": "refused"}
     assert not (tmp_path / "big.bin").exists() or (tmp_path / "big.bin").stat().st_size <= grading.MAX_FILE_MB * 1e6
+
+
+def test_check_answers_reports_shape_problems_and_optionally_the_verdict(capsys):
+    spec = assignment_spec("lab3_choose_approach", RUBRIC)
+    expected = {it["label"]: dict(it["expected"]) for it in spec["items"]}
+    problems = grading.check_answers({"choices": {"surf_reel": {"approach": "maybe"}}}, assignment="lab3_choose_approach")
+    assert any("news_explainer" in p for p in problems)
+    assert any("'maybe'" in p and "choose one of" in p for p in problems)
+    assert "Fix before submitting" in capsys.readouterr().out
+    expected["surf_reel"]["music"] = "post"
+    assert grading.check_answers({"choices": expected}, assignment="lab3_choose_approach", grade=True) == []
+    out = capsys.readouterr().out
+    assert "[FAIL] surf_reel" in out and "Reconsider: music" in out and "[PASS] news_explainer" in out

@@ -918,7 +918,7 @@ class MixFigure:
                           self.st_line, self.int_line, self.target_line, self.mask_img]
         self._cid = canvas.mpl_connect("draw_event", self._on_draw)
         self.set_view(view, target=target, blit=False)
-        canvas.draw()
+        self._agg_draw()
 
     @property
     def canvas(self):
@@ -961,15 +961,27 @@ class MixFigure:
         if blit:
             self.redraw()
 
+    def _frontend_ready(self) -> bool:
+        # an ipympl canvas whose browser view has not connected yet keeps `syncing_data_url` True;
+        # sending it images then leaves a broken data URL in the widget state
+        return not getattr(self.fig.canvas, "syncing_data_url", False)
+
+    def _agg_draw(self):
+        """Render into the pixel buffer without notifying a browser (draw_event still re-captures the background)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg.draw(self.fig.canvas)
+
     def redraw(self):
         """Blit the animated artists over the cached background (full draw if there is none)."""
         canvas = self.fig.canvas
         if self._bg is None:
-            canvas.draw()
-            return
-        canvas.restore_region(self._bg)
-        self._draw_animated()
-        canvas.blit(self.fig.bbox)
+            self._agg_draw()
+        else:
+            canvas.restore_region(self._bg)
+            self._draw_animated()
+        if self._frontend_ready():
+            canvas.blit(self.fig.bbox)
 
     def image(self) -> np.ndarray:
         """The figure's current pixels, shape (height, width, 4), uint8 (for tests)."""
@@ -1065,20 +1077,22 @@ class Mixer:
         self.duck_on = w.Checkbox(value=stack.ducking is not None, description="duck music under dialogue",
                                   indent=False)
         self.duck_depth = w.FloatSlider(value=d.depth_db, min=0, max=30, step=0.5, description="depth dB",
-                                        continuous_update=False)
+                                        continuous_update=False, style={"description_width": "90px"})
         self.duck_threshold = w.FloatSlider(value=d.threshold_db, min=-70, max=-10, step=1, description="threshold dB",
-                                            continuous_update=False)
+                                            continuous_update=False, style={"description_width": "90px"})
         self.duck_attack = w.FloatSlider(value=d.attack_ms, min=1, max=1000, step=1, description="attack ms",
-                                         continuous_update=False)
+                                         continuous_update=False, style={"description_width": "90px"})
         self.duck_release = w.FloatSlider(value=d.release_ms, min=1, max=3000, step=10, description="release ms",
-                                          continuous_update=False)
+                                          continuous_update=False, style={"description_width": "90px"})
         from .targets import PROFILE_NAMES
 
         self.target = w.Dropdown(options=list(PROFILE_NAMES), value=self.analysis.target.name,
                                  description="target")
-        self.export_button = w.Button(description="Export deliverable", icon="download")
-        self.video_button = w.Button(description="Preview with video", icon="film", disabled=self.video_path is None)
-        self.player_button = w.Button(description="Update player", icon="play")
+        auto = lay(width="auto")
+        self.export_button = w.Button(description="Export deliverable", icon="download", layout=auto)
+        self.video_button = w.Button(description="Preview with video", icon="film", disabled=self.video_path is None,
+                                     layout=auto)
+        self.player_button = w.Button(description="Update player", icon="play", layout=auto)
         self.readout = w.HTML()
         self.readout.add_class("layerlab-readout")
         self.status = w.HTML()

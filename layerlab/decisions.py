@@ -84,6 +84,10 @@ class Scenario:
         How much the scenario cares about each of :data:`PRIORITIES` (0..1).
     from_text : bool
         True for the seven rows of the course text, False for the kit's scenes.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
 
     key: str
@@ -150,6 +154,10 @@ class Recommendation:
         The priorities that were used (scenario defaults where none were given).
     matches_text : bool
         Whether the answer equals the course text's (or the kit scene's) default.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
 
     scenario: str

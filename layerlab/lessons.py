@@ -160,6 +160,10 @@ class LayerComparison:
         What a good value looks like.
     better : str
         ``"native"``, ``"postgen"`` or ``"same"``.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
 
     layer: str
@@ -296,6 +300,10 @@ class HybridStep:
     passed : int
         How many checks passed.
     total : int
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
 
     name: str
@@ -499,6 +507,10 @@ class Flam:
         The measured offset of the nudged copy (positive = late).
     passed : bool
         Whether that offset is inside the EBU R37 window.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
     """
 
     audio: np.ndarray
@@ -560,7 +572,7 @@ def quiet_level_lufs(audio, *, sample_rate: int = SAMPLE_RATE, percentile: float
     m = momentary_loudness(validate_audio(audio), sample_rate=sample_rate, step_ms=100.0).lufs
     if m.size == 0:
         return -math.inf
-    return float(np.percentile(m, percentile))
+    return float(np.percentile(m, percentile, method="lower"))  # no interpolation towards -inf
 
 
 __all__ = [

@@ -85,6 +85,11 @@ class MixReadout:
     sfx_sync_passed : bool or None
     mastered : bool
         False for the preview.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``; every number is explained in
+    ``lessons/08_measuring_the_mix.ipynb``.
     """
 
     integrated_lufs: float
@@ -197,6 +202,10 @@ class MixView:
     masking_times_s : np.ndarray, shape (n_frames,)
     render : Render
         ``stack.render(master=False)`` (the stems too), computed on first access.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
     """
 
     mix: np.ndarray

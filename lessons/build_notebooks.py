@@ -546,19 +546,23 @@ about 40 and 60 ms they start to separate; at 120 ms they are clearly two.
 
 ### 3. Cut the ambience: the vacuum
 
-Mute the room tone and listen to the gaps between the lines. The number is the mix's level in its
-quietest moments (the 10th percentile of the momentary loudness).
+Take the music out first, so the room can be heard on its own, then mute the room tone and listen
+to the gaps between the lines. The number is the mix's level in its quietest moments (the 10th
+percentile of the momentary loudness): with the ambience it sits at the level of the room; without
+it, the gaps fall to digital silence.
 """),
     code("""
 from layerlab.lessons import quiet_level_lufs
 
-with_room = demo.view.render.mix
+demo.mute["music"].value = True
+with_room = demo.view.mix
 demo.mute["ambience"].value = True
-without_room = demo.view.render.mix
+without_room = demo.view.mix
 print(f"quietest moments with ambience:    {quiet_level_lufs(with_room):6.1f} LUFS")
 print(f"quietest moments without ambience: {quiet_level_lufs(without_room):6.1f} LUFS")
-display(ab(with_room, without_room, labels=["A: with room tone", "B: room tone cut"]))
+display(ab(with_room, without_room, labels=["A: dialogue, effects and room tone", "B: the room tone cut"]))
 demo.mute["ambience"].value = False
+demo.mute["music"].value = False
 """),
     md("""
 ### 4. Turn the ducking off and watch the masking map fill

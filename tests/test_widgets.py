@@ -246,3 +246,65 @@ def test_decision_widget_answers():
     assert w.sliders["speed"].value == 0.95
     assert w.recommendation.approach == "native"
     assert "background:#ffe9a8" in w.table.value
+
+
+# ----------------------------------------------------------------------------- lesson helpers (layerlab.lessons)
+
+
+def test_compare_layers_finds_the_native_flaws(scene):
+    from layerlab.lessons import compare_layers
+
+    rows = {(r.layer, r.measure): r for r in compare_layers(scene)}
+    late = next(f for f in scene.cues.flaws if f.kind == "dialogue_late")["offset_ms"]
+    sync = rows[("dialogue", "worst lip-sync offset")]
+    assert sync.native == pytest.approx(late, abs=3.0) and abs(sync.postgen) < 3.0 and sync.better == "postgen"
+    cup = next(f for f in scene.cues.flaws if f.kind == "sfx_late")["offset_ms"]
+    assert rows[("sfx", "worst effect offset against the picture")].native == pytest.approx(cup, abs=3.0)
+    high = rows[("dialogue", "highest frequency of the voice")]
+    assert high.native < 6000 < high.postgen  # the native voice is band-limited (3.4 kHz edge)
+    music = rows[("music", "dialogue over music during speech")]
+    assert music.native < 10 <= music.postgen
+
+
+def test_hybrid_steps_improve_the_graders_measurements(scene, tmp_path):
+    from layerlab.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html
+
+    steps = hybrid_steps(scene, out_dir=tmp_path)
+    assert [s.name for s in steps] == [name for name, _ in HYBRID_STEPS]
+    by = {s.name: s for s in steps}
+    assert not by["native rough cut"].report["dialogue_sync"].passed
+    assert by["replace the dialogue"].report["dialogue_sync"].passed
+    assert by["native rough cut"].values["masking"] < 10 <= by["replace the music"].values["masking"]
+    assert not by["replace the music"].report["sync"].passed and by["replace the SFX"].report["sync"].passed
+    final = by["master to target"]
+    assert final.report["loudness"].passed and final.report["true_peak"].passed
+    assert final.passed > steps[0].passed
+    assert (tmp_path / "hybrid_cafe_dialogue" / "4_master_to_target" / "mix.wav").exists()
+    assert hybrid_table_html(steps).count("<tr>") == len(steps) + 1
+
+
+def test_lesson7_demonstrations(scene, tmp_path, monkeypatch):
+    from layerlab.lessons import flam, nudge_clip, other_scene_music, quiet_level_lufs, swap_music
+
+    monkeypatch.chdir(tmp_path)
+    stack = hybrid_stack(scene, master=False)
+    before = stack.render()
+    swap_music(stack, other_scene_music(scene), gain_db=-10)
+    after = stack.render()
+    for name in ("dialogue", "sfx", "ambience"):
+        assert np.array_equal(before.stems[name], after.stems[name])
+    assert not np.array_equal(before.stems["music"], after.stems["music"])
+    assert len(stack["music"]) == 1 and stack["music"][0].name == "new_music"
+    clip = nudge_clip(stack, "sfx", "cup_b", 50)
+    assert clip.start_s == pytest.approx(scene.cues.event("cup_b").time_s + 0.05)
+    with pytest.raises(LayerLabError, match="cup_a"):
+        nudge_clip(stack, "sfx", "trumpet", 10)
+    f = flam(scene, "cup_a", 120)
+    assert f.offset_ms == pytest.approx(120, abs=3) and not f.passed
+    assert flam(scene, "cup_a", 30).passed
+    stack["music"].mute = True  # hear the room on its own
+    with_room = quiet_level_lufs(stack.render().mix)
+    stack["ambience"].mute = True
+    without_room = quiet_level_lufs(stack.render().mix)
+    assert math.isfinite(with_room) and with_room > -60
+    assert without_room < with_room - 20  # the gaps fall towards silence: the vacuum

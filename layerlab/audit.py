@@ -14,7 +14,7 @@
 Everything here is an estimate made without a cue sheet; on the kit's own
 scenes the cue sheet holds the true values to compare with.
 
-Taught in ``labs/lab1_audit`` (the lesson-06 exercise, "audit a native render").
+Taught in ``labs/lab1_audit/lab1_audit.ipynb`` (the lesson-06 exercise, "audit a native render").
 """
 
 from __future__ import annotations
@@ -465,7 +465,7 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
 
     Notes
     -----
-    Taught in ``labs/lab1_audit`` ("audit your own clip").
+    Taught in ``labs/lab1_audit/lab1_audit.ipynb`` ("audit your own clip").
     """
     path = Path(path)
     audio = load_audio(path, sample_rate=SAMPLE_RATE, resample=True)

@@ -27,8 +27,8 @@ own answers.
 Inside a lab, :func:`self_check` runs the same checks on the learner's current
 deliverable and shows the same report, instantly and without an instructor.
 
-Taught in ``labs/`` (every lab ends with a self-check) and documented for
-instructors in ``autograder/README.md``.
+Taught in ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb`` (the self-check and the grader's
+report; every lab uses them) and documented for instructors in ``autograder/README.md``.
 """
 
 from __future__ import annotations
@@ -744,7 +744,7 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
     ``choices``  a mapping of categorical answers (e.g. per-layer native/post): points shared
                  equally by the expected keys; comparison ignores case and spaces.
 
-    Taught in ``labs/lab1_audit`` and ``labs/lab3_choose_approach``.
+    Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
     """
     cues_cache: dict = {}
     items = []
@@ -1261,7 +1261,7 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
     Warnings and stderr are silenced (nbgrader zeroes a test cell that writes to stderr).
     While the out-of-kernel grader re-runs a notebook (``LAYERLAB_GRADING=1``) it does
     nothing and returns None: the grader measures the deliverable itself.
-    Taught in ``labs/lab2_hybrid_mix``.
+    Taught in ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb``.
     """
     if os.environ.get("LAYERLAB_GRADING") == "1":
         return None
@@ -1337,7 +1337,7 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
 
     Notes
     -----
-    Taught in ``labs/lab1_audit`` and ``labs/lab3_choose_approach``.
+    Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
     """
     spec = assignment_spec(assignment)
     problems = []

@@ -289,6 +289,8 @@ class MixAnalysis:
         self._duck = None
         self._active = None
         self._ducked_pre = {}
+        self._tmp = None
+        self._frac = None
         sr = stack.sample_rate
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
         self._sig = None
@@ -411,9 +413,11 @@ class MixAnalysis:
             return gains[name] ** 2 * w * self._pairs[(name, name)]
 
         d_blocks = _blocks400(self_energy("dialogue"), self.block)
+        if self._frac is None or self._frac[0] is not mask:
+            self._frac = (mask, _block_fractions(mask, d_blocks.size, sr))
         over = {}
         for bed in ("music", "ambience"):
-            over[bed] = _level_difference(d_blocks, _blocks400(self_energy(bed), self.block), mask, sr)
+            over[bed] = _level_difference(d_blocks, _blocks400(self_energy(bed), self.block), self._frac[1])
         # masking map
         masking_map, masking_times, index = self._masking(gains, ducked, duck_ms, step, mask)
         t5 = time.perf_counter()
@@ -476,12 +480,11 @@ class MixAnalysis:
 
     def _mix(self, gains, duck_lin) -> np.ndarray:
         """Sum of the layers after fader, mute/solo and ducking, in a fresh float32 buffer."""
-        from scipy.linalg.blas import saxpy
-
         st = self.stack
         n = st.n_samples
-        out = np.zeros((n, 2), dtype=np.float32)
-        flat = out.reshape(-1)
+        out = None
+        if self._tmp is None or self._tmp.shape != (n, 2):
+            self._tmp = np.empty((n, 2), dtype=np.float32)
         ducked = set(st.ducking.targets) if st.ducking is not None else set()
         for name in LAYERS:
             g = gains[name]
@@ -495,8 +498,12 @@ class MixAnalysis:
                     cached = (key, (src * duck_lin[:, None]).astype(np.float32))
                     self._ducked_pre[name] = cached
                 src = cached[1]
-            saxpy(np.ascontiguousarray(src, dtype=np.float32).reshape(-1), flat, a=g)
-        return out
+            if out is None:
+                out = np.multiply(src, np.float32(g), dtype=np.float32)
+            else:
+                np.multiply(src, np.float32(g), out=self._tmp)
+                out += self._tmp
+        return out if out is not None else np.zeros((n, 2), dtype=np.float32)
 
     def _masking(self, gains, ducked, duck_ms, step, mask):
         sr = self.stack.sample_rate
@@ -635,14 +642,18 @@ def _blocks400(energy10: np.ndarray, block: int) -> np.ndarray:
     return (c[starts + 40] - c[starts]) / (40 * block)
 
 
-def _level_difference(pd: np.ndarray, pb: np.ndarray, mask: np.ndarray, sr: int) -> float:
-    """Dialogue-over-background LU as :func:`layerlab.masking.dialogue_to_background_lu` measures it."""
-    if pd.size == 0 or not mask.any():
-        return float("nan")
+def _block_fractions(mask: np.ndarray, n_blocks: int, sr: int) -> np.ndarray:
+    """Share of each 400 ms block (100 ms step) during which speech is active."""
     blk, step = int(round(0.4 * sr)), int(round(0.1 * sr))
     c = np.concatenate([[0], np.cumsum(mask.astype(np.int64))])
-    starts = np.arange(pd.size) * step
-    frac = (c[np.minimum(starts + blk, mask.size)] - c[np.minimum(starts, mask.size)]) / blk
+    starts = np.arange(n_blocks) * step
+    return (c[np.minimum(starts + blk, mask.size)] - c[np.minimum(starts, mask.size)]) / blk
+
+
+def _level_difference(pd: np.ndarray, pb: np.ndarray, frac: np.ndarray) -> float:
+    """Dialogue-over-background LU as :func:`layerlab.masking.dialogue_to_background_lu` measures it."""
+    if pd.size == 0 or frac.size == 0 or not np.any(frac > 0):
+        return float("nan")
     keep = frac >= 0.9
     if not keep.any():
         keep = frac >= 0.5
@@ -1065,6 +1076,10 @@ class Mixer:
         self.analysis = MixAnalysis(stack, target=target, events=events)
         self._suspend = False
         self.latencies_ms: list = []
+        import threading
+
+        self._save_lock = threading.Lock()
+        self._save_timer = None
 
         # controls
         lay = w.Layout
@@ -1206,17 +1221,50 @@ class Mixer:
         if self.figure is not None:
             self.figure.set_view(self.view, target=self.analysis.target)
         self.latencies_ms.append((time.perf_counter() - t0) * 1e3)
-        self.save()
+        self._schedule_save()
         self._player_stale = True
         return self.view
 
+    SAVE_DELAY_S = 0.25
+    """Changes are written to ``session.json`` this long after the last one (off the update path)."""
+
     def save(self):
-        """Write the stack to ``session.json`` (if a session path is set)."""
+        """Write the stack to ``session.json`` now (if a session path is set).
+
+        Returns
+        -------
+        Path or None
+        """
+        timer = getattr(self, "_save_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._save_timer = None
         if self.session_path is None:
             return None
         from .session import save_session
 
-        return save_session(self.stack, self.session_path)
+        with self._save_lock:
+            return save_session(self.stack, self.session_path)
+
+    def _schedule_save(self):
+        """Save shortly after the last change, in a background thread, so a slider move is not slowed."""
+        if self.session_path is None:
+            return
+        import threading
+
+        timer = getattr(self, "_save_timer", None)
+        if timer is not None:
+            timer.cancel()
+
+        def write():
+            try:
+                self.save()
+            except Exception as exc:  # never let a background write raise into the kernel
+                self.status.value = html.escape(f"could not save {self.session_path}: {exc}")
+
+        self._save_timer = threading.Timer(self.SAVE_DELAY_S, write)
+        self._save_timer.daemon = True
+        self._save_timer.start()
 
     def changed_stack(self):
         """Call after changing clips on :attr:`stack` directly (swap a clip, move one): re-syncs and refreshes."""

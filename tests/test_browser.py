@@ -192,8 +192,9 @@ def test_mixer_in_jupyterlab(jupyter_server):
             # the session was saved beside the notebook with the new fader value
             import json
 
-            saved = json.loads((jupyter_server["root"] / "session.json").read_text())
-            assert saved["layers"]["music"]["gain_db"] == pytest.approx(new_value, abs=0.01)
+            session = jupyter_server["root"] / "session.json"
+            _wait(lambda: abs(json.loads(session.read_text())["layers"]["music"]["gain_db"] - new_value) < 0.01,
+                  20, "session.json to hold the new fader value")
         finally:
             browser.close()
     assert not errors, "browser console errors:\n" + "\n".join(errors)

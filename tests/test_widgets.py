@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 
 import matplotlib
 
@@ -148,6 +149,10 @@ def test_session_is_saved_and_restored(scene, tmp_path, monkeypatch):
     m.gain["music"].value = -21.5
     m.mute["sfx"].value = True
     m.duck_depth.value = 14.0
+    # written in the background shortly after the last change, without any explicit save
+    deadline = time.time() + 10
+    while time.time() < deadline and json.loads(path.read_text())["ducking"]["depth_db"] != 14.0:
+        time.sleep(0.05)
     data = json.loads(path.read_text())
     assert data["layers"]["music"]["gain_db"] == -21.5
     assert data["layers"]["sfx"]["mute"] is True

@@ -1311,7 +1311,7 @@ class Mixer:
         return out
 
     def preview_video(self, path=None) -> Path:
-        """Mux the current mix (mastered, as it will be delivered) with the scene's video and show it.
+        """Mux the current preview mix (the faders as they are, before the master) with the scene's video and show it.
 
         Parameters
         ----------

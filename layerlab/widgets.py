@@ -1080,6 +1080,9 @@ class Mixer:
 
         self._save_lock = threading.Lock()
         self._save_timer = None
+        self.auto_player = True
+        """Refresh the player a moment after the last change (once the mixer has been shown)."""
+        self._player_shown = False
 
         # controls
         lay = w.Layout
@@ -1247,8 +1250,8 @@ class Mixer:
             return save_session(self.stack, self.session_path)
 
     def _schedule_save(self):
-        """Save shortly after the last change, in a background thread, so a slider move is not slowed."""
-        if self.session_path is None:
+        """Save (and refresh the player) shortly after the last change, in a background thread."""
+        if self.session_path is None and not (self.auto_player and self._player_shown):
             return
         import threading
 
@@ -1259,6 +1262,8 @@ class Mixer:
         def write():
             try:
                 self.save()
+                if self.auto_player and self._player_shown:
+                    self.update_player()
             except Exception as exc:  # never let a background write raise into the kernel
                 self.status.value = html.escape(f"could not save {self.session_path}: {exc}")
 
@@ -1278,6 +1283,7 @@ class Mixer:
 
         p = play(self.view.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)")
         _show(self.player, p)
+        self._player_shown = True
         self._player_stale = False
         return p
 

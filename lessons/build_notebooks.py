@@ -485,8 +485,8 @@ mixer
 **Try this.**
 1. Pull the **music** down until the readout's "dialogue over music" passes 10 LU. How many dB did
    it take? Then turn it up until the words get hard to follow: what does the masking map show?
-2. **Solo** each layer in turn and listen with the **Update player** button. Which layer would you
-   miss most if it were gone?
+2. **Solo** each layer in turn and listen (the player below the mixer follows your changes a moment
+   after you let go of a control). Which layer would you miss most if it were gone?
 3. Set the ducking **attack** to 1000 ms. Where do you hear the first syllables of each line
    disappear under the music?
 """),

@@ -313,3 +313,13 @@ def test_lesson7_demonstrations(scene, tmp_path, monkeypatch):
     without_room = quiet_level_lufs(stack.render().mix)
     assert math.isfinite(with_room) and with_room > -60
     assert without_room < with_room - 20  # the gaps fall towards silence: the vacuum
+
+
+def test_player_follows_the_faders(mixer):
+    first = mixer.update_player().src
+    mixer.gain["music"].value = mixer.gain["music"].value - 6.0
+    deadline = time.time() + 10
+    while time.time() < deadline and first in str(mixer.player.outputs):
+        time.sleep(0.05)
+    assert first not in str(mixer.player.outputs)
+    assert "_layerlab_audio/" in str(mixer.player.outputs)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio_io import SAMPLE_RATE, load_audio, save_audio, validate_audio
+from .audio_io import SAMPLE_RATE, save_audio, validate_audio
 from .errors import ParameterError
 from .stack import LAYERS, LayerStack
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import math
 import subprocess
 import time

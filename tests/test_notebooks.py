@@ -1,7 +1,6 @@
 """Every lesson notebook runs top to bottom in a fresh kernel, with no error and nothing on stderr."""
 
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat

@@ -176,7 +176,7 @@ def course(tmp_path_factory):
             shutil.copytree(fetched / lab, home / lab)  # every learner starts from the same released copy
             _fill(home / lab / f"{lab}.ipynb", lab, edits)
             _nbgrader("submit", lab, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", f"--student={sid}",
-                      cwd=home, env=env)
+                      f"--Exchange.cache={home / '.nbgrader_cache'}", cwd=home, env=env)
         _nbgrader("collect", lab, cwd=root, env=env)
         _nbgrader("autograde", lab, "--create", "--force", cwd=root, env=env, timeout=1800)
 
@@ -188,6 +188,10 @@ def course(tmp_path_factory):
     final_scores = _scores_from_gradebook(root)
     for lab in (LAB1, LAB2, LAB3):
         _nbgrader("generate_feedback", lab, "--force", cwd=root, env=env)
+        _nbgrader("release_feedback", lab, cwd=root, env=env)
+    learner = tmp / "students" / "sfx_late"
+    _nbgrader("fetch_feedback", LAB2, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", "--student=sfx_late",
+              f"--Exchange.cache={learner / '.nbgrader_cache'}", cwd=learner, env=env)
     _nbgrader("export", "--to", str(root / "grades.csv"), cwd=root, env=env)
     return {"root": root, "kernel": kernel_scores, "final": final_scores, "grade_out": grade_out}
 
@@ -350,3 +354,11 @@ def test_released_notebooks_hold_no_solutions_hidden_tests_or_mark_schemes(cours
         for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "MARK SCHEME", "score_answers", telltale):
             assert marker not in text, (lab, marker)
         assert "raise NotImplementedError()" in text
+
+
+def test_learner_fetches_the_released_feedback(course):
+    home = course["root"].parent / "students" / "sfx_late"
+    fetched = list(home.glob(f"{LAB2}/feedback/*/{LAB2}.html"))
+    assert len(fetched) == 1
+    html = fetched[0].read_text(encoding="utf-8")
+    assert "[FAIL] sync" in html and "HIDDEN TESTS" not in html

@@ -409,9 +409,16 @@ def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak
                 cells.append("<td></td>")
                 continue
             colour = "#17803d" if res.passed else "#c62828"
-            cells.append(f"<td style='color:{colour}'>{html.escape(res.value_text())}</td>")
+            cells.append(f"<td style='color:{colour}' title='{html.escape(res.message, quote=True)}'>"
+                         f"{html.escape(res.value_text())}</td>")
         out.append(f"<tr><td><b>{html.escape(s.name)}</b></td>{''.join(cells)}<td>{s.passed}/{s.total}</td></tr>")
-    return "".join(out) + "</table>"
+    out.append("</table>")
+    if steps:
+        failing = [r for r in steps[-1].report.checks if not r.passed]
+        if failing:
+            items = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.message)}</li>" for r in failing)
+            out.append(f"<p>Still failing after <i>{html.escape(steps[-1].name)}</i>:</p><ul>{items}</ul>")
+    return "".join(out)
 
 
 def _clear(stack: LayerStack, layer: str):

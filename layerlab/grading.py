@@ -819,9 +819,47 @@ def _norm_choice(v) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def restore_locked_cells(nb_path, source_notebook) -> list[str]:
+    """Put back the instructor's version of every locked (read-only) cell, as nbgrader does.
+
+    Cells are matched by grade id; a locked cell the learner deleted is inserted again
+    after the cell that precedes it in the source. Returns the grade ids restored.
+    """
+    import nbformat
+
+    src = nbformat.read(str(source_notebook), as_version=4)
+    nb = nbformat.read(str(nb_path), as_version=4)
+
+    def gid(cell):
+        return (cell.metadata.get("nbgrader") or {}).get("grade_id")
+
+    locked = {gid(c): c for c in src.cells if (c.metadata.get("nbgrader") or {}).get("locked")
+              and not (c.metadata.get("nbgrader") or {}).get("solution") and gid(c)}
+    restored = []
+    present = {gid(c) for c in nb.cells}
+    for cell in nb.cells:
+        g = gid(cell)
+        if g in locked and cell.source != locked[g].source:
+            cell.source = locked[g].source
+            cell.cell_type = locked[g].cell_type
+            restored.append(g)
+    prev = None
+    for c in src.cells:
+        g = gid(c)
+        if g in locked and g not in present:
+            ids = [gid(x) for x in nb.cells]
+            at = ids.index(prev) + 1 if prev in ids else len(nb.cells)
+            nb.cells.insert(at, c)
+            restored.append(g)
+        prev = g if g else prev
+    if restored:
+        nbformat.write(nb, str(nb_path))
+    return restored
+
+
 def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
                      timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
-                     figures: bool = True) -> SubmissionGrade:
+                     figures: bool = True, source_notebook=None) -> SubmissionGrade:
     """Grade one submission folder from scratch, out of the learner's kernel.
 
     The folder is copied, its notebook's solution cells run in a fresh isolated
@@ -834,6 +872,9 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         ``submitted/<student>/<assignment>/`` (or any folder holding the notebook).
     assignment : str
         Rubric entry to grade against.
+    source_notebook : str or Path, optional
+        The instructor's source notebook; its locked cells replace the learner's versions
+        (see :func:`restore_locked_cells`).
 
     Returns
     -------
@@ -854,6 +895,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if not nb_path.is_file():
             raise GradingError(f"{spec['notebook']}.ipynb is missing from the submission"
                                + (f" (skipped: {', '.join(skipped)})" if skipped else "") + ".")
+        if source_notebook is not None and Path(source_notebook).is_file():
+            restore_locked_cells(nb_path, source_notebook)
         if spec["kind"] == "mix":
             out_name = spec.get("deliverable", "deliverable")
             stale = resolve_inside(work, out_name)
@@ -896,10 +939,13 @@ def _refuse_links(folder: Path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _grade_in_worker(sub: Path, assignment: str, rubric_path: str, student: str, timeout_s: float, memory_mb: float) -> SubmissionGrade:
+def _grade_in_worker(sub: Path, assignment: str, rubric_path: str, student: str, timeout_s: float, memory_mb: float,
+                     source_notebook=None) -> SubmissionGrade:
     """Grade one submission in its own grader process (so a crash or hang stays contained)."""
     cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_worker", str(sub), "--assignment", assignment,
            "--rubric", rubric_path, "--student", student, "--timeout", str(timeout_s), "--memory", str(memory_mb)]
+    if source_notebook is not None:
+        cmd += ["--source", str(source_notebook)]
     env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
     env.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "layerlab-numba"))
     try:
@@ -923,11 +969,12 @@ def _worker_main(argv: list[str]) -> int:
     p.add_argument("--student", default="")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     p.add_argument("--memory", type=float, default=DEFAULT_MEMORY_MB)
+    p.add_argument("--source", default=None)
     a = p.parse_args(argv)
     warnings.simplefilter("ignore")
     with contextlib.redirect_stdout(io.StringIO()):
         g = grade_submission(a.submission, assignment=a.assignment, rubric=load_rubric(a.rubric), student=a.student,
-                             timeout_s=a.timeout, memory_mb=a.memory)
+                             timeout_s=a.timeout, memory_mb=a.memory, source_notebook=a.source)
     sys.stdout.write(json.dumps(g.to_dict()) + "\n")
     return 0
 
@@ -988,6 +1035,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             raise GradingError(f"no collected submission of {assignment} for {', '.join(missing)} in {sub_root}.")
     report_dir = course / "reports" / assignment
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
+    source_nb = course / "source" / assignment / f"{spec['notebook']}.ipynb"
 
     def one(args):
         student, adir = args
@@ -999,7 +1047,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
                     return old
             except (OSError, json.JSONDecodeError, TypeError, KeyError):
                 pass
-        g = _grade_in_worker(adir, assignment, rubric_data["_path"], student, timeout_s, memory_mb)
+        g = _grade_in_worker(adir, assignment, rubric_data["_path"], student, timeout_s, memory_mb,
+                             source_nb if source_nb.is_file() else None)
         g.student = student
         cache.write_text(json.dumps(g.to_dict()), encoding="utf-8")
         return g

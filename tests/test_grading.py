@@ -391,3 +391,24 @@ def test_check_answers_reports_shape_problems_and_optionally_the_verdict(capsys)
     assert grading.check_answers({"choices": expected}, assignment="lab3_choose_approach", grade=True) == []
     out = capsys.readouterr().out
     assert "[FAIL] surf_reel" in out and "Reconsider: music" in out and "[PASS] news_explainer" in out
+
+
+def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
+    src_dir = REPO / "labs" / "lab3_choose_approach"
+    sub = _lab3_submission(tmp_path / "trent" / "lab3_choose_approach")
+    nb = nbformat.read(str(sub / "lab3_choose_approach.ipynb"), as_version=4)
+    # the learner rewrites the locked setup cell (which loads the scenarios) and deletes the self-check cell
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab3_setup")
+    setup.source = "raise SystemExit('setup disabled')"
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "lab3_selfcheck"]
+    nbformat.write(nb, str(sub / "lab3_choose_approach.ipynb"))
+    copy = tmp_path / "copy.ipynb"
+    shutil.copy(sub / "lab3_choose_approach.ipynb", copy)
+    restored = grading.restore_locked_cells(copy, src_dir / "lab3_choose_approach.ipynb")
+    assert set(restored) == {"lab3_setup", "lab3_selfcheck"}
+    fixed = nbformat.read(str(copy), as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.cells]
+    assert ids.index("lab3_selfcheck") == ids.index("lab3_choices") + 1  # back after the graded cell before it
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=RUBRIC,
+                         source_notebook=src_dir / "lab3_choose_approach.ipynb")
+    assert g.score == sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])

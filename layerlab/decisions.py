@@ -346,7 +346,8 @@ def recommendation_html(rec: Recommendation) -> str:
     )
     reasons = "".join(f"<li>{html.escape(r.strip())}</li>" for r in rec.reason.split(". ", 1)[-1].rstrip(".").split("; "))
     agree = ("matches the course table" if rec.matches_text else "differs from the course table: your priorities changed it")
-    return (f"<div class='layerlab-recommendation'><div style='font-size:1.1em'><b>{html.escape(rec.label)}</b>"
+    headline = rec.reason.split(". ", 1)[0]  # the approach, and the table's reason when it applies
+    return (f"<div class='layerlab-recommendation'><div style='font-size:1.1em'><b>{html.escape(headline)}</b>"
             f" <small>({agree})</small></div><table style='margin:6px 0'><tr>{cells}</tr></table>"
             f"<ul style='margin:0'>{reasons}</ul></div>")
 

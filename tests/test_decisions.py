@@ -1,5 +1,7 @@
 """The lesson-06 decision table: text defaults, priority effects, bad input."""
 
+import html
+
 import pytest
 
 from layerlab.decisions import (
@@ -93,7 +95,7 @@ def test_html_views_show_the_answer_and_highlight_the_row():
     rec = recommend("cafe_dialogue")
     text = recommendation_html(rec)
     assert "Hybrid" in text and "postgen" in text and "native" in text
-    assert get_scenario("cafe_dialogue").text_reason in text
+    assert html.escape(get_scenario("cafe_dialogue").text_reason) in text
     table = table_html(highlight="broll")
     assert table.count("<tr") == 1 + len(SCENARIOS)
     assert "background:#ffe9a8" in table.split("Atmospheric scene")[0].rsplit("<tr", 1)[1]

@@ -559,6 +559,13 @@ _TP_BLOCK = 8  # rows per matrix row: (taps + 7) x (8 * oversample) products run
 _TP_FILTERS: dict[int, tuple[np.ndarray, float]] = {}
 
 
+def _tp_phases(oversample: int) -> np.ndarray:
+    """The interpolation filter as a (taps, oversample) matrix: row ``k`` multiplies sample ``r + k``."""
+    taps = _TP_TAPS_PER_PHASE
+    h = _signal.firwin(taps * oversample, 1.0 / oversample, window=("kaiser", _TP_KAISER_BETA)) * oversample
+    return h.reshape(taps, oversample)[::-1, :]
+
+
 def _tp_filter(oversample: int) -> tuple[np.ndarray, float]:
     """Blocked polyphase interpolation matrix and its worst-case gain.
 
@@ -570,8 +577,7 @@ def _tp_filter(oversample: int) -> tuple[np.ndarray, float]:
     """
     if oversample not in _TP_FILTERS:
         taps = _TP_TAPS_PER_PHASE
-        h = _signal.firwin(taps * oversample, 1.0 / oversample, window=("kaiser", _TP_KAISER_BETA)) * oversample
-        phases = h.reshape(taps, oversample)[::-1, :]
+        phases = _tp_phases(oversample)
         blk = _TP_BLOCK
         matrix = np.zeros((taps + blk - 1, blk * oversample), dtype=np.float32)
         for s in range(blk):

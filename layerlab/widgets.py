@@ -42,6 +42,7 @@ import numpy as np
 from .audio_io import SAMPLE_RATE, ffmpeg_exe, save_audio
 from .ducking import Ducking, db_to_gain
 from .errors import LayerLabError, ParameterError, SessionError
+from .loudness import _refine as _refine_peak, _tp_phases
 from .stack import LAYERS, LayerStack
 
 BLOCK_MS = 10.0
@@ -728,7 +729,7 @@ def _true_peak_dbtp(mix: np.ndarray, *, bound=None) -> float:
             r = int(rows[k // y.shape[1]])
             local = np.arange(max(r - 1, 0), min(r + 2, n_rows))
             yl = (xp[local[:, None] + offsets[None, :]] @ matrix).reshape(-1)
-            best = max(best, _parabolic_peak(yl, int(np.argmax(np.abs(yl)))))
+            best = max(best, _refine_peak(yl, int(np.argmax(np.abs(yl)))))
     return 20.0 * math.log10(best)
 
 
@@ -787,38 +788,11 @@ def _rowmax(a: np.ndarray) -> np.ndarray:
 
 
 def _tp_matrix() -> np.ndarray:
-    """The 4x interpolation filter of :mod:`layerlab.loudness` as a (taps, phases) matrix.
-
-    Windowed sinc, 32 taps per phase, Kaiser beta 5 (the meter's design; read
-    from it when it exposes its constants). Row ``k`` multiplies ``xp[r + k]``.
-    """
+    """The 4x interpolation filter of :mod:`layerlab.loudness` as a (taps, phases) float32 matrix."""
     global _TP_MATRIX
     if _TP_MATRIX is None:
-        from scipy import signal
-
-        from . import loudness
-
-        taps = int(getattr(loudness, "_TP_TAPS_PER_PHASE", 32))
-        beta = float(getattr(loudness, "_TP_KAISER_BETA", 5.0))
-        h = signal.firwin(taps * 4, 1.0 / 4, window=("kaiser", beta)) * 4
-        _TP_MATRIX = np.ascontiguousarray(h.reshape(taps, 4)[::-1, :].astype(np.float32))
+        _TP_MATRIX = np.ascontiguousarray(_tp_phases(4).astype(np.float32))
     return _TP_MATRIX
-
-
-def _parabolic_peak(y: np.ndarray, i: int) -> float:
-    """Vertex of the parabola through ``|y[i]|`` and its neighbours (the meter's refinement)."""
-    b = abs(float(y[i]))
-    if i == 0 or i == y.shape[0] - 1:
-        return b
-    s = 1.0 if y[i] >= 0 else -1.0
-    a, c = s * float(y[i - 1]), s * float(y[i + 1])
-    den = a - 2.0 * b + c
-    if den >= 0.0:
-        return b
-    delta = 0.5 * (a - c) / den
-    if abs(delta) > 0.5:
-        return b
-    return max(b, b - 0.25 * (a - c) * delta)
 
 
 def _tp_weights(matrix: np.ndarray, sub: int) -> np.ndarray:

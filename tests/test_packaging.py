@@ -65,3 +65,16 @@ def test_notebooks_are_committed_without_outputs():
                 dirty.append(nb_path.relative_to(ROOT).as_posix())
                 break
     assert not dirty, f"strip outputs from: {dirty}"
+
+
+def test_readme_engine_example_runs_and_exports_a_deliverable(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(import layerlab.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    code = code.replace('"my_mix"', repr(str(tmp_path / "my_mix")))
+    exec(compile(code, "README.md", "exec"), {})
+    out = tmp_path / "my_mix"
+    assert (out / "mix.wav").exists() and (out / "session.json").exists()
+    assert sorted(p.name for p in (out / "stems").iterdir()) == ["ambience.wav", "dialogue.wav", "music.wav", "sfx.wav"]
+    data = json.loads((out / "session.json").read_text())
+    assert data["layers"]["music"]["gain_db"] == -8 and data["master"]["target_lufs"] == -14

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio_io import SAMPLE_RATE, validate_audio
+from .ducking import _dilate
 from .errors import ParameterError
 
 __all__ = [
@@ -196,20 +197,6 @@ def _close_gaps(active: np.ndarray, max_gap: int) -> np.ndarray:
     return out
 
 
-def _dilate(active: np.ndarray, before: int, after: int) -> np.ndarray:
-    out = active.copy()
-    idx = np.nonzero(active)[0]
-    if idx.size == 0:
-        return out
-    a = np.concatenate([[False], active, [False]]).astype(np.int8)
-    d = np.diff(a)
-    for s in np.nonzero(d == 1)[0]:
-        out[max(0, s - before) : s] = True
-    for e in np.nonzero(d == -1)[0]:
-        out[e : min(active.size, e + after)] = True
-    return out
-
-
 def dialogue_activity(
     dialogue_stem,
     *,
@@ -265,7 +252,7 @@ def dialogue_activity(
         active = lv > thr
         active = _close_gaps(active, int(round(bridge_ms / frame_ms)))
         h = int(round(hangover_ms / frame_ms))
-        active = _dilate(active, h, h)
+        active = _dilate(active, before=h, after=h)
     times = np.arange(lv.size) * hop / sr
     return Activity(times, active, hop / sr, stem.shape[0], sr, thr)
 

@@ -126,7 +126,7 @@ def validate_audio(audio, *, name: str = "audio", allow_empty: bool = False) -> 
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         first = int(np.argwhere(~np.isfinite(arr))[0][0])
         raise AudioError(
-            f"{name}: {bad} samples are NaN or infinite (first at sample {first}). "
+            f"{name}: {bad} sample{' is' if bad == 1 else 's are'} NaN or infinite (first at sample {first}). "
             "Find the step that produced them (a division by zero, a log of zero) and fix it before mixing."
         )
     return arr

@@ -146,6 +146,36 @@ cells (run them as often as you like before you submit), and in the autograder, 
 your exported files outside your notebook. From a terminal, `layerlab check deliverable --scene
 cafe_dialogue` prints the same report.
 
+## When something is wrong
+
+The kit never guesses silently. A file at another sample rate is not resampled behind your back, a
+mono file is not quietly spread to stereo, and broken audio is refused with a message that names the
+file, says what is wrong and how to fix it. Here are three common mistakes and what the kit says:
+"""),
+    code("""
+import soundfile as sf
+from pathlib import Path
+
+Path("_layerlab_audio").mkdir(exist_ok=True)
+sf.write("_layerlab_audio/cd_rate.wav", tone, 44_100)          # exported at the CD rate
+Path("_layerlab_audio/empty.wav").write_bytes(b"")             # an export that failed
+broken = tone.copy(); broken[100] = np.nan                     # a division by zero upstream
+
+for attempt in (lambda: layerlab.load_audio("_layerlab_audio/cd_rate.wav"),
+                lambda: layerlab.load_audio("_layerlab_audio/empty.wav"),
+                lambda: layerlab.validate_audio(broken, name="my music bed")):
+    try:
+        attempt()
+    except layerlab.LayerLabError as err:
+        print("-", err)
+
+fixed = layerlab.load_audio("_layerlab_audio/cd_rate.wav", resample=True)   # the explicit conversion
+print("resampled on request:", fixed.shape[0], "samples at", layerlab.SAMPLE_RATE, "Hz")
+"""),
+    md("""
+The grader works the same way: a missing stem or a broken file fails only the checks that need it,
+with a message that says which file to export again, and every other check is still measured.
+
 **What next?** Lesson 06 compares a video model's native audio with post-generated layers, lesson
 07 gives you the mixer, lesson 08 explains every number the grader prints.
 """),

@@ -115,14 +115,17 @@ class Master:
         static_db = 0.0
         if self.target_lufs is not None and np.isfinite(input_lufs):
             static_db = float(min(self.target_lufs - input_lufs, self.max_gain_db))
-        gain_db = np.full(n, static_db, dtype=np.float64)
         margin_db = 0.05
-        # The limiter takes some loudness away; re-aim the static gain a few times.
-        for _ in range(4):
-            limiter_db = limiter_gain_db(x * _lin(static_db), ceiling_dbtp=self.ceiling_dbtp - margin_db,
-                                         attack_ms=self.attack_ms, release_ms=self.release_ms, sample_rate=sample_rate)
+        peak_db = peak_envelope_db(x, sample_rate=sample_rate)  # scales with the static gain: computed once
+        # The limiter takes some loudness away, and its ramps can leave an inter-sample peak a hair
+        # over the ceiling: measure the result, re-aim, and keep the last pass's measurements.
+        for _ in range(6):
+            limiter_db = _limiter_from_peaks(peak_db + static_db, ceiling_dbtp=self.ceiling_dbtp - margin_db,
+                                             attack_ms=self.attack_ms, release_ms=self.release_ms,
+                                             sample_rate=sample_rate)
             gain_db = static_db + limiter_db
-            y = x * _lin(gain_db)[:, None]
+            applied_static_db = static_db
+            y = (x * _lin(gain_db)[:, None]).astype(np.float32)
             out_lufs = integrated_loudness(y, sample_rate=sample_rate)
             tp = true_peak_dbtp(y, sample_rate=sample_rate)
             if np.isfinite(tp) and tp > self.ceiling_dbtp:
@@ -134,15 +137,14 @@ class Master:
             if abs(new_static - static_db) < 1e-3:
                 break
             static_db = new_static
-        y = (x * _lin(gain_db)[:, None]).astype(np.float32)
         return MasterResult(
             audio=y,
             gain_db=np.asarray(gain_db, dtype=np.float32),
             input_lufs=float(input_lufs),
-            output_lufs=float(integrated_loudness(y, sample_rate=sample_rate)),
-            static_gain_db=float(static_db),
-            max_reduction_db=float(-np.min(gain_db - static_db)) if n else 0.0,
-            output_true_peak_dbtp=float(true_peak_dbtp(y, sample_rate=sample_rate)),
+            output_lufs=float(out_lufs),
+            static_gain_db=float(applied_static_db),
+            max_reduction_db=float(-np.min(limiter_db)) if n else 0.0,
+            output_true_peak_dbtp=float(tp),
         )
 
 
@@ -170,6 +172,30 @@ def limiter_gain_db(audio, *, ceiling_dbtp: float, attack_ms: float = 2.0, relea
     -----
     Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
+    return _limiter_from_peaks(peak_envelope_db(audio, sample_rate=sample_rate, oversample=oversample),
+                               ceiling_dbtp=ceiling_dbtp, attack_ms=attack_ms, release_ms=release_ms,
+                               sample_rate=sample_rate)
+
+
+def peak_envelope_db(audio, *, sample_rate: int = SAMPLE_RATE, oversample: int = 4) -> np.ndarray:
+    """Per-sample oversampled peak level: the largest magnitude, over all channels, of the
+    oversampled signal between each sample and its neighbours.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    oversample : int
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,), float64
+        dBFS (``-240`` for digital silence).
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
+    """
     from scipy.signal import resample_poly
 
     x = np.asarray(audio, dtype=np.float64)
@@ -183,8 +209,13 @@ def limiter_gain_db(audio, *, ceiling_dbtp: float, attack_ms: float = 2.0, relea
         # an inter-sample peak between n and n+1 must be caught by both neighbours
         peak = np.maximum(peak, up)
         peak = np.maximum(peak, np.concatenate([[0.0], up[:-1]]))
-    with np.errstate(divide="ignore"):
-        need_db = np.minimum(0.0, ceiling_dbtp - 20.0 * np.log10(np.maximum(peak, 1e-12)))
+    return 20.0 * np.log10(np.maximum(peak, 1e-12))
+
+
+def _limiter_from_peaks(peak_db: np.ndarray, *, ceiling_dbtp: float, attack_ms: float, release_ms: float,
+                        sample_rate: int) -> np.ndarray:
+    n = peak_db.shape[0]
+    need_db = np.minimum(0.0, ceiling_dbtp - peak_db)
     if not np.any(need_db < 0):
         return np.zeros(n)
     k = np.arange(n, dtype=np.float64)

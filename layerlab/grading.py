@@ -409,7 +409,7 @@ def _child_env(workdir: Path) -> dict:
 
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
-                     memory_mb: float = DEFAULT_MEMORY_MB) -> tuple[dict, str]:
+                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None) -> tuple[dict, str]:
     """Run a notebook's solution cells in a fresh isolated interpreter.
 
     Parameters
@@ -422,6 +422,8 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         Variable names to collect after the cells ran (JSON data only).
     timeout_s, memory_mb : float
         Limits for the child process (it is killed with its whole process group).
+    protect : list of str, optional
+        Folders the code may not touch (default: :func:`protected_roots` of the kit).
 
     Returns
     -------
@@ -434,20 +436,23 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_exec", str(notebook), "--out", str(out_file)]
     for name in exports:
         cmd += ["--export", name]
+    for root in (protected_roots(workdir=workdir) if protect is None else protect):
+        cmd += ["--protect", str(root)]
     proc = subprocess.Popen(cmd, cwd=workdir, env=_child_env(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, preexec_fn=_limits(memory_mb))
+    reader = _BoundedReader(proc.stdout)
     try:
-        log, _ = proc.communicate(timeout=timeout_s)
+        proc.wait(timeout=timeout_s)
         timed_out = False
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
+        proc.wait()
         timed_out = True
-    # The child is gone; kill any process it left behind in its group.
+    # The child is gone; kill any process it left behind in its group (it may hold the pipe open).
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    text = log.decode("utf-8", "replace")[-20000:]
+    text = reader.text()
     if timed_out:
         text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
     elif proc.returncode:
@@ -461,6 +466,47 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     return values, text
+
+
+class _BoundedReader:
+    """Drain a child's output in a thread, keeping its first and last few kilobytes only.
+
+    However much the learner's code prints, the grader holds at most ``keep`` bytes.
+    """
+
+    def __init__(self, stream, *, keep: int = 20000):
+        import threading
+
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.keep = keep
+        self._stream = stream
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        half = self.keep // 2
+        with contextlib.suppress(OSError, ValueError):
+            for chunk in iter(lambda: self._stream.read(1 << 16), b""):
+                self.total += len(chunk)
+                if len(self.head) < half:
+                    take = half - len(self.head)
+                    self.head += chunk[:take]
+                    chunk = chunk[take:]
+                self.tail += chunk
+                if len(self.tail) > half:
+                    del self.tail[:-half]
+
+    def text(self) -> str:
+        self._thread.join(timeout=10)
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        kept = len(self.head) + len(self.tail)
+        out = self.head.decode("utf-8", "replace")
+        if self.total > kept:
+            out += f"\n[grader] ... {self.total - kept} bytes of printed output left out ...\n"
+        return out + self.tail.decode("utf-8", "replace")
 
 
 class _NoShell:
@@ -516,6 +562,111 @@ def _jsonable(v, depth=0):
     return str(v)[:200]
 
 
+def protected_roots(*, course=None, workdir=None) -> list[str]:
+    """Folders the learner's code may not read or write while it is graded.
+
+    The kit's instructor folders (``labs/`` with the solutions and hidden tests,
+    ``autograder/`` with the rubric, ``tests/``) and the course root (source
+    notebooks, other learners' submissions, the gradebook, reports). A folder that
+    holds the private work copy, the Python installation or the kit's package and
+    assets is never listed (the learner's code needs those).
+    """
+    from .paths import PACKAGE_DIR, assets_dir
+
+    candidates = [REPO_ROOT / "labs", REPO_ROOT / "autograder", REPO_ROOT / "tests"]
+    if course is not None:
+        candidates.append(Path(course))
+    needed = [Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, assets_dir(), Path(tempfile.gettempdir())]
+    if workdir is not None:
+        needed.append(Path(workdir))
+    needed = [os.path.realpath(n) for n in needed]
+    out = []
+    for c in candidates:
+        r = os.path.realpath(c)
+        if not os.path.isdir(r):
+            continue
+        if any(n == r or n.startswith(r.rstrip(os.sep) + os.sep) for n in needed):
+            continue
+        out.append(r)
+    return out
+
+
+_PATH_EVENTS = {
+    "open", "os.remove", "os.rename", "os.link", "os.symlink", "os.chmod", "os.chown", "os.mkdir", "os.rmdir",
+    "os.truncate", "os.utime", "os.listdir", "os.scandir", "os.chdir", "os.chflags", "os.setxattr", "os.removexattr",
+    "os.listxattr", "os.getxattr", "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree",
+    "shutil.rmtree", "shutil.move", "shutil.make_archive", "shutil.unpack_archive", "glob.glob", "pathlib.Path.glob",
+    "pathlib.Path.rglob", "tempfile.mkstemp", "tempfile.mkdtemp", "os.startfile", "fcntl.ioctl",
+}
+_SPAWN_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn"}
+_DENIED_EVENTS = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at",
+                  "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames", "sys.setprofile",
+                  "sys.settrace", "sys.addaudithook", "code.__new__", "function.__new__", "os.add_dll_directory"}
+
+
+def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
+    """Refuse, in this (learner) process, file access under ``roots`` and foreign programs.
+
+    A Python audit hook (defence in depth, see ``autograder/README.md``): opening,
+    listing, copying or removing anything under the protected folders raises
+    PermissionError, as do starting any program but the kit's ffmpeg, loading
+    native libraries with ctypes, and walking the garbage collector or frames to
+    reach this hook. It cannot be removed once installed.
+    """
+    roots_t = tuple(r.rstrip(os.sep) for r in roots)
+    allowed_t = tuple(os.path.realpath(e) for e in allowed_exe)
+    realpath, fspath, sep = os.path.realpath, os.fspath, os.sep
+
+    def inside(arg) -> bool:
+        if isinstance(arg, int) or arg is None:
+            return False
+        try:
+            p = fspath(arg)
+        except TypeError:
+            return False
+        if isinstance(p, bytes):
+            p = p.decode("utf-8", "surrogateescape")
+        if not isinstance(p, str) or not p:
+            return False
+        r = realpath(p)
+        return any(r == root or r.startswith(root + sep) for root in roots_t)
+
+    def hook(event, args):
+        if event in _PATH_EVENTS:
+            for arg in args:
+                if inside(arg):
+                    raise PermissionError(f"grading: {fspath(arg)} is outside what your notebook may read or write")
+        elif event in _SPAWN_EVENTS:
+            if event == "subprocess.Popen":
+                exe, cmd = args[0], args[1]
+                first = exe if exe is not None else (cmd[0] if isinstance(cmd, (list, tuple)) and cmd else cmd)
+                try:
+                    ok = realpath(fspath(first)) in allowed_t
+                except TypeError:
+                    ok = False
+                if ok and isinstance(cmd, (list, tuple)) and not any(inside(c) for c in cmd):
+                    return
+            raise PermissionError(f"grading: your notebook may not start other programs ({event})")
+        elif event in _DENIED_EVENTS:
+            raise PermissionError(f"grading: {event} is not available while your notebook is graded")
+        elif event == "object.__setattr__" and len(args) > 1 and args[1] in ("__code__", "__defaults__", "__kwdefaults__",
+                                                                          "__closure__", "cell_contents"):
+            raise PermissionError("grading: replacing a function's code is not available while your notebook is graded")
+        elif event == "object.__getattr__" and len(args) > 1 and args[1] in ("tb_frame", "f_back", "gi_frame", "cr_frame",
+                                                                          "ag_frame", "f_locals", "f_globals"):
+            raise PermissionError("grading: frame inspection is not available while your notebook is graded")
+
+    sys.addaudithook(hook)
+
+
+def _preload() -> None:
+    """Import what the labs use before the guard is installed (libraries load native code)."""
+    for mod in ("numpy", "scipy.signal", "scipy.fft", "soundfile", "pyloudnorm", "layerlab.scenes", "layerlab.stack",
+                "layerlab.ducking", "layerlab.master", "layerlab.session", "layerlab.checks", "IPython.display"):
+        with contextlib.suppress(Exception):
+            __import__(mod)
+
+
 def _exec_main(argv: list[str]) -> int:
     """Child entry point: run the notebook's solution cells, then dump the exports."""
     import argparse
@@ -524,10 +675,20 @@ def _exec_main(argv: list[str]) -> int:
     p.add_argument("notebook")
     p.add_argument("--out", required=True)
     p.add_argument("--export", action="append", default=[])
+    p.add_argument("--protect", action="append", default=[])
     a = p.parse_args(argv)
     warnings.simplefilter("ignore")
     sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     nb = json.loads(Path(a.notebook).read_text(encoding="utf-8"))
+    out_path = Path(a.out)
+    if a.protect:
+        _preload()
+        exe = []
+        with contextlib.suppress(Exception):
+            from .audio_io import ffmpeg_exe
+
+            exe.append(ffmpeg_exe())
+        _install_guard(a.protect, exe)
     ns = {"__name__": "__main__", "get_ipython": lambda: _NoShell()}
     try:
         from IPython.display import display
@@ -543,7 +704,10 @@ def _exec_main(argv: list[str]) -> int:
                 raise
             print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}")
     result = {name: _jsonable(ns[name]) for name in a.export if name in ns}
-    Path(a.out).write_text(json.dumps(result), encoding="utf-8")
+    sys.stdout.flush()
+    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(result))
     return 0
 
 
@@ -837,12 +1001,20 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
               and not (c.metadata.get("nbgrader") or {}).get("solution") and gid(c)}
     restored = []
     present = {gid(c) for c in nb.cells}
+    seen: set = set()
+    cells = []
     for cell in nb.cells:
         g = gid(cell)
-        if g in locked and cell.source != locked[g].source:
-            cell.source = locked[g].source
-            cell.cell_type = locked[g].cell_type
+        if g in locked and g in seen:  # a duplicated locked cell runs once, in its first place
             restored.append(g)
+            continue
+        seen.add(g)
+        if g in locked and (cell.source != locked[g].source or cell.cell_type != locked[g].cell_type):
+            fresh = nbformat.from_dict(dict(locked[g]))
+            cell = fresh
+            restored.append(g)
+        cells.append(cell)
+    nb.cells = cells
     prev = None
     for c in src.cells:
         g = gid(c)
@@ -897,12 +1069,14 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                + (f" (skipped: {', '.join(skipped)})" if skipped else "") + ".")
         if source_notebook is not None and Path(source_notebook).is_file():
             restore_locked_cells(nb_path, source_notebook)
+        course = _course_of(sub, source_notebook)
+        protect = protected_roots(course=course, workdir=work)
         if spec["kind"] == "mix":
             out_name = spec.get("deliverable", "deliverable")
             stale = resolve_inside(work, out_name)
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
-            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb)
+            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect)
             result.log = log
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
@@ -913,7 +1087,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                                 figures=figures)
             result.items = score_mix(results, figs, spec)
         else:
-            values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s, memory_mb=memory_mb)
+            values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
+                                           memory_mb=memory_mb, protect=protect)
             result.log = log
             result.items = score_answers(values, spec)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
@@ -924,6 +1099,18 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         shutil.rmtree(work, ignore_errors=True)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
+
+
+def _course_of(sub: Path, source_notebook=None):
+    """The nbgrader course root of ``submitted/<student>/<assignment>/`` (or of the source notebook), else None."""
+    sub = Path(sub).resolve()
+    if sub.parent.parent.name == "submitted":
+        return sub.parent.parent.parent
+    if source_notebook is not None:
+        src = Path(source_notebook).resolve()
+        if src.parent.parent.name == "source":
+            return src.parent.parent.parent
+    return None
 
 
 def _refuse_links(folder: Path) -> None:

@@ -409,7 +409,7 @@ def _child_env(workdir: Path) -> dict:
 
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
-                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None) -> tuple[dict, str]:
+                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False) -> tuple[dict, str]:
     """Run a notebook's solution cells in a fresh isolated interpreter.
 
     Parameters
@@ -424,6 +424,9 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         Limits for the child process (it is killed with its whole process group).
     protect : list of str, optional
         Folders the code may not touch (default: :func:`protected_roots` of the kit).
+    partial : bool
+        When the code is stopped or ends early, return the exports as they were after
+        the last cell that finished (so a runaway last cell does not cost earlier answers).
 
     Returns
     -------
@@ -455,9 +458,20 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     text = reader.text()
     if timed_out:
         text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
+    elif proc.returncode and proc.returncode < 0:
+        sig = -proc.returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
+               "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted"}.get(name, f"signal {name}")
+        text += f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
     elif proc.returncode:
-        text += f"\n[grader] the notebook process ended with status {proc.returncode}."
+        text += (f"\n[grader] the notebook process ended early with status {proc.returncode} (os._exit or a crash); "
+                 "the cells after that point did not run.")
     values = {}
+    partial_file = Path(str(out_file) + ".partial")
+    if partial and not out_file.is_file() and partial_file.is_file():
+        out_file = partial_file
+        text += "\n[grader] answers were taken as they stood after the last cell that finished."
     try:
         raw = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
         values = raw if isinstance(raw, dict) else {}
@@ -696,19 +710,46 @@ def _exec_main(argv: list[str]) -> int:
         ns["display"] = display
     except ImportError:  # pragma: no cover
         ns["display"] = print
+    write_json, replace, dumps = _write_private, os.replace, json.dumps
+
+    def snapshot():  # after every cell: a later crash, exit or timeout keeps what was answered so far
+        if not a.export:
+            return
+        try:
+            result = {name: _jsonable(ns[name]) for name in a.export if name in ns}
+            text = dumps(result)
+        except Exception:  # noqa: BLE001 - an answer that cannot be read is left out
+            return
+        write_json(str(out_path) + ".tmp", text)
+        replace(str(out_path) + ".tmp", str(out_path) + ".partial")
+
     for i, src in enumerate(learner_code_cells(nb)):
         try:
             exec(compile(_to_python(src), f"<cell {i + 1}>", "exec"), ns)  # noqa: S102 - the learner's own code, sandboxed by process
         except BaseException as exc:  # noqa: BLE001 - report and go on, like nbgrader with allow_errors
             if isinstance(exc, (KeyboardInterrupt,)):
                 raise
-            print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}")
-    result = {name: _jsonable(ns[name]) for name in a.export if name in ns}
-    sys.stdout.flush()
-    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(result))
+            print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}" + _plain_words(exc))
+        sys.stdout.flush()
+        snapshot()
+    write_json(str(out_path), dumps({name: _jsonable(ns[name]) for name in a.export if name in ns}))
     return 0
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _plain_words(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return " (the cell needed more memory than grading allows; work on shorter pieces or free big arrays)"
+    if isinstance(exc, SystemExit):
+        return " (the cell called exit(); the grader went on with the next cell)"
+    if isinstance(exc, RecursionError):
+        return " (a function calls itself without end)"
+    return ""
 
 
 # --------------------------------------------------------------------------------------
@@ -1067,6 +1108,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if not nb_path.is_file():
             raise GradingError(f"{spec['notebook']}.ipynb is missing from the submission"
                                + (f" (skipped: {', '.join(skipped)})" if skipped else "") + ".")
+        _check_notebook(nb_path, spec["notebook"] + ".ipynb")
         if source_notebook is not None and Path(source_notebook).is_file():
             restore_locked_cells(nb_path, source_notebook)
         course = _course_of(sub, source_notebook)
@@ -1078,18 +1120,23 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
             _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect)
             result.log = log
+            result.error = _run_notes(log)
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
+                errors = [line for line in log.splitlines() if line.startswith("[cell ")][:3]
                 raise GradingError(f"The notebook did not export a deliverable folder '{out_name}/'. "
-                                   "Run the export cell (export_deliverable(stack, 'deliverable')) and make sure it runs without errors.")
+                                   "Run the export cell (export_deliverable(stack, 'deliverable')) and make sure it runs without errors."
+                                   + (" Errors while running it: " + "; ".join(errors) if errors else "")
+                                   + (" " + result.error if result.error else ""))
             _refuse_links(deliverable)
             results, figs = measure_deliverable(deliverable, scene=spec["scene"], target=spec.get("target", "streaming"),
                                                 figures=figures)
             result.items = score_mix(results, figs, spec)
         else:
             values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
-                                           memory_mb=memory_mb, protect=protect)
+                                           memory_mb=memory_mb, protect=protect, partial=True)
             result.log = log
+            result.error = _run_notes(log)
             result.items = score_answers(values, spec)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
@@ -1099,6 +1146,32 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         shutil.rmtree(work, ignore_errors=True)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
+
+
+def _check_notebook(nb_path: Path, name: str) -> None:
+    """Raise GradingError in plain words when the submitted notebook cannot be read."""
+    import nbformat
+
+    try:
+        raw = json.loads(nb_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise GradingError(f"{name} is not a notebook (its bytes are not text). Submit the .ipynb file saved by Jupyter.") from None
+    except json.JSONDecodeError as exc:
+        raise GradingError(f"{name} is not a valid notebook: it is not JSON (line {exc.lineno}: {exc.msg}). It was probably "
+                           "edited outside Jupyter or cut short; open it in Jupyter, or fetch the assignment again and "
+                           "copy your work into the fresh copy, then submit again.") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise GradingError(f"{name} is not a valid notebook: it has no list of cells. Submit the .ipynb file saved by Jupyter.")
+    try:
+        nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the same problem for the learner
+        raise GradingError(f"{name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]}). "
+                           "Open it in Jupyter and save it again, then submit again.") from None
+
+
+def _run_notes(log: str) -> str:
+    """The grader's own notes on a run (stopped, crashed, exited early), in plain words."""
+    return " ".join(line[len("[grader] "):] for line in log.splitlines() if line.startswith("[grader] "))
 
 
 def _course_of(sub: Path, source_notebook=None):
@@ -1141,7 +1214,11 @@ def _grade_in_worker(sub: Path, assignment: str, rubric_path: str, student: str,
         return SubmissionGrade.from_dict(json.loads(payload[-1]))
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
         spec = assignment_spec(assignment, load_rubric(rubric_path))
-        msg = f"The grader could not finish this submission ({type(exc).__name__})."
+        if isinstance(exc, subprocess.TimeoutExpired):
+            msg = f"The grader stopped this submission after {timeout_s + 120:.0f} s; it scores zero. Re-grade it with --student."
+        else:
+            msg = ("The grader's worker for this submission stopped before it finished (it scores zero); "
+                   "re-grade it with --student, and report it if it happens again.")
         return SubmissionGrade(assignment, student, [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer"),
                                                                0.0, float(it["points"]), False, message=msg) for it in spec["items"]], error=msg)
 
@@ -1573,8 +1650,14 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
 
     Notes
     -----
+    While the out-of-kernel grader re-runs a notebook (``LAYERLAB_GRADING=1``) it does
+    nothing and returns an empty list: the grader compares the answers itself, and the
+    learner's code may not read the rubric.
+
     Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
     """
+    if os.environ.get("LAYERLAB_GRADING") == "1":
+        return []
     spec = assignment_spec(assignment)
     problems = []
     for it in spec["items"]:

@@ -244,10 +244,14 @@ ZERO_CASES = {"symlink_deliverable", "symlink_stem"}
 
 
 def _release_copy(lab: str, dest: Path) -> Path:
-    """The learner's copy: the source notebook without hidden tests."""
+    """The learner's copy: the source notebook without hidden tests and solutions (as nbgrader releases it)."""
     nb = nbformat.read(str(REPO / "labs" / lab / f"{lab}.ipynb"), as_version=4)
     for c in nb.cells:
         c.source = strip_hidden_tests(c.source)
+        if "### BEGIN SOLUTION" in c.source:
+            head, rest = c.source.split("### BEGIN SOLUTION", 1)
+            tail = rest.split("### END SOLUTION", 1)[1] if "### END SOLUTION" in rest else ""
+            c.source = head + "# YOUR CODE HERE\nraise NotImplementedError()" + tail
     dest.mkdir(parents=True)
     for extra in (REPO / "labs" / lab).iterdir():
         if extra.suffix != ".ipynb" and extra.is_file():

@@ -48,6 +48,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -379,8 +380,11 @@ def learner_code_cells(nb: dict) -> list[str]:
 
 
 def _limits(memory_mb: float):
+    prctl = _prctl()
+
     def apply():  # runs in the child before exec
         os.setsid()
+        _die_with_parent(prctl)
         try:
             import resource
 
@@ -392,6 +396,25 @@ def _limits(memory_mb: float):
         except (ImportError, ValueError, OSError):
             pass
     return apply
+
+
+def _prctl():
+    """libc's prctl, loaded in the grader (not in the forked child), or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError, ImportError):
+        return None
+
+
+def _die_with_parent(prctl=None) -> None:
+    """Linux: the learner's process is killed when the grader's worker dies (a killed batch leaves no orphans)."""
+    if prctl is not None:
+        with contextlib.suppress(Exception):
+            prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _child_env(workdir: Path) -> dict:
@@ -1255,7 +1278,7 @@ class ClassSummary:
     gradebook_writes: int = 0
 
 
-def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int = 1,
+def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
                      timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
                      gradebook: bool = True, feedback: bool = True, resume: bool = False,
                      progress: bool = True) -> ClassSummary:
@@ -1270,8 +1293,9 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         Default: ``<course>/rubric.json`` or the kit's.
     students : list of str, optional
         Only these students.
-    jobs : int
-        Submissions graded at the same time (each in its own process).
+    jobs : int, optional
+        Submissions graded at the same time (each in its own process); default: the
+        number of CPU cores.
     gradebook : bool
         Write the points into ``gradebook.db`` (replacing what autograde recorded).
     feedback : bool
@@ -1314,12 +1338,15 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         g = _grade_in_worker(adir, assignment, rubric_data["_path"], student, timeout_s, memory_mb,
                              source_nb if source_nb.is_file() else None)
         g.student = student
-        cache.write_text(json.dumps(g.to_dict()), encoding="utf-8")
+        part = cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")
+        part.write_text(json.dumps(g.to_dict()), encoding="utf-8")
+        os.replace(part, cache)  # a batch killed here leaves the old result or the new one, never half of one
         return g
 
     grades: list[SubmissionGrade] = []
     bar = _progress(len(subs), f"grading {assignment}", progress)
-    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+    jobs = int(jobs) if jobs else (os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for g in pool.map(one, subs):
             grades.append(g)
             bar.update(1)
@@ -1708,7 +1735,8 @@ def configure(parser) -> None:
     parser.add_argument("--course", default=".", help="nbgrader course root (default: current folder)")
     parser.add_argument("--rubric", default=None, help="rubric.json (default: <course>/rubric.json, else the kit's)")
     parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"submissions graded in parallel, each in its own process (default: the cores, {os.cpu_count()})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds allowed per submission")
     parser.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB, help="memory limit of the learner's code")
     parser.add_argument("--resume", action="store_true", help="reuse results of unchanged submissions")

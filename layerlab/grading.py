@@ -565,6 +565,12 @@ class _NoShell:
 
 
 def _to_python(src: str) -> str:
+    if not any(line.lstrip().startswith(("%", "!")) or line.rstrip().endswith("?") for line in src.splitlines()):
+        try:
+            compile(src, "<cell>", "exec")
+            return src  # plain Python: no need for IPython's transformer
+        except SyntaxError:
+            pass
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -699,7 +705,7 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
 def _preload() -> None:
     """Import what the labs use before the guard is installed (libraries load native code)."""
     for mod in ("numpy", "scipy.signal", "scipy.fft", "soundfile", "pyloudnorm", "layerlab.scenes", "layerlab.stack",
-                "layerlab.ducking", "layerlab.master", "layerlab.session", "layerlab.checks", "IPython.display"):
+                "layerlab.ducking", "layerlab.master", "layerlab.session"):
         with contextlib.suppress(Exception):
             __import__(mod)
 
@@ -726,13 +732,14 @@ def _exec_main(argv: list[str]) -> int:
 
             exe.append(ffmpeg_exe())
         _install_guard(a.protect, exe)
-    ns = {"__name__": "__main__", "get_ipython": lambda: _NoShell()}
-    try:
-        from IPython.display import display
+    def display(*objs, **kwargs):  # IPython's, imported on first use
+        try:
+            from IPython.display import display as ipy_display
+        except ImportError:  # pragma: no cover
+            return print(*objs)
+        return ipy_display(*objs, **kwargs)
 
-        ns["display"] = display
-    except ImportError:  # pragma: no cover
-        ns["display"] = print
+    ns = {"__name__": "__main__", "get_ipython": lambda: _NoShell(), "display": display}
     write_json, replace, dumps = _write_private, os.replace, json.dumps
 
     def snapshot():  # after every cell: a later crash, exit or timeout keeps what was answered so far
@@ -811,11 +818,11 @@ def _png(fig) -> str:
     if fig is None:
         return ""
     try:
-        import matplotlib.pyplot as plt
-
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-        plt.close(fig)
+        fig.savefig(buf, format="png", dpi=80)  # the kit's figures lay themselves out; no second "tight" pass
+        plt = sys.modules.get("matplotlib.pyplot")  # the kit's figures are not pyplot's; close only if it made them
+        if plt is not None:
+            plt.close(fig)
         return base64.b64encode(buf.getvalue()).decode("ascii")
     except Exception:  # noqa: BLE001
         return ""
@@ -1051,45 +1058,55 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
     """Put back the instructor's version of every locked (read-only) cell, as nbgrader does.
 
     Cells are matched by grade id; a locked cell the learner deleted is inserted again
-    after the cell that precedes it in the source. Returns the grade ids restored.
+    after the cell that precedes it in the source, one whose type or source changed is
+    replaced, and a duplicated one is kept once (in its first place). Returns the grade
+    ids restored. Works on the notebook JSON directly (no nbformat import in the worker).
     """
-    import nbformat
+    src = json.loads(Path(source_notebook).read_text(encoding="utf-8"))
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
 
-    src = nbformat.read(str(source_notebook), as_version=4)
-    nb = nbformat.read(str(nb_path), as_version=4)
+    def meta(cell):
+        m = cell.get("metadata") if isinstance(cell, dict) else None
+        m = m.get("nbgrader") if isinstance(m, dict) else None
+        return m if isinstance(m, dict) else {}
 
     def gid(cell):
-        return (cell.metadata.get("nbgrader") or {}).get("grade_id")
+        g = meta(cell).get("grade_id")
+        return g if isinstance(g, str) else None
 
-    locked = {gid(c): c for c in src.cells if (c.metadata.get("nbgrader") or {}).get("locked")
-              and not (c.metadata.get("nbgrader") or {}).get("solution") and gid(c)}
+    def text(cell):
+        v = cell.get("source", "") if isinstance(cell, dict) else ""
+        return "".join(v) if isinstance(v, list) else str(v)
+
+    locked = {gid(c): c for c in src.get("cells", []) if meta(c).get("locked") and not meta(c).get("solution") and gid(c)}
     restored = []
-    present = {gid(c) for c in nb.cells}
+    present = {gid(c) for c in nb.get("cells", [])}
     seen: set = set()
     cells = []
-    for cell in nb.cells:
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
         g = gid(cell)
         if g in locked and g in seen:  # a duplicated locked cell runs once, in its first place
             restored.append(g)
             continue
         seen.add(g)
-        if g in locked and (cell.source != locked[g].source or cell.cell_type != locked[g].cell_type):
-            fresh = nbformat.from_dict(dict(locked[g]))
-            cell = fresh
+        if g in locked and (text(cell) != text(locked[g]) or cell.get("cell_type") != locked[g].get("cell_type")):
+            cell = json.loads(json.dumps(locked[g]))
             restored.append(g)
         cells.append(cell)
-    nb.cells = cells
+    nb["cells"] = cells
     prev = None
-    for c in src.cells:
+    for c in src.get("cells", []):
         g = gid(c)
         if g in locked and g not in present:
-            ids = [gid(x) for x in nb.cells]
-            at = ids.index(prev) + 1 if prev in ids else len(nb.cells)
-            nb.cells.insert(at, c)
+            ids = [gid(x) for x in nb["cells"]]
+            at = ids.index(prev) + 1 if prev in ids else len(nb["cells"])
+            nb["cells"].insert(at, json.loads(json.dumps(c)))
             restored.append(g)
         prev = g if g else prev
     if restored:
-        nbformat.write(nb, str(nb_path))
+        Path(nb_path).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
     return restored
 
 
@@ -1173,8 +1190,6 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
 
 def _check_notebook(nb_path: Path, name: str) -> None:
     """Raise GradingError in plain words when the submitted notebook cannot be read."""
-    import nbformat
-
     try:
         raw = json.loads(nb_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -1185,11 +1200,10 @@ def _check_notebook(nb_path: Path, name: str) -> None:
                            "copy your work into the fresh copy, then submit again.") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise GradingError(f"{name} is not a valid notebook: it has no list of cells. Submit the .ipynb file saved by Jupyter.")
-    try:
-        nbformat.reads(json.dumps(raw), as_version=4)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is the same problem for the learner
-        raise GradingError(f"{name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]}). "
-                           "Open it in Jupyter and save it again, then submit again.") from None
+    if raw.get("nbformat") != 4 or not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
+                                           for c in raw["cells"]):
+        raise GradingError(f"{name} is not a valid notebook (format {raw.get('nbformat')!r}, or cells without a type). "
+                           "Open it in Jupyter and save it again, then submit again.")
 
 
 def _run_notes(log: str) -> str:

@@ -59,8 +59,8 @@ def _venv_path() -> str:
     return VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 
-def build_class(course: Path, students: dict = CLASS) -> None:
-    """An nbgrader-shaped course with ``source/``, ``submitted/`` and a gradebook holding every submission."""
+def build_class(course: Path, students: dict = CLASS, *, gradebook: bool = True) -> None:
+    """An nbgrader-shaped course with ``source/``, ``submitted/`` and (``gradebook``) a gradebook holding every submission."""
     from nbgrader.api import Gradebook
 
     shutil.copytree(REPO / "labs" / LAB2, course / "source" / LAB2)
@@ -70,6 +70,8 @@ def build_class(course: Path, students: dict = CLASS) -> None:
             path.write_text(path.read_text()[:3000], encoding="utf-8")
         elif edits is not None:
             _fill(path, LAB2, edits)
+    if not gradebook:
+        return
     old_path, os.environ["PATH"] = os.environ.get("PATH", ""), _venv_path()
     try:
         _gradebook(course, students)

@@ -1,0 +1,98 @@
+"""Whole-class grading speed: ``layerlab grade`` against plain ``nbgrader autograde`` in the same run.
+
+Builds an nbgrader course with N submissions of the hybrid-mix lab (default 100), cycling
+through the ten kinds of the kill-and-resume test (``tests/test_batch_resume.py``): reference
+mixes, flawed mixes (too quiet, a late SFX, loud undusked music), an untouched release copy, a
+kernel-monkeypatching submission, a notebook that is not JSON, an endless loop and a notebook
+that kills its own process. Then it times
+
+1. ``nbgrader autograde lab2_hybrid_mix --create --force`` (one kernel per notebook, in turn);
+2. ``layerlab grade lab2_hybrid_mix --jobs J`` (a worker per submission, J at a time, the learner's
+   code re-run in a fresh isolated interpreter, the deliverable measured outside it),
+
+and prints both wall times, their ratio and the score distribution.
+
+    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py [--n 100] [--jobs 2] [--timeout 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from test_batch_resume import CLASS, LAB2, build_class, gradebook_scores  # noqa: E402
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "layerlab-numba"))
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def _run(cmd, cwd, timeout=None) -> float:
+    t0 = time.perf_counter()
+    cp = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    dt = time.perf_counter() - t0
+    if cp.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
+    return dt
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=100, help="submissions in the class (default 100)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="layerlab grade workers (default: the cores)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per notebook, for both graders")
+    p.add_argument("--keep", action="store_true", help="keep the course folder and print where it is")
+    a = p.parse_args(argv)
+
+    kinds = list(CLASS.items())
+    students = {f"{k:03d}_{kinds[k % len(kinds)][0].split('_', 1)[1]}": kinds[k % len(kinds)][1] for k in range(a.n)}
+    tmp = Path(tempfile.mkdtemp(prefix="layerlab-bench-grading-"))
+    course = tmp / "course"
+    try:
+        t0 = time.perf_counter()
+        build_class(course, students, gradebook=False)
+        shutil.copy(REPO / "autograder" / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+        _run([str(Path(sys.executable).parent / "nbgrader"), "generate_assignment", LAB2, "--force"], cwd=course)
+        print(f"class of {a.n} submissions built in {time.perf_counter() - t0:.1f} s ({course})")
+
+        t_nbgrader = _run([str(Path(sys.executable).parent / "nbgrader"), "autograde", LAB2, "--create", "--force",
+                           f"--ExecutePreprocessor.timeout={int(a.timeout)}"], cwd=course)
+        print(f"nbgrader autograde:            {t_nbgrader:8.1f} s  ({t_nbgrader / a.n:.2f} s per submission)")
+
+        t_kit = _run([sys.executable, "-m", "layerlab.grading", LAB2, "--course", str(course), "--jobs", str(a.jobs),
+                      "--timeout", str(a.timeout), "--quiet"], cwd=course)
+        print(f"layerlab grade --jobs {a.jobs}:       {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission)")
+        print(f"ratio layerlab grade / nbgrader autograde: {t_kit / t_nbgrader:.2f}")
+
+        totals = collections.Counter()
+        per_student = collections.defaultdict(float)
+        for (sid, _), (auto, _) in gradebook_scores(course).items():
+            per_student[sid] += auto or 0.0
+        for sid, score in per_student.items():
+            totals[score] += 1
+        print("scores in the gradebook (points: submissions):", ", ".join(f"{k:g}: {v}" for k, v in sorted(totals.items())))
+    finally:
+        if a.keep:
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -119,7 +119,7 @@ class Master:
         peak_db = peak_envelope_db(x, sample_rate=sample_rate)  # scales with the static gain: computed once
         # The limiter takes some loudness away, and its ramps can leave an inter-sample peak a hair
         # over the ceiling: measure the result, re-aim, and keep the last pass's measurements.
-        for _ in range(6):
+        for _ in range(4):
             limiter_db = _limiter_from_peaks(peak_db + static_db, ceiling_dbtp=self.ceiling_dbtp - margin_db,
                                              attack_ms=self.attack_ms, release_ms=self.release_ms,
                                              sample_rate=sample_rate)

@@ -78,3 +78,38 @@ def test_readme_engine_example_runs_and_exports_a_deliverable(tmp_path, monkeypa
     assert sorted(p.name for p in (out / "stems").iterdir()) == ["ambience.wav", "dialogue.wav", "music.wav", "sfx.wav"]
     data = json.loads((out / "session.json").read_text())
     assert data["layers"]["music"]["gain_db"] == -8 and data["master"]["target_lufs"] == -14
+
+
+def test_make_lab_serves_the_lessons_with_widget_plot_and_nbgrader_extensions():
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "layerlab-test-token"
+    args = f"--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token}"
+    proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", f"LAB_ARGS={args}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        page = None
+        for _ in range(120):
+            try:
+                page = urllib.request.urlopen(f"{base}/lab?token={token}", timeout=5).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+                time.sleep(0.5)
+        assert page is not None, "JupyterLab did not answer"
+        for ext in ("@jupyter-widgets/jupyterlab-manager", "jupyter-matplotlib", "@jupyter/nbgrader"):
+            assert ext in page, f"lab extension {ext} is not enabled"
+        listing = json.loads(urllib.request.urlopen(f"{base}/api/contents/lessons?token={token}", timeout=10).read())
+        names = {item["name"] for item in listing["content"]}
+        assert {"00_start_here.ipynb", "07_four_layers.ipynb"} <= names
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

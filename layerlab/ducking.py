@@ -199,10 +199,9 @@ def duck_envelope(
     Taught in ``lessons/07_four_layers.ipynb``.
     """
     _check_settings(depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms, hold_ms=hold_ms, lookahead_ms=lookahead_ms)
-    active = sidechain_active(
-        sidechain, threshold_db=threshold_db, hold_ms=hold_ms, lookahead_ms=lookahead_ms, sample_rate=sample_rate
-    )
-    return _envelope_from_active(active, depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms, sample_rate=sample_rate)
+    return _gain_and_activity(sidechain, depth_db=depth_db, threshold_db=threshold_db, attack_ms=attack_ms,
+                              release_ms=release_ms, hold_ms=hold_ms, lookahead_ms=lookahead_ms,
+                              sample_rate=sample_rate)[0]
 
 
 def duck(
@@ -243,8 +242,9 @@ def duck(
     if sc.shape[0] != x.shape[0]:
         raise ParameterError(f"audio has {x.shape[0]} samples but sidechain has {sc.shape[0]}; they must line up.")
     _check_settings(depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms, hold_ms=hold_ms, lookahead_ms=lookahead_ms)
-    active = sidechain_active(sc, threshold_db=threshold_db, hold_ms=hold_ms, lookahead_ms=lookahead_ms, sample_rate=sample_rate)
-    gain_db = _envelope_from_active(active, depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms, sample_rate=sample_rate)
+    gain_db, active = _gain_and_activity(sc, depth_db=depth_db, threshold_db=threshold_db, attack_ms=attack_ms,
+                                         release_ms=release_ms, hold_ms=hold_ms, lookahead_ms=lookahead_ms,
+                                         sample_rate=sample_rate)
     out = x * db_to_gain(gain_db)[:, None]
     return DuckResult(audio=out.astype(np.float32), gain_db=gain_db, active=active)
 
@@ -252,6 +252,16 @@ def duck(
 def db_to_gain(gain_db) -> np.ndarray:
     """Convert dB to linear amplitude gain (float32)."""
     return np.power(10.0, np.asarray(gain_db, dtype=np.float64) / 20.0).astype(np.float32)
+
+
+def _gain_and_activity(sidechain, *, depth_db, threshold_db, attack_ms, release_ms, hold_ms, lookahead_ms,
+                       sample_rate) -> tuple[np.ndarray, np.ndarray]:
+    """The ducking gain (dB) and where the sidechain is active, for settings already checked."""
+    active = sidechain_active(sidechain, threshold_db=threshold_db, hold_ms=hold_ms, lookahead_ms=lookahead_ms,
+                              sample_rate=sample_rate)
+    gain_db = _envelope_from_active(active, depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms,
+                                    sample_rate=sample_rate)
+    return gain_db, active
 
 
 def _envelope_from_active(active: np.ndarray, *, depth_db: float, attack_ms: float, release_ms: float, sample_rate: int) -> np.ndarray:

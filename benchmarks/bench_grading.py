@@ -1,10 +1,13 @@
 """Whole-class grading speed: ``layerlab grade`` against plain ``nbgrader autograde`` in the same run.
 
-Builds an nbgrader course with N submissions of the hybrid-mix lab (default 100), cycling
-through the ten kinds of the kill-and-resume test (``tests/test_batch_resume.py``): reference
-mixes, flawed mixes (too quiet, a late SFX, loud undusked music), an untouched release copy, a
-kernel-monkeypatching submission, a notebook that is not JSON, an endless loop and a notebook
-that kills its own process. Then it times
+Builds an nbgrader course with N submissions of the hybrid-mix lab (default 100) from the kinds
+of the kill-and-resume test (``tests/test_batch_resume.py``): reference mixes, flawed mixes (too
+quiet, a late SFX, loud undusked music), untouched release copies, kernel-monkeypatching
+submissions, notebooks that are not JSON, endless loops and notebooks that kill their own
+process. ``--mix class`` (default) weights them like a class: 45 % good, 30 % flawed, 10 %
+untouched, 15 % broken or hostile (3 % endless loops). ``--mix uniform`` takes the ten kinds in
+turn (10 % endless loops: a stress case, where every loop costs one core a full ``--timeout``
+in both graders). Then it times
 
 1. ``nbgrader autograde lab2_hybrid_mix --create --force`` (one kernel per notebook, in turn);
 2. ``layerlab grade lab2_hybrid_mix --jobs J`` (a worker per submission, J at a time, the learner's
@@ -32,6 +35,21 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from test_batch_resume import CLASS, LAB2, build_class, gradebook_scores  # noqa: E402
 
+CLASS_MIX = {"s01_ref": 45, "s03_quiet": 10, "s04_sfx_late": 10, "s05_music_loud": 10, "s06_untouched": 10,
+             "s07_patcher": 5, "s08_not_json": 4, "s10_crash": 3, "s09_loop": 3}
+"""Submissions per 100 of each kind in ``--mix class``."""
+
+
+def class_kinds(n: int, mix: str) -> list[str]:
+    """The kind of each of ``n`` submissions, spread through the class."""
+    if mix == "uniform":
+        kinds = list(CLASS)
+        return [kinds[k % len(kinds)] for k in range(n)]
+    counts = {k: int(w * n // 100) for k, w in CLASS_MIX.items()}
+    counts["s01_ref"] += n - sum(counts.values())
+    # spread each kind evenly through the class, so the broken ones are not bunched together
+    return [k for _, k in sorted(((i + 0.5) / c, k) for k, c in counts.items() for i in range(c))]
+
 
 def _env() -> dict:
     env = dict(os.environ)
@@ -57,12 +75,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100, help="submissions in the class (default 100)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="layerlab grade workers (default: the cores)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per notebook, for both graders")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds per notebook (layerlab) and per cell (nbgrader); nbgrader's default is 30")
+    p.add_argument("--mix", choices=["class", "uniform"], default="class", help="class composition (see above)")
     p.add_argument("--keep", action="store_true", help="keep the course folder and print where it is")
     a = p.parse_args(argv)
 
-    kinds = list(CLASS.items())
-    students = {f"{k:03d}_{kinds[k % len(kinds)][0].split('_', 1)[1]}": kinds[k % len(kinds)][1] for k in range(a.n)}
+    kinds = class_kinds(a.n, a.mix)
+    students = {f"{i:03d}_{kind.split('_', 1)[1]}": CLASS[kind] for i, kind in enumerate(kinds)}
+    print(f"{a.mix} mix: " + ", ".join(f"{v} {k.split('_', 1)[1]}" for k, v in collections.Counter(kinds).most_common()))
     tmp = Path(tempfile.mkdtemp(prefix="layerlab-bench-grading-"))
     course = tmp / "course"
     try:

@@ -8,12 +8,13 @@ not share:
 1. the submission folder is copied into a private work folder (regular files
    only: symlinks, device files and oversized files are left out);
 2. the learner's notebook code (every code cell except the grade cells) runs
-   in a fresh, isolated interpreter (``python -I``) with a time and memory
-   limit; for a mix lab it exports the deliverable folder, for an answers lab
-   the grader also collects the answer variables it names (plain JSON data);
-3. the grader's own process measures the deliverable (``layerlab.checks``) or
-   compares the answers with the truth (the scene's cue sheet and the rubric),
-   and turns each result into points from ``autograder/rubric.json``;
+   in a fresh process of its own, forked from a warm isolated interpreter
+   (:mod:`layerlab.zygote`), with a time and memory limit; for a mix lab it
+   exports the deliverable folder, for an answers lab the grader also collects
+   the answer variables it names (plain JSON data);
+3. another fresh process measures the deliverable (``layerlab.checks``), or the
+   grader compares the answers with the truth (the scene's cue sheet and the
+   rubric), and each result becomes points from ``autograder/rubric.json``;
 4. ``layerlab grade`` writes those points into the nbgrader gradebook (they
    replace whatever the autograde kernel reported), replaces each grade cell's
    output in the autograded notebook with the grader's verdict, advice and
@@ -125,6 +126,8 @@ class SubmissionGrade:
     log: str = ""
     elapsed_s: float = 0.0
     submission_sha256: str = ""
+    incomplete: bool = False
+    """True when the grader itself failed (not the submission): nothing is recorded, a re-run grades it."""
 
     @property
     def score(self) -> float:
@@ -152,7 +155,8 @@ class SubmissionGrade:
     @classmethod
     def from_dict(cls, d: dict) -> "SubmissionGrade":
         items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
-        keep = {k: d[k] for k in ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256") if k in d}
+        keep = {k: d[k] for k in ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256",
+                                             "incomplete") if k in d}
         return cls(items=items, **keep)
 
     def to_text(self) -> str:
@@ -262,6 +266,9 @@ def load_rubric(path=None, *, course=None) -> dict:
             raise GradingError(f"rubric {path}: assignment {name!r} needs kind 'mix' or 'answers'.")
         if not spec.get("notebook") or not isinstance(spec.get("items"), list) or not spec["items"]:
             raise GradingError(f"rubric {path}: assignment {name!r} needs a 'notebook' and a non-empty 'items' list.")
+        t = spec.get("timeout_s")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 24 * 3600):
+            raise GradingError(f"rubric {path}: 'timeout_s' of {name!r} must be a number of seconds above 0 ({t!r}).")
         for it in spec["items"]:
             if "grade_id" not in it or "points" not in it:
                 raise GradingError(f"rubric {path}: every item of {name!r} needs 'grade_id' and 'points' ({it}).")
@@ -379,42 +386,16 @@ def learner_code_cells(nb: dict) -> list[str]:
     return out
 
 
-def _limits(memory_mb: float):
-    prctl = _prctl()
+def _apply_limits(memory_mb: float) -> None:
+    """In the learner's process: cap its address space and the size of any file it writes; no core dumps."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
 
-    def apply():  # runs in the child before exec
-        os.setsid()
-        _die_with_parent(prctl)
-        try:
-            import resource
-
-            lim = int(memory_mb * 1024 * 1024)
-            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            fsize = int(MAX_FILE_MB * 1e6)  # no single file larger than the grader would read
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        except (ImportError, ValueError, OSError):
-            pass
-    return apply
-
-
-def _prctl():
-    """libc's prctl, loaded in the grader (not in the forked child), or None off Linux."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError, ImportError):
-        return None
-
-
-def _die_with_parent(prctl=None) -> None:
-    """Linux: the learner's process is killed when the grader's worker dies (a killed batch leaves no orphans)."""
-    if prctl is not None:
-        with contextlib.suppress(Exception):
-            prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        lim = int(memory_mb * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        fsize = int(MAX_FILE_MB * 1e6)  # no single file larger than the grader would read
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
 
 def _child_env(workdir: Path) -> dict:
@@ -432,8 +413,14 @@ def _child_env(workdir: Path) -> dict:
 
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
-                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False) -> tuple[dict, str]:
-    """Run a notebook's solution cells in a fresh isolated interpreter.
+                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
+                     zygote=None) -> tuple[dict, str]:
+    """Run a notebook's solution cells in a fresh isolated process.
+
+    The process is forked from the grader's warm isolated interpreter
+    (:mod:`layerlab.zygote`), so the libraries are already imported, but nothing
+    else is shared: it has its own memory, a new session and process group, the
+    limits below, a clean environment and the work folder as its home.
 
     Parameters
     ----------
@@ -450,45 +437,51 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     partial : bool
         When the code is stopped or ends early, return the exports as they were after
         the last cell that finished (so a runaway last cell does not cost earlier answers).
+    zygote : layerlab.zygote.Zygote, optional
+        The warm interpreter to fork from (default: the process-wide one).
 
     Returns
     -------
     (dict, str)
         The exported values (missing names are absent) and a log of cell errors.
     """
+    from . import zygote as _zygote
+
     workdir = Path(workdir)
     out_dir = Path(tempfile.mkdtemp(prefix="layerlab-answers-"))
     out_file = out_dir / "exports.json"
-    cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_exec", str(notebook), "--out", str(out_file)]
-    for name in exports:
-        cmd += ["--export", name]
-    for root in (protected_roots(workdir=workdir) if protect is None else protect):
-        cmd += ["--protect", str(root)]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=_child_env(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, preexec_fn=_limits(memory_mb))
-    reader = _BoundedReader(proc.stdout)
+    args = {"notebook": str(notebook), "out": str(out_file), "exports": list(exports), "workdir": str(workdir),
+            "protect": [str(r) for r in (protected_roots(workdir=workdir) if protect is None else protect)],
+            "memory_mb": float(memory_mb), "env": _child_env(workdir)}
+    r, w = os.pipe()
     try:
-        proc.wait(timeout=timeout_s)
+        task = (zygote or _zygote.shared()).spawn("exec", args, output_fd=w, new_session=True)
+    except BaseException:
+        os.close(r)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        os.close(w)
+    reader = _BoundedReader(os.fdopen(r, "rb", buffering=0))
+    try:
+        returncode = task.wait(timeout=timeout_s)
         timed_out = False
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        task.kill()
+        returncode = task.wait()
         timed_out = True
-    # The child is gone; kill any process it left behind in its group (it may hold the pipe open).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    task.kill()  # the child is gone; kill any process it left behind in its group (it may hold the pipe open)
     text = reader.text()
     if timed_out:
         text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
-    elif proc.returncode and proc.returncode < 0:
-        sig = -proc.returncode
+    elif returncode < 0:
+        sig = -returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
                "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted"}.get(name, f"signal {name}")
         text += f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
-    elif proc.returncode:
-        text += (f"\n[grader] the notebook process ended early with status {proc.returncode} (os._exit or a crash); "
+    elif returncode:
+        text += (f"\n[grader] the notebook process ended early with status {returncode} (os._exit or a crash); "
                  "the cells after that point did not run.")
     values = {}
     partial_file = Path(str(out_file) + ".partial")
@@ -710,28 +703,26 @@ def _preload() -> None:
             __import__(mod)
 
 
-def _exec_main(argv: list[str]) -> int:
-    """Child entry point: run the notebook's solution cells, then dump the exports."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="layerlab.grading _exec")
-    p.add_argument("notebook")
-    p.add_argument("--out", required=True)
-    p.add_argument("--export", action="append", default=[])
-    p.add_argument("--protect", action="append", default=[])
-    a = p.parse_args(argv)
+def _exec_task(args: dict) -> int:
+    """Zygote task (in the learner's forked process): apply the limits, run the solution cells, dump the exports."""
+    _apply_limits(float(args["memory_mb"]))
+    os.chdir(args["workdir"])
+    os.environ.clear()
+    os.environ.update(args["env"])
     warnings.simplefilter("ignore")
     sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
-    nb = json.loads(Path(a.notebook).read_text(encoding="utf-8"))
-    out_path = Path(a.out)
-    if a.protect:
+    nb = json.loads(Path(args["notebook"]).read_text(encoding="utf-8"))
+    out_path = Path(args["out"])
+    exports = list(args.get("exports") or [])
+    if args.get("protect"):
         _preload()
         exe = []
         with contextlib.suppress(Exception):
             from .audio_io import ffmpeg_exe
 
             exe.append(ffmpeg_exe())
-        _install_guard(a.protect, exe)
+        _install_guard(args["protect"], exe)
+
     def display(*objs, **kwargs):  # IPython's, imported on first use
         try:
             from IPython.display import display as ipy_display
@@ -743,10 +734,10 @@ def _exec_main(argv: list[str]) -> int:
     write_json, replace, dumps = _write_private, os.replace, json.dumps
 
     def snapshot():  # after every cell: a later crash, exit or timeout keeps what was answered so far
-        if not a.export:
+        if not exports:
             return
         try:
-            result = {name: _jsonable(ns[name]) for name in a.export if name in ns}
+            result = {name: _jsonable(ns[name]) for name in exports if name in ns}
             text = dumps(result)
         except Exception:  # noqa: BLE001 - an answer that cannot be read is left out
             return
@@ -762,7 +753,7 @@ def _exec_main(argv: list[str]) -> int:
             print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}" + _plain_words(exc))
         sys.stdout.flush()
         snapshot()
-    write_json(str(out_path), dumps({name: _jsonable(ns[name]) for name in a.export if name in ns}))
+    write_json(str(out_path), dumps({name: _jsonable(ns[name]) for name in exports if name in ns}))
     return 0
 
 
@@ -889,6 +880,81 @@ def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
                                str(getattr(r, "unit", "") or ""), _jsonable(getattr(r, "target", None)), msg,
                                figs.get(name) or figs.get(FIGURE_FOR_CHECK.get(name, ""), "")))
     return items
+
+
+MEASURE_TIMEOUT_S = 300.0
+"""Seconds the grader allows itself to measure one deliverable."""
+
+
+def _measure_task(args: dict) -> int:
+    """Zygote task (in a forked measuring process): measure a deliverable and score it against the rubric items."""
+    _apply_limits(float(args["memory_mb"]))
+    os.environ.update(args.get("env") or {})
+    try:
+        results, figs = measure_deliverable(args["deliverable"], scene=args["scene"], target=args["target"],
+                                            figures=bool(args["figures"]))
+        payload = {"items": [asdict(it) for it in score_mix(results, figs, args["spec"])]}
+    except LayerLabError as exc:
+        payload = {"error": str(exc)}
+    _write_private(args["out"], json.dumps(payload))
+    return 0
+
+
+def measure_in_child(deliverable, spec: dict, *, figures: bool = True, memory_mb: float = DEFAULT_MEMORY_MB,
+                     timeout_s: float = MEASURE_TIMEOUT_S, zygote=None) -> list[ItemGrade]:
+    """Measure and score a deliverable in a separate process (a crash or a hang there costs only this submission).
+
+    Parameters
+    ----------
+    deliverable : str or Path
+        The exported folder (``mix.wav``, ``stems/``, ``session.json``).
+    spec : dict
+        The assignment's rubric entry (:func:`assignment_spec`).
+    zygote : layerlab.zygote.Zygote, optional
+        The warm interpreter to fork from (default: the process-wide one).
+
+    Returns
+    -------
+    list of ItemGrade
+        As :func:`score_mix` returns them.
+
+    Raises
+    ------
+    GradingError
+        When the deliverable cannot be measured at all, in words for the learner.
+    """
+    from . import zygote as _zygote
+
+    out_dir = Path(tempfile.mkdtemp(prefix="layerlab-measure-"))
+    out, log = out_dir / "items.json", out_dir / "log.txt"
+    args = {"deliverable": str(deliverable), "scene": spec["scene"], "target": spec.get("target", "streaming"),
+            "figures": bool(figures), "spec": {k: spec[k] for k in ("items", "gates") if k in spec}, "out": str(out),
+            "memory_mb": float(memory_mb), "env": {k: v for k, v in os.environ.items() if k.startswith("LAYERLAB_")}}
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            task = (zygote or _zygote.shared()).spawn("measure", args, output_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            returncode = task.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            task.kill()
+            task.wait()
+            raise GradingError(f"Measuring the deliverable took over {timeout_s:.0f} s and was stopped. Export a mix "
+                               "as long as the scene (mix.wav and each stem), then submit again.") from None
+        if returncode != 0 or not out.is_file():
+            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+            why = "it ran out of memory or was killed" if returncode == -int(signal.SIGKILL) else f"status {returncode}"
+            raise GradingError(f"The grader could not measure the deliverable: its measuring process stopped ({why}"
+                               + (f"; {tail[0][:200]}" if tail else "") + "). Check that mix.wav and the stems "
+                               "open in an audio player, export them again and submit again.")
+        payload = json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    if "error" in payload:
+        raise GradingError(payload["error"])
+    return [ItemGrade(**it) for it in payload["items"]]
 
 
 def _dig(data, dotted: str):
@@ -1111,13 +1177,16 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
 
 
 def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
-                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
-                     figures: bool = True, source_notebook=None) -> SubmissionGrade:
+                     timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
+                     figures: bool = True, source_notebook=None, zygote=None) -> SubmissionGrade:
     """Grade one submission folder from scratch, out of the learner's kernel.
 
     The folder is copied, its notebook's solution cells run in a fresh isolated
-    interpreter, and the resulting deliverable (or answers) is measured here.
-    A broken submission scores zero with an explanation; it never raises.
+    process (:func:`run_learner_code`), and the resulting deliverable is measured in
+    another one (:func:`measure_in_child`), or the answers compared here.
+    A broken submission scores zero with an explanation; it never raises. When
+    the grader itself fails (its warm interpreter cannot fork), the result is
+    marked ``incomplete`` instead, and nothing should be recorded from it.
 
     Parameters
     ----------
@@ -1125,17 +1194,26 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         ``submitted/<student>/<assignment>/`` (or any folder holding the notebook).
     assignment : str
         Rubric entry to grade against.
+    timeout_s : float, optional
+        Seconds the learner's code may run (default: the rubric's ``timeout_s``, else
+        240).
     source_notebook : str or Path, optional
         The instructor's source notebook; its locked cells replace the learner's versions
         (see :func:`restore_locked_cells`).
+    zygote : layerlab.zygote.Zygote, optional
+        The warm interpreter the submission's processes are forked from (default:
+        the process-wide one).
 
     Returns
     -------
     SubmissionGrade
     """
+    from .zygote import ZygoteError
+
     t0 = time.monotonic()
     rubric = rubric or load_rubric()
     spec = assignment_spec(assignment, rubric)
+    timeout_s = float(timeout_s or spec.get("timeout_s") or DEFAULT_TIMEOUT_S)
     sub = Path(submission_dir)
     result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name)
     work = Path(tempfile.mkdtemp(prefix="layerlab-grade-"))
@@ -1158,7 +1236,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             stale = resolve_inside(work, out_name)
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
-            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect)
+            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect,
+                                      zygote=zygote)
             result.log = log
             result.error = _run_notes(log)
             deliverable = resolve_inside(work, out_name)
@@ -1169,15 +1248,18 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                    + (" Errors while running it: " + "; ".join(errors) if errors else "")
                                    + (" " + result.error if result.error else ""))
             _refuse_links(deliverable)
-            results, figs = measure_deliverable(deliverable, scene=spec["scene"], target=spec.get("target", "streaming"),
-                                                figures=figures)
-            result.items = score_mix(results, figs, spec)
+            result.items = measure_in_child(deliverable, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
             values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
-                                           memory_mb=memory_mb, protect=protect, partial=True)
+                                           memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote)
             result.log = log
             result.error = _run_notes(log)
             result.items = score_answers(values, spec)
+    except ZygoteError as exc:
+        result.incomplete = True
+        result.error = f"The grader could not run this submission ({exc}); it was not scored. Grade it again."
+        result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
+                                  float(it["points"]), False, message=result.error) for it in spec["items"]]
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
         result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
@@ -1236,50 +1318,6 @@ def _refuse_links(folder: Path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _grade_in_worker(sub: Path, assignment: str, rubric_path: str, student: str, timeout_s: float, memory_mb: float,
-                     source_notebook=None) -> SubmissionGrade:
-    """Grade one submission in its own grader process (so a crash or hang stays contained)."""
-    cmd = [sys.executable, "-I", "-m", "layerlab.grading", "_worker", str(sub), "--assignment", assignment,
-           "--rubric", rubric_path, "--student", student, "--timeout", str(timeout_s), "--memory", str(memory_mb)]
-    if source_notebook is not None:
-        cmd += ["--source", str(source_notebook)]
-    env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
-    env.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "layerlab-numba"))
-    try:
-        cp = subprocess.run(cmd, capture_output=True, timeout=timeout_s + 120, env=env, stdin=subprocess.DEVNULL)
-        payload = cp.stdout.decode("utf-8", "replace").strip().splitlines()
-        return SubmissionGrade.from_dict(json.loads(payload[-1]))
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
-        spec = assignment_spec(assignment, load_rubric(rubric_path))
-        if isinstance(exc, subprocess.TimeoutExpired):
-            msg = f"The grader stopped this submission after {timeout_s + 120:.0f} s; it scores zero. Re-grade it with --student."
-        else:
-            msg = ("The grader's worker for this submission stopped before it finished (it scores zero); "
-                   "re-grade it with --student, and report it if it happens again.")
-        return SubmissionGrade(assignment, student, [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer"),
-                                                               0.0, float(it["points"]), False, message=msg) for it in spec["items"]], error=msg)
-
-
-def _worker_main(argv: list[str]) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="layerlab.grading _worker")
-    p.add_argument("submission")
-    p.add_argument("--assignment", required=True)
-    p.add_argument("--rubric", required=True)
-    p.add_argument("--student", default="")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
-    p.add_argument("--memory", type=float, default=DEFAULT_MEMORY_MB)
-    p.add_argument("--source", default=None)
-    a = p.parse_args(argv)
-    warnings.simplefilter("ignore")
-    with contextlib.redirect_stdout(io.StringIO()):
-        g = grade_submission(a.submission, assignment=a.assignment, rubric=load_rubric(a.rubric), student=a.student,
-                             timeout_s=a.timeout, memory_mb=a.memory, source_notebook=a.source)
-    sys.stdout.write(json.dumps(g.to_dict()) + "\n")
-    return 0
-
-
 @dataclass
 class ClassSummary:
     """What ``layerlab grade`` produced for one assignment."""
@@ -1293,7 +1331,7 @@ class ClassSummary:
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
-                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: float = DEFAULT_MEMORY_MB,
+                     timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
                      gradebook: bool = True, feedback: bool = True, resume: bool = False,
                      progress: bool = True) -> ClassSummary:
     """Grade every collected submission of an assignment and write the class summary.
@@ -1308,8 +1346,10 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     students : list of str, optional
         Only these students.
     jobs : int, optional
-        Submissions graded at the same time (each in its own process); default: the
+        Submissions graded at the same time (each in its own processes); default: the
         number of CPU cores.
+    timeout_s : float, optional
+        Seconds each learner's code may run (default: the rubric's ``timeout_s``, else 240).
     gradebook : bool
         Write the points into ``gradebook.db`` (replacing what autograde recorded).
     feedback : bool
@@ -1323,6 +1363,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     ClassSummary
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    from .zygote import Zygote
 
     course = Path(course).resolve()
     rubric_data = load_rubric(rubric, course=course)
@@ -1349,9 +1391,11 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
                     return old
             except (OSError, json.JSONDecodeError, TypeError, KeyError):
                 pass
-        g = _grade_in_worker(adir, assignment, rubric_data["_path"], student, timeout_s, memory_mb,
-                             source_nb if source_nb.is_file() else None)
+        g = grade_submission(adir, assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s,
+                             memory_mb=memory_mb, source_notebook=source_nb if source_nb.is_file() else None, zygote=z)
         g.student = student
+        if g.incomplete:
+            return g  # not stored: a resumed run grades it again
         part = cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")
         part.write_text(json.dumps(g.to_dict()), encoding="utf-8")
         os.replace(part, cache)  # a batch killed here leaves the old result or the new one, never half of one
@@ -1360,7 +1404,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     grades: list[SubmissionGrade] = []
     bar = _progress(len(subs), f"grading {assignment}", progress)
     jobs = int(jobs) if jobs else (os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with Zygote() as z, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for g in pool.map(one, subs):
             grades.append(g)
             bar.update(1)
@@ -1371,11 +1415,12 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         (report_dir / f"{g.student}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{g.student}_figures"),
                                                     encoding="utf-8")
     writes = 0
+    scored = [g for g in grades if not g.incomplete]  # the grader's own failures record nothing
     if gradebook:
         if (course / "gradebook.db").is_file():
-            writes = write_gradebook(course, assignment, spec, grades)
+            writes = write_gradebook(course, assignment, spec, scored)
     if feedback:
-        for g in grades:
+        for g in scored:
             annotate_autograded(course, assignment, spec, g)
     # the class summary covers every collected submission, also those graded in an earlier run
     klass = {g.student: g for g in grades}
@@ -1751,7 +1796,8 @@ def configure(parser) -> None:
     parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
     parser.add_argument("--jobs", type=int, default=None,
                         help=f"submissions graded in parallel, each in its own process (default: the cores, {os.cpu_count()})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds allowed per submission")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help=f"seconds the learner's code may run (default: the rubric's timeout_s, else {DEFAULT_TIMEOUT_S:.0f})")
     parser.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB, help="memory limit of the learner's code")
     parser.add_argument("--resume", action="store_true", help="reuse results of unchanged submissions")
     parser.add_argument("--no-gradebook", action="store_true", help="do not write scores into gradebook.db")
@@ -1767,6 +1813,9 @@ def run(args) -> int:
         note = f"  ({g.error})" if g.error else ""
         print(f"{g.student:24s} {_fmt(g.score):>6s} / {_fmt(g.max_score)}{note}")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
+    retry = [g.student for g in s.grades if g.incomplete]
+    if retry:
+        print(f"not graded (the grader failed, nothing recorded): {', '.join(retry)} - run again with --resume")
     if not args.no_gradebook:
         if s.gradebook_writes:
             print(f"gradebook: {s.gradebook_writes} grades written")
@@ -1776,10 +1825,6 @@ def run(args) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if argv and argv[0] == "_exec":
-        return _exec_main(argv[1:])
-    if argv and argv[0] == "_worker":
-        return _worker_main(argv[1:])
     from .cli import main
 
     return main(["grade", *argv])

@@ -170,6 +170,10 @@ def test_bad_rubric_is_a_clear_error(tmp_path):
         load_rubric(p)
     with pytest.raises(GradingError, match="not in the rubric"):
         assignment_spec("lab9", RUBRIC)
+    p.write_text('{"assignments": {"x": {"kind": "answers", "notebook": "x", "timeout_s": "soon", '
+                 '"items": [{"grade_id": "a", "points": 1}]}}}')
+    with pytest.raises(GradingError, match="'timeout_s' of 'x' must be a number of seconds"):
+        load_rubric(p)
 
 
 # ------------------------------------------------------------------------------------ mix scoring
@@ -250,6 +254,17 @@ def test_grade_submission_answers_lab_and_patched_grader_in_learner_code(tmp_pat
     g2 = grade_submission(cheat, assignment="lab3_choose_approach", rubric=RUBRIC)
     assert g2.item("choice_surf_reel").points == 0.0
     assert g2.score == full - 2
+
+
+def test_the_rubric_sets_how_long_learner_code_may_run(tmp_path):
+    rubric = json.loads(json.dumps(RUBRIC))
+    rubric["assignments"]["lab3_choose_approach"]["timeout_s"] = 2
+    sub = _lab3_submission(tmp_path / "dave" / "lab3_choose_approach", extra="while True:\n    pass")
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=rubric)
+    assert "did not finish within 2 s" in g.log
+    assert g.score == sum(it["points"] for it in rubric["assignments"]["lab3_choose_approach"]["items"])  # earlier cells count
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=rubric, timeout_s=1)  # the caller's value wins
+    assert "did not finish within 1 s" in g.log
 
 
 def test_broken_submissions_score_zero_with_a_reason(tmp_path):

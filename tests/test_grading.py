@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -384,6 +385,32 @@ def test_grade_assignment_batch_goes_on_past_broken_submissions_and_resumes(tmp_
         assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
     with pytest.raises(GradingError, match="no collected submission"):
         grading.grade_assignment("lab3_choose_approach", course=course, students=["carol"], gradebook=False, progress=False)
+
+
+def _spans(grades) -> dict:
+    out = {}
+    for g in grades:
+        line = next(x for x in g.log.splitlines() if x.startswith("span "))
+        _, pid, start, end = line.split()
+        out[g.student] = (int(pid), float(start), float(end))
+    return out
+
+
+def _most_at_once(spans) -> int:
+    return max(sum(1 for _, s, e in spans.values() if s <= start < e) for _, start, _ in spans.values())
+
+
+@pytest.mark.parametrize("jobs", [1, 3, None])
+def test_jobs_sets_how_many_submissions_run_at_once_each_in_its_own_process(tmp_path, jobs):
+    course = tmp_path / "course"
+    for name in ("ann", "ben", "cat"):
+        _lab3_submission(course / "submitted" / name / "lab3_choose_approach", extra=(
+            "import os, time\nt0 = time.time()\ntime.sleep(1.5)\nprint('span', os.getpid(), t0, time.time())"))
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=jobs, gradebook=False, feedback=False,
+                                 progress=False)
+    spans = _spans(s.grades)
+    assert len({pid for pid, _, _ in spans.values()} | {os.getpid()}) == 4  # a process per submission, not the grader's
+    assert _most_at_once(spans) == min(3, jobs or os.cpu_count())  # default: one per core
 
 
 def test_learner_code_cannot_write_huge_files(tmp_path):

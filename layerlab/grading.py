@@ -646,8 +646,9 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
     A Python audit hook (defence in depth, see ``autograder/README.md``): opening,
     listing, copying or removing anything under the protected folders raises
     PermissionError, as do starting any program but the kit's ffmpeg, loading
-    native libraries with ctypes, and walking the garbage collector or frames to
-    reach this hook. It cannot be removed once installed.
+    native libraries with ctypes, walking the garbage collector or frames to
+    reach this hook, connecting to local sockets (the grader's zygote listens on
+    one) and signalling any process but its own. It cannot be removed once installed.
     """
     roots_t = tuple(r.rstrip(os.sep) for r in roots)
     allowed_t = tuple(os.path.realpath(e) for e in allowed_exe)
@@ -667,6 +668,15 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
         r = realpath(p)
         return any(r == root or r.startswith(root + sep) for root in roots_t)
 
+    me, my_group = os.getpid(), os.getpgid(0)
+
+    def own(event, pid) -> bool:  # the learner's own process or process group
+        if not isinstance(pid, int):
+            return False
+        if event == "os.killpg":
+            return pid in (0, my_group)
+        return pid in (0, me, -my_group)
+
     def hook(event, args):
         if event in _PATH_EVENTS:
             for arg in args:
@@ -685,6 +695,10 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
             raise PermissionError(f"grading: your notebook may not start other programs ({event})")
         elif event in _DENIED_EVENTS:
             raise PermissionError(f"grading: {event} is not available while your notebook is graded")
+        elif event == "socket.connect" and len(args) > 1 and isinstance(args[1], (str, bytes)):
+            raise PermissionError("grading: local (Unix) sockets are not available while your notebook is graded")
+        elif event in ("os.kill", "os.killpg") and args and not own(event, args[0]):
+            raise PermissionError("grading: your notebook may not signal other processes")
         elif event == "object.__setattr__" and len(args) > 1 and args[1] in ("__code__", "__defaults__", "__kwdefaults__",
                                                                           "__closure__", "cell_contents"):
             raise PermissionError("grading: replacing a function's code is not available while your notebook is graded")
@@ -714,14 +728,13 @@ def _exec_task(args: dict) -> int:
     nb = json.loads(Path(args["notebook"]).read_text(encoding="utf-8"))
     out_path = Path(args["out"])
     exports = list(args.get("exports") or [])
-    if args.get("protect"):
-        _preload()
-        exe = []
-        with contextlib.suppress(Exception):
-            from .audio_io import ffmpeg_exe
+    _preload()
+    exe = []
+    with contextlib.suppress(Exception):
+        from .audio_io import ffmpeg_exe
 
-            exe.append(ffmpeg_exe())
-        _install_guard(args["protect"], exe)
+        exe.append(ffmpeg_exe())
+    _install_guard(list(args.get("protect") or []), exe)  # also with no folder to protect: sockets, signals, programs
 
     def display(*objs, **kwargs):  # IPython's, imported on first use
         try:
@@ -1364,7 +1377,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .zygote import Zygote
+    from . import zygote
 
     course = Path(course).resolve()
     rubric_data = load_rubric(rubric, course=course)
@@ -1391,8 +1404,11 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
                     return old
             except (OSError, json.JSONDecodeError, TypeError, KeyError):
                 pass
-        g = grade_submission(adir, assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s,
-                             memory_mb=memory_mb, source_notebook=source_nb if source_nb.is_file() else None, zygote=z)
+        kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
+                  source_notebook=source_nb if source_nb.is_file() else None)
+        g = grade_submission(adir, **kw)
+        if g.incomplete:  # the grader's own interpreter stopped (not the learner's doing): once more, with a new one
+            g = grade_submission(adir, **kw)
         g.student = student
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
@@ -1404,7 +1420,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     grades: list[SubmissionGrade] = []
     bar = _progress(len(subs), f"grading {assignment}", progress)
     jobs = int(jobs) if jobs else (os.cpu_count() or 1)
-    with Zygote() as z, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    zygote.shared()  # started here, before any submission: if it cannot start, that is the grader's error, said once
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for g in pool.map(one, subs):
             grades.append(g)
             bar.update(1)

@@ -29,6 +29,7 @@ import contextlib
 import importlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -83,8 +85,6 @@ def _probe_task(args: dict) -> int:
                                  "isolated": bool(sys.flags.isolated)}) + "\n")
     sys.stdout.flush()
     if args.get("sleep_s"):
-        import time
-
         time.sleep(float(args["sleep_s"]))
     return int(args.get("exit", 0))
 
@@ -92,32 +92,55 @@ def _probe_task(args: dict) -> int:
 # ------------------------------------------------------------------------------ the client side
 
 
+def _read_line(conn: socket.socket, buf: bytearray, timeout: float | None) -> bytes | None:
+    """One line from ``conn`` (``buf`` keeps what came after it); None on timeout, b"" when the peer is gone."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(conn, select.POLLIN)
+    while b"\n" not in buf:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not poller.poll(None if left is None else left * 1000.0):
+            return None
+        try:
+            chunk = conn.recv(4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return b""
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return line
+
+
 class Task:
     """A process forked by the zygote: its pid, and its return code once it has ended."""
 
-    def __init__(self, conn: socket.socket, reader, pid: int, new_session: bool):
+    def __init__(self, conn: socket.socket, buf: bytearray, pid: int, new_session: bool):
         self._conn = conn
-        self._file = reader
+        self._buf = buf
         self.pid = pid
         self.returncode: int | None = None
         self._new_session = new_session
 
     def wait(self, timeout: float | None = None) -> int:
-        """Wait for the task to end; raise ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        """Wait for the task to end and return its exit code (negative: the signal that ended it).
+
+        Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, and
+        :class:`ZygoteError` when the zygote stopped first (the task ended with it:
+        not the task's doing).
+        """
         if self.returncode is not None:
             return self.returncode
-        self._conn.settimeout(timeout)
-        try:
-            line = self._file.readline()
-        except (TimeoutError, socket.timeout):
-            raise subprocess.TimeoutExpired(f"task {self.pid}", timeout) from None
-        except OSError:
-            line = b""
+        line = _read_line(self._conn, self._buf, timeout)
+        if line is None:
+            raise subprocess.TimeoutExpired(f"task {self.pid}", timeout)
+        self.close()
         try:
             self.returncode = int(json.loads(line)["returncode"])
-        except (ValueError, KeyError, TypeError):  # the zygote went away: the task was killed with it
-            self.returncode = -int(signal.SIGKILL)
-        self.close()
+        except (ValueError, KeyError, TypeError):  # the zygote went away, and the task was killed with it
+            self.kill()
+            raise ZygoteError("the grader's worker interpreter stopped while the task ran") from None
         return self.returncode
 
     def kill(self) -> None:
@@ -129,8 +152,7 @@ class Task:
                 os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._file.close()
+        """Drop the connection to the zygote (the task itself is not affected)."""
         with contextlib.suppress(OSError):
             self._conn.close()
 
@@ -202,12 +224,13 @@ class Zygote:
             conn.connect(self.socket_path)
             msg = (json.dumps({"task": task, "args": args, "new_session": bool(new_session)}) + "\n").encode()
             socket.send_fds(conn, [msg], [output_fd] if output_fd is not None else [])
-            reader = conn.makefile("rb")
-            pid = int(json.loads(reader.readline())["pid"])
+            buf = bytearray()
+            line = _read_line(conn, buf, 60.0)
+            pid = int(json.loads(line or b"null")["pid"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             conn.close()
-            raise ZygoteError(f"the grader's worker interpreter could not start a task ({exc}).") from None
-        return Task(conn, reader, pid, new_session)
+            raise ZygoteError(f"the grader's worker interpreter could not start a task ({exc or 'no answer'}).") from None
+        return Task(conn, buf, pid, new_session)
 
     def close(self) -> None:
         """Stop the zygote (tasks still running are killed)."""

@@ -175,6 +175,34 @@ for _ in range(60 * 1024):   # 60 MB of printed output
     sys.stdout.write(line)
 '''
 
+ZYGOTE_ESCAPE = '''
+import glob, json, os, socket, tempfile
+ref = "@@COURSE@@/source/lab2_hybrid_mix/reference_deliverable"
+cell = f"import shutil\\nshutil.rmtree('deliverable', ignore_errors=True)\\nshutil.copytree({ref!r}, 'deliverable')"
+with open("steal.ipynb", "w") as fh:  # for a task without the guard: put the reference in place of the deliverable
+    json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": cell}]}, fh)
+for path in glob.glob(os.path.join(tempfile.gettempdir(), "layerlab-zygote-*", "z.sock")):
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        args = {"notebook": os.path.abspath("steal.ipynb"), "out": os.path.abspath("x.json"), "exports": [],
+                "workdir": os.getcwd(), "protect": [], "memory_mb": 4096, "env": {}}
+        s.sendall((json.dumps({"task": "exec", "args": args, "new_session": True}) + "\\n").encode())
+        print("the zygote answered:", s.recv(100), s.recv(100))
+    except OSError as exc:
+        print("refused:", exc)
+'''
+
+KILL_THE_GRADER = '''
+import os, signal
+for pid in (os.getppid(),):  # the grader's process that forked this one
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError as exc:
+        print("refused:", exc)
+'''
+
 
 def _locked_edit(nb):
     """Rewrite the locked export cell to skip the export and the setup cell to raise."""
@@ -238,6 +266,8 @@ LAB2_CASES = {
     "duplicate_grade_cells": (None, _duplicate_grade_cells),
     "change_cell_types": (None, _change_cell_types),
     "huge_output": (HUGE_OUTPUT, None),
+    "zygote_escape": (ZYGOTE_ESCAPE, None),
+    "kill_the_grader": (KILL_THE_GRADER, None),
 }
 # attacks that leave no deliverable to measure: zero, with the reason
 ZERO_CASES = {"symlink_deliverable", "symlink_stem"}
@@ -350,6 +380,14 @@ def test_instructor_files_are_refused_to_learner_code(graded, case):
     g = graded[LAB2][case]
     assert "PermissionError" in g.log or "refused:" in g.log, g.log[-2000:]
     assert "outside what your notebook may read or write" in g.log or "may not start other programs" in g.log
+
+
+@pytest.mark.parametrize("case, words", [("zygote_escape", "local (Unix) sockets are not available"),
+                                         ("kill_the_grader", "may not signal other processes")])
+def test_the_graders_own_processes_are_out_of_reach(graded, case, words):
+    g = graded[LAB2][case]
+    assert "refused:" in g.log and words in g.log, g.log[-2000:]
+    assert not g.incomplete and "zygote answered" not in g.log
 
 
 def test_fake_result_files_never_reach_the_course(graded):

@@ -413,6 +413,51 @@ def test_jobs_sets_how_many_submissions_run_at_once_each_in_its_own_process(tmp_
     assert _most_at_once(spans) == min(3, jobs or os.cpu_count())  # default: one per core
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_a_grader_interpreter_that_dies_mid_batch_costs_no_grade(tmp_path):
+    import signal
+    import threading
+    import time
+
+    from layerlab import zygote as zmod
+
+    course = tmp_path / "course"
+    for name in ("ann", "ben"):
+        _lab3_submission(course / "submitted" / name / "lab3_choose_approach", extra="import time\ntime.sleep(2)")
+    killed = []
+
+    def kill_the_zygote_while_it_runs_a_task():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            z = zmod._shared
+            if z is not None and z.alive and _children(z._proc.pid):
+                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+                killed.append(z)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_zygote_while_it_runs_a_task)
+    killer.start()
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=2, gradebook=False, feedback=False,
+                                 progress=False)
+    killer.join()
+    assert killed, "the zygote was never seen running a task"
+    full = sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+    for g in s.grades:  # re-graded with a new zygote: full marks, nothing blamed on the learner
+        assert not g.incomplete and g.score == full and "stopped early" not in g.log, (g.student, g.error, g.log)
+    assert zmod._shared is not killed[0] and zmod._shared.alive
+
+
 def test_learner_code_cannot_write_huge_files(tmp_path):
     nb = _nb(("import os\ntry:\n    with open('big.bin', 'wb') as fh:\n        fh.truncate(0)\n"
               "        fh.seek(int(300e6))\n        fh.write(b'x')\n    ok = 'wrote'\nexcept OSError as exc:\n    ok = 'refused'", None))

@@ -83,7 +83,8 @@ def main(argv=None) -> int:
 
     kinds = class_kinds(a.n, a.mix)
     students = {f"{i:03d}_{kind.split('_', 1)[1]}": CLASS[kind] for i, kind in enumerate(kinds)}
-    print(f"{a.mix} mix: " + ", ".join(f"{v} {k.split('_', 1)[1]}" for k, v in collections.Counter(kinds).most_common()))
+    counts = collections.Counter(k.split("_", 1)[1] for k in kinds)
+    print(f"{a.mix} mix: " + ", ".join(f"{v} {k}" for k, v in counts.most_common()))
     tmp = Path(tempfile.mkdtemp(prefix="layerlab-bench-grading-"))
     course = tmp / "course"
     try:

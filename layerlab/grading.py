@@ -155,8 +155,8 @@ class SubmissionGrade:
     @classmethod
     def from_dict(cls, d: dict) -> "SubmissionGrade":
         items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
-        keep = {k: d[k] for k in ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256",
-                                             "incomplete") if k in d}
+        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete")
+        keep = {k: d[k] for k in names if k in d}
         return cls(items=items, **keep)
 
     def to_text(self) -> str:
@@ -387,7 +387,7 @@ def learner_code_cells(nb: dict) -> list[str]:
 
 
 def _apply_limits(memory_mb: float) -> None:
-    """In the learner's process: cap its address space and the size of any file it writes; no core dumps."""
+    """In a forked task: cap its address space and the size of any file it writes; no core dumps."""
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
@@ -1268,13 +1268,12 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             result.log = log
             result.error = _run_notes(log)
             result.items = score_answers(values, spec)
-    except ZygoteError as exc:
-        result.incomplete = True
-        result.error = f"The grader could not run this submission ({exc}); it was not scored. Grade it again."
-        result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
-                                  float(it["points"]), False, message=result.error) for it in spec["items"]]
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
-        result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ZygoteError):
+            result.incomplete = True
+            result.error = f"The grader could not run this submission ({exc}); it was not scored. Grade it again."
+        else:
+            result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
         result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
                                   float(it["points"]), False, message=result.error) for it in spec["items"]]
     finally:
@@ -1375,7 +1374,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     -------
     ClassSummary
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from . import zygote
 
@@ -1417,14 +1416,14 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         os.replace(part, cache)  # a batch killed here leaves the old result or the new one, never half of one
         return g
 
-    grades: list[SubmissionGrade] = []
     bar = _progress(len(subs), f"grading {assignment}", progress)
     jobs = int(jobs) if jobs else (os.cpu_count() or 1)
     zygote.shared()  # started here, before any submission: if it cannot start, that is the grader's error, said once
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for g in pool.map(one, subs):
-            grades.append(g)
+        futures = [pool.submit(one, s) for s in subs]
+        for _ in as_completed(futures):  # the bar moves as each submission finishes, in whatever order
             bar.update(1)
+        grades = [f.result() for f in futures]
     bar.close()
 
     for g in grades:

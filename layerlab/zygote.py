@@ -31,6 +31,7 @@ import json
 import os
 import select
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -226,10 +227,12 @@ class Zygote:
             socket.send_fds(conn, [msg], [output_fd] if output_fd is not None else [])
             buf = bytearray()
             line = _read_line(conn, buf, 60.0)
-            pid = int(json.loads(line or b"null")["pid"])
+            if not line:
+                raise ValueError("no answer")
+            pid = int(json.loads(line)["pid"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             conn.close()
-            raise ZygoteError(f"the grader's worker interpreter could not start a task ({exc or 'no answer'}).") from None
+            raise ZygoteError(f"the grader's worker interpreter could not start a task ({exc}).") from None
         return Task(conn, buf, pid, new_session)
 
     def close(self) -> None:
@@ -246,8 +249,6 @@ class Zygote:
         if proc is not None:
             with contextlib.suppress(OSError):
                 proc.stdout.close()
-        import shutil
-
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
 
     def __enter__(self) -> "Zygote":

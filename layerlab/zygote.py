@@ -117,9 +117,10 @@ def _read_line(conn: socket.socket, buf: bytearray, timeout: float | None) -> by
 class Task:
     """A process forked by the zygote: its pid, and its return code once it has ended."""
 
-    def __init__(self, conn: socket.socket, buf: bytearray, pid: int, new_session: bool):
+    def __init__(self, conn: socket.socket, buf: bytearray, pid: int, new_session: bool, owner: "Zygote"):
         self._conn = conn
         self._buf = buf
+        self._owner = owner
         self.pid = pid
         self.returncode: int | None = None
         self._new_session = new_session
@@ -141,6 +142,7 @@ class Task:
             self.returncode = int(json.loads(line)["returncode"])
         except (ValueError, KeyError, TypeError):  # the zygote went away, and the task was killed with it
             self.kill()
+            self._owner._fail()
             raise ZygoteError("the grader's worker interpreter stopped while the task ran") from None
         return self.returncode
 
@@ -175,6 +177,7 @@ class Zygote:
     """
 
     def __init__(self, *, preload=PRELOAD):
+        self._failed = False
         self._dir = Path(tempfile.mkdtemp(prefix="layerlab-zygote-"))
         os.chmod(self._dir, 0o700)
         self.socket_path = str(self._dir / "z.sock")
@@ -194,7 +197,14 @@ class Zygote:
 
     @property
     def alive(self) -> bool:
-        return self._proc.poll() is None
+        """False once the zygote has stopped, or has failed a request (it is then stopped for good)."""
+        return not self._failed and self._proc.poll() is None
+
+    def _fail(self) -> None:
+        """Stop a zygote that lost a task or a request: a dying one must not take the next request."""
+        self._failed = True
+        with contextlib.suppress(OSError):
+            self._proc.kill()
 
     def spawn(self, task: str, args: dict, *, output_fd: int | None = None, new_session: bool = False) -> Task:
         """Fork a process that runs ``TASKS[task](args)``.
@@ -232,8 +242,9 @@ class Zygote:
             pid = int(json.loads(line)["pid"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             conn.close()
+            self._fail()
             raise ZygoteError(f"the grader's worker interpreter could not start a task ({exc}).") from None
-        return Task(conn, buf, pid, new_session)
+        return Task(conn, buf, pid, new_session, self)
 
     def close(self) -> None:
         """Stop the zygote (tasks still running are killed)."""

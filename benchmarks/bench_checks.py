@@ -11,12 +11,12 @@ the scene's clips.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import median_s
 
 from layerlab.audio_io import ffmpeg_exe
 from layerlab.checks import load_cues, run_checks
@@ -24,15 +24,6 @@ from layerlab.scenes import hybrid_stack
 from layerlab.session import export_deliverable
 
 REPEATS = 3
-
-
-def timed(fn, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def ffmpeg_ebur128(path: Path) -> None:
@@ -46,10 +37,10 @@ def main(scene_id: str = "cafe_dialogue") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = export_deliverable(hybrid_stack(scene_id), Path(tmp) / "deliverable")
         run_checks(out, scene=scene_id)  # warm imports and caches
-        peer = timed(lambda: ffmpeg_ebur128(out / "mix.wav"))
-        ours = timed(lambda: run_checks(out, scene=scene_id))
+        peer = median_s(lambda: ffmpeg_ebur128(out / "mix.wav"), repeats=REPEATS)
+        ours = median_s(lambda: run_checks(out, scene=scene_id), repeats=REPEATS)
         native = cues.folder / cues.raw["native"]["clip"]
-        nat = timed(lambda: run_checks(native, scene=scene_id))
+        nat = median_s(lambda: run_checks(native, scene=scene_id), repeats=REPEATS)
     print(f"scene {scene_id}, {cues.duration_s:g} s")
     print(f"ffmpeg ebur128 (loudness + true peak only): {peak_fmt(peer)}")
     print(f"run_checks, deliverable with stems:          {peak_fmt(ours)}  ratio {ours / peer:.1f}x")

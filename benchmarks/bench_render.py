@@ -10,10 +10,9 @@ ducking, no master) in the same run.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
+
+from _timing import median_s
 
 from layerlab.audio_io import SAMPLE_RATE as SR, to_pydub
 from layerlab.ducking import Ducking
@@ -48,15 +47,6 @@ def build_stack(clips):
     return stack
 
 
-def time_it(fn, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main():
     clips = build_clips()
     stack = build_stack(clips)
@@ -81,13 +71,13 @@ def main():
             seg = seg.overlay(to_pydub(x), position=int(s * 1000))
         return seg
 
-    t_cold = time_it(cold)
-    t_warm = time_it(warm)
-    t_pydub = time_it(pydub_mix, repeats=3)
+    t_cold = median_s(cold, repeats=REPEATS)
+    t_warm = median_s(warm, repeats=REPEATS)
+    t_pydub = median_s(pydub_mix, repeats=3)
     from layerlab.master import Master
 
     stack.master = Master(target_lufs=-14.0)
-    t_master = time_it(lambda: stack.render(), repeats=3)
+    t_master = median_s(lambda: stack.render(), repeats=3)
 
     print(f"60 s four-layer stack, 12 lines, 20 SFX, ducking on ({REPEATS} runs, median)")
     print(f"  layerlab cold render      {t_cold * 1e3:8.1f} ms  ({t_cold / DURATION_S * 1e3:.2f} ms per second of audio)")

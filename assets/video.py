@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from layerlab.audio_io import ffmpeg_exe
+from layerlab.io.audio import ffmpeg_exe
 
 W, H, FPS = 640, 360, 24
 

@@ -121,9 +121,9 @@ what a cell prints.
         readonly(f"""
 {QUIET}
 import numpy as np
-from layerlab.scenes import load_scene
-from layerlab.loudness import integrated_loudness
-from layerlab.sync import dialogue_offsets
+from layerlab.mix.scenes import load_scene
+from layerlab.measure.loudness import integrated_loudness
+from layerlab.measure.sync import dialogue_offsets
 from layerlab.audit import audit_clip, pair_events, VisualEvent
 from layerlab.grading import check_answers
 
@@ -150,7 +150,7 @@ audit.plot();
 ## 2. Dialogue: offset against the lips
 
 The cue sheet says where each line must start (`line.start_s`); the post-generated folder has
-each line as a clean clip. `layerlab.sync.dialogue_offsets(track, lines, clips)` finds each clip
+each line as a clean clip. `layerlab.measure.sync.dialogue_offsets(track, lines, clips)` finds each clip
 inside a track by envelope correlation and reports its offset (positive = the sound is late).
 
 Set `dialogue_offset_ms` to the typical offset of the lines in the native render.
@@ -391,11 +391,11 @@ the same report - use it as often as you like.
 """),
         readonly(f"""
 {QUIET}
-from layerlab.scenes import load_scene
-from layerlab.stack import LayerStack
-from layerlab.ducking import Ducking
-from layerlab.master import Master
-from layerlab.session import export_deliverable
+from layerlab.mix.scenes import load_scene
+from layerlab.mix.stack import LayerStack
+from layerlab.mix.ducking import Ducking
+from layerlab.mix.master import Master
+from layerlab.mix.session import export_deliverable
 from layerlab.grading import self_check
 
 SCENE = "cafe_dialogue"
@@ -434,7 +434,7 @@ stack.master = Master(target_lufs=..., ceiling_dbtp=...)
 ```
 
 The cue sheet's `gain_db` values are a starting point, not the answer: listen
-(`layerlab.playback.play(stack.render().mix)`), self-check, adjust.
+(`layerlab.course.playback.play(stack.render().mix)`), self-check, adjust.
 """),
         solution(LAB2_SOLUTION, "lab2_mix"),
         md("## 3. Export the deliverable"),

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from _timing import median_s
 
-from layerlab.audio_io import ffmpeg_exe
+from layerlab.io.audio import ffmpeg_exe
 from layerlab.checks import load_cues, run_checks
-from layerlab.scenes import hybrid_stack
-from layerlab.session import export_deliverable
+from layerlab.mix.scenes import hybrid_stack
+from layerlab.mix.session import export_deliverable
 
 REPEATS = 3
 

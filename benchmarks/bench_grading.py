@@ -1,7 +1,7 @@
 """Whole-class grading speed: ``layerlab grade`` against plain ``nbgrader autograde`` in the same run.
 
 Builds an nbgrader course with N submissions of the hybrid-mix lab (default 100) from the kinds
-of the kill-and-resume test (``tests/test_batch_resume.py``): reference mixes, flawed mixes (too
+of the kill-and-resume test (``tests/grading/test_batch_resume.py``): reference mixes, flawed mixes (too
 quiet, a late SFX, loud undusked music), untouched release copies, kernel-monkeypatching
 submissions, notebooks that are not JSON, endless loops and notebooks that kill their own
 process. ``--mix class`` (default) weights them like a class: 45 % good, 30 % flawed, 10 %
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
                            f"--ExecutePreprocessor.timeout={int(a.timeout)}"], cwd=course, allow_failed_submissions=True)
         print(f"nbgrader autograde:            {t_nbgrader:8.1f} s  ({t_nbgrader / a.n:.2f} s per submission)")
 
-        t_kit = _run([sys.executable, "-m", "layerlab.grading", LAB2, "--course", str(course), "--jobs", str(a.jobs),
+        t_kit = _run([sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--course", str(course), "--jobs", str(a.jobs),
                       "--timeout", str(a.timeout), "--quiet"], cwd=course)
         print(f"layerlab grade --jobs {a.jobs}:       {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission)")
         print(f"ratio layerlab grade / nbgrader autograde: {t_kit / t_nbgrader:.2f}")

@@ -38,8 +38,8 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from layerlab.audio_io import ffmpeg_exe, read_audio  # noqa: E402
-from layerlab.loudness import Meter  # noqa: E402
+from layerlab.io.audio import ffmpeg_exe, read_audio  # noqa: E402
+from layerlab.measure.loudness import Meter  # noqa: E402
 
 FS = 48000
 

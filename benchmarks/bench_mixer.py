@@ -1,6 +1,6 @@
 """How quickly does the lesson-07 mixer follow a control? (run: .venv/bin/python benchmarks/bench_mixer.py)
 
-Drives the real :class:`layerlab.widgets.Mixer` on a 30 s scene (the café scene's layers laid out
+Drives the real :class:`layerlab.course.widgets.Mixer` on a 30 s scene (the café scene's layers laid out
 over 30 s) by setting its widgets' values, as a browser would, and times each change from the new
 value to updated views: stack re-rendered, loudness / true peak / masking re-measured, readout
 HTML replaced, figure artists updated and blitted. It also times the PNG encoding ipympl does
@@ -31,11 +31,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from layerlab.ducking import Ducking  # noqa: E402
-from layerlab.lessons import scene_events  # noqa: E402
-from layerlab.scenes import load_scene  # noqa: E402
-from layerlab.stack import LayerStack  # noqa: E402
-from layerlab.widgets import Mixer  # noqa: E402
+from layerlab.mix.ducking import Ducking  # noqa: E402
+from layerlab.course.lessons import scene_events  # noqa: E402
+from layerlab.mix.scenes import load_scene  # noqa: E402
+from layerlab.mix.stack import LayerStack  # noqa: E402
+from layerlab.course.widgets import Mixer  # noqa: E402
 
 DURATION_S = 30.0
 
@@ -103,8 +103,8 @@ def drive_mixer(mixer: Mixer, n_changes: int) -> tuple[list, list]:
 
 def naive_update(stack: LayerStack, fig, gain_db: float) -> None:
     """What interact + the inline backend does per change: everything from scratch."""
-    from layerlab.loudness import Meter
-    from layerlab.masking import band_audibility, dialogue_to_background_lu
+    from layerlab.measure.loudness import Meter
+    from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
 
     stack["music"].gain_db = gain_db
     r = stack.render(master=False)

@@ -14,9 +14,9 @@ import numpy as np
 
 from _timing import median_s
 
-from layerlab.audio_io import SAMPLE_RATE as SR, to_pydub
-from layerlab.ducking import Ducking
-from layerlab.stack import LayerStack
+from layerlab.io.audio import SAMPLE_RATE as SR, to_pydub
+from layerlab.mix.ducking import Ducking
+from layerlab.mix.stack import LayerStack
 
 DURATION_S = 60.0
 REPEATS = 7
@@ -74,7 +74,7 @@ def main():
     t_cold = median_s(cold, repeats=REPEATS)
     t_warm = median_s(warm, repeats=REPEATS)
     t_pydub = median_s(pydub_mix, repeats=3)
-    from layerlab.master import Master
+    from layerlab.mix.master import Master
 
     stack.master = Master(target_lufs=-14.0)
     t_master = median_s(lambda: stack.render(), repeats=3)

@@ -4,7 +4,7 @@ One convention everywhere: audio is a float32 array shaped
 ``(samples, channels)`` at 48 kHz (:data:`SAMPLE_RATE`).
 """
 
-from .audio_io import (
+from layerlab.io.audio import (
     SAMPLE_RATE,
     AudioFile,
     from_librosa,
@@ -18,8 +18,8 @@ from .audio_io import (
     to_pydub,
     validate_audio,
 )
-from .errors import AudioError, LayerLabError, ParameterError, SessionError
-from .scenes import Scene, SceneError, list_scenes, load_scene
+from layerlab.errors import AudioError, LayerLabError, ParameterError, SessionError
+from layerlab.mix.scenes import Scene, SceneError, list_scenes, load_scene
 
 __version__ = "0.1.0"
 

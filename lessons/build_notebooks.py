@@ -52,8 +52,8 @@ Run the cells from top to bottom (Shift+Enter). Nothing here needs the internet.
 """),
     code("""
 import layerlab
-from layerlab.scenes import list_scenes, load_scene
-from layerlab.playback import play, ab
+from layerlab.mix.scenes import list_scenes, load_scene
+from layerlab.course.playback import play, ab
 print("Layer Lab", layerlab.__version__, "- audio is float32 (samples, channels) at", layerlab.SAMPLE_RATE, "Hz")
 """),
     md("""
@@ -133,8 +133,8 @@ reference mix, built from the post-generated layers (it should pass):
 """),
     code("""
 from layerlab.checks import run_checks
-from layerlab.scenes import hybrid_stack
-from layerlab.session import export_deliverable
+from layerlab.mix.scenes import hybrid_stack
+from layerlab.mix.session import export_deliverable
 
 reference = export_deliverable(hybrid_stack(cafe), "_layerlab_audio/reference_cafe")
 report = run_checks(reference, scene="cafe_dialogue", target="streaming")
@@ -232,8 +232,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, display
 
-from layerlab.scenes import load_scene
-from layerlab.playback import play, ab
+from layerlab.mix.scenes import load_scene
+from layerlab.course.playback import play, ab
 
 scene = load_scene("cafe_dialogue")
 display(play(scene.load_native(), label="native render (one premixed track)"))
@@ -253,7 +253,7 @@ The alternative builds each layer separately, each with the tool that is best at
 | ambience | **environmental sound libraries** or **ambience generators** | a bed that says where we are |
 
 Every piece is made on its own; then everything is **mixed and synchronised** in a DAW (digital
-audio workstation) or in a video editor. In this kit, `layerlab.stack.LayerStack` plays the DAW's
+audio workstation) or in a video editor. In this kit, `layerlab.mix.stack.LayerStack` plays the DAW's
 part and lesson 07's mixer is its mixing desk.
 
 **Question.** Which of the four layers do you expect a video model to get right most often, and which
@@ -270,7 +270,7 @@ replacement with the very functions the grader uses.
 Pick a layer, listen to A (native) and B (post-generated), and compare their loudness.
 """),
     code("""
-from layerlab.lessons import compare_layers, comparison_html, native_stems, postgen_stems
+from layerlab.course.lessons import compare_layers, comparison_html, native_stems, postgen_stems
 
 native = native_stems(scene).stems
 post = postgen_stems(scene)
@@ -324,7 +324,7 @@ next to the course's table. With a scenario's own priorities you get the table's
 matters and watch it turn into a hybrid.
 """),
     code("""
-from layerlab.widgets import DecisionWidget
+from layerlab.course.widgets import DecisionWidget
 
 decision = DecisionWidget("character_dialogue")
 decision
@@ -345,7 +345,7 @@ when you need quality).
 """),
     code("""
 # the same answers without the widget, for the record
-from layerlab.decisions import SCENARIOS, recommend
+from layerlab.course.decisions import SCENARIOS, recommend
 
 for key, s in SCENARIOS.items():
     r = recommend(key)
@@ -362,7 +362,7 @@ Below, the café scene walks that path. Each step exports a deliverable and runs
 on it: watch the numbers turn green. (It takes about half a minute.)
 """),
     code("""
-from layerlab.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html
+from layerlab.course.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html
 
 steps = hybrid_steps(scene)
 display(HTML(hybrid_table_html(steps)))
@@ -443,10 +443,10 @@ import numpy as np
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from layerlab.stack import LAYERS, LAYER_ROLES
-from layerlab.scenes import load_scene
-from layerlab.playback import play, ab
-from layerlab.lessons import scene_mixer
+from layerlab.mix.stack import LAYERS, LAYER_ROLES
+from layerlab.mix.scenes import load_scene
+from layerlab.course.playback import play, ab
+from layerlab.course.lessons import scene_mixer
 
 for priority, name in enumerate(LAYERS, start=1):
     print(f"{priority}. {name:9s} {LAYER_ROLES[name]}")
@@ -539,7 +539,7 @@ scene's slow ambient score: dialogue, effects and ambience are untouched, but do
 match a café?
 """),
     code("""
-from layerlab.lessons import swap_music, other_scene_music
+from layerlab.course.lessons import swap_music, other_scene_music
 
 demo = scene_mixer(scene, session_path=None, title="demonstrations (a copy of the scene)")
 before = demo.view.render
@@ -558,7 +558,7 @@ If the native effect were still underneath, you would hear both: a **flam**, two
 picture shows one.
 """),
     code("""
-from layerlab.lessons import nudge_clip, flam
+from layerlab.course.lessons import nudge_clip, flam
 
 nudge_clip(demo.stack, "sfx", "cup_a", +120)
 demo.changed_stack()
@@ -582,7 +582,7 @@ percentile of the momentary loudness): with the ambience it sits at the level of
 it, the gaps fall to digital silence.
 """),
     code("""
-from layerlab.lessons import quiet_level_lufs
+from layerlab.course.lessons import quiet_level_lufs
 
 demo.mute["music"].value = True
 with_room = demo.view.mix
@@ -658,8 +658,8 @@ import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
 import layerlab
-from layerlab.loudness import Meter, integrated_loudness, true_peak_dbtp, momentary_loudness, short_term_loudness
-from layerlab.targets import PROFILES, get_profile
+from layerlab.measure.loudness import Meter, integrated_loudness, true_peak_dbtp, momentary_loudness, short_term_loudness
+from layerlab.measure.targets import PROFILES, get_profile
 
 sr = layerlab.SAMPLE_RATE
 t = np.arange(20 * sr) / sr
@@ -690,7 +690,7 @@ Besides the **integrated** value (the whole programme), meters show **momentary*
 loudness averages *energy*, not dB.)
 """),
     code("""
-from layerlab.scenes import hybrid_stack
+from layerlab.mix.scenes import hybrid_stack
 mix = hybrid_stack("cafe_dialogue").render().mix
 report = Meter().measure(mix)
 print(report.summary())
@@ -740,8 +740,8 @@ and 60 ms late. ITU-R **BT.1359** measured when viewers *detect* an error (45 ms
 and when they find it *unacceptable* (90 ms early, 185 ms late). At 24 fps one frame lasts 41.7 ms.
 """),
     code("""
-from layerlab.sync import SYNC_WINDOWS, sfx_offsets
-from layerlab.scenes import load_scene
+from layerlab.measure.sync import SYNC_WINDOWS, sfx_offsets
+from layerlab.mix.scenes import load_scene
 
 for name, w in SYNC_WINDOWS.items():
     print(f"{name:24s} {w.describe()}")
@@ -770,8 +770,8 @@ Two measurements, both taken only while someone speaks:
   matter for understanding speech (most around 1 to 4 kHz). The masking map shows this per moment.
 """),
     code("""
-from layerlab.masking import band_audibility, dialogue_to_background_lu
-from layerlab.plots import plot_masking_map
+from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
+from layerlab.checks.plots import plot_masking_map
 
 stack = hybrid_stack(scene, master=False)
 for music_db in (0.0, 14.0):
@@ -791,7 +791,7 @@ lesson 07, it is measured here; otherwise the reference mix is.
     code("""
 from pathlib import Path
 from layerlab.checks import run_checks
-from layerlab.session import export_deliverable
+from layerlab.mix.session import export_deliverable
 
 yours = Path("deliverable")
 folder = yours if (yours / "mix.wav").exists() else export_deliverable(hybrid_stack(scene), "_layerlab_audio/reference_cafe")

@@ -1,0 +1,73 @@
+"""The ``layerlab`` command line.
+
+Each subcommand lives in the module that does the work; this file only wires
+them up. A module listed in ``_COMMANDS`` provides ``configure(parser)`` and
+``run(args) -> int``. Bad input ends with a one-line message on stderr and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from layerlab.errors import LayerLabError
+
+# (subcommand, module, one-line help)
+_COMMANDS = [
+    ("render", "layerlab.mix.session", "render a session.json to a deliverable folder (mix + stems)"),
+    ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
+    ("measure", "layerlab.cli.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
+    ("scenes", "layerlab.mix.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
+    ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
+    ("grade", "layerlab.grading", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
+]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level argument parser.
+
+    Parameters
+    ----------
+    command : str, optional
+        Import and configure only this subcommand's module (the others are
+        listed with their help line), so ``layerlab measure`` does not pay for
+        importing the grader. ``None`` configures every subcommand.
+    """
+    parser = argparse.ArgumentParser(
+        prog="layerlab",
+        description="Layer Lab: build, measure and grade the four-layer sound of a generated video.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in _COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if command is None or name == command:
+            module = importlib.import_module(module_name)
+            module.configure(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {name for name, _, _ in _COMMANDS}
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in names else "")
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (LayerLabError, OSError) as exc:
+        print(f"layerlab {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"layerlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from layerlab.cli import main
+
+sys.exit(main())

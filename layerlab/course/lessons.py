@@ -1,0 +1,604 @@
+"""Helpers behind the lessons' walk-throughs and demonstrations.
+
+Everything here is what a lesson cell does in one line: load a scene into a
+mixer, split a native render into its layers, compare native and
+post-generated layers with the grader's own measurements, walk a hybrid mix
+from the native rough cut to a final, and the small demonstrations of the
+four-layer lesson (swap the music, nudge an effect, cut the ambience).
+
+Taught in ``lessons/06_native_vs_postgen.ipynb`` and ``lessons/07_four_layers.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from layerlab.io.audio import SAMPLE_RATE, save_audio, validate_audio
+from layerlab.errors import ParameterError
+from layerlab.mix.stack import LAYERS, LayerStack
+
+WORK_DIR = "_layerlab_audio"
+"""Folder beside the notebook where lesson helpers write the audio they make."""
+
+_NATIVE_CACHE: dict = {}
+
+
+def _scene(scene):
+    from layerlab.mix.scenes import Scene, load_scene
+
+    return scene if isinstance(scene, Scene) else load_scene(scene)
+
+
+def scene_events(scene) -> list[dict]:
+    """The scene's visual events as dicts (``id``, ``time_s``, ``label``) for the sync measurements.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    sc = _scene(scene)
+    return [{"id": e.id, "time_s": e.time_s, "label": e.label} for e in sc.cues.events]
+
+
+def scene_mixer(scene, *, session_path="session.json", restore: bool = True, target: str = "streaming", **kwargs):
+    """A :class:`~layerlab.course.widgets.Mixer` on a scene's post-generated layers, with its video and cues.
+
+    Parameters
+    ----------
+    scene : str or Scene
+    session_path : str or Path or None
+        Where the learner's settings are kept (beside the notebook).
+    restore : bool
+        Pick up saved settings.
+    target : str
+        Delivery profile.
+    **kwargs
+        Passed to :class:`~layerlab.course.widgets.Mixer` (``title``, ``figure``).
+
+    Returns
+    -------
+    Mixer
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    from layerlab.mix.scenes import hybrid_stack
+    from layerlab.course.widgets import Mixer
+
+    sc = _scene(scene)
+    stack = hybrid_stack(sc, master=False)
+    return Mixer(stack, session_path=session_path, restore=restore, target=target, events=scene_events(sc),
+                 video_path=sc.video_path, **kwargs)
+
+
+# ----------------------------------------------------------------------------- native vs post-generated
+
+
+def native_stems(scene):
+    """Split a scene's native render (one premixed track) into its four layers.
+
+    The scene's clean clips are known, so each layer can be found in the
+    premix (see :func:`layerlab.io.deliverable.estimate_stems`): this is what a
+    stem-separation tool does for a real video model's output, done exactly.
+
+    Returns
+    -------
+    layerlab.io.deliverable.EstimatedStems
+        ``stems`` (four (n, 2) float32 arrays), ``residual`` and ``found``.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    from layerlab.io.deliverable import estimate_stems
+
+    sc = _scene(scene)
+    key = sc.cues.scene
+    if key not in _NATIVE_CACHE:
+        cues = sc.cues
+        lines = [(d.id, d.start_s, sc.load_clip(d.clip)) for d in cues.dialogue]
+        events = [(e.id, e.time_s, sc.load_clip(e.clip)) for e in cues.events]
+        beds = {name: sc.load_clip(getattr(cues, name)["clip"]) for name in ("music", "ambience")}
+        _NATIVE_CACHE[key] = estimate_stems(sc.load_native(), lines=lines, events=events, beds=beds,
+                                            sample_rate=SAMPLE_RATE)
+    return _NATIVE_CACHE[key]
+
+
+def postgen_stems(scene) -> dict:
+    """The scene's post-generated layers as placed by the reference mix (no master), each (n, 2) float32.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    from layerlab.mix.scenes import hybrid_stack
+
+    r = hybrid_stack(_scene(scene), master=False).render(master=False)
+    return dict(r.stems)
+
+
+def native_stack(scene, *, work_dir=WORK_DIR) -> LayerStack:
+    """A stack whose four layers are the native render's layers (the rough cut of a hybrid workflow).
+
+    The layers are written as WAV files under ``work_dir`` so the stack can be
+    saved as a session.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    sc = _scene(scene)
+    est = native_stems(sc)
+    folder = Path(work_dir) / f"native_{sc.cues.scene}"
+    stack = LayerStack(duration_s=sc.cues.duration_s)
+    for name in LAYERS:
+        path = folder / f"{name}.wav"
+        if not path.exists():
+            save_audio(path, est.stems[name], subtype="FLOAT")
+        stack.add(name, path, start_s=0.0, name=f"native_{name}")
+    return stack
+
+
+@dataclass
+class LayerComparison:
+    """One layer of a native render measured against its post-generated replacement.
+
+    Attributes
+    ----------
+    layer : str
+    measure : str
+        What was measured, in words.
+    native, postgen : float or None
+        The two values.
+    unit : str
+    target : str
+        What a good value looks like.
+    better : str
+        ``"native"``, ``"postgen"`` or ``"same"``.
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+
+    layer: str
+    measure: str
+    native: float | None
+    postgen: float | None
+    unit: str
+    target: str
+    better: str
+
+
+def compare_layers(scene) -> list[LayerComparison]:
+    """Measure the native render's layers against the post-generated ones, layer by layer.
+
+    Dialogue clarity (occupied band and band audibility over the rest), SFX
+    timing (worst offset against the picture, missing effects), music level
+    (dialogue over music during speech), ambience continuity (dropouts) and
+    the loudness of the whole, with the same functions the grader uses.
+
+    Returns
+    -------
+    list of LayerComparison
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    from layerlab.audit import band_limits
+    from layerlab.checks import ambience_continuity
+    from layerlab.measure.loudness import integrated_loudness
+    from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
+    from layerlab.measure.sync import dialogue_offsets, sfx_offsets
+
+    sc = _scene(scene)
+    cues = sc.cues
+    nat = native_stems(sc).stems
+    post = postgen_stems(sc)
+    rows = []
+
+    def add(layer, measure, fn, unit, target, higher_is_better=True, key=None):
+        a, b = fn(nat), fn(post)
+        if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or abs(a - b) < 1e-9:
+            better = "same"
+        else:
+            score_a, score_b = (a, b) if key is None else (key(a), key(b))
+            better = "native" if (score_a > score_b) == higher_is_better else "postgen"
+        rows.append(LayerComparison(layer, measure, a, b, unit, target, better))
+
+    def mix_of(stems):
+        return sum(stems[n] for n in LAYERS)
+
+    if cues.dialogue:
+        add("dialogue", "lowest frequency of the voice", lambda s: band_limits(s["dialogue"])[0], "Hz",
+            "full band: well under 300 Hz", higher_is_better=False)
+        add("dialogue", "highest frequency of the voice", lambda s: band_limits(s["dialogue"])[1], "Hz",
+            "full band: well over 3400 Hz")
+        clips = {d.id: sc.load_clip(d.clip) for d in cues.dialogue}
+        lines = [{"id": d.id, "start_s": d.start_s, "text": d.text} for d in cues.dialogue]
+
+        def worst_line(s):
+            res = dialogue_offsets(s["dialogue"], lines, clips)
+            found = [e.offset_ms for e in res.events if e.found]
+            return max(found, key=abs) if found else None
+
+        add("dialogue", "worst lip-sync offset", worst_line, "ms", "within -40..+60 ms (EBU R37)",
+            higher_is_better=False, key=abs)
+        add("dialogue", "band audibility over the rest",
+            lambda s: band_audibility(s["dialogue"], mix_of(s) - s["dialogue"]).index, "", ">= 0.75")
+        add("music", "dialogue over music during speech",
+            lambda s: dialogue_to_background_lu(s["dialogue"], s["music"]).lu, "LU", ">= 10 LU")
+    if cues.events:
+        events = scene_events(sc)
+
+        def worst_sfx(s):
+            res = sfx_offsets(s["sfx"], events)
+            found = [e.offset_ms for e in res.events if e.found]
+            return max(found, key=abs) if found else None
+
+        def missing(s):
+            return float(len(sfx_offsets(s["sfx"], events).missing))
+
+        add("sfx", "worst effect offset against the picture", worst_sfx, "ms", "within -40..+60 ms (EBU R37)",
+            higher_is_better=False, key=abs)
+        add("sfx", "effects missing", missing, "", "0", higher_is_better=False)
+    add("ambience", "dropouts in the bed",
+        lambda s: float(len(ambience_continuity(s["ambience"], scene_changes_s=cues.scene_changes).dropouts)),
+        "", "0", higher_is_better=False)
+    add("mix", "integrated loudness", lambda s: integrated_loudness(mix_of(s)), "LUFS", "-14 LUFS (streaming)",
+        key=lambda v: -abs(v + 14.0))
+    return rows
+
+
+def comparison_html(rows: list[LayerComparison]) -> str:
+    """The layer comparison as an HTML table (the better value in bold).
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    import html
+
+    def fmt(v, unit):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "n/a"
+        return f"{v:.2f}" if unit == "" else f"{v:.1f} {unit}"
+
+    out = ["<table><tr><th>layer</th><th>measure</th><th>native</th><th>post-generated</th><th>good is</th></tr>"]
+    for r in rows:
+        a, b = fmt(r.native, r.unit), fmt(r.postgen, r.unit)
+        if r.better == "native":
+            a = f"<b>{a}</b>"
+        elif r.better == "postgen":
+            b = f"<b>{b}</b>"
+        out.append(f"<tr><td>{r.layer}</td><td>{html.escape(r.measure)}</td><td>{a}</td><td>{b}</td>"
+                   f"<td>{html.escape(r.target)}</td></tr>")
+    return "".join(out) + "</table>"
+
+
+# ----------------------------------------------------------------------------- hybrid walk-through
+
+
+@dataclass
+class HybridStep:
+    """One step of the hybrid walk-through and what the grader's checks say about it.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+    stack : LayerStack
+    report : layerlab.checks.CheckReport
+    values : dict of str to float
+        The headline numbers (check name -> measured value).
+    passed : int
+        How many checks passed.
+    total : int
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+
+    name: str
+    description: str
+    stack: LayerStack
+    report: object
+    values: dict = field(default_factory=dict)
+    passed: int = 0
+    total: int = 0
+
+
+HYBRID_STEPS = (
+    ("native rough cut", "the video model's own audio, all four layers as it made them"),
+    ("replace the dialogue", "post-generated lines, full-band and placed on their cues"),
+    ("replace the music", "the post-generated score at its level, ducked under the dialogue"),
+    ("replace the SFX", "post-generated effects, each on its visual event"),
+    ("master to target", "loudness normalised to the delivery target, true peak limited"),
+)
+"""The walk-through's steps: from the native rough cut, replace one layer at a time, then master."""
+
+
+def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: str = "streaming") -> list[HybridStep]:
+    """Walk a scene from the native rough cut to a hybrid final, measuring every step with the grader's checks.
+
+    Parameters
+    ----------
+    scene : str or Scene
+    out_dir : str or Path
+        Each step's deliverable is written to ``out_dir/hybrid_<scene>/<k>_<name>/``.
+    steps : int, optional
+        Stop after this many steps (all of :data:`HYBRID_STEPS` by default).
+    target : str
+        Delivery profile of the checks and the master.
+
+    Returns
+    -------
+    list of HybridStep
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    from layerlab.checks import run_checks
+    from layerlab.mix.ducking import Ducking
+    from layerlab.mix.master import Master
+    from layerlab.mix.session import export_deliverable
+    from layerlab.measure.targets import get_profile
+
+    sc = _scene(scene)
+    cues = sc.cues
+    prof = get_profile(target)
+    n_steps = len(HYBRID_STEPS) if steps is None else int(steps)
+    if not 1 <= n_steps <= len(HYBRID_STEPS):
+        raise ParameterError(f"steps must be between 1 and {len(HYBRID_STEPS)}; got {steps}.")
+    stack = native_stack(sc, work_dir=out_dir)
+    base = Path(out_dir) / f"hybrid_{cues.scene}"
+    results = []
+    for k, (name, description) in enumerate(HYBRID_STEPS[:n_steps]):
+        if name == "replace the dialogue":
+            _clear(stack, "dialogue")
+            for d in cues.dialogue:
+                stack.add("dialogue", sc.clip_path(d.clip), start_s=d.start_s, gain_db=d.gain_db, name=d.id)
+        elif name == "replace the music":
+            _clear(stack, "music")
+            stack.add("music", sc.clip_path(cues.music["clip"]), gain_db=float(cues.music.get("gain_db", 0.0)),
+                      fade_in_ms=500.0, fade_out_ms=1000.0, name=Path(cues.music["clip"]).stem)
+            duck_db = float(cues.music.get("duck_db", 0.0))
+            if cues.dialogue and duck_db > 0:
+                stack.ducking = Ducking(depth_db=duck_db, targets=("music",))
+        elif name == "replace the SFX":
+            _clear(stack, "sfx")
+            for e in cues.events:
+                stack.add("sfx", sc.clip_path(e.clip), start_s=e.time_s, gain_db=e.gain_db, name=e.id)
+        elif name == "master to target":
+            stack.master = Master(target_lufs=prof.target_lufs, ceiling_dbtp=prof.max_true_peak_dbtp - 0.3)
+        folder = base / f"{k}_{name.replace(' ', '_')}"
+        export_deliverable(stack, folder)
+        report = run_checks(folder, scene=sc.cues.scene, target=prof)
+        values = {c.name: c.value for c in report.checks}
+        passed = sum(1 for c in report.checks if c.passed)
+        snapshot = _copy_stack(stack)
+        results.append(HybridStep(name, description, snapshot, report, values, passed, len(report.checks)))
+    return results
+
+
+def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak", "sync", "dialogue_sync",
+                                                        "masking", "band_audibility", "ducking")) -> str:
+    """The walk-through's measurements as an HTML table, one row per step (failing values in red).
+
+    Notes
+    -----
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    import html
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in checks)
+    out = [f"<table><tr><th>step</th>{head}<th>checks passed</th></tr>"]
+    for s in steps:
+        cells = []
+        for c in checks:
+            res = next((r for r in s.report.checks if r.name == c), None)
+            if res is None:
+                cells.append("<td></td>")
+                continue
+            colour = "#17803d" if res.passed else "#c62828"
+            cells.append(f"<td style='color:{colour}' title='{html.escape(res.message, quote=True)}'>"
+                         f"{html.escape(res.value_text())}</td>")
+        out.append(f"<tr><td><b>{html.escape(s.name)}</b></td>{''.join(cells)}<td>{s.passed}/{s.total}</td></tr>")
+    out.append("</table>")
+    if steps:
+        failing = [r for r in steps[-1].report.checks if not r.passed]
+        if failing:
+            items = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.message)}</li>" for r in failing)
+            out.append(f"<p>Still failing after <i>{html.escape(steps[-1].name)}</i>:</p><ul>{items}</ul>")
+    return "".join(out)
+
+
+def _clear(stack: LayerStack, layer: str):
+    del stack[layer][:]
+
+
+def _copy_stack(stack: LayerStack) -> LayerStack:
+    from layerlab.mix.session import stack_from_dict, stack_to_dict
+
+    return stack_from_dict(stack_to_dict(stack))
+
+
+# ----------------------------------------------------------------------------- lesson 07 demonstrations
+
+
+def swap_music(stack: LayerStack, audio_or_path, *, gain_db: float = 0.0, fade_in_ms: float = 500.0,
+               fade_out_ms: float = 1000.0, name: str = "new_music"):
+    """Replace every clip on the music layer with another piece, leaving the other layers untouched.
+
+    Parameters
+    ----------
+    stack : LayerStack
+    audio_or_path : np.ndarray, shape (n_samples, n_channels), or str or Path
+    gain_db, fade_in_ms, fade_out_ms : float
+    name : str
+
+    Returns
+    -------
+    Clip
+        The new music clip.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    _clear(stack, "music")
+    return stack.add("music", audio_or_path, start_s=0.0, gain_db=gain_db, fade_in_ms=fade_in_ms,
+                     fade_out_ms=fade_out_ms, name=name)
+
+
+def other_scene_music(scene) -> Path:
+    """The music bed of another scene (a style that does not match this picture), for the swap demonstration.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    from layerlab.mix.scenes import list_scenes
+
+    sc = _scene(scene)
+    others = [s for s in list_scenes() if s != sc.cues.scene]
+    if not others:
+        raise ParameterError("no other scene to borrow music from.")
+    other = _scene(others[0])
+    return other.clip_path(other.cues.music["clip"])
+
+
+def nudge_clip(stack: LayerStack, layer: str, name: str, offset_ms: float):
+    """Move one clip later (positive) or earlier (negative) on its layer.
+
+    Returns
+    -------
+    Clip
+
+    Raises
+    ------
+    ParameterError
+        If the layer has no clip of that name (the message lists them).
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    for clip in stack[layer]:
+        if clip.name == name:
+            clip.start_s += float(offset_ms) / 1000.0
+            return clip
+    names = ", ".join(c.name for c in stack[layer]) or "none"
+    raise ParameterError(f"no clip {name!r} on the {layer} layer; its clips are: {names}.")
+
+
+@dataclass
+class Flam:
+    """An effect played on its event and again off it: the doubled hit you hear when sync slips.
+
+    Attributes
+    ----------
+    audio : np.ndarray, shape (n_samples, 2), float32
+        A short excerpt around the event: the on-time hit plus the nudged copy.
+    on_time : np.ndarray, shape (n_samples, 2), float32
+        The same excerpt with the on-time hit only.
+    offset_ms : float
+        The measured offset of the nudged copy (positive = late).
+    passed : bool
+        Whether that offset is inside the EBU R37 window.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+
+    audio: np.ndarray
+    on_time: np.ndarray
+    offset_ms: float
+    passed: bool
+
+
+def flam(scene, event_id: str, offset_ms: float, *, context_s: float = 0.6) -> Flam:
+    """Build the flam demonstration: an effect on its frame, plus a copy nudged by ``offset_ms``.
+
+    A native track that keeps its own effect under a misplaced replacement
+    sounds exactly like this: two attacks where the picture shows one.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    from layerlab.measure.sync import EBU_R37, sfx_offsets
+
+    sc = _scene(scene)
+    ev = sc.cues.event(event_id)
+    clip = validate_audio(sc.load_clip(ev.clip))
+    g = 10 ** (ev.gain_db / 20)
+    sr = SAMPLE_RATE
+    lead = int(context_s * sr)
+    shift = int(round(offset_ms * sr / 1000))
+    n = lead + max(shift, 0) + clip.shape[0] + lead
+    on = np.zeros((n, 2), np.float32)
+    on[lead: lead + clip.shape[0]] += clip[:, :1] * g
+    nudged = np.zeros_like(on)
+    s = lead + shift
+    if s < 0:
+        raise ParameterError(f"offset_ms {offset_ms} moves the effect before the excerpt; keep it above {-context_s * 1e3:.0f} ms.")
+    nudged[s: s + clip.shape[0]] += clip[:, :1] * g
+    res = sfx_offsets(nudged, [{"id": ev.id, "time_s": lead / sr, "label": ev.label}])
+    e = res.events[0]
+    off = e.offset_ms if e.found else float("nan")
+    return Flam(audio=on + nudged, on_time=on, offset_ms=float(off), passed=bool(EBU_R37.contains(off)))
+
+
+def quiet_level_lufs(audio, *, sample_rate: int = SAMPLE_RATE, percentile: float = 10.0) -> float:
+    """The mix's level in its quietest moments: a low percentile of the momentary loudness.
+
+    With ambience, the gaps between lines and effects sit at the room's level;
+    without it they fall towards silence: the "vacuum".
+
+    Returns
+    -------
+    float
+        LUFS (``-inf`` when the quiet moments are digital silence).
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+    from layerlab.measure.loudness import momentary_loudness
+
+    m = momentary_loudness(validate_audio(audio), sample_rate=sample_rate, step_ms=100.0).lufs
+    if m.size == 0:
+        return -math.inf
+    return float(np.percentile(m, percentile, method="lower"))  # no interpolation towards -inf
+
+
+__all__ = [
+    "HYBRID_STEPS",
+    "Flam",
+    "HybridStep",
+    "LayerComparison",
+    "compare_layers",
+    "comparison_html",
+    "flam",
+    "hybrid_steps",
+    "hybrid_table_html",
+    "native_stack",
+    "native_stems",
+    "nudge_clip",
+    "other_scene_music",
+    "postgen_stems",
+    "quiet_level_lufs",
+    "scene_events",
+    "scene_mixer",
+    "swap_music",
+]

@@ -1,0 +1,122 @@
+"""Clip audit: synthesized signals with known answers, and a scene's native render with known flaws."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from layerlab.io.audio import save_audio
+from layerlab.audit import (
+    VisualEvent,
+    audit_audio,
+    audit_clip,
+    band_limits,
+    detect_audio_onsets,
+    detect_visual_events,
+    noise_floor,
+    pair_events,
+)
+from layerlab.errors import AudioError, LayerLabError
+from layerlab.mix.scenes import load_scene
+
+SR = 48_000
+
+
+def _noise(seconds, seed=0):
+    return np.random.default_rng(seed).standard_normal(int(seconds * SR))
+
+
+def test_band_limits_of_band_passed_noise():
+    x = _noise(5)
+    sos = signal.butter(8, [300, 3400], btype="bandpass", fs=SR, output="sos")
+    tel = signal.sosfiltfilt(sos, x).astype(np.float32)[:, None] * 0.1
+    lo, hi = band_limits(tel)
+    assert 150 < lo < 300 and 3400 < hi < 5000
+    lo, hi = band_limits((x.astype(np.float32) * 0.1)[:, None])
+    assert lo < 50 and hi > 20_000
+
+
+def test_noise_floor_and_snr_of_bursts_over_noise():
+    n = _noise(10, 1) * 10 ** (-60 / 20)  # noise at -60 dBFS RMS
+    t = np.arange(n.size) / SR
+    tone = np.sin(2 * np.pi * 1000 * t) * np.sqrt(2) * 10 ** (-20 / 20)  # -20 dBFS RMS
+    gate = (np.floor(t) % 2 == 0)  # on half the time
+    x = (n + tone * gate).astype(np.float32)[:, None]
+    floor, snr = noise_floor(x)
+    assert floor == pytest.approx(-60, abs=1.0)
+    assert snr == pytest.approx(40, abs=1.5)
+
+
+def test_visual_events_from_a_local_change():
+    rng = np.random.default_rng(3)
+    frames = np.repeat(rng.uniform(0, 255, (1, 90, 160)), 48, axis=0).astype(np.float32)
+    frames += rng.normal(0, 1.0, frames.shape).astype(np.float32)  # sensor noise everywhere
+    frames[30:, 40:48, 80:96] = 255 - frames[30:, 40:48, 80:96]  # a door slams on frame 30
+    events = detect_visual_events(frames, fps=24.0, source_size=(640, 360))
+    assert len(events) == 1
+    assert events[0].frame == 30 and events[0].time_s == pytest.approx(30 / 24)
+    x0, y0, x1, y1 = events[0].box
+    assert 320 <= x0 < 384 and 160 <= y0 < 192
+
+
+def test_onsets_and_offsets_of_clicks_over_a_bed():
+    bed = (_noise(6, 4) * 0.01).astype(np.float32)
+    click = np.random.default_rng(5).standard_normal(2400) * np.exp(-np.arange(2400) / 300)
+    true_sound = [1.0, 2.5, 4.08]  # the last one 80 ms after its picture event at 4.0 s
+    for s in true_sound:
+        i = int(s * SR)
+        bed[i : i + click.size] += 0.5 * click
+    onsets, flux, times = detect_audio_onsets(bed[:, None])
+    found = sorted(o.time_s for o in onsets if o.strength > 20)
+    assert len(found) == 3
+    assert np.allclose(found, true_sound, atol=0.003)
+    events = [VisualEvent(t, int(t * 24), 50.0) for t in (1.0, 2.5, 4.0, 5.5)]
+    pairs = pair_events(events, onsets)
+    assert [round(p.offset_ms) if p.offset_ms is not None else None for p in pairs[:3]] == pytest.approx([0, 0, 80], abs=3)
+    assert pairs[3].missing or abs(pairs[3].offset_ms) > 100  # no click near 5.5 s
+
+
+def test_audit_of_the_native_render_finds_its_true_flaws():
+    scene = load_scene("cafe_dialogue")
+    cues = json.loads((scene.path / "cues.json").read_text())
+    report = audit_clip(scene.native_mp4_path)
+    assert report.integrated_lufs == pytest.approx(cues["native"]["integrated_lufs"], abs=0.3)
+    assert report.loudness_error_lu == pytest.approx(report.integrated_lufs + 14.0)
+    assert report.true_peak_dbtp <= 0.5
+    assert report.fps == 24
+    late = {f["event"]: f["offset_ms"] for f in cues["native"]["flaws"] if f["kind"] == "sfx_late"}
+    for ev in cues["events"]:
+        near = [o for o in report.offsets if abs(o.event_time_s - ev["time_s"]) < 0.05]
+        assert near, f"visual event {ev['id']} at {ev['time_s']} s not detected"
+        assert near[0].offset_ms == pytest.approx(late.get(ev["id"], 0.0), abs=20), ev["id"]
+    assert "LUFS" in report.to_text() and json.dumps(report.to_dict())
+
+
+def test_audit_of_audio_only_file_and_bad_input(tmp_path):
+    x = (_noise(3, 7) * 0.05).astype(np.float32)[:, None]
+    wav = save_audio(tmp_path / "a.wav", np.repeat(x, 2, axis=1))
+    r = audit_clip(wav)
+    assert r.fps is None and r.visual_events == [] and np.isfinite(r.integrated_lufs)
+    with pytest.raises(AudioError):
+        audit_clip(tmp_path / "missing.mp4")
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(LayerLabError):
+        audit_clip(tmp_path / "junk.mp4")
+    with pytest.raises(LayerLabError):
+        audit_audio(np.full((1000, 2), np.nan, dtype=np.float32))
+
+
+def test_audit_command_line_json():
+    scene = load_scene("forest_broll")
+    cp = subprocess.run([sys.executable, "-m", "layerlab.cli", "audit", str(scene.native_mp4_path), "--json"],
+                        capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    d = json.loads(cp.stdout)
+    assert d["integrated_lufs"] == pytest.approx(-30.0, abs=0.3)
+    assert any(abs(o["event_time_s"] - 8.0) < 0.05 and abs(o["offset_ms"]) <= 20 for o in d["offsets"])  # the thunder
+    assert cp.stderr == ""

@@ -1,0 +1,537 @@
+"""The mix checks end to end: real deliverable folders written with the engine, known answers.
+
+The first part builds a small synthetic scene (cue sheet + clips in tmp_path) and mixes it with
+:class:`layerlab.mix.stack.LayerStack`; the last part runs the kit's real scenes: their native renders
+must fail the checks their listed flaws predict, and a correct post-generated mix must pass all.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from layerlab.checks import (
+    CHECK_NAMES,
+    ambience_continuity,
+    load_cues,
+    measure_ducking,
+    run_checks,
+)
+from layerlab.mix.ducking import Ducking, duck
+from layerlab.errors import SessionError
+from layerlab.measure.masking import dialogue_activity
+from layerlab.mix.master import Master
+from layerlab.mix.session import export_deliverable
+from layerlab.mix.stack import LayerStack
+
+SR = 48_000
+DUR = 12.0
+
+
+# ----------------------------------------------------------------------------- a synthetic scene
+
+
+def speech_like(seconds, seed, amp=0.2):
+    """Voiced syllables (harmonics of a wandering f0 under a syllable envelope) with short pauses."""
+    g = np.random.default_rng(seed)
+    out, n, total = [], 0, int(seconds * SR)
+    while n < total:
+        syl = int(g.uniform(0.12, 0.26) * SR)
+        t = np.arange(syl) / SR
+        f0 = g.uniform(110, 190) * (1 + 0.05 * np.sin(2 * np.pi * g.uniform(2, 5) * t))
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        x = sum((1.0 / k) * np.sin(k * phase + g.uniform(0, 6.28)) for k in range(1, 30))
+        out.append(x * np.hanning(syl) ** 0.5 * amp * g.uniform(0.6, 1.0))
+        gap = int(g.uniform(0.03, 0.1) * SR)
+        out.append(np.zeros(gap))
+        n += syl + gap
+    y = np.concatenate(out)[:total]
+    y[:48] *= np.linspace(0, 1, 48)
+    return y.astype(np.float32)[:, None]
+
+
+def hit(seconds, seed, tau_s=0.05, amp=0.5):
+    g = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    return (g.standard_normal(n) * np.exp(-np.arange(n) / (tau_s * SR)) * amp).astype(np.float32)[:, None]
+
+
+def bed_noise(seconds, seed, amp, lowpass_hz=3000.0):
+    from scipy.signal import butter, sosfilt
+
+    g = np.random.default_rng(seed)
+    x = g.standard_normal(int(seconds * SR))
+    x = sosfilt(butter(2, lowpass_hz, fs=SR, output="sos"), x)
+    return (x / np.sqrt(np.mean(x**2)) * amp).astype(np.float32)[:, None]
+
+
+def chords(seconds, seed, amp=0.1):
+    g = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros(t.size)
+    for f0 in (110.0, 138.6, 164.8):
+        for k in range(1, 6):
+            y += np.sin(2 * np.pi * f0 * k * t + g.uniform(0, 6.28)) / k
+    return (y / np.sqrt(np.mean(y**2)) * amp).astype(np.float32)[:, None]
+
+
+LINES = [("l1", 1.5, 2.2), ("l2", 5.0, 2.4), ("l3", 8.6, 2.0)]
+EVENTS = [("door", 0.75, "door closes"), ("cup", 4.25, "cup set down"), ("knock", 7.75, "knock"), ("drop", 11.0, "drop")]
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """A 12 s scene folder: cues.json + postgen clips, like the kit's scenes."""
+    root = tmp_path_factory.mktemp("scene")
+    clips = {}
+    for i, (lid, start, dur) in enumerate(LINES):
+        clips[f"postgen/dialogue/{lid}.wav"] = speech_like(dur, 100 + i)
+    for i, (eid, _, _) in enumerate(EVENTS):
+        clips[f"postgen/sfx/{eid}.wav"] = hit(0.4, 200 + i, tau_s=0.03 + 0.02 * i)
+    clips["postgen/ambience/room.wav"] = bed_noise(DUR, 300, 0.02)
+    clips["postgen/music/bed.wav"] = chords(DUR, 301)
+    for rel, a in clips.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / rel, a, SR, subtype="FLOAT")
+    cues = {
+        "scene": "synthetic", "title": "test scene", "scenario": "Character dialogue scene", "fps": 24,
+        "sample_rate": SR, "duration_s": DUR,
+        "events": [{"id": e, "time_s": t, "frame": round(t * 24), "label": lab, "clip": f"postgen/sfx/{e}.wav"}
+                   for e, t, lab in EVENTS],
+        "dialogue": [{"id": lid, "speaker": "A", "start_s": s, "end_s": s + d, "text": f"line {lid}",
+                      "clip": f"postgen/dialogue/{lid}.wav"} for lid, s, d in LINES],
+        "ambience": {"clip": "postgen/ambience/room.wav"}, "music": {"clip": "postgen/music/bed.wav"},
+        "scene_changes": [], "native": {"flaws": []},
+    }
+    (root / "cues.json").write_text(json.dumps(cues))
+    return root
+
+
+def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
+          ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0):
+    """Mix the synthetic scene with the engine and export a deliverable folder."""
+    sfx_offsets_ms = sfx_offsets_ms or {}
+    st = LayerStack(duration_s=DUR)
+    for lid, start, _ in LINES:
+        st.add("dialogue", scene / f"postgen/dialogue/{lid}.wav", start_s=start + dialogue_offset_ms / 1000, name=lid)
+    for eid, t, _ in EVENTS:
+        if eid in drop_events:
+            continue
+        st.add("sfx", scene / f"postgen/sfx/{eid}.wav", start_s=t + sfx_offsets_ms.get(eid, 0.0) / 1000, gain_db=-6,
+               name=eid)
+    amb = sf.read(scene / "postgen/ambience/room.wav", dtype="float32", always_2d=True)[0]
+    if ambience_gap is not None:
+        amb = amb.copy()
+        amb[int(ambience_gap[0] * SR) : int(ambience_gap[1] * SR)] = 0.0
+    st.add("ambience", amb, start_s=0.0, gain_db=ambience_gain_db, name="room")
+    st.add("music", scene / "postgen/music/bed.wav", start_s=0.0, gain_db=music_gain_db, name="bed")
+    if ducking:
+        st.ducking = Ducking(depth_db=12.0, targets=("music",))
+    if master:
+        st.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.0)
+    export_deliverable(st, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def good(scene, tmp_path_factory):
+    out = build(scene, tmp_path_factory.mktemp("good") / "deliverable")
+    return out, run_checks(out, scene=scene / "cues.json")
+
+
+def test_a_correct_mix_passes_every_check(good):
+    _, report = good
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    failed = {c.name: c.message for c in report.checks if not c.passed}
+    assert failed == {}
+    assert report.passed
+    assert report["loudness"].value == pytest.approx(-14.0, abs=0.3)
+    assert report["true_peak"].value <= -1.0
+    assert abs(report["sync"].value) < 2.0 and abs(report["dialogue_sync"].value) < 2.0
+    assert report["ducking"].value == pytest.approx(12.0, abs=1.0)
+    assert report["masking"].value >= 10.0
+
+
+def test_json_and_text_reports(good):
+    _, report = good
+    d = json.loads(report.to_json())
+    assert d["scene"] == "synthetic" and d["target"] == "streaming"
+    assert [c["name"] for c in d["checks"]] == list(CHECK_NAMES)
+    for c in d["checks"]:
+        assert set(c) >= {"name", "passed", "value", "unit", "target", "message", "details"}
+        assert isinstance(c["message"], str) and c["message"]
+    sync = next(c for c in d["checks"] if c["name"] == "sync")
+    assert [e["id"] for e in sync["details"]["events"]] == [e for e, _, _ in EVENTS]
+    bands = next(c for c in d["checks"] if c["name"] == "band_audibility")["details"]["bands"]
+    assert len(bands) == 18 and bands[0]["centre_hz"] == 160
+    text = report.to_text()
+    assert text.count("PASS") == len(CHECK_NAMES) and "11/11 checks passed" in text
+
+
+def test_figures_are_explicit_figure_objects(good, tmp_path):
+    from matplotlib.figure import Figure
+
+    _, report = good
+    figs = report.figures()
+    assert set(figs) == {"loudness", "masking_map", "sync_timeline", "ducking"}
+    assert all(isinstance(f, Figure) for f in figs.values())
+    paths = report.save_figures(tmp_path / "figs")
+    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_sfx_early_late_and_missing(scene, tmp_path):
+    out = build(scene, tmp_path / "d", sfx_offsets_ms={"door": -30.0, "cup": 90.0, "knock": -55.0},
+                drop_events=("drop",))
+    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    assert not r.passed
+    ev = {e["id"]: e for e in r.details["events"]}
+    assert ev["door"]["offset_ms"] == pytest.approx(-30.0, abs=2.0) and ev["door"]["passed"]
+    assert ev["cup"]["offset_ms"] == pytest.approx(90.0, abs=2.0) and not ev["cup"]["passed"]
+    assert ev["knock"]["offset_ms"] == pytest.approx(-55.0, abs=2.0) and not ev["knock"]["passed"]
+    assert not ev["drop"]["found"] and ev["drop"]["offset_ms"] is None
+    assert "1 missing" in r.message and "90 ms late" in r.message and "55 ms early" in r.message
+    assert r.value == pytest.approx(90.0, abs=2.0)
+
+
+def test_configurable_sync_window(scene, tmp_path):
+    out = build(scene, tmp_path / "d", sfx_offsets_ms={"cup": 90.0})
+    assert not run_checks(out, scene=scene / "cues.json")["sync"].passed
+    r = run_checks(out, scene=scene / "cues.json", sync_window="bt1359_detectable")["sync"]
+    assert r.passed and "BT.1359" in r.target
+
+
+def test_late_dialogue(scene, tmp_path):
+    out = build(scene, tmp_path / "d", dialogue_offset_ms=125.0)
+    r = run_checks(out, scene=scene / "cues.json")["dialogue_sync"]
+    assert not r.passed and r.value == pytest.approx(125.0, abs=1.0)
+    assert "125 ms late" in r.message
+
+
+def test_loud_music_without_ducking_fails_masking_and_ducking(scene, tmp_path):
+    out = build(scene, tmp_path / "d", music_gain_db=6.0, ducking=False)
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not r["masking"].passed and r["masking"].value < 10.0
+    assert "pull it down or duck deeper" in r["masking"].message
+    assert not r["ducking"].passed and abs(r["ducking"].value) < 1.0
+    assert not r["band_audibility"].passed
+
+
+def test_music_at_known_levels_under_dialogue(scene, tmp_path):
+    """Stems written directly: music a known number of LU under the dialogue while it speaks."""
+    import pyloudnorm as pyln
+    import warnings
+
+    n = int(DUR * SR)
+    dlg = np.zeros((n, 2), np.float32)
+    for lid, start, _ in LINES:
+        c = sf.read(scene / f"postgen/dialogue/{lid}.wav", dtype="float32")[0]
+        s = int(start * SR)
+        dlg[s : s + c.size] += c[:, None]
+    music = np.repeat(chords(DUR, 7), 2, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meter = pyln.Meter(SR, filter_class="DeMan")
+        d_lufs = meter.integrated_loudness(dlg.astype(np.float64))  # gated: pauses drop out
+        m_lufs = meter.integrated_loudness(music.astype(np.float64))
+    for ld in (4.0, 12.0):
+        m = music * 10 ** ((d_lufs - ld - m_lufs) / 20)
+        out = tmp_path / f"ld{ld:g}"
+        (out / "stems").mkdir(parents=True)
+        amb = np.repeat(bed_noise(DUR, 9, 1e-4), 2, axis=1)
+        sfx = np.zeros_like(dlg)
+        for s, a in {"dialogue": dlg, "music": m, "ambience": amb, "sfx": sfx}.items():
+            sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
+        sf.write(out / "mix.wav", dlg + m + amb, SR, subtype="FLOAT")
+        r = run_checks(out, scene=scene / "cues.json")["masking"]
+        assert r.value == pytest.approx(ld, abs=0.5)
+        assert r.passed == (ld >= 10)
+
+
+@pytest.mark.parametrize("depth_db", [4.0, 8.0, 12.0, 18.0])
+def test_known_ducking_depths(depth_db):
+    n = 10 * SR
+    music = np.repeat(chords(10.0, 3), 2, axis=1)
+    sc = np.zeros((n, 1), np.float32)
+    for s, e in ((2.0, 4.5), (6.0, 8.0)):
+        sc[int(s * SR) : int(e * SR)] = speech_like(e - s, int(s))
+    r = duck(music, sc, depth_db=depth_db, threshold_db=-40.0, attack_ms=50.0, release_ms=300.0, hold_ms=100.0,
+             lookahead_ms=20.0, sample_rate=SR)
+    act = dialogue_activity(sc, sample_rate=SR)
+    with_ref = measure_ducking(r.audio, act, sample_rate=SR, reference=music)
+    without = measure_ducking(r.audio, act, sample_rate=SR)
+    assert with_ref.depth_db == pytest.approx(depth_db, abs=0.5)
+    assert without.depth_db == pytest.approx(depth_db, abs=0.7)
+    assert with_ref.max_step_db < 6.0 and without.max_step_db < 6.0
+
+
+def test_a_ducking_step_is_caught():
+    n = 8 * SR
+    music = np.repeat(chords(8.0, 4), 2, axis=1)
+    sc = np.zeros((n, 1), np.float32)
+    sc[3 * SR : 5 * SR] = speech_like(2.0, 5)
+    gain = np.ones(n, np.float32)
+    gain[3 * SR : 5 * SR] = 10 ** (-12 / 20)  # hard switch, no ramp
+    act = dialogue_activity(sc, sample_rate=SR)
+    m = measure_ducking(music * gain[:, None], act, sample_rate=SR, reference=music)
+    assert m.depth_db == pytest.approx(12.0, abs=0.5)
+    assert m.max_step_db > 9.0 and m.step_time_s == pytest.approx(3.0, abs=0.05)
+    # without the clip to compare with, a step on a steady bed is still caught
+    bed = np.repeat(bed_noise(8.0, 6, 0.05), 2, axis=1)
+    m = measure_ducking(bed * gain[:, None], act, sample_rate=SR)
+    assert m.depth_db == pytest.approx(12.0, abs=0.5)
+    assert m.max_step_db > 9.0 and m.step_time_s == pytest.approx(3.0, abs=0.05)
+
+
+def test_ambience_with_a_gap(scene, tmp_path):
+    out = build(scene, tmp_path / "d", ambience_gap=(6.0, 6.3))
+    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    assert not r.passed and r.value >= 1
+    drop = r.details["dropouts"][0]
+    assert drop["start_s"] == pytest.approx(6.0, abs=0.03) and drop["end_s"] == pytest.approx(6.3, abs=0.03)
+    assert "drops out from 6.0" in r.message
+
+
+def test_ambience_jump_and_scene_change():
+    amb = np.repeat(bed_noise(10.0, 1, 0.02), 2, axis=1)
+    amb[5 * SR :] *= 10 ** (10 / 20)  # +10 dB cut at 5 s
+    r = ambience_continuity(amb, sample_rate=SR)
+    assert len(r.jumps) == 1 and r.jumps[0]["time_s"] == pytest.approx(5.0, abs=0.05)
+    assert r.jumps[0]["change_db"] == pytest.approx(10.0, abs=1.0)
+    assert ambience_continuity(amb, sample_rate=SR, scene_changes_s=[5.0]).passed
+    # a slow swell over 3 s is not a jump
+    swell = np.repeat(bed_noise(10.0, 2, 0.02), 2, axis=1)
+    swell *= np.interp(np.arange(10 * SR), [0, 3 * SR, 6 * SR, 10 * SR], [1, 1, 4, 4])[:, None].astype(np.float32)
+    assert ambience_continuity(swell, sample_rate=SR).passed
+
+
+def test_clipped_mix(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    sf.write(out / "mix.wav", np.clip(mix * 4.0, -1.0, 1.0), SR, subtype="PCM_24")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not r["format"].passed and "clipping" in r["format"].message
+    assert not r["true_peak"].passed and "hard-clipped" in r["true_peak"].message
+    assert not r["stems_sum"].passed
+    assert r["sync"].passed and r["dialogue_sync"].passed  # the stems are still fine
+
+
+def test_clipped_dialogue_stem_and_noisy_dialogue(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    d, _ = sf.read(out / "stems/dialogue.wav", dtype="float32", always_2d=True)
+    g = np.random.default_rng(0)
+    noisy = d + (g.standard_normal(d.shape) * 10 ** (-45 / 20)).astype(np.float32)
+    sf.write(out / "stems/dialogue.wav", noisy, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")["dialogue_noise_floor"]
+    assert not r.passed and r.value == pytest.approx(-45.0, abs=1.0)
+    sf.write(out / "stems/dialogue.wav", np.clip(d * 8, -1, 1), SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")["dialogue_noise_floor"]
+    assert not r.passed and "hard-clipped" in r.message
+
+
+def test_stems_that_do_not_add_up(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    sf.write(out / "mix.wav", mix * 10 ** (-3 / 20), SR, subtype="PCM_24")
+    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    assert not r.passed and "-3.0 dB gain" in r.message
+    assert r.details["mix_over_stems_gain_db"] == pytest.approx(-3.0, abs=0.05)
+
+
+def test_missing_and_broken_files_fail_only_the_checks_that_need_them(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    (out / "stems/music.wav").unlink()
+    (out / "stems/sfx.wav").write_bytes(b"not audio at all")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not r["format"].passed and "stems/music.wav: missing" in r["format"].message
+    assert not r["sync"].passed and "stems/sfx.wav" in r["sync"].message and r["sync"].value is None
+    assert not r["masking"].passed and "needs stems/music.wav" in r["masking"].message
+    assert not r["ducking"].passed
+    assert not r["stems_sum"].passed
+    for name in ("loudness", "true_peak", "dialogue_sync", "ambience_continuity", "dialogue_noise_floor",
+                 "band_audibility"):
+        assert r[name].passed, (name, r[name].message)
+    json.loads(r.to_json())
+
+
+def test_nan_mix_still_lets_the_stem_checks_run(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    mix[100] = np.nan
+    sf.write(out / "mix.wav", mix, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not r["loudness"].passed and "NaN" in r["loudness"].message
+    assert not r["true_peak"].passed
+    assert r["sync"].passed and r["masking"].passed and r["ducking"].passed
+
+
+def test_an_unexpected_error_in_one_check_does_not_stop_the_others(scene, good, monkeypatch):
+    import layerlab.checks as checks
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(checks, "measure_ducking", boom)
+    r = run_checks(good[0], scene=scene / "cues.json")
+    assert not r["ducking"].passed and "simulated failure" in r["ducking"].message
+    assert sum(c.passed for c in r.checks) == len(CHECK_NAMES) - 1
+
+
+def test_dialogue_gated_profile(scene, good):
+    r = run_checks(good[0], scene=scene / "cues.json", target="dialogue_gated")
+    loud = r["loudness"]
+    assert loud.details["dialogue_gated"] and "dialogue-gated" in loud.target
+    assert loud.value == pytest.approx(loud.details["dialogue_gated_lufs"])
+    assert not loud.passed  # a -14 LUFS streaming master is far above -27 LKFS
+    assert r.target == "dialogue_gated"
+
+
+def test_unknown_scene_and_profile(good, scene):
+    with pytest.raises(SessionError, match="no cues.json"):
+        run_checks(good[0], scene="no_such_scene")
+    with pytest.raises(ValueError):
+        run_checks(good[0], scene=scene / "cues.json", target="cinema")
+
+
+def test_command_line(scene, good, tmp_path):
+    exe = [sys.executable, "-m", "layerlab.cli", "check"]
+    p = subprocess.run(exe + [str(good[0]), "--scene", str(scene / "cues.json"), "--json",
+                              "--figures", str(tmp_path / "figs")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert [c["name"] for c in d["checks"]] == list(CHECK_NAMES)
+    assert (tmp_path / "figs" / "masking_map.png").exists()
+    bad = build(scene, tmp_path / "bad", sfx_offsets_ms={"cup": 150.0})
+    p = subprocess.run(exe + [str(bad), "--scene", str(scene / "cues.json")], capture_output=True, text=True)
+    assert p.returncode == 1 and "FAIL  sync" in p.stdout and p.stderr == ""
+    p = subprocess.run(exe + [str(bad), "--scene", "no_such_scene"], capture_output=True, text=True)
+    assert p.returncode == 2 and "no_such_scene" in p.stderr
+
+
+# ----------------------------------------------------------------------------- the kit's scenes
+
+FLAW_CHECKS = {
+    "dialogue_late": ["dialogue_sync"],
+    "dialogue_band_limited": ["band_audibility"],
+    "sfx_late": ["sync"],
+    "sfx_missing": ["sync"],
+    "music_masks_dialogue": ["masking", "band_audibility"],
+    "loudness_off_target": ["loudness"],
+    "ambience_dropout": ["ambience_continuity"],
+}
+
+
+def _scene_ids():
+    from layerlab.mix.scenes import list_scenes
+
+    return list_scenes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scene_id", _scene_ids())
+def test_native_render_fails_what_its_flaws_predict(scene_id, tmp_path):
+    cues = load_cues(scene_id)
+    flaws = cues.raw["native"]["flaws"]
+    assert flaws
+    sub = tmp_path / "native"
+    sub.mkdir()
+    shutil.copy(cues.folder / cues.raw["native"]["clip"], sub / "mix.wav")
+    r = run_checks(sub, scene=scene_id)
+    assert not r["format"].passed  # a premix has no stems
+    for flaw in flaws:
+        for name in FLAW_CHECKS[flaw["kind"]]:
+            assert not r[name].passed, (flaw["kind"], name, r[name].message)
+            assert "could not be measured" not in r[name].message
+        if flaw["kind"] in ("sfx_late", "sfx_missing"):
+            ev = {e["id"]: e for e in r["sync"].details["events"]}[flaw["event"]]
+            if flaw["kind"] == "sfx_late":
+                assert ev["offset_ms"] == pytest.approx(flaw["offset_ms"], abs=3.0)
+            else:
+                assert not ev["found"]
+            others = [e for e in r["sync"].details["events"] if e["id"] != flaw["event"]
+                      and not any(f.get("event") == e["id"] for f in flaws)]
+            assert all(e["passed"] for e in others)
+        if flaw["kind"] == "dialogue_late":
+            for e in r["dialogue_sync"].details["events"]:
+                assert e["offset_ms"] == pytest.approx(flaw["offset_ms"], abs=3.0)
+        if flaw["kind"] == "music_masks_dialogue":
+            assert r["masking"].value == pytest.approx(flaw["dialogue_to_music_lu"], abs=1.5)
+        if flaw["kind"] == "loudness_off_target":
+            assert r["loudness"].value == pytest.approx(flaw["integrated_lufs"], abs=0.2)
+        if flaw["kind"] == "ambience_dropout":
+            d = r["ambience_continuity"].details["dropouts"][0]
+            assert d["start_s"] == pytest.approx(flaw["start_s"], abs=0.1)
+            assert d["end_s"] == pytest.approx(flaw["end_s"], abs=0.1)
+    # checks no flaw points at measure as a correct premix would
+    flawed = {n for f in flaws for n in FLAW_CHECKS[f["kind"]]}
+    if cues.dialogue and "dialogue_sync" not in flawed:
+        assert r["dialogue_sync"].passed, r["dialogue_sync"].message
+    if "ambience_continuity" not in flawed:
+        assert r["ambience_continuity"].passed, r["ambience_continuity"].message
+    if cues.dialogue:  # a premix has no dialogue stem to find noise between the lines in
+        assert not r["dialogue_noise_floor"].passed and "premix" in r["dialogue_noise_floor"].message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scene_id", _scene_ids())
+def test_reference_mix_of_each_scene_passes_every_check(scene_id, tmp_path):
+    """Post-generated clips at their cue times, music ducked, mastered to -14 LUFS / -1 dBTP."""
+    from layerlab.mix.scenes import hybrid_stack
+
+    stack = hybrid_stack(scene_id)
+    out = export_deliverable(stack, tmp_path / "deliverable")
+    r = run_checks(out, scene=scene_id)
+    failed = {c.name: c.message for c in r.checks if not c.passed}
+    assert failed == {}
+    assert all(e["passed"] for e in r["sync"].details["events"])
+    assert abs(r["loudness"].value + 14.0) < 0.5
+
+
+def test_load_cues_accepts_ids_paths_dicts_and_scenes(scene, tmp_path):
+    from layerlab.mix.scenes import list_scenes, load_scene
+
+    a = load_cues(scene / "cues.json")
+    b = load_cues(scene)
+    c = load_cues(json.loads((scene / "cues.json").read_text()))
+    assert a.scene == b.scene == c.scene == "synthetic" and a.duration_s == DUR
+    assert a.clip_path(a.dialogue[0]["clip"]).is_file() and c.clip_path(c.dialogue[0]["clip"]) is None
+    sid = list_scenes()[0]
+    d, e = load_cues(sid), load_cues(load_scene(sid))
+    assert d.scene == e.scene == sid and d.folder == e.folder
+    (tmp_path / "cues.json").write_text("{not json")
+    with pytest.raises(SessionError, match="not valid JSON"):
+        load_cues(tmp_path / "cues.json")
+    with pytest.raises(SessionError, match="duration_s"):
+        load_cues({"scene": "x", "events": []})
+    with pytest.raises(SessionError, match="time_s"):
+        load_cues({"scene": "x", "duration_s": 5, "events": [{"id": "a"}]})
+
+
+@pytest.mark.parametrize("reduction_db, ok", [(3.0, True), (20.0, False)])
+def test_stems_sum_tolerates_a_gentle_master_limiter(scene, tmp_path, reduction_db, ok):
+    """Stems exported before a master limiter: a few dB of peak limiting still adds up, heavy limiting does not."""
+    from layerlab.measure.loudness import true_peak_dbtp
+    from layerlab.mix.master import limiter_gain_db
+
+    out = build(scene, tmp_path / "d", master=False)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    total = sum(stems.values())
+    ceiling = true_peak_dbtp(total, sample_rate=SR) - reduction_db
+    g = limiter_gain_db(total, ceiling_dbtp=ceiling, sample_rate=SR)
+    assert g.min() < -0.7 * reduction_db  # the limiter really worked that hard on the peaks
+    sf.write(out / "mix.wav", total * 10 ** (g[:, None] / 20), SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    assert r.passed == ok, r.message
+
+
+def test_an_empty_folder_fails_every_check_that_needs_audio_and_still_reports(scene, tmp_path):
+    r = run_checks(tmp_path, scene=scene / "cues.json")
+    assert [c.name for c in r.checks] == list(CHECK_NAMES)
+    assert not any(c.passed for c in r.checks)
+    assert all("missing" in c.message or "needs" in c.message for c in r.checks)
+    assert r.figures() == {}
+    assert json.loads(r.to_json())["passed"] is False

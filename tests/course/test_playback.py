@@ -1,0 +1,60 @@
+"""Playback in notebooks is level-true, never autoplays, and serves long clips from files."""
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from layerlab.course.playback import ab, play
+
+SR = 48_000
+
+
+def tone(seconds, amp):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
+
+
+def decode(player, folder):
+    if player.src.startswith("data:"):
+        data = base64.b64decode(player.src.split(",", 1)[1])
+    else:
+        data = (folder / player.src).read_bytes()
+    return sf.read(io.BytesIO(data), dtype="float32")[0]
+
+
+def test_short_clip_is_embedded_at_its_true_level(tmp_path):
+    p = play(tone(1.0, 0.1), audio_dir=tmp_path / "a")
+    html = p._repr_html_()
+    assert p.src.startswith("data:audio/wav;base64,")
+    assert "autoplay" not in html and "<audio controls" in html
+    y = decode(p, tmp_path)
+    assert np.max(np.abs(y)) == pytest.approx(0.1, abs=1e-3)  # not normalised to full scale
+    assert "-20.0 dBFS" in html
+
+
+def test_long_clip_is_served_from_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = play(tone(8.0, 0.05))
+    assert not p.src.startswith("data:") and p.src.startswith("_layerlab_audio/")
+    assert (tmp_path / p.src).exists()
+    assert np.max(np.abs(decode(p, tmp_path))) == pytest.approx(0.05, abs=1e-3)
+    again = play(tone(8.0, 0.05))
+    assert again.src == p.src and len(list((tmp_path / "_layerlab_audio").iterdir())) == 1
+    assert len(p._repr_html_()) < 1000  # nothing embedded
+
+
+def test_overs_are_clipped_and_reported(tmp_path):
+    p = play(tone(0.5, 1.5), audio_dir=tmp_path)
+    assert p.clipped_samples > 0 and "samples clipped" in p._repr_html_()
+
+
+def test_ab_shows_both_versions_with_their_loudness(tmp_path):
+    player = ab(tone(1.0, 0.1), tone(1.0, 0.2), labels=("native", "hybrid"), audio_dir=tmp_path)
+    html = player._repr_html_()
+    assert "native" in html and "hybrid" in html and html.count("<audio") == 2
+    levels = [float(v) for v in re.findall(r"integrated (-?\d+\.\d) LUFS", html)]
+    assert len(levels) == 2 and levels[1] - levels[0] == pytest.approx(6.02, abs=0.1)

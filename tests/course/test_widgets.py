@@ -1,0 +1,325 @@
+"""The mixer's analysis, controls, views, persistence and export, driven without a browser."""
+
+import json
+import math
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from layerlab.io.audio import read_audio
+from layerlab.errors import LayerLabError
+from layerlab.measure.loudness import Meter, true_peak_dbtp
+from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
+from layerlab.mix.scenes import hybrid_stack, load_scene
+from layerlab.mix.stack import LAYERS
+from layerlab.course.widgets import DecisionWidget, MixAnalysis, Mixer, _true_peak_dbtp
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return load_scene("cafe_dialogue")
+
+
+def _events(scene):
+    return [{"id": e.id, "time_s": e.time_s, "label": e.label} for e in scene.cues.events]
+
+
+@pytest.fixture
+def mixer(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    m = Mixer(hybrid_stack(scene), session_path=tmp_path / "session.json", events=_events(scene),
+              video_path=scene.video_path)
+    yield m
+    m.figure.close()
+
+
+def _reference(render):
+    rep = Meter(render.sample_rate).measure(render.mix)
+    st = render.stems
+    dm = dialogue_to_background_lu(st["dialogue"], st["music"]).lu
+    da = dialogue_to_background_lu(st["dialogue"], st["ambience"]).lu
+    ba = band_audibility(st["dialogue"], render.mix - st["dialogue"]).index
+    return rep, dm, da, ba
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"music": -4.0},
+    {"music": 0.0, "duck_on": False},
+    {"dialogue": -9.0, "ambience": 3.0, "duck_depth": 20.0, "duck_attack": 5.0, "duck_release": 1500.0},
+])
+def test_fast_readout_matches_the_graders_meters(mixer, settings):
+    if settings:
+        mixer.set_values(**settings)
+    ro = mixer.view.readout
+    full = mixer.stack.render(master=False)
+    assert np.allclose(mixer.view.mix, full.mix, atol=2e-6, rtol=0)  # the fast preview is the stack's render
+    assert np.allclose(mixer.view.duck_gain_db, full.duck_gain_db, atol=1e-5)
+    rep, dm, da, ba = _reference(full)
+    assert ro.integrated_lufs == pytest.approx(rep.integrated_lufs, abs=0.05)
+    assert ro.max_momentary_lufs == pytest.approx(rep.max_momentary_lufs, abs=0.05)
+    assert ro.max_short_term_lufs == pytest.approx(rep.max_short_term_lufs, abs=0.05)
+    assert ro.true_peak_dbtp == pytest.approx(rep.true_peak_dbtp, abs=0.02)
+    assert ro.dialogue_over_music_lu == pytest.approx(dm, abs=0.1)
+    assert ro.dialogue_over_ambience_lu == pytest.approx(da, abs=0.1)
+    assert ro.audibility_index == pytest.approx(ba, abs=0.02)
+
+
+def test_true_peak_search_equals_the_meter():
+    rng = np.random.default_rng(7)
+    for n in (48000 + 5, 3 * 48000):
+        x = (rng.standard_normal((n, 2)) * 0.2).astype(np.float32)
+        assert _true_peak_dbtp(x) == pytest.approx(true_peak_dbtp(x), abs=1e-6)
+    # a sine at fs/4 sampled 45 degrees off its crests: samples at 0.707, true peak 1.0 (+3.01 dB)
+    t = np.arange(48000)
+    sine = (0.5 * np.sin(2 * np.pi * t / 4 + np.pi / 4)).astype(np.float32)
+    x = np.stack([sine, sine], axis=1)
+    assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-6.02 - 3.01, abs=0.02)
+    assert _true_peak_dbtp(x) == pytest.approx(true_peak_dbtp(x), abs=1e-6)
+    assert -6.02 - 0.4 <= _true_peak_dbtp(x) <= -6.02 + 0.2  # EBU Tech 3341 true-peak tolerance
+    assert _true_peak_dbtp(np.zeros((100, 2), np.float32)) == -math.inf
+
+
+def test_music_slider_changes_stack_readout_and_figure(mixer):
+    before_html = mixer.readout.value
+    before_env = mixer.figure.wave_lines["music"][0].get_ydata().copy()
+    before_img = mixer.figure.image()
+    before_lufs = mixer.view.readout.integrated_lufs
+    before_dm = mixer.view.readout.dialogue_over_music_lu
+    start_db = mixer.gain["music"].value
+    mixer.gain["music"].value = start_db + 8.0
+    assert mixer.stack["music"].gain_db == pytest.approx(start_db + 8.0)
+    assert mixer.readout.value != before_html
+    assert mixer.view.readout.integrated_lufs > before_lufs
+    assert mixer.view.readout.dialogue_over_music_lu == pytest.approx(before_dm - 8.0, abs=0.05)
+    after_env = mixer.figure.wave_lines["music"][0].get_ydata()
+    lane = mixer.figure.lanes["music"]
+    ratio = (after_env - lane).max() / (before_env - lane).max()
+    assert ratio == pytest.approx(10 ** (8 / 20), rel=0.01)
+    assert not np.array_equal(mixer.figure.image(), before_img)
+    assert len(mixer.latencies_ms) == 1
+
+
+def test_solo_and_mute(mixer):
+    mixer.solo["dialogue"].value = True
+    env = mixer.view.envelopes
+    assert env["dialogue"].max() > 0
+    assert env["music"].max() == env["sfx"].max() == env["ambience"].max() == 0
+    assert mixer.view.readout.dialogue_over_music_lu == math.inf
+    assert np.abs(mixer.view.render.mix - mixer.view.render.stems["dialogue"]).max() == 0
+    mixer.solo["dialogue"].value = False
+    mixer.mute["ambience"].value = True
+    assert mixer.stack["ambience"].mute
+    assert mixer.view.envelopes["ambience"].max() == 0
+    assert mixer.view.envelopes["music"].max() > 0
+
+
+def test_ducking_off_fills_the_masking_map(mixer):
+    mixer.set_values(music=8.0)
+    ducked = mixer.view
+    assert ducked.duck_gain.min() < 0.5  # the music goes down by more than 6 dB somewhere
+    mixer.duck_on.value = False
+    flat = mixer.view
+    assert mixer.stack.ducking is None
+    assert np.allclose(flat.duck_gain, 1.0)
+    masked_on = np.nanmean(ducked.masking_map < 0.5)
+    masked_off = np.nanmean(flat.masking_map < 0.5)
+    assert masked_off > masked_on
+    assert flat.readout.audibility_index < ducked.readout.audibility_index
+    img = mixer.figure.mask_img.get_array()
+    assert np.ma.allclose(img, np.ma.masked_invalid(flat.masking_map))
+
+
+def test_ducking_sliders_reach_the_stack(mixer):
+    mixer.duck_depth.value = 18.0
+    mixer.duck_attack.value = 10.0
+    assert mixer.stack.ducking.depth_db == 18.0 and mixer.stack.ducking.attack_ms == 10.0
+    assert mixer.view.render.duck_gain_db.min() == pytest.approx(-18.0, abs=1e-3)
+
+
+def test_session_is_saved_and_restored(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.gain["music"].value = -21.5
+    m.mute["sfx"].value = True
+    m.duck_depth.value = 14.0
+    # written in the background shortly after the last change, without any explicit save
+    deadline = time.time() + 10
+    while time.time() < deadline and json.loads(path.read_text())["ducking"]["depth_db"] != 14.0:
+        time.sleep(0.05)
+    data = json.loads(path.read_text())
+    assert data["layers"]["music"]["gain_db"] == -21.5
+    assert data["layers"]["sfx"]["mute"] is True
+    assert data["ducking"]["depth_db"] == 14.0
+    # a new kernel: the same notebook cell builds the scene's default stack again
+    m2 = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert m2.restored
+    assert m2.gain["music"].value == -21.5 and m2.stack["music"].gain_db == -21.5
+    assert m2.mute["sfx"].value is True
+    assert m2.duck_depth.value == 14.0
+    assert "Restored" in m2.status.value
+    # a session for another length is not forced onto this mix
+    from layerlab.mix.stack import LayerStack
+
+    other = LayerStack(duration_s=5.0)
+    other.add("music", np.zeros((48000, 1), np.float32) + 0.01)
+    m3 = Mixer(other, session_path=path, figure=False, restore=True)
+    assert not m3.restored and m3.stack.duration_s == 5.0
+    assert "different mix" in m3.status.value
+
+
+def test_corrupt_session_starts_fresh(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    path.write_text("{not json")
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert not m.restored
+    assert "could not be restored" in m.status.value
+    assert json.loads(path.read_text())["duration_s"] == 20.0  # rewritten as a valid session
+
+
+def test_export_writes_a_deliverable_on_target(mixer, tmp_path):
+    out = mixer.export(tmp_path / "deliverable")
+    for rel in ("mix.wav", "session.json", *[f"stems/{n}.wav" for n in LAYERS]):
+        assert (out / rel).exists(), rel
+    mix = read_audio(out / "mix.wav")
+    assert mix.sample_rate == 48000 and mix.channels == 2 and mix.duration_s == pytest.approx(20.0)
+    rep = Meter().measure(mix.samples)
+    prof = mixer.analysis.target
+    assert abs(rep.integrated_lufs - prof.target_lufs) <= prof.tolerance_lu
+    assert rep.true_peak_dbtp <= prof.max_true_peak_dbtp
+    stems = sum(read_audio(out / "stems" / f"{n}.wav").samples for n in LAYERS)
+    assert np.abs(stems - mix.samples).max() < 1e-4
+    assert "Exported" in mixer.status.value
+
+
+def test_video_preview_is_muxed(mixer, tmp_path):
+    mixer.gain["music"].value = -12.0
+    out = mixer.preview_video()
+    assert out.exists() and out.suffix == ".mp4"
+    audio = read_audio(out)
+    assert audio.duration_s == pytest.approx(20.0, abs=0.05)
+    assert audio.channels == 2
+    assert "<video" in str(mixer.video.outputs)
+
+
+def test_player_is_level_true(mixer):
+    p = mixer.update_player()
+    peak = 20 * np.log10(np.abs(mixer.view.render.mix).max())
+    assert p.peak_dbfs == pytest.approx(peak, abs=1e-3)
+    assert p.src.startswith("_layerlab_audio/")
+    assert "audio" in str(mixer.player.outputs)
+
+
+def test_bad_input(scene, tmp_path):
+    with pytest.raises(LayerLabError, match="LayerStack"):
+        Mixer("cafe_dialogue", session_path=None)
+    m = Mixer(hybrid_stack(scene), session_path=None, figure=False)
+    with pytest.raises(LayerLabError, match="unknown control"):
+        m.set_values(trumpet=3)
+    with pytest.raises(LayerLabError, match="no video"):
+        m.preview_video()
+    with pytest.raises(LayerLabError):
+        MixAnalysis(hybrid_stack(scene), target="cinema")
+
+
+def test_analysis_follows_clip_changes(scene):
+    stack = hybrid_stack(scene)
+    a = MixAnalysis(stack, events=_events(scene))
+    v1 = a.update()
+    assert v1.readout.sfx_worst_offset_ms == pytest.approx(0.0, abs=3.0) and v1.readout.sfx_sync_passed
+    cup = next(c for c in stack["sfx"] if c.name == "cup_a")
+    cup.start_s += 0.120
+    v2 = a.update()
+    assert v2.readout.sfx_worst_offset_ms == pytest.approx(120.0, abs=3.0)
+    assert v2.readout.sfx_sync_passed is False
+
+
+def test_decision_widget_answers():
+    w = DecisionWidget("character_dialogue")
+    assert w.recommendation.approach == "either"
+    w.sliders["voice_quality"].value = 0.95
+    assert w.recommendation.approach == "hybrid"
+    assert "Hybrid" in w.answer.value
+    w.scenario.value = "prototype"
+    assert w.sliders["speed"].value == 0.95
+    assert w.recommendation.approach == "native"
+    assert "background:#ffe9a8" in w.table.value
+
+
+# ----------------------------------------------------------------------------- lesson helpers (layerlab.course.lessons)
+
+
+def test_compare_layers_finds_the_native_flaws(scene):
+    from layerlab.course.lessons import compare_layers
+
+    rows = {(r.layer, r.measure): r for r in compare_layers(scene)}
+    late = next(f for f in scene.cues.flaws if f.kind == "dialogue_late")["offset_ms"]
+    sync = rows[("dialogue", "worst lip-sync offset")]
+    assert sync.native == pytest.approx(late, abs=3.0) and abs(sync.postgen) < 3.0 and sync.better == "postgen"
+    cup = next(f for f in scene.cues.flaws if f.kind == "sfx_late")["offset_ms"]
+    assert rows[("sfx", "worst effect offset against the picture")].native == pytest.approx(cup, abs=3.0)
+    high = rows[("dialogue", "highest frequency of the voice")]
+    assert high.native < 6000 < high.postgen  # the native voice is band-limited (3.4 kHz edge)
+    music = rows[("music", "dialogue over music during speech")]
+    assert music.native < 10 <= music.postgen
+
+
+def test_hybrid_steps_improve_the_graders_measurements(scene, tmp_path):
+    from layerlab.course.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html
+
+    steps = hybrid_steps(scene, out_dir=tmp_path)
+    assert [s.name for s in steps] == [name for name, _ in HYBRID_STEPS]
+    by = {s.name: s for s in steps}
+    assert not by["native rough cut"].report["dialogue_sync"].passed
+    assert by["replace the dialogue"].report["dialogue_sync"].passed
+    assert by["native rough cut"].values["masking"] < 10 <= by["replace the music"].values["masking"]
+    assert not by["replace the music"].report["sync"].passed and by["replace the SFX"].report["sync"].passed
+    final = by["master to target"]
+    assert final.report["loudness"].passed and final.report["true_peak"].passed
+    assert final.passed > steps[0].passed
+    assert (tmp_path / "hybrid_cafe_dialogue" / "4_master_to_target" / "mix.wav").exists()
+    assert hybrid_table_html(steps).count("<tr>") == len(steps) + 1
+
+
+def test_lesson7_demonstrations(scene, tmp_path, monkeypatch):
+    from layerlab.course.lessons import flam, nudge_clip, other_scene_music, quiet_level_lufs, swap_music
+
+    monkeypatch.chdir(tmp_path)
+    stack = hybrid_stack(scene, master=False)
+    before = stack.render()
+    swap_music(stack, other_scene_music(scene), gain_db=-10)
+    after = stack.render()
+    for name in ("dialogue", "sfx", "ambience"):
+        assert np.array_equal(before.stems[name], after.stems[name])
+    assert not np.array_equal(before.stems["music"], after.stems["music"])
+    assert len(stack["music"]) == 1 and stack["music"][0].name == "new_music"
+    clip = nudge_clip(stack, "sfx", "cup_b", 50)
+    assert clip.start_s == pytest.approx(scene.cues.event("cup_b").time_s + 0.05)
+    with pytest.raises(LayerLabError, match="cup_a"):
+        nudge_clip(stack, "sfx", "trumpet", 10)
+    f = flam(scene, "cup_a", 120)
+    assert f.offset_ms == pytest.approx(120, abs=3) and not f.passed
+    assert flam(scene, "cup_a", 30).passed
+    stack["music"].mute = True  # hear the room on its own
+    with_room = quiet_level_lufs(stack.render().mix)
+    stack["ambience"].mute = True
+    without_room = quiet_level_lufs(stack.render().mix)
+    assert math.isfinite(with_room) and with_room > -60
+    assert without_room < with_room - 20  # the gaps fall towards silence: the vacuum
+
+
+def test_player_follows_the_faders(mixer):
+    first = mixer.update_player().src
+    mixer.gain["music"].value = mixer.gain["music"].value - 6.0
+    deadline = time.time() + 10
+    while time.time() < deadline and first in str(mixer.player.outputs):
+        time.sleep(0.05)
+    assert first not in str(mixer.player.outputs)
+    assert "_layerlab_audio/" in str(mixer.player.outputs)

@@ -1,0 +1,501 @@
+"""The out-of-kernel grader: strict paths, isolated re-runs, rubric scoring, self-check, summaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from layerlab import grading
+from layerlab.checks import CheckResult
+from layerlab.grading import (
+    GradingError,
+    ItemGrade,
+    SubmissionGrade,
+    assignment_spec,
+    copy_submission,
+    grade_submission,
+    learner_code_cells,
+    load_rubric,
+    resolve_inside,
+    run_learner_code,
+    score_answers,
+    score_mix,
+    strip_hidden_tests,
+    write_histograms,
+    write_summary_csv,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+RUBRIC = load_rubric(REPO / "autograder" / "rubric.json")
+
+
+def _nb(*cells) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for src, meta in cells:
+        c = nbformat.v4.new_code_cell(src)
+        if meta:
+            c.metadata["nbgrader"] = meta
+        nb.cells.append(c)
+    return nb
+
+
+TEST_META = {"grade": True, "solution": False, "grade_id": "t", "points": 1, "locked": True, "schema_version": 3}
+
+
+# ------------------------------------------------------------------------------------ paths
+
+
+def test_resolve_inside_refuses_escapes_and_symlinks(tmp_path):
+    sub = tmp_path / "sub"
+    (sub / "deliverable").mkdir(parents=True)
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"RIFF")
+    assert resolve_inside(sub, "deliverable") == (sub / "deliverable").resolve()
+    with pytest.raises(GradingError, match="stay inside"):
+        resolve_inside(sub, "../secret.wav")
+    with pytest.raises(GradingError, match="stay inside"):
+        resolve_inside(sub, str(secret))
+    (sub / "link").symlink_to(tmp_path)
+    with pytest.raises(GradingError, match="symbolic link"):
+        resolve_inside(sub, "link/secret.wav")
+
+
+def test_copy_submission_keeps_only_regular_files(tmp_path):
+    src = tmp_path / "src"
+    (src / "deliverable" / "stems").mkdir(parents=True)
+    (src / "lab.ipynb").write_text("{}")
+    (src / "deliverable" / "mix.wav").write_bytes(b"x" * 10)
+    (src / "big.bin").write_bytes(b"x" * 3_000_000)
+    outside = tmp_path / "answers.json"
+    outside.write_text("secret")
+    (src / "deliverable" / "stems" / "dialogue.wav").symlink_to(outside)
+    (src / "escape").symlink_to(tmp_path)
+    (src / ".ipynb_checkpoints").mkdir()
+    dst = tmp_path / "dst"
+    skipped = copy_submission(src, dst, max_file_mb=1)
+    assert (dst / "lab.ipynb").is_file() and (dst / "deliverable" / "mix.wav").read_bytes() == b"x" * 10
+    assert not (dst / "deliverable" / "stems" / "dialogue.wav").exists()
+    assert not (dst / "escape").exists() and not (dst / "big.bin").exists()
+    assert set(skipped) >= {"deliverable/stems/dialogue.wav", "escape", "big.bin", ".ipynb_checkpoints"}
+
+
+# ------------------------------------------------------------------------------------ hidden tests
+
+
+SRC_WITH_HIDDEN = 'assert x == 1\n### BEGIN HIDDEN TESTS\nassert secret_value == 42, "nope"\n### END HIDDEN TESTS\nprint("done")\n'
+
+
+def test_strip_hidden_tests_removes_the_region_only():
+    out = strip_hidden_tests(SRC_WITH_HIDDEN)
+    assert "secret_value" not in out and "HIDDEN" not in out
+    assert out.startswith("assert x == 1") and 'print("done")' in out
+    assert strip_hidden_tests("plain") == "plain"
+
+
+def test_feedback_preprocessor_scrubs_sources_and_outputs_that_quote_hidden_tests():
+    nb = _nb((SRC_WITH_HIDDEN, dict(TEST_META)))
+    nb.cells[0].outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="nope",
+        traceback=["----> 3 assert secret_value == 42, \"nope\"", "AssertionError: nope"])]
+    nb.cells.append(nbformat.v4.new_code_cell("y = 2"))
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="fine\n")]
+    pre = grading.ScrubHiddenTests()
+    nb, _ = pre.preprocess(nb, {})
+    blob = json.dumps(nb)
+    assert "secret_value" not in blob and "HIDDEN TESTS" not in blob
+    assert nb.cells[1].outputs[0]["text"] == "fine\n"
+
+
+# ------------------------------------------------------------------------------------ answers
+
+
+def test_score_answers_number_numbers_and_choices():
+    spec = {"kind": "answers", "notebook": "x", "items": [
+        {"grade_id": "a", "answer": "f.offset", "type": "number", "expected": 125.0, "tolerance": 20, "points": 2},
+        {"grade_id": "b", "answer": "f.sfx", "type": "numbers", "expected": {"door": 0.0, "cup": 80.0, "gone": "missing", "x": 5},
+         "tolerance": 10, "points": 4},
+        {"grade_id": "c", "answer": "f.layers", "type": "choices", "expected": {"dialogue": "post", "music": "native"}, "points": 1},
+        {"grade_id": "d", "answer": "f.absent", "type": "number", "expected": 1.0, "tolerance": 1, "points": 3},
+    ]}
+    answers = {"f": {"offset": 140.0, "sfx": {"door": 4.0, "cup": 95.0, "gone": None, "x": 5}, "layers": {"dialogue": "Post-generated", "music": "keep"}}}
+    got = {i.grade_id: i for i in score_answers(answers, spec)}
+    assert got["a"].points == 2 and got["a"].passed
+    assert got["b"].points == pytest.approx(3.0) and not got["b"].passed and "cup" in got["b"].message
+    assert got["c"].points == 1 and got["c"].passed
+    assert got["d"].points == 0 and "f['absent']" in got["d"].message
+    # just outside the tolerance: no points
+    answers["f"]["offset"] = 145.5
+    assert score_answers(answers, spec)[0].points == 0
+
+
+def test_truth_comes_from_the_scene_cue_sheet():
+    spec = assignment_spec("lab1_audit", RUBRIC)
+    cues = grading.scene_cues("cafe_dialogue")
+    flaw = next(f for f in cues["native"]["flaws"] if f["kind"] == "sfx_late")
+    truth = grading.derived_truth("sfx_offsets_ms", cues)
+    assert truth[flaw["event"]] == flaw["offset_ms"]
+    assert all(v == 0.0 for k, v in truth.items() if k != flaw["event"])
+    late = next(f for f in cues["native"]["flaws"] if f["kind"] == "dialogue_late")["offset_ms"]
+    findings = {"dialogue_offset_ms": late + 15, "sfx_offsets_ms": truth, "dialogue_to_music_lu": 50.0,
+                "integrated_lufs": cues["native"]["integrated_lufs"], "issues": grading.derived_truth("issues", cues),
+                "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"}}
+    got = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
+    full = {it["grade_id"]: it["points"] for it in spec["items"]}
+    assert got == {**full, "audit_music_level": 0.0}
+
+
+def test_rubric_and_notebooks_agree():
+    for name, spec in RUBRIC["assignments"].items():
+        nb = nbformat.read(str(REPO / "labs" / name / f"{spec['notebook']}.ipynb"), as_version=4)
+        cells = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata}
+        for it in spec["items"]:
+            meta = cells[it["grade_id"]]
+            assert meta["grade"] and not meta["solution"] and meta["points"] == it["points"], it["grade_id"]
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has outputs"
+
+
+def test_bad_rubric_is_a_clear_error(tmp_path):
+    p = tmp_path / "rubric.json"
+    p.write_text('{"assignments": {"x": {"kind": "quiz", "notebook": "x", "items": []}}}')
+    with pytest.raises(GradingError, match="kind 'mix' or 'answers'"):
+        load_rubric(p)
+    p.write_text("not json")
+    with pytest.raises(GradingError, match="JSON"):
+        load_rubric(p)
+    with pytest.raises(GradingError, match="not in the rubric"):
+        assignment_spec("lab9", RUBRIC)
+    p.write_text('{"assignments": {"x": {"kind": "answers", "notebook": "x", "timeout_s": "soon", '
+                 '"items": [{"grade_id": "a", "points": 1}]}}}')
+    with pytest.raises(GradingError, match="'timeout_s' of 'x' must be a number of seconds"):
+        load_rubric(p)
+
+
+# ------------------------------------------------------------------------------------ mix scoring
+
+
+def _result(name, passed, value=1.0):
+    return CheckResult(name, value, "dB", "target", passed, f"{name} message", {})
+
+
+def test_score_mix_full_points_per_passed_check_and_gates():
+    spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
+    names = [it["check"] for it in spec["items"]]
+    results = {n: _result(n, True) for n in names + ["format", "stems_sum"]}
+    results["sync"] = _result("sync", False, 120.0)
+    items = score_mix(results, {"sync": "iVBOR"}, spec)
+    pts = {i.name: i.points for i in items}
+    assert pts["sync"] == 0 and sum(pts.values()) == sum(it["points"] for it in spec["items"]) - 2
+    assert next(i for i in items if i.name == "sync").figure_png == "iVBOR"
+    results["stems_sum"] = _result("stems_sum", False, -3.0)
+    items = score_mix(results, {}, spec)
+    assert all(i.points == 0 for i in items)
+    assert "stems_sum" in next(i for i in items if i.name == "loudness").message
+
+
+# ------------------------------------------------------------------------------------ running learner code
+
+
+def test_learner_code_runs_isolated_and_exports_json(tmp_path):
+    nb = _nb(
+        ("%matplotlib inline\nimport numpy as np\nanswer = {'x': np.float32(1.5), 'arr': np.arange(3)}", None),
+        ("raise RuntimeError('boom')", None),
+        ("answer['after_error'] = True\nnp.allclose = lambda *a, **k: True", None),
+        ("answer['from_test_cell'] = True", dict(TEST_META)),
+    )
+    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
+    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["answer", "missing"], timeout_s=120)
+    assert values == {"answer": {"x": 1.5, "arr": [0, 1, 2], "after_error": True}}
+    assert "RuntimeError: boom" in log
+    assert np.allclose(np.zeros(2), np.ones(2)) is False  # the learner's patch lived in another process
+
+
+def test_runaway_learner_code_is_stopped(tmp_path):
+    nb = _nb(("answer = 1", None), ("while True:\n    pass", None))
+    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
+    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["answer"], timeout_s=3)
+    assert values == {}
+    assert "did not finish within 3 s" in log
+
+
+def test_learner_code_cells_skip_grade_cells():
+    nb = _nb(("a = 1", None), ("assert a == 1", dict(TEST_META)),
+             ("b = 2", {**TEST_META, "solution": True, "grade": True}))
+    assert learner_code_cells(nb) == ["a = 1", "b = 2"]
+
+
+def _lab3_submission(folder: Path, *, extra: str = "") -> Path:
+    src = REPO / "labs" / "lab3_choose_approach"
+    folder.mkdir(parents=True)
+    shutil.copy(src / "scenarios.json", folder / "scenarios.json")
+    nb = nbformat.read(str(src / "lab3_choose_approach.ipynb"), as_version=4)
+    if extra:
+        nb.cells.append(nbformat.v4.new_code_cell(extra))
+    nbformat.write(nb, str(folder / "lab3_choose_approach.ipynb"))
+    return folder
+
+
+def test_grade_submission_answers_lab_and_patched_grader_in_learner_code(tmp_path):
+    full = sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+    sub = _lab3_submission(tmp_path / "alice" / "lab3_choose_approach")
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=RUBRIC)
+    assert g.score == full and g.student == "alice" and not g.error
+    # a learner who changes an answer and patches the grader's scoring in their own process
+    cheat = _lab3_submission(tmp_path / "mallory" / "lab3_choose_approach", extra=(
+        "choices['surf_reel'] = {'approach': 'post', 'dialogue': 'post', 'sfx': 'post', 'ambience': 'post', 'music': 'post'}\n"
+        "import layerlab.grading as G\n"
+        "G.score_answers = lambda *a, **k: []\n"
+        "open('results.json', 'w').write('{\"score\": 999}')\n"))
+    g2 = grade_submission(cheat, assignment="lab3_choose_approach", rubric=RUBRIC)
+    assert g2.item("choice_surf_reel").points == 0.0
+    assert g2.score == full - 2
+
+
+def test_the_rubric_sets_how_long_learner_code_may_run(tmp_path):
+    rubric = json.loads(json.dumps(RUBRIC))
+    rubric["assignments"]["lab3_choose_approach"]["timeout_s"] = 2
+    sub = _lab3_submission(tmp_path / "dave" / "lab3_choose_approach", extra="while True:\n    pass")
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=rubric)
+    assert "did not finish within 2 s" in g.log
+    assert g.score == sum(it["points"] for it in rubric["assignments"]["lab3_choose_approach"]["items"])  # earlier cells count
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=rubric, timeout_s=1)  # the caller's value wins
+    assert "did not finish within 1 s" in g.log
+
+
+def test_broken_submissions_score_zero_with_a_reason(tmp_path):
+    empty = tmp_path / "bob" / "lab2_hybrid_mix"
+    empty.mkdir(parents=True)
+    g = grade_submission(empty, assignment="lab2_hybrid_mix", rubric=RUBRIC)
+    assert g.score == 0 and "lab2_hybrid_mix.ipynb is missing" in g.error
+    assert len(g.items) == len(assignment_spec("lab2_hybrid_mix", RUBRIC)["items"])
+    # a notebook whose "deliverable" is a symlink to files outside the submission
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    sub = tmp_path / "eve" / "lab2_hybrid_mix"
+    sub.mkdir(parents=True)
+    nb = _nb((f"import os\nos.symlink({str(outside)!r}, 'deliverable')", None))
+    nbformat.write(nb, str(sub / "lab2_hybrid_mix.ipynb"))
+    g = grade_submission(sub, assignment="lab2_hybrid_mix", rubric=RUBRIC)
+    assert g.score == 0 and "symbolic link" in g.error
+
+
+# ------------------------------------------------------------------------------------ reports
+
+
+def _grades():
+    spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
+    out = []
+    for k, student in enumerate(["amy", "ben", "cat"]):
+        items = [ItemGrade(it["grade_id"], it["check"], float(it["points"]) if (j + k) % 3 else 0.0, float(it["points"]),
+                           bool((j + k) % 3), 1.0, "dB", "t", "msg") for j, it in enumerate(spec["items"])]
+        out.append(SubmissionGrade("lab2_hybrid_mix", student, items))
+    return spec, out
+
+
+def test_summary_csv_and_histograms(tmp_path):
+    spec, grades = _grades()
+    p = write_summary_csv(tmp_path / "summary.csv", spec, grades)
+    with open(p, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["student"] for r in rows] == ["amy", "ben", "cat"]
+    for r, g in zip(rows, grades):
+        assert float(r["score"]) == g.score
+        assert float(r["sync"]) == g.item("sync").points
+    png = write_histograms(tmp_path / "h.png", spec, grades, assignment="lab2_hybrid_mix")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_submission_grade_round_trip_and_reports():
+    _, grades = _grades()
+    g = grades[0]
+    back = SubmissionGrade.from_dict(json.loads(json.dumps(g.to_dict())))
+    assert back.to_dict() == g.to_dict()
+    assert "<table>" in g.to_html() and "| sync |" in g.to_markdown()
+    assert f"{g.score:g}/" in g.to_text().replace(".0/", "/") or str(int(g.score)) in g.to_text()
+
+
+# ------------------------------------------------------------------------------------ self-check
+
+
+@pytest.fixture(scope="module")
+def deliverables(tmp_path_factory):
+    """The reference mix of lab 2 and the same mix 6 LU too quiet, exported by the engine."""
+    from layerlab.mix.ducking import Ducking
+    from layerlab.mix.master import Master
+    from layerlab.mix.scenes import load_scene
+    from layerlab.mix.session import export_deliverable
+    from layerlab.mix.stack import LayerStack
+
+    nb = nbformat.read(str(REPO / "labs" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb"), as_version=4)
+    sol = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab2_mix")
+    scene = load_scene("cafe_dialogue")
+    out = {}
+    for name, src in (("ref", sol), ("quiet", sol.replace("TARGET_LUFS = -14.0", "TARGET_LUFS = -20.0"))):
+        ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues)
+        exec(src, ns)
+        out[name] = export_deliverable(ns["stack"], tmp_path_factory.mktemp(name) / "deliverable")
+    return out
+
+
+def test_self_check_reports_what_the_grader_gives_without_stderr(deliverables, capfd):
+    spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
+    g = grading.self_check(deliverable=deliverables["ref"], figures=False)
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert g.score == sum(it["points"] for it in spec["items"]) and all(i.passed for i in g.items)
+    assert "[PASS] loudness" in out
+    # one check, as a grade cell runs it: fails with the advice as the assertion message
+    with pytest.raises(AssertionError, match="loudness: integrated loudness is -20"):
+        grading.self_check("loudness", deliverable=deliverables["quiet"], figures=False)
+    out, err = capfd.readouterr()
+    assert err == "" and "[FAIL] loudness" in out
+    q = grading.self_check(deliverable=deliverables["quiet"], figures=False, show=False)
+    assert q.item("loudness").points == 0 and q.score == g.score - q.item("loudness").max_points
+    with pytest.raises(GradingError, match="no deliverable folder"):
+        grading.self_check(deliverable=deliverables["ref"].parent / "nothing", show=False)
+
+
+def test_grade_assignment_batch_goes_on_past_broken_submissions_and_resumes(tmp_path):
+    course = tmp_path / "course"
+    _lab3_submission(course / "submitted" / "alice" / "lab3_choose_approach")
+    (course / "submitted" / "bob" / "lab3_choose_approach").mkdir(parents=True)  # handed in nothing
+    full = sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=2, gradebook=False, feedback=False,
+                                 progress=False)
+    by = {g.student: g for g in s.grades}
+    assert by["alice"].score == full and by["bob"].score == 0 and "missing" in by["bob"].error
+    with open(s.summary_csv, newline="") as fh:
+        assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
+    assert (s.report_dir / "alice.html").is_file() and s.histograms_png.is_file()
+    # resume: unchanged submissions reuse their stored result
+    again = grading.grade_assignment("lab3_choose_approach", course=course, gradebook=False, feedback=False,
+                                     resume=True, progress=False)
+    assert {g.student: g.elapsed_s for g in again.grades} == {g.student: g.elapsed_s for g in s.grades}
+    # grading one learner keeps the whole class in the summary
+    one = grading.grade_assignment("lab3_choose_approach", course=course, students=["bob"], gradebook=False,
+                                   feedback=False, progress=False)
+    assert [g.student for g in one.grades] == ["bob"]
+    with open(one.summary_csv, newline="") as fh:
+        assert [r["student"] for r in csv.DictReader(fh)] == ["alice", "bob"]
+    with pytest.raises(GradingError, match="no collected submission"):
+        grading.grade_assignment("lab3_choose_approach", course=course, students=["carol"], gradebook=False, progress=False)
+
+
+def _spans(grades) -> dict:
+    out = {}
+    for g in grades:
+        line = next(x for x in g.log.splitlines() if x.startswith("span "))
+        _, pid, start, end = line.split()
+        out[g.student] = (int(pid), float(start), float(end))
+    return out
+
+
+def _most_at_once(spans) -> int:
+    return max(sum(1 for _, s, e in spans.values() if s <= start < e) for _, start, _ in spans.values())
+
+
+@pytest.mark.parametrize("jobs", [1, 3, None])
+def test_jobs_sets_how_many_submissions_run_at_once_each_in_its_own_process(tmp_path, jobs):
+    course = tmp_path / "course"
+    for name in ("ann", "ben", "cat"):
+        _lab3_submission(course / "submitted" / name / "lab3_choose_approach", extra=(
+            "import os, time\nt0 = time.time()\ntime.sleep(1.5)\nprint('span', os.getpid(), t0, time.time())"))
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=jobs, gradebook=False, feedback=False,
+                                 progress=False)
+    spans = _spans(s.grades)
+    assert len({pid for pid, _, _ in spans.values()} | {os.getpid()}) == 4  # a process per submission, not the grader's
+    assert _most_at_once(spans) == min(3, jobs or os.cpu_count())  # default: one per core
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_a_grader_interpreter_that_dies_mid_batch_costs_no_grade(tmp_path):
+    import signal
+    import threading
+    import time
+
+    from layerlab.grading import zygote as zmod
+
+    course = tmp_path / "course"
+    for name in ("ann", "ben"):
+        _lab3_submission(course / "submitted" / name / "lab3_choose_approach", extra="import time\ntime.sleep(2)")
+    killed = []
+
+    def kill_the_zygote_while_it_runs_a_task():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            z = zmod._shared
+            if z is not None and z.alive and _children(z._proc.pid):
+                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+                killed.append(z)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_zygote_while_it_runs_a_task)
+    killer.start()
+    s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=2, gradebook=False, feedback=False,
+                                 progress=False)
+    killer.join()
+    assert killed, "the zygote was never seen running a task"
+    full = sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+    for g in s.grades:  # re-graded with a new zygote: full marks, nothing blamed on the learner
+        assert not g.incomplete and g.score == full and "stopped early" not in g.log, (g.student, g.error, g.log)
+    assert zmod._shared is not killed[0] and zmod._shared.alive
+
+
+def test_learner_code_cannot_write_huge_files(tmp_path):
+    nb = _nb(("import os\ntry:\n    with open('big.bin', 'wb') as fh:\n        fh.truncate(0)\n"
+              "        fh.seek(int(300e6))\n        fh.write(b'x')\n    ok = 'wrote'\nexcept OSError as exc:\n    ok = 'refused'", None))
+    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
+    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["ok"], timeout_s=60)
+    assert values == {"ok": "refused"}
+    assert not (tmp_path / "big.bin").exists() or (tmp_path / "big.bin").stat().st_size <= grading.MAX_FILE_MB * 1e6
+
+
+def test_check_answers_reports_shape_problems_and_optionally_the_verdict(capsys):
+    spec = assignment_spec("lab3_choose_approach", RUBRIC)
+    expected = {it["label"]: dict(it["expected"]) for it in spec["items"]}
+    problems = grading.check_answers({"choices": {"surf_reel": {"approach": "maybe"}}}, assignment="lab3_choose_approach")
+    assert any("news_explainer" in p for p in problems)
+    assert any("'maybe'" in p and "choose one of" in p for p in problems)
+    assert "Fix before submitting" in capsys.readouterr().out
+    expected["surf_reel"]["music"] = "post"
+    assert grading.check_answers({"choices": expected}, assignment="lab3_choose_approach", grade=True) == []
+    out = capsys.readouterr().out
+    assert "[FAIL] surf_reel" in out and "Reconsider: music" in out and "[PASS] news_explainer" in out
+
+
+def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
+    src_dir = REPO / "labs" / "lab3_choose_approach"
+    sub = _lab3_submission(tmp_path / "trent" / "lab3_choose_approach")
+    nb = nbformat.read(str(sub / "lab3_choose_approach.ipynb"), as_version=4)
+    # the learner rewrites the locked setup cell (which loads the scenarios) and deletes the self-check cell
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab3_setup")
+    setup.source = "raise SystemExit('setup disabled')"
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "lab3_selfcheck"]
+    nbformat.write(nb, str(sub / "lab3_choose_approach.ipynb"))
+    copy = tmp_path / "copy.ipynb"
+    shutil.copy(sub / "lab3_choose_approach.ipynb", copy)
+    restored = grading.restore_locked_cells(copy, src_dir / "lab3_choose_approach.ipynb")
+    assert set(restored) == {"lab3_setup", "lab3_selfcheck"}
+    fixed = nbformat.read(str(copy), as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.cells]
+    assert ids.index("lab3_selfcheck") == ids.index("lab3_choices") + 1  # back after the graded cell before it
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=RUBRIC,
+                         source_notebook=src_dir / "lab3_choose_approach.ipynb")
+    assert g.score == sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])

@@ -1,0 +1,67 @@
+"""The master reaches its loudness target under a true-peak ceiling, and stems still add up."""
+
+import numpy as np
+import pytest
+
+from layerlab import ParameterError
+from layerlab.measure.loudness import integrated_loudness, true_peak_dbtp
+from layerlab.mix.master import Master, limiter_gain_db
+from layerlab.mix.stack import LAYERS, LayerStack
+
+SR = 48_000
+
+
+def program(seconds=8.0, seed=3, level=0.05):
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    x = level * rng.standard_normal((n, 2))
+    # a few loud transients the limiter has to catch
+    for t in (1.0, 3.5, 6.2):
+        i = int(t * SR)
+        x[i : i + 200] += 0.9 * np.sin(np.linspace(0, 40 * np.pi, 200))[:, None]
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("target_lufs,ceiling_dbtp", [(-14.0, -1.0), (-23.0, -1.0), (-16.0, -2.0)])
+def test_master_hits_target_under_ceiling(target_lufs, ceiling_dbtp):
+    res = Master(target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp).process(program())
+    assert res.output_lufs == pytest.approx(target_lufs, abs=0.1)
+    assert integrated_loudness(res.audio) == pytest.approx(res.output_lufs, abs=1e-3)
+    tp = true_peak_dbtp(res.audio)
+    assert tp <= ceiling_dbtp + 0.05 and res.output_true_peak_dbtp == pytest.approx(tp, abs=1e-3)
+    assert res.gain_db.shape == (program().shape[0],)
+
+
+def test_limiter_leaves_quiet_audio_alone_and_ramps_smoothly():
+    quiet = program(level=0.01) * 0.1
+    assert not np.any(limiter_gain_db(quiet, ceiling_dbtp=-1.0))
+    g = limiter_gain_db(program(), ceiling_dbtp=-6.0, attack_ms=2.0, release_ms=150.0)
+    assert g.min() < -3.0
+    steps = np.abs(np.diff(g))
+    assert steps.max() <= 6.0 / (0.002 * SR) + 1e-9  # no jumps beyond the attack slope
+
+
+def test_silence_is_not_amplified():
+    res = Master(target_lufs=-14.0).process(np.zeros((SR, 2), np.float32))
+    assert not np.any(res.audio) and res.static_gain_db == 0.0
+    assert res.input_lufs == float("-inf")
+
+
+def test_stack_master_applies_one_gain_to_every_stem():
+    stack = LayerStack(duration_s=8.0, master=Master(target_lufs=-14.0, ceiling_dbtp=-1.0))
+    x = program()
+    stack.add("music", x * 0.5)
+    stack.add("dialogue", x[::-1].copy())
+    r = stack.render()
+    np.testing.assert_allclose(sum(r.stems[n] for n in LAYERS), r.mix, atol=1e-6)
+    assert integrated_loudness(r.mix) == pytest.approx(-14.0, abs=0.1)
+    raw = stack.render(master=False)
+    ratio = r.stems["music"][:, 0] / np.where(raw.stems["music"][:, 0] == 0, 1, raw.stems["music"][:, 0])
+    np.testing.assert_allclose(20 * np.log10(np.abs(ratio[1000:-1000:997])), r.master_gain_db[1000:-1000:997], atol=1e-3)
+
+
+def test_bad_master_settings():
+    with pytest.raises(ParameterError, match="target_lufs"):
+        Master(target_lufs=5.0)
+    with pytest.raises(ParameterError, match="ceiling_dbtp"):
+        Master(ceiling_dbtp=3.0)

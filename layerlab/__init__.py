@@ -18,7 +18,7 @@ from layerlab.io.audio import (
     to_pydub,
     validate_audio,
 )
-from layerlab.errors import AudioError, LayerLabError, ParameterError, SessionError
+from layerlab.errors import AudioError, GraderError, InputError, LayerLabError, ParameterError, SessionError
 from layerlab.mix.scenes import Scene, SceneError, list_scenes, load_scene
 
 __version__ = "0.1.0"
@@ -28,6 +28,8 @@ __all__ = [
     "AudioFile",
     "AudioError",
     "LayerLabError",
+    "InputError",
+    "GraderError",
     "ParameterError",
     "SessionError",
     "Scene",

@@ -1,8 +1,17 @@
-"""Errors raised by Layer Lab.
+"""The one error hierarchy of Layer Lab.
 
-Every error a learner can trigger is a subclass of :class:`LayerLabError` and
-also of :class:`ValueError`, so ``except ValueError`` keeps working. Messages
-say what is wrong, in which file, and how to fix it.
+Two families, so that a grader crash never reads as bad input:
+
+* :class:`InputError` (also a :class:`ValueError`, so ``except ValueError``
+  keeps working): the learner's or instructor's input cannot be used as it is.
+  The message names the argument, file or key, says what is wrong and how to
+  fix it, in one line. Subclasses say which kind of input.
+* :class:`GraderError` (also a :class:`RuntimeError`): the kit's own machinery
+  failed (the warm interpreter, the sandbox, a worker). Nothing is blamed on
+  the learner; the work is retried or reported as incomplete.
+
+Both derive from :class:`LayerLabError`, which the command line catches to
+print one line instead of a traceback.
 
 What the messages look like is shown in ``lessons/00_start_here.ipynb``.
 """
@@ -10,17 +19,41 @@ What the messages look like is shown in ``lessons/00_start_here.ipynb``.
 from __future__ import annotations
 
 
-class LayerLabError(ValueError):
-    """Base class of every error Layer Lab raises on bad input."""
+class LayerLabError(Exception):
+    """Base class of every error Layer Lab raises on purpose."""
 
 
-class ParameterError(LayerLabError):
+class InputError(LayerLabError, ValueError):
+    """Bad input: an argument, file, session, scene, rubric or submission that cannot be used as it is."""
+
+
+class ParameterError(InputError):
     """A function was called with an argument it cannot use."""
 
 
-class AudioError(LayerLabError):
+class AudioError(InputError):
     """An audio file or array cannot be used as it is (empty, NaN, wrong rate, ...)."""
 
 
-class SessionError(LayerLabError):
+class SessionError(InputError):
     """A ``session.json`` or deliverable folder is missing parts or malformed."""
+
+
+class SceneError(InputError):
+    """A scene is unknown, incomplete, or its cue sheet is malformed."""
+
+
+class GradingError(InputError):
+    """A submission, rubric or course folder cannot be graded as it is."""
+
+
+class GraderError(LayerLabError, RuntimeError):
+    """The grader's own machinery failed (not the learner's fault)."""
+
+
+class ZygoteError(GraderError):
+    """The grader's warm interpreter could not start or fork a task."""
+
+
+class SandboxError(GraderError):
+    """The operating-system sandbox for learner code could not be set up."""

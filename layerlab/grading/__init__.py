@@ -55,7 +55,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from layerlab.errors import LayerLabError
+from layerlab.errors import GradingError, LayerLabError
 from layerlab.paths import REPO_ROOT, scenes_dir
 
 RUBRIC_FILE = "rubric.json"
@@ -66,9 +66,6 @@ MAX_SUBMISSION_MB = 400
 MAX_FILE_MB = 200
 _IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 
-
-class GradingError(LayerLabError):
-    """A submission, rubric or course folder cannot be graded as it is."""
 
 
 # --------------------------------------------------------------------------------------

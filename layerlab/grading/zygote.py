@@ -42,7 +42,7 @@ import time
 import traceback
 from pathlib import Path
 
-from layerlab.errors import LayerLabError
+from layerlab.errors import LayerLabError, ZygoteError
 
 PRELOAD = ("numpy", "scipy.signal", "scipy.fft", "scipy.ndimage", "soundfile", "pyloudnorm", "matplotlib",
            "matplotlib.figure", "matplotlib.backends.backend_agg", "threadpoolctl", "layerlab.io.audio", "layerlab.mix.stack",
@@ -74,9 +74,6 @@ def _clean_env() -> dict:
     env.update(_SINGLE_THREAD_ENV, MPLBACKEND="Agg", PYTHONWARNINGS="ignore", PYTHONDONTWRITEBYTECODE="1")
     return env
 
-
-class ZygoteError(LayerLabError):
-    """The grader's warm interpreter could not start or fork a task."""
 
 
 def _probe_task(args: dict) -> int:

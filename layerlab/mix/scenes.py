@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE, load_audio
-from layerlab.errors import LayerLabError
+from layerlab.errors import LayerLabError, SceneError
 from layerlab.paths import scenes_dir
 
 __all__ = [
@@ -67,9 +67,6 @@ FLAW_KINDS = {
 }
 """Every flaw kind a native render can list, with the fields it must carry."""
 
-
-class SceneError(LayerLabError):
-    """A scene is unknown, incomplete, or its cue sheet is malformed."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 # Layer Lab: two commands take a fresh clone to a running lab or a full test run.
 #   make lab    set up .venv and open JupyterLab on the lessons
-#   make test   set up .venv (and the browser the UI test drives) and run every test
+#   make test   set up .venv (and the Debian packages the tests drive) and run every test
+# `make help` lists every target and setting.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,8 +9,24 @@ PORT   ?= 8888
 # JupyterLab refuses to run as root (containers, Binder-like machines) unless told it may
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_ARGS ?=
+# --port given inside LAB_ARGS wins over PORT
+PORT_ARG := $(if $(findstring --port,$(LAB_ARGS)),,--port=$(PORT))
 
-.PHONY: setup lab test bench assets clean
+.PHONY: help setup lab test bench assets clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "Layer Lab - make targets:"
+	@echo "  make lab      set up .venv (first time only) and open JupyterLab on lessons/00_start_here.ipynb"
+	@echo "  make test     set up .venv, install the Debian packages the tests need (root or sudo), run every test (what CI runs)"
+	@echo "  make bench    run every benchmark in benchmarks/ (timings and ratios against a peer)"
+	@echo "  make assets   rebuild the scenes in assets/scenes byte for byte"
+	@echo "  make setup    only create .venv and install the kit"
+	@echo "  make clean    remove .venv and test artefacts"
+	@echo "Settings (make VAR=value TARGET):"
+	@echo "  PORT=8888     port JupyterLab listens on (make lab PORT=9999)"
+	@echo "  LAB_ARGS=...  extra jupyter lab arguments, e.g. LAB_ARGS='--no-browser --ip=0.0.0.0' (a --port here wins over PORT)"
+	@echo "  PYTHON=python3  interpreter that creates .venv (3.10 to 3.12)"
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	PYTHON=$(PYTHON) bash scripts/setup.sh
@@ -17,7 +34,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 setup: $(VENV)/.installed
 
 lab: setup
-	cd $(CURDIR) && PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS) \
+	cd $(CURDIR) && PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab $(PORT_ARG) $(ALLOW_ROOT) $(LAB_ARGS) \
 		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/lessons/00_start_here.ipynb
 
 test: setup

@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +114,17 @@ def test_make_lab_serves_the_lessons_with_widget_plot_and_nbgrader_extensions():
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_make_help_lists_the_targets_and_settings():
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    for word in ("make lab", "make test", "make bench", "make assets", "PORT=", "LAB_ARGS="):
+        assert word in out, f"`make help` does not mention {word}"
+
+
+@pytest.mark.parametrize("args, port", [("", "8888"), ("PORT=7001", "7001"), ("LAB_ARGS=--port=7002 --no-browser", "7002")])
+def test_make_lab_passes_exactly_one_port(args, port):
+    cmd = ["make", "-n", "lab", "VENV=.venv"] + ([args] if args else [])
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    line = next(l for l in out.splitlines() if "jupyter lab" in l)
+    assert line.count("--port") == 1 and f"--port={port}" in line, line

@@ -1,6 +1,7 @@
 # Layer Lab: two commands take a fresh clone to a running lab or a full test run.
 #   make lab    set up .venv and open JupyterLab on the lessons
 #   make test   set up .venv (and the browser the UI test drives) and run every test
+#   make notebooks  rebuild lessons/*.ipynb and labs/*/*.ipynb from their sources in lessons/src and labs/src
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ PORT   ?= 8888
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_ARGS ?=
 
-.PHONY: setup lab test bench assets clean
+.PHONY: setup lab test bench assets notebooks clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	PYTHON=$(PYTHON) bash scripts/setup.sh
@@ -29,6 +30,9 @@ bench: setup
 
 assets: setup
 	$(BIN)/python -m assets.build
+
+notebooks: setup
+	$(BIN)/python lessons/build_notebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -10,6 +10,29 @@
 # * the **engine**, the Python package `layerlab`, does every measurement. The lessons, the labs and
 #   the grader all call the same functions, so what you see here is what you are graded on.
 #
+# ## Where this kit sits in the course
+#
+# The kit belongs to a course of ten lessons on making generative media. It covers the part about
+# **sound**. Its lessons are numbered on from the course's lesson 6, which is why the notebooks here
+# jump from 00 to 06:
+#
+# | notebook | where it comes from | what you do in it |
+# |---|---|---|
+# | `00_start_here` (this one) | the kit's own start | set up your listening, meet the three scenes, see how a mix is checked |
+# | `06_native_vs_postgen` | the course's lesson 6 | compare a video model's own sound with sound built layer by layer, and decide when each is right |
+# | `07_four_layers` | the course's lesson on the four layers | mix a scene from dialogue, effects, ambience and music in a live mixer, and export it |
+# | `08_measuring_the_mix` | the kit's own | learn what each number of the grader means: loudness, true peak, sync, masking |
+# | `labs/lab1_audit` | graded lab | measure what is wrong with a native render, layer by layer |
+# | `labs/lab2_hybrid_mix` | graded lab | build the hybrid mix that fixes it, and hand in the exported files |
+# | `labs/lab3_choose_approach` | graded lab | pick native, post-generated or hybrid for six new briefs, and defend the choice |
+#
+# The course's other lessons are not in this kit. One of them, lesson 5, is about lip sync; here you
+# meet lip sync as a measurement (lesson 08 and lab 1).
+#
+# **In what order?** 00, 06, 07, 08, then lab 1, lab 2 and lab 3. Lab 1 uses the numbers lesson 08
+# explains; lab 2 starts from lab 1's findings and uses lesson 07's tools; lab 3 needs only lesson 06,
+# so you may also take it straight after that lesson. `lessons/README.md` has the same map.
+#
 # Run the cells from top to bottom (Shift+Enter). Nothing here needs the internet.
 
 # %%
@@ -139,4 +162,5 @@ print("resampled on request:", fixed.shape[0], "samples at", layerlab.SAMPLE_RAT
 # with a message that says which file to export again, and every other check is still measured.
 #
 # **What next?** Lesson 06 compares a video model's native audio with post-generated layers, lesson
-# 07 gives you the mixer, lesson 08 explains every number the grader prints.
+# 07 gives you the mixer, lesson 08 explains every number the grader prints; then the labs (the map
+# at the top of this notebook gives the order).

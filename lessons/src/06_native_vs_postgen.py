@@ -103,15 +103,15 @@ rows = compare_layers(scene)
 display(HTML(comparison_html(rows)))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 from scipy.signal import welch
+
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.8), layout="constrained")   # fits a notebook beside the file browser
 for ax, (name, stems) in zip(axes, (("native", native), ("post-generated", post))):
     f, p = welch(stems["dialogue"][:, 0], fs=48000, nperseg=4096)
     ax.semilogx(f[1:], 10 * np.log10(p[1:] + 1e-20))
     ax.axvspan(300, 3400, color="orange", alpha=0.15, label="telephone band")
     ax.set_title(f"{name} dialogue spectrum", fontsize=9)
     ax.set_xlabel("Hz"); ax.set_ylim(-150, -40); ax.legend(fontsize=7)
-fig.tight_layout()
 
 # %% [markdown]
 # Reading the table:
@@ -183,7 +183,7 @@ display(HTML(hybrid_table_html(steps)))
 
 # %%
 labels = [s.name for s in steps]
-fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), layout="constrained")   # 750 px: fits beside the file browser
 for ax, (check, good, title) in zip(axes, (("masking", 10.0, "dialogue over music (LU)"),
                                            ("dialogue_sync", 60.0, "worst lip-sync offset (ms)"),
                                            ("loudness", -14.0, "integrated loudness (LUFS)"))):
@@ -192,7 +192,6 @@ for ax, (check, good, title) in zip(axes, (("masking", 10.0, "dialogue over musi
     ax.set_xticks(range(len(steps)), [str(i) for i in range(len(steps))])
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("step")
-fig.tight_layout()
 for i, s in enumerate(steps):
     print(i, s.name, "-", s.description)
 
@@ -225,6 +224,7 @@ display(ab(steps[0].stack.render(master=False).mix, steps[-1].stack.render().mix
 # and decide **which of them you would replace** with a specialised tool, and why.
 #
 # The lab `labs/lab1_audit/lab1_audit.ipynb` walks you through exactly this audit with
-# `layerlab.audit.audit_clip` (levels, band limits, noise, effect timing against the picture), and
-# `labs/lab3_choose_approach` asks you to defend a choice from the decision table. Then
-# `labs/lab2_hybrid_mix` has you build the hybrid final yourself.
+# `layerlab.audit.audit_clip` (levels, band limits, noise, effect timing against the picture); take
+# it after lessons 07 and 08, which explain the numbers it uses. `labs/lab2_hybrid_mix` then has you
+# build the hybrid final yourself. `labs/lab3_choose_approach` asks you to defend choices like the
+# decision table's, and needs only this lesson: you can take it now.

@@ -44,8 +44,9 @@ for priority, name in enumerate(LAYERS, start=1):
 # sound. It has to be **clear**, **well timed** and carry the **right emotion**. In generative media it
 # comes from text-to-speech, a cloned voice, or the video model's native audio. It always **sits on
 # top**: the other layers support it and never cover it. It must be **clean** (no background noise or
-# artefacts in the recording), and its **timing against the picture** is critical (lesson 05 covers
-# lip sync).
+# artefacts in the recording), and its **timing against the picture** is critical. Lip sync has a
+# lesson of its own in the full course (lesson 5, not part of this kit); here, lesson 08 shows how far
+# off is too far, and lab 1 measures the lip-sync offset of a native render.
 #
 # **2. Sound effects (SFX).** Distinct sounds tied to something **visible**: footsteps, doors, typing,
 # glasses clinking, explosions. They make what we see feel physical and weighty. Each must be **in sync

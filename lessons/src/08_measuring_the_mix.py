@@ -47,11 +47,12 @@ from layerlab.mix.scenes import hybrid_stack
 mix = hybrid_stack("cafe_dialogue").render().mix
 report = Meter().measure(mix)
 print(report.summary())
-fig, ax = plt.subplots(figsize=(9, 2.8))
+fig, ax = plt.subplots(figsize=(7.5, 2.6), layout="constrained")
 ax.plot(report.momentary.times_s, report.momentary.lufs, lw=0.7, label="momentary")
 ax.plot(report.short_term.times_s, report.short_term.lufs, lw=1.5, label="short-term")
 ax.axhline(report.integrated_lufs, ls=":", label="integrated")
-ax.set_ylim(-50, 0); ax.set_xlabel("s"); ax.set_ylabel("LUFS"); ax.legend(fontsize=8)
+ax.set_ylim(-50, 0); ax.set_xlabel("s"); ax.set_ylabel("LUFS")
+ax.legend(fontsize=8);   # the ';' keeps the notebook from printing the Legend object
 
 # %% [markdown]
 # ## 2. True peak

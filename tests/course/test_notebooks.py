@@ -1,5 +1,7 @@
 """Every lesson notebook runs top to bottom in a fresh kernel, with no error and nothing on stderr."""
 
+import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -98,6 +100,20 @@ def test_a_lesson_cell_with_a_grading_header_is_refused(tmp_path):
         build.stale(root)
 
 
+# Widest figure a lesson may draw, in CSS pixels. In a 1400 px browser window with JupyterLab's file
+# browser open, a notebook cell's output area is about 940 px wide (1400 minus the side bar ~300, the
+# prompt column and paddings ~120, ipympl's toolbar ~40); 800 px leaves room for a scroll bar and a
+# zoom step. Issue #17: lesson 06's three-panel figure was 1000 px wide and lost its third panel.
+MAX_FIGURE_PX = 800
+FIGURE_PROBE = """
+import json as _json, matplotlib.pyplot as _plt
+print("FIGURE_WIDTHS_PX", _json.dumps({int(n): float(_plt.figure(n).get_size_inches()[0] * _plt.figure(n).dpi)
+                                         for n in _plt.get_fignums()}))
+"""
+# an expression statement at the end of a cell that echoes an object, e.g. <matplotlib.legend.Legend at 0x7f...>
+STRAY_REPR = re.compile(r"^<[\w.]+( object)? at 0x[0-9a-f]+>$")
+
+
 def _kernel_name():
     """The ``python3`` kernel: jupyter_client starts it with the interpreter running the tests (the .venv's)."""
     return "python3"
@@ -111,6 +127,7 @@ def test_notebook_executes_cleanly(path, tmp_path):
     work = tmp_path / "lessons"
     shutil.copytree(LESSONS, work, ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
     nb = nbformat.read(work / path.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(FIGURE_PROBE))
     client = NotebookClient(nb, timeout=600, kernel_name=_kernel_name(), resources={"metadata": {"path": str(work)}},
                             allow_errors=False)
     before = sorted(p.name for p in LESSONS.iterdir())
@@ -124,6 +141,12 @@ def test_notebook_executes_cleanly(path, tmp_path):
                 problems.append(f"cell {i}: {out.ename}: {out.evalue}")
             if out.output_type == "stream" and out.name == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {out.text[:300]}")
+            text = out.get("data", {}).get("text/plain", "") if out.output_type == "execute_result" else ""
+            if STRAY_REPR.match(text.strip()):
+                problems.append(f"cell {i} echoes {text.strip()}: end its last line with ';' or assign it")
+    probe = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    widths = json.loads(probe.split("FIGURE_WIDTHS_PX", 1)[1])
+    problems += [f"figure {n} is {w:.0f} px wide, wider than {MAX_FIGURE_PX} px" for n, w in widths.items() if w > MAX_FIGURE_PX]
     assert not problems, "\n".join(problems)
     # the run wrote only into the copy
     assert sorted(p.name for p in LESSONS.iterdir()) == before

@@ -74,6 +74,13 @@ def test_a_notebook_edited_apart_from_its_source_is_caught(tmp_path):
     assert build.stale(root) == [lab]
 
 
+def test_sources_are_plain_python():
+    """Editors and linters read the sources as Python: magics are commented out, nothing else is special."""
+    build = _builder()
+    for t in build.targets():
+        compile(t.source.read_text(encoding="utf-8"), str(t.source), "exec")
+
+
 def test_cell_ids_are_stable_and_unique():
     build = _builder()
     for t in build.targets():

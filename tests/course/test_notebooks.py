@@ -107,10 +107,10 @@ def test_a_lesson_cell_with_a_grading_header_is_refused(tmp_path):
         build.stale(root)
 
 
-# Widest figure a lesson may draw, in CSS pixels. In a 1400 px browser window with JupyterLab's file
-# browser open, a notebook cell's output area is about 940 px wide (1400 minus the side bar ~300, the
-# prompt column and paddings ~120, ipympl's toolbar ~40); 800 px leaves room for a scroll bar and a
-# zoom step. Issue #17: lesson 06's three-panel figure was 1000 px wide and lost its third panel.
+# Widest figure a lesson may draw, in CSS pixels. In a 1400 px browser window with JupyterLab 4's file
+# browser open, a cell's output area measures 968 px (Chromium); ipympl's toolbar takes ~40 px of it, so
+# 800 px leaves room for a scroll bar and a zoom step. Issue #17: lesson 06's three-panel figure was
+# 1000 px wide and lost its third panel.
 MAX_FIGURE_PX = 800
 FIGURE_PROBE = """
 import json as _json, matplotlib.pyplot as _plt

@@ -59,6 +59,7 @@ ROLES = {
     "manual": ("markdown", {"grade": True, "solution": True, "locked": False}),
 }
 HEADER_KEYS = {"role", "grade_id", "points"}
+LAYOUT_KEYS = {"lines_to_next_cell"}  # jupytext's note of extra blank lines after a cell: layout only, dropped
 
 
 class SourceError(ValueError):
@@ -146,8 +147,8 @@ def build(target: Target, rubric: dict | None = None) -> nbformat.NotebookNode:
     for i, cell in enumerate(text.cells):
         where = f"{rel}, cell {i}"
         make = new_code_cell if cell.cell_type == "code" else new_markdown_cell
-        out = make(cell.source)
-        meta = dict(cell.metadata)
+        out = make(cell.source.strip("\n"))  # blank lines around a cell are spacing in the source, not content
+        meta = {k: v for k, v in cell.metadata.items() if k not in LAYOUT_KEYS}
         if meta:
             out.metadata["nbgrader"] = _nbgrader(meta, cell.cell_type, rubric_points, where)
             if meta.get("role") == "test":

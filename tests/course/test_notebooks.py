@@ -81,6 +81,15 @@ def test_sources_are_plain_python():
         compile(t.source.read_text(encoding="utf-8"), str(t.source), "exec")
 
 
+def test_blank_lines_between_cells_are_spacing_not_content(tmp_path):
+    build = _builder()
+    root = _copy_kit(tmp_path)
+    src = root / "lessons" / "src" / "08_measuring_the_mix.py"
+    src.write_text(src.read_text().replace("\n\n# %%", "\n\n\n\n# %%"))
+    assert src.read_text().count("\n\n\n\n# %%") > 10
+    assert build.stale(root) == []
+
+
 def test_cell_ids_are_stable_and_unique():
     build = _builder()
     for t in build.targets():

@@ -2,6 +2,7 @@
 #   make lab    set up .venv and open JupyterLab on the lessons
 #   make test   set up .venv (and the Debian packages the tests drive) and run every test
 # `make help` lists every target and setting.
+#   make notebooks  rebuild lessons/*.ipynb and labs/*/*.ipynb from their sources in lessons/src and labs/src
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ LAB_ARGS ?=
 # --port given inside LAB_ARGS wins over PORT
 PORT_ARG := $(if $(findstring --port,$(LAB_ARGS)),,--port=$(PORT))
 
-.PHONY: help setup lab test bench assets clean
+.PHONY: help setup lab test bench assets notebooks clean
 .DEFAULT_GOAL := help
 
 help:
@@ -21,6 +22,7 @@ help:
 	@echo "  make test     set up .venv, install the Debian packages the tests need (root or sudo), run every test (what CI runs)"
 	@echo "  make bench    run every benchmark in benchmarks/ (timings and ratios against a peer)"
 	@echo "  make assets   rebuild the scenes in assets/scenes byte for byte"
+	@echo "  make notebooks  rebuild the lesson and lab notebooks from lessons/src and labs/src"
 	@echo "  make setup    only create .venv and install the kit"
 	@echo "  make clean    remove .venv and test artefacts"
 	@echo "Settings (make VAR=value TARGET):"
@@ -46,6 +48,9 @@ bench: setup
 
 assets: setup
 	$(BIN)/python -m assets.build
+
+notebooks: setup
+	$(BIN)/python lessons/build_notebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

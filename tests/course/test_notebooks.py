@@ -1,6 +1,9 @@
 """Every lesson notebook runs top to bottom in a fresh kernel, with no error and nothing on stderr."""
 
+import json
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -26,17 +29,105 @@ def test_stored_without_outputs(path):
             assert cell.execution_count is None, f"{path.name}: a code cell has an execution count"
 
 
-def test_notebooks_are_built_from_their_source(tmp_path):
-    """lessons/build_notebooks.py reproduces the committed notebooks exactly."""
+def _builder():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("build_notebooks", LESSONS / "build_notebooks.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
     spec.loader.exec_module(mod)
-    mod.HERE = tmp_path
-    mod.main()
-    for path in NOTEBOOKS:
-        assert (tmp_path / path.name).read_text() == path.read_text(), f"{path.name} differs from its source"
+    return mod
+
+
+def _copy_kit(tmp_path):
+    """The parts of the repository the builder reads and writes, in a scratch folder."""
+    root = tmp_path / "kit"
+    shutil.copytree(LESSONS, root / "lessons", ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
+    shutil.copytree(ROOT / "labs", root / "labs", ignore=shutil.ignore_patterns("deliverable"))
+    (root / "autograder").mkdir()
+    shutil.copy(ROOT / "autograder" / "rubric.json", root / "autograder")
+    return root
+
+
+def test_every_notebook_is_built_from_its_jupytext_source():
+    """`make notebooks` reproduces every committed lesson and lab notebook byte for byte."""
+    build = _builder()
+    built = {t.notebook for t in build.targets()}
+    committed = set(NOTEBOOKS) | set((ROOT / "labs").glob("*/*.ipynb"))
+    assert committed == built, f"notebooks without a source in lessons/src or labs/src: {sorted(committed - built)}"
+    assert build.stale() == [], "run `make notebooks` and commit the result"
+
+
+def test_a_notebook_edited_apart_from_its_source_is_caught(tmp_path):
+    build = _builder()
+    root = _copy_kit(tmp_path)
+    src = root / "lessons" / "src" / "08_measuring_the_mix.py"
+    src.write_text(src.read_text().replace("# # Lesson 08 - Measuring the mix", "# # Lesson 08 - Measuring a mix", 1))
+    assert build.stale(root) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
+    assert build.write_all(root) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
+    assert build.stale(root) == [] and build.write_all(root) == []
+    nb = nbformat.read(root / "lessons" / "08_measuring_the_mix.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith("# Lesson 08 - Measuring a mix")
+    # hand-edits to the .ipynb are caught too
+    lab = root / "labs" / "lab1_audit" / "lab1_audit.ipynb"
+    lab.write_text(lab.read_text().replace('"points": 2', '"points": 3', 1))
+    assert build.stale(root) == [lab]
+
+
+def test_sources_are_plain_python():
+    """Editors and linters read the sources as Python: magics are commented out, nothing else is special."""
+    build = _builder()
+    for t in build.targets():
+        compile(t.source.read_text(encoding="utf-8"), str(t.source), "exec")
+
+
+def test_blank_lines_between_cells_are_spacing_not_content(tmp_path):
+    build = _builder()
+    root = _copy_kit(tmp_path)
+    src = root / "lessons" / "src" / "08_measuring_the_mix.py"
+    src.write_text(src.read_text().replace("\n\n# %%", "\n\n\n\n# %%"))
+    assert src.read_text().count("\n\n\n\n# %%") > 10
+    assert build.stale(root) == []
+
+
+def test_cell_ids_are_stable_and_unique():
+    build = _builder()
+    for t in build.targets():
+        ids = [c["id"] for c in build.build(t).cells]
+        assert ids == [f"{t.id_prefix}-{i:02d}" for i in range(len(ids))]
+        assert len(set(ids)) == len(ids)
+        assert [c["id"] for c in nbformat.read(t.notebook, as_version=4).cells] == ids
+
+
+def test_magics_and_markdown_survive_the_round_trip():
+    build = _builder()
+    lesson = next(t for t in build.targets() if t.notebook.stem == "07_four_layers")
+    nb = build.build(lesson)
+    assert nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith("%matplotlib widget\n")
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# Lesson 07 - The four layers")
+
+
+def test_a_lesson_cell_with_a_grading_header_is_refused(tmp_path):
+    build = _builder()
+    root = _copy_kit(tmp_path)
+    src = root / "lessons" / "src" / "00_start_here.py"
+    src.write_text(src.read_text().replace("# %%\n", '# %% role="test" grade_id="x"\n', 1))
+    with pytest.raises(build.SourceError, match=r"00_start_here.py, cell \d+: lesson cells carry no grading header"):
+        build.stale(root)
+
+
+# Widest figure a lesson may draw, in CSS pixels. In a 1400 px browser window with JupyterLab 4's file
+# browser open, a cell's output area measures 968 px (Chromium); ipympl's toolbar takes ~40 px of it, so
+# 800 px leaves room for a scroll bar and a zoom step. Issue #17: lesson 06's three-panel figure was
+# 1000 px wide and lost its third panel.
+MAX_FIGURE_PX = 800
+FIGURE_PROBE = """
+import json as _json, matplotlib.pyplot as _plt
+print("FIGURE_WIDTHS_PX", _json.dumps({int(n): float(_plt.figure(n).get_size_inches()[0] * _plt.figure(n).dpi)
+                                         for n in _plt.get_fignums()}))
+"""
+# an expression statement at the end of a cell that echoes an object, e.g. <matplotlib.legend.Legend at 0x7f...>
+STRAY_REPR = re.compile(r"^<[\w.]+( object)? at 0x[0-9a-f]+>$")
 
 
 def _kernel_name():
@@ -52,6 +143,7 @@ def test_notebook_executes_cleanly(path, tmp_path):
     work = tmp_path / "lessons"
     shutil.copytree(LESSONS, work, ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
     nb = nbformat.read(work / path.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(FIGURE_PROBE))
     client = NotebookClient(nb, timeout=600, kernel_name=_kernel_name(), resources={"metadata": {"path": str(work)}},
                             allow_errors=False)
     before = sorted(p.name for p in LESSONS.iterdir())
@@ -65,6 +157,12 @@ def test_notebook_executes_cleanly(path, tmp_path):
                 problems.append(f"cell {i}: {out.ename}: {out.evalue}")
             if out.output_type == "stream" and out.name == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {out.text[:300]}")
+            text = out.get("data", {}).get("text/plain", "") if out.output_type == "execute_result" else ""
+            if STRAY_REPR.match(text.strip()):
+                problems.append(f"cell {i} echoes {text.strip()}: end its last line with ';' or assign it")
+    probe = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    widths = json.loads(probe.split("FIGURE_WIDTHS_PX", 1)[1])
+    problems += [f"figure {n} is {w:.0f} px wide, wider than {MAX_FIGURE_PX} px" for n, w in widths.items() if w > MAX_FIGURE_PX]
     assert not problems, "\n".join(problems)
     # the run wrote only into the copy
     assert sorted(p.name for p in LESSONS.iterdir()) == before

@@ -13,6 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # conda-forge names that differ from PyPI names
 CONDA_NAMES = {"soundfile": "pysoundfile"}
+# test extras that environment.yml also lists (jupytext rebuilds the notebooks from their sources)
+ENV_TEST_EXTRAS = {"jupytext"}
 
 
 def _split(req: str):
@@ -23,6 +25,7 @@ def _split(req: str):
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pyproject = {CONDA_NAMES.get(n, n): spec for n, spec in map(_split, project["dependencies"])}
+    pyproject |= {n: spec for n, spec in map(_split, project["optional-dependencies"]["test"]) if n in ENV_TEST_EXTRAS}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
     conda, pip_section = {}, None

@@ -1,0 +1,266 @@
+# %% [markdown]
+# # Lab 1 - Audit a native render
+#
+# A video model's *native* audio arrives as one premixed track: dialogue, sound effects, ambience
+# and music baked together. Before you decide what to keep and what to replace, you **measure**
+# each layer. This is the lesson-06 exercise done with numbers.
+#
+# Scene: **`cafe_dialogue`** - two friends at a cafe table, six lines of dialogue, a door that
+# swings shut twice, two cups set down, cafe room tone and a jazz bed. You have its picture
+# (`video.mp4`), its native render (`native.mp4` / `native.wav`), the post-generated layers
+# (`postgen/`) and the cue sheet (when every event happens in the picture).
+#
+# **What is graded**
+#
+# | finding | how it is graded | points |
+# |---|---|---|
+# | dialogue offset (ms, + = late) | within 20 ms of the true offset | 2 |
+# | each SFX's offset (ms) | within 20 ms, shared per event | 2 |
+# | dialogue level over the music (LU) | within 1.5 LU | 2 |
+# | integrated loudness (LUFS) | within 0.5 LU | 1 |
+# | which problems the render has | per problem | 2 |
+# | which layers to replace | per layer | 2 |
+# | your written judgement | by an instructor, with a mark scheme | 4 |
+#
+# The numbers are checked against the scene's true flaws by a grader that runs your code again in
+# a fresh Python process - so measure honestly; the grade comes from your `findings`, not from
+# what a cell prints.
+
+# %% role="readonly" grade_id="lab1_setup"
+import warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from layerlab.mix.scenes import load_scene
+from layerlab.measure.loudness import integrated_loudness
+from layerlab.measure.sync import dialogue_offsets
+from layerlab.audit import audit_clip, pair_events, VisualEvent
+from layerlab.grading import check_answers
+
+SCENE = "cafe_dialogue"
+scene = load_scene(SCENE)
+cues = scene.cues
+native = scene.load_native()          # (samples, 2) float32 at 48 kHz
+print(cues.title, "-", cues.duration_s, "s,", len(cues.dialogue), "lines,", len(cues.events), "events")
+
+# %% [markdown]
+# ## 1. A first look: the automatic audit
+#
+# `audit_clip` measures the clip without a cue sheet: loudness and true peak against the streaming
+# target, the occupied frequency band, the noise floor, and - from the pictures - the frames where
+# something suddenly changes, paired with the nearest sound onset. It works on any MP4 (see the
+# last section). Read the report and note what looks wrong.
+
+# %% role="readonly" grade_id="lab1_audit_overview"
+audit = audit_clip(scene.native_mp4_path)
+print(audit.to_text())
+audit.plot();
+
+# %% [markdown]
+# ## 2. Dialogue: offset against the lips
+#
+# The cue sheet says where each line must start (`line.start_s`); the post-generated folder has
+# each line as a clean clip. `layerlab.measure.sync.dialogue_offsets(track, lines, clips)` finds each clip
+# inside a track by envelope correlation and reports its offset (positive = the sound is late).
+#
+# Set `dialogue_offset_ms` to the typical offset of the lines in the native render.
+
+# %% role="solution" grade_id="lab1_dialogue"
+### BEGIN SOLUTION
+clips = {line.id: scene.load_clip(line.clip) for line in cues.dialogue}
+dsync = dialogue_offsets(native, cues.dialogue, clips)
+line_offsets = [e.offset_ms for e in dsync.events if e.offset_ms is not None]
+dialogue_offset_ms = float(np.median(line_offsets))
+### END SOLUTION
+print("dialogue offset:", dialogue_offset_ms, "ms")
+
+# %% [markdown]
+# ## 3. Sound effects: is each one on its frame?
+#
+# For each visual event of the cue sheet, find the sound that starts near it in the native render.
+# The audit's onset detector (`audit.onsets`) works on a full mix; `pair_events` pairs each event
+# with the strongest onset from 200 ms before to 400 ms after it.
+#
+# Set `sfx_offsets_ms` to a dict `{event_id: offset_ms}` (use `None` for an event with no sound).
+
+# %% role="solution" grade_id="lab1_sfx"
+### BEGIN SOLUTION
+cue_events = [VisualEvent(time_s=e.time_s, frame=e.frame, strength=0.0) for e in cues.events]
+paired = pair_events(cue_events, audit.onsets)
+sfx_offsets_ms = {e.id: (None if p.missing else round(p.offset_ms, 1)) for e, p in zip(cues.events, paired)}
+### END SOLUTION
+print(sfx_offsets_ms)
+
+# %% [markdown]
+# ## 4. Music against dialogue
+#
+# Listeners want dialogue at least **10 LU** over the music. In a premix you cannot solo the music,
+# but you have the same music (and room tone) as clean clips: find how much of each is in the
+# native track (a least-squares fit of the clips to the track), take it out, and compare the
+# loudness of what is left (mostly dialogue) with the loudness of the fitted music.
+#
+# Set `dialogue_to_music_lu` (dialogue loudness minus music loudness, in LU).
+
+# %% role="solution" grade_id="lab1_music"
+### BEGIN SOLUTION
+mid = native.mean(axis=1).astype(np.float64)
+music = scene.load_clip(cues.music["clip"])[: mid.size, 0].astype(np.float64)
+room = scene.load_clip(cues.ambience["clip"])[: mid.size, 0].astype(np.float64)
+beds = np.stack([music, room], axis=1)
+gains, *_ = np.linalg.lstsq(beds, mid, rcond=None)
+rest = (mid - beds @ gains)[:, None].astype(np.float32)
+dialogue_to_music_lu = float(integrated_loudness(rest) - integrated_loudness((gains[0] * music)[:, None].astype(np.float32)))
+### END SOLUTION
+print("dialogue over music:", round(dialogue_to_music_lu, 1), "LU")
+
+# %% [markdown]
+# ## 5. Loudness against the delivery target
+#
+# Measure the integrated loudness (BS.1770) of the native render. The streaming target is
+# -14 LUFS ±1.
+
+# %% role="solution" grade_id="lab1_loudness"
+### BEGIN SOLUTION
+integrated_lufs = float(integrated_loudness(native))
+### END SOLUTION
+print("integrated loudness:", round(integrated_lufs, 2), "LUFS")
+
+# %% [markdown]
+# ## 6. Your findings
+#
+# Collect what you measured, tick which problems the render has (`True`/`False` for each), and
+# decide per layer whether to keep the `"native"` audio or replace it with a `"post"`-generated
+# layer. Listen before you decide: `scene.native_wav_path` and the clips in `postgen/`.
+
+# %% role="solution" grade_id="lab1_findings"
+### BEGIN SOLUTION
+findings = {
+    "dialogue_offset_ms": dialogue_offset_ms,
+    "sfx_offsets_ms": sfx_offsets_ms,
+    "dialogue_to_music_lu": dialogue_to_music_lu,
+    "integrated_lufs": integrated_lufs,
+    "issues": {
+        "dialogue_late": True,
+        "dialogue_band_limited": True,
+        "sfx_late": True,
+        "sfx_missing": False,
+        "music_masks_dialogue": True,
+        "loudness_off_target": True,
+        "ambience_dropout": False,
+    },
+    "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"},
+}
+### END SOLUTION
+
+# %% [markdown]
+# ### Self-check
+#
+# Checks that the grader can read your findings (complete, right types). Working on your own,
+# without an instructor? Add `grade=True` to see the grader's verdict on each finding (it never
+# shows the true values).
+
+# %% role="readonly" grade_id="lab1_selfcheck"
+check_answers({"findings": findings}, assignment="lab1_audit");
+
+# %% [markdown]
+# ### Graded: dialogue offset
+
+# %% role="test" grade_id="audit_dialogue_offset"
+assert isinstance(findings["dialogue_offset_ms"], (int, float)) and not isinstance(findings["dialogue_offset_ms"], bool), 'findings["dialogue_offset_ms"] must be a number'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_dialogue_offset"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Graded: SFX offsets
+
+# %% role="test" grade_id="audit_sfx_offsets"
+assert isinstance(findings["sfx_offsets_ms"], dict), 'findings["sfx_offsets_ms"] must be a dict'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_sfx_offsets"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Graded: dialogue over music
+
+# %% role="test" grade_id="audit_music_level"
+assert isinstance(findings["dialogue_to_music_lu"], (int, float)) and not isinstance(findings["dialogue_to_music_lu"], bool), 'findings["dialogue_to_music_lu"] must be a number'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_music_level"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Graded: integrated loudness
+
+# %% role="test" grade_id="audit_loudness"
+assert isinstance(findings["integrated_lufs"], (int, float)) and not isinstance(findings["integrated_lufs"], bool), 'findings["integrated_lufs"] must be a number'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_loudness"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Graded: problems found
+
+# %% role="test" grade_id="audit_issues"
+assert isinstance(findings["issues"], dict), 'findings["issues"] must be a dict'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_issues"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Graded: layers to replace
+
+# %% role="test" grade_id="audit_replace"
+assert isinstance(findings["replace"], dict), 'findings["replace"] must be a dict'
+### BEGIN HIDDEN TESTS
+from layerlab.grading import assignment_spec as _spec, score_answers as _score
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_replace"]
+assert _item.passed, _item.message
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 7. Your judgement (graded by an instructor)
+#
+# In a short paragraph per layer (dialogue, SFX, ambience, music) say what the native render does
+# well or badly - cite your numbers - and whether you keep it or replace it, and why. End with one
+# sentence on the loudness.
+
+# %% [markdown] role="manual" grade_id="lab1_judgement" points=4
+# YOUR ANSWER HERE
+#
+# BEGIN MARK SCHEME
+# 4 points, 1 per criterion:
+# - Dialogue: names the ~125 ms late start (3 frames at 24 fps, outside the EBU R37 window of
+#   +60 ms) and the telephone-like band (no body under ~300 Hz, no air over ~3.4 kHz); replaces it.
+# - SFX: names the cup at 5.25 s as ~80 ms late while the doors and the second cup are on their
+#   frames; replaces the SFX layer (or re-times that one effect) rather than regenerating everything.
+# - Music: dialogue only ~3 LU over the music (the guideline is at least 10 LU), so words are
+#   masked; a premix cannot be re-balanced, so the music is replaced and ducked.
+# - Ambience and loudness: the room tone has no measured problem (keeping it is defensible if the
+#   learner explains how, e.g. as the native bed under new layers, or notes that a premix cannot be
+#   split cleanly); the render is ~4 LU under the -14 LUFS target and is fixed at the master.
+# END MARK SCHEME
+
+# %% [markdown]
+# ## Audit your own clip (not graded)
+#
+# Generate a short clip with native audio in any video model (Veo, Runway, Kling, Sora ...),
+# download the MP4 and put its path below. The same audit runs on it: loudness and true peak,
+# band limits, noise floor, and each visual event with the offset of the nearest sound. On your
+# own clip there is no cue sheet, so these are estimates - check them by ear and eye.
+
+# %%
+MY_CLIP = None   # e.g. "my_veo_clip.mp4"
+if MY_CLIP:
+    mine = audit_clip(MY_CLIP)
+    print(mine.to_text())
+    mine.plot();

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from layerlab.io.audio import SAMPLE_RATE, remix_channels, resample_audio
+from layerlab.io.audio import SAMPLE_RATE, remix_channels, resample_audio, wav_layout
 from layerlab.errors import SessionError
 
 __all__ = [
@@ -422,11 +422,10 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
     audio = data.astype(np.float32)
     if st.sample_rate != SAMPLE_RATE:
         audio = resample_audio(audio, from_rate=st.sample_rate, to_rate=SAMPLE_RATE)
-    if audio.shape[1] != 2:
-        if audio.shape[1] in (1, 6):
-            audio = remix_channels(audio, channels=2, name=relpath)
-        else:
-            audio = np.repeat(audio.mean(axis=1, keepdims=True), 2, axis=1).astype(np.float32)
+    if audio.shape[1] != 2:  # measured as its stereo down-mix, by the positions in the WAV's channel mask
+        positions = wav_layout(path).positions
+        audio = remix_channels(audio, channels=2, positions=positions if len(positions) == audio.shape[1] else None,
+                               name=relpath)
     return st, audio
 
 

@@ -102,6 +102,16 @@ class Ducking:
                                  f"{', '.join(cls.__dataclass_fields__)}.")
         return cls(**d)
 
+    def gain_and_activity(self, sidechain, *, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+        """The ducking gain in dB, shape (n_samples,), and where the sidechain is active, shape (n_samples,), bool.
+
+        For a sidechain already checked with :func:`~layerlab.io.audio.validate_audio`
+        (the stack's dialogue layer); one pass, no copies.
+        """
+        return _gain_and_activity(sidechain, depth_db=self.depth_db, threshold_db=self.threshold_db,
+                                  attack_ms=self.attack_ms, release_ms=self.release_ms, hold_ms=self.hold_ms,
+                                  lookahead_ms=self.lookahead_ms, sample_rate=sample_rate)
+
     def envelope(self, sidechain, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         """Gain envelope in dB for a sidechain; see :func:`duck_envelope`."""
         return duck_envelope(

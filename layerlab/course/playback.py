@@ -16,6 +16,7 @@ import hashlib
 import html
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def play(audio, *, sample_rate: int = SAMPLE_RATE, label: str = "", embed_max_s:
         folder = Path(audio_dir)
         folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha1(data).hexdigest()[:16]
-        name = f"{_safe_slot(slot)}.wav" if slot else digest + ".wav"
+        name = f"slot-{_safe_slot(slot)}.wav" if slot else digest + ".wav"
         target = folder / name
         if slot or not target.exists():
             _write_atomic(target, data)
@@ -156,14 +157,17 @@ def prune_audio_dir(folder=AUDIO_DIR, *, keep=None, max_bytes: int = AUDIO_DIR_M
 
     Notes
     -----
-    Only files directly in ``folder`` are considered; a player whose file was
-    pruned plays again when its cell is re-run. Taught in
+    Only the files players serve are considered (``<16 hex digits>.wav``,
+    ``slot-<name>.wav`` and the mixer's ``preview_<hash>.mp4``), directly in
+    ``folder``: anything else a lesson or learner put there is left alone. A
+    player whose file was pruned plays again when its cell is re-run. Taught in
     ``lessons/00_start_here.ipynb`` (how to listen).
     """
     folder = Path(folder)
     keep = Path(keep).resolve() if keep is not None else None
     try:
-        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.iterdir() if p.is_file()]
+        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.iterdir()
+                   if p.is_file() and _SERVED.match(p.name)]
     except OSError:
         return []
     entries.sort(key=lambda e: e[0])
@@ -183,6 +187,9 @@ def prune_audio_dir(folder=AUDIO_DIR, *, keep=None, max_bytes: int = AUDIO_DIR_M
         total -= size
         count -= 1
     return removed
+
+
+_SERVED = re.compile(r"^(?:[0-9a-f]{16}\.wav|slot-[A-Za-z0-9_-]+\.wav|preview_[0-9a-f]{12}\.(?:mp4|wav))$")
 
 
 def _safe_slot(slot: str) -> str:

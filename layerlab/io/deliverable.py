@@ -286,27 +286,8 @@ def _locate(root: Path, relpath: str, status: FileStatus) -> Path | None:
 
 
 def _wav_data_shortfall(path: Path) -> int:
-    """Bytes the WAV ``data`` chunk announces beyond the end of the file (0 if complete or not a plain WAV)."""
-    import struct
-
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return 0
-            pos = 12
-            while pos + 8 <= size:
-                fh.seek(pos)
-                cid, clen = struct.unpack("<4sI", fh.read(8))
-                if cid == b"data":
-                    if clen in (0, 0xFFFFFFFF):
-                        return 0
-                    return max(0, clen - (size - pos - 8))
-                pos += 8 + clen + (clen & 1)
-    except OSError:
-        return 0
-    return 0
+    """Bytes the WAV ``data`` chunk announces beyond the end of the file (0 if complete or not a WAV)."""
+    return wav_layout(path).missing_bytes
 
 
 def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,

@@ -315,7 +315,7 @@ class LayerStack:
             raise ParameterError(f"duration_s must be a positive number of seconds (at most 3 hours); got {duration_s}.")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
                 or sample_rate < 8000 or sample_rate > 192000:
-            raise ParameterError(f"sample_rate must be between 8000 and 192000 Hz; got {sample_rate}.")
+            raise ParameterError(f"sample_rate must be a whole number of Hz from 8000 to 192000; got {sample_rate!r}.")
         self.duration_s = float(duration_s)
         self.sample_rate = int(sample_rate)
         self.layers = {name: Layer(name) for name in LAYERS}

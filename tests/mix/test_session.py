@@ -272,3 +272,15 @@ def test_session_is_written_atomically_and_a_failed_write_keeps_the_old_file(tmp
         save_session(stack, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["clips", "session.json"]  # no temp file left
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_gain_db=-6.0), dict(max_gain_db=float("nan")),
+                                    dict(attack_ms=float("nan")), dict(ceiling_dbtp=float("nan"))])
+def test_master_settings_that_would_silence_or_disable_it_are_refused_in_python_too(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Master(**kwargs)
+    # the known answer it protects: a -30 LUFS mix mastered to -14 LUFS is raised by 16 dB, not lowered
+    t = np.arange(SR * 3) / SR
+    x = np.repeat((0.02 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)[:, None], 2, axis=1)
+    r = Master(target_lufs=-14.0).process(x)
+    assert r.output_lufs == pytest.approx(-14.0, abs=0.1) and r.static_gain_db > 0

@@ -233,8 +233,9 @@ def read_audio(path) -> AudioFile:
         raise AudioError(f"{path}: is a folder, expected an audio file.")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes). Export it again.")
+    decoded_positions = ()
     if path.suffix.lower() in _FFMPEG_SUFFIXES:
-        samples, rate = _decode_with_ffmpeg(path)
+        samples, rate, decoded_positions = _decode_with_ffmpeg(path)
         subtype = "ffmpeg"
     else:
         try:
@@ -247,7 +248,7 @@ def read_audio(path) -> AudioFile:
             ) from exc
         subtype = info.subtype
     samples = validate_audio(samples, name=str(path))
-    layout = wav_layout(path)
+    layout = wav_layout(path) if subtype != "ffmpeg" else WavLayout(positions=decoded_positions)
     positions = layout.positions if layout.positions else DEFAULT_LAYOUTS.get(samples.shape[1], ())
     if len(positions) != samples.shape[1]:
         positions = DEFAULT_LAYOUTS.get(samples.shape[1], ())
@@ -596,8 +597,12 @@ def _pydub_segment_class():
     return AudioSegment
 
 
-def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a compressed or video file's first audio track to float samples."""
+def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int, tuple]:
+    """Decode a compressed or video file's first audio track to float samples, its rate and channel positions.
+
+    ffmpeg writes the decoded WAV with a WAVE_FORMAT_EXTENSIBLE channel mask
+    for more than two channels, so a 5.1(side) AAC keeps its SL/SR positions.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "decoded.wav")
         cmd = [ffmpeg_exe(needed_for=f"reading {path.name} ({path.suffix.lower()} files)"), "-nostdin", "-v", "error",
@@ -610,7 +615,8 @@ def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
                 reason = "it has no audio track"
             raise AudioError(f"{path}: cannot read audio ({reason}).")
         samples, rate = sf.read(out, dtype="float32", always_2d=True)
-    return samples, int(rate)
+        positions = wav_layout(out).positions
+    return samples, int(rate), positions
 
 
 def _short(exc: Exception) -> str:

@@ -138,3 +138,16 @@ def test_no_ffmpeg_on_the_command_line_is_one_line(mp3):
     assert len(bad.stderr.strip().splitlines()) == 1 and "ffmpeg is needed" in bad.stderr
     good = subprocess.run(run + [str(mp3.parent / "a.wav")], capture_output=True, text=True, env=env)
     assert good.returncode == 0, good.stderr
+
+
+def test_positions_survive_an_ffmpeg_decode(tmp_path):
+    """A 5.1(side) track in a video container keeps SL/SR (ffmpeg writes the mask into the decoded WAV)."""
+    x = _distinct_channels(6, seconds=0.5)
+    _write_with_mask(tmp_path / "side.wav", x, 0x60F)  # FL FR FC LFE SL SR
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "side.wav"), "-c:a", "flac",
+                    str(tmp_path / "side.mkv")], check=True)
+    f = read_audio(tmp_path / "side.mkv")
+    assert f.subtype == "ffmpeg" and f.channel_positions == ("FL", "FR", "FC", "LFE", "SL", "SR")
+    y = layerlab.load_audio(tmp_path / "side.mkv", channels=2, remix=True)
+    a = x[0]
+    np.testing.assert_allclose(y[100], [a[0] + K * a[2] + K * a[4], a[1] + K * a[2] + K * a[5]], atol=1e-5)

@@ -151,3 +151,23 @@ def test_positions_survive_an_ffmpeg_decode(tmp_path):
     y = layerlab.load_audio(tmp_path / "side.mkv", channels=2, remix=True)
     a = x[0]
     np.testing.assert_allclose(y[100], [a[0] + K * a[2] + K * a[4], a[1] + K * a[2] + K * a[5]], atol=1e-5)
+
+
+def test_the_fixes_suggested_by_load_audio_and_validate_audio_work(tmp_path):
+    x = _distinct_channels(6, seconds=0.2)
+    sf.write(tmp_path / "six_441.wav", x[:8820], 44_100, subtype="FLOAT")
+    with pytest.raises(layerlab.AudioError, match="Pass resample=True") as rate_err:
+        layerlab.load_audio(tmp_path / "six_441.wav")
+    assert "resample=True" in str(rate_err.value)
+    with pytest.raises(layerlab.AudioError, match="Pass remix=True"):
+        layerlab.load_audio(tmp_path / "six_441.wav", channels=2, resample=True)
+    y = layerlab.load_audio(tmp_path / "six_441.wav", channels=2, resample=True, remix=True)
+    assert y.shape == (9600, 2)
+    a = x[0]  # 5.1 by default (no mask): LFE out, C and surrounds at -3 dB
+    # (resample_poly's Kaiser filter has a DC gain within 0.1 % of 1)
+    np.testing.assert_allclose(y[4800], [a[0] + K * (a[2] + a[4]), a[1] + K * (a[2] + a[5])], rtol=1e-3)
+    librosa_order = np.ascontiguousarray(x.T)
+    with pytest.raises(layerlab.AudioError, match=r"Transpose it with \.T \(or use layerlab\.from_librosa\)"):
+        layerlab.validate_audio(librosa_order)
+    np.testing.assert_array_equal(layerlab.validate_audio(librosa_order.T), x)
+    np.testing.assert_array_equal(layerlab.from_librosa(librosa_order), x)

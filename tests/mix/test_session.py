@@ -284,3 +284,15 @@ def test_master_settings_that_would_silence_or_disable_it_are_refused_in_python_
     x = np.repeat((0.02 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)[:, None], 2, axis=1)
     r = Master(target_lufs=-14.0).process(x)
     assert r.output_lufs == pytest.approx(-14.0, abs=0.1) and r.static_gain_db > 0
+
+
+def test_a_moved_clip_is_named_and_putting_it_back_works(tmp_path):
+    stack = make_stack(tmp_path)
+    path = save_session(stack, tmp_path / "s" / "session.json")
+    (tmp_path / "line.wav").rename(tmp_path / "elsewhere.wav")
+    with pytest.raises(SessionError, match=r"layers\.dialogue\.clips\[0\] \('l1'\): file .*line\.wav not found; "
+                                           r"put the file back") as err:
+        load_session(path)
+    assert len(str(err.value).splitlines()) == 1
+    (tmp_path / "elsewhere.wav").rename(tmp_path / "line.wav")  # the suggested fix
+    assert [c.name for c in load_session(path)["dialogue"]] == ["l1"]

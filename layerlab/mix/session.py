@@ -249,7 +249,7 @@ def stack_to_dict(stack: LayerStack, *, base_dir=None, clip_dir=None) -> dict:
                 if clip_dir is None:
                     raise SessionError(f"clip {clip.name!r} on {layer.name} has no file; pass clip_dir to save it.")
                 path = Path(clip_dir) / f"{layer.name}_{i:02d}_{_safe(clip.name)}.wav"
-                save_audio(path, clip.native, sample_rate=clip.sample_rate, subtype="FLOAT")
+                _save_clip(path, clip)
                 source = _source_ref(path, base)
             else:
                 source = _source_ref(Path(clip.path), base)
@@ -487,6 +487,29 @@ def _resolve_source(source, base_dir) -> Path:
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p
     return p
+
+
+def _save_clip(path: Path, clip: Clip) -> None:
+    """Write an in-memory clip's samples (float, its own rate) atomically, and only when they changed.
+
+    The mixer saves after every change: rewriting unchanged clip files each
+    time would be slow and would leave a window where a file is half written.
+    """
+    import hashlib
+
+    audio = clip.native
+    digest = hashlib.sha1(audio.tobytes() + str(clip.sample_rate).encode()).hexdigest()
+    stamp = getattr(clip, "_saved_as", None)
+    if stamp == (str(path.resolve()), digest) and path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.wav")
+    try:
+        save_audio(tmp, audio, sample_rate=clip.sample_rate, subtype="FLOAT")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    clip._saved_as = (str(path.resolve()), digest)
 
 
 def _safe(name: str) -> str:

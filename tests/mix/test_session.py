@@ -296,3 +296,17 @@ def test_a_moved_clip_is_named_and_putting_it_back_works(tmp_path):
     assert len(str(err.value).splitlines()) == 1
     (tmp_path / "elsewhere.wav").rename(tmp_path / "line.wav")  # the suggested fix
     assert [c.name for c in load_session(path)["dialogue"]] == ["l1"]
+
+
+def test_unchanged_in_memory_clips_are_not_rewritten_at_each_save(tmp_path):
+    stack = make_stack(tmp_path)
+    path = save_session(stack, tmp_path / "s" / "session.json")
+    clip_file = tmp_path / "s" / "clips" / "sfx_00_door.wav"
+    first = clip_file.stat().st_mtime_ns
+    stack["music"].gain_db = -9.0
+    save_session(stack, path)
+    assert clip_file.stat().st_mtime_ns == first
+    stack["sfx"][0] = type(stack["sfx"][0])(audio=np.full((480, 2), 0.25, np.float32), name="door")
+    save_session(stack, path)
+    assert sf.read(clip_file, dtype="float32")[0].max() == 0.25
+    assert sorted(p.name for p in clip_file.parent.iterdir() if p.name.startswith("."))  == []

@@ -1272,6 +1272,28 @@ class Mixer:
         self._save_timer.daemon = True
         self._save_timer.start()
 
+    def close(self):
+        """Write a pending save now, stop the background timer and close the figure.
+
+        The timer otherwise fires a moment after the last change and writes
+        relative to the working directory of that moment.
+
+        Returns
+        -------
+        Path or None
+            The session file written, if any.
+        """
+        timer = getattr(self, "_save_timer", None)
+        written = None
+        if timer is not None:
+            timer.cancel()
+            self._save_timer = None
+            written = self.save()
+        if self.figure is not None:
+            self.figure.close()
+            self.figure = None
+        return written
+
     def changed_stack(self):
         """Call after changing clips on :attr:`stack` directly (swap a clip, move one): re-syncs and refreshes."""
         self._sync_controls()

@@ -35,7 +35,7 @@ def mixer(scene, tmp_path, monkeypatch):
     m = Mixer(hybrid_stack(scene), session_path=tmp_path / "session.json", events=_events(scene),
               video_path=scene.video_path)
     yield m
-    m.figure.close()
+    m.close()  # no background write after the test has left tmp_path
 
 
 def _reference(render):
@@ -436,3 +436,14 @@ def test_player_refreshes_keep_one_file(mixer, tmp_path):
         mixer.update_player()
     files = list((tmp_path / "_layerlab_audio").glob("*.wav"))
     assert len(files) == 1
+
+
+def test_close_flushes_the_pending_save_and_stops_the_timer(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.SAVE_DELAY_S = 60.0  # the background save would come much later
+    m.gain["music"].value = -27.0
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] != -27.0
+    assert m.close() == path and m._save_timer is None
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -27.0

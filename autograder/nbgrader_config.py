@@ -29,7 +29,9 @@ c.Exchange.assignment_dir = os.environ.get("LAYERLAB_ASSIGNMENT_DIR", ".")
 # Exported deliverables (WAV stems, ~40 MB each) are regenerated when a notebook
 # runs, and the grader re-creates them itself: never copy them between the
 # course folders, nor into feedback.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "deliverable"]
+# The players' served audio (_layerlab_audio/, kept under 40 MB by layerlab.course.playback)
+# is recreated when a cell runs: never submitted either.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "deliverable", "_layerlab_audio"]
 
 # Solutions and hidden tests use the default delimiters.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -57,3 +57,7 @@ class ZygoteError(GraderError):
 
 class SandboxError(GraderError):
     """The operating-system sandbox for learner code could not be set up."""
+
+
+class MissingToolError(LayerLabError, RuntimeError):
+    """A program Layer Lab needs for this input (ffmpeg for MP3/MP4) is not installed; the message says how to get it."""

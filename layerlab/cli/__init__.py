@@ -4,6 +4,16 @@ Each subcommand lives in the module that does the work; this file only wires
 them up. A module listed in ``_COMMANDS`` provides ``configure(parser)`` and
 ``run(args) -> int``. Bad input ends with a one-line message on stderr and a
 non-zero exit status, never a traceback.
+
+Exit status:
+
+* 0 - done;
+* 1 - an error reported in one line (bad input such as an unknown scene or an
+  unreadable file, a missing tool such as ffmpeg, a file that cannot be written);
+* 2 - ``layerlab render``: the session is missing or invalid (one line per
+  problem, nothing written); also argparse's usage errors;
+* 3 - ``layerlab measure --target``: the file misses the target;
+* 130 - interrupted.
 """
 
 from __future__ import annotations

@@ -1003,12 +1003,16 @@ class Mixer:
         The mix to control. If ``session_path`` exists (and matches the
         stack's length), the saved session is restored instead.
     session_path : str or Path or None
-        Where every change is saved (``session.json`` beside the notebook).
-        ``None`` disables saving and restoring.
+        Where every change is saved (``session.json`` beside the notebook,
+        written atomically). ``None`` disables saving and restoring. A file
+        that cannot be restored (invalid, a clip moved, another mix) is never
+        overwritten: it is renamed to ``session.unloaded-<UTC time>.json``
+        beside it, and the status line says so.
     restore : bool
         Restore a saved session if there is one.
     target : str or DeliveryProfile
-        Delivery target for the readout and for the master on export.
+        Delivery target for the readout and for the master on export. A
+        restored session's saved target takes its place.
     events : sequence of dict, optional
         The scene's visual events (for the SFX sync readout).
     video_path : str or Path, optional
@@ -1022,6 +1026,10 @@ class Mixer:
     >>> mixer = Mixer(stack, events=scene_events, video_path="video.mp4")   # doctest: +SKIP
     >>> mixer                                   # shows the controls and views   # doctest: +SKIP
     >>> mixer.gain["music"].value = -18         # same as moving the slider      # doctest: +SKIP
+
+    A value saved outside a slider's usual range (a fader at -60 dB written
+    by hand) widens that slider instead of being clamped, so the learner's
+    value is kept and saved back unchanged.
 
     Notes
     -----
@@ -1037,16 +1045,26 @@ class Mixer:
         self.session_path = Path(session_path) if session_path else None
         self.restored = False
         self.status_message = ""
-        if self.session_path is not None and restore and self.session_path.exists():
-            stack, note = _restore(stack, self.session_path)
-            self.restored = stack is not None and note == ""
-            self.status_message = note or f"Restored your settings from {self.session_path.name}."
+        self.unloaded_session = None
+        """Where a session that could not be restored was kept (``None`` if there was none)."""
         if not isinstance(stack, LayerStack):
             raise ParameterError(f"Mixer needs a LayerStack; got {type(stack).__name__}.")
+        if self.session_path is not None and restore and self.session_path.exists():
+            saved, problem = _restore(stack, self.session_path)
+            if problem:
+                self.unloaded_session, self.status_message = _keep_unloaded(self.session_path, problem)
+                if self.unloaded_session is None:  # could not move it aside: never write over it
+                    self.session_path = None
+            else:
+                stack, self.restored = saved, True
+                self.status_message = f"Restored your settings from {self.session_path.name}."
+        if self.restored and stack.delivery_target:
+            target = stack.delivery_target  # the learner's last choice
         self.stack = stack
         self.video_path = Path(video_path) if video_path else None
         self._ducking_settings = stack.ducking or Ducking()
         self.analysis = MixAnalysis(stack, target=target, events=events)
+        stack.delivery_target = self.analysis.target.name
         self._suspend = False
         self.latencies_ms: list = []
         import threading
@@ -1056,6 +1074,9 @@ class Mixer:
         self.auto_player = True
         """Refresh the player a moment after the last change (once the mixer has been shown)."""
         self._player_shown = False
+        key = str(self.session_path.resolve()) if self.session_path is not None else f"{id(self)}"
+        self._player_slot = "mixer_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+        """One served file per mixer, overwritten at each refresh (see :func:`layerlab.course.playback.play`)."""
 
         # controls
         lay = w.Layout
@@ -1063,8 +1084,8 @@ class Mixer:
         rows = []
         for name in LAYERS:
             layer = stack[name]
-            self.gain[name] = w.FloatSlider(value=float(np.clip(layer.gain_db, *self.GAIN_RANGE_DB)),
-                                            min=self.GAIN_RANGE_DB[0], max=self.GAIN_RANGE_DB[1], step=0.5,
+            lo, hi = _range_holding(layer.gain_db, *self.GAIN_RANGE_DB)
+            self.gain[name] = w.FloatSlider(value=float(layer.gain_db), min=lo, max=hi, step=0.5,
                                             description=name, continuous_update=False, readout_format=".1f",
                                             layout=lay(width="360px"))
             self.gain[name].add_class(f"layerlab-gain-{name}")
@@ -1076,14 +1097,15 @@ class Mixer:
         d = self._ducking_settings
         self.duck_on = w.Checkbox(value=stack.ducking is not None, description="duck music under dialogue",
                                   indent=False)
-        self.duck_depth = w.FloatSlider(value=d.depth_db, min=0, max=30, step=0.5, description="depth dB",
-                                        continuous_update=False, style={"description_width": "90px"})
-        self.duck_threshold = w.FloatSlider(value=d.threshold_db, min=-70, max=-10, step=1, description="threshold dB",
-                                            continuous_update=False, style={"description_width": "90px"})
-        self.duck_attack = w.FloatSlider(value=d.attack_ms, min=1, max=1000, step=1, description="attack ms",
-                                         continuous_update=False, style={"description_width": "90px"})
-        self.duck_release = w.FloatSlider(value=d.release_ms, min=1, max=3000, step=10, description="release ms",
-                                          continuous_update=False, style={"description_width": "90px"})
+        def duck_slider(value, lo, hi, step, description):
+            lo, hi = _range_holding(value, lo, hi)
+            return w.FloatSlider(value=float(value), min=lo, max=hi, step=step, description=description,
+                                 continuous_update=False, style={"description_width": "90px"})
+
+        self.duck_depth = duck_slider(d.depth_db, 0, 30, 0.5, "depth dB")
+        self.duck_threshold = duck_slider(d.threshold_db, -70, -10, 1, "threshold dB")
+        self.duck_attack = duck_slider(d.attack_ms, 1, 1000, 1, "attack ms")
+        self.duck_release = duck_slider(d.release_ms, 1, 3000, 10, "release ms")
         from layerlab.measure.targets import PROFILE_NAMES
 
         self.target = w.Dropdown(options=list(PROFILE_NAMES), value=self.analysis.target.name,
@@ -1158,16 +1180,22 @@ class Mixer:
             st.ducking = None
         if self.target.value != self.analysis.target.name:
             self.analysis.target = _profile(self.target.value)
+        st.delivery_target = self.target.value
 
     def _sync_controls(self):
         """Set the widgets from the stack (after a programmatic change)."""
         self._suspend = True
         try:
             for name in LAYERS:
-                self.gain[name].value = float(np.clip(self.stack[name].gain_db, *self.GAIN_RANGE_DB))
+                _set_holding(self.gain[name], self.stack[name].gain_db)
                 self.mute[name].value = self.stack[name].mute
                 self.solo[name].value = self.stack[name].solo
             self.duck_on.value = self.stack.ducking is not None
+            if self.stack.ducking is not None:
+                d = self._ducking_settings = self.stack.ducking
+                for slider, value in ((self.duck_depth, d.depth_db), (self.duck_threshold, d.threshold_db),
+                                      (self.duck_attack, d.attack_ms), (self.duck_release, d.release_ms)):
+                    _set_holding(slider, value)
         finally:
             self._suspend = False
 
@@ -1244,6 +1272,28 @@ class Mixer:
         self._save_timer.daemon = True
         self._save_timer.start()
 
+    def close(self):
+        """Write a pending save now, stop the background timer and close the figure.
+
+        The timer otherwise fires a moment after the last change and writes
+        relative to the working directory of that moment.
+
+        Returns
+        -------
+        Path or None
+            The session file written, if any.
+        """
+        timer = getattr(self, "_save_timer", None)
+        written = None
+        if timer is not None:
+            timer.cancel()
+            self._save_timer = None
+            written = self.save()
+        if self.figure is not None:
+            self.figure.close()
+            self.figure = None
+        return written
+
     def changed_stack(self):
         """Call after changing clips on :attr:`stack` directly (swap a clip, move one): re-syncs and refreshes."""
         self._sync_controls()
@@ -1254,7 +1304,7 @@ class Mixer:
         """Show a level-true player for the current preview mix."""
         from layerlab.course.playback import play
 
-        p = play(self.view.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)")
+        p = play(self.view.mix, sample_rate=self.stack.sample_rate, label="current mix (preview)", slot=self._player_slot)
         _show(self.player, p)
         self._player_shown = True
         self._player_stale = False
@@ -1374,7 +1424,7 @@ def mux_video(video_path, audio_path, out_path) -> Path:
     for p in (video_path, audio_path):
         if not p.exists():
             raise ParameterError(f"{p}: file not found; cannot build the video preview.")
-    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-i", str(audio_path),
+    cmd = [ffmpeg_exe(needed_for="the video preview"), "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-i", str(audio_path),
            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-shortest",
            "-movflags", "+faststart", str(out_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -1384,15 +1434,53 @@ def mux_video(video_path, audio_path, out_path) -> Path:
 
 
 def _restore(stack, path: Path):
+    """Load a saved session for this stack: ``(saved_stack, "")``, or ``(None, why it cannot be used)``."""
     from layerlab.mix.session import load_session
 
     try:
         saved = load_session(path)
     except (SessionError, LayerLabError) as exc:
-        return stack, f"{path.name} could not be restored ({exc}); starting from the scene's mix."
-    if stack is not None and (abs(saved.duration_s - stack.duration_s) > 1e-6 or saved.sample_rate != stack.sample_rate):
-        return stack, f"{path.name} belongs to a different mix ({saved.duration_s:.1f} s); starting fresh."
+        return None, f"could not be restored ({' / '.join(str(exc).splitlines())})"
+    if abs(saved.duration_s - stack.duration_s) > 1e-6 or saved.sample_rate != stack.sample_rate:
+        return None, (f"belongs to a different mix ({saved.duration_s:.1f} s at {saved.sample_rate} Hz; "
+                      f"this one is {stack.duration_s:.1f} s at {stack.sample_rate} Hz)")
     return saved, ""
+
+
+def _keep_unloaded(path: Path, problem: str):
+    """Move a session that could not be restored out of the way, never writing over it.
+
+    Returns ``(where it was kept or None, the status line)``.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    kept = path.with_name(f"{path.stem}.unloaded-{stamp}{path.suffix}")
+    n = 1
+    while kept.exists():
+        kept = path.with_name(f"{path.stem}.unloaded-{stamp}-{n}{path.suffix}")
+        n += 1
+    try:
+        path.rename(kept)
+    except OSError as exc:
+        return None, (f"{path.name} {problem}. It is left untouched and this mixer will NOT save "
+                      f"(it could not be moved aside: {exc}); starting from the scene's mix.")
+    return kept, (f"{path.name} {problem}. Your file is kept, unchanged, as {kept}; starting from the scene's "
+                  f"mix and saving to a new {path.name}. To go back to it, fix it and rename it to {path.name}.")
+
+
+def _range_holding(value: float, lo: float, hi: float) -> tuple[float, float]:
+    """A slider range that holds ``value`` (widened, never clamping what the learner wrote)."""
+    value = float(value)
+    return min(float(lo), value), max(float(hi), value)
+
+
+def _set_holding(slider, value: float) -> None:
+    """Set a slider to ``value``, widening its range first if needed (ipywidgets would clamp it)."""
+    lo, hi = _range_holding(value, slider.min, slider.max)
+    if hi > slider.max:
+        slider.max = hi
+    if lo < slider.min:
+        slider.min = lo
+    slider.value = float(value)
 
 
 def _is_widget(obj) -> bool:

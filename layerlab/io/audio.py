@@ -15,20 +15,46 @@ Taught in ``lessons/00_start_here.ipynb`` (listening and loading).
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from layerlab.errors import AudioError, ParameterError
+from layerlab.errors import AudioError, MissingToolError, ParameterError
 
 SAMPLE_RATE = 48_000
 """The engine's sample rate in Hz."""
 
 MAX_CHANNELS = 8
+
+SPEAKER_POSITIONS = ("FL", "FR", "FC", "LFE", "BL", "BR", "FLC", "FRC", "BC", "SL", "SR",
+                     "TC", "TFL", "TFC", "TFR", "TBL", "TBC", "TBR")
+"""Loudspeaker positions in the bit order of the WAVE_FORMAT_EXTENSIBLE ``dwChannelMask``
+(Microsoft, *KSAUDIO_CHANNEL_CONFIG* / ``SPEAKER_FRONT_LEFT`` = bit 0 ...). Channels
+in a WAV file appear in this order, keeping only the positions whose bit is set."""
+
+DEFAULT_LAYOUTS = {
+    1: ("FC",),
+    2: ("FL", "FR"),
+    3: ("FL", "FR", "FC"),
+    4: ("FL", "FR", "BL", "BR"),
+    5: ("FL", "FR", "FC", "BL", "BR"),
+    6: ("FL", "FR", "FC", "LFE", "BL", "BR"),
+    7: ("FL", "FR", "FC", "LFE", "BC", "SL", "SR"),
+    8: ("FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"),
+}
+"""Layouts assumed for a file without a channel mask (mono, stereo, 3.0, quad, 5.0, 5.1, 6.1, 7.1),
+the orders SMPTE ST 2036-2 / ITU-R BS.2051 and the WAV mask use."""
+
+_LEFT = {"FL", "FLC", "BL", "SL", "TFL", "TBL"}
+_RIGHT = {"FR", "FRC", "BR", "SR", "TFR", "TBR"}
+_CENTRE = {"FC", "BC", "TC", "TFC", "TBC"}
+_FRONT = {"FL", "FR"}
 _FFMPEG_SUFFIXES = {".mp3", ".mp4", ".m4a", ".mov", ".aac", ".mkv", ".webm", ".ogg", ".opus"}
 _WRITE_SUBTYPES = {"PCM_16": "PCM_16", "PCM_24": "PCM_24", "FLOAT": "FLOAT", "16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 
@@ -48,12 +74,24 @@ class AudioFile:
     subtype : str
         The sample format as soundfile names it (``"PCM_16"``, ``"FLOAT"``, ...),
         or ``"ffmpeg"`` for compressed formats decoded through ffmpeg.
+    channel_positions : tuple of str
+        The loudspeaker position of each channel, in file order, with the
+        WAVE_FORMAT_EXTENSIBLE names (``"FL"``, ``"FR"``, ``"FC"``, ``"LFE"``,
+        ``"BL"``, ``"BR"``, ``"SL"``, ``"SR"``, ...; see :data:`SPEAKER_POSITIONS`).
+        Read from the WAV's channel mask when it has one; otherwise the usual
+        layout for the channel count (:data:`DEFAULT_LAYOUTS`). A channel the
+        mask leaves unassigned is ``""``.
+    truncated : bool
+        The WAV header announces more audio than the file holds (a copy or
+        export was cut short); only the samples that are there were read.
     """
 
     path: Path
     samples: np.ndarray
     sample_rate: int
     subtype: str
+    channel_positions: tuple = ()
+    truncated: bool = False
 
     @property
     def channels(self) -> int:
@@ -66,11 +104,40 @@ class AudioFile:
         return self.samples.shape[0] / self.sample_rate
 
 
-def ffmpeg_exe() -> str:
-    """Return the path of the static ffmpeg binary shipped by ``imageio-ffmpeg``."""
-    import imageio_ffmpeg
+def ffmpeg_exe(*, needed_for: str = "this") -> str:
+    """Return the path of the ffmpeg binary (the static one shipped by ``imageio-ffmpeg``).
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    Parameters
+    ----------
+    needed_for : str
+        What ffmpeg is needed for (``"reading song.mp3"``), for the error message.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    MissingToolError
+        If no usable ffmpeg binary is found (``imageio-ffmpeg`` missing or
+        broken, or ``IMAGEIO_FFMPEG_EXE`` pointing at a missing file). WAV and
+        FLAC never need ffmpeg.
+    """
+    hint = (f"ffmpeg is needed for {needed_for} but was not found; install it with "
+            "'pip install imageio-ffmpeg' (or 'conda install -c conda-forge ffmpeg' and set IMAGEIO_FFMPEG_EXE "
+            "to its path), or convert the file to WAV or FLAC, which need no ffmpeg.")
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # ImportError, or RuntimeError when the package has no binary
+        raise MissingToolError(hint) from exc
+    if not exe or not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        from shutil import which
+
+        if not exe or which(exe) is None:
+            raise MissingToolError(hint + f" (IMAGEIO_FFMPEG_EXE or imageio-ffmpeg gave {exe!r}.)")
+    return exe
 
 
 def validate_audio(audio, *, name: str = "audio", allow_empty: bool = False) -> np.ndarray:
@@ -143,12 +210,17 @@ def read_audio(path) -> AudioFile:
     Returns
     -------
     AudioFile
+        With the channel positions read from a WAV's channel mask, and
+        ``truncated`` set when the file is cut short (a
+        :class:`TruncatedAudioWarning` says so in one line too).
 
     Raises
     ------
     AudioError
         If the file is missing, empty, not audio, has no audio track, or holds
         NaN/inf samples.
+    MissingToolError
+        If an MP3/MP4/... needs ffmpeg and none is available (WAV and FLAC do not).
 
     Notes
     -----
@@ -161,8 +233,9 @@ def read_audio(path) -> AudioFile:
         raise AudioError(f"{path}: is a folder, expected an audio file.")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes). Export it again.")
+    decoded_positions = ()
     if path.suffix.lower() in _FFMPEG_SUFFIXES:
-        samples, rate = _decode_with_ffmpeg(path)
+        samples, rate, decoded_positions = _decode_with_ffmpeg(path)
         subtype = "ffmpeg"
     else:
         try:
@@ -175,7 +248,99 @@ def read_audio(path) -> AudioFile:
             ) from exc
         subtype = info.subtype
     samples = validate_audio(samples, name=str(path))
-    return AudioFile(path=path, samples=samples, sample_rate=int(rate), subtype=subtype)
+    layout = wav_layout(path) if subtype != "ffmpeg" else WavLayout(positions=decoded_positions)
+    positions = layout.positions if layout.positions else DEFAULT_LAYOUTS.get(samples.shape[1], ())
+    if len(positions) != samples.shape[1]:
+        positions = DEFAULT_LAYOUTS.get(samples.shape[1], ())
+    truncated = layout.missing_bytes > 0 or (subtype != "ffmpeg" and samples.shape[0] < info.frames)
+    if truncated:
+        warnings.warn(TruncatedAudioWarning(
+            f"{path}: is cut short: its header announces {layout.missing_bytes} more bytes of audio than the file holds "
+            f"(only {samples.shape[0] / rate:.3f} s are there). Copy or export it again."), stacklevel=2)
+    return AudioFile(path=path, samples=samples, sample_rate=int(rate), subtype=subtype,
+                     channel_positions=tuple(positions), truncated=bool(truncated))
+
+
+class TruncatedAudioWarning(UserWarning):
+    """A WAV file holds less audio than its header announces (the message says where and how much)."""
+
+
+@dataclass(frozen=True)
+class WavLayout:
+    """What a WAV header says beyond what soundfile reports.
+
+    Attributes
+    ----------
+    channel_mask : int or None
+        The WAVE_FORMAT_EXTENSIBLE ``dwChannelMask`` (``None``: not an extensible WAV).
+    positions : tuple of str
+        The positions the mask assigns, in channel order (empty without a mask
+        or with mask 0); ``""`` for channels beyond the mask's bits.
+    missing_bytes : int
+        How many bytes the ``data`` chunk announces beyond the end of the file (0: complete).
+    """
+
+    channel_mask: int | None = None
+    positions: tuple = ()
+    missing_bytes: int = 0
+
+
+def wav_layout(path) -> WavLayout:
+    """Read the channel mask and completeness of a RIFF/RF64 WAV from its chunks.
+
+    soundfile (libsndfile) reads the samples but does not expose the
+    WAVE_FORMAT_EXTENSIBLE channel mask, so the ``fmt `` chunk is parsed here
+    (Microsoft *WAVEFORMATEXTENSIBLE*: the mask is the 32-bit word at byte 20
+    of the chunk, after ``cbSize`` and ``wValidBitsPerSample``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    WavLayout
+        Empty (no mask, nothing missing) for files that are not WAV.
+    """
+    path = Path(path)
+    mask = None
+    n_channels = 0
+    missing = 0
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+                return WavLayout()
+            rf64_data = None
+            pos = 12
+            while pos + 8 <= size:
+                fh.seek(pos)
+                cid, clen = struct.unpack("<4sI", fh.read(8))
+                if cid == b"ds64":
+                    body = fh.read(min(clen, 28))
+                    if len(body) >= 16:
+                        rf64_data = struct.unpack("<Q", body[8:16])[0]
+                elif cid == b"fmt ":
+                    body = fh.read(min(clen, 40))
+                    if len(body) >= 4:
+                        tag, n_channels = struct.unpack("<HH", body[:4])
+                        if tag == 0xFFFE and len(body) >= 24:
+                            mask = struct.unpack("<I", body[20:24])[0]
+                elif cid == b"data":
+                    if clen == 0xFFFFFFFF and rf64_data is not None:
+                        clen = rf64_data
+                    if clen not in (0, 0xFFFFFFFF):
+                        missing = max(0, clen - (size - pos - 8))
+                    break
+                pos += 8 + clen + (clen & 1)
+    except (OSError, struct.error):
+        return WavLayout()
+    positions: tuple = ()
+    if mask:
+        named = [SPEAKER_POSITIONS[b] for b in range(len(SPEAKER_POSITIONS)) if mask >> b & 1]
+        positions = tuple((named + [""] * n_channels)[:n_channels])
+    return WavLayout(channel_mask=mask, positions=positions, missing_bytes=int(missing))
 
 
 def load_audio(
@@ -232,7 +397,7 @@ def load_audio(
                 f"{f.path}: has {audio.shape[1]} channel(s), {channels} needed. "
                 "Pass remix=True to up-mix or down-mix it."
             )
-        audio = remix_channels(audio, channels=channels, name=str(f.path))
+        audio = remix_channels(audio, channels=channels, positions=f.channel_positions or None, name=str(f.path))
     return audio
 
 
@@ -263,36 +428,74 @@ def resample_audio(audio, *, from_rate: int, to_rate: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def remix_channels(audio, *, channels: int, name: str = "audio") -> np.ndarray:
-    """Up-mix or down-mix between mono and stereo, explicitly.
+def remix_channels(audio, *, channels: int, positions=None, name: str = "audio") -> np.ndarray:
+    """Up-mix or down-mix to mono or stereo, explicitly, by loudspeaker position.
 
     Parameters
     ----------
     audio : np.ndarray, shape (n_samples, n_channels)
     channels : {1, 2}
-        Target channel count. Mono is copied to both sides; stereo and
-        multichannel are averaged to mono, and multichannel becomes stereo
-        by the ITU down-mix (L + 0.707 C + 0.707 Ls, ...), LFE left out.
+        Target channel count.
+    positions : sequence of str, optional
+        The position of each input channel (``AudioFile.channel_positions``,
+        e.g. ``("FL", "FR", "FC", "BL", "BR", "BC")``). ``None`` assumes the
+        usual layout for the channel count (:data:`DEFAULT_LAYOUTS`: 5.1 is
+        ``FL FR FC LFE BL BR``, 7.1 ``FL FR FC LFE BL BR SL SR``).
+    name : str
+        What to call the audio in error messages.
 
     Returns
     -------
     np.ndarray, shape (n_samples, channels), float32
+
+    Raises
+    ------
+    AudioError
+        If ``channels`` is not 1 or 2, or ``positions`` does not name every channel.
+
+    Notes
+    -----
+    Mono is copied to both sides. Stereo becomes mono by the average. More
+    channels become stereo by the ITU-R BS.775 down-mix: left-side channels
+    (FL, BL, SL, FLC, ...) go to the left at 1.0 for FL and 0.7071 (-3 dB)
+    for the others, right-side ones likewise, centre channels (FC, BC, ...)
+    to both at 0.7071, and the LFE is left out (BS.775 and ATSC A/52 drop it
+    from the down-mix). A channel with no position is treated as centre.
+    Multichannel to mono is the average of that stereo down-mix. Taught in
+    ``lessons/00_start_here.ipynb``.
     """
     audio = validate_audio(audio, name=name)
     n = audio.shape[1]
+    if channels not in (1, 2):
+        raise AudioError(f"{name}: cannot remix to {channels} channels; Layer Lab remixes to 1 (mono) or 2 (stereo).")
     if n == channels:
         return audio
-    if channels == 2:
-        if n == 1:
-            return np.repeat(audio, 2, axis=1)
-        if n == 6:  # L R C LFE Ls Rs
-            k = np.float32(0.70710677)
-            left = audio[:, 0] + k * audio[:, 2] + k * audio[:, 4]
-            right = audio[:, 1] + k * audio[:, 2] + k * audio[:, 5]
-            return np.stack([left, right], axis=1).astype(np.float32)
-    if channels == 1:
+    if n == 1:
+        return np.repeat(audio, 2, axis=1)
+    if n == 2:
         return audio.mean(axis=1, keepdims=True, dtype=np.float32)
-    raise AudioError(f"{name}: cannot remix {n} channels to {channels}; supported: mono<->stereo and 5.1->stereo/mono.")
+    if positions is None:
+        positions = DEFAULT_LAYOUTS.get(n)
+    positions = tuple(positions)
+    if len(positions) != n:
+        raise AudioError(f"{name}: {len(positions)} channel positions given for {n} channels; "
+                         "pass one position per channel (AudioFile.channel_positions).")
+    k = np.float32(0.70710677)
+    weights = np.zeros((n, 2), dtype=np.float32)
+    for i, pos in enumerate(positions):
+        pos = str(pos).upper()
+        if pos == "LFE":
+            continue
+        if pos in _LEFT:
+            weights[i, 0] = 1.0 if pos in _FRONT else k
+        elif pos in _RIGHT:
+            weights[i, 1] = 1.0 if pos in _FRONT else k
+        else:  # FC, BC, top centre, or unassigned
+            weights[i] = k
+    stereo = (audio @ weights).astype(np.float32)
+    if channels == 2:
+        return stereo
+    return stereo.mean(axis=1, keepdims=True, dtype=np.float32)
 
 
 def save_audio(path, audio, *, sample_rate: int = SAMPLE_RATE, subtype: str = "PCM_24") -> Path:
@@ -387,15 +590,23 @@ def _pydub_segment_class():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # RuntimeWarning (no ffmpeg on PATH), DeprecationWarning (audioop)
         from pydub import AudioSegment
-    AudioSegment.converter = ffmpeg_exe()
+    try:
+        AudioSegment.converter = ffmpeg_exe(needed_for="pydub's file export")
+    except MissingToolError:  # raw PCM conversion needs no ffmpeg; pydub says so itself if a file needs it
+        pass
     return AudioSegment
 
 
-def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a compressed or video file's first audio track to float samples."""
+def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int, tuple]:
+    """Decode a compressed or video file's first audio track to float samples, its rate and channel positions.
+
+    ffmpeg writes the decoded WAV with a WAVE_FORMAT_EXTENSIBLE channel mask
+    for more than two channels, so a 5.1(side) AAC keeps its SL/SR positions.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "decoded.wav")
-        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c:a", "pcm_f32le", out]
+        cmd = [ffmpeg_exe(needed_for=f"reading {path.name} ({path.suffix.lower()} files)"), "-nostdin", "-v", "error",
+               "-i", str(path), "-map", "0:a:0", "-c:a", "pcm_f32le", out]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not os.path.exists(out):
             err = proc.stderr.strip().splitlines()
@@ -404,7 +615,8 @@ def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
                 reason = "it has no audio track"
             raise AudioError(f"{path}: cannot read audio ({reason}).")
         samples, rate = sf.read(out, dtype="float32", always_2d=True)
-    return samples, int(rate)
+        positions = wav_layout(out).positions
+    return samples, int(rate), positions
 
 
 def _short(exc: Exception) -> str:

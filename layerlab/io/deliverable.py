@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from layerlab.io.audio import SAMPLE_RATE, remix_channels, resample_audio
+from layerlab.io.audio import SAMPLE_RATE, remix_channels, resample_audio, wav_layout
 from layerlab.errors import SessionError
 
 __all__ = [
@@ -286,27 +286,8 @@ def _locate(root: Path, relpath: str, status: FileStatus) -> Path | None:
 
 
 def _wav_data_shortfall(path: Path) -> int:
-    """Bytes the WAV ``data`` chunk announces beyond the end of the file (0 if complete or not a plain WAV)."""
-    import struct
-
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return 0
-            pos = 12
-            while pos + 8 <= size:
-                fh.seek(pos)
-                cid, clen = struct.unpack("<4sI", fh.read(8))
-                if cid == b"data":
-                    if clen in (0, 0xFFFFFFFF):
-                        return 0
-                    return max(0, clen - (size - pos - 8))
-                pos += 8 + clen + (clen & 1)
-    except OSError:
-        return 0
-    return 0
+    """Bytes the WAV ``data`` chunk announces beyond the end of the file (0 if complete or not a WAV)."""
+    return wav_layout(path).missing_bytes
 
 
 def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
@@ -422,11 +403,10 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
     audio = data.astype(np.float32)
     if st.sample_rate != SAMPLE_RATE:
         audio = resample_audio(audio, from_rate=st.sample_rate, to_rate=SAMPLE_RATE)
-    if audio.shape[1] != 2:
-        if audio.shape[1] in (1, 6):
-            audio = remix_channels(audio, channels=2, name=relpath)
-        else:
-            audio = np.repeat(audio.mean(axis=1, keepdims=True), 2, axis=1).astype(np.float32)
+    if audio.shape[1] != 2:  # measured as its stereo down-mix, by the positions in the WAV's channel mask
+        positions = wav_layout(path).positions
+        audio = remix_channels(audio, channels=2, positions=positions if len(positions) == audio.shape[1] else None,
+                               name=relpath)
     return st, audio
 
 

@@ -73,6 +73,10 @@ class Ducking:
             hold_ms=self.hold_ms,
             lookahead_ms=self.lookahead_ms,
         )
+        if isinstance(self.threshold_db, bool) or not isinstance(self.threshold_db, (int, float, np.number)) \
+                or not np.isfinite(self.threshold_db) or not -120.0 <= self.threshold_db <= 0.0:
+            raise ParameterError(f"threshold_db must be a number from -120 to 0 dBFS; got {self.threshold_db!r} "
+                                 "(NaN would switch the ducking off).")
         for t in self.targets:
             if t not in ("music", "ambience", "sfx"):
                 raise ParameterError(f"Ducking targets must be 'music', 'ambience' or 'sfx'; got {t!r}.")
@@ -85,8 +89,28 @@ class Ducking:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Ducking":
-        """Build settings from :meth:`to_dict` output."""
+        """Build settings from :meth:`to_dict` output.
+
+        Raises
+        ------
+        ParameterError
+            For a key that is not a setting, or a value out of range.
+        """
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ParameterError(f"ducking: unknown setting {unknown[0]!r}; the settings are "
+                                 f"{', '.join(cls.__dataclass_fields__)}.")
         return cls(**d)
+
+    def gain_and_activity(self, sidechain, *, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+        """The ducking gain in dB, shape (n_samples,), and where the sidechain is active, shape (n_samples,), bool.
+
+        For a sidechain already checked with :func:`~layerlab.io.audio.validate_audio`
+        (the stack's dialogue layer); one pass, no copies.
+        """
+        return _gain_and_activity(sidechain, depth_db=self.depth_db, threshold_db=self.threshold_db,
+                                  attack_ms=self.attack_ms, release_ms=self.release_ms, hold_ms=self.hold_ms,
+                                  lookahead_ms=self.lookahead_ms, sample_rate=sample_rate)
 
     def envelope(self, sidechain, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         """Gain envelope in dB for a sidechain; see :func:`duck_envelope`."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerlab.io.audio import SAMPLE_RATE, load_audio, remix_channels, validate_audio
+from layerlab.io.audio import SAMPLE_RATE, read_audio, remix_channels, resample_audio, validate_audio
 from layerlab.mix.ducking import Ducking, db_to_gain
 from layerlab.errors import ParameterError
 
@@ -45,10 +45,10 @@ class Clip:
     Parameters
     ----------
     audio : np.ndarray, shape (n_samples, n_channels), or None
-        The samples at 48 kHz. Mono clips are up-mixed to stereo on render.
-        Give either ``audio`` or ``path``.
+        The samples, at ``sample_rate``. Mono clips are up-mixed to stereo on
+        render. Give either ``audio`` or ``path``.
     path : str or Path, optional
-        A WAV/FLAC/MP3 file, loaded (and resampled/up-mixed explicitly) on first use.
+        A WAV/FLAC/MP3 file, loaded (and up-mixed explicitly) on first use.
     start_s : float
         Where the clip's first (kept) sample lands on the timeline, in seconds.
         Negative values start the clip before the timeline (its head is cut).
@@ -62,6 +62,10 @@ class Clip:
         Stop at this time in the source (None: play to the end).
     name : str
         A label (a cue id such as ``"door"`` or ``"l1"``).
+    sample_rate : int
+        The rate of ``audio`` in Hz (48000). A file's own rate is read from
+        the file. Either way the clip is resampled (polyphase) to the rate of
+        the stack it is rendered in, so it keeps its duration and pitch.
 
     Notes
     -----
@@ -77,11 +81,18 @@ class Clip:
     trim_start_s: float = 0.0
     trim_end_s: float | None = None
     name: str = ""
+    sample_rate: int = SAMPLE_RATE
     _source: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _resampled: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.audio is None and self.path is None:
             raise ParameterError("A Clip needs audio (an array) or a path to an audio file.")
+        if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, (int, np.integer)) \
+                or not 8000 <= self.sample_rate <= 192000:
+            raise ParameterError(f"clip {self.name!r}: sample_rate must be a whole number of Hz from 8000 to 192000; "
+                                 f"got {self.sample_rate!r}.")
+        self.sample_rate = int(self.sample_rate)
         if self.audio is not None:
             self._source = remix_channels(validate_audio(self.audio, name=f"clip {self.name or ''}".strip()), channels=_CHANNELS)
             self.audio = None
@@ -101,14 +112,37 @@ class Clip:
 
     @property
     def source(self) -> np.ndarray:
-        """The untrimmed source samples, shape (n_samples, 2), float32 (loaded once)."""
+        """The untrimmed source samples at 48 kHz, shape (n_samples, 2), float32 (loaded once)."""
+        return self.source_at(SAMPLE_RATE)
+
+    @property
+    def native(self) -> np.ndarray:
+        """The untrimmed source at its own rate (:attr:`sample_rate`), shape (n_samples, 2), float32."""
         if self._source is None:
-            self._source = load_audio(self.path, channels=_CHANNELS, resample=True, remix=True)
+            f = read_audio(self.path)
+            self._source = remix_channels(f.samples, channels=_CHANNELS, positions=f.channel_positions or None,
+                                          name=str(f.path))
+            self.sample_rate = f.sample_rate
         return self._source
 
+    def source_at(self, sample_rate: int) -> np.ndarray:
+        """The untrimmed source resampled to ``sample_rate`` Hz, shape (n_samples, 2), float32 (cached).
+
+        A clip at another rate than the stack's is resampled, never re-labelled:
+        a 48 kHz clip on a 44.1 kHz timeline keeps its duration and pitch.
+        """
+        src = self.native
+        if int(sample_rate) == self.sample_rate:
+            return src
+        key = (int(sample_rate), id(src))
+        if key not in self._resampled:
+            self._resampled.clear()
+            self._resampled[key] = resample_audio(src, from_rate=self.sample_rate, to_rate=int(sample_rate))
+        return self._resampled[key]
+
     def rendered(self, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-        """The clip after trim, fades and clip gain, shape (n_samples, 2), float32."""
-        src = self.source
+        """The clip after trim, fades and clip gain at ``sample_rate``, shape (n_samples, 2), float32."""
+        src = self.source_at(sample_rate)
         a = int(round(self.trim_start_s * sample_rate))
         b = src.shape[0] if self.trim_end_s is None else min(src.shape[0], int(round(self.trim_end_s * sample_rate)))
         out = src[a:b].copy()
@@ -127,7 +161,7 @@ class Clip:
 
     def duration_s(self, *, sample_rate: int = SAMPLE_RATE) -> float:
         """Length after trimming, in seconds."""
-        n = self.source.shape[0]
+        n = self.source_at(sample_rate).shape[0]
         a = int(round(self.trim_start_s * sample_rate))
         b = n if self.trim_end_s is None else min(n, int(round(self.trim_end_s * sample_rate)))
         return max(0, b - a) / sample_rate
@@ -252,11 +286,16 @@ class LayerStack:
     duration_s : float
         Length of the timeline (the scene's length).
     sample_rate : int
-        48000; other rates are accepted for experiments.
+        48000; other rates (8000 to 192000 Hz) are accepted for experiments.
+        Every clip is resampled to this rate, so the timeline keeps its
+        length and pitch whatever the clips' rates.
     ducking : Ducking or None
         Dialogue-keyed ducking of music (and optionally ambience).
     master : Master or None
         Loudness normalisation and true-peak limiting of the mix.
+    delivery_target : str or None
+        The delivery profile chosen for this mix (``"streaming"``, ...; see
+        :data:`layerlab.measure.targets.PROFILE_NAMES`), saved in ``session.json``.
 
     Examples
     --------
@@ -270,16 +309,19 @@ class LayerStack:
     Taught in ``lessons/07_four_layers.ipynb``.
     """
 
-    def __init__(self, *, duration_s: float, sample_rate: int = SAMPLE_RATE, ducking: Ducking | None = None, master=None):
+    def __init__(self, *, duration_s: float, sample_rate: int = SAMPLE_RATE, ducking: Ducking | None = None, master=None,
+                 delivery_target: str | None = None):
         if not np.isfinite(duration_s) or duration_s <= 0 or duration_s > 3 * 3600:
             raise ParameterError(f"duration_s must be a positive number of seconds (at most 3 hours); got {duration_s}.")
-        if sample_rate < 8000 or sample_rate > 192000:
-            raise ParameterError(f"sample_rate must be between 8000 and 192000 Hz; got {sample_rate}.")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+                or sample_rate < 8000 or sample_rate > 192000:
+            raise ParameterError(f"sample_rate must be a whole number of Hz from 8000 to 192000; got {sample_rate!r}.")
         self.duration_s = float(duration_s)
         self.sample_rate = int(sample_rate)
         self.layers = {name: Layer(name) for name in LAYERS}
         self.ducking = ducking
         self.master = master
+        self.delivery_target = delivery_target
         self._duck_cache = None
 
     def __getitem__(self, name: str) -> Layer:
@@ -375,15 +417,11 @@ class LayerStack:
 
     def _duck(self, sidechain: np.ndarray):
         """Ducking envelope and activity for the current dialogue, cached while neither changes."""
-        from layerlab.mix.ducking import _gain_and_activity
-
         d = self.ducking
         key = (self["dialogue"]._cache_key, self["dialogue"].gain_db, repr(d.to_dict()))
         if self._duck_cache is not None and self._duck_cache[0] == key:
             return self._duck_cache[1], self._duck_cache[2]
-        gain_db, active = _gain_and_activity(sidechain, depth_db=d.depth_db, threshold_db=d.threshold_db,
-                                             attack_ms=d.attack_ms, release_ms=d.release_ms, hold_ms=d.hold_ms,
-                                             lookahead_ms=d.lookahead_ms, sample_rate=self.sample_rate)
+        gain_db, active = d.gain_and_activity(sidechain, sample_rate=self.sample_rate)
         self._duck_cache = (key, gain_db, active)
         return gain_db, active
 

@@ -35,7 +35,7 @@ def mixer(scene, tmp_path, monkeypatch):
     m = Mixer(hybrid_stack(scene), session_path=tmp_path / "session.json", events=_events(scene),
               video_path=scene.video_path)
     yield m
-    m.figure.close()
+    m.close()  # no background write after the test has left tmp_path
 
 
 def _reference(render):
@@ -181,7 +181,10 @@ def test_corrupt_session_starts_fresh(scene, tmp_path, monkeypatch):
     m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
     assert not m.restored
     assert "could not be restored" in m.status.value
-    assert json.loads(path.read_text())["duration_s"] == 20.0  # rewritten as a valid session
+    # the file that failed to load is kept, byte for byte, and the status says where
+    assert m.unloaded_session.read_text() == "{not json" and m.unloaded_session.name.startswith("session.unloaded-")
+    assert str(m.unloaded_session) in m.status.value
+    assert json.loads(path.read_text())["duration_s"] == 20.0  # new changes go to a new session.json
 
 
 def test_export_writes_a_deliverable_on_target(mixer, tmp_path):
@@ -323,3 +326,124 @@ def test_player_follows_the_faders(mixer):
         time.sleep(0.05)
     assert first not in str(mixer.player.outputs)
     assert "_layerlab_audio/" in str(mixer.player.outputs)
+
+
+# ----------------------------------------------------------------------------- issue #15: the mixer keeps the learner's work
+
+
+def _save_edited(scene, path, edit):
+    from layerlab.mix.session import save_session
+
+    save_session(hybrid_stack(scene), path)
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=1))
+    return path.read_text()
+
+
+def test_values_outside_the_sliders_are_kept_not_clamped(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+
+    def edit(d):
+        d["layers"]["music"]["gain_db"] = -60.0      # below the fader's -40 dB
+        d["layers"]["sfx"]["gain_db"] = 18.0         # above its +12 dB
+        d["ducking"]["depth_db"] = 45.0              # slider stops at 30
+        d["ducking"]["attack_ms"] = 2500.0           # slider stops at 1000
+
+    _save_edited(scene, path, edit)
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert m.restored
+    assert m.gain["music"].value == -60.0 and m.gain["music"].min == -60.0
+    assert m.gain["sfx"].value == 18.0 and m.gain["sfx"].max == 18.0
+    assert m.duck_depth.value == 45.0 and m.duck_attack.value == 2500.0
+    m.gain["dialogue"].value = -3.0  # any change saves the whole session
+    m.save()
+    data = json.loads(path.read_text())
+    assert data["layers"]["music"]["gain_db"] == -60.0 and data["layers"]["sfx"]["gain_db"] == 18.0
+    assert data["ducking"]["depth_db"] == 45.0 and data["ducking"]["attack_ms"] == 2500.0
+    assert data["layers"]["dialogue"]["gain_db"] == -3.0
+    # a programmatic change outside the range widens the slider too
+    m.stack["ambience"].gain_db = -55.0
+    m.changed_stack()
+    assert m.gain["ambience"].value == -55.0 and m.stack["ambience"].gain_db == -55.0
+
+
+@pytest.mark.parametrize("case", ["clip-moved", "invalid", "other-mix"])
+def test_a_session_that_fails_to_load_is_never_overwritten(scene, tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    if case == "clip-moved":
+        import shutil
+
+        from layerlab.mix.session import save_session
+
+        stack = hybrid_stack(scene)
+        src = stack["music"][0].path
+        local = tmp_path / "my_music.wav"
+        shutil.copy(src, local)
+        stack["music"][0].path = str(local)
+        stack["music"].gain_db = -17.5
+        save_session(stack, path)
+        local.rename(tmp_path / "moved.wav")
+        original = path.read_text()
+        expected = "my_music.wav not found"
+    elif case == "invalid":
+        original = _save_edited(scene, path, lambda d: d["layers"]["music"].update(mute="false"))
+        expected = "layers.music.mute"
+    else:
+        original = _save_edited(scene, path, lambda d: d.update(duration_s=12.0))
+        expected = "different mix"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert not m.restored and expected in m.status.value
+    assert m.unloaded_session is not None and m.unloaded_session.read_text() == original
+    assert str(m.unloaded_session) in m.status.value
+    m.gain["music"].value = -30.0
+    m.save()
+    assert m.unloaded_session.read_text() == original  # still untouched after saving
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -30.0
+
+
+def test_a_session_that_cannot_be_moved_aside_is_not_written(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    path.write_text("{not json")
+
+    def refuse(self, target):
+        raise PermissionError("read-only folder")
+
+    monkeypatch.setattr(type(path), "rename", refuse)
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert m.session_path is None and "will NOT save" in m.status.value
+    m.gain["music"].value = -30.0
+    assert m.save() is None and path.read_text() == "{not json"
+
+
+def test_delivery_target_is_restored(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.target.value = "podcast"
+    m.save()
+    assert json.loads(path.read_text())["target"] == "podcast"
+    m2 = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    assert m2.restored and m2.target.value == "podcast" and m2.analysis.target.name == "podcast"
+
+
+def test_player_refreshes_keep_one_file(mixer, tmp_path):
+    for gain in (-20.0, -19.0, -18.0, -17.0, -16.0):
+        mixer.gain["music"].value = gain
+        mixer.update_player()
+    files = list((tmp_path / "_layerlab_audio").glob("*.wav"))
+    assert len(files) == 1
+
+
+def test_close_flushes_the_pending_save_and_stops_the_timer(scene, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.SAVE_DELAY_S = 60.0  # the background save would come much later
+    m.gain["music"].value = -27.0
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] != -27.0
+    assert m.close() == path and m._save_timer is None
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -27.0

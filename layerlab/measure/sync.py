@@ -531,7 +531,8 @@ def dialogue_offsets(
 
     Notes
     -----
-    The stem's 1 ms RMS envelope is correlated with the clean line's envelope
+    The stem's RMS envelope on a hop of ``sample_rate // 1000`` samples (about 1 ms;
+    lags are converted to time by the hop, not assumed to be 1 ms) is correlated with the clean line's envelope
     over lags of ±``search_window_ms``; the best lag is refined to the sample
     by correlating the waveforms within ±3 ms of it.
 
@@ -545,9 +546,10 @@ def dialogue_offsets(
     stem = validate_audio(dialogue_stem, name="dialogue stem")
     sr = int(sample_rate)
     mono = stem.astype(np.float64).mean(axis=1)
-    hop = max(1, sr // 1000)
+    hop = max(1, sr // 1000)  # about 1 ms; frames are hop / sr seconds apart (0.998 ms at 44.1 kHz)
+    frames_per_s = sr / hop
     env = _envelope(mono, hop)
-    w = int(round(search_window_ms))
+    w = int(round(search_window_ms / 1000.0 * frames_per_s))
     onsets = None
     results = []
     for li, line in enumerate(lines):
@@ -563,7 +565,7 @@ def dialogue_offsets(
             clip = validate_audio(clip, name=f"clip of line {lid}")
             cmono = clip.astype(np.float64).mean(axis=1)
             cenv = _envelope(cmono, hop)
-            cue_f = int(round(cue * 1000.0))
+            cue_f = int(round(cue * frames_per_s))
             lo = cue_f - w
             hi = cue_f + w + cenv.size
             seg = np.zeros(hi - lo)
@@ -572,13 +574,13 @@ def dialogue_offsets(
                 seg[s0 - lo : s1 - lo] = env[s0:s1]
             xc = _norm_xcorr(seg, cenv)
             if xc.size == 0:
-                best_corr, lag_ms = 0.0, 0
+                best_corr, lag_frames = 0.0, 0
             else:
                 k = int(np.argmax(xc))
-                best_corr, lag_ms = float(xc[k]), k - w
+                best_corr, lag_frames = float(xc[k]), k - w
             if best_corr >= min_correlation:
                 # sample-level refinement around the envelope lag
-                coarse = int(round(cue * sr)) + lag_ms * hop
+                coarse = cue_f * hop + lag_frames * hop
                 r = int(0.003 * sr)
                 a = coarse - r
                 b = coarse + r + cmono.size

@@ -42,7 +42,7 @@ import numpy as np
 from layerlab.io.audio import SAMPLE_RATE, ffmpeg_exe, save_audio
 from layerlab.mix.ducking import Ducking, db_to_gain
 from layerlab.errors import LayerLabError, ParameterError, SessionError
-from layerlab.measure.loudness import _refine as _refine_peak, _tp_phases
+from layerlab.measure.true_peak import interpolation_phases as _tp_phases, refine_peak as _refine_peak
 from layerlab.mix.stack import LAYERS, LayerStack
 
 BLOCK_MS = 10.0

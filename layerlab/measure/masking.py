@@ -396,7 +396,7 @@ def _band_matrix(n_fft: int, sample_rate: int) -> np.ndarray:
     return m.astype(np.float64)
 
 
-def _band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
+def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
     """Band power per frame, shape (18, n_frames), channels averaged."""
     x = audio.astype(np.float64)
     n = x.shape[0]
@@ -478,8 +478,8 @@ def band_audibility(
     if active is None:
         active = dialogue_activity(d, sample_rate=sr)
     mask = _as_mask(active, d.shape[0])
-    pd = _band_power_frames(d, sr, n_fft, hop)
-    pr = _band_power_frames(r, sr, n_fft, hop)
+    pd = band_power_frames(d, sr, n_fft, hop)
+    pr = band_power_frames(r, sr, n_fft, hop)
     n_frames = pd.shape[1]
     centres = np.arange(n_frames) * hop + n_fft // 2
     times = centres / sr

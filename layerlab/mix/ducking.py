@@ -290,3 +290,8 @@ def _check_settings(*, depth_db, attack_ms, release_ms, hold_ms, lookahead_ms):
     for name, value in (("hold_ms", hold_ms), ("lookahead_ms", lookahead_ms)):
         if not np.isfinite(value) or value < 0 or value > 5000:
             raise ParameterError(f"{name} must be between 0 and 5000 ms; got {value}.")
+
+
+# Public names for the mixer (layerlab.course.mix_analysis) and the stack, which must not import private ones.
+gain_and_activity = _gain_and_activity
+envelope_from_active = _envelope_from_active

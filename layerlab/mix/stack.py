@@ -375,13 +375,13 @@ class LayerStack:
 
     def _duck(self, sidechain: np.ndarray):
         """Ducking envelope and activity for the current dialogue, cached while neither changes."""
-        from layerlab.mix.ducking import _gain_and_activity
+        from layerlab.mix.ducking import gain_and_activity
 
         d = self.ducking
         key = (self["dialogue"]._cache_key, self["dialogue"].gain_db, repr(d.to_dict()))
         if self._duck_cache is not None and self._duck_cache[0] == key:
             return self._duck_cache[1], self._duck_cache[2]
-        gain_db, active = _gain_and_activity(sidechain, depth_db=d.depth_db, threshold_db=d.threshold_db,
+        gain_db, active = gain_and_activity(sidechain, depth_db=d.depth_db, threshold_db=d.threshold_db,
                                              attack_ms=d.attack_ms, release_ms=d.release_ms, hold_ms=d.hold_ms,
                                              lookahead_ms=d.lookahead_ms, sample_rate=self.sample_rate)
         self._duck_cache = (key, gain_db, active)

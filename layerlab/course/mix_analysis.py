@@ -1,0 +1,587 @@
+"""What the lesson-07 mixer measures: a layer stack's preview, re-measured as the faders move.
+
+:class:`MixAnalysis` renders the preview mix from cached per-layer renders and
+measures it with the same primitives the grader uses: loudness
+(:func:`layerlab.measure.loudness.analyse`: K-weighting, 400 ms gating, the
+LUFS formula, momentary and short-term series) and true peak
+(:func:`layerlab.measure.true_peak.peaks_linear`) run on the rendered mix
+itself, so the mixer's readout and ``layerlab check`` agree to rounding
+(tested to 1e-6 LU and dB), not to a tolerance. The dialogue-over-background
+levels and the masking map come from cached per-layer K-weighted block
+energies and band powers (:func:`layerlab.measure.masking.band_power_frames`).
+
+This module holds no widgets; :mod:`layerlab.course.widgets` draws its results.
+
+Taught in ``lessons/07_four_layers.ipynb``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from layerlab.errors import ParameterError
+from layerlab.io.audio import SAMPLE_RATE
+from layerlab.measure.kweighting import KWeightedPower
+from layerlab.measure.loudness import analyse
+from layerlab.measure.masking import band_power_frames
+from layerlab.measure.true_peak import db_from_peak, peaks_linear
+from layerlab.mix.ducking import Ducking, db_to_gain
+from layerlab.mix.stack import LAYERS, LayerStack
+
+__all__ = ["BLOCK_MS", "N_FFT", "HOP", "MixReadout", "MixView", "MixAnalysis", "delivery_profile"]
+
+BLOCK_MS = 10.0
+"""Resolution of the loudness analysis (EBU Tech 3341 asks for 10 ms or finer)."""
+
+N_FFT = 4096
+HOP = 1024
+"""STFT of the masking map: the same as :func:`layerlab.measure.masking.band_audibility`."""
+
+TORCOLI_MUSIC_LU = 10.0
+TORCOLI_AMBIENCE_LU = 15.0
+"""How far above music and ambience listeners want the dialogue (Torcoli et al., JAES 2019)."""
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class MixReadout:
+    """The numbers the mixer shows for the current settings.
+
+    Attributes
+    ----------
+    integrated_lufs, true_peak_dbtp, max_momentary_lufs, max_short_term_lufs : float
+        Of the preview mix (before the master section).
+    target : DeliveryProfile
+        The chosen delivery target.
+    master_gain_db : float
+        The static gain the master will apply on export to reach the target
+        (``nan`` for a silent mix).
+    dialogue_over_music_lu, dialogue_over_ambience_lu : float
+        Loudness of the dialogue over each bed while someone speaks
+        (``nan`` without speech, ``inf`` when the bed is silent).
+    audibility_index : float
+        SII-style band audibility of the dialogue over the rest, 0..1.
+    sfx_worst_offset_ms : float or None
+        The SFX sync offset furthest from zero (positive = late), when cues are known.
+    sfx_sync_passed : bool or None
+    mastered : bool
+        False for the preview.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``; every number is explained in
+    ``lessons/08_measuring_the_mix.ipynb``.
+    """
+
+    integrated_lufs: float
+    true_peak_dbtp: float
+    max_momentary_lufs: float
+    max_short_term_lufs: float
+    target: object
+    master_gain_db: float
+    dialogue_over_music_lu: float
+    dialogue_over_ambience_lu: float
+    audibility_index: float
+    sfx_worst_offset_ms: float | None = None
+    sfx_sync_passed: bool | None = None
+    mastered: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-ready figures (``None`` for values that do not exist)."""
+        out = {}
+        for k in ("integrated_lufs", "true_peak_dbtp", "max_momentary_lufs", "max_short_term_lufs", "master_gain_db",
+                  "dialogue_over_music_lu", "dialogue_over_ambience_lu", "audibility_index", "sfx_worst_offset_ms"):
+            v = getattr(self, k)
+            out[k] = None if v is None or not math.isfinite(v) else round(float(v), 3)
+        out["target"] = getattr(self.target, "name", str(self.target))
+        out["sfx_sync_passed"] = self.sfx_sync_passed
+        out["mastered"] = self.mastered
+        return out
+
+    def to_text(self) -> str:
+        """The readout as plain text lines."""
+        t = self.target
+        lines = [
+            f"Integrated {_f(self.integrated_lufs, 'LUFS')} (target {t.describe()})",
+            f"True peak {_f(self.true_peak_dbtp, 'dBTP')}",
+            f"Max momentary {_f(self.max_momentary_lufs, 'LUFS')}, max short-term {_f(self.max_short_term_lufs, 'LUFS')}",
+            f"Master gain to target {_f(self.master_gain_db, 'dB', sign=True)}",
+            f"Dialogue over music {_f(self.dialogue_over_music_lu, 'LU')} (want >= {TORCOLI_MUSIC_LU:g})",
+            f"Dialogue over ambience {_f(self.dialogue_over_ambience_lu, 'LU')} (want >= {TORCOLI_AMBIENCE_LU:g})",
+            f"Dialogue audibility {_f(self.audibility_index, '', digits=2)}",
+        ]
+        if self.sfx_worst_offset_ms is not None:
+            lines.append(f"SFX sync worst offset {self.sfx_worst_offset_ms:+.0f} ms ({'pass' if self.sfx_sync_passed else 'FAIL'})")
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """The readout as a compact HTML table with pass/fail colours."""
+        t = self.target
+
+        def row(label, value, ok=None, note=""):
+            colour = "" if ok is None else ("color:#17803d" if ok else "color:#c62828")
+            mark = "" if ok is None else (" ✔" if ok else " ✘")
+            return (f"<tr><td style='padding:1px 8px'>{html.escape(label)}</td>"
+                    f"<td style='padding:1px 8px;font-family:monospace;{colour}'>{html.escape(value)}{mark}</td>"
+                    f"<td style='padding:1px 8px;color:#666'>{html.escape(note)}</td></tr>")
+
+        ok_tp = math.isfinite(self.true_peak_dbtp) and self.true_peak_dbtp <= t.max_true_peak_dbtp
+        rows = [
+            row("Integrated (preview)", _f(self.integrated_lufs, "LUFS"), None,
+                f"target {t.target_lufs:g} ±{t.tolerance_lu:g}; master adds {_f(self.master_gain_db, 'dB', sign=True)}"),
+            row("True peak (preview)", _f(self.true_peak_dbtp, "dBTP"), ok_tp, f"max {t.max_true_peak_dbtp:g} dBTP"),
+            row("Max momentary", _f(self.max_momentary_lufs, "LUFS")),
+            row("Max short-term", _f(self.max_short_term_lufs, "LUFS")),
+            row("Dialogue over music", _f(self.dialogue_over_music_lu, "LU"),
+                _ok(self.dialogue_over_music_lu, TORCOLI_MUSIC_LU), f"want ≥ {TORCOLI_MUSIC_LU:g} LU"),
+            row("Dialogue over ambience", _f(self.dialogue_over_ambience_lu, "LU"),
+                _ok(self.dialogue_over_ambience_lu, TORCOLI_AMBIENCE_LU), f"want ≥ {TORCOLI_AMBIENCE_LU:g} LU"),
+            row("Dialogue audibility", _f(self.audibility_index, "", digits=2), _ok(self.audibility_index, 0.75),
+                "0 = masked, 1 = fully audible"),
+        ]
+        if self.sfx_worst_offset_ms is not None:
+            rows.append(row("SFX sync (worst)", f"{self.sfx_worst_offset_ms:+.0f} ms", bool(self.sfx_sync_passed),
+                            "EBU R37: -40..+60 ms"))
+        return "<table class='layerlab-readout' style='font-size:13px'>" + "".join(rows) + "</table>"
+
+
+def _ok(value, minimum):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return bool(value >= minimum)
+
+
+def _f(value, unit, *, digits=1, sign=False):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if math.isinf(value):
+        return ("+inf" if value > 0 else "-inf") + (f" {unit}" if unit else "")
+    s = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return f"{s} {unit}".strip()
+
+
+@dataclass
+class MixView:
+    """Everything one update of :class:`MixAnalysis` produces.
+
+    Attributes
+    ----------
+    mix : np.ndarray, shape (n_samples, 2), float32
+        The preview mix (no master), equal to ``stack.render(master=False).mix``.
+    duck_gain_db : np.ndarray, shape (n_samples,), float32
+        The ducking envelope applied to the ducked layers.
+    readout : MixReadout
+    column_times_s : np.ndarray, shape (n_columns,)
+    envelopes : dict of str to np.ndarray, each shape (n_columns,)
+        Peak amplitude of each layer per column, after fader, mute/solo and ducking.
+    duck_gain : np.ndarray, shape (n_columns,)
+        The ducking gain (linear, 1 = untouched) per column.
+    momentary_times_s, momentary_lufs : np.ndarray, shape (n_m,)
+    short_term_times_s, short_term_lufs : np.ndarray, shape (n_s,)
+    masking_map : np.ndarray, shape (18, n_frames)
+        Band audibility of the dialogue per frame (NaN where nobody speaks).
+    masking_times_s : np.ndarray, shape (n_frames,)
+    render : Render
+        ``stack.render(master=False)`` (the stems too), computed on first access.
+
+    Notes
+    -----
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+
+    mix: np.ndarray
+    duck_gain_db: np.ndarray
+    readout: MixReadout
+    column_times_s: np.ndarray
+    envelopes: dict
+    duck_gain: np.ndarray
+    momentary_times_s: np.ndarray
+    momentary_lufs: np.ndarray
+    short_term_times_s: np.ndarray
+    short_term_lufs: np.ndarray
+    masking_map: np.ndarray
+    masking_times_s: np.ndarray
+    stack: object = field(default=None, repr=False)
+    _render: object = field(default=None, repr=False)
+
+    @property
+    def render(self):
+        """The full preview render (mix and stems), made on first access from the stack."""
+        if self._render is None:
+            self._render = self.stack.render(master=False)
+        return self._render
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.mix.shape[0] / (self.stack.sample_rate if self.stack is not None else SAMPLE_RATE)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class _LayerData:
+    key: object
+    pre: np.ndarray
+    kw: np.ndarray
+    bands: np.ndarray
+    columns: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+
+class MixAnalysis:
+    """Fast, fader-following measurement of a layer stack.
+
+    Parameters
+    ----------
+    stack : LayerStack
+    target : str or DeliveryProfile
+        Delivery profile for the readout (``"streaming"`` by default).
+    events : sequence of dict, optional
+        Visual events (``id``, ``time_s``, ``label``) of the scene, for the SFX sync readout.
+    n_columns : int
+        Horizontal resolution of the waveform envelopes.
+
+    Notes
+    -----
+    Accuracy against the grader's meters (checked in ``tests/course/test_widgets.py``):
+    integrated and momentary loudness and the dialogue-over-background levels
+    are exact without ducking and within a few hundredths of an LU with it
+    (the ducking gain is averaged over 10 ms blocks); the true peak uses the
+    same interpolation filter as :func:`layerlab.measure.loudness.true_peak_dbtp`;
+    the masking map treats the layers as uncorrelated sources, so the index
+    can differ from :func:`layerlab.measure.masking.band_audibility` by about 0.01.
+
+    Taught in ``lessons/07_four_layers.ipynb``.
+    """
+
+    def __init__(self, stack: LayerStack, *, target="streaming", events=None, n_columns: int = 1000):
+        if not isinstance(stack, LayerStack):
+            raise ParameterError(f"MixAnalysis needs a LayerStack; got {type(stack).__name__}.")
+        self.stack = stack
+        self.target = delivery_profile(target)
+        self.events = list(events or [])
+        self.n_columns = int(n_columns)
+        self._layers: dict[str, _LayerData] = {}
+        self._pairs: dict[tuple, np.ndarray] = {}
+        self._activity = None
+        self._sync = None
+        self._duck = None
+        self._active = None
+        self._ducked_pre = {}
+        self._tmp = None
+        self._frac = None
+        sr = stack.sample_rate
+        self.block = int(round(BLOCK_MS * 1e-3 * sr))
+        self._sig = None
+        self.last_timings_ms: dict = {}
+
+    # --------------------------------------------------------------- caches
+    def _refresh(self):
+        st = self.stack
+        n = st.n_samples
+        changed = []
+        for name in LAYERS:
+            layer = st[name]
+            pre = layer.render_clips(n_samples=n, sample_rate=st.sample_rate)
+            key = layer._cache_key
+            cur = self._layers.get(name)
+            if cur is None or cur.key != key or cur.pre is not pre:
+                self._layers[name] = self._analyse_layer(key, pre)
+                changed.append(name)
+        if changed:
+            nb = n // self.block
+            for a in LAYERS:  # each layer's own K-weighted energy per 10 ms block (dialogue-over-background)
+                if a in changed or (a, a) not in self._pairs:
+                    self._pairs[(a, a)] = self._layers[a].kw[: nb * self.block].reshape(nb, self.block).sum(axis=1)
+            if "dialogue" in changed:
+                self._activity = None
+            if "sfx" in changed:
+                self._sync = None
+        return changed
+
+    def _analyse_layer(self, key, pre) -> _LayerData:
+        sr = self.stack.sample_rate
+        power = KWeightedPower(sr, np.ones(pre.shape[1])).power(pre)  # sum over channels of K-weighted squares
+        bands = band_power_frames(pre, sr, N_FFT, HOP)
+        peak = np.abs(pre).max(axis=1)
+        cols = _column_reduce(peak, self.n_columns, np.max)
+        return _LayerData(key=key, pre=pre, kw=power, bands=bands, columns=cols)
+
+    def _dialogue_activity(self):
+        if self._activity is None:
+            from layerlab.measure.masking import dialogue_activity
+
+            pre = self._layers["dialogue"].pre
+            if not np.any(pre):
+                mask = np.zeros(pre.shape[0], dtype=bool)
+            else:
+                mask = dialogue_activity(pre, sample_rate=self.stack.sample_rate).sample_mask()
+            self._activity = mask
+        return self._activity
+
+    # --------------------------------------------------------------- update
+    def update(self) -> MixView:
+        """Render the preview and measure it.
+
+        Returns
+        -------
+        MixView
+        """
+        t0 = time.perf_counter()
+        st = self.stack
+        sr = st.sample_rate
+        self._refresh()
+        t1 = time.perf_counter()
+        n = st.n_samples
+        nb = n // self.block
+        gains = {name: (float(db_to_gain(st[name].gain_db)) if st.audible(name) else 0.0) for name in LAYERS}
+        ducked = set(st.ducking.targets) if st.ducking is not None and st.ducking.depth_db > 0 else set()
+        duck_db, duck_lin = self._duck_curve()
+        mix = self._mix(gains, duck_lin)
+        t2 = time.perf_counter()
+        # ducking gain, linear, at 1 ms and per 10 ms block
+        step = max(1, sr // 1000)
+        duck_ms = duck_lin[::step].astype(np.float64)
+        per_block = self.block // step
+        usable = min(nb * per_block, duck_ms.size)
+        nbd = usable // per_block
+        e2 = np.ones(nb)
+        if ducked and nbd:
+            blk = duck_ms[: nbd * per_block].reshape(nbd, per_block)
+            e2[:nbd] = (blk * blk).mean(axis=1)
+        # Loudness and true peak of the preview are the grader's own primitives run on the
+        # rendered mix, so the mixer and `layerlab check` read the same numbers (not "close").
+        analysis = analyse(mix, sr)
+        momentary, short_term = analysis.series("momentary"), analysis.series("short_term")
+        m_times, m_lufs = momentary.times_s, momentary.lufs
+        s_times, s_lufs = short_term.times_s, short_term.lufs
+        integrated = analysis.integrated()
+        t3 = time.perf_counter()
+        tp = db_from_peak(peaks_linear(mix)[1])
+        t4 = time.perf_counter()
+        # dialogue over music / ambience, the way layerlab.measure.masking measures it
+        mask = self._dialogue_activity() if gains["dialogue"] > 0 else np.zeros(n, dtype=bool)
+
+        def self_energy(name):
+            w = e2 if name in ducked else 1.0
+            return gains[name] ** 2 * w * self._pairs[(name, name)]
+
+        d_blocks = _blocks400(self_energy("dialogue"), self.block)
+        if self._frac is None or self._frac[0] is not mask:
+            self._frac = (mask, _block_fractions(mask, d_blocks.size, sr))
+        over = {}
+        for bed in ("music", "ambience"):
+            over[bed] = _level_difference(d_blocks, _blocks400(self_energy(bed), self.block), self._frac[1])
+        # masking map
+        masking_map, masking_times, index = self._masking(gains, ducked, duck_ms, step, mask)
+        t5 = time.perf_counter()
+        # waveform views
+        envelopes = {}
+        duck_cols = _column_reduce(duck_ms, self.n_columns, np.mean)
+        duck_max_cols = _column_reduce(duck_ms, self.n_columns, np.max)
+        for name in LAYERS:
+            env = self._layers[name].columns * gains[name]
+            if name in ducked:
+                env = env * duck_max_cols
+            envelopes[name] = env.astype(np.float32)
+        col_times = (np.arange(self.n_columns) + 0.5) * (n / self.n_columns) / sr
+        worst, passed = self._sfx_sync(gains)
+        master_gain = (self.target.target_lufs - integrated) if math.isfinite(integrated) else float("nan")
+        readout = MixReadout(
+            integrated_lufs=integrated, true_peak_dbtp=tp,
+            max_momentary_lufs=float(np.max(m_lufs)) if m_lufs.size else -math.inf,
+            max_short_term_lufs=float(np.max(s_lufs)) if s_lufs.size else -math.inf,
+            target=self.target, master_gain_db=master_gain,
+            dialogue_over_music_lu=over["music"], dialogue_over_ambience_lu=over["ambience"],
+            audibility_index=index, sfx_worst_offset_ms=worst, sfx_sync_passed=passed,
+        )
+        t6 = time.perf_counter()
+        self.last_timings_ms = {"analyse_clips": (t1 - t0) * 1e3, "render": (t2 - t1) * 1e3,
+                                "loudness": (t3 - t2) * 1e3, "true_peak": (t4 - t3) * 1e3,
+                                "masking": (t5 - t4) * 1e3, "rest": (t6 - t5) * 1e3}
+        return MixView(mix=mix, duck_gain_db=duck_db, stack=st, readout=readout, column_times_s=col_times, envelopes=envelopes,
+                       duck_gain=duck_cols.astype(np.float32), momentary_times_s=m_times, momentary_lufs=m_lufs,
+                       short_term_times_s=s_times, short_term_lufs=s_lufs, masking_map=masking_map,
+                       masking_times_s=masking_times)
+
+    def _duck_curve(self):
+        """The stack's ducking envelope (dB and linear), cached while the dialogue and the settings stay."""
+        st = self.stack
+        n = st.n_samples
+        d = st.ducking
+        if d is None or d.depth_db <= 0:
+            key = None
+        else:
+            key = (self._layers["dialogue"].key, st["dialogue"].gain_db, repr(d.to_dict()))
+        if self._duck is not None and self._duck[0] == key:
+            return self._duck[1], self._duck[2]
+        if key is None:
+            db = np.zeros(n, dtype=np.float32)
+        else:
+            from layerlab.mix.ducking import sidechain_active
+
+            akey = (self._layers["dialogue"].key, st["dialogue"].gain_db, d.threshold_db, d.hold_ms, d.lookahead_ms)
+            if self._active is None or self._active[0] != akey:
+                side = self._layers["dialogue"].pre * db_to_gain(st["dialogue"].gain_db)
+                self._active = (akey, sidechain_active(side, threshold_db=d.threshold_db, hold_ms=d.hold_ms,
+                                                       lookahead_ms=d.lookahead_ms, sample_rate=st.sample_rate))
+            db = _envelope(self._active[1], d, st.sample_rate)
+        # 10 ** (db / 20) in float32 (what db_to_gain returns, to float32 precision)
+        lin = np.exp(db.astype(np.float32) * np.float32(math.log(10.0) / 20.0)).astype(np.float32)
+        self._duck = (key, db, lin)
+        self._ducked_pre = {}
+        return db, lin
+
+    def _mix(self, gains, duck_lin) -> np.ndarray:
+        """Sum of the layers after fader, mute/solo and ducking, in a fresh float32 buffer."""
+        st = self.stack
+        n = st.n_samples
+        out = None
+        if self._tmp is None or self._tmp.shape != (n, 2):
+            self._tmp = np.empty((n, 2), dtype=np.float32)
+        ducked = set(st.ducking.targets) if st.ducking is not None else set()
+        for name in LAYERS:
+            g = gains[name]
+            if g == 0.0:
+                continue
+            src = self._layers[name].pre
+            if name in ducked:
+                key = self._layers[name].key
+                cached = self._ducked_pre.get(name)
+                if cached is None or cached[0] != key:
+                    cached = (key, (src * duck_lin[:, None]).astype(np.float32))
+                    self._ducked_pre[name] = cached
+                src = cached[1]
+            if out is None:
+                out = np.multiply(src, np.float32(g), dtype=np.float32)
+            else:
+                np.multiply(src, np.float32(g), out=self._tmp)
+                out += self._tmp
+        return out if out is not None else np.zeros((n, 2), dtype=np.float32)
+
+    def _masking(self, gains, ducked, duck_ms, step, mask):
+        sr = self.stack.sample_rate
+        pd = self._layers["dialogue"].bands * gains["dialogue"] ** 2
+        n_frames = pd.shape[1]
+        centres = np.arange(n_frames) * HOP + N_FFT // 2
+        times = centres / sr
+        idx = np.minimum(centres // step, duck_ms.size - 1)
+        frame_duck2 = duck_ms[idx] ** 2
+        pr = np.zeros_like(pd)
+        for name in ("sfx", "ambience", "music"):
+            if gains[name] == 0.0:
+                continue
+            w = frame_duck2 if name in ducked else 1.0
+            pr += self._layers[name].bands * (gains[name] ** 2) * w
+        act = mask[np.minimum(centres, mask.size - 1)] if mask.size else np.zeros(n_frames, bool)
+        floor = 10.0 ** (-100.0 / 10.0) * np.sum(np.hanning(N_FFT) ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = 10.0 * np.log10(np.maximum(pd, 1e-300) / (pr + floor))
+        kmap = np.clip((snr + 15.0) / 30.0, 0.0, 1.0)
+        masking_map = np.where(act[None, :], kmap, np.nan)
+        if not act.any():
+            return masking_map, times, float("nan")
+        from layerlab.measure.masking import BAND_IMPORTANCE
+
+        ld = pd[:, act].mean(axis=1)
+        lr = pr[:, act].mean(axis=1) + floor
+        per_band = np.clip((10.0 * np.log10(np.maximum(ld, 1e-300) / lr) + 15.0) / 30.0, 0.0, 1.0)
+        return masking_map, times, float(np.sum(BAND_IMPORTANCE * per_band))
+
+    def _sfx_sync(self, gains):
+        if not self.events:
+            return None, None
+        if gains["sfx"] == 0.0 or not np.any(self._layers["sfx"].columns):
+            return None, None
+        if self._sync is None:
+            from layerlab.measure.sync import sfx_offsets
+
+            res = sfx_offsets(self._layers["sfx"].pre, self.events, sample_rate=self.stack.sample_rate)
+            found = [e for e in res.events if e.found]
+            worst = max(found, key=lambda e: abs(e.offset_ms)).offset_ms if found else None
+            self._sync = (worst, res.passed, res)
+        return self._sync[0], self._sync[1]
+
+    @property
+    def sync_result(self):
+        """The last SFX sync measurement (a :class:`layerlab.measure.sync.SyncResult`) or None."""
+        return None if self._sync is None else self._sync[2]
+
+
+def _envelope(active: np.ndarray, d: Ducking, sample_rate: int) -> np.ndarray:
+    """The ducking gain in dB from a sidechain activity mask (the ducker's own envelope)."""
+    from layerlab.mix.ducking import envelope_from_active
+
+    return envelope_from_active(active, depth_db=d.depth_db, attack_ms=d.attack_ms, release_ms=d.release_ms,
+                                sample_rate=sample_rate)
+
+
+def delivery_profile(target):
+    """A :class:`layerlab.measure.targets.DeliveryProfile` from itself or its name."""
+    from layerlab.measure.targets import DeliveryProfile, get_profile
+
+    return target if isinstance(target, DeliveryProfile) else get_profile(target)
+
+
+def _column_reduce(x: np.ndarray, n_cols: int, fn) -> np.ndarray:
+    """Reduce a 1-D signal to ``n_cols`` columns (max or mean per column)."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(n_cols)
+    edges = np.linspace(0, n, n_cols + 1).astype(np.int64)
+    edges = np.minimum(edges, n - 1)
+    starts = edges[:-1]
+    if fn is np.max:
+        return np.maximum.reduceat(x, starts)
+    sums = np.add.reduceat(x.astype(np.float64), starts)
+    counts = np.diff(np.append(starts, n))
+    counts[counts == 0] = 1
+    return sums / counts
+
+
+def _blocks400(energy10: np.ndarray, block: int) -> np.ndarray:
+    """Mean-square per 400 ms block at 100 ms steps from 10 ms block energies."""
+    nb = energy10.size
+    if nb < 40:
+        return np.zeros(0)
+    c = np.concatenate([[0.0], np.cumsum(energy10)])
+    starts = np.arange(0, nb - 40 + 1, 10)
+    return (c[starts + 40] - c[starts]) / (40 * block)
+
+
+def _block_fractions(mask: np.ndarray, n_blocks: int, sr: int) -> np.ndarray:
+    """Share of each 400 ms block (100 ms step) during which speech is active."""
+    blk, step = int(round(0.4 * sr)), int(round(0.1 * sr))
+    c = np.concatenate([[0], np.cumsum(mask.astype(np.int64))])
+    starts = np.arange(n_blocks) * step
+    return (c[np.minimum(starts + blk, mask.size)] - c[np.minimum(starts, mask.size)]) / blk
+
+
+def _level_difference(pd: np.ndarray, pb: np.ndarray, frac: np.ndarray) -> float:
+    """Dialogue-over-background LU as :func:`layerlab.measure.masking.dialogue_to_background_lu` measures it."""
+    if pd.size == 0 or frac.size == 0 or not np.any(frac > 0):
+        return float("nan")
+    keep = frac >= 0.9
+    if not keep.any():
+        keep = frac >= 0.5
+    with np.errstate(divide="ignore"):
+        lk = -0.691 + 10 * np.log10(np.maximum(pd, 1e-30))
+    keep &= lk > -70.0
+    if keep.any():
+        keep &= lk > (-0.691 + 10 * np.log10(pd[keep].mean()) - 10.0)
+    if not keep.any():
+        return float("nan")
+    ld = -0.691 + 10 * np.log10(pd[keep].mean())
+    mb = pb[keep].mean()
+    if mb <= 0:
+        return float("inf")
+    return float(ld - (-0.691 + 10 * np.log10(mb)))

@@ -28,7 +28,7 @@ from layerlab.errors import ParameterError
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.kweighting import KWeightedPower
 from layerlab.measure.loudness import analyse
-from layerlab.measure.masking import band_power_frames
+from layerlab.measure.masking import audibility_from_snr_db, band_power_frames
 from layerlab.measure.true_peak import db_from_peak, peaks_linear
 from layerlab.mix.ducking import Ducking, db_to_gain
 from layerlab.mix.stack import LAYERS, LayerStack
@@ -486,7 +486,7 @@ class MixAnalysis:
         floor = 10.0 ** (-100.0 / 10.0) * np.sum(np.hanning(N_FFT) ** 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             snr = 10.0 * np.log10(np.maximum(pd, 1e-300) / (pr + floor))
-        kmap = np.clip((snr + 15.0) / 30.0, 0.0, 1.0)
+        kmap = audibility_from_snr_db(snr)
         masking_map = np.where(act[None, :], kmap, np.nan)
         if not act.any():
             return masking_map, times, float("nan")
@@ -494,7 +494,7 @@ class MixAnalysis:
 
         ld = pd[:, act].mean(axis=1)
         lr = pr[:, act].mean(axis=1) + floor
-        per_band = np.clip((10.0 * np.log10(np.maximum(ld, 1e-300) / lr) + 15.0) / 30.0, 0.0, 1.0)
+        per_band = audibility_from_snr_db(10.0 * np.log10(np.maximum(ld, 1e-300) / lr))
         return masking_map, times, float(np.sum(BAND_IMPORTANCE * per_band))
 
     def _sfx_sync(self, gains):

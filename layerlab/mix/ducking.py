@@ -253,7 +253,9 @@ def duck(
 
 def db_to_gain(gain_db) -> np.ndarray:
     """Convert dB to linear amplitude gain (float32)."""
-    return np.power(10.0, np.asarray(gain_db, dtype=np.float64) / 20.0).astype(np.float32)
+    from layerlab.measure.envelopes import gain_from_db
+
+    return gain_from_db(gain_db).astype(np.float32)
 
 
 def _gain_and_activity(sidechain, *, depth_db, threshold_db, attack_ms, release_ms, hold_ms, lookahead_ms,

@@ -234,7 +234,9 @@ def _limiter_from_peaks(peak_db: np.ndarray, *, ceiling_dbtp: float, attack_ms: 
 
 
 def _lin(db):
-    return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0)
+    from layerlab.measure.envelopes import gain_from_db
+
+    return gain_from_db(db)
 
 
 def _note(master: "Master", input_lufs: float, static_db: float) -> str:

@@ -361,5 +361,4 @@ class KWeightedPower:
         part = block if self._every else block[:, self.active]
         y = np.array(part.T, dtype=np.float64, order="C")
         sosfilt(self.sos, y, self.zi)
-        np.multiply(y, y, out=y)
-        return self.weights @ y
+        return np.einsum("cn,cn,c->n", y, y, self.weights)

@@ -119,13 +119,17 @@ def refine_peak(y: np.ndarray, i: int) -> float:
     return max(b, b - 0.25 * (a - c) * delta)
 
 
-def _single_threaded_blas():
+class _NoLimit:
+    def restore_original_limits(self):
+        pass
+
+
+def single_threaded_blas():
+    """Limit BLAS to one thread (the true-peak products are small); ``.restore_original_limits()`` undoes it."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with the declared dependencies
-        import contextlib
-
-        return contextlib.nullcontext()
+        return _NoLimit()
     import warnings
 
     with warnings.catch_warnings():  # threadpoolctl can warn about mixed OpenMP runtimes; keep stderr clean
@@ -156,6 +160,7 @@ class TruePeakMeter:
         self.true_peak = 0.0
         self._carry = np.zeros((self.channels, TAPS_PER_PHASE - 1), dtype=np.float32)
         self._done = False
+        self._blas = None
 
     def add(self, block: np.ndarray) -> float:
         """Feed ``block``, shape ``(samples, channels)``; return its sample peak (NaN if it holds NaN)."""
@@ -178,6 +183,9 @@ class TruePeakMeter:
             if self.oversample == 1:
                 self.true_peak = self.sample_peak
             self.true_peak = max(self.true_peak, self.sample_peak)
+            if self._blas is not None:
+                self._blas.restore_original_limits()
+                self._blas = None
         return self.sample_peak, self.true_peak
 
     def _process(self, block_t: np.ndarray, peak: float) -> None:
@@ -197,21 +205,23 @@ class TruePeakMeter:
         reach = max(peak, carry_peak)
         if reach * gain <= max(self.true_peak, self.sample_peak):
             return
-        with _single_threaded_blas():
-            for c in range(self.channels):
-                self.true_peak = self._channel(np.ascontiguousarray(buf[c]), groups, matrix, gain)
+        if self._blas is None:  # one thread for the small matrix products, set once per meter
+            self._blas = single_threaded_blas()
+        for c in range(self.channels):
+            self.true_peak = self._channel(np.ascontiguousarray(buf[c]), groups, matrix, gain)
 
     def _channel(self, x: np.ndarray, groups: int, matrix: np.ndarray, gain: float) -> float:
         best = max(self.true_peak, self.sample_peak)
         rows_per_chunk = _ROWS // _BLK
         n_chunks = -(-groups // rows_per_chunk)
         width = matrix.shape[0]
-        # reach of each chunk: largest |sample| it reads
-        reach = np.empty(n_chunks)
-        for k in range(n_chunks):
-            lo = k * _ROWS
-            hi = min(x.shape[0], lo + _ROWS + width)
-            reach[k] = float(np.abs(x[lo:hi]).max())
+        # reach of each chunk: largest |sample| it reads (its own samples and the next chunk's)
+        padded = np.zeros((n_chunks + 1) * _ROWS, dtype=np.float32)
+        m = min(x.shape[0], padded.shape[0])
+        padded[:m] = x[:m]
+        blocks = padded.reshape(n_chunks + 1, _ROWS)
+        per = np.maximum(blocks.max(axis=1), -blocks.min(axis=1)).astype(np.float64)
+        reach = np.maximum(per[:-1], per[1:])
         step = x.strides[0]
         for k in np.argsort(-reach, kind="stable"):
             if reach[k] * gain <= best:

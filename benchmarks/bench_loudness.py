@@ -211,7 +211,7 @@ def main(argv=None) -> int:
         print(f"{name:34s} {t:7.2f}s {t / t_ff:9.2f}x   {f('integrated_lufs')} {f('lra_lu')} {f('true_peak_dbtp'):>10s}")
     print()
     print(f"layerlab in-process is {t_ff / t_in:.2f}x the speed of ffmpeg; as a command {t_ff / t_cli:.2f}x, "
-          f"of which {t_start:.2f} s is start-up (Python, numpy and scipy.signal), "
+          f"of which {t_start:.2f} s is start-up (Python, numpy, soundfile and the meter modules), "
           f"so the command's own work runs at {t_ff / max(t_cli - t_start, 1e-9):.2f}x.")
     if _PEAK_KB:
         print("peak resident memory: " + ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in sorted(_PEAK_KB.items())))

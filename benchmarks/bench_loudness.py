@@ -22,7 +22,9 @@ Figures (the 2-core development machine, shared, so absolute times vary; ratios 
 
 * before (commit 061643d, whole-file read, scipy.signal imported): command 5.95 s vs ffmpeg 4.38 s
   (1.36x), of which 4.00 s start-up; in-process 2.20 s; peak memory about 380 MB (ffmpeg 37 MB).
-* after: see the run recorded in the commit that changed this docstring.
+* after (streamed, scipy.signal not imported, same machine far more loaded: load average 20-55):
+  command 5.61 s vs ffmpeg 7.08 s (0.79x), start-up 1.03 s; in-process 5.17 s; peak memory
+  42 MB (ffmpeg 37 MB). I -16.74 / LRA 9.67 / TP -0.41 against ffmpeg's -16.7 / 9.7 / -0.4.
 
 Run: ``.venv/bin/python benchmarks/bench_loudness.py [--minutes 10] [--repeat 3]``
 """
@@ -160,7 +162,7 @@ def run_pyloudnorm(path):
         for filt in meter._filters.values():
             y = filt.apply_filter(y)
         block, step = int(3.0 * rate), int(0.1 * rate)
-        padded = np.concatenate([y, np.zeros((int(1.5 * rate), y.shape[1]))])
+        padded = y  # no silence appended (as libebur128, ffmpeg and the kit)
         values = []
         for start in range(0, padded.shape[0] - block + 1, step):
             z = np.sum(padded[start : start + block] ** 2, axis=0) / block

@@ -401,7 +401,21 @@ def audibility_from_snr_db(snr_db) -> np.ndarray:
 
 
 def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
-    """Band power per frame, shape (18, n_frames), channels averaged."""
+    """One-third-octave band power per STFT frame (the SII's 18 bands, 160 Hz to 8 kHz).
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    n_fft, hop : int
+        STFT length and hop in samples (Hann window).
+
+    Returns
+    -------
+    np.ndarray, shape (18, n_frames), float64
+        Power per band and frame, channels averaged; used by
+        :func:`band_audibility` and the lesson-07 mixer's masking map.
+    """
     x = audio.astype(np.float64)
     n = x.shape[0]
     if n < n_fft:

@@ -73,3 +73,12 @@ def db_from_power(power, *, floor: float = 1e-20) -> np.ndarray:
 def gain_from_db(gain_db) -> np.ndarray:
     """Linear amplitude gain of a gain in dB: ``10 ** (gain_db / 20)``, float64."""
     return np.power(10.0, np.asarray(gain_db, dtype=np.float64) / 20.0)
+
+
+def padded_slice(x: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``x[start:stop]`` along axis 0 with zeros where the range runs outside ``x`` (length ``stop - start``)."""
+    out = np.zeros((max(stop - start, 0),) + x.shape[1:], dtype=np.float64)
+    s0, s1 = max(start, 0), min(stop, x.shape[0])
+    if s1 > s0:
+        out[s0 - start : s1 - start] = x[s0:s1]
+    return out

@@ -545,23 +545,12 @@ def momentary_loudness(audio, *, sample_rate: int = SAMPLE_RATE, step_ms: float 
 
 
 def short_term_loudness(audio, *, sample_rate: int = SAMPLE_RATE, step_ms: float = 10.0) -> LoudnessSeries:
-    """Short-term loudness (3 s window, ungated) over time.
-
-    Parameters
-    ----------
-    audio : np.ndarray, shape (n_samples, n_channels)
-    sample_rate : int
-    step_ms : float
-        Time between values (10 ms by default).
+    """Short-term loudness (3 s window, ungated) over time: as :func:`momentary_loudness`, over 3 s.
 
     Returns
     -------
     LoudnessSeries
         One value per complete window; empty if the audio is shorter than 3 s.
-
-    Notes
-    -----
-    Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
     x, rate = _prepare(audio, sample_rate)
     return analyse(x, rate, None, check_step_ms(step_ms)).series("short_term")

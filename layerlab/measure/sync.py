@@ -30,7 +30,7 @@ import numpy as np
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.errors import ParameterError
 from layerlab.measure.correlation import sliding_ncc
-from layerlab.measure.envelopes import channel_power, db_from_power, frame_power
+from layerlab.measure.envelopes import channel_power, db_from_power, frame_power, padded_slice
 
 __all__ = [
     "SyncWindow",
@@ -533,11 +533,7 @@ def dialogue_offsets(
             cue_f = int(round(cue * frames_per_s))
             lo = cue_f - w
             hi = cue_f + w + cenv.size
-            seg = np.zeros(hi - lo)
-            s0, s1 = max(lo, 0), min(hi, env.size)
-            if s1 > s0:
-                seg[s0 - lo : s1 - lo] = env[s0:s1]
-            xc = sliding_ncc(seg, cenv)
+            xc = sliding_ncc(padded_slice(env, lo, hi), cenv)
             if xc.size == 0:
                 best_corr, lag_frames = 0.0, 0
             else:
@@ -549,11 +545,7 @@ def dialogue_offsets(
                 r = int(0.003 * sr)
                 a = coarse - r
                 b = coarse + r + cmono.size
-                ext = np.zeros(b - a)
-                s0, s1 = max(a, 0), min(b, mono.size)
-                if s1 > s0:
-                    ext[s0 - a : s1 - a] = mono[s0:s1]
-                fine = fftconvolve(ext, cmono[::-1], mode="valid")  # 2r+1 lags
+                fine = fftconvolve(padded_slice(mono, a, b), cmono[::-1], mode="valid")  # 2r+1 lags
                 kf = int(np.argmax(np.abs(fine))) if fine.size else r
                 start_sample = a + kf
                 det = start_sample / sr

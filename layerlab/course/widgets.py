@@ -41,17 +41,8 @@ import numpy as np
 from layerlab.io.audio import SAMPLE_RATE, ffmpeg_exe, save_audio
 from layerlab.mix.ducking import Ducking
 from layerlab.errors import LayerLabError, ParameterError, SessionError
-from layerlab.course.mix_analysis import (  # noqa: F401 - the analysis lives there; these names stay importable here
-    BLOCK_MS,
-    HOP,
-    N_FFT,
-    TORCOLI_AMBIENCE_LU,
-    TORCOLI_MUSIC_LU,
-    MixAnalysis,
-    MixReadout,
-    MixView,
-    delivery_profile,
-)
+from layerlab.course.mix_analysis import BLOCK_MS, HOP, N_FFT, MixAnalysis, delivery_profile  # noqa: F401
+from layerlab.course.mix_view import TORCOLI_AMBIENCE_LU, TORCOLI_MUSIC_LU, MixReadout, MixView  # noqa: F401
 from layerlab.mix.stack import LAYERS, LayerStack
 
 LAYER_COLOURS = {"dialogue": "#1f77b4", "sfx": "#d62728", "ambience": "#2ca02c", "music": "#9467bd"}

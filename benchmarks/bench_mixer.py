@@ -12,6 +12,17 @@ new figure.
 
 Prints the median and 95th percentile of each, and the ratio. Aim: median under 50 ms (about
 100 ms is where people stop feeling a response as instant).
+
+Figures on the shared 2-core machine (absolute times swing with its load; the ratio to the peer is
+measured in the same run):
+
+* before (commit 061643d, the mixer's own LUFS formula and true peak, ducking approximated):
+  median 142 ms, peer 9454 ms (66x); last change: loudness 1.2 ms, true peak 20 ms.
+* after (loudness from per-layer K-weighted block products, equal to the grader to 1e-6 LU; true
+  peak by the grader's own meter on the preview): median 243 ms, peer 5445 ms (22x), load average
+  about 20; last change (a ducking change): loudness 75 ms (ducked layers re-filtered), true peak 52 ms.
+  A fader move re-uses the cached products (loudness about 1 ms); the true peak costs more than the
+  old bounded search.
 """
 
 from __future__ import annotations

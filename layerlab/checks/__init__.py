@@ -481,26 +481,16 @@ def _reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: 
     n = min(stem_mono.size, ref_mono.size)
     if n < sample_rate // 10:
         return 0, 0.0
-    # correlate envelopes at 1 ms first: robust to ducking and cheap
+    # correlate envelopes at 1 ms first: robust to ducking and cheap (every 5th lag, as before)
+    from layerlab.measure.correlation import lagged_pearson
+    from layerlab.measure.envelopes import frame_power
+
     hop = max(1, sample_rate // 1000)
-    def env(x):
-        m = x[: (x.size // hop) * hop].reshape(-1, hop)
-        return np.sqrt(np.mean(m * m, axis=1))
-    es, er = env(stem_mono), env(ref_mono)
-    lag_max = int(max_lag_s * 1000)
-    best, best_c = 0, -1.0
-    er0 = er - er.mean()
-    for lag in range(-lag_max, lag_max + 1, 5):
-        a0, b0 = max(0, lag), max(0, -lag)
-        m = min(es.size - a0, er.size - b0)
-        if m < 100:
-            continue
-        x, y = es[a0 : a0 + m], er[b0 : b0 + m]
-        x, y = x - x.mean(), y - y.mean()
-        d = np.sqrt(np.sum(x * x) * np.sum(y * y))
-        c = float(np.sum(x * y) / d) if d > 0 else 0.0
-        if c > best_c:
-            best, best_c = lag, c
+    es, er = np.sqrt(frame_power(stem_mono * stem_mono, hop)), np.sqrt(frame_power(ref_mono * ref_mono, hop))
+    xc = lagged_pearson(es, er, max_lag=int(max_lag_s * 1000), min_overlap=100)
+    every5 = xc.lags % 5 == 0
+    best, best_c = (0, -1.0) if not every5.any() else (int(xc.lags[every5][np.argmax(xc.r[every5])]),
+                                                        float(np.max(xc.r[every5])))
     # refine at the sample level (waveform correlation within +-6 ms of the envelope lag)
     lag_s = best * hop
     r = 6 * hop

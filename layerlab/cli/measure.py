@@ -4,7 +4,13 @@ The file is measured at its own sample rate (never resampled, which would
 change its true peak). With ``--json`` the output is one JSON object with the
 keys ``integrated_lufs, true_peak_dbtp, sample_peak_dbfs, lra_lu,
 max_momentary_lufs, max_short_term_lufs, sample_rate, channels, duration_s``
-(``null`` where a value does not exist, e.g. the loudness of silence). With
+(``null`` where a value does not exist, e.g. the loudness of silence; the
+summary says "n/a"), then ``whole_clip`` (a clip under 0.4 s, measured as one
+block), ``lra_stable`` (false under 60 s: EBU Tech 3341 asks meters to flag LRA
+as not stable there) and ``problems`` (e.g. a WAV cut short: measured, and
+flagged in one line). The JSON ends with a newline. The file is streamed in
+blocks, so memory does not grow with its length; a mono file is measured as
+dual-mono, as ``layerlab check`` reads it (see :mod:`layerlab.measure.kweighting`). With
 ``--target PROFILE`` the result is also compared with a delivery profile
 (:mod:`layerlab.measure.targets`); the JSON then gains a ``"target"`` object and the
 exit status is 3 when the file misses the target. ``--dialogue STEM`` adds
@@ -27,10 +33,11 @@ import json
 import math
 import sys
 
-from layerlab.io.audio import read_audio
 from layerlab.errors import AudioError, ParameterError
-from layerlab.measure.loudness import gated_loudness, measure_file, speech_mask_from_stem
 from layerlab.measure.targets import PROFILE_NAMES, get_profile
+
+# The measurement modules are imported in run(): building the parser (and
+# `layerlab --help`) stays cheap, and the command imports only the meter.
 
 EXIT_MISSES_TARGET = 3
 
@@ -62,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(
             f"--target {profile.name} measures loudness on dialogue only: pass the dialogue stem with --dialogue STEM."
         )
+    from layerlab.measure.meter import measure_file
+
     report = measure_file(args.file, step_ms=args.step_ms)
     out = report.to_dict()
     gated = None
@@ -75,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         if check is not None:
             out["target"] = check.to_dict()
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(out) + "\n")
+        for problem in report.problems:  # also one line on stderr, where scripts look for trouble
+            print(f"layerlab measure: warning: {problem}", file=sys.stderr)
     else:
         print(f"{args.file}")
         print(report.summary())
@@ -98,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _dialogue_gated(mix_path, stem_path) -> float:
     """Dialogue-gated loudness of a mix file, with speech found in its dialogue stem."""
+    from layerlab.io.audio import read_audio
+    from layerlab.measure.loudness import gated_loudness, speech_mask_from_stem
+
     mix = read_audio(mix_path)
     stem = read_audio(stem_path)
     if stem.sample_rate != mix.sample_rate:

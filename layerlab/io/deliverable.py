@@ -290,6 +290,9 @@ def _wav_data_shortfall(path: Path) -> int:
     return wav_layout(path).missing_bytes
 
 
+wav_data_shortfall = _wav_data_shortfall  # public name: layerlab measure flags truncated WAVs with it
+
+
 def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
               given: Path | None = None) -> tuple[FileStatus, np.ndarray | None]:
     st = FileStatus(name=name, relpath=relpath)

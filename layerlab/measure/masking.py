@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
-from layerlab.measure.envelopes import dilate_runs
+from layerlab.measure.envelopes import channel_power, db_from_power, dilate_runs, frame_power
 from layerlab.errors import ParameterError
 
 __all__ = [
@@ -173,18 +173,6 @@ class BandAudibility:
 # ----------------------------------------------------------------------------- activity
 
 
-def _frame_power_db(audio: np.ndarray, hop: int) -> np.ndarray:
-    a = audio.astype(np.float64)
-    p = np.mean(a * a, axis=1)
-    n = p.size // hop
-    if n == 0:
-        return np.zeros(0)
-    e = p[: n * hop].reshape(n, hop).mean(axis=1)
-    if p.size > n * hop:
-        e = np.concatenate([e, [p[n * hop :].mean()]])
-    return 10.0 * np.log10(np.maximum(e, 1e-20))
-
-
 def _close_gaps(active: np.ndarray, max_gap: int) -> np.ndarray:
     """Fill runs of False shorter than ``max_gap`` frames that lie between True runs."""
     out = active.copy()
@@ -239,7 +227,7 @@ def dialogue_activity(
     stem = validate_audio(dialogue_stem, name="dialogue stem")
     sr = int(sample_rate)
     hop = max(1, int(round(frame_ms * sr / 1000.0)))
-    lv = _frame_power_db(stem, hop)
+    lv = db_from_power(frame_power(channel_power(stem), hop, partial=True))
     loud = lv[lv > absolute_db]
     if loud.size == 0:
         thr = float("inf")
@@ -396,8 +384,38 @@ def _band_matrix(n_fft: int, sample_rate: int) -> np.ndarray:
     return m.astype(np.float64)
 
 
-def _band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
-    """Band power per frame, shape (18, n_frames), channels averaged."""
+def audibility_from_snr_db(snr_db) -> np.ndarray:
+    """Band audibility of ANSI S3.5-1997 (SII): ``K = clip((SNR + 15) / 30, 0, 1)``.
+
+    Parameters
+    ----------
+    snr_db : float or np.ndarray
+        Speech level minus disturbance level in each band, dB.
+
+    Returns
+    -------
+    np.ndarray
+        0 (inaudible, SNR <= -15 dB) to 1 (fully audible, SNR >= +15 dB), same shape.
+    """
+    return np.clip((np.asarray(snr_db, dtype=np.float64) + 15.0) / 30.0, 0.0, 1.0)
+
+
+def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
+    """One-third-octave band power per STFT frame (the SII's 18 bands, 160 Hz to 8 kHz).
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    n_fft, hop : int
+        STFT length and hop in samples (Hann window).
+
+    Returns
+    -------
+    np.ndarray, shape (18, n_frames), float64
+        Power per band and frame, channels averaged; used by
+        :func:`band_audibility` and the lesson-07 mixer's masking map.
+    """
     x = audio.astype(np.float64)
     n = x.shape[0]
     if n < n_fft:
@@ -478,8 +496,8 @@ def band_audibility(
     if active is None:
         active = dialogue_activity(d, sample_rate=sr)
     mask = _as_mask(active, d.shape[0])
-    pd = _band_power_frames(d, sr, n_fft, hop)
-    pr = _band_power_frames(r, sr, n_fft, hop)
+    pd = band_power_frames(d, sr, n_fft, hop)
+    pr = band_power_frames(r, sr, n_fft, hop)
     n_frames = pd.shape[1]
     centres = np.arange(n_frames) * hop + n_fft // 2
     times = centres / sr
@@ -487,7 +505,7 @@ def band_audibility(
     floor = 10.0 ** (threshold_db / 10.0) * np.sum(np.hanning(n_fft) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr_frames = 10.0 * np.log10(np.maximum(pd, 1e-300) / (pr + floor))
-    k_frames = np.clip((snr_frames + 15.0) / 30.0, 0.0, 1.0)
+    k_frames = audibility_from_snr_db(snr_frames)
     masking_map = np.where(act[None, :], k_frames, np.nan)
     if not act.any():
         nan18 = np.full(18, np.nan)
@@ -495,6 +513,6 @@ def band_audibility(
     ld = pd[:, act].mean(axis=1)
     lr = pr[:, act].mean(axis=1) + floor
     snr = 10.0 * np.log10(np.maximum(ld, 1e-300) / lr)
-    per_band = np.clip((snr + 15.0) / 30.0, 0.0, 1.0)
+    per_band = audibility_from_snr_db(snr)
     index = float(np.sum(BAND_IMPORTANCE * per_band))
     return BandAudibility(index, per_band, snr, masking_map, BAND_CENTRES_HZ.copy(), times, act)

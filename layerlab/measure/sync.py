@@ -29,6 +29,8 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.errors import ParameterError
+from layerlab.measure.correlation import sliding_ncc
+from layerlab.measure.envelopes import channel_power, db_from_power, frame_power, padded_slice
 
 __all__ = [
     "SyncWindow",
@@ -234,23 +236,6 @@ class SyncResult:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _mono_power(audio: np.ndarray) -> np.ndarray:
-    """Per-sample power averaged over channels, float64, shape (n,)."""
-    a = audio.astype(np.float64, copy=False)
-    return np.mean(a * a, axis=1)
-
-
-def _frame_power(power: np.ndarray, hop: int) -> np.ndarray:
-    n = power.shape[0] // hop
-    if n == 0:
-        return np.zeros(0)
-    return power[: n * hop].reshape(n, hop).mean(axis=1)
-
-
-def _db(p):
-    return 10.0 * np.log10(np.maximum(p, 1e-20))
-
-
 def _field(item, name, default=None):
     if isinstance(item, Mapping):
         return item.get(name, default)
@@ -295,11 +280,11 @@ def detect_onsets(
     audio = validate_audio(audio, name="stem")
     sr = int(sample_rate)
     hop = max(1, int(round(sr * frame_ms / 1000.0)))
-    power = _mono_power(audio)
-    e = _frame_power(power, hop)
+    power = channel_power(audio)
+    e = frame_power(power, hop)
     if e.size < 8 or not np.any(e > 0):
         return []
-    peak_db = float(_db(e.max()))
+    peak_db = float(db_from_power(e.max()))
     quiet_db = max(peak_db - floor_db, -100.0)
     # level of the next 3 frames and mean level of the previous 20 frames
     ahead = 3
@@ -307,13 +292,13 @@ def detect_onsets(
     c = np.concatenate([[0.0], np.cumsum(e)])
     idx = np.arange(e.size)
     hi = np.minimum(idx + ahead, e.size)
-    lvl_ahead = _db((c[hi] - c[idx]) / np.maximum(hi - idx, 1))
+    lvl_ahead = db_from_power((c[hi] - c[idx]) / np.maximum(hi - idx, 1))
     lo = np.maximum(idx - back, 0)
     prev_mean = np.where(idx > 0, (c[idx] - c[lo]) / np.maximum(idx - lo, 1), 0.0)
-    lvl_prev = _db(prev_mean)
+    lvl_prev = db_from_power(prev_mean)
     rise = lvl_ahead - lvl_prev
     cand = (rise >= rise_db) & (lvl_ahead >= quiet_db)
-    loud = (_db(e) >= quiet_db)
+    loud = (db_from_power(e) >= quiet_db)
     # index of the last loud frame strictly before each frame (-1: none since the start)
     marks = np.where(loud, idx, -1)
     last_loud_upto = np.maximum.accumulate(marks)
@@ -474,27 +459,7 @@ def sfx_offsets(
 
 
 def _envelope(mono: np.ndarray, hop: int) -> np.ndarray:
-    return np.sqrt(_frame_power((mono.astype(np.float64) ** 2)[:, None].mean(axis=1), hop))
-
-
-def _norm_xcorr(segment: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Normalized cross-correlation of a template slid over a longer segment ('valid' lags)."""
-    m = template.size
-    t = template - template.mean()
-    tn = np.sqrt(np.sum(t * t))
-    if tn == 0 or segment.size < m:
-        return np.zeros(max(segment.size - m + 1, 0))
-    num = np.correlate(segment, t, mode="valid")
-    c = np.concatenate([[0.0], np.cumsum(segment)])
-    c2 = np.concatenate([[0.0], np.cumsum(segment * segment)])
-    s = c[m:] - c[:-m]
-    s2 = c2[m:] - c2[:-m]
-    var = np.maximum(s2 - s * s / m, 0.0)
-    den = np.sqrt(var) * tn
-    out = np.zeros_like(num)
-    ok = den > 1e-12 * max(tn, 1.0)
-    out[ok] = num[ok] / den[ok]
-    return out
+    return np.sqrt(frame_power(mono.astype(np.float64) ** 2, hop))
 
 
 def dialogue_offsets(
@@ -531,7 +496,8 @@ def dialogue_offsets(
 
     Notes
     -----
-    The stem's 1 ms RMS envelope is correlated with the clean line's envelope
+    The stem's RMS envelope on a hop of ``sample_rate // 1000`` samples (about 1 ms;
+    lags are converted to time by the hop, not assumed to be 1 ms) is correlated with the clean line's envelope
     over lags of ±``search_window_ms``; the best lag is refined to the sample
     by correlating the waveforms within ±3 ms of it.
 
@@ -545,9 +511,10 @@ def dialogue_offsets(
     stem = validate_audio(dialogue_stem, name="dialogue stem")
     sr = int(sample_rate)
     mono = stem.astype(np.float64).mean(axis=1)
-    hop = max(1, sr // 1000)
+    hop = max(1, sr // 1000)  # about 1 ms; frames are hop / sr seconds apart (0.998 ms at 44.1 kHz)
+    frames_per_s = sr / hop
     env = _envelope(mono, hop)
-    w = int(round(search_window_ms))
+    w = int(round(search_window_ms / 1000.0 * frames_per_s))
     onsets = None
     results = []
     for li, line in enumerate(lines):
@@ -563,30 +530,22 @@ def dialogue_offsets(
             clip = validate_audio(clip, name=f"clip of line {lid}")
             cmono = clip.astype(np.float64).mean(axis=1)
             cenv = _envelope(cmono, hop)
-            cue_f = int(round(cue * 1000.0))
+            cue_f = int(round(cue * frames_per_s))
             lo = cue_f - w
             hi = cue_f + w + cenv.size
-            seg = np.zeros(hi - lo)
-            s0, s1 = max(lo, 0), min(hi, env.size)
-            if s1 > s0:
-                seg[s0 - lo : s1 - lo] = env[s0:s1]
-            xc = _norm_xcorr(seg, cenv)
+            xc = sliding_ncc(padded_slice(env, lo, hi), cenv)
             if xc.size == 0:
-                best_corr, lag_ms = 0.0, 0
+                best_corr, lag_frames = 0.0, 0
             else:
                 k = int(np.argmax(xc))
-                best_corr, lag_ms = float(xc[k]), k - w
+                best_corr, lag_frames = float(xc[k]), k - w
             if best_corr >= min_correlation:
                 # sample-level refinement around the envelope lag
-                coarse = int(round(cue * sr)) + lag_ms * hop
+                coarse = cue_f * hop + lag_frames * hop
                 r = int(0.003 * sr)
                 a = coarse - r
                 b = coarse + r + cmono.size
-                ext = np.zeros(b - a)
-                s0, s1 = max(a, 0), min(b, mono.size)
-                if s1 > s0:
-                    ext[s0 - a : s1 - a] = mono[s0:s1]
-                fine = fftconvolve(ext, cmono[::-1], mode="valid")  # 2r+1 lags
+                fine = fftconvolve(padded_slice(mono, a, b), cmono[::-1], mode="valid")  # 2r+1 lags
                 kf = int(np.argmax(np.abs(fine))) if fine.size else r
                 start_sample = a + kf
                 det = start_sample / sr

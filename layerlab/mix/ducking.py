@@ -277,7 +277,9 @@ def duck(
 
 def db_to_gain(gain_db) -> np.ndarray:
     """Convert dB to linear amplitude gain (float32)."""
-    return np.power(10.0, np.asarray(gain_db, dtype=np.float64) / 20.0).astype(np.float32)
+    from layerlab.measure.envelopes import gain_from_db
+
+    return gain_from_db(gain_db).astype(np.float32)
 
 
 def _gain_and_activity(sidechain, *, depth_db, threshold_db, attack_ms, release_ms, hold_ms, lookahead_ms,
@@ -285,12 +287,36 @@ def _gain_and_activity(sidechain, *, depth_db, threshold_db, attack_ms, release_
     """The ducking gain (dB) and where the sidechain is active, for settings already checked."""
     active = sidechain_active(sidechain, threshold_db=threshold_db, hold_ms=hold_ms, lookahead_ms=lookahead_ms,
                               sample_rate=sample_rate)
-    gain_db = _envelope_from_active(active, depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms,
+    gain_db = envelope_from_active(active, depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms,
                                     sample_rate=sample_rate)
     return gain_db, active
 
 
-def _envelope_from_active(active: np.ndarray, *, depth_db: float, attack_ms: float, release_ms: float, sample_rate: int) -> np.ndarray:
+def envelope_from_active(active: np.ndarray, *, depth_db: float, attack_ms: float, release_ms: float,
+                         sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The ducking gain in dB from a sidechain activity mask: straight lines in dB, exact attack and release.
+
+    Parameters
+    ----------
+    active : np.ndarray, shape (n,), bool
+        Where the sidechain (the dialogue) is active, per sample.
+    depth_db : float
+        Attenuation while active, dB (positive).
+    attack_ms, release_ms : float
+        Time to fall by ``depth_db`` and to recover from it, ms.
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+        Gain in dB, between ``-depth_db`` and 0.
+
+    Notes
+    -----
+    Computed with running minima and maxima (no per-sample loop), so every ramp is slew-limited
+    exactly: the gain never steps. Taught in ``lessons/07_four_layers.ipynb``.
+    """
     n = active.shape[0]
     if n == 0 or depth_db == 0:
         return np.zeros(n, dtype=np.float32)

@@ -40,6 +40,8 @@ class MasterResult:
     max_reduction_db : float
         The deepest limiter gain reduction (0 when the limiter did nothing).
     output_true_peak_dbtp : float
+    note : str
+        Why the level was not brought to the target, in one line ("" when it was).
     """
 
     audio: np.ndarray
@@ -49,6 +51,7 @@ class MasterResult:
     static_gain_db: float
     max_reduction_db: float
     output_true_peak_dbtp: float
+    note: str = ""
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Master:
             static_gain_db=float(applied_static_db),
             max_reduction_db=float(-np.min(limiter_db)) if n else 0.0,
             output_true_peak_dbtp=float(tp),
+            note=_note(self, input_lufs, applied_static_db),
         )
 
 
@@ -232,4 +236,19 @@ def _limiter_from_peaks(peak_db: np.ndarray, *, ceiling_dbtp: float, attack_ms: 
 
 
 def _lin(db):
-    return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0)
+    from layerlab.measure.envelopes import gain_from_db
+
+    return gain_from_db(db)
+
+
+def _note(master: "Master", input_lufs: float, static_db: float) -> str:
+    """One line saying why the mix was not normalised to the target ('' when it was)."""
+    if master.target_lufs is None:
+        return ""
+    if not np.isfinite(input_lufs):
+        return ("the mix is silent (nothing above -70 LUFS), so its level was left alone: "
+                "un-mute the layers or raise their gain before mastering.")
+    if static_db >= master.max_gain_db - 1e-9 and master.target_lufs - input_lufs > master.max_gain_db:
+        return (f"the mix ({input_lufs:.1f} LUFS) is more than {master.max_gain_db:g} dB under the target; "
+                f"it was raised by {master.max_gain_db:g} dB only: raise the layers' gain.")
+    return ""

@@ -36,6 +36,9 @@ KEYS = {
     "sample_rate",
     "channels",
     "duration_s",
+    "whole_clip",
+    "lra_stable",
+    "problems",
 }
 
 
@@ -137,8 +140,9 @@ def test_silence_is_null_in_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == KEYS
-    for key in KEYS - {"sample_rate", "channels", "duration_s"}:
+    for key in KEYS - {"sample_rate", "channels", "duration_s", "whole_clip", "lra_stable", "problems"}:
         assert out[key] is None, key
+    assert out["problems"] == [] and out["whole_clip"] is False
     assert "n/a" in run_cli(path).stdout
 
 
@@ -148,10 +152,10 @@ def test_files_are_measured_at_their_own_rate(tmp_path, fs):
     sf.write(str(path), sine(-20.0, 4.0, fs, freq=500.0, channels=1), fs, subtype="PCM_24")
     out = json.loads(run_cli(path, "--json").stdout)
     assert out["sample_rate"] == fs and out["channels"] == 1
-    # a 500 Hz tone at -20 dBFS in one channel: mean square 0.01 / 2, times the K-weighting
-    # power gain at 500 Hz (taken from the published 48 kHz filter), -0.691
+    # a 500 Hz tone at -20 dBFS in a mono file: mean square 0.01 / 2, counted twice (dual-mono),
+    # times the K-weighting power gain at 500 Hz (taken from the published 48 kHz filter), -0.691
     _, h = signal.sosfreqz(k_weighting_sos(48000), worN=[500.0], fs=48000)
-    expected = -0.691 + 10 * math.log10(0.5 * 10 ** (-20.0 / 10) * abs(h[0]) ** 2)
+    expected = -0.691 + 10 * math.log10(2 * 0.5 * 10 ** (-20.0 / 10) * abs(h[0]) ** 2)
     assert out["integrated_lufs"] == pytest.approx(expected, abs=0.05)
 
 
@@ -245,3 +249,54 @@ def test_stem_that_does_not_line_up(tmp_path, tone_wav):
     sf.write(str(short), sine(-20.0, 1.0, 44100), 44100, subtype="PCM_16")
     line = assert_one_line_error(run_cli(tone_wav, "--dialogue", short))
     assert "short.wav" in line
+
+
+def test_json_ends_with_a_newline_and_silence_reads_n_a(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(str(path), np.zeros((48000 * 4, 2)), 48000, subtype="PCM_16")
+    proc = run_cli(path, "--json")
+    assert proc.stdout.endswith("}\n") and proc.stdout.count("\n") == 1
+    text = run_cli(path).stdout
+    assert "n/a" in text and "-200" not in text and "-inf" not in text and "nan" not in text.lower().replace("n/a", "")
+
+
+def test_mono_mix_reads_the_same_in_measure_and_check(tmp_path):
+    """One policy (dual-mono): `layerlab measure` on a mono mix.wav = what `layerlab check` measures on it."""
+    from layerlab.io.deliverable import read_deliverable
+    from layerlab.measure.loudness import true_peak_dbtp
+
+    fs = 48000
+    rng = np.random.default_rng(8)
+    mono = (0.1 * rng.standard_normal((fs * 6, 1)) * np.linspace(0.3, 1.0, fs * 6)[:, None]).astype(np.float32)
+    folder = tmp_path / "deliverable"
+    folder.mkdir()
+    sf.write(str(folder / "mix.wav"), mono, fs, subtype="FLOAT")
+    out = json.loads(run_cli(folder / "mix.wav", "--json").stdout)
+    mix = read_deliverable(folder).audio("mix")  # what the check measures (up-mixed to stereo)
+    assert mix.shape[1] == 2
+    assert out["integrated_lufs"] == pytest.approx(integrated_loudness(mix, sample_rate=fs), abs=1e-3)
+    assert out["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(mix, sample_rate=fs), abs=1e-3)
+
+
+def test_truncated_wav_is_flagged_in_one_line(tmp_path):
+    fs = 48000
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), sine(-20.0, 5.0, fs), fs, subtype="PCM_24")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 3 * 2 * fs])
+    proc = run_process(path, "--json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["problems"] and json.loads(proc.stdout)["duration_s"] == pytest.approx(4.0)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cut short" in lines[0] and str(path) in lines[0]
+    text = run_cli(path).stdout
+    assert sum("cut short" in ln for ln in text.splitlines()) == 1
+
+
+def test_short_clip_is_measured_as_one_block(tmp_path):
+    fs = 48000
+    path = tmp_path / "click.wav"
+    sf.write(str(path), sine(-20.0, 0.25, fs, freq=997.0), fs, subtype="FLOAT")
+    out = json.loads(run_cli(path, "--json").stdout)
+    # a stereo 997 Hz sine at -20 dBFS reads -20 LUFS (Tech 3341 case 1 scaled); 0.25 s of it, as one block
+    assert out["whole_clip"] is True and out["integrated_lufs"] == pytest.approx(-20.0, abs=0.1)

@@ -17,7 +17,8 @@ from layerlab.measure.loudness import Meter, true_peak_dbtp
 from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
 from layerlab.mix.scenes import hybrid_stack, load_scene
 from layerlab.mix.stack import LAYERS
-from layerlab.course.widgets import DecisionWidget, MixAnalysis, Mixer, _true_peak_dbtp
+from layerlab.course.widgets import DecisionWidget, MixAnalysis, Mixer
+from layerlab.measure.loudness import integrated_loudness
 
 
 @pytest.fixture(scope="module")
@@ -61,28 +62,20 @@ def test_fast_readout_matches_the_graders_meters(mixer, settings):
     assert np.allclose(mixer.view.mix, full.mix, atol=2e-6, rtol=0)  # the fast preview is the stack's render
     assert np.allclose(mixer.view.duck_gain_db, full.duck_gain_db, atol=1e-5)
     rep, dm, da, ba = _reference(full)
-    assert ro.integrated_lufs == pytest.approx(rep.integrated_lufs, abs=0.05)
-    assert ro.max_momentary_lufs == pytest.approx(rep.max_momentary_lufs, abs=0.05)
-    assert ro.max_short_term_lufs == pytest.approx(rep.max_short_term_lufs, abs=0.05)
-    assert ro.true_peak_dbtp == pytest.approx(rep.true_peak_dbtp, abs=0.02)
+    # the readout is the grader's meter on the same render: equal to rounding, not "within tolerance"
+    same = Meter(48000).measure(mixer.view.mix)
+    assert ro.integrated_lufs == pytest.approx(same.integrated_lufs, abs=1e-6)
+    assert ro.integrated_lufs == pytest.approx(integrated_loudness(mixer.view.mix), abs=1e-6)  # what `check` calls
+    assert ro.max_momentary_lufs == pytest.approx(same.max_momentary_lufs, abs=1e-6)
+    assert ro.max_short_term_lufs == pytest.approx(same.max_short_term_lufs, abs=1e-6)
+    assert ro.true_peak_dbtp == pytest.approx(same.true_peak_dbtp, abs=1e-6)
+    assert ro.true_peak_dbtp == pytest.approx(true_peak_dbtp(mixer.view.mix), abs=1e-6)
+    # and the stack's full render (float32 sums in another order, 2e-6 apart) reads the same to 1e-3
+    assert ro.integrated_lufs == pytest.approx(rep.integrated_lufs, abs=1e-3)
+    assert ro.true_peak_dbtp == pytest.approx(rep.true_peak_dbtp, abs=1e-3)
     assert ro.dialogue_over_music_lu == pytest.approx(dm, abs=0.1)
     assert ro.dialogue_over_ambience_lu == pytest.approx(da, abs=0.1)
     assert ro.audibility_index == pytest.approx(ba, abs=0.02)
-
-
-def test_true_peak_search_equals_the_meter():
-    rng = np.random.default_rng(7)
-    for n in (48000 + 5, 3 * 48000):
-        x = (rng.standard_normal((n, 2)) * 0.2).astype(np.float32)
-        assert _true_peak_dbtp(x) == pytest.approx(true_peak_dbtp(x), abs=1e-6)
-    # a sine at fs/4 sampled 45 degrees off its crests: samples at 0.707, true peak 1.0 (+3.01 dB)
-    t = np.arange(48000)
-    sine = (0.5 * np.sin(2 * np.pi * t / 4 + np.pi / 4)).astype(np.float32)
-    x = np.stack([sine, sine], axis=1)
-    assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-6.02 - 3.01, abs=0.02)
-    assert _true_peak_dbtp(x) == pytest.approx(true_peak_dbtp(x), abs=1e-6)
-    assert -6.02 - 0.4 <= _true_peak_dbtp(x) <= -6.02 + 0.2  # EBU Tech 3341 true-peak tolerance
-    assert _true_peak_dbtp(np.zeros((100, 2), np.float32)) == -math.inf
 
 
 def test_music_slider_changes_stack_readout_and_figure(mixer):

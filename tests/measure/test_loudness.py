@@ -145,7 +145,10 @@ def test_unsupported_rates_raise_parameter_error(fs):
 def test_997hz_full_scale_sine_in_one_channel_reads_minus_3_01():
     fs = 48000
     x = tone(0.0, 5.0, fs, freq=997.0, channels=1).astype(np.float32)
-    assert_within(integrated_loudness(x, sample_rate=fs), -3.01, 0.01, "997 Hz mono")
+    # BS.1770's calibration is for one channel of weight 1 (a lone channel of a stereo pair)
+    assert_within(integrated_loudness(x, sample_rate=fs, channel_weights=(1.0,)), -3.01, 0.01, "997 Hz, weight 1")
+    left_only = np.concatenate([x, np.zeros_like(x)], axis=1)
+    assert_within(integrated_loudness(left_only, sample_rate=fs), -3.01, 0.01, "997 Hz in L of a stereo pair")
 
 
 # --------------------------------------------------------------------------- Tech 3341 cases 1-6
@@ -230,7 +233,11 @@ def test_5_1_leaves_the_lfe_out_and_weights_surrounds():
 
 
 def test_channel_weights_table_and_unsupported_counts():
-    assert channel_weights(1) == (1.0,)
+    assert channel_weights(1) == (2.0,)  # a mono file is measured as dual-mono
+    assert channel_weights(3, positions=["FL", "FR", "LFE"]) == (1.0, 1.0, 0.0)
+    assert channel_weights(4, positions=["FL", "FR", "SL", "SR"]) == (1.0, 1.0, 1.41, 1.41)
+    with pytest.raises(ParameterError, match="position"):
+        channel_weights(2, positions=["FL", "XX"])
     assert channel_weights(2) == (1.0, 1.0)
     assert channel_weights(5) == (1.0, 1.0, 1.0, 1.41, 1.41)
     assert channel_weights(6) == (1.0, 1.0, 1.0, 0.0, 1.41, 1.41)
@@ -239,15 +246,17 @@ def test_channel_weights_table_and_unsupported_counts():
             integrated_loudness(np.zeros((48000, n), np.float32))
 
 
-def test_mono_and_stereo_of_the_same_signal_differ_by_3_db():
+def test_mono_reads_as_dual_mono_and_weight_one_is_3_db_lower():
     fs = 48000
     mono = tone(-20.0, 5.0, fs, channels=1).astype(np.float32)
-    stereo = np.repeat(mono, 2, axis=1)
+    stereo = np.repeat(mono, 2, axis=1)  # how a mono mix plays on a stereo pair (and how `check` up-mixes it)
+    assert_within(integrated_loudness(stereo, sample_rate=fs) - integrated_loudness(mono, sample_rate=fs), 0.0, 1e-9,
+                  "dual-mono - mono")
     assert_within(
-        integrated_loudness(stereo, sample_rate=fs) - integrated_loudness(mono, sample_rate=fs),
+        integrated_loudness(mono, sample_rate=fs) - integrated_loudness(mono, sample_rate=fs, channel_weights=(1.0,)),
         10 * math.log10(2),
         1e-6,
-        "stereo - mono",
+        "dual-mono - BS.1770 single channel",
     )
 
 
@@ -469,7 +478,8 @@ def test_integrated_loudness_agrees_with_pyloudnorm(fs, channels, kind):
         warnings.simplefilter("ignore")
         expected = meter.integrated_loudness(x.astype(np.float64))
     tol = 0.005 if fs in (44100, 48000) else 0.03
-    assert integrated_loudness(x, sample_rate=fs) == pytest.approx(expected, abs=tol)
+    weights = (1.0,) if channels == 1 else None  # pyloudnorm weighs a mono channel 1.0 (BS.1770), the kit 2.0
+    assert integrated_loudness(x, sample_rate=fs, channel_weights=weights) == pytest.approx(expected, abs=tol)
 
 
 # --------------------------------------------------------------------------- dialogue-gated loudness
@@ -546,13 +556,22 @@ def test_report_fields_series_and_json_with_series():
     assert "LUFS" in r.summary()
 
 
-def test_short_audio_has_no_integrated_loudness_or_short_term():
+@pytest.mark.parametrize("seconds", [0.3, 0.1, 0.399])
+def test_clip_shorter_than_one_block_is_measured_whole_and_flagged(seconds):
+    """Policy: under 400 ms the whole clip is one block (BS.1770 gives it no value; silence still reads -inf)."""
     fs = 48000
-    x = seq(tone(-20, 0.3, fs))
+    x = seq(tone(-20, seconds, fs))
     r = Meter(fs).measure(x)
-    assert r.integrated_lufs == -math.inf and r.max_momentary_lufs == -math.inf
+    long = integrated_loudness(seq(tone(-20, 5.0, fs)), sample_rate=fs)
+    assert r.whole_clip and r.integrated_lufs == pytest.approx(long, abs=0.05)
+    assert integrated_loudness(x, sample_rate=fs) == pytest.approx(long, abs=0.05)
+    assert "measured as one block" in r.summary()
+    assert r.max_momentary_lufs == -math.inf
     assert len(r.short_term) == 0 and r.to_dict()["max_short_term_lufs"] is None
     assert r.to_dict()["true_peak_dbtp"] == pytest.approx(-20.0, abs=0.1)
+    silent = Meter(fs).measure(np.zeros_like(x))
+    assert silent.integrated_lufs == -math.inf and "n/a" in silent.summary() and "-inf" not in silent.summary()
+    assert not Meter(fs).measure(seq(tone(-20, 1.0, fs))).whole_clip
 
 
 @pytest.mark.parametrize(

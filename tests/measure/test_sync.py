@@ -233,3 +233,20 @@ def test_to_dict_is_json_ready():
     assert d["events"][0]["offset_ms"] == pytest.approx(10.0, abs=2.0)
     assert d["window"]["late_ms"] == 60
     assert "door" in text
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100, 22_050])
+def test_dialogue_on_its_cue_at_40_s_reads_zero_at_every_rate(rate):
+    """The envelope hop is sr // 1000 samples (44 at 44.1 kHz, not 1 ms): frames must map to time by the hop."""
+    g = np.random.default_rng(21)
+    line = speech_like(1.5, seed=13)
+    t = np.arange(line.size) / SR  # resample the line by index: its content does not matter, its start does
+    line_r = np.interp(np.arange(int(1.5 * rate)) / rate, t, line).astype(np.float32)
+    stem = (g.standard_normal((rate * 43, 2)) * 1e-3).astype(np.float32)
+    s = 40 * rate
+    stem[s : s + line_r.size, 0] += line_r
+    stem[s : s + line_r.size, 1] += line_r
+    r = dialogue_offsets(stem, [{"id": "l1", "start_s": 40.0}], {"l1": line_r[:, None]}, sample_rate=rate)
+    (ev,) = r.events
+    assert ev.found and ev.offset_ms == pytest.approx(0.0, abs=1000.0 / rate + 1e-9)
+    assert ev.passed

@@ -65,3 +65,14 @@ def test_bad_master_settings():
         Master(target_lufs=5.0)
     with pytest.raises(ParameterError, match="ceiling_dbtp"):
         Master(ceiling_dbtp=3.0)
+
+
+def test_clip_shorter_than_one_block_is_normalised_and_silence_says_why():
+    """A 0.3 s effect has no 400 ms block; it is measured whole (meter policy) and brought to the target."""
+    fs = 48000
+    t = np.arange(int(0.3 * fs)) / fs
+    clip = np.repeat((0.05 * np.sin(2 * np.pi * 997 * t))[:, None], 2, axis=1).astype(np.float32)
+    r = Master(target_lufs=-20.0, ceiling_dbtp=-1.0).process(clip, sample_rate=fs)
+    assert r.output_lufs == pytest.approx(-20.0, abs=0.1) and r.note == ""
+    silent = Master(target_lufs=-20.0).process(np.zeros((fs, 2), np.float32), sample_rate=fs)
+    assert "silent" in silent.note and "\n" not in silent.note

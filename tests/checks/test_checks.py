@@ -369,12 +369,12 @@ def test_nan_mix_still_lets_the_stem_checks_run(scene, tmp_path):
 
 
 def test_an_unexpected_error_in_one_check_does_not_stop_the_others(scene, good, monkeypatch):
-    import layerlab.checks as checks
+    import layerlab.checks.ducking as ducking_check
 
     def boom(*a, **k):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(checks, "measure_ducking", boom)
+    monkeypatch.setattr(ducking_check, "measure_ducking", boom)
     r = run_checks(good[0], scene=scene / "cues.json")
     assert not r["ducking"].passed and "simulated failure" in r["ducking"].message
     assert sum(c.passed for c in r.checks) == len(CHECK_NAMES) - 1
@@ -535,3 +535,25 @@ def test_an_empty_folder_fails_every_check_that_needs_audio_and_still_reports(sc
     assert all("missing" in c.message or "needs" in c.message for c in r.checks)
     assert r.figures() == {}
     assert json.loads(r.to_json())["passed"] is False
+
+
+# ----------------------------------------------------------------------------- verdicts of issue #13
+
+
+def test_a_float_over_full_scale_is_not_called_clipping(scene, tmp_path):
+    """A smooth float over (+0.4 dBFS) is intact data: the format gate passes with a note; true peak fails it."""
+    out = build(scene, tmp_path / "d")
+    sfx, _ = sf.read(out / "stems/sfx.wav", dtype="float32", always_2d=True)
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    t = np.arange(int(0.2 * SR)) / SR
+    burst = (1.05 * np.sin(2 * np.pi * 200 * t) * np.hanning(t.size)).astype(np.float32)[:, None]
+    i = int(6.5 * SR)
+    sfx[i : i + burst.shape[0]] += burst
+    mix[i : i + burst.shape[0]] += burst
+    sf.write(out / "stems/sfx.wav", sfx, SR, subtype="FLOAT")
+    sf.write(out / "mix.wav", mix, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert r["format"].passed, r["format"].message
+    assert "over full scale" in r["format"].message and "clipping" not in r["format"].message
+    assert not r["true_peak"].passed and "hard-clipped" not in r["true_peak"].message
+    assert r["stems_sum"].passed

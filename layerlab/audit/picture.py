@@ -52,8 +52,8 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     Returns
     -------
     list of VisualEvent
-        One per burst, at the burst's first frame whose change reaches half
-        the burst's peak (a flash that goes on and off is placed where it goes on).
+        One per burst, at the burst's peak change (the first frame within 10%
+        of it: a flash that goes on and off is placed where it goes on).
 
     Notes
     -----
@@ -92,7 +92,7 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
                 last = j
             j += 1
         seg = score[i : last + 1]
-        k = i + int(np.nonzero(seg >= 0.5 * seg.max())[0][0])
+        k = i + int(np.nonzero(seg >= 0.9 * seg.max())[0][0])
         frame = k + 1
         b = int(where[k])
         by, bx = divmod(b, wb)

@@ -10,11 +10,17 @@ import math
 
 import numpy as np
 
+from layerlab.io.audio import SAMPLE_RATE
 from layerlab.io.deliverable import STEM_NAMES
 from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, need_files
 from layerlab.checks.report import CheckResult
 
-__all__ = ["check_format", "check_stems_sum"]
+__all__ = ["check_format", "check_stems_sum", "local_disagreements", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
+
+LOCAL_RESIDUAL_MAX_DB = -20.0
+"""Largest residual of mix minus (gain x stems) in any 10 ms window, re. that window of the mix."""
+LIMITER_MAX_DB = -6.0
+"""Deepest gain a gentle limiter on the mix alone may apply (the stems then lack it)."""
 
 def check_format(ctx: CheckContext) -> CheckResult:
     dl = ctx.deliverable
@@ -58,9 +64,22 @@ def check_stems_sum(ctx: CheckContext) -> CheckResult:
         if g > 0:
             gain_db = 20 * math.log10(g)
     details = {"residual_db": ratio, "mix_over_stems_gain_db": gain_db}
-    if ratio <= STEMS_SUM_MAX_DB:
+    local = local_disagreements(mix, {s: dl.audio(s) for s in STEM_NAMES}, sample_rate=SAMPLE_RATE)
+    details["local"] = local
+    if ratio <= STEMS_SUM_MAX_DB and not local:
         return CheckResult("stems_sum", ratio, "dB", target, True,
-                           f"the four stems add up to the mix (what is left over is {ratio:.1f} dB under it).", details)
+                           f"the four stems add up to the mix (what is left over is {ratio:.1f} dB under it, and "
+                           "nowhere more than a limiter explains).", details)
+    if ratio <= STEMS_SUM_MAX_DB or (gain_db is not None and abs(gain_db) <= 0.5):
+        if local:
+            worst = max(local, key=lambda d: d["residual_db"])
+            msgs = [f"from {d['start_s']:.2f} to {d['end_s']:.2f} s ({d['layer']} layer: the mix there is not what "
+                    f"stems/{d['layer']}.wav has{'; the stems are ' + format(-d['gain_db'], '.1f') + ' dB louder' if d['gain_db'] < LIMITER_MAX_DB else ''})"
+                    for d in local]
+            return CheckResult("stems_sum", worst["residual_db"], "dB", target, False,
+                               "mix.wav and the stems disagree by more than a limiter explains "
+                               + fmt_list(msgs, 3) + ". The listener hears mix.wav: fix it there (or re-export mix and "
+                               "stems from one render).", details)
     fit_res = None
     if gain_db is not None:
         r2 = mix - (10 ** (gain_db / 20)) * total
@@ -75,3 +94,86 @@ def check_stems_sum(ctx: CheckContext) -> CheckResult:
     return CheckResult("stems_sum", ratio, "dB", target, False, msg, details)
 
 
+
+
+def local_disagreements(mix: np.ndarray, stems: dict, *, sample_rate: int = SAMPLE_RATE, window_ms: float = 10.0,
+                        min_level_dbfs: float = -50.0, min_run_ms: float = 30.0,
+                        join_ms: float = 300.0) -> list[dict]:
+    """Where the mix is not the stems' sum, beyond what a limiter on the mix explains.
+
+    Parameters
+    ----------
+    mix : np.ndarray, shape (n_samples, n_channels)
+    stems : dict of str to np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    window_ms : float
+        Each window fits one gain (a limiter's gain moves slower than this).
+    min_level_dbfs : float
+        Windows where both the mix and the stems' sum are quieter are not judged.
+    min_run_ms : float
+        Shorter disagreements are not reported.
+    join_ms : float
+        Disagreements closer than this are one stretch.
+
+    Returns
+    -------
+    list of dict
+        ``start_s``, ``end_s``, ``residual_db`` (worst window, re. the mix),
+        ``gain_db`` (median fitted gain in the stretch) and ``layer`` (the stem
+        the residual resembles most: the layer at fault).
+
+    Notes
+    -----
+    In each window the gain g that best maps the stems' sum onto the mix is
+    fitted (least squares). A limiter on the mix alone gives 0 to
+    :data:`LIMITER_MAX_DB` dB with a tiny residual; a sound moved, dropped or
+    added in the mix alone leaves a residual over :data:`LOCAL_RESIDUAL_MAX_DB`.
+    """
+    total = sum(np.asarray(s, np.float64) for s in stems.values())
+    m = np.asarray(mix, np.float64)
+    hop = max(1, int(round(sample_rate * window_ms / 1000.0)))
+    n = min(m.shape[0], total.shape[0]) // hop
+    if n == 0:
+        return []
+    M = m[: n * hop].reshape(n, hop, -1)
+    S = total[: n * hop].reshape(n, hop, -1)
+    mm = (M * M).sum(axis=(1, 2))
+    ss = (S * S).sum(axis=(1, 2))
+    ms = (M * S).sum(axis=(1, 2))
+    g = np.where(ss > 0, ms / np.maximum(ss, 1e-30), 0.0)
+    res = mm - 2 * g * ms + g * g * ss
+    floor = hop * m.shape[1] * 10 ** (min_level_dbfs / 10)
+    judged = (mm > floor) | (ss > floor)
+    r_db = 10 * np.log10(np.maximum(res, 1e-30) / np.maximum(np.maximum(mm, ss * 1e-3), 1e-30))
+    g_db = 20 * np.log10(np.maximum(g, 1e-6))
+    bad = judged & ((r_db > LOCAL_RESIDUAL_MAX_DB) | (g_db < LIMITER_MAX_DB) | (g_db > 1.0))
+    out = []
+    a = np.concatenate([[0], bad.astype(np.int8), [0]])
+    d = np.diff(a)
+    starts, ends = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+    # join stretches less than join_ms apart (under loud passages a missing quiet layer hides)
+    runs = []
+    for s0, e0 in zip(starts, ends):
+        if runs and (s0 - runs[-1][1]) * window_ms < join_ms:
+            runs[-1][1] = e0
+        else:
+            runs.append([s0, e0])
+    for s0, e0 in runs:
+        if (e0 - s0) * window_ms < min_run_ms:
+            continue
+        a0, b0 = s0 * hop, e0 * hop
+        # which layer is off: fit the mix in this stretch as a weighted sum of the stems; the stem whose
+        # weight strays furthest from the others' (weighted by its energy) is the one the mix does not match
+        names = list(stems)
+        cols = np.stack([np.asarray(stems[k][a0:b0], np.float64).ravel() for k in names], axis=1)
+        coef = np.linalg.lstsq(cols, m[a0:b0].ravel(), rcond=None)[0]
+        energy = (cols * cols).sum(axis=0)
+        present = energy >= 0.01 * energy.sum()
+        common = float(np.median(coef[present])) if present.any() else 1.0
+        off = (coef - common) ** 2 * energy
+        best = names[int(np.argmax(off))] if off.max() > 0 else "mix"
+        sel = bad[s0:e0] & judged[s0:e0]
+        out.append({"start_s": round(s0 * window_ms / 1000.0, 3), "end_s": round(e0 * window_ms / 1000.0, 3),
+                    "residual_db": round(float(np.max(r_db[s0:e0][sel])) if sel.any() else 0.0, 1),
+                    "gain_db": round(float(np.median(g_db[s0:e0])), 1), "layer": best})
+    return out

@@ -36,9 +36,9 @@ def test_band_limits_of_band_passed_noise():
     sos = signal.butter(8, [300, 3400], btype="bandpass", fs=SR, output="sos")
     tel = signal.sosfiltfilt(sos, x).astype(np.float32)[:, None] * 0.1
     lo, hi = band_limits(tel)
-    assert 150 < lo < 300 and 3400 < hi < 5000
+    assert lo == pytest.approx(300, rel=0.1) and hi == pytest.approx(3400, rel=0.1)
     lo, hi = band_limits((x.astype(np.float32) * 0.1)[:, None])
-    assert lo < 50 and hi > 20_000
+    assert lo < 200 and hi > 23_000  # white noise: 0.5% of its energy lies under 140 Hz
 
 
 def test_noise_floor_and_snr_of_bursts_over_noise():

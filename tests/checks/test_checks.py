@@ -557,3 +557,37 @@ def test_a_float_over_full_scale_is_not_called_clipping(scene, tmp_path):
     assert "over full scale" in r["format"].message and "clipping" not in r["format"].message
     assert not r["true_peak"].passed and "hard-clipped" not in r["true_peak"].message
     assert r["stems_sum"].passed
+
+
+def _mix_only(out, fn):
+    """Change mix.wav alone (the stems stay as they were)."""
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    sf.write(out / "mix.wav", fn(mix.copy()), SR, subtype="FLOAT")
+
+
+def test_a_cup_late_only_in_the_mix_fails_and_names_the_sfx_layer(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    late = build(scene, tmp_path / "late", sfx_offsets_ms={"cup": 120.0})
+    late_mix, _ = sf.read(late / "mix.wav", dtype="float32", always_2d=True)
+    _mix_only(out, lambda m: late_mix)
+    r = run_checks(out, scene=scene / "cues.json")
+    s = r["stems_sum"]
+    assert not s.passed and "sfx layer" in s.message, s.message
+    (where,) = s.details["local"]
+    assert 4.2 <= where["start_s"] <= 4.3 and where["layer"] == "sfx"
+    assert [c.name for c in r.failed] == ["stems_sum"]
+
+
+def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    amb, _ = sf.read(out / "stems/ambience.wav", dtype="float32", always_2d=True)
+
+    def drop(m):
+        m[3 * SR : 9 * SR] -= amb[3 * SR : 9 * SR]
+        return m
+
+    _mix_only(out, drop)
+    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    assert not r.passed and "ambience layer" in r.message, r.message
+    assert r.details["local"][0]["start_s"] == pytest.approx(3.0, abs=0.05)
+    assert r.details["local"][-1]["end_s"] == pytest.approx(9.0, abs=0.05)

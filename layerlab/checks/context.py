@@ -42,8 +42,13 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     e = (c[starts + win] - c[starts]) / win
     return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
 
-def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: int, max_lag_s: float = 1.0):
-    """Lag (samples, positive = stem later) and normalized correlation of a reference inside a stem."""
+def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: int, max_lag_s: float = 5.0):
+    """Lag (samples, positive = stem later) and normalized correlation of a reference inside a stem.
+
+    Envelopes (1 ms RMS) are cross-correlated by FFT over +-``max_lag_s`` (a bed entering late, or
+    started into the clip), the best candidates scored by normalized correlation, and the lag refined
+    on the waveform to the sample.
+    """
     from scipy.signal import fftconvolve
 
     n = min(stem_mono.size, ref_mono.size)
@@ -57,8 +62,12 @@ def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: i
     es, er = env(stem_mono), env(ref_mono)
     lag_max = int(max_lag_s * 1000)
     best, best_c = 0, -1.0
-    er0 = er - er.mean()
-    for lag in range(-lag_max, lag_max + 1, 5):
+    # candidate lags from one FFT cross-correlation of the envelopes, then the normalized correlation of each
+    xc = fftconvolve(es - es.mean(), (er - er.mean())[::-1], mode="full")
+    lags = np.arange(xc.size) - (er.size - 1)
+    within = np.abs(lags) <= lag_max
+    cand = lags[within][np.argsort(xc[within])[-8:]] if within.any() else np.zeros(0, int)
+    for lag in (int(v) for v in cand):
         a0, b0 = max(0, lag), max(0, -lag)
         m = min(es.size - a0, er.size - b0)
         if m < 100:

@@ -90,8 +90,11 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
 
     Notes
     -----
-    With a reference, the depth is the difference of the median gains
-    between and during speech; without one, of the power means of the levels.
+    With a reference, the depth is the music's unducked gain (the 90th
+    percentile of its gain wherever nobody speaks, so fades, late entries and
+    the arrangement's own builds cancel or fall outside it) minus its median
+    gain during speech; without one, the difference of the power means of the
+    levels between and during speech.
     Steps are found from 10 ms windows (20 ms without a reference): the
     change between adjacent windows, counted only if the median level 20-60 ms
     on either side confirms at least 75% of it as a lasting change (a drum
@@ -139,7 +142,12 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     if not free.any() or not speech.any():
         free, speech = pick(0.2, 0.1, 0.1)
     if reference is not None:
-        lf = float(np.median(lv[free])) if free.any() else None
+        # the music's own unducked gain: the 90th percentile of its gain wherever nobody speaks (release and
+        # lookahead aside), so a fade-in, a late entry or a quieter section does not read as missing ducking
+        unducked = (~act) & (dist_after >= 0.2) & (dist_before >= 0.1) & valid
+        if unducked.sum() >= 50:
+            free = unducked
+        lf = float(np.percentile(lv[free], 90)) if free.any() else None
         ls = float(np.median(lv[speech])) if speech.any() else None
     else:
         lin = 10.0 ** (lv / 10.0)

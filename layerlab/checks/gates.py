@@ -12,10 +12,10 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.io.deliverable import STEM_NAMES
-from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, need_files
+from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, need_files
 from layerlab.checks.report import CheckResult
 
-__all__ = ["check_format", "check_stems_sum", "local_disagreements", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
+__all__ = ["check_format", "check_stems_sum", "local_disagreements", "scene_misfit", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
 
 LOCAL_RESIDUAL_MAX_DB = -20.0
 """Largest residual of mix minus (gain x stems) in any 10 ms window, re. that window of the mix."""
@@ -28,7 +28,15 @@ def check_format(ctx: CheckContext) -> CheckResult:
     warnings = [p for p in dl.problems if p.severity == "warning"]
     details = {"files": {k: v.to_dict() for k, v in dl.files.items()},
                "warnings": [w.to_dict() for w in warnings]}
-    target = f"48 kHz stereo WAV, {ctx.cues.duration_s:g} s ±1 frame, 4 stems, no clipping"
+    target = f"48 kHz stereo WAV, {ctx.cues.duration_s:g} s ±1 frame, 4 stems, no clipping, fits the scene"
+    misfit = scene_misfit(ctx)
+    details["scene_misfit"] = misfit
+    if misfit:
+        msg = (f"this does not look like scene {ctx.cues.scene}: " + "; ".join(misfit)
+               + f". Check that you mixed {ctx.cues.scene} (its cue sheet) and handed in that deliverable.")
+        if errors:
+            msg += " Also: " + fmt_list([e.message for e in errors], 2)
+        return CheckResult("format", len(errors) + len(misfit), "problems", target, False, msg, details)
     if not errors:
         msg = "mix and all four stems are 48 kHz stereo, the scene's length, and unclipped."
         if warnings:
@@ -176,4 +184,56 @@ def local_disagreements(mix: np.ndarray, stems: dict, *, sample_rate: int = SAMP
         out.append({"start_s": round(s0 * window_ms / 1000.0, 3), "end_s": round(e0 * window_ms / 1000.0, 3),
                     "residual_db": round(float(np.max(r_db[s0:e0][sel])) if sel.any() else 0.0, 1),
                     "gain_db": round(float(np.median(g_db[s0:e0])), 1), "layer": best})
+    return out
+
+
+def scene_misfit(ctx: CheckContext, *, speech_min_s: float = 1.0, match_window_s: float = 0.5) -> list[str]:
+    """Reasons the deliverable does not belong to the scene it is checked against (empty when it fits).
+
+    Parameters
+    ----------
+    ctx : CheckContext
+    speech_min_s : float
+        This much speech on the dialogue stem, in a scene without dialogue, is a misfit.
+    match_window_s : float
+        An SFX onset this close to a cued event lines up with it.
+
+    Returns
+    -------
+    list of str
+        One phrase per reason: the length is far off (more than 1 s), there
+        is dialogue where the cue sheet has none, or the SFX stem's sounds do
+        not line up with the cued events (fewer than half of the events have a
+        sound within ``match_window_s`` and most sounds are far from any event).
+
+    Notes
+    -----
+    A misfit fails the format gate, so a mix of another scene cannot score
+    on this one (issue #13: the cafe mix checked as forest_broll scored 10/11).
+    """
+    from layerlab.measure.sync import detect_onsets
+
+    cues = ctx.cues
+    dl = ctx.deliverable
+    out = []
+    dur = dl.files["mix"].duration_s
+    if dur is not None:
+        if abs(dur - cues.duration_s) > 1.0:
+            out.append(f"it lasts {dur:.1f} s where the scene lasts {cues.duration_s:g} s")
+    if not cues.dialogue and dl.files["dialogue"].usable and not dl.estimated:
+        act = get_activity(ctx)
+        speech_s = float(act.sample_mask().sum()) / SAMPLE_RATE if act is not None else 0.0
+        if speech_s >= speech_min_s:
+            out.append(f"it has {speech_s:.1f} s of dialogue where the cue sheet has none")
+    if len(cues.events) >= 2 and dl.files["sfx"].usable and not dl.estimated:
+        onsets = [o.time_s for o in detect_onsets(dl.audio("sfx"), sample_rate=SAMPLE_RATE) if o.after_quiet]
+        if len(onsets) >= 2:
+            ev = np.array([float(e["time_s"]) for e in cues.events])
+            on = np.array(onsets)
+            hit = np.abs(on[None, :] - ev[:, None]) <= match_window_s
+            matched_events = int(hit.any(axis=1).sum())
+            stray = int((~hit.any(axis=0)).sum())
+            if matched_events < len(ev) / 2 and stray > len(on) / 2:
+                out.append(f"only {matched_events} of its {len(ev)} cued events have a sound near them, and "
+                           f"{stray} of the {len(on)} sounds on the SFX stem are far from every cue")
     return out

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
 from layerlab.checks.context import (
@@ -59,6 +61,7 @@ def check_masking(ctx: CheckContext) -> CheckResult:
                            "be measured; check that the dialogue lines are on the dialogue layer.", details)
     ok_m = m.lu >= MUSIC_LD_MIN_LU
     ok_a = a.lu >= AMBIENCE_LD_MIN_LU
+    ctx.data["masking_lu"] = {"music": (m.lu, MUSIC_LD_MIN_LU), "ambience": (a.lu, AMBIENCE_LD_MIN_LU)}
     msgs = []
     if not ok_m:
         msgs.append(f"music sits only {m.lu:.1f} LU under the dialogue during speech; pull it down or duck deeper "
@@ -66,7 +69,11 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     if not ok_a:
         msgs.append(f"ambience sits only {a.lu:.1f} LU under the dialogue; lower it by "
                     f"{AMBIENCE_LD_MIN_LU - a.lu:.1f} dB or more, aim for ≥ {AMBIENCE_LD_MIN_LU:g} LU.")
-    value = m.lu if ctx.cues.has_music or not math.isinf(m.lu) else a.lu
+    # the headline is the figure that decides: the layer with the smallest margin over its minimum
+    margins = {"music": m.lu - MUSIC_LD_MIN_LU, "ambience": a.lu - AMBIENCE_LD_MIN_LU}
+    headline = min(margins, key=lambda k: margins[k])
+    value = m.lu if headline == "music" else a.lu
+    details["headline"] = headline
 
     def over(x, what):
         return f"no {what} plays under the dialogue" if math.isinf(x) else f"the dialogue is {x:.1f} LU over the {what}"
@@ -105,8 +112,11 @@ def check_band_audibility(ctx: CheckContext) -> CheckResult:
                   for c, s, k in zip(ba.band_centres_hz, ba.band_snr_db, ba.per_band)],
     }
     if ba.index >= BAND_AUDIBILITY_MIN:
+        per = np.asarray(ba.per_band, dtype=float)
+        n_ok = int(np.sum(per >= 0.5))
         return CheckResult("band_audibility", ba.index, "index", target, True,
-                           f"dialogue is audible over the rest of the mix in most bands (index {ba.index:.2f}).", details)
+                           f"dialogue is audible over the rest of the mix: index {ba.index:.2f} (≥ {BAND_AUDIBILITY_MIN:g}); "
+                           f"{n_ok} of {per.size} bands at 0.5 or more.", details)
     weak = ba.weakest_bands
     where = ", ".join(f"{c:g} Hz" for c in weak) if weak else "several bands"
     return CheckResult("band_audibility", ba.index, "index", target, False,

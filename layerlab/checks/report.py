@@ -175,12 +175,16 @@ class CheckReport:
         return "\n".join(lines)
 
     def figures(self) -> dict:
-        """Figures of the measurements, by name (only those that could be measured).
+        """One figure per measured quantity, keyed by the check it illustrates (only those measured).
 
         Returns
         -------
         dict of str to matplotlib.figure.Figure
-            ``"loudness"``, ``"masking_map"``, ``"sync_timeline"``, ``"ducking"``.
+            ``"loudness"`` (short-term loudness against the target),
+            ``"true_peak"`` (peaks against the ceiling), ``"sync"`` (SFX cues),
+            ``"dialogue_sync"`` (dialogue lines), ``"masking"`` (dialogue over
+            music and ambience), ``"band_audibility"`` (the band x time map)
+            and ``"ducking"`` (the music's gain).
         """
         from layerlab.checks import plots
 
@@ -189,11 +193,16 @@ class CheckReport:
         if d.get("loudness_series") is not None and d.get("profile") is not None:
             out["loudness"] = plots.plot_loudness(d["loudness_series"], profile=d["profile"],
                                                   integrated_lufs=d.get("integrated_lufs"))
+        if d.get("peaks") is not None and d.get("profile") is not None:
+            out["true_peak"] = plots.plot_true_peak(d["peaks"], ceiling_dbtp=d["profile"].max_true_peak_dbtp)
+        if d.get("sfx_sync") is not None:
+            out["sync"] = plots.plot_sync_timeline(sfx=d["sfx_sync"], duration_s=d.get("duration_s"))
+        if d.get("dialogue_sync") is not None:
+            out["dialogue_sync"] = plots.plot_sync_timeline(dialogue=d["dialogue_sync"], duration_s=d.get("duration_s"))
+        if d.get("masking_lu") is not None:
+            out["masking"] = plots.plot_masking_levels(d["masking_lu"])
         if d.get("band_audibility") is not None:
-            out["masking_map"] = plots.plot_masking_map(d["band_audibility"])
-        if d.get("sfx_sync") is not None or d.get("dialogue_sync") is not None:
-            out["sync_timeline"] = plots.plot_sync_timeline(sfx=d.get("sfx_sync"), dialogue=d.get("dialogue_sync"),
-                                                            duration_s=d.get("duration_s"))
+            out["band_audibility"] = plots.plot_masking_map(d["band_audibility"])
         if d.get("ducking") is not None:
             out["ducking"] = plots.plot_ducking(d["ducking"], activity=d.get("activity"))
         return out

@@ -859,8 +859,8 @@ def measure_deliverable(deliverable, *, scene: str, target: str = "streaming", f
 
 
 FIGURE_FOR_CHECK = {
-    "loudness": "loudness", "true_peak": "loudness", "sync": "sync_timeline", "dialogue_sync": "sync_timeline",
-    "masking": "masking_map", "band_audibility": "masking_map", "ducking": "ducking",
+    "loudness": "loudness", "true_peak": "true_peak", "sync": "sync", "dialogue_sync": "dialogue_sync",
+    "masking": "masking", "band_audibility": "band_audibility", "ducking": "ducking",
 }
 """Which of ``CheckReport.figures()`` illustrates each check."""
 

@@ -112,7 +112,8 @@ def scene(tmp_path_factory):
 
 
 def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
-          ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0):
+          ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0, music_start_s=0.0, music_fade_in_s=0.0,
+          duck_depth_db=12.0):
     """Mix the synthetic scene with the engine and export a deliverable folder."""
     sfx_offsets_ms = sfx_offsets_ms or {}
     st = LayerStack(duration_s=DUR)
@@ -128,9 +129,13 @@ def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0
         amb = amb.copy()
         amb[int(ambience_gap[0] * SR) : int(ambience_gap[1] * SR)] = 0.0
     st.add("ambience", amb, start_s=0.0, gain_db=ambience_gain_db, name="room")
-    st.add("music", scene / "postgen/music/bed.wav", start_s=0.0, gain_db=music_gain_db, name="bed")
+    music = sf.read(scene / "postgen/music/bed.wav", dtype="float32", always_2d=True)[0]
+    music = music[: int((DUR - music_start_s) * SR)].copy()
+    if music_fade_in_s:
+        music[: int(music_fade_in_s * SR)] *= np.linspace(0, 1, int(music_fade_in_s * SR), dtype=np.float32)[:, None]
+    st.add("music", music, start_s=music_start_s, gain_db=music_gain_db, name="bed")
     if ducking:
-        st.ducking = Ducking(depth_db=12.0, targets=("music",))
+        st.ducking = Ducking(depth_db=duck_depth_db, targets=("music",))
     if master:
         st.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.0)
     export_deliverable(st, out)
@@ -177,10 +182,14 @@ def test_figures_are_explicit_figure_objects(good, tmp_path):
 
     _, report = good
     figs = report.figures()
-    assert set(figs) == {"loudness", "masking_map", "sync_timeline", "ducking"}
+    measured = {"loudness", "true_peak", "sync", "dialogue_sync", "masking", "band_audibility", "ducking"}
+    assert set(figs) == measured  # one figure per measured quantity, keyed by its check
     assert all(isinstance(f, Figure) for f in figs.values())
+    assert len({id(f) for f in figs.values()}) == len(figs)  # no figure shown twice
+    assert figs["band_audibility"].axes[0].images[0].get_cmap().name == "cividis"
+    assert "Peaks" in figs["true_peak"].axes[0].get_title()
     paths = report.save_figures(tmp_path / "figs")
-    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+    assert len(paths) == 7 and all(p.stat().st_size > 5000 for p in paths)
 
 
 def test_sfx_early_late_and_missing(scene, tmp_path):
@@ -591,3 +600,55 @@ def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(
     assert not r.passed and "ambience layer" in r.message, r.message
     assert r.details["local"][0]["start_s"] == pytest.approx(3.0, abs=0.05)
     assert r.details["local"][-1]["end_s"] == pytest.approx(9.0, abs=0.05)
+
+
+def test_a_mix_of_another_scene_fails_as_not_this_scene(scene, good, tmp_path):
+    """The synthetic scene's good mix checked against a scene of the same length with no dialogue and other events."""
+    cues = json.loads((scene / "cues.json").read_text())
+    other = dict(cues, scene="other_scene", dialogue=[],
+                 events=[dict(e, time_s=t) for e, t in zip(cues["events"], (2.9, 6.3, 9.9, 10.4))])
+    (tmp_path / "cues.json").write_text(json.dumps(other))
+    r = run_checks(good[0], scene=tmp_path / "cues.json")
+    f = r["format"]
+    assert not f.passed and "this does not look like scene other_scene" in f.message
+    assert "dialogue where the cue sheet has none" in f.message and "cued events" in f.message
+    assert good[1]["format"].passed and good[1]["format"].details["scene_misfit"] == []
+
+
+@pytest.mark.slow
+def test_the_cafe_reference_mix_checked_as_another_kit_scene_fails_the_format_gate(tmp_path):
+    """Issue #13: the cafe mix checked as forest_broll scored 10/11."""
+    from layerlab.mix.scenes import hybrid_stack
+
+    out = export_deliverable(hybrid_stack("cafe_dialogue"), tmp_path / "deliverable")
+    r = run_checks(out, scene="forest_broll")
+    assert not r["format"].passed and "this does not look like scene forest_broll" in r["format"].message
+    assert "dialogue where the cue sheet has none" in r["format"].message
+
+
+def test_when_only_the_ambience_masks_the_headline_is_the_ambience_figure(scene, tmp_path):
+    out = build(scene, tmp_path / "d", ambience_gain_db=6.0)
+    r = run_checks(out, scene=scene / "cues.json")["masking"]
+    assert not r.passed and r.details["headline"] == "ambience"
+    assert r.value == pytest.approx(r.details["over_ambience_lu"]) and r.value < 15.0
+    assert r.details["over_music_lu"] >= 10.0 and "ambience" in r.message and "music" not in r.message
+
+
+
+@pytest.mark.parametrize("variant", [
+    {"music_fade_in_s": 2.0},
+    {"music_start_s": 1.0},
+    {"music_start_s": 2.5},
+    {"music_gain_db": -13.0},  # music 5 dB lower than the reference mix
+    {"duck_depth_db": 8.0},
+])
+def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
+    """Fades, late entries, a quieter bed and another duck depth are all correct ducking."""
+    out = build(scene, tmp_path / "d", **variant)
+    r = run_checks(out, scene=scene / "cues.json")
+    d = r["ducking"]
+    assert d.passed, d.message
+    assert d.value == pytest.approx(variant.get("duck_depth_db", 12.0), abs=1.5)
+    assert "clip (placed at" in d.details["gain_from"]
+    failed = {c.name: c.message for c in r.checks if not c.passed}
+    assert failed == {}

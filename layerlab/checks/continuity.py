@@ -28,7 +28,7 @@ from layerlab.checks.context import (
 from layerlab.checks.report import CheckResult
 
 __all__ = ["ContinuityResult", "ambience_continuity", "NoiseFloorResult", "dialogue_noise_floor",
-           "check_ambience", "check_noise_floor"]
+           "check_ambience", "check_noise_floor", "master_gain_changes"]
 
 @dataclass
 class ContinuityResult:
@@ -255,10 +255,21 @@ def check_ambience(ctx: CheckContext) -> CheckResult:
                            "the ambience stem is silent" + (": the scene needs a continuous ambience bed under the "
                                                             "whole scene; put it on the ambience layer." if not ok else "."),
                            details)
+    master_moves = []
+    if r.jumps:
+        master_moves = master_gain_changes(ctx, r.jumps)
+        if master_moves:
+            moved = {m["time_s"] for m in master_moves}
+            r.jumps = [j for j in r.jumps if j["time_s"] not in moved]
+            details["jumps"] = r.jumps
+            details["master_gain_changes"] = master_moves
     n = len(r.dropouts) + len(r.jumps)
     if n == 0:
-        return CheckResult("ambience_continuity", 0, "events", target, True,
-                           "the ambience runs continuously, without dropouts or jumps.", details)
+        msg = "the ambience runs continuously, without dropouts or jumps."
+        if master_moves:
+            msg += (" " + fmt_list([f"At {m['time_s']:.2f} s every layer moves {m['change_db']:+.1f} dB together: that is the "
+                                    "master's gain (a limiter catching a peak), not the ambience." for m in master_moves], 2))
+        return CheckResult("ambience_continuity", 0, "events", target, True, msg, details)
     msgs = [f"the ambience drops out from {d['start_s']:.2f} s to {d['end_s']:.2f} s" for d in r.dropouts]
     msgs += [f"the ambience level jumps {j['change_db']:+.1f} dB at {j['time_s']:.2f} s" for j in r.jumps]
     return CheckResult("ambience_continuity", n, "events", target, False,
@@ -302,3 +313,54 @@ def check_noise_floor(ctx: CheckContext) -> CheckResult:
     return CheckResult("dialogue_noise_floor", value, "dBFS", target, False, " ".join(msgs), details)
 
 
+
+
+def master_gain_changes(ctx: CheckContext, jumps: list, *, tolerance_db: float = 2.5, span_s: float = 0.28) -> list:
+    """The ambience jumps that the music makes too, at the same moment and by the same amount: the master's gain.
+
+    Parameters
+    ----------
+    ctx : CheckContext
+    jumps : list of dict
+        ``time_s`` and ``change_db`` from :func:`ambience_continuity`.
+    tolerance_db : float
+        The music's change must match the ambience's within this.
+    span_s : float
+        Medians over this long before and after the jump are compared.
+
+    Returns
+    -------
+    list of dict
+        The jumps (``time_s``, ``change_db``, ``music_change_db``) a master
+        gain explains: a limiter on the master moves every stem alike, an edit
+        of the ambience moves the ambience alone.
+
+    Notes
+    -----
+    The music's gain is read against the scene's music clip when the stem
+    uses it (:func:`layerlab.checks.context.bed_reference`), else its level.
+    """
+    dl = ctx.deliverable
+    if not dl.files["music"].usable:
+        return []
+    music = dl.audio("music")
+    if not np.any(music):
+        return []
+    ref, _ = bed_reference(ctx, "music", music)
+    t, lv = level_db(music, sample_rate=SAMPLE_RATE, win_ms=20.0, hop_ms=10.0)
+    valid = lv > -150
+    if ref is not None:
+        _, lr = level_db(ref, sample_rate=SAMPLE_RATE, win_ms=20.0, hop_ms=10.0)
+        valid &= lr > np.median(lr) - 25.0
+        lv = lv - lr
+    out = []
+    for j in jumps:
+        tt, ch = float(j["time_s"]), float(j["change_db"])
+        pre = valid & (t >= tt - span_s) & (t <= tt - 0.02)
+        post = valid & (t >= tt + 0.02) & (t <= tt + span_s)
+        if pre.sum() < 5 or post.sum() < 5:
+            continue
+        mch = float(np.median(lv[post]) - np.median(lv[pre]))
+        if np.sign(mch) == np.sign(ch) and abs(mch - ch) <= tolerance_db:
+            out.append({"time_s": j["time_s"], "change_db": j["change_db"], "music_change_db": round(mch, 1)})
+    return out

@@ -652,3 +652,35 @@ def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
     assert "clip (placed at" in d.details["gain_from"]
     failed = {c.name: c.message for c in r.checks if not c.passed}
     assert failed == {}
+
+
+def _gain_all(out, gain_db, names=("mix", "dialogue", "sfx", "ambience", "music")):
+    """Apply one gain envelope (dB per sample) to the named files of a deliverable."""
+    for name in names:
+        path = out / ("mix.wav" if name == "mix" else f"stems/{name}.wav")
+        x, _ = sf.read(path, dtype="float32", always_2d=True)
+        sf.write(path, (x * 10 ** (gain_db[:, None] / 20)).astype(np.float32), SR, subtype="FLOAT")
+
+
+def _grab(start_s, depth_db, hold_s=0.6, release_s=0.3):
+    """A fast limiter's gain: down by depth_db in 1 ms at start_s, held, released linearly in dB."""
+    t = np.arange(int(DUR * SR)) / SR
+    return -depth_db * np.interp(t, [start_s, start_s + 0.001, start_s + hold_s, start_s + hold_s + release_s],
+                                 [0, 1, 1, 0], left=0, right=0).astype(np.float32)
+
+
+def test_a_master_limiter_grab_is_not_blamed_on_the_ambience(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    _gain_all(out, _grab(6.6, 8.0))
+    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    assert r.passed, r.message
+    (m,) = r.details["master_gain_changes"]
+    assert m["time_s"] == pytest.approx(6.6, abs=0.05) and m["change_db"] < -6.0
+    assert "master" in r.message
+
+
+def test_a_jump_in_the_ambience_alone_is_still_the_ambience(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    _gain_all(out, _grab(6.6, 8.0, hold_s=3.0), names=("mix", "ambience"))
+    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    assert not r.passed and "jumps" in r.message and not r.details.get("master_gain_changes")

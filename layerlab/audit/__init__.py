@@ -8,6 +8,7 @@
   energy only from ~300 Hz to ~3.4 kHz), from a fine spectrum and an
   energy-percentile rule;
 - the noise floor (the quiet frames) and the active frames' level over it;
+- dropouts: stretches where the whole track falls 20 dB under its usual level;
 - visual events found by frame differencing of the decoded frames, placed at
   their real presentation times (variable frame rates, late streams), and
   audio onsets (``librosa.onset`` with backtracking), paired one to one by an
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
+from layerlab.checks.continuity import ambience_continuity
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
 from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
@@ -78,9 +80,11 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         nf, snr = noise_floor(x, sample_rate=sample_rate)
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
+        dropouts = ambience_continuity(x, sample_rate=sample_rate, min_dropout_ms=100.0).dropouts if x.shape[0] > 3 * sample_rate else []
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
-                       band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets)
+                       band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,
+                       dropouts=dropouts)
 
 
 def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37) -> AuditReport:

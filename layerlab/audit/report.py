@@ -111,7 +111,7 @@ class AuditReport:
         The delivery target compared against.
     band_low_hz, band_high_hz : float
         Edges of the occupied band of the foreground (what rises over the quiet
-        frames): where 0.5% and 99.5% of its energy lie below.
+        frames): where 1% and 99% of its energy lie below.
     noise_floor_dbfs, snr_db : float
         Level of the quiet frames, and the active frames' level over it.
     fps : float or None
@@ -119,6 +119,9 @@ class AuditReport:
     variable_frame_rate : bool
     audio_start_s : float
         Where the audio stream starts on the picture's clock (0 for most clips).
+    dropouts : list of dict
+        ``start_s``, ``end_s``, ``depth_db`` of each stretch where the whole
+        track falls 20 dB or more under its median level (a bed vanishing).
     visual_events : list of VisualEvent
     onsets : list of AudioOnset
     offsets : list of EventOffset
@@ -140,6 +143,7 @@ class AuditReport:
     fps: float | None = None
     variable_frame_rate: bool = False
     audio_start_s: float = 0.0
+    dropouts: list = field(default_factory=list)
     visual_events: list = field(default_factory=list)
     onsets: list = field(default_factory=list)
     offsets: list = field(default_factory=list)
@@ -166,6 +170,9 @@ class AuditReport:
                  f"  band       {self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz"
                  + ("  <- band-limited (telephone-like?)" if band_limited else ""),
                  f"  noise      floor {self.noise_floor_dbfs:.1f} dBFS, signal-to-noise {self.snr_db:.1f} dB"]
+        for d in self.dropouts:
+            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the sound falls "
+                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB under its usual level")
         if self.fps:
             rate = f"{self.fps:g} fps" + (" (variable frame rate: real frame times used)" if self.variable_frame_rate else "")
             lines.append(f"  picture    {rate}, {len(self.visual_events)} visual events, {len(self.onsets)} audio onsets")

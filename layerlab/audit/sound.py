@@ -127,9 +127,9 @@ def _percentile_edges(f: np.ndarray, p: np.ndarray, *, low_pct: float, high_pct:
     return lo, hi
 
 
-def band_limits(audio, *, sample_rate: int = SAMPLE_RATE, low_pct: float = 0.5,
-                high_pct: float = 99.5) -> tuple[float, float]:
-    """The occupied band: where 0.5% and 99.5% of the energy above 20 Hz lie below.
+def band_limits(audio, *, sample_rate: int = SAMPLE_RATE, low_pct: float = 1.0,
+                high_pct: float = 99.0) -> tuple[float, float]:
+    """The occupied band: where 1% and 99% of the energy above 20 Hz lie below.
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ def band_limits(audio, *, sample_rate: int = SAMPLE_RATE, low_pct: float = 0.5,
     -----
     Welch spectrum with 2.9 Hz bins at 48 kHz (16384-point segments, fewer for
     short input), so a 300 Hz edge is resolved to 1%. Telephone-band speech
-    (300-3400 Hz) reads about 300-3400; full-band speech about 100 Hz to 5-8 kHz.
+    (300-3400 Hz) reads about 300-3300; full-band speech about 100 Hz to 5-7 kHz.
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
     from scipy import signal
@@ -167,7 +167,7 @@ def band_limits(audio, *, sample_rate: int = SAMPLE_RATE, low_pct: float = 0.5,
 
 
 def foreground_band_limits(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 50.0,
-                           low_pct: float = 0.5, high_pct: float = 99.5) -> tuple[float, float]:
+                           low_pct: float = 1.0, high_pct: float = 99.0) -> tuple[float, float]:
     """Band edges of what rises over the bed: the active frames' spectrum minus the quiet frames'.
 
     Parameters

@@ -31,7 +31,20 @@ AMBIENCE_JUMP_DB = 6.0
 
 
 def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: float) -> tuple[np.ndarray, np.ndarray]:
-    """RMS level in dBFS of sliding windows (channels' power averaged): (times_s, level_db)."""
+    """RMS level of sliding windows, the channels' power averaged.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    win_ms, hop_ms : float
+        Window length and hop in milliseconds.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        Window centres in seconds and levels in dBFS (floored at -200), both shape (n_windows,).
+    """
     p = np.mean(audio.astype(np.float64) ** 2, axis=1)
     win = max(1, int(round(win_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
@@ -91,6 +104,7 @@ def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: i
     return int(lag_s), best_c
 
 def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
+    """A clip of the cue sheet as (n_samples, n_channels) float32 at 48 kHz; None if missing or unreadable."""
     p = cues.clip_path(rel)
     if p is None:
         return None
@@ -117,6 +131,8 @@ def estimate_from_scene(mix: np.ndarray, cues: SceneCues, search_window_ms: floa
 
 @dataclass
 class CheckContext:
+    """What one run of the checks shares: the deliverable, the cue sheet, the profile, measurements kept for figures."""
+
     deliverable: Deliverable
     cues: SceneCues
     profile: Any
@@ -127,6 +143,7 @@ class CheckContext:
 
 
 def fmt_list(msgs: list[str], limit: int = 3) -> str:
+    """Join messages, at most ``limit`` of them, then "(and N more)"."""
     if len(msgs) <= limit:
         return " ".join(msgs)
     return " ".join(msgs[:limit]) + f" (and {len(msgs) - limit} more)"
@@ -145,6 +162,7 @@ def need_files(ctx: CheckContext, name: str, unit: str, target: str, *files: str
 
 
 def get_activity(ctx: CheckContext) -> Activity | None:
+    """Dialogue activity of the dialogue stem (computed once per run and kept in the context); None without a stem."""
     if ctx.activity is None and ctx.deliverable.files["dialogue"].usable:
         ctx.activity = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
         ctx.data["activity"] = ctx.activity

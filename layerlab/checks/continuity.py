@@ -239,6 +239,7 @@ def dialogue_noise_floor(dialogue, *, lines=(), activity: Activity | None = None
 
 
 def check_ambience(ctx: CheckContext) -> CheckResult:
+    """Run the ``ambience_continuity`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = "no dropouts or jumps outside scene changes"
     miss = need_files(ctx, "ambience_continuity", "events", target, "ambience")
     if miss:
@@ -278,6 +279,7 @@ def check_ambience(ctx: CheckContext) -> CheckResult:
 
 
 def check_noise_floor(ctx: CheckContext) -> CheckResult:
+    """Run the ``dialogue_noise_floor`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≤ {NOISE_FLOOR_MAX_DBFS:g} dBFS between lines, no clipping"
     miss = need_files(ctx, "dialogue_noise_floor", "dBFS", target, "dialogue")
     if miss:

@@ -205,6 +205,7 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
 
 
 def check_ducking(ctx: CheckContext) -> CheckResult:
+    """Run the ``ducking`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≥ {DUCK_MIN_DEPTH_DB:g} dB under dialogue, no gain step > {DUCK_MAX_STEP_DB:g} dB in 10 ms"
     if not ctx.cues.dialogue:
         return CheckResult("ducking", None, "dB", target, True, "the scene has no dialogue to duck under.", {})

@@ -23,6 +23,7 @@ LIMITER_MAX_DB = -6.0
 """Deepest gain a gentle limiter on the mix alone may apply (the stems then lack it)."""
 
 def check_format(ctx: CheckContext) -> CheckResult:
+    """Run the ``format`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     dl = ctx.deliverable
     errors = dl.errors
     warnings = [p for p in dl.problems if p.severity == "warning"]
@@ -47,6 +48,7 @@ def check_format(ctx: CheckContext) -> CheckResult:
 
 
 def check_stems_sum(ctx: CheckContext) -> CheckResult:
+    """Run the ``stems_sum`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"residual ≤ {STEMS_SUM_MAX_DB:g} dB re. mix"
     if ctx.deliverable.estimated:
         return CheckResult("stems_sum", None, "dB", target, False,

@@ -17,6 +17,7 @@ from layerlab.checks.report import CheckResult
 __all__ = ["check_loudness", "check_true_peak"]
 
 def check_loudness(ctx: CheckContext) -> CheckResult:
+    """Run the ``loudness`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     from layerlab.measure.loudness import gated_loudness, integrated_loudness, short_term_loudness
 
     prof = ctx.profile
@@ -69,6 +70,7 @@ def check_loudness(ctx: CheckContext) -> CheckResult:
 
 
 def check_true_peak(ctx: CheckContext) -> CheckResult:
+    """Run the ``true_peak`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     from layerlab.measure.loudness import true_peak_dbtp
 
     prof = ctx.profile

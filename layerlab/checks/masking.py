@@ -30,6 +30,7 @@ def _no_speech(name, unit, target) -> CheckResult:
 
 
 def check_masking(ctx: CheckContext) -> CheckResult:
+    """Run the ``masking`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≥ {MUSIC_LD_MIN_LU:g} LU over music, ≥ {AMBIENCE_LD_MIN_LU:g} LU over ambience"
     if not ctx.cues.dialogue:
         return CheckResult("masking", None, "LU", target, True, "the scene has no dialogue to mask.", {})
@@ -85,6 +86,7 @@ def check_masking(ctx: CheckContext) -> CheckResult:
 
 
 def check_band_audibility(ctx: CheckContext) -> CheckResult:
+    """Run the ``band_audibility`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≥ {BAND_AUDIBILITY_MIN:g}"
     if not ctx.cues.dialogue:
         return CheckResult("band_audibility", None, "index", target, True, "the scene has no dialogue.", {})

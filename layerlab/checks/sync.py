@@ -36,6 +36,7 @@ def _sync_check(name: str, result: SyncResult, noun: str) -> CheckResult:
 
 
 def check_sync(ctx: CheckContext) -> CheckResult:
+    """Run the ``sync`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = ctx.sync_window.describe()
     if not ctx.cues.events:
         return CheckResult("sync", None, "ms", target, True, "the scene has no visual events to sync.", {"events": []})
@@ -49,6 +50,7 @@ def check_sync(ctx: CheckContext) -> CheckResult:
 
 
 def check_dialogue_sync(ctx: CheckContext) -> CheckResult:
+    """Run the ``dialogue_sync`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = ctx.sync_window.describe()
     if not ctx.cues.dialogue:
         return CheckResult("dialogue_sync", None, "ms", target, True, "the scene has no dialogue lines.", {"events": []})

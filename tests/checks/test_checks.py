@@ -412,7 +412,7 @@ def test_command_line(scene, good, tmp_path):
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert [c["name"] for c in d["checks"]] == list(CHECK_NAMES)
-    assert (tmp_path / "figs" / "masking_map.png").exists()
+    assert (tmp_path / "figs" / "band_audibility.png").exists()
     bad = build(scene, tmp_path / "bad", sfx_offsets_ms={"cup": 150.0})
     p = subprocess.run(exe + [str(bad), "--scene", str(scene / "cues.json")], capture_output=True, text=True)
     assert p.returncode == 1 and "FAIL  sync" in p.stdout and p.stderr == ""

@@ -22,7 +22,7 @@ from layerlab.checks import (
     run_checks,
 )
 from layerlab.mix.ducking import Ducking, duck
-from layerlab.errors import SessionError
+from layerlab.errors import SceneError, SessionError
 from layerlab.measure.masking import dialogue_activity
 from layerlab.mix.master import Master
 from layerlab.mix.session import export_deliverable
@@ -513,10 +513,17 @@ def test_load_cues_accepts_ids_paths_dicts_and_scenes(scene, tmp_path):
     (tmp_path / "cues.json").write_text("{not json")
     with pytest.raises(SessionError, match="not valid JSON"):
         load_cues(tmp_path / "cues.json")
-    with pytest.raises(SessionError, match="duration_s"):
-        load_cues({"scene": "x", "events": []})
-    with pytest.raises(SessionError, match="time_s"):
-        load_cues({"scene": "x", "duration_s": 5, "events": [{"id": "a"}]})
+    # one model: the checks read the same validated Cues as the scene library and the grader
+    from layerlab.io.cuesheet import Cues
+    from layerlab.mix.scenes import Cues as SceneLibraryCues
+
+    assert SceneLibraryCues is Cues and isinstance(a, Cues) and a.events[0]["time_s"] == a.events[0].time_s
+    doc = json.loads((scene / "cues.json").read_text())
+    with pytest.raises(SceneError, match="duration_s"):
+        load_cues({k: v for k, v in doc.items() if k != "duration_s"})
+    bad = dict(doc, events=[{k: v for k, v in doc["events"][0].items() if k != "time_s"}])
+    with pytest.raises(SceneError, match="time_s"):
+        load_cues(bad)
 
 
 @pytest.mark.parametrize("reduction_db, ok", [(3.0, True), (20.0, False)])
@@ -606,7 +613,7 @@ def test_a_mix_of_another_scene_fails_as_not_this_scene(scene, good, tmp_path):
     """The synthetic scene's good mix checked against a scene of the same length with no dialogue and other events."""
     cues = json.loads((scene / "cues.json").read_text())
     other = dict(cues, scene="other_scene", dialogue=[],
-                 events=[dict(e, time_s=t) for e, t in zip(cues["events"], (2.9, 6.3, 9.9, 10.4))])
+                 events=[dict(e, time_s=t, frame=round(t * 24)) for e, t in zip(cues["events"], (2.875, 6.25, 9.875, 10.375))])
     (tmp_path / "cues.json").write_text(json.dumps(other))
     r = run_checks(good[0], scene=tmp_path / "cues.json")
     f = r["format"]

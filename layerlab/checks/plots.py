@@ -1,4 +1,8 @@
-"""Figures of the mix checks: loudness over time, masking map, sync timeline, ducking.
+"""Figures of the mix checks, one per measured quantity: loudness, true peak, sync, masking, audibility, ducking.
+
+Colours are colour-blind safe (Okabe-Ito; the audibility map uses cividis with
+one 0..1 scale, the same as the audibility index), and a failure is always
+marked by shape and text too, never by colour alone.
 
 Every function builds an explicit :class:`matplotlib.figure.Figure` (never
 pyplot's global state), so the figures work headless, in the grader, and
@@ -13,7 +17,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["plot_loudness", "plot_masking_map", "plot_sync_timeline", "plot_ducking"]
+__all__ = ["plot_loudness", "plot_true_peak", "plot_masking_levels", "plot_masking_map", "plot_sync_timeline",
+           "plot_ducking"]
+
+PASS_COLOUR = "#0072b2"  # Okabe-Ito blue
+FAIL_COLOUR = "#d55e00"  # Okabe-Ito vermillion
 
 _SPEECH_COLOUR = "#f2c14e"
 
@@ -81,7 +89,9 @@ def plot_masking_map(ba, *, figsize=(9, 3.6)) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        0 (masked, red) .. 1 (clearly audible, green); blank where nobody speaks.
+        0 (masked, dark) .. 1 (clearly audible, light) on the cividis scale, the
+        same 0..1 scale as the index; blank where nobody speaks. Cells under 0.5
+        are outlined (white contour), and the per-band mean is written on the right.
 
     Notes
     -----
@@ -97,15 +107,19 @@ def plot_masking_map(ba, *, figsize=(9, 3.6)) -> Figure:
         extent = (t[0] - dt / 2, t[-1] + dt / 2, -0.5, nb - 0.5)
     else:
         extent = (0, 1, -0.5, nb - 0.5)
-    im = ax.imshow(m, aspect="auto", origin="lower", extent=extent, cmap="RdYlGn", vmin=0, vmax=1,
+    im = ax.imshow(m, aspect="auto", origin="lower", extent=extent, cmap="cividis", vmin=0, vmax=1,
                    interpolation="nearest")
+    if t.size > 1 and np.isfinite(m.filled(np.nan)).any():
+        xs = np.linspace(extent[0], extent[1], m.shape[1])
+        ax.contour(xs, np.arange(nb), m.filled(1.0), levels=[0.5], colors="white", linewidths=0.8)
     ticks = list(range(0, nb, 2))
     ax.set_yticks(ticks)
     ax.set_yticklabels([f"{ba.band_centres_hz[i]:g}" for i in ticks])
     ax.set_ylabel("band centre (Hz)")
     ax.set_xlabel("time (s)")
     idx = ba.index
-    ax.set_title("Dialogue audibility per band" + (f" (index {idx:.2f})" if np.isfinite(idx) else ""))
+    ax.set_title("Dialogue audibility per band" + (f" (index {idx:.2f}; white outline: under 0.5, masked)"
+                                                   if np.isfinite(idx) else ""))
     cb = fig.colorbar(im, ax=ax, pad=0.01)
     cb.set_label("audibility (0 masked .. 1 clear)")
     return fig
@@ -124,8 +138,9 @@ def plot_sync_timeline(*, sfx=None, dialogue=None, duration_s: float | None = No
     Returns
     -------
     matplotlib.figure.Figure
-        Cues are black ticks; detected starts are dots, green inside the pass
-        window and red outside; a missing sound is a red cross on its cue.
+        Cues are black ticks; detected starts are blue dots inside the pass
+        window and vermillion squares marked FAIL outside; a missing sound is a
+        cross marked "missing" on its cue.
 
     Notes
     -----
@@ -140,20 +155,23 @@ def plot_sync_timeline(*, sfx=None, dialogue=None, duration_s: float | None = No
         for ev in res.events:
             ax.plot([ev.cue_s, ev.cue_s], [y - 0.3, y + 0.3], color="black", lw=1.2)
             if ev.found:
-                c = "#38a169" if ev.passed else "#e53e3e"
+                c = PASS_COLOUR if ev.passed else FAIL_COLOUR
                 ax.plot([ev.cue_s, ev.detected_s], [y, y], color=c, lw=2)
-                ax.plot(ev.detected_s, y, "o", color=c, ms=6)
-                ax.annotate(f"{ev.offset_ms:+.0f} ms", (ev.detected_s, y + 0.33), ha="center", fontsize=7, color=c)
+                ax.plot(ev.detected_s, y, "o" if ev.passed else "s", color=c, ms=6)
+                ax.annotate(f"{ev.offset_ms:+.0f} ms" + ("" if ev.passed else " FAIL"), (ev.detected_s, y + 0.33),
+                            ha="center", fontsize=7, color=c, fontweight="normal" if ev.passed else "bold")
             else:
-                ax.plot(ev.cue_s, y, "x", color="#e53e3e", ms=9, mew=2)
-                ax.annotate("missing", (ev.cue_s, y + 0.33), ha="center", fontsize=7, color="#e53e3e")
+                ax.plot(ev.cue_s, y, "x", color=FAIL_COLOUR, ms=9, mew=2)
+                ax.annotate("missing", (ev.cue_s, y + 0.33), ha="center", fontsize=7, color=FAIL_COLOUR,
+                            fontweight="bold")
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([name for _, name in rows])
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     if duration_s:
         ax.set_xlim(0, duration_s)
     ax.set_xlabel("time (s)")
-    title = "Sync: cues (|) vs detected starts (o)"
+    title = ("SFX sync" if sfx is not None and dialogue is None else "Dialogue sync" if dialogue is not None and sfx is None
+             else "Sync") + ": cues (|) vs detected starts (o)"
     if window is not None:
         title += f", pass window {window.describe()}"
     ax.set_title(title)
@@ -187,10 +205,95 @@ def plot_ducking(dm, *, activity=None, figsize=(9, 3.0)) -> Figure:
     if dm.depth_db is not None:
         ax.axhline(-dm.depth_db, color="#805ad5", ls="--", lw=1, label=f"measured duck {dm.depth_db:.1f} dB")
     if dm.step_time_s is not None and dm.max_step_db > 0:
-        ax.axvline(dm.step_time_s, color="#e53e3e", lw=0.8, ls=":", label=f"fastest change {dm.max_step_db:.1f} dB/10 ms")
+        ax.axvline(dm.step_time_s, color=FAIL_COLOUR, lw=0.8, ls=":", label=f"fastest change {dm.max_step_db:.1f} dB/10 ms")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("dB")
     ax.set_title("Music level under the dialogue")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_true_peak(peaks, *, ceiling_dbtp: float, figsize=(9, 3.0)) -> Figure:
+    """Peaks of the mix over time against the true-peak ceiling.
+
+    Parameters
+    ----------
+    peaks : dict
+        ``times_s`` and ``peak_dbfs`` (sample peak per 50 ms block), and
+        ``true_peak_dbtp`` with ``true_peak_time_s`` (the highest inter-sample peak).
+    ceiling_dbtp : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Block peaks as a line, the ceiling dashed, blocks over it marked with
+        triangles, and the true peak written where it is.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb`` (why peaks are measured as true peak).
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    t = np.asarray(peaks["times_s"], float)
+    p = np.asarray(peaks["peak_dbfs"], float)
+    p = np.where(np.isfinite(p), p, np.nan)
+    ax.plot(t, p, color=PASS_COLOUR, lw=1, label="sample peak per 50 ms (dBFS)")
+    ax.axhline(ceiling_dbtp, color="black", ls="--", lw=1, label=f"ceiling {ceiling_dbtp:g} dBTP")
+    over = p > ceiling_dbtp
+    if over.any():
+        ax.plot(t[over], p[over], "^", color=FAIL_COLOUR, ms=5, label="over the ceiling")
+    tp, tt = peaks.get("true_peak_dbtp"), peaks.get("true_peak_time_s")
+    if tp is not None and np.isfinite(tp) and tt is not None:
+        ok = tp <= ceiling_dbtp
+        ax.plot([tt], [tp], "o" if ok else "X", color=PASS_COLOUR if ok else FAIL_COLOUR, ms=8)
+        ax.annotate(f"true peak {tp:.1f} dBTP" + ("" if ok else " FAIL"), (tt, tp), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize=8, fontweight="normal" if ok else "bold")
+    finite = p[np.isfinite(p)]
+    ax.set_ylim(max(-60.0, float(np.nanmin(finite)) - 3) if finite.size else -60, max(ceiling_dbtp, np.nanmax(finite) if finite.size else 0) + 3)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("dBFS / dBTP")
+    ax.set_title("Peaks against the true-peak ceiling")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_masking_levels(levels, *, figsize=(6, 2.6)) -> Figure:
+    """How far the dialogue sits over the music and over the ambience, against the thresholds.
+
+    Parameters
+    ----------
+    levels : dict
+        ``{"music": (lu, min_lu), "ambience": (lu, min_lu)}``; ``lu`` may be
+        ``inf`` (nothing plays under the dialogue).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per layer, the threshold as a black tick, and PASS/FAIL written
+        at the end of each bar (failing bars also hatched).
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    names = list(levels)
+    for y, name in enumerate(names):
+        lu, need = levels[name]
+        shown = 40.0 if lu is None or not np.isfinite(lu) else float(lu)
+        ok = lu is not None and lu >= need
+        ax.barh(y, shown, color=PASS_COLOUR if ok else FAIL_COLOUR, hatch=None if ok else "//", edgecolor="white")
+        ax.plot([need, need], [y - 0.4, y + 0.4], color="black", lw=2)
+        txt = ("no " + name if lu is not None and np.isinf(lu) else f"{shown:.1f} LU") + ("  PASS" if ok else "  FAIL")
+        ax.annotate(txt, (max(shown, 0), y), textcoords="offset points", xytext=(4, -3), fontsize=8,
+                    fontweight="normal" if ok else "bold")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([f"over {n}" for n in names])
+    ax.set_xlabel("dialogue over the layer during speech (LU); black tick: the minimum")
+    ax.set_title("Masking: dialogue-to-background level")
+    ax.set_xlim(min(0.0, *[float(v[0]) for v in levels.values() if v[0] is not None and np.isfinite(v[0])]) - 1, 48)
     return fig

@@ -859,8 +859,8 @@ def measure_deliverable(deliverable, *, scene: str, target: str = "streaming", f
 
 
 FIGURE_FOR_CHECK = {
-    "loudness": "loudness", "true_peak": "loudness", "sync": "sync_timeline", "dialogue_sync": "sync_timeline",
-    "masking": "masking_map", "band_audibility": "masking_map", "ducking": "ducking",
+    "loudness": "loudness", "true_peak": "true_peak", "sync": "sync", "dialogue_sync": "dialogue_sync",
+    "masking": "masking", "band_audibility": "band_audibility", "ducking": "ducking",
 }
 """Which of ``CheckReport.figures()`` illustrates each check."""
 
@@ -1025,11 +1025,15 @@ def _number(v):
 
 
 def scene_cues(scene: str) -> dict:
-    """The scene's cue sheet (``assets/scenes/<scene>/cues.json``) read by the grader itself."""
+    """The scene's cue sheet as its JSON document, read and validated by :func:`layerlab.io.cuesheet.load_cues`."""
+    from layerlab.io.cuesheet import load_cues
+
     path = scenes_dir() / scene / "cues.json"
+    if not path.is_file():
+        raise GradingError(f"scene {scene!r}: cannot read its cue sheet {path} (no such file). Build the scenes with `make assets`.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        return load_cues(path).raw
+    except LayerLabError as exc:
         raise GradingError(f"scene {scene!r}: cannot read its cue sheet {path} ({exc}). Build the scenes with `make assets`.") from None
 
 

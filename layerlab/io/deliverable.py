@@ -215,8 +215,9 @@ class Deliverable:
         }
 
 
-def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3) -> tuple[int, int, int | None]:
-    """Find hard clipping: runs of consecutive samples at or beyond full scale.
+def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3,
+                  flat_tol: float | None = 1e-6) -> tuple[int, int, int | None]:
+    """Find hard clipping: flat-topped runs of consecutive samples at or beyond full scale.
 
     Parameters
     ----------
@@ -225,6 +226,10 @@ def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3) 
         Magnitude counted as full scale.
     min_run : int
         Shortest run of such samples that counts as a clipped stretch.
+    flat_tol : float or None
+        A sample counts only if it is within this of its neighbour: the run is
+        flat-topped. Float data a little over full scale is a smooth over (not
+        clipping) and is left out; ``None`` counts every sample at ``level``.
 
     Returns
     -------
@@ -240,6 +245,13 @@ def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3) 
     first = None
     for ch in range(audio.shape[1]):
         over = np.abs(audio[:, ch]) >= level
+        if flat_tol is not None:
+            x = audio[:, ch]
+            flat = np.zeros(x.size, bool)
+            same = np.abs(np.diff(x)) <= flat_tol
+            flat[1:] |= same
+            flat[:-1] |= same
+            over &= flat
         if not over.any():
             continue
         a = np.concatenate([[0], over.astype(np.int8), [0]])
@@ -379,11 +391,7 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
         else:
             st.problems.append(Problem(relpath, "silent", "warning",
                                        f"{relpath}: is completely silent; if the scene has {name}, put it on the {name} layer."))
-    if st.subtype and st.subtype.startswith("PCM"):
-        level = 0.999
-    else:
-        level = 1.0
-    runs, n_clip, first = find_clipping(data, level=level)
+    runs, n_clip, first = find_clipping(data, level=0.999)  # flat-topped runs only: a float over is not a clip
     if runs:
         sev = "error"
         st.problems.append(Problem(relpath, "clipping", sev,
@@ -391,8 +399,8 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
                                    f"(first at {first / rate:.3f} s); lower the level before the master or use a limiter "
                                    "with a ceiling of -1 dBTP."))
     elif peak > 1.0:
-        sev = "error" if name == "mix" else "warning"
-        st.problems.append(Problem(relpath, "over_full_scale", sev,
+        # float data over full scale is intact; the true-peak check judges the mix's peaks
+        st.problems.append(Problem(relpath, "over_full_scale", "warning",
                                    f"{relpath}: peaks at {20 * np.log10(peak):+.1f} dBFS, over full scale; it will clip when "
                                    "converted to PCM or played. Lower the gain or limit the master."))
     if st.sample_rate != SAMPLE_RATE:

@@ -22,6 +22,9 @@ import numpy as np
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.errors import ParameterError
 
+TARGET_TOLERANCE_LU = 0.5
+"""The master reaches its loudness target within this, or says why it cannot (issue #13)."""
+
 
 @dataclass(frozen=True)
 class MasterResult:
@@ -40,8 +43,11 @@ class MasterResult:
     max_reduction_db : float
         The deepest limiter gain reduction (0 when the limiter did nothing).
     output_true_peak_dbtp : float
+    target_reached : bool
+        ``output_lufs`` is within :data:`TARGET_TOLERANCE_LU` of the target
+        (always True without a target).
     note : str
-        Why the level was not brought to the target, in one line ("" when it was).
+        Why the target was not reached, and what to change; empty when it was.
     """
 
     audio: np.ndarray
@@ -51,6 +57,7 @@ class MasterResult:
     static_gain_db: float
     max_reduction_db: float
     output_true_peak_dbtp: float
+    target_reached: bool = True
     note: str = ""
 
 
@@ -86,10 +93,8 @@ class Master:
             raise ParameterError(f"target_lufs must be between -70 and 0 LUFS; got {self.target_lufs}.")
         if not (-20.0 <= self.ceiling_dbtp <= 0.0):
             raise ParameterError(f"ceiling_dbtp must be between -20 and 0 dBTP; got {self.ceiling_dbtp}.")
-        if not (self.attack_ms >= 0.1 and self.release_ms >= 1.0):  # NaN fails too
+        if self.attack_ms < 0.1 or self.release_ms < 1.0:
             raise ParameterError("attack_ms must be at least 0.1 ms and release_ms at least 1 ms.")
-        if not (0.0 <= self.max_gain_db <= 60.0):  # a negative one would turn every mix down to silence
-            raise ParameterError(f"max_gain_db must be a number from 0 to 60 dB; got {self.max_gain_db}.")
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""
@@ -122,26 +127,57 @@ class Master:
             static_db = float(min(self.target_lufs - input_lufs, self.max_gain_db))
         margin_db = 0.05
         peak_db = peak_envelope_db(x, sample_rate=sample_rate)  # scales with the static gain: computed once
-        # The limiter takes some loudness away, and its ramps can leave an inter-sample peak a hair
-        # over the ceiling: measure the result, re-aim, and keep the last pass's measurements.
-        for _ in range(4):
+        # The limiter takes some loudness away (on peaky material more gain can even make the result
+        # quieter), and its ramps can leave an inter-sample peak a hair over the ceiling. So: measure each
+        # pass, re-aim (secant inside a bracket once one exists), keep the pass closest to the target.
+        tried = []  # (static_db, out_lufs, y, gain_db, limiter_db, tp)
+        for _ in range(14):
             limiter_db = _limiter_from_peaks(peak_db + static_db, ceiling_dbtp=self.ceiling_dbtp - margin_db,
                                              attack_ms=self.attack_ms, release_ms=self.release_ms,
                                              sample_rate=sample_rate)
             gain_db = static_db + limiter_db
-            applied_static_db = static_db
             y = (x * _lin(gain_db)[:, None]).astype(np.float32)
             out_lufs = integrated_loudness(y, sample_rate=sample_rate)
             tp = true_peak_dbtp(y, sample_rate=sample_rate)
             if np.isfinite(tp) and tp > self.ceiling_dbtp:
                 margin_db += tp - self.ceiling_dbtp + 0.02
                 continue
+            tried.append((static_db, out_lufs, y, gain_db, limiter_db, tp))
             if self.target_lufs is None or not np.isfinite(out_lufs) or abs(out_lufs - self.target_lufs) <= 0.05:
                 break
-            new_static = min(static_db + (self.target_lufs - out_lufs), self.max_gain_db)
+            below = [r for r in tried if r[1] < self.target_lufs]
+            above = [r for r in tried if r[1] > self.target_lufs]
+            if below and above:
+                lo = max(below, key=lambda r: r[1])
+                hi = min(above, key=lambda r: r[1])
+                new_static = lo[0] + (self.target_lufs - lo[1]) * (hi[0] - lo[0]) / (hi[1] - lo[1])
+            else:
+                if len(tried) >= 2 and (tried[-1][0] - tried[-2][0]) * (tried[-1][1] - tried[-2][1]) <= 0:
+                    break  # more gain no longer makes it louder: the limiter takes it all back
+                new_static = static_db + (self.target_lufs - out_lufs)
+            new_static = min(new_static, self.max_gain_db)
             if abs(new_static - static_db) < 1e-3:
                 break
             static_db = new_static
+        if not tried:  # every pass was over the ceiling (cannot happen with the margin growing, but be safe)
+            tried.append((static_db, out_lufs, y, gain_db, limiter_db, tp))
+        goal = self.target_lufs
+        best = min(tried, key=lambda r: abs(r[1] - goal) if (goal is not None and np.isfinite(r[1])) else 0.0)
+        applied_static_db, out_lufs, y, gain_db, limiter_db, tp = best
+        reached, note = True, ""
+        if goal is not None and not (np.isfinite(out_lufs) and abs(out_lufs - goal) <= TARGET_TOLERANCE_LU):
+            reached = False
+            red = float(-np.min(limiter_db)) if n else 0.0
+            if not np.isfinite(input_lufs):
+                note = "the mix is silent (or under the -70 LUFS gate): there is no loudness to normalise."
+            elif red < 6.0 and applied_static_db >= self.max_gain_db - 1e-6 and out_lufs < goal:
+                note = (f"reaching {goal:g} LUFS needs more than the {self.max_gain_db:g} dB of gain the master may add; "
+                        "raise the layers' levels first.")
+            else:
+                note = (f"landed at {out_lufs:.1f} LUFS, {out_lufs - goal:+.1f} LU from the {goal:g} LUFS target: to hold "
+                        f"the {self.ceiling_dbtp:g} dBTP ceiling the limiter takes up to {red:.1f} dB off the peaks, and "
+                        "the loudness with them. The mix is too peaky for this target: tame the loudest hits (lower "
+                        "them, or compress the layer they are on) before the master.")
         return MasterResult(
             audio=y,
             gain_db=np.asarray(gain_db, dtype=np.float32),
@@ -150,7 +186,8 @@ class Master:
             static_gain_db=float(applied_static_db),
             max_reduction_db=float(-np.min(limiter_db)) if n else 0.0,
             output_true_peak_dbtp=float(tp),
-            note=_note(self, input_lufs, applied_static_db),
+            target_reached=reached,
+            note=note,
         )
 
 
@@ -239,16 +276,3 @@ def _lin(db):
     from layerlab.measure.envelopes import gain_from_db
 
     return gain_from_db(db)
-
-
-def _note(master: "Master", input_lufs: float, static_db: float) -> str:
-    """One line saying why the mix was not normalised to the target ('' when it was)."""
-    if master.target_lufs is None:
-        return ""
-    if not np.isfinite(input_lufs):
-        return ("the mix is silent (nothing above -70 LUFS), so its level was left alone: "
-                "un-mute the layers or raise their gain before mastering.")
-    if static_db >= master.max_gain_db - 1e-9 and master.target_lufs - input_lufs > master.max_gain_db:
-        return (f"the mix ({input_lufs:.1f} LUFS) is more than {master.max_gain_db:g} dB under the target; "
-                f"it was raised by {master.max_gain_db:g} dB only: raise the layers' gain.")
-    return ""

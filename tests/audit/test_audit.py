@@ -36,9 +36,15 @@ def test_band_limits_of_band_passed_noise():
     sos = signal.butter(8, [300, 3400], btype="bandpass", fs=SR, output="sos")
     tel = signal.sosfiltfilt(sos, x).astype(np.float32)[:, None] * 0.1
     lo, hi = band_limits(tel)
-    assert 150 < lo < 300 and 3400 < hi < 5000
+    # the exact answer for flat noise: where 1% and 99% of the filtered (|H|^4, filtfilt) energy lie below
+    f, h = signal.sosfreqz(sos, worN=np.linspace(20, SR / 2, 200_001), fs=SR)
+    c = np.cumsum(np.abs(h) ** 4)
+    c /= c[-1]
+    lo_exact, hi_exact = f[np.searchsorted(c, 0.01)], f[np.searchsorted(c, 0.99)]
+    assert lo == pytest.approx(lo_exact, rel=0.03) and hi == pytest.approx(hi_exact, rel=0.03)
+    assert 300 < lo_exact < 360 and 3300 < hi_exact < 3450  # inside the -3 dB edges; speech: see the lesson-06 test
     lo, hi = band_limits((x.astype(np.float32) * 0.1)[:, None])
-    assert lo < 50 and hi > 20_000
+    assert lo < 300 and hi > 23_000  # white noise: 1% of its energy lies under 260 Hz
 
 
 def test_noise_floor_and_snr_of_bursts_over_noise():
@@ -120,3 +126,26 @@ def test_audit_command_line_json():
     assert d["integrated_lufs"] == pytest.approx(-30.0, abs=0.3)
     assert any(abs(o["event_time_s"] - 8.0) < 0.05 and abs(o["offset_ms"]) <= 20 for o in d["offsets"])  # the thunder
     assert cp.stderr == ""
+
+
+def test_lesson_06_band_rows_agree_with_the_cue_sheet():
+    """The cafe's native dialogue is band-limited to the cue sheet's 300-3400 Hz (within 10%); the post line is full band."""
+    from layerlab.course.lessons import compare_layers
+
+    scene = load_scene("cafe_dialogue")
+    lo_true, hi_true = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
+    rows = {r.measure: r for r in compare_layers("cafe_dialogue") if r.layer == "dialogue"}
+    low, high = rows["lowest frequency of the voice"], rows["highest frequency of the voice"]
+    assert low.native == pytest.approx(lo_true, rel=0.1) and high.native == pytest.approx(hi_true, rel=0.1)
+    assert low.postgen < 200 and high.postgen > 4500
+    assert low.better == "postgen" and high.better == "postgen"
+
+
+def test_a_bed_that_vanishes_is_reported_as_a_dropout():
+    bed = (_noise(8, 9) * 0.05).astype(np.float32)
+    bed[int(4.0 * SR) : int(5.5 * SR)] = 0.0
+    r = audit_audio(np.repeat(bed[:, None], 2, axis=1))
+    (d,) = r.dropouts
+    assert d["start_s"] == pytest.approx(4.0, abs=0.03) and d["end_s"] == pytest.approx(5.5, abs=0.03)
+    assert "dropout" in r.to_text()
+    assert audit_audio(np.repeat((_noise(8, 10) * 0.05).astype(np.float32)[:, None], 2, axis=1)).dropouts == []

@@ -22,7 +22,7 @@ from layerlab.checks import (
     run_checks,
 )
 from layerlab.mix.ducking import Ducking, duck
-from layerlab.errors import SessionError
+from layerlab.errors import SceneError, SessionError
 from layerlab.measure.masking import dialogue_activity
 from layerlab.mix.master import Master
 from layerlab.mix.session import export_deliverable
@@ -112,7 +112,8 @@ def scene(tmp_path_factory):
 
 
 def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
-          ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0):
+          ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0, music_start_s=0.0, music_fade_in_s=0.0,
+          duck_depth_db=12.0):
     """Mix the synthetic scene with the engine and export a deliverable folder."""
     sfx_offsets_ms = sfx_offsets_ms or {}
     st = LayerStack(duration_s=DUR)
@@ -128,9 +129,13 @@ def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0
         amb = amb.copy()
         amb[int(ambience_gap[0] * SR) : int(ambience_gap[1] * SR)] = 0.0
     st.add("ambience", amb, start_s=0.0, gain_db=ambience_gain_db, name="room")
-    st.add("music", scene / "postgen/music/bed.wav", start_s=0.0, gain_db=music_gain_db, name="bed")
+    music = sf.read(scene / "postgen/music/bed.wav", dtype="float32", always_2d=True)[0]
+    music = music[: int((DUR - music_start_s) * SR)].copy()
+    if music_fade_in_s:
+        music[: int(music_fade_in_s * SR)] *= np.linspace(0, 1, int(music_fade_in_s * SR), dtype=np.float32)[:, None]
+    st.add("music", music, start_s=music_start_s, gain_db=music_gain_db, name="bed")
     if ducking:
-        st.ducking = Ducking(depth_db=12.0, targets=("music",))
+        st.ducking = Ducking(depth_db=duck_depth_db, targets=("music",))
     if master:
         st.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.0)
     export_deliverable(st, out)
@@ -177,10 +182,14 @@ def test_figures_are_explicit_figure_objects(good, tmp_path):
 
     _, report = good
     figs = report.figures()
-    assert set(figs) == {"loudness", "masking_map", "sync_timeline", "ducking"}
+    measured = {"loudness", "true_peak", "sync", "dialogue_sync", "masking", "band_audibility", "ducking"}
+    assert set(figs) == measured  # one figure per measured quantity, keyed by its check
     assert all(isinstance(f, Figure) for f in figs.values())
+    assert len({id(f) for f in figs.values()}) == len(figs)  # no figure shown twice
+    assert figs["band_audibility"].axes[0].images[0].get_cmap().name == "cividis"
+    assert "Peaks" in figs["true_peak"].axes[0].get_title()
     paths = report.save_figures(tmp_path / "figs")
-    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+    assert len(paths) == 7 and all(p.stat().st_size > 5000 for p in paths)
 
 
 def test_sfx_early_late_and_missing(scene, tmp_path):
@@ -369,12 +378,12 @@ def test_nan_mix_still_lets_the_stem_checks_run(scene, tmp_path):
 
 
 def test_an_unexpected_error_in_one_check_does_not_stop_the_others(scene, good, monkeypatch):
-    import layerlab.checks as checks
+    import layerlab.checks.ducking as ducking_check
 
     def boom(*a, **k):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(checks, "measure_ducking", boom)
+    monkeypatch.setattr(ducking_check, "measure_ducking", boom)
     r = run_checks(good[0], scene=scene / "cues.json")
     assert not r["ducking"].passed and "simulated failure" in r["ducking"].message
     assert sum(c.passed for c in r.checks) == len(CHECK_NAMES) - 1
@@ -403,7 +412,7 @@ def test_command_line(scene, good, tmp_path):
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert [c["name"] for c in d["checks"]] == list(CHECK_NAMES)
-    assert (tmp_path / "figs" / "masking_map.png").exists()
+    assert (tmp_path / "figs" / "band_audibility.png").exists()
     bad = build(scene, tmp_path / "bad", sfx_offsets_ms={"cup": 150.0})
     p = subprocess.run(exe + [str(bad), "--scene", str(scene / "cues.json")], capture_output=True, text=True)
     assert p.returncode == 1 and "FAIL  sync" in p.stdout and p.stderr == ""
@@ -504,10 +513,17 @@ def test_load_cues_accepts_ids_paths_dicts_and_scenes(scene, tmp_path):
     (tmp_path / "cues.json").write_text("{not json")
     with pytest.raises(SessionError, match="not valid JSON"):
         load_cues(tmp_path / "cues.json")
-    with pytest.raises(SessionError, match="duration_s"):
-        load_cues({"scene": "x", "events": []})
-    with pytest.raises(SessionError, match="time_s"):
-        load_cues({"scene": "x", "duration_s": 5, "events": [{"id": "a"}]})
+    # one model: the checks read the same validated Cues as the scene library and the grader
+    from layerlab.io.cuesheet import Cues
+    from layerlab.mix.scenes import Cues as SceneLibraryCues
+
+    assert SceneLibraryCues is Cues and isinstance(a, Cues) and a.events[0]["time_s"] == a.events[0].time_s
+    doc = json.loads((scene / "cues.json").read_text())
+    with pytest.raises(SceneError, match="duration_s"):
+        load_cues({k: v for k, v in doc.items() if k != "duration_s"})
+    bad = dict(doc, events=[{k: v for k, v in doc["events"][0].items() if k != "time_s"}])
+    with pytest.raises(SceneError, match="time_s"):
+        load_cues(bad)
 
 
 @pytest.mark.parametrize("reduction_db, ok", [(3.0, True), (20.0, False)])
@@ -535,3 +551,143 @@ def test_an_empty_folder_fails_every_check_that_needs_audio_and_still_reports(sc
     assert all("missing" in c.message or "needs" in c.message for c in r.checks)
     assert r.figures() == {}
     assert json.loads(r.to_json())["passed"] is False
+
+
+# ----------------------------------------------------------------------------- verdicts of issue #13
+
+
+def test_a_float_over_full_scale_is_not_called_clipping(scene, tmp_path):
+    """A smooth float over (+0.4 dBFS) is intact data: the format gate passes with a note; true peak fails it."""
+    out = build(scene, tmp_path / "d")
+    sfx, _ = sf.read(out / "stems/sfx.wav", dtype="float32", always_2d=True)
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    t = np.arange(int(0.2 * SR)) / SR
+    burst = (1.05 * np.sin(2 * np.pi * 200 * t) * np.hanning(t.size)).astype(np.float32)[:, None]
+    i = int(6.5 * SR)
+    sfx[i : i + burst.shape[0]] += burst
+    mix[i : i + burst.shape[0]] += burst
+    sf.write(out / "stems/sfx.wav", sfx, SR, subtype="FLOAT")
+    sf.write(out / "mix.wav", mix, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert r["format"].passed, r["format"].message
+    assert "over full scale" in r["format"].message and "clipping" not in r["format"].message
+    assert not r["true_peak"].passed and "hard-clipped" not in r["true_peak"].message
+    assert r["stems_sum"].passed
+
+
+def _mix_only(out, fn):
+    """Change mix.wav alone (the stems stay as they were)."""
+    mix, _ = sf.read(out / "mix.wav", dtype="float32", always_2d=True)
+    sf.write(out / "mix.wav", fn(mix.copy()), SR, subtype="FLOAT")
+
+
+def test_a_cup_late_only_in_the_mix_fails_and_names_the_sfx_layer(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    late = build(scene, tmp_path / "late", sfx_offsets_ms={"cup": 120.0})
+    late_mix, _ = sf.read(late / "mix.wav", dtype="float32", always_2d=True)
+    _mix_only(out, lambda m: late_mix)
+    r = run_checks(out, scene=scene / "cues.json")
+    s = r["stems_sum"]
+    assert not s.passed and "sfx layer" in s.message, s.message
+    (where,) = s.details["local"]
+    assert 4.2 <= where["start_s"] <= 4.3 and where["layer"] == "sfx"
+    assert [c.name for c in r.failed] == ["stems_sum"]
+
+
+def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    amb, _ = sf.read(out / "stems/ambience.wav", dtype="float32", always_2d=True)
+
+    def drop(m):
+        m[3 * SR : 9 * SR] -= amb[3 * SR : 9 * SR]
+        return m
+
+    _mix_only(out, drop)
+    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    assert not r.passed and "ambience layer" in r.message, r.message
+    assert r.details["local"][0]["start_s"] == pytest.approx(3.0, abs=0.05)
+    assert r.details["local"][-1]["end_s"] == pytest.approx(9.0, abs=0.05)
+
+
+def test_a_mix_of_another_scene_fails_as_not_this_scene(scene, good, tmp_path):
+    """The synthetic scene's good mix checked against a scene of the same length with no dialogue and other events."""
+    cues = json.loads((scene / "cues.json").read_text())
+    other = dict(cues, scene="other_scene", dialogue=[],
+                 events=[dict(e, time_s=t, frame=round(t * 24)) for e, t in zip(cues["events"], (2.875, 6.25, 9.875, 10.375))])
+    (tmp_path / "cues.json").write_text(json.dumps(other))
+    r = run_checks(good[0], scene=tmp_path / "cues.json")
+    f = r["format"]
+    assert not f.passed and "this does not look like scene other_scene" in f.message
+    assert "dialogue where the cue sheet has none" in f.message and "cued events" in f.message
+    assert good[1]["format"].passed and good[1]["format"].details["scene_misfit"] == []
+
+
+@pytest.mark.slow
+def test_the_cafe_reference_mix_checked_as_another_kit_scene_fails_the_format_gate(tmp_path):
+    """Issue #13: the cafe mix checked as forest_broll scored 10/11."""
+    from layerlab.mix.scenes import hybrid_stack
+
+    out = export_deliverable(hybrid_stack("cafe_dialogue"), tmp_path / "deliverable")
+    r = run_checks(out, scene="forest_broll")
+    assert not r["format"].passed and "this does not look like scene forest_broll" in r["format"].message
+    assert "dialogue where the cue sheet has none" in r["format"].message
+
+
+def test_when_only_the_ambience_masks_the_headline_is_the_ambience_figure(scene, tmp_path):
+    out = build(scene, tmp_path / "d", ambience_gain_db=6.0)
+    r = run_checks(out, scene=scene / "cues.json")["masking"]
+    assert not r.passed and r.details["headline"] == "ambience"
+    assert r.value == pytest.approx(r.details["over_ambience_lu"]) and r.value < 15.0
+    assert r.details["over_music_lu"] >= 10.0 and "ambience" in r.message and "music" not in r.message
+
+
+
+@pytest.mark.parametrize("variant", [
+    {"music_fade_in_s": 2.0},
+    {"music_start_s": 1.0},
+    {"music_start_s": 2.5},
+    {"music_gain_db": -13.0},  # music 5 dB lower than the reference mix
+    {"duck_depth_db": 8.0},
+])
+def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
+    """Fades, late entries, a quieter bed and another duck depth are all correct ducking."""
+    out = build(scene, tmp_path / "d", **variant)
+    r = run_checks(out, scene=scene / "cues.json")
+    d = r["ducking"]
+    assert d.passed, d.message
+    assert d.value == pytest.approx(variant.get("duck_depth_db", 12.0), abs=1.5)
+    assert "clip (placed at" in d.details["gain_from"]
+    failed = {c.name: c.message for c in r.checks if not c.passed}
+    assert failed == {}
+
+
+def _gain_all(out, gain_db, names=("mix", "dialogue", "sfx", "ambience", "music")):
+    """Apply one gain envelope (dB per sample) to the named files of a deliverable."""
+    for name in names:
+        path = out / ("mix.wav" if name == "mix" else f"stems/{name}.wav")
+        x, _ = sf.read(path, dtype="float32", always_2d=True)
+        sf.write(path, (x * 10 ** (gain_db[:, None] / 20)).astype(np.float32), SR, subtype="FLOAT")
+
+
+def _grab(start_s, depth_db, hold_s=0.6, release_s=0.3):
+    """A fast limiter's gain: down by depth_db in 1 ms at start_s, held, released linearly in dB."""
+    t = np.arange(int(DUR * SR)) / SR
+    return -depth_db * np.interp(t, [start_s, start_s + 0.001, start_s + hold_s, start_s + hold_s + release_s],
+                                 [0, 1, 1, 0], left=0, right=0).astype(np.float32)
+
+
+def test_a_master_limiter_grab_is_not_blamed_on_the_ambience(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    _gain_all(out, _grab(6.6, 8.0))
+    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    assert r.passed, r.message
+    (m,) = r.details["master_gain_changes"]
+    assert m["time_s"] == pytest.approx(6.6, abs=0.05) and m["change_db"] < -6.0
+    assert "master" in r.message
+
+
+def test_a_jump_in_the_ambience_alone_is_still_the_ambience(scene, tmp_path):
+    out = build(scene, tmp_path / "d")
+    _gain_all(out, _grab(6.6, 8.0, hold_s=3.0), names=("mix", "ambience"))
+    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    assert not r.passed and "jumps" in r.message and not r.details.get("master_gain_changes")

@@ -76,3 +76,41 @@ def test_clip_shorter_than_one_block_is_normalised_and_silence_says_why():
     assert r.output_lufs == pytest.approx(-20.0, abs=0.1) and r.note == ""
     silent = Master(target_lufs=-20.0).process(np.zeros((fs, 2), np.float32), sample_rate=fs)
     assert "silent" in silent.note and "\n" not in silent.note
+
+
+def clicks_over_hush(seconds=8.0, seed=1, hush=0.01, every_s=0.25):
+    """Full-scale clicks every 250 ms over a -40 dBFS hush: loud peaks, little loudness (a peaky mix)."""
+    rng = np.random.default_rng(seed)
+    x = hush * rng.standard_normal((int(seconds * SR), 2))
+    for t in np.arange(0.3, seconds, every_s):
+        i = int(t * SR)
+        x[i : i + 2000] += (0.9 * rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300))[:, None]
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("hot_lu", [6.0, 10.0])
+def test_a_hot_mix_lands_on_target(hot_lu):
+    """A dense mix 6-10 LU over the target reaches it within 0.5 LU and says so."""
+    x = program(level=0.05)
+    x = (x * 10 ** ((-14.0 + hot_lu - integrated_loudness(x)) / 20)).astype(np.float32)
+    res = Master(target_lufs=-14.0).process(x)
+    assert res.input_lufs == pytest.approx(-14.0 + hot_lu, abs=0.05)
+    assert res.target_reached and res.note == ""
+    assert abs(res.output_lufs + 14.0) <= 0.5 and integrated_loudness(res.audio) == pytest.approx(res.output_lufs, abs=1e-3)
+
+
+def test_a_peaky_mix_that_cannot_reach_the_target_says_why():
+    """Clicks whose peaks the limiter must hold: -14 LUFS cannot be reached; the result says so and why."""
+    res = Master(target_lufs=-14.0, ceiling_dbtp=-1.0).process(clicks_over_hush())
+    assert not res.target_reached
+    assert abs(res.output_lufs + 14.0) > 0.5 and integrated_loudness(res.audio) == pytest.approx(res.output_lufs, abs=1e-3)
+    assert "peaky" in res.note and "-14 LUFS" in res.note
+    assert true_peak_dbtp(res.audio) <= -1.0 + 0.05
+    # the same mix reaches a quieter target it can reach
+    quiet = Master(target_lufs=-23.0).process(clicks_over_hush())
+    assert quiet.target_reached and abs(quiet.output_lufs + 23.0) <= 0.5
+
+
+def test_a_silent_mix_says_it_has_no_loudness():
+    res = Master(target_lufs=-14.0).process(np.zeros((SR, 2), np.float32))
+    assert not res.target_reached and "silent" in res.note

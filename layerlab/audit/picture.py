@@ -1,0 +1,105 @@
+"""The picture side of the audit: visual events from decoded frames.
+
+Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerlab.io.video import read_video
+from layerlab.audit.report import VisualEvent
+
+__all__ = ["detect_visual_events", "read_video_frames", "BLOCK_PX"]
+
+BLOCK_PX = 8
+"""Side of the square blocks (in scaled-down pixels) whose change is scored."""
+
+
+def read_video_frames(path, *, width: int = 160, height: int = 90) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Decode a video to small grey frames (kept for older notebooks; use :func:`layerlab.io.video.read_video`).
+
+    Returns
+    -------
+    (np.ndarray, float, (int, int))
+        Frames shaped (n_frames, height, width) float32 in 0..255, the nominal
+        frame rate, and the source size (width, height).
+    """
+    v = read_video(path, width=width, height=height)
+    return v.frames, v.nominal_fps, v.source_size
+
+
+def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source_size=(0, 0),
+                         min_strength: float = 45.0, min_gap_s: float = 0.3) -> list[VisualEvent]:
+    """Find visual events by frame differencing.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_frames, height, width)
+        Grey frames (see :func:`layerlab.io.video.read_video`).
+    fps : float
+        Nominal rate, used only when ``times_s`` is not given.
+    times_s : np.ndarray, shape (n_frames,), optional
+        Each frame's presentation time (pts). With it, events are placed at
+        their real times, whatever the frame rate does.
+    source_size : (int, int)
+        Source picture size, to report boxes in source pixels.
+    min_strength : float
+        How far (in robust z-units) a block's change must stand out from its usual change.
+    min_gap_s : float
+        Bursts closer than this are one event.
+
+    Returns
+    -------
+    list of VisualEvent
+        One per burst, at the burst's peak change (the first frame within 10%
+        of it: a flash that goes on and off is placed where it goes on).
+
+    Notes
+    -----
+    The picture is cut into 8x8-pixel blocks; each block's mean absolute change
+    from the previous frame is compared with that block's median change over the
+    clip, so steady motion (a waving tree, talking heads) scores low and a
+    sudden, local change (a door, a cup) scores high.
+    """
+    if frames.ndim != 3 or frames.shape[0] < 3:
+        return []
+    n, h, w = frames.shape
+    if times_s is None:
+        times_s = np.arange(n) / float(fps)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    d = np.abs(np.diff(frames, axis=0))
+    hb, wb = h // BLOCK_PX, w // BLOCK_PX
+    blocks = d[:, : hb * BLOCK_PX, : wb * BLOCK_PX].reshape(n - 1, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4))
+    blocks = blocks.reshape(n - 1, -1)
+    med = np.median(blocks, axis=0)
+    mad = np.median(np.abs(blocks - med), axis=0) + 0.5
+    z = (blocks - med) / mad
+    score = z.max(axis=1)
+    where = z.argmax(axis=1)
+    above = score >= min_strength
+    events: list[VisualEvent] = []
+    diff_t = times_s[1:]  # diff k is the change into frame k+1
+    i = 0
+    while i < above.size:
+        if not above[i]:
+            i += 1
+            continue
+        last = i
+        j = i
+        while j < above.size and diff_t[j] - diff_t[last] <= min_gap_s:
+            if above[j]:
+                last = j
+            j += 1
+        seg = score[i : last + 1]
+        k = i + int(np.nonzero(seg >= 0.9 * seg.max())[0][0])
+        frame = k + 1
+        b = int(where[k])
+        by, bx = divmod(b, wb)
+        sx = (source_size[0] / w) if source_size[0] else 1.0
+        sy = (source_size[1] / h) if source_size[1] else 1.0
+        box = (int(bx * BLOCK_PX * sx), int(by * BLOCK_PX * sy), int((bx + 1) * BLOCK_PX * sx),
+               int((by + 1) * BLOCK_PX * sy))
+        events.append(VisualEvent(float(times_s[frame]), frame, float(score[k]), box))
+        i = last + 1
+    return events

@@ -1,0 +1,221 @@
+"""What the audit found: visual events, audio onsets, their offsets, and the report.
+
+Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from layerlab.measure.sync import EBU_R37, SyncWindow
+
+__all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "clean_json"]
+
+
+@dataclass
+class VisualEvent:
+    """A burst of change in part of the picture.
+
+    Attributes
+    ----------
+    time_s : float
+        Presentation time of the first frame of the burst (the frame's pts).
+    frame : int
+        That frame's index (0-based, in decoding order).
+    strength : float
+        How far the change stands out from that block's usual change (robust z-score).
+    box : tuple of int
+        ``(x0, y0, x1, y1)`` of the most-changed block, in source-video pixels.
+    """
+
+    time_s: float
+    frame: int
+    strength: float
+    box: tuple = ()
+
+
+@dataclass
+class AudioOnset:
+    """A sound onset found in the (mixed) audio.
+
+    Attributes
+    ----------
+    time_s : float
+        Where the sound starts rising out of what was before it.
+    strength : float
+        How far the level rises at the onset, in dB (50 ms after against 50 ms before).
+    """
+
+    time_s: float
+    strength: float
+
+
+@dataclass
+class EventOffset:
+    """A visual event and the audio onset paired with it.
+
+    Attributes
+    ----------
+    event_time_s : float
+    frame : int
+    onset_time_s : float or None
+        None when no onset lies inside the pairing window: the event has no sound.
+    offset_ms : float or None
+        Sound minus picture (positive: the sound is late).
+    in_window : bool or None
+        The offset is inside the sync window (EBU R37: -40..+60 ms); None when missing.
+    """
+
+    event_time_s: float
+    frame: int
+    onset_time_s: float | None
+    offset_ms: float | None
+    in_window: bool | None = None
+
+    @property
+    def missing(self) -> bool:
+        """No sound was paired with the event."""
+        return self.onset_time_s is None
+
+
+def clean_json(v):
+    """Make a value JSON-safe: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(v, dict):
+        return {k: clean_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [clean_json(x) for x in v]
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+@dataclass
+class AuditReport:
+    """What :func:`layerlab.audit.audit_clip` measured.
+
+    Attributes
+    ----------
+    path : str
+    duration_s : float
+    integrated_lufs, true_peak_dbtp : float
+    target_lufs, max_true_peak_dbtp : float
+        The delivery target compared against.
+    band_low_hz, band_high_hz : float
+        Edges of the occupied band of the foreground (what rises over the quiet
+        frames): where 1% and 99% of its energy lie below.
+    noise_floor_dbfs, snr_db : float
+        Level of the quiet frames, and the active frames' level over it.
+    fps : float or None
+        The container's nominal frame rate (frame times are the real pts).
+    variable_frame_rate : bool
+    audio_start_s : float
+        Where the audio stream starts on the picture's clock (0 for most clips).
+    dropouts : list of dict
+        ``start_s``, ``end_s``, ``depth_db`` of each stretch where the whole
+        track falls 20 dB or more under its median level (a bed vanishing).
+    visual_events : list of VisualEvent
+    onsets : list of AudioOnset
+    offsets : list of EventOffset
+        One per visual event.
+    sync_window : SyncWindow
+        The window offsets are flagged against (EBU R37).
+    """
+
+    path: str
+    duration_s: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+    target_lufs: float
+    max_true_peak_dbtp: float
+    band_low_hz: float
+    band_high_hz: float
+    noise_floor_dbfs: float
+    snr_db: float
+    fps: float | None = None
+    variable_frame_rate: bool = False
+    audio_start_s: float = 0.0
+    dropouts: list = field(default_factory=list)
+    visual_events: list = field(default_factory=list)
+    onsets: list = field(default_factory=list)
+    offsets: list = field(default_factory=list)
+    sync_window: SyncWindow = EBU_R37
+
+    @property
+    def loudness_error_lu(self) -> float:
+        """Integrated loudness minus the target (positive: too loud)."""
+        return self.integrated_lufs - self.target_lufs
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary of every field, plus ``loudness_error_lu``."""
+        d = asdict(self)
+        d["sync_window"] = self.sync_window.describe()
+        d["loudness_error_lu"] = self.loudness_error_lu
+        return clean_json(d)
+
+    def to_text(self) -> str:
+        """A plain-text report, one line per measurement and per visual event."""
+        band_limited = self.band_low_hz > 200 or self.band_high_hz < 6000
+        lines = [f"Audit of {Path(self.path).name} ({self.duration_s:.1f} s)",
+                 f"  loudness   {self.integrated_lufs:6.1f} LUFS (target {self.target_lufs:g}; {self.loudness_error_lu:+.1f} LU)",
+                 f"  true peak  {self.true_peak_dbtp:6.1f} dBTP (ceiling {self.max_true_peak_dbtp:g})",
+                 f"  band       {self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz"
+                 + ("  <- band-limited (telephone-like?)" if band_limited else ""),
+                 f"  noise      floor {self.noise_floor_dbfs:.1f} dBFS, signal-to-noise {self.snr_db:.1f} dB"]
+        for d in self.dropouts:
+            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the sound falls "
+                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB under its usual level")
+        if self.fps:
+            rate = f"{self.fps:g} fps" + (" (variable frame rate: real frame times used)" if self.variable_frame_rate else "")
+            lines.append(f"  picture    {rate}, {len(self.visual_events)} visual events, {len(self.onsets)} audio onsets")
+            if self.audio_start_s:
+                lines.append(f"  audio      stream starts at {self.audio_start_s:.3f} s; aligned to the picture")
+        w = self.sync_window
+        for o in self.offsets:
+            if o.missing:
+                lines.append(f"    event at {o.event_time_s:6.3f} s (frame {o.frame}): no sound found near it")
+            else:
+                flag = "" if o.in_window else f"  <- outside {w.name} (-{w.early_ms:g}..+{w.late_ms:g} ms)"
+                lines.append(f"    event at {o.event_time_s:6.3f} s (frame {o.frame}): sound at {o.onset_time_s:6.3f} s, "
+                             f"offset {o.offset_ms:+.0f} ms{flag}")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Timeline of visual events and audio onsets with their offsets.
+
+        Events out of the sync window are marked with a cross and their offset
+        in bold, not by colour alone. Returns the figure.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(9, 2.6))
+        else:
+            fig = ax.figure
+        for ev in self.visual_events:
+            ax.axvline(ev.time_s, color="#0072b2", lw=1.5)
+        if self.onsets:
+            t = [o.time_s for o in self.onsets]
+            ax.vlines(t, 0, [o.strength for o in self.onsets], color="#e69f00", lw=1)
+        for o in self.offsets:
+            if o.missing:
+                ax.annotate("no sound", (o.event_time_s, 1.02), xycoords=("data", "axes fraction"), fontsize=7,
+                            ha="center", fontweight="bold")
+            else:
+                ax.annotate(f"{o.offset_ms:+.0f} ms" + ("" if o.in_window else " ✗"), (o.event_time_s, 1.02),
+                            xycoords=("data", "axes fraction"), fontsize=7, ha="center",
+                            fontweight="normal" if o.in_window else "bold")
+        ax.set_xlim(0, self.duration_s)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("onset rise (dB)")
+        ax.set_title("visual events (blue lines) and audio onsets (orange); ✗ = outside "
+                     f"{self.sync_window.describe()}", fontsize=9)
+        return fig

@@ -1,0 +1,253 @@
+"""The audio side of the audit: onsets, the occupied band, the noise floor.
+
+Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``lessons/06_native_vs_postgen.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerlab.errors import ParameterError
+from layerlab.io.audio import SAMPLE_RATE, validate_audio
+from layerlab.audit.report import AudioOnset
+
+__all__ = ["detect_audio_onsets", "band_limits", "foreground_band_limits", "noise_floor", "MIN_ONSET_RISE_DB"]
+
+MIN_ONSET_RISE_DB = 6.0
+"""An onset must lift the level this much (50 ms after against 50 ms before); a steady tone lifts nothing."""
+
+
+def _envelope_1ms(x: np.ndarray, sr: int, *, highpass_hz: float | None) -> np.ndarray:
+    """1 ms power envelope (above ``highpass_hz`` if given), floored at 1e-20."""
+    from scipy import signal
+
+    y = x.astype(np.float64)
+    if highpass_hz:
+        y = signal.sosfilt(signal.butter(4, highpass_hz, btype="highpass", fs=sr, output="sos"), y)
+    hop = sr // 1000
+    n = y.size // hop
+    return (y[: n * hop] ** 2).reshape(n, hop).mean(axis=1) + 1e-20
+
+
+def _refine(env: np.ndarray, c: int, *, before_ms: int = 40, after_ms: int = 40) -> int:
+    """Move a detected onset (ms index) to the first millisecond where the sound rises out of what was before.
+
+    The level must exceed both 10 dB over the median of the 60 ms before the
+    search window and the local peak minus 15 dB.
+    """
+    a, b = max(0, c - before_ms), min(env.size, c + after_ms)
+    if b - a < 5:
+        return c
+    seg = env[a:b]
+    p = int(np.argmax(seg))
+    base = float(np.median(env[max(0, a - 60): a])) if a > 5 else float(np.min(seg))
+    thr = max(base * 10.0, seg[p] / 31.6)
+    above = np.nonzero(seg[: p + 1] >= thr)[0]
+    return a + int(above[0]) if above.size else c
+
+
+def _rise_db(env: np.ndarray, c: int, span_ms: int = 50) -> float:
+    """Level of the ``span_ms`` after ``c`` over the ``span_ms`` before it, in dB (power means)."""
+    pre = env[max(0, c - span_ms) : max(0, c - 2)]
+    post = env[c : c + span_ms]
+    if pre.size < 5 or post.size < 5:
+        return float("inf") if post.size and pre.size < 5 and c < span_ms else 0.0
+    return float(10 * np.log10(post.mean() / pre.mean()))
+
+
+def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float = 2.5,
+                        min_rise_db: float = MIN_ONSET_RISE_DB) -> tuple[list[AudioOnset], np.ndarray, np.ndarray]:
+    """Find sound onsets in a mixed track.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    hop_ms : float
+        Hop of the onset-strength envelope.
+    min_rise_db : float
+        An onset must raise the level (broadband, or above 1 kHz, whichever
+        rises more) at least this much: 50 ms after against 50 ms before.
+
+    Returns
+    -------
+    (list of AudioOnset, np.ndarray, np.ndarray)
+        Onsets in time order (strength = the rise in dB), the onset-strength
+        envelope, and its frame times in seconds.
+
+    Notes
+    -----
+    Candidates come from ``librosa.onset.onset_detect`` (spectral-flux onset
+    strength with ``backtrack=True``, Böck & Widmer 2013 peak picking); each
+    is then moved to the first millisecond where the sound rises out of what
+    was before it (1 ms envelopes, broadband and above 1 kHz), and kept only if
+    the level really rises, so a steady tone gives no onsets.
+    """
+    import librosa
+
+    x = validate_audio(audio, name="audio").mean(axis=1)
+    sr = int(sample_rate)
+    hop = max(32, int(round(sr * hop_ms / 1000.0)))
+    if x.size < 4 * 2048 or not np.any(x):
+        return [], np.zeros(0), np.zeros(0)
+    strength = librosa.onset.onset_strength(y=x, sr=sr, hop_length=hop, n_fft=2048, lag=1, max_size=1)
+    times = librosa.frames_to_time(np.arange(strength.size), sr=sr, hop_length=hop)
+    frames = librosa.onset.onset_detect(onset_envelope=strength, sr=sr, hop_length=hop, backtrack=True,
+                                        units="frames", wait=int(0.05 * sr / hop), delta=0.05)
+    env_hp = _envelope_1ms(x, sr, highpass_hz=1000.0)
+    env_bb = _envelope_1ms(x, sr, highpass_hz=None)
+    onsets: list[AudioOnset] = []
+    for f in frames:
+        c = int(round(times[f] * 1000))
+        best = None
+        for env in (env_hp, env_bb):
+            k = _refine(env, min(c + 20, env.size - 1), before_ms=60, after_ms=40)
+            rise = _rise_db(env, k)
+            if best is None or rise > best[1]:
+                best = (k, rise)
+        k, rise = best
+        if rise >= min_rise_db:
+            if onsets and k / 1000.0 - onsets[-1].time_s < 0.03:
+                if rise > onsets[-1].strength:
+                    onsets[-1] = AudioOnset(k / 1000.0, rise)
+                continue
+            onsets.append(AudioOnset(k / 1000.0, rise))
+    return onsets, strength, times
+
+
+def _percentile_edges(f: np.ndarray, p: np.ndarray, *, low_pct: float, high_pct: float) -> tuple[float, float]:
+    band = f >= 20.0
+    f, p = f[band], np.maximum(p[band], 0.0)
+    total = float(p.sum())
+    if total <= 0:
+        return float("nan"), float("nan")
+    c = np.cumsum(p) / total
+    lo = float(f[int(np.searchsorted(c, low_pct / 100.0))])
+    hi = float(f[min(f.size - 1, int(np.searchsorted(c, high_pct / 100.0)))])
+    return lo, hi
+
+
+def band_limits(audio, *, sample_rate: int = SAMPLE_RATE, low_pct: float = 1.0,
+                high_pct: float = 99.0) -> tuple[float, float]:
+    """The occupied band: where 1% and 99% of the energy above 20 Hz lie below.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    low_pct, high_pct : float
+        Energy percentiles of the edges.
+
+    Returns
+    -------
+    (float, float)
+        Low and high edge in Hz (NaN for silence).
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 4096 samples.
+
+    Notes
+    -----
+    Welch spectrum with 2.9 Hz bins at 48 kHz (16384-point segments, fewer for
+    short input), so a 300 Hz edge is resolved to 1%. Telephone-band speech
+    (300-3400 Hz) reads about 300-3300; full-band speech about 100 Hz to 5-7 kHz.
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    from scipy import signal
+
+    x = validate_audio(audio, name="audio").mean(axis=1)
+    sr = int(sample_rate)
+    if x.size < 4096:
+        raise ParameterError("audio: need at least 4096 samples to estimate the band.")
+    nper = int(min(16384, 2 ** int(np.log2(x.size))))
+    f, p = signal.welch(x, fs=sr, nperseg=nper)
+    return _percentile_edges(f, p, low_pct=low_pct, high_pct=high_pct)
+
+
+def foreground_band_limits(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 50.0,
+                           low_pct: float = 1.0, high_pct: float = 99.0) -> tuple[float, float]:
+    """Band edges of what rises over the bed: the active frames' spectrum minus the quiet frames'.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    frame_ms : float
+    low_pct, high_pct : float
+
+    Returns
+    -------
+    (float, float)
+        Low and high edge in Hz of the foreground (dialogue over an ambience,
+        say); the whole signal's edges when there is no quiet stretch to subtract.
+
+    Notes
+    -----
+    Frames more than 10 dB over the noise floor (:func:`noise_floor`) are
+    active; the mean power spectrum of the quiet frames (at most 3 dB over the
+    floor) is subtracted from theirs, bin by bin.
+    """
+    from scipy import signal
+
+    x = validate_audio(audio, name="audio").mean(axis=1).astype(np.float64)
+    sr = int(sample_rate)
+    hop = int(sr * frame_ms / 1000.0)
+    n = x.size // hop
+    if n < 8:
+        return band_limits(audio, sample_rate=sr, low_pct=low_pct, high_pct=high_pct)
+    lv = 10 * np.log10((x[: n * hop] ** 2).reshape(n, hop).mean(axis=1) + 1e-20)
+    floor = float(np.percentile(lv, 10))
+    active, quiet = lv > floor + 10.0, lv <= floor + 3.0
+    if active.sum() < 4 or quiet.sum() < 4:
+        return band_limits(audio, sample_rate=sr, low_pct=low_pct, high_pct=high_pct)
+    nper = 4096 if hop < 4096 else hop
+    def mean_spec(mask):
+        idx = np.nonzero(mask)[0]
+        segs = np.concatenate([x[i * hop : (i + 1) * hop] for i in idx])
+        return signal.welch(segs, fs=sr, nperseg=min(nper, segs.size))
+    f, pa = mean_spec(active)
+    _, pq = mean_spec(quiet)
+    return _percentile_edges(f, pa - pq, low_pct=low_pct, high_pct=high_pct)
+
+
+def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0) -> tuple[float, float]:
+    """Noise floor and signal-to-noise: the quiet frames' level, and the active frames' level over it.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    frame_ms : float
+        Frame length for the level distribution.
+
+    Returns
+    -------
+    (float, float)
+        Floor in dBFS (10th percentile of the frame levels) and signal-to-noise
+        in dB: the power mean of the frames more than 6 dB over the floor,
+        minus the floor (0 when nothing rises over it).
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 4 frames.
+
+    Notes
+    -----
+    Short events (beeps, clicks, a few words) count in full, however little
+    of the clip they fill. Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
+    """
+    x = validate_audio(audio, name="audio")
+    hop = max(1, int(round(sample_rate * frame_ms / 1000.0)))
+    n = x.shape[0] // hop
+    if n < 4:
+        raise ParameterError(f"audio: too short to estimate a noise floor (need 4 frames of {frame_ms:g} ms).")
+    p = (x[: n * hop].astype(np.float64) ** 2).mean(axis=1).reshape(n, hop).mean(axis=1)
+    lv = 10 * np.log10(p + 1e-20)
+    floor = float(np.percentile(lv, 10))
+    active = lv > floor + 6.0
+    if not active.any():
+        return floor, 0.0
+    return floor, float(10 * np.log10(p[active].mean() + 1e-20)) - floor

@@ -1,0 +1,178 @@
+"""What every check shares: thresholds, the check context, the scene's clips as references.
+
+Not taught on its own; the checks that use it are (``lessons/08_measuring_the_mix.ipynb``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from layerlab.errors import LayerLabError
+from layerlab.io.audio import SAMPLE_RATE, load_audio
+from layerlab.io.cuesheet import SceneCues
+from layerlab.io.deliverable import Deliverable
+from layerlab.measure.masking import Activity, dialogue_activity
+from layerlab.measure.sync import SyncWindow
+from layerlab.checks.report import CheckResult
+
+# Thresholds (REFERENCE.md; Torcoli et al. 2019; ANSI S3.5).
+MUSIC_LD_MIN_LU = 10.0
+AMBIENCE_LD_MIN_LU = 15.0
+BAND_AUDIBILITY_MIN = 0.75  # SII >= 0.75 is the usual mark of good intelligibility
+DUCK_MIN_DEPTH_DB = 6.0
+DUCK_MAX_STEP_DB = 6.0  # largest sustained gain change within 10 ms
+STEMS_SUM_MAX_DB = -20.0  # residual energy relative to the mix
+NOISE_FLOOR_MAX_DBFS = -60.0
+AMBIENCE_DROPOUT_DB = 20.0
+AMBIENCE_JUMP_DB = 6.0
+
+
+def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """RMS level of sliding windows, the channels' power averaged.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    win_ms, hop_ms : float
+        Window length and hop in milliseconds.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        Window centres in seconds and levels in dBFS (floored at -200), both shape (n_windows,).
+    """
+    p = np.mean(audio.astype(np.float64) ** 2, axis=1)
+    win = max(1, int(round(win_ms * sample_rate / 1000.0)))
+    hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
+    if p.size < win:
+        return np.zeros(0), np.zeros(0)
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    starts = np.arange(0, p.size - win + 1, hop)
+    e = (c[starts + win] - c[starts]) / win
+    return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
+
+def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: int, max_lag_s: float = 5.0):
+    """Lag (samples, positive = stem later) and normalized correlation of a reference inside a stem.
+
+    Envelopes (1 ms RMS) are compared by normalised correlation at every lag within +-``max_lag_s``
+    (a bed entering late, or started into the clip; :func:`layerlab.measure.correlation.lagged_pearson`),
+    and the lag refined on the waveform to the sample.
+    """
+    from scipy.signal import fftconvolve
+
+    n = min(stem_mono.size, ref_mono.size)
+    if n < sample_rate // 10:
+        return 0, 0.0
+    # correlate envelopes at 1 ms first (robust to ducking and cheap): the normalised correlation at every lag
+    from layerlab.measure.correlation import lagged_pearson
+    from layerlab.measure.envelopes import frame_power
+
+    hop = max(1, sample_rate // 1000)
+    es, er = np.sqrt(frame_power(stem_mono * stem_mono, hop)), np.sqrt(frame_power(ref_mono * ref_mono, hop))
+    xc = lagged_pearson(es, er, max_lag=int(max_lag_s * 1000), min_overlap=100)
+    best, best_c = (0, -1.0) if xc.r.size == 0 else (int(xc.lags[np.argmax(xc.r)]), float(np.max(xc.r)))
+    # refine at the sample level (waveform correlation within +-6 ms of the envelope lag)
+    lag_s = best * hop
+    r = 6 * hop
+    seg_ref = ref_mono[: min(ref_mono.size, sample_rate * 5)]
+    start = lag_s - r
+    seg = stem_mono[start : start + seg_ref.size + 2 * r] if start >= 0 else np.zeros(0)
+    if seg.size > seg_ref.size:
+        xc = fftconvolve(seg, seg_ref[::-1], mode="valid")
+        k = int(np.argmax(np.abs(xc)))
+        lag_s = start + k
+    return int(lag_s), best_c
+
+def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
+    """A clip of the cue sheet as (n_samples, n_channels) float32 at 48 kHz; None if missing or unreadable."""
+    p = cues.clip_path(rel)
+    if p is None:
+        return None
+    try:
+        return load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
+    except LayerLabError:
+        return None
+
+
+def estimate_from_scene(mix: np.ndarray, cues: SceneCues, search_window_ms: float):
+    """Stems of a premix (a native render), estimated with the scene's clips; None without clips."""
+    from layerlab.io.deliverable import estimate_stems
+
+    lines = [(str(d["id"]), float(d["start_s"]), c) for d in cues.dialogue
+             if (c := load_clip(cues, d.get("clip"))) is not None]
+    events = [(str(e["id"]), float(e["time_s"]), c) for e in cues.events
+              if (c := load_clip(cues, e.get("clip"))) is not None]
+    beds = {k: load_clip(cues, (cues.raw.get(k) or {}).get("clip")) for k in ("music", "ambience")}
+    if not lines and not events and not any(v is not None for v in beds.values()):
+        return None
+    return estimate_stems(mix, lines=lines, events=events, beds=beds, sample_rate=SAMPLE_RATE,
+                          search_window_ms=search_window_ms)
+
+
+@dataclass
+class CheckContext:
+    """What one run of the checks shares: the deliverable, the cue sheet, the profile, measurements kept for figures."""
+
+    deliverable: Deliverable
+    cues: SceneCues
+    profile: Any
+    sync_window: SyncWindow
+    search_window_ms: float
+    data: dict
+    activity: Activity | None = None
+
+
+def fmt_list(msgs: list[str], limit: int = 3) -> str:
+    """Join messages, at most ``limit`` of them, then "(and N more)"."""
+    if len(msgs) <= limit:
+        return " ".join(msgs)
+    return " ".join(msgs[:limit]) + f" (and {len(msgs) - limit} more)"
+
+
+def need_files(ctx: CheckContext, name: str, unit: str, target: str, *files: str) -> CheckResult | None:
+    """A failed result if any of ``files`` cannot be analysed, else None."""
+    dl = ctx.deliverable
+    bad = [f for f in files if not dl.files[f].usable]
+    if not bad:
+        return None
+    rel = ", ".join(dl.files[f].relpath for f in bad)
+    return CheckResult(name, None, unit, target, False,
+                       f"cannot measure: needs {rel}. {dl.missing_message(*bad)}",
+                       {"unusable_files": [dl.files[f].relpath for f in bad]})
+
+
+def get_activity(ctx: CheckContext) -> Activity | None:
+    """Dialogue activity of the dialogue stem (computed once per run and kept in the context); None without a stem."""
+    if ctx.activity is None and ctx.deliverable.files["dialogue"].usable:
+        ctx.activity = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
+        ctx.data["activity"] = ctx.activity
+    return ctx.activity
+
+
+def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
+    """The scene's bed clip (music or ambience), aligned to where the stem has it; None if the stem uses another."""
+    p = ctx.cues.clip_path((ctx.cues.raw.get(layer) or {}).get("clip"))
+    if p is None:
+        return None, f"{layer} stem level (no scene {layer} clip to compare with)"
+    try:
+        clip = load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
+    except LayerLabError:
+        return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
+    music = stem
+    cm = clip.astype(np.float64).mean(axis=1)
+    sm = music.astype(np.float64).mean(axis=1)
+    lag, corr = reference_lag(sm, cm, sample_rate=SAMPLE_RATE)
+    if corr < 0.5:
+        return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
+    ref = np.zeros(music.shape[0])
+    a0, b0 = max(0, lag), max(0, -lag)
+    m = min(music.shape[0] - a0, cm.size - b0)
+    if m > 0:
+        ref[a0 : a0 + m] = cm[b0 : b0 + m]
+    return np.repeat(ref[:, None], 2, axis=1).astype(np.float32), (
+        f"{layer} stem level minus the scene's {layer} clip (placed at {lag / SAMPLE_RATE:+.3f} s)")
+

@@ -1,0 +1,129 @@
+"""The masking checks: dialogue over music and ambience, and band audibility.
+
+Taught in ``lessons/08_measuring_the_mix.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from layerlab.io.audio import SAMPLE_RATE
+from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
+from layerlab.checks.context import (
+    AMBIENCE_LD_MIN_LU,
+    BAND_AUDIBILITY_MIN,
+    MUSIC_LD_MIN_LU,
+    CheckContext,
+    get_activity,
+    need_files,
+)
+from layerlab.checks.report import CheckResult
+
+__all__ = ["check_masking", "check_band_audibility"]
+
+def _no_speech(name, unit, target) -> CheckResult:
+    return CheckResult(name, None, unit, target, False,
+                       "no speech found in stems/dialogue.wav, so masking cannot be measured; put the dialogue lines on "
+                       "the dialogue layer.", {})
+
+
+def check_masking(ctx: CheckContext) -> CheckResult:
+    """Run the ``masking`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
+    target = f"≥ {MUSIC_LD_MIN_LU:g} LU over music, ≥ {AMBIENCE_LD_MIN_LU:g} LU over ambience"
+    if not ctx.cues.dialogue:
+        return CheckResult("masking", None, "LU", target, True, "the scene has no dialogue to mask.", {})
+    miss = need_files(ctx, "masking", "LU", target, "dialogue", "music", "ambience")
+    if miss:
+        return miss
+    act = get_activity(ctx)
+    if act is None or not act.active.any():
+        return _no_speech("masking", "LU", target)
+    dl = ctx.deliverable
+    d = dl.audio("dialogue")
+    m = dialogue_to_background_lu(d, dl.audio("music"), sample_rate=SAMPLE_RATE, active=act)
+    a = dialogue_to_background_lu(d, dl.audio("ambience"), sample_rate=SAMPLE_RATE, active=act)
+    rest = dl.audio("music") + dl.audio("ambience") + (dl.audio("sfx") if dl.files["sfx"].usable else 0.0)
+    allb = dialogue_to_background_lu(d, rest, sample_rate=SAMPLE_RATE, active=act)
+    details = {
+        "dialogue_lufs": m.dialogue_lufs,
+        "music_lufs": m.background_lufs,
+        "ambience_lufs": a.background_lufs,
+        "over_music_lu": m.lu,
+        "over_ambience_lu": a.lu,
+        "over_all_background_lu": allb.lu,
+        "speech_blocks": m.n_blocks,
+        "speech_fraction": act.fraction,
+    }
+    if m.n_blocks == 0 or math.isnan(m.lu):
+        return CheckResult("masking", None, "LU", target, False,
+                           "no 400 ms stretch of speech was found in stems/dialogue.wav, so the level difference cannot "
+                           "be measured; check that the dialogue lines are on the dialogue layer.", details)
+    ok_m = m.lu >= MUSIC_LD_MIN_LU
+    ok_a = a.lu >= AMBIENCE_LD_MIN_LU
+    ctx.data["masking_lu"] = {"music": (m.lu, MUSIC_LD_MIN_LU), "ambience": (a.lu, AMBIENCE_LD_MIN_LU)}
+    msgs = []
+    if not ok_m:
+        msgs.append(f"music sits only {m.lu:.1f} LU under the dialogue during speech; pull it down or duck deeper "
+                    f"by {MUSIC_LD_MIN_LU - m.lu:.1f} dB or more, aim for ≥ {MUSIC_LD_MIN_LU:g} LU.")
+    if not ok_a:
+        msgs.append(f"ambience sits only {a.lu:.1f} LU under the dialogue; lower it by "
+                    f"{AMBIENCE_LD_MIN_LU - a.lu:.1f} dB or more, aim for ≥ {AMBIENCE_LD_MIN_LU:g} LU.")
+    # the headline is the figure that decides: the layer with the smallest margin over its minimum
+    margins = {"music": m.lu - MUSIC_LD_MIN_LU, "ambience": a.lu - AMBIENCE_LD_MIN_LU}
+    headline = min(margins, key=lambda k: margins[k])
+    value = m.lu if headline == "music" else a.lu
+    details["headline"] = headline
+
+    def over(x, what):
+        return f"no {what} plays under the dialogue" if math.isinf(x) else f"the dialogue is {x:.1f} LU over the {what}"
+
+    if ok_m and ok_a:
+        return CheckResult("masking", value, "LU", target, True,
+                           f"during speech, {over(m.lu, 'music')} and {over(a.lu, 'ambience')}.", details)
+    return CheckResult("masking", value, "LU", target, False, " ".join(msgs), details)
+
+
+def check_band_audibility(ctx: CheckContext) -> CheckResult:
+    """Run the ``band_audibility`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
+    target = f"≥ {BAND_AUDIBILITY_MIN:g}"
+    if not ctx.cues.dialogue:
+        return CheckResult("band_audibility", None, "index", target, True, "the scene has no dialogue.", {})
+    miss = need_files(ctx, "band_audibility", "index", target, "dialogue")
+    if miss:
+        return miss
+    dl = ctx.deliverable
+    others = [s for s in ("sfx", "ambience", "music") if dl.files[s].usable]
+    if len(others) == 3:
+        rest = dl.audio("sfx") + dl.audio("ambience") + dl.audio("music")
+        rest_from = "the sum of the sfx, ambience and music stems"
+    elif dl.files["mix"].usable:
+        rest = dl.audio("mix") - dl.audio("dialogue")
+        rest_from = "the mix minus the dialogue stem"
+    else:
+        return need_files(ctx, "band_audibility", "index", target, "dialogue", "sfx", "ambience", "music")
+    act = get_activity(ctx)
+    if act is None or not act.active.any():
+        return _no_speech("band_audibility", "index", target)
+    ba = band_audibility(dl.audio("dialogue"), rest, sample_rate=SAMPLE_RATE, active=act)
+    ctx.data["band_audibility"] = ba
+    details = {
+        "rest": rest_from,
+        "bands": [{"centre_hz": float(c), "snr_db": float(s), "audibility": float(k)}
+                  for c, s, k in zip(ba.band_centres_hz, ba.band_snr_db, ba.per_band)],
+    }
+    if ba.index >= BAND_AUDIBILITY_MIN:
+        per = np.asarray(ba.per_band, dtype=float)
+        n_ok = int(np.sum(per >= 0.5))
+        return CheckResult("band_audibility", ba.index, "index", target, True,
+                           f"dialogue is audible over the rest of the mix: index {ba.index:.2f} (≥ {BAND_AUDIBILITY_MIN:g}); "
+                           f"{n_ok} of {per.size} bands at 0.5 or more.", details)
+    weak = ba.weakest_bands
+    where = ", ".join(f"{c:g} Hz" for c in weak) if weak else "several bands"
+    return CheckResult("band_audibility", ba.index, "index", target, False,
+                       f"dialogue is masked (index {ba.index:.2f}, aim for ≥ {BAND_AUDIBILITY_MIN:g}); the most masked "
+                       f"bands are around {where}. Lower or EQ the music/ambience there (a cut of 3-6 dB in those bands), "
+                       "or duck deeper.", details)
+
+

@@ -28,7 +28,7 @@ def tone(seconds: float, *, freq_hz: float = 1000.0, level_dbfs: float | None = 
     return np.repeat(x[:, None], channels, axis=1).astype(dtype)
 
 
-def noise(seconds: float, *, seed: int = 0, amp: float = 0.1, channels: int = 2, sample_rate: int = SR,
+def noise(seconds: float, seed: int = 0, amp: float = 0.1, *, channels: int = 2, sample_rate: int = SR,
           dtype=np.float32) -> np.ndarray:
     """White Gaussian noise of standard deviation ``amp``."""
     g = np.random.default_rng(seed)
@@ -68,3 +68,13 @@ def speech_like(seconds: float, *, seed: int, amp: float = 0.2, harmonics: int =
     y = np.concatenate(out)[:total]
     y[:48] *= np.linspace(0, 1, 48)
     return y.astype(np.float32)[:, None]
+
+
+def sine_dbfs(level_dbfs: float, seconds: float, sample_rate: int, *, freq_hz: float = 1000.0, channels: int = 2,
+              phase_deg: float = 0.0, dtype=np.float64) -> np.ndarray:
+    """The EBU Tech 3341/3342 way of writing a test sine: peak level, duration, rate (float64 by default).
+
+    ``sine_dbfs(-23, 20, 48000)`` is Tech 3341 case 1's stereo 1 kHz sine (reads -23.0 LUFS).
+    """
+    return tone(seconds, freq_hz=freq_hz, level_dbfs=level_dbfs, channels=channels, sample_rate=sample_rate,
+                phase_deg=phase_deg, dtype=dtype)

@@ -93,8 +93,10 @@ class Master:
             raise ParameterError(f"target_lufs must be between -70 and 0 LUFS; got {self.target_lufs}.")
         if not (-20.0 <= self.ceiling_dbtp <= 0.0):
             raise ParameterError(f"ceiling_dbtp must be between -20 and 0 dBTP; got {self.ceiling_dbtp}.")
-        if self.attack_ms < 0.1 or self.release_ms < 1.0:
+        if not (self.attack_ms >= 0.1 and self.release_ms >= 1.0):  # NaN fails too
             raise ParameterError("attack_ms must be at least 0.1 ms and release_ms at least 1 ms.")
+        if not (0.0 <= self.max_gain_db <= 60.0):  # a negative one would turn every mix down to silence
+            raise ParameterError(f"max_gain_db must be a number from 0 to 60 dB; got {self.max_gain_db}.")
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""

@@ -27,31 +27,13 @@ from layerlab.measure.masking import dialogue_activity
 from layerlab.mix.master import Master
 from layerlab.mix.session import export_deliverable
 from layerlab.mix.stack import LayerStack
+from signals import speech_like
 
 SR = 48_000
 DUR = 12.0
 
 
 # ----------------------------------------------------------------------------- a synthetic scene
-
-
-def speech_like(seconds, seed, amp=0.2):
-    """Voiced syllables (harmonics of a wandering f0 under a syllable envelope) with short pauses."""
-    g = np.random.default_rng(seed)
-    out, n, total = [], 0, int(seconds * SR)
-    while n < total:
-        syl = int(g.uniform(0.12, 0.26) * SR)
-        t = np.arange(syl) / SR
-        f0 = g.uniform(110, 190) * (1 + 0.05 * np.sin(2 * np.pi * g.uniform(2, 5) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        x = sum((1.0 / k) * np.sin(k * phase + g.uniform(0, 6.28)) for k in range(1, 30))
-        out.append(x * np.hanning(syl) ** 0.5 * amp * g.uniform(0.6, 1.0))
-        gap = int(g.uniform(0.03, 0.1) * SR)
-        out.append(np.zeros(gap))
-        n += syl + gap
-    y = np.concatenate(out)[:total]
-    y[:48] *= np.linspace(0, 1, 48)
-    return y.astype(np.float32)[:, None]
 
 
 def hit(seconds, seed, tau_s=0.05, amp=0.5):
@@ -89,7 +71,7 @@ def scene(tmp_path_factory):
     root = tmp_path_factory.mktemp("scene")
     clips = {}
     for i, (lid, start, dur) in enumerate(LINES):
-        clips[f"postgen/dialogue/{lid}.wav"] = speech_like(dur, 100 + i)
+        clips[f"postgen/dialogue/{lid}.wav"] = speech_like(dur, seed=100 + i)
     for i, (eid, _, _) in enumerate(EVENTS):
         clips[f"postgen/sfx/{eid}.wav"] = hit(0.4, 200 + i, tau_s=0.03 + 0.02 * i)
     clips["postgen/ambience/room.wav"] = bed_noise(DUR, 300, 0.02)
@@ -266,7 +248,7 @@ def test_known_ducking_depths(depth_db):
     music = np.repeat(chords(10.0, 3), 2, axis=1)
     sc = np.zeros((n, 1), np.float32)
     for s, e in ((2.0, 4.5), (6.0, 8.0)):
-        sc[int(s * SR) : int(e * SR)] = speech_like(e - s, int(s))
+        sc[int(s * SR) : int(e * SR)] = speech_like(e - s, seed=int(s))
     r = duck(music, sc, depth_db=depth_db, threshold_db=-40.0, attack_ms=50.0, release_ms=300.0, hold_ms=100.0,
              lookahead_ms=20.0, sample_rate=SR)
     act = dialogue_activity(sc, sample_rate=SR)
@@ -281,7 +263,7 @@ def test_a_ducking_step_is_caught():
     n = 8 * SR
     music = np.repeat(chords(8.0, 4), 2, axis=1)
     sc = np.zeros((n, 1), np.float32)
-    sc[3 * SR : 5 * SR] = speech_like(2.0, 5)
+    sc[3 * SR : 5 * SR] = speech_like(2.0, seed=5)
     gain = np.ones(n, np.float32)
     gain[3 * SR : 5 * SR] = 10 ** (-12 / 20)  # hard switch, no ramp
     act = dialogue_activity(sc, sample_rate=SR)
@@ -639,7 +621,6 @@ def test_when_only_the_ambience_masks_the_headline_is_the_ambience_figure(scene,
     assert not r.passed and r.details["headline"] == "ambience"
     assert r.value == pytest.approx(r.details["over_ambience_lu"]) and r.value < 15.0
     assert r.details["over_music_lu"] >= 10.0 and "ambience" in r.message and "music" not in r.message
-
 
 
 @pytest.mark.parametrize("variant", [

@@ -25,6 +25,7 @@ from scipy import signal
 from layerlab.io.audio import ffmpeg_exe
 from layerlab.cli import main
 from layerlab.measure.loudness import Meter, integrated_loudness, k_weighting_sos
+from signals import sine_dbfs as sine
 
 KEYS = {
     "integrated_lufs",
@@ -58,12 +59,6 @@ def run_cli(*args):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["measure", *map(str, args)])
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
-
-
-def sine(level_dbfs, duration_s, fs, *, freq=1000.0, channels=2):
-    t = np.arange(int(round(duration_s * fs))) / fs
-    x = 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * t)
-    return np.repeat(x[:, None], channels, axis=1)
 
 
 def assert_one_line_error(proc):
@@ -149,7 +144,7 @@ def test_silence_is_null_in_json(tmp_path):
 @pytest.mark.parametrize("fs", [8000, 22050, 96000, 192000])
 def test_files_are_measured_at_their_own_rate(tmp_path, fs):
     path = tmp_path / f"tone_{fs}.wav"
-    sf.write(str(path), sine(-20.0, 4.0, fs, freq=500.0, channels=1), fs, subtype="PCM_24")
+    sf.write(str(path), sine(-20.0, 4.0, fs, freq_hz=500.0, channels=1), fs, subtype="PCM_24")
     out = json.loads(run_cli(path, "--json").stdout)
     assert out["sample_rate"] == fs and out["channels"] == 1
     # a 500 Hz tone at -20 dBFS in a mono file: mean square 0.01 / 2, counted twice (dual-mono),
@@ -171,10 +166,10 @@ def test_target_profile_pass_and_miss(tone_wav, tmp_path):
 
 def test_dialogue_gated_target_needs_and_uses_the_stem(tmp_path):
     fs = 48000
-    speech = sine(-20.0, 2.0, fs, freq=800.0)
+    speech = sine(-20.0, 2.0, fs, freq_hz=800.0)
     gap = np.zeros_like(speech)
     dialogue = np.concatenate([speech, gap, speech, gap])
-    bed = sine(-28.0, dialogue.shape[0] / fs, fs, freq=300.0)  # within 10 LU: integrated keeps it
+    bed = sine(-28.0, dialogue.shape[0] / fs, fs, freq_hz=300.0)  # within 10 LU: integrated keeps it
     mix_path, stem_path = tmp_path / "mix.wav", tmp_path / "dialogue.wav"
     sf.write(str(mix_path), (dialogue + bed).astype(np.float32), fs, subtype="FLOAT")
     sf.write(str(stem_path), dialogue.astype(np.float32), fs, subtype="FLOAT")
@@ -296,7 +291,7 @@ def test_truncated_wav_is_flagged_in_one_line(tmp_path):
 def test_short_clip_is_measured_as_one_block(tmp_path):
     fs = 48000
     path = tmp_path / "click.wav"
-    sf.write(str(path), sine(-20.0, 0.25, fs, freq=997.0), fs, subtype="FLOAT")
+    sf.write(str(path), sine(-20.0, 0.25, fs, freq_hz=997.0), fs, subtype="FLOAT")
     out = json.loads(run_cli(path, "--json").stdout)
     # a stereo 997 Hz sine at -20 dBFS reads -20 LUFS (Tech 3341 case 1 scaled); 0.25 s of it, as one block
     assert out["whole_clip"] is True and out["integrated_lufs"] == pytest.approx(-20.0, abs=0.1)

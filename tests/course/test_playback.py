@@ -9,13 +9,9 @@ import pytest
 import soundfile as sf
 
 from layerlab.course.playback import ab, play
+from signals import tone
 
 SR = 48_000
-
-
-def tone(seconds, amp):
-    t = np.arange(int(seconds * SR)) / SR
-    return (amp * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
 
 
 def decode(player, folder):
@@ -27,7 +23,7 @@ def decode(player, folder):
 
 
 def test_short_clip_is_embedded_at_its_true_level(tmp_path):
-    p = play(tone(1.0, 0.1), audio_dir=tmp_path / "a")
+    p = play(tone(1.0, amp=0.1, freq_hz=440.0, channels=1), audio_dir=tmp_path / "a")
     html = p._repr_html_()
     assert p.src.startswith("data:audio/wav;base64,")
     assert "autoplay" not in html and "<audio controls" in html
@@ -38,22 +34,22 @@ def test_short_clip_is_embedded_at_its_true_level(tmp_path):
 
 def test_long_clip_is_served_from_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    p = play(tone(8.0, 0.05))
+    p = play(tone(8.0, amp=0.05, freq_hz=440.0, channels=1))
     assert not p.src.startswith("data:") and p.src.startswith("_layerlab_audio/")
     assert (tmp_path / p.src).exists()
     assert np.max(np.abs(decode(p, tmp_path))) == pytest.approx(0.05, abs=1e-3)
-    again = play(tone(8.0, 0.05))
+    again = play(tone(8.0, amp=0.05, freq_hz=440.0, channels=1))
     assert again.src == p.src and len(list((tmp_path / "_layerlab_audio").iterdir())) == 1
     assert len(p._repr_html_()) < 1000  # nothing embedded
 
 
 def test_overs_are_clipped_and_reported(tmp_path):
-    p = play(tone(0.5, 1.5), audio_dir=tmp_path)
+    p = play(tone(0.5, amp=1.5, freq_hz=440.0, channels=1), audio_dir=tmp_path)
     assert p.clipped_samples > 0 and "samples clipped" in p._repr_html_()
 
 
 def test_ab_shows_both_versions_with_their_loudness(tmp_path):
-    player = ab(tone(1.0, 0.1), tone(1.0, 0.2), labels=("native", "hybrid"), audio_dir=tmp_path)
+    player = ab(tone(1.0, amp=0.1, freq_hz=440.0, channels=1), tone(1.0, amp=0.2, freq_hz=440.0, channels=1), labels=("native", "hybrid"), audio_dir=tmp_path)
     html = player._repr_html_()
     assert "native" in html and "hybrid" in html and html.count("<audio") == 2
     levels = [float(v) for v in re.findall(r"integrated (-?\d+\.\d) LUFS", html)]
@@ -65,7 +61,7 @@ def test_a_refreshing_player_keeps_one_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     srcs = set()
     for i in range(60):
-        p = play(tone(6.0, 0.01 + 0.001 * i), slot="mixer preview")
+        p = play(tone(6.0, amp=0.01 + 0.001 * i, freq_hz=440.0, channels=1), slot="mixer preview")
         srcs.add(p.src)
     files = list((tmp_path / "_layerlab_audio").iterdir())
     assert [f.name for f in files] == ["slot-mixer_preview.wav"]
@@ -82,8 +78,8 @@ def test_served_clips_are_bounded_least_recently_used_first(tmp_path):
     folder = tmp_path / "served"
     folder.mkdir()
     (folder / "cd_rate.wav").write_bytes(b"a lesson's own file")  # not a served clip: never pruned
-    first = play(tone(6.0, 0.5), audio_dir=folder)
-    players = [play(tone(6.0, 0.01 * (i + 1)), audio_dir=folder) for i in range(playback.AUDIO_DIR_MAX_FILES + 5)]
+    first = play(tone(6.0, amp=0.5, freq_hz=440.0, channels=1), audio_dir=folder)
+    players = [play(tone(6.0, amp=0.01 * (i + 1), freq_hz=440.0, channels=1), audio_dir=folder) for i in range(playback.AUDIO_DIR_MAX_FILES + 5)]
     files = [f for f in folder.iterdir() if f.name != "cd_rate.wav"]
     assert (folder / "cd_rate.wav").exists()
     total = sum(f.stat().st_size for f in files)

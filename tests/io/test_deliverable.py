@@ -11,13 +11,9 @@ from layerlab.io.deliverable import (
     read_deliverable,
 )
 from layerlab.errors import SessionError
+from signals import noise
 
 SR = 48_000
-
-
-def noise(seconds, seed=0, amp=0.1, channels=2):
-    g = np.random.default_rng(seed)
-    return (g.standard_normal((int(seconds * SR), channels)) * amp).astype(np.float32)
 
 
 def write_good(folder, seconds=2.0):

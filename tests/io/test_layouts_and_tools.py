@@ -131,9 +131,12 @@ def test_no_ffmpeg_is_one_line_for_mp3_and_wav_flac_keep_working(mp3, monkeypatc
 
 
 def test_no_ffmpeg_on_the_command_line_is_one_line(mp3):
+    """An AAC file (which libsndfile cannot decode, unlike recent MP3) needs ffmpeg: one line, no traceback."""
+    m4a = mp3.with_suffix(".m4a")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(mp3.parent / "a.wav"), "-c:a", "aac", str(m4a)], check=True)
     env = dict(os.environ, IMAGEIO_FFMPEG_EXE=str(mp3.parent / "no" / "ffmpeg"))
     run = [sys.executable, "-m", "layerlab.cli", "measure"]
-    bad = subprocess.run(run + [str(mp3)], capture_output=True, text=True, env=env)
+    bad = subprocess.run(run + [str(m4a)], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "ffmpeg is needed" in bad.stderr
     good = subprocess.run(run + [str(mp3.parent / "a.wav")], capture_output=True, text=True, env=env)

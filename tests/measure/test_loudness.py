@@ -35,6 +35,7 @@ from layerlab.measure.loudness import (
     true_peak_dbtp,
 )
 from layerlab.measure.targets import PROFILE_NAMES, PROFILES, DeliveryProfile, get_profile, load_profiles
+from signals import sine_dbfs as tone
 
 RATES = [48000, 44100]
 LOUDNESS_TOL = 0.1  # LU, Tech 3341 I/M/S
@@ -43,14 +44,6 @@ TP_OVER, TP_UNDER = 0.2, 0.4  # dB, Tech 3341 true peak
 
 
 # --------------------------------------------------------------------------- signal helpers
-
-
-def tone(level_dbfs, duration_s, fs, *, freq=1000.0, channels=2, phase_deg=0.0):
-    """Sine at a peak level in dBFS, the same in every channel, shape (n, channels)."""
-    n = int(round(duration_s * fs))
-    t = np.arange(n) / fs
-    x = 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * t + np.deg2rad(phase_deg))
-    return np.repeat(x[:, None], channels, axis=1)
 
 
 def silence(duration_s, fs, channels=2):
@@ -144,7 +137,7 @@ def test_unsupported_rates_raise_parameter_error(fs):
 
 def test_997hz_full_scale_sine_in_one_channel_reads_minus_3_01():
     fs = 48000
-    x = tone(0.0, 5.0, fs, freq=997.0, channels=1).astype(np.float32)
+    x = tone(0.0, 5.0, fs, freq_hz=997.0, channels=1).astype(np.float32)
     # BS.1770's calibration is for one channel of weight 1 (a lone channel of a stereo pair)
     assert_within(integrated_loudness(x, sample_rate=fs, channel_weights=(1.0,)), -3.01, 0.01, "997 Hz, weight 1")
     left_only = np.concatenate([x, np.zeros_like(x)], axis=1)
@@ -224,7 +217,7 @@ def test_5_1_leaves_the_lfe_out_and_weights_surrounds():
     assert_within(rs - left, 10 * math.log10(1.41), 1e-6, "Rs weight")
     # a loud LFE does not move the programme loudness
     mix = _five_channel(fs, 5.0)
-    six = np.concatenate([mix[:, :3], tone(-6.0, 5.0, fs, freq=60.0, channels=1), mix[:, 3:]], axis=1)
+    six = np.concatenate([mix[:, :3], tone(-6.0, 5.0, fs, freq_hz=60.0, channels=1), mix[:, 3:]], axis=1)
     silent_lfe = six.copy()
     silent_lfe[:, 3] = 0
     assert integrated_loudness(six.astype(np.float32), sample_rate=fs) == pytest.approx(
@@ -355,7 +348,7 @@ TP_CASES = [
 @pytest.mark.parametrize("fs", RATES)
 @pytest.mark.parametrize("case,frac,phase,amp,expected", TP_CASES, ids=[f"case{c[0]}" for c in TP_CASES])
 def test_tech3341_cases_15_to_19_true_peak(fs, case, frac, phase, amp, expected):
-    x = faded(tone(20 * math.log10(amp), 1.0, fs, freq=frac * fs, phase_deg=phase), fs)
+    x = faded(tone(20 * math.log10(amp), 1.0, fs, freq_hz=frac * fs, phase_deg=phase), fs)
     tp = true_peak_dbtp(x, sample_rate=fs)
     assert_tp(tp, expected, f"case {case}")
     report = Meter(fs).measure(x)
@@ -365,7 +358,7 @@ def test_tech3341_cases_15_to_19_true_peak(fs, case, frac, phase, amp, expected)
 
 def test_case16_sample_peak_sits_3_db_under_the_true_peak():
     fs = 48000
-    x = faded(tone(20 * math.log10(0.5), 1.0, fs, freq=fs / 4, phase_deg=45.0), fs)
+    x = faded(tone(20 * math.log10(0.5), 1.0, fs, freq_hz=fs / 4, phase_deg=45.0), fs)
     assert_within(sample_peak_dbfs(x), -9.03, 0.02, "sample peak")
     assert_tp(true_peak_dbtp(x, sample_rate=fs), -6.0, "true peak")
 
@@ -403,7 +396,7 @@ def test_true_peak_search_over_a_long_signal_finds_a_single_late_peak():
     fs = 48000
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((fs * 30, 2)) * 0.001).astype(np.float32)
-    burst = faded(tone(20 * math.log10(0.5), 0.3, fs, freq=fs / 4, phase_deg=45.0), fs, fade_s=0.05)
+    burst = faded(tone(20 * math.log10(0.5), 0.3, fs, freq_hz=fs / 4, phase_deg=45.0), fs, fade_s=0.05)
     start = fs * 27 + 123
     x[start : start + burst.shape[0], 1] += burst[:, 1]
     assert_tp(true_peak_dbtp(x, sample_rate=fs), -6.0, "late burst")

@@ -14,7 +14,14 @@ from layerlab.measure.sync import (
     sfx_offsets,
 )
 
+import signals
+
 SR = 48_000
+
+
+def speech_like(seconds, seed, amp=0.2):
+    """A mono speech-like line, 1-D (the 24-harmonic variant of :func:`signals.speech_like`)."""
+    return signals.speech_like(seconds, seed=seed, amp=amp, harmonics=24, gap_s=(0.03, 0.12), syllable_gain=(0.5, 1.0))[:, 0]
 
 
 def decaying_noise(ms, seed, tau_s=0.05, amp=0.3):
@@ -27,28 +34,6 @@ def decaying_tone(ms, hz, amp=0.4, tau_s=0.08):
     n = int(SR * ms / 1000)
     t = np.arange(n) / SR
     return (amp * np.sin(2 * np.pi * hz * t) * np.exp(-t / tau_s)).astype(np.float32)
-
-
-def speech_like(seconds, seed, amp=0.2):
-    """Voiced syllables (harmonics of a wandering f0 under a syllable envelope) with short pauses."""
-    g = np.random.default_rng(seed)
-    out = []
-    total = int(seconds * SR)
-    n = 0
-    while n < total:
-        syl = int(g.uniform(0.12, 0.26) * SR)
-        t = np.arange(syl) / SR
-        f0 = g.uniform(110, 190) * (1 + 0.05 * np.sin(2 * np.pi * g.uniform(2, 5) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        x = sum((1.0 / k) * np.sin(k * phase + g.uniform(0, 6.28)) for k in range(1, 25))
-        x *= np.hanning(syl) ** 0.5
-        out.append(x * amp * g.uniform(0.5, 1.0))
-        gap = int(g.uniform(0.03, 0.12) * SR)
-        out.append(np.zeros(gap))
-        n += syl + gap
-    y = np.concatenate(out)[:total]
-    y[:48] *= np.linspace(0, 1, 48)  # starts at its first sample, without a click
-    return y.astype(np.float32)
 
 
 def place(stem, clip, start_s, gain=1.0):

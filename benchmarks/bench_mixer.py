@@ -24,7 +24,7 @@ measured in the same run):
   A fader move re-uses the cached products (loudness about 1 ms); the true peak costs more than the
   old bounded search.
 * wt-mixer (exact windowed true-peak search shared with the grader, block products without einsum),
-  same run as a re-run of the previous code on the same load: before median 121.8 ms, p95 579 ms,
+  two runs (before, at the start; after, at the end), each ratio from its own run: before median 121.8 ms, p95 579 ms,
   peer 2393 ms (19.6x); after median 120.9 ms, p95 518 ms, peer 4934 ms (40.8x), load average 5-6.
   By control (after): music/ambience faders 95 ms, dialogue fader 482 ms, duck depth 326 ms (the
   ducking envelope and the ducked layer's K-weighting are recomputed). True peak of the 30 s mix

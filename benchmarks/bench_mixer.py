@@ -23,6 +23,12 @@ measured in the same run):
   about 20; last change (a ducking change): loudness 75 ms (ducked layers re-filtered), true peak 52 ms.
   A fader move re-uses the cached products (loudness about 1 ms); the true peak costs more than the
   old bounded search.
+* wt-mixer (exact windowed true-peak search shared with the grader, block products without einsum),
+  two runs (before, at the start; after, at the end), each ratio from its own run: before median 121.8 ms, p95 579 ms,
+  peer 2393 ms (19.6x); after median 120.9 ms, p95 518 ms, peer 4934 ms (40.8x), load average 5-6.
+  By control (after): music/ambience faders 95 ms, dialogue fader 482 ms, duck depth 326 ms (the
+  ducking envelope and the ducked layer's K-weighting are recomputed). True peak of the 30 s mix
+  alone: 17 ms CPU (was 22 ms) and equal to full 4x oversampling to 1e-9.
 """
 
 from __future__ import annotations

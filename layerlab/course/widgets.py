@@ -754,7 +754,7 @@ class DecisionWidget:
 
         s = get_scenario(scenario)
         self.scenario = w.Dropdown(options=[(v.title, k) for k, v in SCENARIOS.items()], value=s.key,
-                                   description="scenario", layout=w.Layout(width="420px"))
+                                   description="scenario", layout=w.Layout(width="auto", max_width="420px"))
         self.sliders = {p: w.FloatSlider(value=s.priorities[p], min=0, max=1, step=0.05,
                                          description=p.replace("_", " "), continuous_update=False,
                                          style={"description_width": "110px"}) for p in PRIORITIES}
@@ -764,8 +764,12 @@ class DecisionWidget:
         self.scenario.observe(self._on_scenario, names="value")
         for sl in self.sliders.values():
             sl.observe(lambda _c: self._update(), names="value")
-        self.widget = w.HBox([w.VBox([self.scenario, *self.sliders.values(), self.answer],
-                                     layout=w.Layout(width="56%")), self.table])
+        # the controls' column keeps at least the dropdown's width; the course table takes what is left
+        # and wraps below the controls in a narrow window (it used to squeeze the column under the dropdown)
+        self.table.layout = w.Layout(flex="1 1 0", min_width="320px")
+        column = w.VBox([self.scenario, *self.sliders.values(), self.answer],
+                        layout=w.Layout(min_width="430px", flex="0 0 auto", margin="0 12px 0 0"))
+        self.widget = w.HBox([column, self.table], layout=w.Layout(flex_flow="row wrap"))
         self._update()
 
     def _on_scenario(self, change):

@@ -442,3 +442,18 @@ def test_close_flushes_the_pending_save_and_stops_the_timer(scene, tmp_path, mon
     assert json.loads(path.read_text())["layers"]["music"]["gain_db"] != -27.0
     assert m.close() == path and m._save_timer is None
     assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -27.0
+
+
+def test_decision_widget_dropdown_stays_inside_its_column():
+    # lesson 06 in a 1400 px window: the course table must not squeeze the controls' column under
+    # the dropdown's width (it used to shrink to ~374 px beside a fixed 420 px dropdown).
+    def px(value):
+        assert value and value.endswith("px"), value
+        return float(value[:-2])
+
+    w = DecisionWidget("character_dialogue")
+    column, table = w.widget.children
+    drop = w.scenario.layout
+    assert drop.width in ("auto", "100%") and px(drop.max_width) <= px(column.layout.min_width)
+    assert column.layout.flex.startswith("0 0")  # the column keeps its width; the table gives way
+    assert table.layout.flex.startswith("1 1") and w.widget.layout.flex_flow == "row wrap"

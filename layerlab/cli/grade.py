@@ -25,12 +25,27 @@ def configure(parser) -> None:
     parser.add_argument("--no-gradebook", action="store_true", help="do not write scores into gradebook.db")
     parser.add_argument("--no-feedback", action="store_true", help="do not annotate autograded notebooks")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="grade on the workers of this Dask cluster (default: here; DASK_SCHEDULER_ADDRESS also selects one); "
+                             "--jobs is then the submissions in flight")
+    parser.add_argument("--db-url", default=None,
+                        help="gradebook database URL (default: nbgrader's CourseDirectory.db_url, else <course>/gradebook.db)")
 
 
 def run(args) -> int:
-    s = grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student, jobs=args.jobs,
-                         timeout_s=args.timeout, memory_mb=args.memory_mb, gradebook=not args.no_gradebook,
-                         feedback=not args.no_feedback, resume=args.resume, progress=not args.quiet)
+    grader = None
+    if args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        from layerlab.grading.cluster import DaskGrader
+
+        grader = DaskGrader(args.scheduler, jobs=args.jobs)
+    try:
+        s = grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student, jobs=args.jobs,
+                             timeout_s=args.timeout, memory_mb=args.memory_mb, gradebook=not args.no_gradebook,
+                             feedback=not args.no_feedback, resume=args.resume, progress=not args.quiet, grader=grader,
+                             db_url=args.db_url)
+    finally:
+        if grader is not None:
+            grader.close()
     for g in sorted(s.grades, key=lambda g: g.student):
         note = f"  ({g.error})" if g.error else ""
         print(f"{g.student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")

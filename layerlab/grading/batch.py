@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerlab.errors import GradingError, LayerLabError, ZygoteError
+from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exists, write_grades
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
@@ -138,7 +139,7 @@ class ClassSummary:
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
                      timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
                      gradebook: bool = True, feedback: bool = True, resume: bool = False,
-                     progress: bool = True) -> ClassSummary:
+                     progress: bool = True, grader=None, db_url: str | None = None) -> ClassSummary:
     """Grade every collected submission of an assignment and write the class summary.
 
     Parameters
@@ -162,6 +163,14 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         strip hidden tests, so ``nbgrader generate_feedback`` shows the real result.
     resume : bool
         Reuse a previous result when the submission's files have not changed.
+    grader : callable, optional
+        ``grader(submission_dir, **grade_submission_kwargs) -> SubmissionGrade`` grades one
+        submission somewhere else, e.g. :class:`layerlab.grading.cluster.DaskGrader` on a
+        Dask cluster (its ``jobs`` attribute is the default ``jobs``). Default: here, in
+        ``jobs`` threads, each submission in its own processes.
+    db_url : str, optional
+        Gradebook URL (default: nbgrader's ``CourseDirectory.db_url`` for the course, see
+        :func:`layerlab.grading.gradebook.course_db_url`).
 
     Returns
     -------
@@ -198,9 +207,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
                 pass
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None)
-        g = grade_submission(adir, **kw)
-        if g.incomplete:  # the grader's own interpreter stopped (not the learner's doing): once more, with a new one
-            g = grade_submission(adir, **kw)
+        g = (grader or grade_here)(adir, **kw)
         g.student = student
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
@@ -210,8 +217,9 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         return g
 
     bar = _progress(len(subs), f"grading {assignment}", progress)
-    jobs = int(jobs) if jobs else (os.cpu_count() or 1)
-    zygote.shared()  # started here, before any submission: if it cannot start, that is the grader's error, said once
+    jobs = int(jobs) if jobs else (getattr(grader, "jobs", None) or os.cpu_count() or 1)
+    if grader is None:
+        zygote.shared()  # started here, before any submission: if it cannot start, that is the grader's error, said once
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(one, s) for s in subs]
         for _ in as_completed(futures):  # the bar moves as each submission finishes, in whatever order
@@ -226,8 +234,9 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     writes = 0
     scored = [g for g in grades if not g.incomplete]  # the grader's own failures record nothing
     if gradebook:
-        if (course / "gradebook.db").is_file():
-            writes = write_gradebook(course, assignment, spec, scored)
+        url = course_db_url(course, db_url)
+        if gradebook_exists(url):
+            writes = write_gradebook(course, assignment, spec, scored, db_url=url)
     if feedback:
         for g in scored:
             annotate_autograded(course, assignment, spec, g)
@@ -242,6 +251,14 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes)
+
+
+def grade_here(submission_dir, **kw) -> SubmissionGrade:
+    """Grade one submission in this process's grader (:func:`grade_submission`), once more if the grader itself failed."""
+    g = grade_submission(submission_dir, **kw)
+    if g.incomplete:  # the grader's own interpreter stopped (not the learner's doing): once more, with a new one
+        g = grade_submission(submission_dir, **kw)
+    return g
 
 
 def _all_submissions(sub_root: Path, assignment: str) -> list[tuple[str, Path]]:
@@ -268,29 +285,18 @@ def _progress(total: int, desc: str, enabled: bool):
         return _Bar()
 
 
-def write_gradebook(course, assignment: str, spec: dict, grades: list[SubmissionGrade]) -> int:
+def write_gradebook(course, assignment: str, spec: dict, grades: list[SubmissionGrade], *,
+                    db_url: str | None = None) -> int:
     """Write each item's points into the nbgrader gradebook as the auto score.
 
     A manual score found on an auto-graded cell is cleared (a code cell's score can
-    only come from the grader). Returns the number of grades written.
+    only come from the grader). The gradebook is the course's (``db_url``, default
+    nbgrader's ``CourseDirectory.db_url``: SQLite or PostgreSQL), written in one
+    transaction that concurrent graders cannot lose or double
+    (:func:`layerlab.grading.gradebook.write_grades`). Returns the number of grades written.
     """
-    from nbgrader.api import Gradebook, MissingEntry
-
-    db_url = f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
-    n = 0
-    with Gradebook(db_url) as gb:
-        for g in grades:
-            for it in g.items:
-                try:
-                    grade = gb.find_grade(it.grade_id, spec["notebook"], assignment, g.student)
-                except MissingEntry:
-                    continue
-                grade.auto_score = float(it.points)
-                grade.manual_score = None
-                grade.needs_manual_grade = False
-                n += 1
-        gb.db.commit()
-    return n
+    writes = [GradeWrite(g.student, {it.grade_id: float(it.points) for it in g.items}) for g in grades]
+    return write_grades(course_db_url(course, db_url), assignment=assignment, notebook=spec["notebook"], writes=writes)
 
 
 def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGrade) -> bool:

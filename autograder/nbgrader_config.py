@@ -22,6 +22,11 @@ c.CourseDirectory.db_assignments = [
     {"name": "lab3_choose_approach"},
 ]
 
+# The gradebook: SQLite in the course root by default; with several graders, a database
+# server: LAYERLAB_DB_URL=postgresql+psycopg://user@host:5432/gradebook (docs/deploying.md).
+if os.environ.get("LAYERLAB_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["LAYERLAB_DB_URL"]
+
 # Local exchange directory for release/fetch/submit/collect.
 c.Exchange.root = os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")
 c.Exchange.assignment_dir = os.environ.get("LAYERLAB_ASSIGNMENT_DIR", ".")

@@ -22,6 +22,7 @@ _COMMANDS = [
     ("scenes", "layerlab.mix.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
     ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
     ("grade", "layerlab.cli.grade", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
+    ("gradebook", "layerlab.cli.gradebook", "show a course's gradebook URL; copy a SQLite gradebook into PostgreSQL"),
 ]
 
 

@@ -297,7 +297,7 @@ def copy_gradebook(source, target: str) -> CopyReport:
         When a database cannot be reached.
     """
     from nbgrader.api import Base, Gradebook
-    from sqlalchemy import create_engine, func, insert, select, text
+    from sqlalchemy import create_engine, func, insert, inspect, select, text
     from sqlalchemy.exc import DBAPIError
 
     src_url, dst_url = _as_url(source), normalise_db_url(target)
@@ -305,13 +305,22 @@ def copy_gradebook(source, target: str) -> CopyReport:
         raise InputError("the source and target gradebooks are the same database")
     if not gradebook_exists(src_url):
         raise InputError(f"{redact(src_url)}: no nbgrader gradebook in it (run `nbgrader autograde --create` first)")
-    try:
-        with _venv_on_path(), Gradebook(dst_url):
-            pass  # nbgrader creates its tables and stamps its alembic version
-    except DBAPIError as exc:
-        raise GraderError(f"cannot reach the target gradebook {redact(dst_url)}: {_first_line(exc)}") from None
-    src, dst = create_engine(src_url), create_engine(dst_url)
     tables = list(Base.metadata.sorted_tables)
+    src, dst = create_engine(src_url), create_engine(dst_url)
+    try:
+        with dst.connect() as d:
+            present = set(inspect(d).get_table_names())
+            busy = {t.name: d.execute(select(func.count()).select_from(t)).scalar_one() for t in tables if t.name in present}
+        busy = {k: v for k, v in busy.items() if v}
+        if busy:
+            raise InputError(f"{redact(dst_url)} already holds a gradebook ({', '.join(f'{k}: {v} rows' for k, v in busy.items())}); "
+                             "copy into an empty database")
+        with _venv_on_path(), Gradebook(dst_url):
+            pass  # nbgrader creates its tables, stamps its alembic version (and adds its default course row)
+    except DBAPIError as exc:
+        src.dispose()
+        dst.dispose()
+        raise GraderError(f"cannot reach the target gradebook {redact(dst_url)}: {_first_line(exc)}") from None
     try:
         with src.connect() as s, dst.begin() as d:
             version = s.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
@@ -319,11 +328,8 @@ def copy_gradebook(source, target: str) -> CopyReport:
             if version != target_version:
                 raise InputError(f"{redact(src_url)} is at nbgrader schema {version}, the target at {target_version}: "
                                  "run `nbgrader db upgrade` on the source first")
-            busy = {t.name: d.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
-            busy = {k: v for k, v in busy.items() if v}
-            if busy:
-                raise InputError(f"{redact(dst_url)} already holds a gradebook ({', '.join(f'{k}: {v} rows' for k, v in busy.items())}); "
-                                 "copy into an empty database")
+            for t in reversed(tables):  # only what nbgrader just created (the target was empty)
+                d.execute(t.delete())
             rows = {}
             for t in tables:
                 data = [dict(r) for r in s.execute(select(t)).mappings()]

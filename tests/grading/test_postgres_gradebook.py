@@ -75,7 +75,7 @@ def _small_gradebook(url: str, students=STUDENTS) -> None:
             gb.add_student(s)
             gb.add_submission("lab", s)
         # what the autograde kernel reported (to be replaced), and a stray manual score
-        g = gb.find_grade("c1", "lab", "lab", "s00")
+        g = gb.find_grade("c1", "lab", "lab", students[0])
         g.auto_score, g.manual_score = 4.0, 3.0
         gb.db.commit()
 

@@ -1,7 +1,7 @@
 """Grading on a real Dask cluster gives exactly what local ``--jobs`` grading gives, even when a worker dies.
 
 The cluster is a ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
-(``dask_cluster`` in conftest.py). The class is 8 lab-2 submissions (references,
+(``dask_cluster`` in conftest.py). The class is 6 lab-2 submissions (a reference,
 flawed mixes, an untouched copy, a file that is not a notebook, a notebook that kills
 its own process), graded
 
@@ -31,8 +31,7 @@ from layerlab.grading.submission import copy_submission, submission_hash
 from test_batch_resume import CLASS, LAB2, SPEC, _env, _stored, build_class, gradebook_scores
 
 REPO = Path(__file__).resolve().parents[2]
-STUDENTS = {k: CLASS[k] for k in ("s01_ref", "s02_ref", "s03_quiet", "s04_sfx_late", "s05_music_loud", "s06_untouched",
-                                  "s08_not_json", "s10_crash")}
+STUDENTS = {k: CLASS[k] for k in ("s01_ref", "s03_quiet", "s04_sfx_late", "s06_untouched", "s08_not_json", "s10_crash")}
 
 
 # ---------------------------------------------------------------------------------------------- packing

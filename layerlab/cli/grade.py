@@ -26,7 +26,8 @@ def configure(parser) -> None:
     parser.add_argument("--no-feedback", action="store_true", help="do not annotate autograded notebooks")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                        help="grade on the workers of this Dask cluster (default: here; DASK_SCHEDULER_ADDRESS also selects one); "
+                        help="grade on the workers of this Dask cluster (default: Dask's scheduler-address setting or "
+                             "DASK_SCHEDULER_ADDRESS if set, else here); "
                              "--jobs is then the submissions in flight")
     parser.add_argument("--db-url", default=None,
                         help="gradebook database URL (default: nbgrader's CourseDirectory.db_url, else <course>/gradebook.db)")
@@ -34,7 +35,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     grader = None
-    if args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+    if args.scheduler or "DASK_SCHEDULER_ADDRESS" in os.environ or _configured_scheduler():
         from layerlab.grading.cluster import DaskGrader
 
         grader = DaskGrader(args.scheduler, jobs=args.jobs)
@@ -59,3 +60,12 @@ def run(args) -> int:
         else:
             print(f"gradebook: nothing written - run `nbgrader autograde {args.assignment} --create` first, then grade again")
     return 0
+
+
+def _configured_scheduler() -> str | None:
+    """Dask's own ``scheduler-address`` setting (``~/.config/dask/*.yaml``, ``DASK_SCHEDULER_ADDRESS``), if any."""
+    try:
+        import dask
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    return dask.config.get("scheduler-address", None)

@@ -16,11 +16,13 @@ c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = os.environ.get("LAYERLAB_COURSE_ID", "layerlab")
 c.CourseDirectory.source_directory = "source"
-c.CourseDirectory.db_assignments = [
-    {"name": "lab1_audit"},
-    {"name": "lab2_hybrid_mix"},
-    {"name": "lab3_choose_approach"},
-]
+# (nbgrader >= 0.7 has no CourseDirectory.db_assignments: generate_assignment and
+# `autograde --create` add assignments to the gradebook themselves.)
+
+# The gradebook: SQLite in the course root by default; with several graders, a database
+# server: LAYERLAB_DB_URL=postgresql+psycopg://user@host:5432/gradebook (docs/deploying.md).
+if os.environ.get("LAYERLAB_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["LAYERLAB_DB_URL"]
 
 # Local exchange directory for release/fetch/submit/collect.
 c.Exchange.root = os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "grading"))
 
 from test_batch_resume import CLASS, LAB2, build_class, gradebook_scores  # noqa: E402
 
@@ -79,7 +80,13 @@ def main(argv=None) -> int:
                    help="seconds per notebook (layerlab) and per cell (nbgrader); nbgrader's default is 30")
     p.add_argument("--mix", choices=["class", "uniform"], default="class", help="class composition (see above)")
     p.add_argument("--keep", action="store_true", help="keep the course folder and print where it is")
+    p.add_argument("--cluster", action="store_true",
+                   help="instead: layerlab grade --jobs J against a local Dask cluster of 1 and 2 single-thread workers, "
+                        "and the scheduler's cost per task (see bench_cluster)")
+    p.add_argument("--empty-tasks", type=int, default=10_000, help="--cluster: empty tasks timed on the scheduler")
     a = p.parse_args(argv)
+    if a.cluster:
+        return bench_cluster(a)
 
     kinds = class_kinds(a.n, a.mix)
     students = {f"{i:03d}_{kind.split('_', 1)[1]}": CLASS[kind] for i, kind in enumerate(kinds)}
@@ -116,6 +123,67 @@ def main(argv=None) -> int:
             print("kept", tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _noop(i):
+    return i
+
+
+def bench_cluster(a) -> int:
+    """Cluster mode (``--cluster``): scaling and overhead of ``layerlab grade --scheduler``.
+
+    The same class is graded three times from scratch: ``layerlab grade --jobs J`` here, then
+    on a real ``dask scheduler`` with 1 and with 2 ``dask worker`` processes of one thread each
+    (started like the tests' cluster, ``tests/grading/conftest.py``). Prints the wall times,
+    the scaling from 1 to 2 workers as a fraction of linear (``t1 / (2 t2)``), the cluster's
+    overhead against ``--jobs J`` (``t2 / t_local - 1``), and the scheduler's cost per task from
+    ``--empty-tasks`` tasks that do nothing, mapped and gathered on the 2-worker cluster.
+
+        PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py --cluster --n 200 --jobs 2
+    """
+    from conftest import start_dask, stop_dask
+    from distributed import Client
+
+    kinds = class_kinds(a.n, a.mix)
+    students = {f"{i:03d}_{kind.split('_', 1)[1]}": CLASS[kind] for i, kind in enumerate(kinds)}
+    tmp = Path(tempfile.mkdtemp(prefix="layerlab-bench-cluster-"))
+    course = tmp / "course"
+    try:
+        build_class(course, students, gradebook=False)
+        cmd = [sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--course", str(course), "--timeout", str(a.timeout),
+               "--quiet", "--no-feedback"]
+        print(f"{a.mix} mix, {a.n} submissions, {os.cpu_count()} cores")
+        t_local = _run(cmd + ["--jobs", str(a.jobs)], cwd=course)
+        print(f"layerlab grade --jobs {a.jobs}:            {t_local:8.1f} s  ({t_local / a.n:.2f} s per submission)")
+        reference = (course / "reports" / LAB2 / "summary.csv").read_text()
+        times = {}
+        for workers in (1, 2):
+            shutil.rmtree(course / "reports", ignore_errors=True)
+            cluster = start_dask(workers, nthreads=1)
+            try:
+                times[workers] = _run(cmd + ["--scheduler", cluster.address], cwd=course)
+            finally:
+                stop_dask(cluster)
+            same = (course / "reports" / LAB2 / "summary.csv").read_text() == reference
+            print(f"layerlab grade --scheduler, {workers} worker{'s' if workers > 1 else ' '}: {times[workers]:8.1f} s  "
+                  f"({times[workers] / a.n:.2f} s per submission; summary {'identical to' if same else 'DIFFERS from'} --jobs)")
+        print(f"scaling 1 -> 2 workers: {times[1] / (2 * times[2]):.0%} of linear (aim: at least 85 %)")
+        print(f"cluster overhead against --jobs {a.jobs}: {times[2] / t_local - 1:+.1%} (aim: under 10 %)")
+
+        cluster = start_dask(2, nthreads=1)
+        try:
+            with Client(cluster.address, set_as_default=False) as client:
+                client.gather(client.map(_noop, range(100), pure=False))  # warm: functions shipped, connections open
+                t0 = time.perf_counter()
+                client.gather(client.map(_noop, range(a.empty_tasks), pure=False))
+                dt = time.perf_counter() - t0
+        finally:
+            stop_dask(cluster)
+        print(f"scheduler: {a.empty_tasks} empty tasks in {dt:.2f} s = {dt / a.empty_tasks * 1e3:.2f} ms per task "
+              f"(2 workers)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

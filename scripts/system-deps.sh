@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)  # the PostgreSQL gradebook tests start their own server
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

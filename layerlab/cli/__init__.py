@@ -31,7 +31,8 @@ _COMMANDS = [
     ("measure", "layerlab.cli.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
     ("scenes", "layerlab.mix.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
     ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
-    ("grade", "layerlab.grading", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
+    ("grade", "layerlab.cli.grade", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
+    ("gradebook", "layerlab.cli.gradebook", "show a course's gradebook URL; copy a SQLite gradebook into PostgreSQL"),
 ]
 
 

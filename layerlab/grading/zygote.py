@@ -51,8 +51,8 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.fft", "scipy.ndimage", "soundfile", "
 """Modules imported once by the zygote (every task starts with them loaded)."""
 
 TASKS = {
-    "exec": "layerlab.grading:_exec_task",
-    "measure": "layerlab.grading:_measure_task",
+    "exec": "layerlab.grading.runner:exec_task",
+    "measure": "layerlab.grading.measuring:measure_task",
     "probe": "layerlab.grading.zygote:_probe_task",
 }
 """Task name -> ``module:function(args: dict) -> int`` run in the forked child."""

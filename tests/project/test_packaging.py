@@ -18,7 +18,7 @@ ENV_TEST_EXTRAS = {"jupytext"}
 
 
 def _split(req: str):
-    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)$", req)  # extras: psycopg[binary] is conda's psycopg
     return m.group(1).lower(), m.group(2).replace(" ", "")
 
 

@@ -1,0 +1,71 @@
+"""``layerlab grade ASSIGNMENT``: grade every collected submission of a lab out of the learner's kernel.
+
+Documented for instructors in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerlab.grading import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, grade_assignment
+from layerlab.grading.results import fmt
+
+
+def configure(parser) -> None:
+    parser.add_argument("assignment", help="assignment name (a folder under source/ and an entry in rubric.json)")
+    parser.add_argument("--course", default=".", help="nbgrader course root (default: current folder)")
+    parser.add_argument("--rubric", default=None, help="rubric.json (default: <course>/rubric.json, else the kit's)")
+    parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"submissions graded in parallel, each in its own process (default: the cores, {os.cpu_count()})")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help=f"seconds the learner's code may run (default: the rubric's timeout_s, else {DEFAULT_TIMEOUT_S:.0f})")
+    parser.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB, help="memory limit of the learner's code")
+    parser.add_argument("--resume", action="store_true", help="reuse results of unchanged submissions")
+    parser.add_argument("--no-gradebook", action="store_true", help="do not write scores into gradebook.db")
+    parser.add_argument("--no-feedback", action="store_true", help="do not annotate autograded notebooks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="grade on the workers of this Dask cluster (default: Dask's scheduler-address setting or "
+                             "DASK_SCHEDULER_ADDRESS if set, else here); "
+                             "--jobs is then the submissions in flight")
+    parser.add_argument("--db-url", default=None,
+                        help="gradebook database URL (default: nbgrader's CourseDirectory.db_url, else <course>/gradebook.db)")
+
+
+def run(args) -> int:
+    grader = None
+    if args.scheduler or "DASK_SCHEDULER_ADDRESS" in os.environ or _configured_scheduler():
+        from layerlab.grading.cluster import DaskGrader
+
+        grader = DaskGrader(args.scheduler, jobs=args.jobs)
+    try:
+        s = grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student, jobs=args.jobs,
+                             timeout_s=args.timeout, memory_mb=args.memory_mb, gradebook=not args.no_gradebook,
+                             feedback=not args.no_feedback, resume=args.resume, progress=not args.quiet, grader=grader,
+                             db_url=args.db_url)
+    finally:
+        if grader is not None:
+            grader.close()
+    for g in sorted(s.grades, key=lambda g: g.student):
+        note = f"  ({g.error})" if g.error else ""
+        print(f"{g.student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
+    print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
+    retry = [g.student for g in s.grades if g.incomplete]
+    if retry:
+        print(f"not graded (the grader failed, nothing recorded): {', '.join(retry)} - run again with --resume")
+    if not args.no_gradebook:
+        if s.gradebook_writes:
+            print(f"gradebook: {s.gradebook_writes} grades written")
+        else:
+            print(f"gradebook: nothing written - run `nbgrader autograde {args.assignment} --create` first, then grade again")
+    return 0
+
+
+def _configured_scheduler() -> str | None:
+    """Dask's own ``scheduler-address`` setting (``~/.config/dask/*.yaml``, ``DASK_SCHEDULER_ADDRESS``), if any."""
+    try:
+        import dask
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    return dask.config.get("scheduler-address", None)

@@ -1,0 +1,310 @@
+"""Grading a large class on a Dask cluster (``layerlab grade LAB --scheduler tcp://HOST:PORT``).
+
+Scheduling, placement and recovery from lost workers are Dask's (the ``distributed``
+package); this module only decides what travels and what comes back:
+
+* the client (the instructor's ``layerlab grade``) packs each submission folder into
+  bytes (:func:`pack_submission`: the same regular files the local grader copies,
+  and the names of what it would skip), so workers need no shared filesystem;
+* a worker unpacks it into a private folder of its own and grades it with the very
+  function a local run uses (:func:`layerlab.grading.batch.grade_here`: the learner's
+  code in its own sandboxed process, the measurement in another), then returns the
+  :class:`~layerlab.grading.results.SubmissionGrade` as plain data;
+* the client alone writes the cached results, the reports, the gradebook and the
+  class summary (:func:`layerlab.grading.batch.grade_assignment` with
+  ``grader=DaskGrader(...)``), so ``--resume``, the progress bar and every file it
+  writes are the same as with ``--jobs``.
+
+When a worker dies, Dask runs its tasks again on another worker (up to the
+scheduler's ``distributed.scheduler.allowed-failures``); a submission that keeps
+killing workers, or a lost scheduler, is reported as the grader's failure
+(``incomplete``: nothing recorded, ``--resume`` grades it again), never blamed on
+the learner.
+
+Documented for instructors in ``docs/deploying.md`` and ``docs/scaling.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerlab.errors import GraderError, InputError
+from layerlab.grading.results import ItemGrade, SubmissionGrade
+from layerlab.grading.submission import IGNORED_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, submission_hash
+
+#: Where a skipped entry (symlink, device, oversized file) points on the worker: nowhere.
+_SKIPPED_TARGET = "/nonexistent/layerlab-skipped-by-the-client"
+
+
+@dataclass
+class SubmissionPayload:
+    """A submission folder as bytes: what travels from the client to a worker.
+
+    Attributes
+    ----------
+    files : dict of str to bytes
+        Relative path -> content of every regular file the local grader would copy.
+    dirs : list of str
+        Relative paths of the folders (kept even when empty).
+    skipped : list of str
+        Relative paths the local grader would skip (symlinks, devices, checkpoint
+        folders, files over ``MAX_FILE_MB`` or past ``MAX_SUBMISSION_MB``); the worker
+        recreates them as dangling links, so its grader skips the same names.
+    sha256 : str
+        :func:`~layerlab.grading.submission.submission_hash` of the folder on the client.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    dirs: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(b) for b in self.files.values())
+
+
+def pack_submission(folder, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB) -> SubmissionPayload:
+    """Read a submission folder into a :class:`SubmissionPayload`, by the rules of ``copy_submission``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        ``submitted/<student>/<assignment>/``.
+    max_total_mb, max_file_mb : float
+        The local grader's limits (:data:`~layerlab.grading.submission.MAX_SUBMISSION_MB`,
+        :data:`~layerlab.grading.submission.MAX_FILE_MB`).
+
+    Returns
+    -------
+    SubmissionPayload
+    """
+    src = Path(folder)
+    out = SubmissionPayload(sha256=submission_hash(src))
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(src)
+        keep = []
+        for d in dirnames:
+            if d in IGNORED_DIRS or os.path.islink(Path(dirpath) / d):
+                out.skipped.append(str(rel_dir / d))
+            else:
+                keep.append(d)
+                out.dirs.append(str(rel_dir / d))
+        dirnames[:] = keep
+        for f in filenames:
+            p = Path(dirpath) / f
+            st = os.lstat(p)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
+                out.skipped.append(str(rel_dir / f))
+                continue
+            total += st.st_size
+            out.files[str(rel_dir / f)] = p.read_bytes()
+    return out
+
+
+def unpack_submission(payload: SubmissionPayload, dst) -> Path:
+    """Write a payload into the empty folder ``dst``; return ``dst``.
+
+    Raises
+    ------
+    InputError
+        When a path in the payload would leave ``dst`` (absolute, or with ``..``).
+    """
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+
+    def inside(rel: str) -> Path:
+        r = Path(rel)
+        if r.is_absolute() or ".." in r.parts:
+            raise InputError(f"{rel}: a packed submission path must stay inside the submission folder")
+        return dst / r
+
+    for d in sorted(payload.dirs, key=lambda s: len(Path(s).parts)):
+        inside(d).mkdir(parents=True, exist_ok=True)
+    for rel, data in payload.files.items():
+        p = inside(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    for rel in payload.skipped:
+        p = inside(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(p):
+            os.symlink(_SKIPPED_TARGET, p)
+    return dst
+
+
+_worker_root: Path | None = None
+_worker_lock = threading.Lock()
+
+
+def _root() -> Path:
+    """This worker process's private course folder: every submission it grades lives under it.
+
+    The folder is the course root the local grader would protect: the learner's code
+    can read neither the source notebook nor another submission graded at the same time.
+    """
+    global _worker_root
+    with _worker_lock:
+        if _worker_root is None or not _worker_root.is_dir():
+            _worker_root = Path(tempfile.mkdtemp(prefix="layerlab-worker-"))
+        return _worker_root
+
+
+def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, student: str,
+                  timeout_s: float | None, memory_mb: float, source_notebook: bytes | None,
+                  notebook_name: str) -> dict:
+    """Grade one packed submission on this machine (runs on a Dask worker).
+
+    Parameters
+    ----------
+    payload : SubmissionPayload
+    assignment, student : str
+    rubric : dict
+        The loaded rubric (the client's, so every worker grades by the same one).
+    timeout_s, memory_mb : float
+        As for :func:`~layerlab.grading.batch.grade_submission`.
+    source_notebook : bytes, optional
+        The instructor's source notebook (its locked cells replace the learner's).
+    notebook_name : str
+        The notebook's file name (``lab2_hybrid_mix.ipynb``).
+
+    Returns
+    -------
+    dict
+        :meth:`SubmissionGrade.to_dict` of the result (its ``submission_sha256`` is the
+        client's hash of the original folder).
+    """
+    from layerlab.grading.batch import grade_here
+
+    root = _root()
+    task = uuid.uuid4().hex
+    adir = root / "submitted" / task / assignment  # course_of(adir) is the worker's root: protected like a course
+    src_dir = root / "source" / task
+    try:
+        unpack_submission(payload, adir)
+        src = None
+        if source_notebook is not None:
+            src_dir.mkdir(parents=True)
+            src = src_dir / notebook_name
+            src.write_bytes(source_notebook)
+        g = grade_here(adir, assignment=assignment, rubric=rubric, student=student, timeout_s=timeout_s,
+                       memory_mb=memory_mb, source_notebook=src)
+        g.student = student
+        g.submission_sha256 = payload.sha256
+        return g.to_dict()
+    finally:
+        shutil.rmtree(adir.parent, ignore_errors=True)
+        shutil.rmtree(src_dir, ignore_errors=True)
+
+
+def _not_graded(spec_items: list[dict], assignment: str, student: str, why: str) -> SubmissionGrade:
+    msg = f"The grader could not run this submission ({why}); it was not scored. Grade it again."
+    items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
+                       float(it["points"]), False, message=msg) for it in spec_items]
+    return SubmissionGrade(assignment=assignment, student=student, items=items, error=msg, incomplete=True)
+
+
+class DaskGrader:
+    """Grade each submission on a Dask cluster: pass as ``grader=`` to ``grade_assignment``.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client, optional
+        The scheduler's address (``tcp://HOST:8786``), or a connected client. Default:
+        Dask's own ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``, or
+        ``~/.config/dask/*.yaml``).
+    jobs : int, optional
+        Submissions in flight at once (packed in memory on the client). Default: twice
+        the cluster's worker threads, at least 4; every worker thread stays busy while
+        the client packs the next submissions.
+    timeout_s : float
+        Seconds to wait for the scheduler and the first worker.
+
+    Raises
+    ------
+    InputError
+        When no scheduler address is given or configured.
+    GraderError
+        When the scheduler cannot be reached or has no worker.
+
+    Notes
+    -----
+    Workers must run the same Layer Lab version as the client (``pip install`` the
+    same kit into the worker image), with one thread per core they may use: each
+    thread grades one submission, in processes of its own.
+    """
+
+    def __init__(self, scheduler=None, *, jobs: int | None = None, timeout_s: float = 60.0):
+        import dask
+        from distributed import Client
+
+        self._own = not isinstance(scheduler, Client)
+        if isinstance(scheduler, Client):
+            self.client = scheduler
+        else:
+            address = scheduler or dask.config.get("scheduler-address", None)
+            if not address:
+                raise InputError("no Dask scheduler: give --scheduler tcp://HOST:PORT (or set DASK_SCHEDULER_ADDRESS)")
+            try:
+                self.client = Client(address, timeout=timeout_s, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise GraderError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=timeout_s)
+        except (OSError, TimeoutError):
+            self.close()
+            raise GraderError(f"the Dask scheduler at {self.address} has no worker after {timeout_s:.0f} s: "
+                              "start `dask worker` processes (or scale the cluster)") from None
+        threads = sum(self.client.nthreads().values())
+        self.jobs = int(jobs) if jobs else max(4, 2 * threads)
+        self._source_cache: dict[str, bytes] = {}
+
+    @property
+    def address(self) -> str:
+        return self.client.scheduler.address
+
+    def __call__(self, submission_dir, *, assignment: str, rubric: dict, student: str, timeout_s=None,
+                 memory_mb: float, source_notebook=None, **_ignored) -> SubmissionGrade:
+        """Pack one submission, grade it on the cluster, return its grade (same signature as ``grade_here``)."""
+        from distributed import KilledWorker
+
+        from layerlab.grading.rubric import assignment_spec
+
+        spec = assignment_spec(assignment, rubric)
+        payload = pack_submission(submission_dir)
+        src = None
+        if source_notebook is not None:
+            key = str(source_notebook)
+            if key not in self._source_cache:
+                self._source_cache[key] = Path(source_notebook).read_bytes()
+            src = self._source_cache[key]
+        future = self.client.submit(grade_payload, payload, assignment=assignment, rubric=rubric, student=student,
+                                    timeout_s=timeout_s, memory_mb=memory_mb, source_notebook=src,
+                                    notebook_name=f"{spec['notebook']}.ipynb", pure=False,
+                                    key=f"grade-{assignment}-{student}-{uuid.uuid4().hex[:8]}")
+        try:
+            return SubmissionGrade.from_dict(future.result())
+        except KilledWorker:
+            return _not_graded(spec["items"], assignment, student, "every Dask worker that tried it died")
+        except Exception as exc:  # noqa: BLE001 - the scheduler or the connection failed, not the learner
+            return _not_graded(spec["items"], assignment, student, f"the Dask cluster failed: {type(exc).__name__}: {exc}")
+        finally:
+            future.release()
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+
+    def __enter__(self) -> "DaskGrader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,188 @@
+"""What the grader reports: one item per auto-graded cell, one grade per submission.
+
+Used by every other grading module; documented for instructors in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ItemGrade:
+    """The grader's verdict on one auto-graded cell.
+
+    Attributes
+    ----------
+    grade_id : str
+        The nbgrader grade cell this item scores.
+    name : str
+        The check or finding it measures (``"sync"``, ``"dialogue_offset_ms"``...).
+    points, max_points : float
+        Points earned and available.
+    passed : bool
+    value, unit, target : measured value, its unit and the target it is compared with.
+    message : str
+        Plain-language advice: what was measured and what to fix.
+    figure_png : str
+        A base64 PNG figure (sync timeline, loudness curve, masking map) or "".
+    """
+
+    grade_id: str
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    value: object = None
+    unit: str = ""
+    target: object = None
+    message: str = ""
+    figure_png: str = ""
+
+    def to_text(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        value = fmt(self.value)
+        unit = f" {self.unit}" if self.unit and value != "-" else ""
+        target = f" (target {fmt(self.target)})" if self.target not in (None, "") else ""
+        return f"[{mark}] {self.name}: {value}{unit}{target} -> {fmt(self.points)}/{fmt(self.max_points)} points\n       {self.message}"
+
+
+@dataclass
+class SubmissionGrade:
+    """Every item of one learner's submission, as scored by the grader."""
+
+    assignment: str
+    student: str
+    items: list[ItemGrade] = field(default_factory=list)
+    error: str = ""
+    log: str = ""
+    elapsed_s: float = 0.0
+    submission_sha256: str = ""
+    incomplete: bool = False
+    """True when the grader itself failed (not the submission): nothing is recorded, a re-run grades it."""
+
+    @property
+    def score(self) -> float:
+        return round(sum(i.points for i in self.items), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(i.max_points for i in self.items), 4)
+
+    def item(self, name_or_grade_id: str) -> ItemGrade:
+        for it in self.items:
+            if name_or_grade_id in (it.name, it.grade_id):
+                return it
+        raise KeyError(name_or_grade_id)
+
+    def points_by_name(self) -> dict[str, float]:
+        return {it.name: it.points for it in self.items}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"] = self.score
+        d["max_score"] = self.max_score
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SubmissionGrade":
+        items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
+        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete")
+        keep = {k: d[k] for k in names if k in d}
+        return cls(items=items, **keep)
+
+    def to_text(self) -> str:
+        lines = [f"{self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points"]
+        if self.error:
+            lines.append(f"  note: {self.error}")
+        lines += [it.to_text() for it in self.items]
+        return "\n".join(lines)
+
+    def to_markdown(self, *, figure_dir=None) -> str:
+        """A Markdown report; with ``figure_dir``, each item's figure is saved there as PNG and linked."""
+        out = [f"# {self.assignment}: {self.student}", "", f"**Score: {fmt(self.score)} / {fmt(self.max_score)}**", ""]
+        if self.error:
+            out += [f"> {self.error}", ""]
+        out += ["| check | result | measured | target | points |", "|---|---|---|---|---|"]
+        for it in self.items:
+            out.append(f"| {it.name} | {'passed' if it.passed else 'failed'} | {fmt(it.value)} {it.unit} | {fmt(it.target)} | "
+                       f"{fmt(it.points)}/{fmt(it.max_points)} |")
+        out.append("")
+        for it in self.items:
+            out += [f"## {it.name}", "", it.message, ""]
+            if figure_dir is not None and it.figure_png:
+                fdir = Path(figure_dir)
+                fdir.mkdir(parents=True, exist_ok=True)
+                png = fdir / f"{it.name}.png"
+                png.write_bytes(base64.b64decode(it.figure_png))
+                out += [f"![{it.name}]({fdir.name}/{png.name})", ""]
+        return "\n".join(out)
+
+    def to_html(self) -> str:
+        rows = "".join(
+            f"<tr class='{'pass' if it.passed else 'fail'}'><td>{html.escape(it.name)}</td><td>{'passed' if it.passed else 'failed'}</td>"
+            f"<td>{html.escape(fmt(it.value))} {html.escape(it.unit)}</td><td>{html.escape(fmt(it.target))}</td>"
+            f"<td>{fmt(it.points)}/{fmt(it.max_points)}</td></tr>" for it in self.items)
+        sections = "".join(_item_html(it) for it in self.items)
+        err = f"<p class='note'>{html.escape(self.error)}</p>" if self.error else ""
+        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.assignment)} - {html.escape(self.student)}</title>"
+                "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+                "td,th{border:1px solid #ccc;padding:4px 8px}tr.pass td:nth-child(2){color:#176d2b}tr.fail td:nth-child(2){color:#b3261e}"
+                ".note{background:#fff4e5;padding:6px}</style></head><body>"
+                f"<h1>{html.escape(self.assignment)}: {html.escape(self.student)}</h1>"
+                f"<p><b>Score: {fmt(self.score)} / {fmt(self.max_score)}</b></p>{err}"
+                f"<table><tr><th>check</th><th>result</th><th>measured</th><th>target</th><th>points</th></tr>{rows}</table>"
+                f"{sections}</body></html>")
+
+
+def _item_html(it: ItemGrade) -> str:
+    img = f"<img alt='{html.escape(it.name)} figure' src='data:image/png;base64,{it.figure_png}' style='max-width:100%'>" if it.figure_png else ""
+    return f"<h2>{html.escape(it.name)}</h2><p>{html.escape(it.message)}</p>{img}"
+
+
+def fmt(v) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if abs(v) < 0.005:
+            v = 0.0
+        return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(fmt(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def jsonable(v, depth=0):
+    if depth > 6:
+        return None
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, np.ndarray) and v.size <= 1000:
+            v = v.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, dict):
+        return {str(k): jsonable(x, depth + 1) for k, x in list(v.items())[:200]}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x, depth + 1) for x in list(v)[:1000]]
+    return str(v)[:200]

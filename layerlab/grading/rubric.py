@@ -1,0 +1,271 @@
+"""The rubric (points per check, as data) and how results become points.
+
+:func:`score_mix` turns measured checks into points; :func:`score_answers` compares a
+lab's answers with the truth (the scene's cue sheet or the rubric). Taught in
+``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``;
+the rubric schema is in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from layerlab.errors import GradingError, LayerLabError
+from layerlab.grading.results import ItemGrade, fmt, jsonable
+from layerlab.paths import REPO_ROOT, scenes_dir
+
+RUBRIC_FILE = "rubric.json"
+KIT_RUBRIC = REPO_ROOT / "autograder" / RUBRIC_FILE
+
+
+def load_rubric(path=None, *, course=None) -> dict:
+    """Load the grading rubric (points per check, as data).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``rubric.json``. Default: ``<course>/rubric.json`` if ``course`` is given and holds
+        one, else the kit's ``autograder/rubric.json``.
+    course : str or Path, optional
+        An nbgrader course root.
+
+    Returns
+    -------
+    dict
+        ``{"assignments": {name: {...}}}``; see ``autograder/README.md`` for the schema.
+    """
+    if path is None:
+        candidates = [Path(course) / RUBRIC_FILE] if course else []
+        candidates.append(KIT_RUBRIC)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise GradingError(f"No rubric found (looked for {', '.join(map(str, candidates))}). "
+                               "Copy autograder/rubric.json into the course folder.")
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GradingError(f"rubric {path}: cannot read it as JSON ({exc}).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("assignments"), dict):
+        raise GradingError(f"rubric {path}: expected an object with an 'assignments' mapping.")
+    for name, spec in data["assignments"].items():
+        if spec.get("kind") not in ("mix", "answers"):
+            raise GradingError(f"rubric {path}: assignment {name!r} needs kind 'mix' or 'answers'.")
+        if not spec.get("notebook") or not isinstance(spec.get("items"), list) or not spec["items"]:
+            raise GradingError(f"rubric {path}: assignment {name!r} needs a 'notebook' and a non-empty 'items' list.")
+        t = spec.get("timeout_s")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 24 * 3600):
+            raise GradingError(f"rubric {path}: 'timeout_s' of {name!r} must be a number of seconds above 0 ({t!r}).")
+        for it in spec["items"]:
+            if "grade_id" not in it or "points" not in it:
+                raise GradingError(f"rubric {path}: every item of {name!r} needs 'grade_id' and 'points' ({it}).")
+    data["_path"] = str(path)
+    return data
+
+
+def assignment_spec(assignment: str, rubric: dict | None = None) -> dict:
+    """The rubric entry of one assignment (raises GradingError naming the known ones)."""
+    rubric = rubric or load_rubric()
+    try:
+        return rubric["assignments"][assignment]
+    except KeyError:
+        known = ", ".join(sorted(rubric["assignments"]))
+        raise GradingError(f"assignment {assignment!r} is not in the rubric {rubric.get('_path', '')} (known: {known}).") from None
+
+
+FIGURE_FOR_CHECK = {
+    "loudness": "loudness", "true_peak": "true_peak", "sync": "sync", "dialogue_sync": "dialogue_sync",
+    "masking": "masking", "band_audibility": "band_audibility", "ducking": "ducking",
+}
+"""Which of ``CheckReport.figures()`` illustrates each check."""
+
+
+def score_mix(results: dict, figs: dict, spec: dict) -> list[ItemGrade]:
+    """Turn check results into points: full points for a passed check, none for a failed one.
+
+    A failed gate check (``spec["gates"]``, e.g. ``format``, ``stems_sum``) means the
+    stems cannot be trusted, so every item scores zero.
+    """
+    gates_failed = [g for g in spec.get("gates", []) if g in results and not results[g].passed]
+    gates_missing = [g for g in spec.get("gates", []) if g not in results]
+    items = []
+    for it in spec["items"]:
+        name = it["check"]
+        r = results.get(name)
+        pts = float(it["points"])
+        if r is None:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message=f"The check {name!r} did not run on this deliverable."))
+            continue
+        passed = bool(r.passed) and not gates_failed and not gates_missing
+        msg = str(getattr(r, "message", ""))
+        if gates_failed and r.passed:
+            msg = (f"Not scored: the deliverable failed {', '.join(gates_failed)} ("
+                   + "; ".join(str(results[g].message) for g in gates_failed) + "). " + msg)
+        items.append(ItemGrade(it["grade_id"], name, pts if passed else 0.0, pts, passed, jsonable(getattr(r, "value", None)),
+                               str(getattr(r, "unit", "") or ""), jsonable(getattr(r, "target", None)), msg,
+                               figs.get(name) or figs.get(FIGURE_FOR_CHECK.get(name, ""), "")))
+    return items
+
+
+def dig_answer(data, dotted: str):
+    """Follow ``a.b.c`` into nested dicts; ``flaws[kind=sfx_late]`` picks the list item with that field."""
+    cur = data
+    for part in dotted.split("."):
+        select = None
+        if part.endswith("]") and "[" in part:
+            part, sel = part[:-1].split("[", 1)
+            select = sel.split("=", 1) if "=" in sel else None
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            raise KeyError(dotted)
+        if select is not None:
+            key, want = select
+            hits = [x for x in cur if isinstance(x, dict) and str(x.get(key)) == want] if isinstance(cur, list) else []
+            if not hits:
+                raise KeyError(dotted)
+            cur = hits[0]
+    return cur
+
+
+def derived_truth(name: str, cues: dict):
+    """Truths computed from a cue sheet's ``native.flaws`` (true values of the native render).
+
+    ``dialogue_offset_ms``  the dialogue_late offset, else 0.
+    ``sfx_offsets_ms``      per event: its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
+    ``issues``              per flaw kind: whether the native render has it.
+    """
+    flaws = (cues.get("native") or {}).get("flaws") or []
+    if name == "dialogue_offset_ms":
+        return next((float(f["offset_ms"]) for f in flaws if f.get("kind") == "dialogue_late"), 0.0)
+    if name == "sfx_offsets_ms":
+        out = {e["id"]: 0.0 for e in cues.get("events", [])}
+        for f in flaws:
+            if f.get("kind") == "sfx_late":
+                out[f["event"]] = float(f["offset_ms"])
+            elif f.get("kind") == "sfx_missing":
+                out[f["event"]] = "missing"
+        return out
+    if name == "issues":
+        from layerlab.mix.scenes import FLAW_KINDS
+
+        kinds = {f.get("kind") for f in flaws}
+        return {k: k in kinds for k in FLAW_KINDS}
+    raise KeyError(f"derived:{name}")
+
+
+def finite_number(v):
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def scene_cues(scene: str) -> dict:
+    """The scene's cue sheet as its JSON document, read and validated by :func:`layerlab.io.cuesheet.load_cues`."""
+    from layerlab.io.cuesheet import load_cues
+
+    path = scenes_dir() / scene / "cues.json"
+    if not path.is_file():
+        raise GradingError(f"scene {scene!r}: cannot read its cue sheet {path} (no such file). Build the scenes with `make assets`.")
+    try:
+        return load_cues(path).raw
+    except LayerLabError as exc:
+        raise GradingError(f"scene {scene!r}: cannot read its cue sheet {path} ({exc}). Build the scenes with `make assets`.") from None
+
+
+def _truth(it: dict, spec: dict, cues_cache: dict):
+    if "expected" in it:
+        return it["expected"]
+    scene = it.get("scene") or spec.get("scene")
+    if scene not in cues_cache:
+        cues_cache[scene] = scene_cues(scene)
+    if it["truth"].startswith("derived:"):
+        return derived_truth(it["truth"].split(":", 1)[1], cues_cache[scene])
+    return dig_answer(cues_cache[scene], it["truth"])
+
+
+def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
+    """Compare a learner's answers with the truth (cue sheet or rubric) and award points.
+
+    Item types (``item["type"]``):
+
+    ``number``   one value within ``tolerance`` of the truth: all points or none.
+    ``numbers``  a mapping (e.g. offset per SFX event): points shared equally by the keys
+                 of the truth, each earned within ``tolerance``.
+    ``choices``  a mapping of categorical answers (e.g. per-layer native/post): points shared
+                 equally by the expected keys; comparison ignores case and spaces.
+
+    Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
+    """
+    cues_cache: dict = {}
+    items = []
+    for it in spec["items"]:
+        pts = float(it["points"])
+        name = it.get("label") or it["answer"]
+        try:
+            truth = _truth(it, spec, cues_cache)
+        except (KeyError, GradingError) as exc:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message=f"The grader has no true value for this item ({exc})."))
+            continue
+        try:
+            answer = dig_answer(answers, it["answer"])
+        except KeyError:
+            items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, target=None,
+                                   message=f"No answer found: set {_answer_ref(it['answer'])} in the answer cell and run the notebook."))
+            continue
+        kind = it.get("type", "number")
+        tol = float(it.get("tolerance", 0.0))
+        unit = it.get("unit", "")
+        if kind == "number":
+            a, t = finite_number(answer), finite_number(truth)
+            ok = a is not None and t is not None and abs(a - t) <= tol
+            msg = (f"Within {fmt(tol)} {unit} of the true value." if ok else
+                   f"Your value {fmt(answer)} {unit} is more than {fmt(tol)} {unit} from the true value; re-measure it.")
+            items.append(ItemGrade(it["grade_id"], name, pts if ok else 0.0, pts, ok, jsonable(answer), unit, f"±{fmt(tol)}", msg))
+        elif kind in ("numbers", "choices"):
+            if not isinstance(truth, dict) or not truth:
+                items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty."))
+                continue
+            given = answer if isinstance(answer, dict) else {}
+            good, bad = [], []
+            for key, t in truth.items():
+                a = given.get(key)
+                if kind == "numbers" and (t is None or t == "missing"):
+                    ok = a is None or normalise_choice(a) in ("missing", "none", "nan")
+                elif kind == "numbers":
+                    av, tv = finite_number(a), finite_number(t)
+                    ok = av is not None and tv is not None and abs(av - tv) <= tol
+                else:
+                    ok = a is not None and normalise_choice(a) == normalise_choice(t)
+                (good if ok else bad).append(str(key))
+            share = pts * len(good) / len(truth)
+            share = round(share, 4)
+            if not bad:
+                msg = "All correct." if kind == "choices" else f"Every value within {fmt(tol)} {unit}."
+            elif kind == "choices":
+                msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
+            else:
+                msg = f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those."
+            items.append(ItemGrade(it["grade_id"], name, share, pts, not bad, jsonable(answer), unit,
+                                   f"±{fmt(tol)}" if kind == "numbers" else "", msg))
+        else:
+            raise GradingError(f"rubric item {it['grade_id']}: unknown type {kind!r}.")
+    return items
+
+
+def _answer_ref(path: str) -> str:
+    head, *rest = path.split(".")
+    return head + "".join(f"[{k!r}]" for k in rest)
+
+
+def normalise_choice(v) -> str:
+    s = str(v).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    aliases = {"postgenerated": "post", "postgen": "post", "replace": "post", "keep": "native", "yes": "true", "no": "false",
+               "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
+    return aliases.get(s, s)

@@ -1,0 +1,404 @@
+"""Running the learner's notebook code in a process of its own.
+
+The code cells run in a process forked from the warm zygote
+(:mod:`layerlab.grading.zygote`) or inside the operating-system sandbox
+(:mod:`layerlab.grading.sandbox`); this module holds what runs in that process
+(:func:`exec_task`) and the grader's side of it (:func:`run_learner_code`).
+Taught in ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb``; documented in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from layerlab.grading.results import jsonable
+from layerlab.grading.submission import MAX_FILE_MB, learner_code_cells
+from layerlab.paths import REPO_ROOT
+
+DEFAULT_TIMEOUT_S = 240.0
+"""Seconds the learner's code may run, unless the rubric or the instructor says otherwise."""
+DEFAULT_MEMORY_MB = 4096
+"""Address space of the learner's process, in megabytes."""
+
+
+def apply_limits(memory_mb: float) -> None:
+    """In a forked task: cap its address space and the size of any file it writes; no core dumps."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        lim = int(memory_mb * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        fsize = int(MAX_FILE_MB * 1e6)  # no single file larger than the grader would read
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+
+def _child_env(workdir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "LAYERLAB_ASSETS", "TZ")}
+    env.update({
+        "HOME": str(workdir),
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": str(workdir / ".mpl"),
+        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "layerlab-numba"),
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAYERLAB_GRADING": "1",
+    })
+    return env
+
+
+def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
+                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
+                     zygote=None) -> tuple[dict, str]:
+    """Run a notebook's solution cells in a fresh isolated process.
+
+    The process is forked from the grader's warm isolated interpreter
+    (:mod:`layerlab.grading.zygote`), so the libraries are already imported, but nothing
+    else is shared: it has its own memory, a new session and process group, the
+    limits below, a clean environment and the work folder as its home.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        The learner's ``.ipynb`` (inside ``workdir``).
+    workdir : str or Path
+        The private copy of the submission; it is the child's working folder.
+    exports : sequence of str
+        Variable names to collect after the cells ran (JSON data only).
+    timeout_s, memory_mb : float
+        Limits for the child process (it is killed with its whole process group).
+    protect : list of str, optional
+        Folders the code may not touch (default: :func:`protected_roots` of the kit).
+    partial : bool
+        When the code is stopped or ends early, return the exports as they were after
+        the last cell that finished (so a runaway last cell does not cost earlier answers).
+    zygote : layerlab.grading.zygote.Zygote, optional
+        The warm interpreter to fork from (default: the process-wide one).
+
+    Returns
+    -------
+    (dict, str)
+        The exported values (missing names are absent) and a log of cell errors.
+    """
+    from layerlab.grading import zygote as _zygote
+
+    workdir = Path(workdir)
+    out_dir = Path(tempfile.mkdtemp(prefix="layerlab-answers-"))
+    out_file = out_dir / "exports.json"
+    args = {"notebook": str(notebook), "out": str(out_file), "exports": list(exports), "workdir": str(workdir),
+            "protect": [str(r) for r in (protected_roots(workdir=workdir) if protect is None else protect)],
+            "memory_mb": float(memory_mb), "env": _child_env(workdir)}
+    r, w = os.pipe()
+    try:
+        task = (zygote or _zygote.shared()).spawn("exec", args, output_fd=w, new_session=True)
+    except BaseException:
+        os.close(r)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        os.close(w)
+    reader = BoundedReader(os.fdopen(r, "rb", buffering=0))
+    try:
+        returncode = task.wait(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        task.kill()
+        returncode = task.wait()
+        timed_out = True
+    task.kill()  # the child is gone; kill any process it left behind in its group (it may hold the pipe open)
+    text = reader.text()
+    if timed_out:
+        text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
+    elif returncode < 0:
+        sig = -returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
+               "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted"}.get(name, f"signal {name}")
+        text += f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
+    elif returncode:
+        text += (f"\n[grader] the notebook process ended early with status {returncode} (os._exit or a crash); "
+                 "the cells after that point did not run.")
+    values = {}
+    partial_file = Path(str(out_file) + ".partial")
+    if partial and not out_file.is_file() and partial_file.is_file():
+        out_file = partial_file
+        text += "\n[grader] answers were taken as they stood after the last cell that finished."
+    try:
+        raw = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
+        values = raw if isinstance(raw, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        text += "\n[grader] the exported answers could not be read."
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return values, text
+
+
+class BoundedReader:
+    """Drain a child's output in a thread, keeping its first and last few kilobytes only.
+
+    However much the learner's code prints, the grader holds at most ``keep`` bytes.
+    """
+
+    def __init__(self, stream, *, keep: int = 20000):
+        import threading
+
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.keep = keep
+        self._stream = stream
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        half = self.keep // 2
+        with contextlib.suppress(OSError, ValueError):
+            for chunk in iter(lambda: self._stream.read(1 << 16), b""):
+                self.total += len(chunk)
+                if len(self.head) < half:
+                    take = half - len(self.head)
+                    self.head += chunk[:take]
+                    chunk = chunk[take:]
+                self.tail += chunk
+                if len(self.tail) > half:
+                    del self.tail[:-half]
+
+    def text(self) -> str:
+        self._thread.join(timeout=10)
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        kept = len(self.head) + len(self.tail)
+        out = self.head.decode("utf-8", "replace")
+        if self.total > kept:
+            out += f"\n[grader] ... {self.total - kept} bytes of printed output left out ...\n"
+        return out + self.tail.decode("utf-8", "replace")
+
+
+class _NoShell:
+    """Stands in for ``get_ipython()`` when notebook code runs outside IPython: magics do nothing."""
+
+    def run_line_magic(self, *a, **k):
+        return None
+
+    def run_cell_magic(self, *a, **k):
+        return None
+
+    def system(self, *a, **k):
+        return None
+
+    getoutput = system
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def _to_python(src: str) -> str:
+    if not any(line.lstrip().startswith(("%", "!")) or line.rstrip().endswith("?") for line in src.splitlines()):
+        try:
+            compile(src, "<cell>", "exec")
+            return src  # plain Python: no need for IPython's transformer
+        except SyntaxError:
+            pass
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(src)
+    except Exception:  # noqa: BLE001 - fall back to dropping magic lines
+        return "\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def protected_roots(*, course=None, workdir=None) -> list[str]:
+    """Folders the learner's code may not read or write while it is graded.
+
+    The kit's instructor folders (``labs/`` with the solutions and hidden tests,
+    ``autograder/`` with the rubric, ``tests/``) and the course root (source
+    notebooks, other learners' submissions, the gradebook, reports). A folder that
+    holds the private work copy, the Python installation or the kit's package and
+    assets is never listed (the learner's code needs those).
+    """
+    from layerlab.paths import PACKAGE_DIR, assets_dir
+
+    candidates = [REPO_ROOT / "labs", REPO_ROOT / "autograder", REPO_ROOT / "tests"]
+    if course is not None:
+        candidates.append(Path(course))
+    needed = [Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, assets_dir(), Path(tempfile.gettempdir())]
+    if workdir is not None:
+        needed.append(Path(workdir))
+    needed = [os.path.realpath(n) for n in needed]
+    out = []
+    for c in candidates:
+        r = os.path.realpath(c)
+        if not os.path.isdir(r):
+            continue
+        if any(n == r or n.startswith(r.rstrip(os.sep) + os.sep) for n in needed):
+            continue
+        out.append(r)
+    return out
+
+
+_PATH_EVENTS = {
+    "open", "os.remove", "os.rename", "os.link", "os.symlink", "os.chmod", "os.chown", "os.mkdir", "os.rmdir",
+    "os.truncate", "os.utime", "os.listdir", "os.scandir", "os.chdir", "os.chflags", "os.setxattr", "os.removexattr",
+    "os.listxattr", "os.getxattr", "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree",
+    "shutil.rmtree", "shutil.move", "shutil.make_archive", "shutil.unpack_archive", "glob.glob", "pathlib.Path.glob",
+    "pathlib.Path.rglob", "tempfile.mkstemp", "tempfile.mkdtemp", "os.startfile", "fcntl.ioctl",
+}
+_SPAWN_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn"}
+_DENIED_EVENTS = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at",
+                  "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames", "sys.setprofile",
+                  "sys.settrace", "sys.addaudithook", "code.__new__", "function.__new__", "os.add_dll_directory"}
+
+
+def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
+    """Refuse, in this (learner) process, file access under ``roots`` and foreign programs.
+
+    A Python audit hook (defence in depth, see ``autograder/README.md``): opening,
+    listing, copying or removing anything under the protected folders raises
+    PermissionError, as do starting any program but the kit's ffmpeg, loading
+    native libraries with ctypes, walking the garbage collector or frames to
+    reach this hook, connecting to local sockets (the grader's zygote listens on
+    one) and signalling any process but its own. It cannot be removed once installed.
+    """
+    roots_t = tuple(r.rstrip(os.sep) for r in roots)
+    allowed_t = tuple(os.path.realpath(e) for e in allowed_exe)
+    realpath, fspath, sep = os.path.realpath, os.fspath, os.sep
+
+    def inside(arg) -> bool:
+        if isinstance(arg, int) or arg is None:
+            return False
+        try:
+            p = fspath(arg)
+        except TypeError:
+            return False
+        if isinstance(p, bytes):
+            p = p.decode("utf-8", "surrogateescape")
+        if not isinstance(p, str) or not p:
+            return False
+        r = realpath(p)
+        return any(r == root or r.startswith(root + sep) for root in roots_t)
+
+    me, my_group = os.getpid(), os.getpgid(0)
+
+    def own(event, pid) -> bool:  # the learner's own process or process group
+        if not isinstance(pid, int):
+            return False
+        if event == "os.killpg":
+            return pid in (0, my_group)
+        return pid in (0, me, -my_group)
+
+    def hook(event, args):
+        if event in _PATH_EVENTS:
+            for arg in args:
+                if inside(arg):
+                    raise PermissionError(f"grading: {fspath(arg)} is outside what your notebook may read or write")
+        elif event in _SPAWN_EVENTS:
+            if event == "subprocess.Popen":
+                exe, cmd = args[0], args[1]
+                first = exe if exe is not None else (cmd[0] if isinstance(cmd, (list, tuple)) and cmd else cmd)
+                try:
+                    ok = realpath(fspath(first)) in allowed_t
+                except TypeError:
+                    ok = False
+                if ok and isinstance(cmd, (list, tuple)) and not any(inside(c) for c in cmd):
+                    return
+            raise PermissionError(f"grading: your notebook may not start other programs ({event})")
+        elif event in _DENIED_EVENTS:
+            raise PermissionError(f"grading: {event} is not available while your notebook is graded")
+        elif event == "socket.connect" and len(args) > 1 and isinstance(args[1], (str, bytes)):
+            raise PermissionError("grading: local (Unix) sockets are not available while your notebook is graded")
+        elif event in ("os.kill", "os.killpg") and args and not own(event, args[0]):
+            raise PermissionError("grading: your notebook may not signal other processes")
+        elif event == "object.__setattr__" and len(args) > 1 and args[1] in ("__code__", "__defaults__", "__kwdefaults__",
+                                                                          "__closure__", "cell_contents"):
+            raise PermissionError("grading: replacing a function's code is not available while your notebook is graded")
+        elif event == "object.__getattr__" and len(args) > 1 and args[1] in ("tb_frame", "f_back", "gi_frame", "cr_frame",
+                                                                          "ag_frame", "f_locals", "f_globals"):
+            raise PermissionError("grading: frame inspection is not available while your notebook is graded")
+
+    sys.addaudithook(hook)
+
+
+def _preload() -> None:
+    """Import what the labs use before the guard is installed (libraries load native code)."""
+    for mod in ("numpy", "scipy.signal", "scipy.fft", "soundfile", "pyloudnorm", "layerlab.mix.scenes", "layerlab.mix.stack",
+                "layerlab.mix.ducking", "layerlab.mix.master", "layerlab.mix.session"):
+        with contextlib.suppress(Exception):
+            __import__(mod)
+
+
+def exec_task(args: dict) -> int:
+    """Zygote task (in the learner's forked process): apply the limits, run the solution cells, dump the exports."""
+    apply_limits(float(args["memory_mb"]))
+    os.chdir(args["workdir"])
+    os.environ.clear()
+    os.environ.update(args["env"])
+    warnings.simplefilter("ignore")
+    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
+    nb = json.loads(Path(args["notebook"]).read_text(encoding="utf-8"))
+    out_path = Path(args["out"])
+    exports = list(args.get("exports") or [])
+    _preload()
+    exe = []
+    with contextlib.suppress(Exception):
+        from layerlab.io.audio import ffmpeg_exe
+
+        exe.append(ffmpeg_exe())
+    _install_guard(list(args.get("protect") or []), exe)  # also with no folder to protect: sockets, signals, programs
+
+    def display(*objs, **kwargs):  # IPython's, imported on first use
+        try:
+            from IPython.display import display as ipy_display
+        except ImportError:  # pragma: no cover
+            return print(*objs)
+        return ipy_display(*objs, **kwargs)
+
+    ns = {"__name__": "__main__", "get_ipython": lambda: _NoShell(), "display": display}
+    write_json, replace, dumps = write_private, os.replace, json.dumps
+
+    def snapshot():  # after every cell: a later crash, exit or timeout keeps what was answered so far
+        if not exports:
+            return
+        try:
+            result = {name: jsonable(ns[name]) for name in exports if name in ns}
+            text = dumps(result)
+        except Exception:  # noqa: BLE001 - an answer that cannot be read is left out
+            return
+        write_json(str(out_path) + ".tmp", text)
+        replace(str(out_path) + ".tmp", str(out_path) + ".partial")
+
+    for i, src in enumerate(learner_code_cells(nb)):
+        try:
+            exec(compile(_to_python(src), f"<cell {i + 1}>", "exec"), ns)  # noqa: S102 - the learner's own code, sandboxed by process
+        except BaseException as exc:  # noqa: BLE001 - report and go on, like nbgrader with allow_errors
+            if isinstance(exc, (KeyboardInterrupt,)):
+                raise
+            print(f"[cell {i + 1}] {type(exc).__name__}: {str(exc)[:300]}" + _plain_words(exc))
+        sys.stdout.flush()
+        snapshot()
+    write_json(str(out_path), dumps({name: jsonable(ns[name]) for name in exports if name in ns}))
+    return 0
+
+
+def write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _plain_words(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return " (the cell needed more memory than grading allows; work on shorter pieces or free big arrays)"
+    if isinstance(exc, SystemExit):
+        return " (the cell called exit(); the grader went on with the next cell)"
+    if isinstance(exc, RecursionError):
+        return " (a function calls itself without end)"
+    return ""

@@ -1,0 +1,173 @@
+"""Self-check inside a lab: the grader's checks and verdicts, on the learner's own work, without an instructor.
+
+Taught in ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb`` (self_check) and
+``labs/lab1_audit/lab1_audit.ipynb``, ``labs/lab3_choose_approach/lab3_choose_approach.ipynb`` (check_answers).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from pathlib import Path
+
+from layerlab.errors import GradingError
+from layerlab.grading.measuring import measure_deliverable, quiet
+from layerlab.grading.results import ItemGrade, SubmissionGrade
+from layerlab.grading.rubric import assignment_spec, dig_answer, finite_number, normalise_choice, score_answers, score_mix
+
+_SELF_CACHE: dict = {}
+
+
+def self_check(check: str | None = None, *, deliverable="deliverable", assignment: str = "lab2_hybrid_mix",
+               scene: str | None = None, target: str | None = None, show: bool = True, figures: bool = True,
+               strict: bool = True) -> SubmissionGrade:
+    """Run the grader's checks on your current deliverable and show the same report.
+
+    Parameters
+    ----------
+    check : str, optional
+        One check (``"sync"``, ``"loudness"``...) to report on; by default all of them.
+    deliverable : str or Path
+        Your exported folder (``export_deliverable(stack, "deliverable")``).
+    assignment : str
+        The lab whose rubric gives the points.
+    scene, target : str, optional
+        Override the lab's scene and delivery target.
+    show : bool
+        Display the report (text and figures) in the notebook.
+    strict : bool
+        With ``check`` given, raise AssertionError when it fails (what a grade cell does).
+
+    Returns
+    -------
+    SubmissionGrade
+        Points as the grader would give them (the grader recomputes them itself).
+
+    Notes
+    -----
+    Warnings and stderr are silenced (nbgrader zeroes a test cell that writes to stderr).
+    While the out-of-kernel grader re-runs a notebook (``LAYERLAB_GRADING=1``) it does
+    nothing and returns None: the grader measures the deliverable itself.
+    Taught in ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb``.
+    """
+    if os.environ.get("LAYERLAB_GRADING") == "1":
+        return None
+    with quiet():
+        try:
+            spec = dict(assignment_spec(assignment))
+        except GradingError:
+            spec = {"kind": "mix", "notebook": assignment, "scene": scene, "target": target or "streaming",
+                    "gates": ["format", "stems_sum"], "items": []}
+        scene = scene or spec.get("scene")
+        target = target or spec.get("target", "streaming")
+        folder = Path(deliverable)
+        if not folder.is_dir():
+            raise GradingError(f"{folder}: no deliverable folder yet. Export one with export_deliverable(stack, {str(deliverable)!r}).")
+        key = (str(folder.resolve()), scene, target, _tree_stamp(folder))
+        if key not in _SELF_CACHE:
+            _SELF_CACHE.clear()
+            _SELF_CACHE[key] = measure_deliverable(folder, scene=scene, target=target, figures=figures)
+        results, figs = _SELF_CACHE[key]
+        if not spec["items"]:
+            spec["items"] = [{"check": n, "grade_id": n, "points": 1} for n in results]
+        items = score_mix(results, figs, spec)
+        if check is not None:
+            items = [it for it in items if it.name == check] or [
+                ItemGrade(check, check, 0.0, 0.0, False, message=f"No check named {check!r} (known: {', '.join(results)}).")]
+        grade = SubmissionGrade(assignment, "self-check", items)
+    if show:
+        _show(grade)
+    if check is not None and strict and not all(it.passed for it in items):
+        raise AssertionError(f"{check}: " + items[0].message)
+    return grade
+
+
+def _tree_stamp(folder: Path) -> tuple:
+    out = []
+    for p in sorted(folder.rglob("*")):
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _show(grade: SubmissionGrade) -> None:
+    print(grade.to_text())
+    try:
+        from IPython.display import Image, display
+
+        for it in grade.items:
+            if it.figure_png:
+                display(Image(data=base64.b64decode(it.figure_png)))
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: bool = False) -> list[str]:
+    """Check that a lab's answers have the shape the grader reads; optionally, grade them.
+
+    Parameters
+    ----------
+    answers : dict
+        The lab's answer variables by name, e.g. ``{"findings": findings}``.
+    assignment : str
+    show : bool
+        Print the result.
+    grade : bool
+        Also show the grader's verdict per item (points and advice; true values are
+        never shown). For self-paced learners; a course may leave it off.
+
+    Returns
+    -------
+    list of str
+        The problems found (empty when the answers are complete).
+
+    Notes
+    -----
+    While the out-of-kernel grader re-runs a notebook (``LAYERLAB_GRADING=1``) it does
+    nothing and returns an empty list: the grader compares the answers itself, and the
+    learner's code may not read the rubric.
+
+    Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
+    """
+    if os.environ.get("LAYERLAB_GRADING") == "1":
+        return []
+    spec = assignment_spec(assignment)
+    problems = []
+    for it in spec["items"]:
+        path = it["answer"].split(".", 1)
+        var, rest = path[0], (path[1] if len(path) > 1 else "")
+        holder = answers.get(var) if var in answers else None
+        if holder is None:
+            problems.append(f"{var} is not defined")
+            continue
+        try:
+            a = dig_answer(holder, rest) if rest else holder
+        except KeyError:
+            problems.append(f"{it['answer']} is missing")
+            continue
+        kind = it.get("type", "number")
+        if kind == "number" and finite_number(a) is None:
+            problems.append(f"{it['answer']} should be a number, got {a!r}")
+        elif kind in ("numbers", "choices") and not isinstance(a, dict):
+            problems.append(f"{it['answer']} should be a dict, got {type(a).__name__}")
+        elif kind == "choices":
+            allowed = it.get("allowed")
+            if allowed:
+                for k, v in a.items():
+                    if normalise_choice(v) not in {normalise_choice(x) for x in allowed}:
+                        problems.append(f"{it['answer']}[{k!r}] = {v!r}: choose one of {allowed}")
+            for k in it.get("keys", []):
+                if k not in a:
+                    problems.append(f"{it['answer']} has no entry for {k!r}")
+    if show:
+        print("Answers are complete: the grader can read them." if not problems else
+              "Fix before submitting:\n  - " + "\n  - ".join(problems))
+    if grade:
+        with quiet():
+            items = score_answers(answers, spec)
+        result = SubmissionGrade(assignment, "self-check", items)
+        if show:
+            print(result.to_text())
+    return problems

@@ -1,0 +1,205 @@
+"""Submission folders: strict paths, private copies, hashes, locked cells.
+
+Documented for instructors in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from layerlab.errors import GradingError
+
+MAX_SUBMISSION_MB = 400
+"""Megabytes of a submission the grader copies (the rest is skipped)."""
+MAX_FILE_MB = 200
+"""Largest single file the grader copies or the learner's code may write."""
+IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+def resolve_inside(root, relative) -> Path:
+    """Resolve ``relative`` inside ``root``, refusing anything that leaves it.
+
+    Every component is checked with ``lstat``: a symlink anywhere on the way, an
+    absolute path or ``..`` that climbs out raises :class:`GradingError`.
+    """
+    root = Path(root).resolve()
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise GradingError(f"{relative}: paths in a submission must stay inside the submission folder.")
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            return cur
+        if stat.S_ISLNK(st.st_mode):
+            raise GradingError(f"{cur.relative_to(root)} is a symbolic link; the grader only reads real files inside the submission.")
+    return cur
+
+
+def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB) -> list[str]:
+    """Copy the regular files of a submission folder into ``dst``.
+
+    Symlinks, sockets, device files, checkpoint folders and files over ``max_file_mb``
+    are left out; the names of what was skipped are returned.
+    """
+    src, dst = Path(src), Path(dst)
+    skipped: list[str] = []
+    total = 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(src)
+        keep = []
+        for d in dirnames:
+            p = Path(dirpath) / d
+            if d in IGNORED_DIRS or os.path.islink(p):
+                skipped.append(str(rel_dir / d))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        (dst / rel_dir).mkdir(parents=True, exist_ok=True)
+        for f in filenames:
+            p = Path(dirpath) / f
+            st = os.lstat(p)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
+                skipped.append(str(rel_dir / f))
+                continue
+            total += st.st_size
+            shutil.copyfile(p, dst / rel_dir / f)
+    return skipped
+
+
+def submission_hash(folder) -> str:
+    """SHA-256 over the names and bytes of a submission's regular files (for resumable batches)."""
+    h = hashlib.sha256()
+    folder = Path(folder)
+    for dirpath, dirnames, filenames in sorted(os.walk(folder, followlinks=False)):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            if not os.path.isfile(p) or os.path.islink(p):
+                continue
+            h.update(str(p.relative_to(folder)).encode())
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def learner_code_cells(nb: dict) -> list[str]:
+    """Sources of the code cells the learner's solution consists of.
+
+    Grade (test) cells are left out: their verdict is the grader's job. A cell
+    counts as a test cell if its nbgrader metadata marks it ``grade`` and not
+    ``solution``.
+    """
+    out = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        src = cell.get("source", "")
+        out.append("".join(src) if isinstance(src, list) else str(src))
+    return out
+
+
+def restore_locked_cells(nb_path, source_notebook) -> list[str]:
+    """Put back the instructor's version of every locked (read-only) cell, as nbgrader does.
+
+    Cells are matched by grade id; a locked cell the learner deleted is inserted again
+    after the cell that precedes it in the source, one whose type or source changed is
+    replaced, and a duplicated one is kept once (in its first place). Returns the grade
+    ids restored. Works on the notebook JSON directly (no nbformat import in the worker).
+    """
+    src = json.loads(Path(source_notebook).read_text(encoding="utf-8"))
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+
+    def meta(cell):
+        m = cell.get("metadata") if isinstance(cell, dict) else None
+        m = m.get("nbgrader") if isinstance(m, dict) else None
+        return m if isinstance(m, dict) else {}
+
+    def gid(cell):
+        g = meta(cell).get("grade_id")
+        return g if isinstance(g, str) else None
+
+    def text(cell):
+        v = cell.get("source", "") if isinstance(cell, dict) else ""
+        return "".join(v) if isinstance(v, list) else str(v)
+
+    locked = {gid(c): c for c in src.get("cells", []) if meta(c).get("locked") and not meta(c).get("solution") and gid(c)}
+    restored = []
+    present = {gid(c) for c in nb.get("cells", [])}
+    seen: set = set()
+    cells = []
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        g = gid(cell)
+        if g in locked and g in seen:  # a duplicated locked cell runs once, in its first place
+            restored.append(g)
+            continue
+        seen.add(g)
+        if g in locked and (text(cell) != text(locked[g]) or cell.get("cell_type") != locked[g].get("cell_type")):
+            cell = json.loads(json.dumps(locked[g]))
+            restored.append(g)
+        cells.append(cell)
+    nb["cells"] = cells
+    prev = None
+    for c in src.get("cells", []):
+        g = gid(c)
+        if g in locked and g not in present:
+            ids = [gid(x) for x in nb["cells"]]
+            at = ids.index(prev) + 1 if prev in ids else len(nb["cells"])
+            nb["cells"].insert(at, json.loads(json.dumps(c)))
+            restored.append(g)
+        prev = g if g else prev
+    if restored:
+        Path(nb_path).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    return restored
+
+
+def check_notebook(nb_path: Path, name: str) -> None:
+    """Raise GradingError in plain words when the submitted notebook cannot be read."""
+    try:
+        raw = json.loads(nb_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise GradingError(f"{name} is not a notebook (its bytes are not text). Submit the .ipynb file saved by Jupyter.") from None
+    except json.JSONDecodeError as exc:
+        raise GradingError(f"{name} is not a valid notebook: it is not JSON (line {exc.lineno}: {exc.msg}). It was probably "
+                           "edited outside Jupyter or cut short; open it in Jupyter, or fetch the assignment again and "
+                           "copy your work into the fresh copy, then submit again.") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise GradingError(f"{name} is not a valid notebook: it has no list of cells. Submit the .ipynb file saved by Jupyter.")
+    if raw.get("nbformat") != 4 or not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
+                                           for c in raw["cells"]):
+        raise GradingError(f"{name} is not a valid notebook (format {raw.get('nbformat')!r}, or cells without a type). "
+                           "Open it in Jupyter and save it again, then submit again.")
+
+
+def course_of(sub: Path, source_notebook=None):
+    """The nbgrader course root of ``submitted/<student>/<assignment>/`` (or of the source notebook), else None."""
+    sub = Path(sub).resolve()
+    if sub.parent.parent.name == "submitted":
+        return sub.parent.parent.parent
+    if source_notebook is not None:
+        src = Path(source_notebook).resolve()
+        if src.parent.parent.name == "source":
+            return src.parent.parent.parent
+    return None
+
+
+def refuse_links(folder: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            if p.is_symlink():
+                raise GradingError(f"{p.relative_to(folder.parent)} is a symbolic link; export real files into the deliverable.")

@@ -6,6 +6,8 @@ Documented for instructors in ``autograder/README.md``.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
 from layerlab.grading import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, grade_assignment
 from layerlab.grading.results import fmt
@@ -25,12 +27,28 @@ def configure(parser) -> None:
     parser.add_argument("--no-gradebook", action="store_true", help="do not write scores into gradebook.db")
     parser.add_argument("--no-feedback", action="store_true", help="do not annotate autograded notebooks")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run learner code without the bubblewrap sandbox (trusted work only; recorded in the summary)")
 
 
 def run(args) -> int:
-    s = grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student, jobs=args.jobs,
-                         timeout_s=args.timeout, memory_mb=args.memory_mb, gradebook=not args.no_gradebook,
-                         feedback=not args.no_feedback, resume=args.resume, progress=not args.quiet)
+    if args.no_sandbox:
+        print("layerlab grade: warning: --no-sandbox: learner code runs with your rights, guarded only by a Python "
+              "audit hook; the summary records it", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said once above
+        s = _grade(args)
+    return _report(args, s)
+
+
+def _grade(args):
+    return grade_assignment(args.assignment, course=args.course, rubric=args.rubric, students=args.student,
+                            jobs=args.jobs, timeout_s=args.timeout, memory_mb=args.memory_mb,
+                            gradebook=not args.no_gradebook, feedback=not args.no_feedback, resume=args.resume,
+                            progress=not args.quiet, sandbox=not args.no_sandbox)
+
+
+def _report(args, s) -> int:
     for g in sorted(s.grades, key=lambda g: g.student):
         note = f"  ({g.error})" if g.error else ""
         print(f"{g.student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")

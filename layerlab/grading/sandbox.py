@@ -122,8 +122,11 @@ _probe_result: list = []
 
 
 def bwrap_executable() -> str | None:
-    """The ``bwrap`` program on PATH (or /usr/bin/bwrap), or None."""
-    return shutil.which("bwrap") or (("/usr/bin/bwrap") if os.access("/usr/bin/bwrap", os.X_OK) else None)
+    """The ``bwrap`` program: ``$LAYERLAB_BWRAP`` if set, else ``bwrap`` on PATH or /usr/bin/bwrap; None if absent."""
+    chosen = os.environ.get("LAYERLAB_BWRAP")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    return shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
 
 
 def _privileged() -> bool:

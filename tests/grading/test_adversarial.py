@@ -362,19 +362,19 @@ try:
         while True:
             fh.write(b"x" * (16 << 20))
 except OSError as exc:
-    print("refused: /tmp", exc)
+    print("refused: /tmp", exc, flush=True)
 try:
     with open("/dev/shm/fill.bin", "wb") as fh:
         while True:
             fh.write(b"x" * (16 << 20))
 except OSError as exc:
-    print("refused: /dev/shm", exc)
+    print("refused: /dev/shm", exc, flush=True)
 try:
     for n in range(40):  # 4 GB into the home folder, 100 MB a file
         with open(f"fill_{n}.bin", "wb") as fh:
             fh.write(b"x" * (100 << 20))
 except OSError as exc:
-    print("refused:", exc)
+    print("refused:", exc, flush=True)
 '''
 
 MEMORY_HOG = FORK_EXEC + '''

@@ -11,18 +11,26 @@ in both graders). Then it times
 
 1. ``nbgrader autograde lab2_hybrid_mix --create --force`` (one kernel per notebook, in turn);
 2. ``layerlab grade lab2_hybrid_mix --jobs J`` (a worker per submission, J at a time, the learner's
-   code re-run in a fresh isolated interpreter, the deliverable measured outside it),
+   code re-run in a fresh interpreter inside the bubblewrap sandbox, the deliverable measured
+   outside it),
+3. ``layerlab grade ... --no-sandbox`` (the learner's code forked from the warm zygote instead),
 
-and prints both wall times, their ratio and the score distribution.
+and prints the wall times, their ratios, the sandbox's cost per submission (from the two
+``layerlab grade`` runs, and from starting an empty sandbox ``--starts`` times: wall and CPU
+seconds of bwrap, a fresh interpreter and the preloaded imports) and the score distribution.
+``--skip-nbgrader`` leaves out step 1 (about 5 s per submission).
 
-    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py [--n 100] [--jobs 2] [--timeout 30]
+    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py [--n 100] [--jobs 2] [--timeout 30] [--skip-nbgrader]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import csv
+import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -34,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "grading"))
 
-from test_batch_resume import CLASS, LAB2, build_class, gradebook_scores  # noqa: E402
+from test_batch_resume import CLASS, LAB2, build_class  # noqa: E402
 
 CLASS_MIX = {"s01_ref": 45, "s03_quiet": 10, "s04_sfx_late": 10, "s05_music_loud": 10, "s06_untouched": 10,
              "s07_patcher": 5, "s08_not_json": 4, "s10_crash": 3, "s09_loop": 3}
@@ -84,6 +92,8 @@ def main(argv=None) -> int:
                    help="instead: layerlab grade --jobs J against a local Dask cluster of 1 and 2 single-thread workers, "
                         "and the scheduler's cost per task (see bench_cluster)")
     p.add_argument("--empty-tasks", type=int, default=10_000, help="--cluster: empty tasks timed on the scheduler")
+    p.add_argument("--skip-nbgrader", action="store_true", help="do not time nbgrader autograde")
+    p.add_argument("--starts", type=int, default=10, help="empty sandboxes started to time the sandbox alone (default 10)")
     a = p.parse_args(argv)
     if a.cluster:
         return bench_cluster(a)
@@ -102,22 +112,32 @@ def main(argv=None) -> int:
         _run([str(Path(sys.executable).parent / "nbgrader"), "generate_assignment", LAB2, "--force"], cwd=course)
         print(f"class of {a.n} submissions built in {time.perf_counter() - t0:.1f} s ({course})")
 
-        t_nbgrader = _run([str(Path(sys.executable).parent / "nbgrader"), "autograde", LAB2, "--create", "--force",
-                           f"--ExecutePreprocessor.timeout={int(a.timeout)}"], cwd=course, allow_failed_submissions=True)
-        print(f"nbgrader autograde:            {t_nbgrader:8.1f} s  ({t_nbgrader / a.n:.2f} s per submission)")
+        t_nbgrader = None
+        if not a.skip_nbgrader:
+            t_nbgrader = _run([str(Path(sys.executable).parent / "nbgrader"), "autograde", LAB2, "--create", "--force",
+                               f"--ExecutePreprocessor.timeout={int(a.timeout)}"], cwd=course, allow_failed_submissions=True)
+            print(f"nbgrader autograde:                 {t_nbgrader:8.1f} s  ({t_nbgrader / a.n:.2f} s per submission)")
 
-        t_kit = _run([sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--course", str(course), "--jobs", str(a.jobs),
-                      "--timeout", str(a.timeout), "--quiet"], cwd=course)
-        print(f"layerlab grade --jobs {a.jobs}:       {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission)")
-        print(f"ratio layerlab grade / nbgrader autograde: {t_kit / t_nbgrader:.2f}")
+        grade = [sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--course", str(course), "--jobs", str(a.jobs),
+                 "--timeout", str(a.timeout), "--quiet", "--no-feedback"]
+        t_kit = _run(grade, cwd=course)
+        scores = _scores(course)
+        print(f"layerlab grade --jobs {a.jobs} (sandbox):  {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission)")
+        t_fork = _run([*grade, "--no-sandbox"], cwd=course)
+        print(f"layerlab grade --jobs {a.jobs} --no-sandbox: {t_fork:6.1f} s  ({t_fork / a.n:.2f} s per submission)")
+        if _scores(course) != scores:
+            raise SystemExit("the sandboxed and the unsandboxed runs gave different scores")
+        print(f"sandbox cost: {t_kit - t_fork:+.1f} s for the class ({100 * (t_kit / t_fork - 1):+.0f} %), "
+              f"{(t_kit - t_fork) * a.jobs / a.n:.2f} core-s per submission")
+        if t_nbgrader:
+            print(f"ratio layerlab grade / nbgrader autograde: {t_kit / t_nbgrader:.2f}")
+        if a.starts:
+            wall, cpu = sandbox_start_cost(a.starts)
+            print(f"one empty sandbox (bwrap + interpreter + imports), median of {a.starts}: {wall:.2f} s wall, "
+                  f"{cpu:.2f} s CPU")
 
-        totals = collections.Counter()
-        per_student = collections.defaultdict(float)
-        for (sid, _), (auto, _) in gradebook_scores(course).items():
-            per_student[sid] += auto or 0.0
-        for sid, score in per_student.items():
-            totals[score] += 1
-        print("scores in the gradebook (points: submissions):", ", ".join(f"{k:g}: {v}" for k, v in sorted(totals.items())))
+        totals = collections.Counter(scores.values())
+        print("scores (points: submissions):", ", ".join(f"{k:g}: {v}" for k, v in sorted(totals.items())))
     finally:
         if a.keep:
             print("kept", tmp)
@@ -185,6 +205,30 @@ def bench_cluster(a) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+def _scores(course: Path) -> dict:
+    with open(course / "reports" / LAB2 / "summary.csv", newline="", encoding="utf-8") as fh:
+        return {r["student"]: float(r["score"]) for r in csv.DictReader(fh)}
+
+
+def sandbox_start_cost(n: int) -> tuple[float, float]:
+    """Median wall seconds and mean CPU seconds (bwrap and everything in it) of running an empty notebook in the sandbox."""
+    import statistics
+
+    from layerlab.grading.sandbox import run_sandboxed
+
+    walls, cpus = [], []
+    for _ in range(n):
+        work = Path(tempfile.mkdtemp(prefix="layerlab-bench-sandbox-"))
+        try:
+            (work / "empty.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}))
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            run = run_sandboxed("empty.ipynb", work)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            walls.append(run.elapsed_s)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return statistics.median(walls), sum(cpus) / len(cpus)
 
 
 if __name__ == "__main__":

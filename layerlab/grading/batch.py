@@ -5,18 +5,21 @@ Documented for instructors in ``autograder/README.md``.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerlab.errors import GradingError, LayerLabError, ZygoteError
+from layerlab.errors import GraderError, GradingError, LayerLabError
 from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exists, write_grades
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
@@ -30,15 +33,18 @@ from layerlab.grading.submission import (check_notebook, copy_submission, course
 
 def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
                      timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
-                     figures: bool = True, source_notebook=None, zygote=None) -> SubmissionGrade:
+                     figures: bool = True, source_notebook=None, zygote=None, sandbox: bool = True) -> SubmissionGrade:
     """Grade one submission folder from scratch, out of the learner's kernel.
 
-    The folder is copied, its notebook's solution cells run in a fresh isolated
-    process (:func:`run_learner_code`), and the resulting deliverable is measured in
-    another one (:func:`measure_in_child`), or the answers compared here.
+    The folder is copied, its notebook's solution cells run in a fresh process
+    inside the bubblewrap sandbox (:func:`run_learner_code`, :mod:`layerlab.grading.sandbox`),
+    and once the sandbox is gone a snapshot of the deliverable (regular files,
+    size-capped) is measured in a process forked from the zygote
+    (:func:`measure_in_child`), or the answers compared here.
     A broken submission scores zero with an explanation; it never raises. When
-    the grader itself fails (its warm interpreter cannot fork), the result is
-    marked ``incomplete`` instead, and nothing should be recorded from it.
+    the grader itself fails (its warm interpreter cannot fork, bwrap cannot build
+    the sandbox), the result is marked ``incomplete`` instead, and nothing should be
+    recorded from it.
 
     Parameters
     ----------
@@ -53,8 +59,11 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         The instructor's source notebook; its locked cells replace the learner's versions
         (see :func:`restore_locked_cells`).
     zygote : layerlab.grading.zygote.Zygote, optional
-        The warm interpreter the submission's processes are forked from (default:
-        the process-wide one).
+        The warm interpreter the measuring process is forked from (default: the
+        process-wide one); without the sandbox, the learner's process too.
+    sandbox : bool
+        Run the learner's code in bubblewrap (default). ``False`` forks it from the
+        zygote with only the audit hook as a guard: for trusted work (``--no-sandbox``).
 
     Returns
     -------
@@ -65,8 +74,10 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     spec = assignment_spec(assignment, rubric)
     timeout_s = float(timeout_s or spec.get("timeout_s") or DEFAULT_TIMEOUT_S)
     sub = Path(submission_dir)
-    result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name)
+    result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name,
+                             sandbox="bwrap" if sandbox else "none")
     work = Path(tempfile.mkdtemp(prefix="layerlab-grade-"))
+    snapshot = None
     try:
         if not sub.is_dir() or sub.is_symlink():
             raise GradingError(f"{sub}: no submission folder here.")
@@ -87,7 +98,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
             _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect,
-                                      zygote=zygote)
+                                      zygote=zygote, sandbox=sandbox)
             result.log = log
             result.error = run_notes(log)
             deliverable = resolve_inside(work, out_name)
@@ -98,15 +109,19 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                    + (" Errors while running it: " + "; ".join(errors) if errors else "")
                                    + (" " + result.error if result.error else ""))
             refuse_links(deliverable)
-            result.items = measure_in_child(deliverable, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
+            # measured on the grader's own snapshot: regular files only, size-capped, in a folder no learner process saw
+            snapshot = Path(tempfile.mkdtemp(prefix="layerlab-snapshot-"))
+            copy_submission(deliverable, snapshot / out_name)
+            result.items = measure_in_child(snapshot / out_name, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
             values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
-                                           memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote)
+                                           memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
+                                           sandbox=sandbox)
             result.log = log
             result.error = run_notes(log)
             result.items = score_answers(values, spec)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
-        if isinstance(exc, ZygoteError):
+        if isinstance(exc, GraderError):
             result.incomplete = True
             result.error = f"The grader could not run this submission ({exc}); it was not scored. Grade it again."
         else:
@@ -115,6 +130,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                   float(it["points"]), False, message=result.error) for it in spec["items"]]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
 
@@ -139,7 +156,7 @@ class ClassSummary:
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
                      timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
                      gradebook: bool = True, feedback: bool = True, resume: bool = False,
-                     progress: bool = True, grader=None, db_url: str | None = None) -> ClassSummary:
+                     progress: bool = True, sandbox: bool = True, grader=None, db_url: str | None = None) -> ClassSummary:
     """Grade every collected submission of an assignment and write the class summary.
 
     Parameters
@@ -162,7 +179,13 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         Replace each grade cell's output in ``autograded/`` with the grader's verdict and
         strip hidden tests, so ``nbgrader generate_feedback`` shows the real result.
     resume : bool
-        Reuse a previous result when the submission's files have not changed.
+        Reuse a previous result when the submission's files have not changed and the
+        stored result carries the grader's seal (:func:`seal_result`).
+    sandbox : bool
+        Run learner code in the bubblewrap sandbox (default). Where bwrap cannot run,
+        :class:`layerlab.errors.SandboxError` is raised before anything is graded.
+        ``False`` grades without it (trusted work only); a warning is issued and every
+        result and the summary's ``sandbox`` column say ``none``.
     grader : callable, optional
         ``grader(submission_dir, **grade_submission_kwargs) -> SubmissionGrade`` grades one
         submission somewhere else, e.g. :class:`layerlab.grading.cluster.DaskGrader` on a
@@ -195,24 +218,31 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
     source_nb = course / "source" / assignment / f"{spec['notebook']}.ipynb"
 
+    if sandbox:
+        from layerlab.grading.sandbox import require_sandbox
+
+        require_sandbox()  # refuse before grading anything, in one line that says how to enable it
+    else:
+        warnings.warn("grading without the OS sandbox (--no-sandbox): learner code runs with the grader's rights, "
+                      "guarded only by a Python audit hook; use it for trusted work only", stacklevel=2)
+    key = grader_key(course / "reports")
+
     def one(args):
         student, adir = args
         cache = report_dir / "results" / f"{student}.json"
         if resume and cache.is_file():
-            try:
-                old = SubmissionGrade.from_dict(json.loads(cache.read_text(encoding="utf-8")))
-                if old.submission_sha256 and old.submission_sha256 == submission_hash(adir):
-                    return old
-            except (OSError, json.JSONDecodeError, TypeError, KeyError):
-                pass
+            old = load_sealed_result(cache, key)
+            if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
+                    and old.sandbox == ("bwrap" if sandbox else "none"):
+                return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
-                  source_notebook=source_nb if source_nb.is_file() else None)
+                  source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
         g = (grader or grade_here)(adir, **kw)
         g.student = student
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
         part = cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")
-        part.write_text(json.dumps(g.to_dict()), encoding="utf-8")
+        part.write_text(json.dumps(seal_result(g.to_dict(), key)), encoding="utf-8")
         os.replace(part, cache)  # a batch killed here leaves the old result or the new one, never half of one
         return g
 
@@ -245,8 +275,9 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     for student, _ in ([] if students is None else _all_submissions(sub_root, assignment)):
         cache = report_dir / "results" / f"{student}.json"
         if student not in klass and cache.is_file():
-            with contextlib.suppress(OSError, json.JSONDecodeError, TypeError, KeyError):
-                klass[student] = SubmissionGrade.from_dict(json.loads(cache.read_text(encoding="utf-8")))
+            old = load_sealed_result(cache, key)
+            if old is not None:
+                klass[student] = old
     everyone = sorted(klass.values(), key=lambda g: g.student)
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
@@ -259,6 +290,50 @@ def grade_here(submission_dir, **kw) -> SubmissionGrade:
     if g.incomplete:  # the grader's own interpreter stopped (not the learner's doing): once more, with a new one
         g = grade_submission(submission_dir, **kw)
     return g
+
+
+KEY_FILE = ".layerlab-grader.key"
+"""The grader's sealing key, in ``<course>/reports/`` (0600; learner code never sees the course folder)."""
+
+
+def grader_key(reports_dir) -> bytes:
+    """The course's result-sealing key (32 random bytes), created on first use with mode 0600."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        data = path.read_bytes()
+        if len(data) >= 32 and not path.is_symlink():
+            return data
+        raise GradingError(f"{path}: the grader's key is damaged; delete it and grade again without --resume.") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _seal_text(d: dict) -> bytes:
+    return json.dumps({k: v for k, v in d.items() if k != "grader_hmac"}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_result(d: dict, key: bytes) -> dict:
+    """A stored result with ``grader_hmac``: HMAC-SHA256 of its canonical JSON under the grader's key."""
+    out = dict(d)
+    out["grader_hmac"] = hmac.new(key, _seal_text(out), hashlib.sha256).hexdigest()
+    return out
+
+
+def load_sealed_result(path, key: bytes) -> SubmissionGrade | None:
+    """The stored result at ``path`` if the grader wrote it (its seal checks out), else None."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(d, dict) or not hmac.compare_digest(str(d.get("grader_hmac", "")),
+                                                              seal_result(d, key)["grader_hmac"]):
+            return None
+        return SubmissionGrade.from_dict(d)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _all_submissions(sub_root: Path, assignment: str) -> list[tuple[str, Path]]:

@@ -13,16 +13,20 @@ from layerlab.grading.results import SubmissionGrade, fmt
 
 
 def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
-    """Score table: one row per student, one column per rubric item, plus total."""
+    """Score table: one row per student, one column per rubric item, plus total, the grader's note and the sandbox.
+
+    The ``sandbox`` column says where each learner's code ran: ``bwrap`` (the OS
+    sandbox) or ``none`` (graded with ``--no-sandbox``).
+    """
     path = Path(path)
     names = [it.get("check") or it.get("label") or it["answer"] for it in spec["items"]]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["student", *names, "score", "max_score", "error"])
+        w.writerow(["student", *names, "score", "max_score", "error", "sandbox"])
         for g in sorted(grades, key=lambda g: g.student):
             pts = {it.grade_id: it.points for it in g.items}
             w.writerow([g.student, *[fmt(float(pts.get(it["grade_id"], 0.0))) for it in spec["items"]],
-                        fmt(g.score), fmt(g.max_score), g.error])
+                        fmt(g.score), fmt(g.max_score), g.error, g.sandbox])
     return path
 
 

@@ -64,6 +64,8 @@ class SubmissionGrade:
     submission_sha256: str = ""
     incomplete: bool = False
     """True when the grader itself failed (not the submission): nothing is recorded, a re-run grades it."""
+    sandbox: str = ""
+    """Where the learner's code ran: ``"bwrap"`` (the OS sandbox) or ``"none"`` (``--no-sandbox``)."""
 
     @property
     def score(self) -> float:
@@ -91,7 +93,7 @@ class SubmissionGrade:
     @classmethod
     def from_dict(cls, d: dict) -> "SubmissionGrade":
         items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
-        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete")
+        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox")
         keep = {k: d[k] for k in names if k in d}
         return cls(items=items, **keep)
 

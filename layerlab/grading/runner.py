@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -30,16 +31,57 @@ DEFAULT_MEMORY_MB = 4096
 """Address space of the learner's process, in megabytes."""
 
 
-def apply_limits(memory_mb: float) -> None:
-    """In a forked task: cap its address space and the size of any file it writes; no core dumps."""
+def apply_limits(memory_mb: float, *, cpu_s: float | None = None, max_processes: int | None = None,
+                 max_file_mb: float = MAX_FILE_MB) -> None:
+    """In a learner's or measuring process: cap its address space, CPU time, processes and file size; no core dumps.
+
+    Soft and hard limits are set alike, so the process cannot raise them again.
+
+    Parameters
+    ----------
+    memory_mb : float
+        Address space (RLIMIT_AS), megabytes.
+    cpu_s : float, optional
+        CPU seconds (RLIMIT_CPU; SIGXCPU, then SIGKILL).
+    max_processes : int, optional
+        Processes and threads of this uid (RLIMIT_NPROC; in the sandbox, the sandbox's own uid).
+    max_file_mb : float
+        Largest file it may write (RLIMIT_FSIZE; SIGXFSZ or EFBIG).
+    """
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
         lim = int(memory_mb * 1024 * 1024)
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        fsize = int(MAX_FILE_MB * 1e6)  # no single file larger than the grader would read
+        fsize = int(max_file_mb * 1e6)  # no single file larger than the grader would read
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        if cpu_s is not None:
+            resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(cpu_s), math.ceil(cpu_s) + 5))
+        if max_processes is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (int(max_processes), int(max_processes)))
+
+
+def sandbox_env(home: str) -> dict:
+    """The learner's environment inside the sandbox: an allow-list, nothing of the grader's."""
+    env = {
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "NUMBA_CACHE_DIR": "/tmp/numba",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAYERLAB_GRADING": "1",
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    }
+    if os.environ.get("LAYERLAB_ASSETS"):
+        from layerlab.paths import assets_dir
+
+        env["LAYERLAB_ASSETS"] = str(assets_dir())
+    return env
 
 
 def _child_env(workdir: Path) -> dict:
@@ -58,13 +100,16 @@ def _child_env(workdir: Path) -> dict:
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
                      memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
-                     zygote=None) -> tuple[dict, str]:
-    """Run a notebook's solution cells in a fresh isolated process.
+                     zygote=None, sandbox: bool = False) -> tuple[dict, str]:
+    """Run a notebook's solution cells in a fresh process: in the bwrap sandbox, or forked from the zygote.
 
-    The process is forked from the grader's warm isolated interpreter
-    (:mod:`layerlab.grading.zygote`), so the libraries are already imported, but nothing
-    else is shared: it has its own memory, a new session and process group, the
-    limits below, a clean environment and the work folder as its home.
+    With ``sandbox=True`` (what ``layerlab grade`` does), a fresh interpreter runs
+    inside bubblewrap (:mod:`layerlab.grading.sandbox`): its own namespaces, a file
+    system holding only the interpreter, the kit's package, the scenes and this
+    submission, an allow-listed environment, and limits on time, memory, processes
+    and disk. Without it, the process is forked from the grader's warm isolated
+    interpreter (:mod:`layerlab.grading.zygote`) with a Python audit hook as its only
+    guard: for trusted work (``--no-sandbox``) and the tests of the zygote.
 
     Parameters
     ----------
@@ -75,23 +120,38 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     exports : sequence of str
         Variable names to collect after the cells ran (JSON data only).
     timeout_s, memory_mb : float
-        Limits for the child process (it is killed with its whole process group).
+        Limits for the child process (it is killed with every process it started).
     protect : list of str, optional
-        Folders the code may not touch (default: :func:`protected_roots` of the kit).
+        Without the sandbox: folders the code may not touch (default: :func:`protected_roots`).
     partial : bool
         When the code is stopped or ends early, return the exports as they were after
         the last cell that finished (so a runaway last cell does not cost earlier answers).
     zygote : layerlab.grading.zygote.Zygote, optional
-        The warm interpreter to fork from (default: the process-wide one).
+        Without the sandbox: the warm interpreter to fork from (default: the process-wide one).
+    sandbox : bool
+        Run inside bubblewrap (raises :class:`layerlab.errors.SandboxError` where it cannot run).
 
     Returns
     -------
     (dict, str)
         The exported values (missing names are absent) and a log of cell errors.
     """
+    workdir = Path(workdir)
+    if sandbox:
+        from layerlab.grading import sandbox as _sandbox
+
+        nb_rel = os.path.relpath(Path(notebook).resolve(), workdir.resolve())
+        run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports,
+                                     limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb)))
+        text = run.log + describe_end(_sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s,
+                                      quiet=run.disk_exceeded)
+        values, note = read_exports(run.exports_file, partial=partial)
+        for f in (run.exports_file, Path(str(run.exports_file) + ".partial"), Path(str(run.exports_file) + ".tmp")):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        return values, text + note
     from layerlab.grading import zygote as _zygote
 
-    workdir = Path(workdir)
     out_dir = Path(tempfile.mkdtemp(prefix="layerlab-answers-"))
     out_file = out_dir / "exports.json"
     args = {"notebook": str(notebook), "out": str(out_file), "exports": list(exports), "workdir": str(workdir),
@@ -115,31 +175,63 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         returncode = task.wait()
         timed_out = True
     task.kill()  # the child is gone; kill any process it left behind in its group (it may hold the pipe open)
-    text = reader.text()
+    text = reader.text() + describe_end(returncode, timed_out=timed_out, timeout_s=timeout_s)
+    try:
+        values, note = read_exports(out_file, partial=partial)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return values, text + note
+
+
+MAX_EXPORTS_BYTES = 4_000_000
+"""Largest exported-answers file the grader reads."""
+
+
+def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: bool = False) -> str:
+    """The grader's note on how the learner's process ended ("" for a normal end), in plain words."""
+    if quiet:
+        return ""
     if timed_out:
-        text += f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
-    elif returncode < 0:
+        return f"\n[grader] the notebook code did not finish within {timeout_s:.0f} s and was stopped."
+    if returncode < 0:
         sig = -returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
-               "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted"}.get(name, f"signal {name}")
-        text += f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
-    elif returncode:
-        text += (f"\n[grader] the notebook process ended early with status {returncode} (os._exit or a crash); "
-                 "the cells after that point did not run.")
-    values = {}
+               "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted",
+               "SIGXCPU": "it used up its CPU time"}.get(name, f"signal {name}")
+        return f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
+    if returncode:
+        return (f"\n[grader] the notebook process ended early with status {returncode} (os._exit or a crash); "
+                "the cells after that point did not run.")
+    return ""
+
+
+def read_exports(out_file: Path, *, partial: bool) -> tuple[dict, str]:
+    """The exported answers (a regular file, size-capped, JSON object), and a note on where they came from."""
+    note = ""
+    out_file = Path(out_file)
     partial_file = Path(str(out_file) + ".partial")
-    if partial and not out_file.is_file() and partial_file.is_file():
+    if partial and not _regular(out_file) and _regular(partial_file):
         out_file = partial_file
-        text += "\n[grader] answers were taken as they stood after the last cell that finished."
+        note += "\n[grader] answers were taken as they stood after the last cell that finished."
+    if not _regular(out_file):
+        return {}, note
     try:
-        raw = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
-        values = raw if isinstance(raw, dict) else {}
-    except (OSError, json.JSONDecodeError):
-        text += "\n[grader] the exported answers could not be read."
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
-    return values, text
+        if os.lstat(out_file).st_size > MAX_EXPORTS_BYTES:
+            raise ValueError("too large")
+        raw = json.loads(out_file.read_text(encoding="utf-8"))
+        return (raw if isinstance(raw, dict) else {}), note
+    except (OSError, ValueError):
+        return {}, note + "\n[grader] the exported answers could not be read."
+
+
+def _regular(path: Path) -> bool:
+    try:
+        import stat
+
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class BoundedReader:
@@ -337,7 +429,13 @@ def _preload() -> None:
 
 def exec_task(args: dict) -> int:
     """Zygote task (in the learner's forked process): apply the limits, run the solution cells, dump the exports."""
-    apply_limits(float(args["memory_mb"]))
+    apply_limits(float(args["memory_mb"]), cpu_s=args.get("cpu_s"), max_processes=args.get("max_processes"),
+                 max_file_mb=float(args.get("max_file_mb") or MAX_FILE_MB))
+    uid = args.get("run_as_uid")
+    if uid is not None:  # in the sandbox run as root: become the sandbox's own uid, with no capability left
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
     os.chdir(args["workdir"])
     os.environ.clear()
     os.environ.update(args["env"])
@@ -375,6 +473,11 @@ def exec_task(args: dict) -> int:
         write_json(str(out_path) + ".tmp", text)
         replace(str(out_path) + ".tmp", str(out_path) + ".partial")
 
+    ready_fd = args.get("ready_fd")
+    if ready_fd is not None:  # in the sandbox: tell the grader the learner's time starts now
+        with contextlib.suppress(OSError):
+            os.write(int(ready_fd), b"1")
+            os.close(int(ready_fd))
     for i, src in enumerate(learner_code_cells(nb)):
         try:
             exec(compile(_to_python(src), f"<cell {i + 1}>", "exec"), ns)  # noqa: S102 - the learner's own code, sandboxed by process

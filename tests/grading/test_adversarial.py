@@ -10,13 +10,24 @@ that worked would lift the loudness item (or any other) above it.
 
 Lab 3 (answers) adds the attacks that target answer comparison: objects whose
 ``__eq__`` is always true and reading the expected answers from the rubric.
+
+The attacks of issue #12 go around the Python audit hook (``_posixsubprocess.fork_exec``,
+cffi's ``system``) and aim at what only the operating-system sandbox (bubblewrap) stops:
+a ``setsid`` daemon, a ``.pth`` in the environment, a rewritten cue sheet, a classmate's
+work in progress and answers, the nbgrader exchange, the grader's environment, killing
+the grader, a fork bomb, filling the disk and a memory hog. Each attacker earns exactly
+its honest grade, each victim keeps theirs, no process survives the batch, and the batch
+completes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -182,7 +193,7 @@ cell = f"import shutil\\nshutil.rmtree('deliverable', ignore_errors=True)\\nshut
 with open("steal.ipynb", "w") as fh:  # for a task without the guard: put the reference in place of the deliverable
     json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": cell}]}, fh)
-for path in glob.glob(os.path.join(tempfile.gettempdir(), "layerlab-zygote-*", "z.sock")):
+for path in glob.glob(os.path.join(tempfile.gettempdir(), "layerlab-zygote-*", "z.sock")) + ["@@ZYGOTE@@"]:
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(path)
@@ -202,6 +213,187 @@ for pid in (os.getppid(),):  # the grader's process that forked this one
     except OSError as exc:
         print("refused:", exc)
 '''
+
+# ------------------------------------------------------------------ issue #12: attacks that bypass the audit hook
+
+FORK_EXEC = '''
+import _posixsubprocess, os
+def _run(*argv, setsid=False):  # start a program without any audit event
+    r, w = os.pipe()
+    pid = _posixsubprocess.fork_exec([os.fsencode(a) for a in argv], [os.fsencode(argv[0])], True, (w,), None, None,
+                                     -1, -1, -1, -1, -1, -1, r, w, True, setsid, -1, None, None, None, -1, None, False)
+    os.close(w)
+    os.read(r, 200)
+    os.close(r)
+    return pid
+'''
+
+FORK_EXEC_STEAL = FORK_EXEC + '''
+import time
+_run("/bin/sh", "-c", "LLMARK=1; cat @@REPO@@/autograder/rubric.json @@COURSE@@/rubric.json || echo 'refused: no rubric'; "
+     "cp -r @@COURSE@@/source/lab2_hybrid_mix/reference_deliverable/. deliverable/ || echo 'refused: no reference'")
+time.sleep(2)
+'''
+
+CFFI_SYSTEM = '''
+try:
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef("int system(const char *command);")
+    libc = ffi.dlopen(None)
+    libc.system(b"cp -r @@COURSE@@/source/lab2_hybrid_mix/reference_deliverable/. deliverable/ || echo 'refused: cp failed'")
+except Exception as exc:
+    print("refused:", type(exc).__name__, exc)
+'''
+
+SETSID_DAEMON = FORK_EXEC + '''
+_run("/bin/sh", "-c", "LLMARK=1; sleep 4; "
+     "cp -r @@COURSE@@/source/lab2_hybrid_mix/reference_deliverable/. $HOME/deliverable/; "
+     "echo forged > @@COURSE@@/reports/lab2_hybrid_mix/summary.csv; "
+     "echo '{}' > @@COURSE@@/reports/lab2_hybrid_mix/results/setsid_daemon.json; sleep 600", setsid=True)
+print("daemon started")
+'''
+
+PTH_IN_ENV = '''
+import os, site
+for d in site.getsitepackages() + [os.path.dirname(os.__file__), "@@SITE@@"]:
+    try:
+        with open(os.path.join(d, "zz_layerlab_attack.pth"), "w") as fh:
+            fh.write("import os; os.environ['LL_ATTACK'] = '1'\\n")
+        print("wrote", d)
+    except OSError as exc:
+        print("refused:", exc)
+'''
+
+CUE_SHEET = FORK_EXEC + '''
+import json
+path = "@@SCENES@@/cafe_dialogue/cues.json"
+try:
+    cues = json.load(open(path))
+    cues["events"] = []
+    cues.setdefault("native", {})["flaws"] = []
+    with open(path, "w") as fh:
+        json.dump(cues, fh)
+except OSError as exc:
+    print("refused:", exc)
+_run("/bin/sh", "-c", f"LLMARK=1; echo '{{}}' > {path} || echo 'refused: shell write failed'")
+import time
+time.sleep(1)
+'''
+
+CLASSMATE_LAB2 = FORK_EXEC + '''
+import glob, os, shutil, time
+seen, copied, wrecked = set(), 0, 0
+end = time.time() + 20
+while time.time() < end:
+    for pat in ("/tmp/layerlab-grade-*/**", "@@TMP@@/layerlab-grade-*/**", "/tmp/layerlab-snapshot-*/**", "/proc/*/cwd/deliverable/*",
+                "/proc/*/root/tmp/layerlab-grade-*/**", "@@COURSE@@/submitted/*/lab2_hybrid_mix/*"):
+        try:
+            found = glob.glob(pat, recursive=True)
+        except OSError as exc:
+            found = []
+        for p in found:
+            try:
+                mine = os.path.realpath(p).startswith(os.getcwd() + os.sep)
+            except OSError:
+                mine = True
+            if p in seen or mine or not os.path.isfile(p):
+                continue
+            seen.add(p)
+            if p.endswith("mix.wav") and "classmate_attack" not in p:
+                try:
+                    shutil.copy(p, "deliverable/mix.wav")  # copy the classmate's mix ...
+                    copied += 1
+                    open(p, "wb").close()  # ... and wreck theirs
+                    wrecked += 1
+                except OSError as exc:
+                    print("refused:", exc)
+    _run("/bin/sh", "-c", "LLMARK=1; for f in /tmp/layerlab-grade-*/deliverable/mix.wav; do [ -f $f ] && : > $f; done")
+    time.sleep(0.5)
+print(f"refused: saw {len(seen)} classmate files, copied {copied}, wrecked {wrecked}")
+'''
+
+EXCHANGE = '''
+import glob
+hits = []
+for pat in ("@@EXCHANGE@@/*/inbound/*/*.ipynb", "/srv/nbgrader/exchange/*/inbound/*/*.ipynb",
+            "/usr/local/share/nbgrader/exchange/*/inbound/*/*.ipynb"):
+    for p in glob.glob(pat):
+        try:
+            hits.append(open(p).read()[:200])
+        except OSError as exc:
+            print("refused:", exc)
+try:
+    hits.append(open("@@EXCHANGE@@/layerlab/inbound/bob+lab2_hybrid_mix+2026-11-30/lab2_hybrid_mix.ipynb").read()[:200])
+except OSError as exc:
+    print("refused:", exc)
+print("exchange:", hits)
+'''
+
+GRADER_ENV = '''
+import glob, os
+seen = [repr(dict(os.environ))]
+for p in glob.glob("/proc/*/environ") + ["/proc/@@GRADER_PID@@/environ", "/proc/1/environ"]:
+    try:
+        seen.append(open(p, "rb").read().decode("utf-8", "replace"))
+    except OSError as exc:
+        print("refused:", exc)
+print("environ:", " | ".join(seen))
+'''
+
+KILL_ALL = FORK_EXEC + '''
+import time
+_run("/bin/sh", "-c", "LLMARK=1; kill -9 @@GRADER_PID@@; kill -9 -1; pkill -9 -f layerlab; pkill -9 python")
+time.sleep(3)
+print("still here")
+'''
+
+FORK_BOMB = FORK_EXEC + '''
+import time
+_run("/bin/sh", "-c", "LLMARK=1; b() { b | b & }; b")
+time.sleep(5)
+print("bomb went off")
+'''
+
+FILL_DISK = '''
+import os
+try:
+    with open("/tmp/fill.bin", "wb") as fh:
+        while True:
+            fh.write(b"x" * (16 << 20))
+except OSError as exc:
+    print("refused: /tmp", exc, flush=True)
+try:
+    with open("/dev/shm/fill.bin", "wb") as fh:
+        while True:
+            fh.write(b"x" * (16 << 20))
+except OSError as exc:
+    print("refused: /dev/shm", exc, flush=True)
+try:
+    for n in range(40):  # 4 GB into the home folder, 100 MB a file
+        with open(f"fill_{n}.bin", "wb") as fh:
+            fh.write(b"x" * (100 << 20))
+except OSError as exc:
+    print("refused:", exc, flush=True)
+'''
+
+MEMORY_HOG = FORK_EXEC + '''
+try:
+    hog = bytearray(64 << 30)
+except MemoryError:
+    print("refused: MemoryError")
+blocks = []
+try:
+    for _ in range(200):
+        blocks.append(bytearray(b"x" * (256 << 20)))
+except MemoryError:
+    print("refused: MemoryError after", len(blocks), "blocks")
+del blocks
+_run("@@PYTHON@@", "-c", "LLMARK=1; x = bytearray(b'x' * (64 << 30))")
+import time
+time.sleep(1)
+'''
+
 
 
 def _locked_edit(nb):
@@ -268,7 +460,24 @@ LAB2_CASES = {
     "huge_output": (HUGE_OUTPUT, None),
     "zygote_escape": (ZYGOTE_ESCAPE, None),
     "kill_the_grader": (KILL_THE_GRADER, None),
+    # issue #12
+    "fork_exec_steal": (FORK_EXEC_STEAL, None),
+    "cffi_system": (CFFI_SYSTEM, None),
+    "setsid_daemon": (SETSID_DAEMON, None),
+    "pth_in_env": (PTH_IN_ENV, None),
+    "cue_sheet": (CUE_SHEET, None),
+    "classmate_attack": (CLASSMATE_LAB2, None),
+    "exchange": (EXCHANGE, None),
+    "grader_env": (GRADER_ENV, None),
+    "kill_all": (KILL_ALL, None),
+    "fork_bomb": (FORK_BOMB, None),
+    "fill_disk": (FILL_DISK, None),
+    "memory_hog": (MEMORY_HOG, None),
 }
+# full-marks submissions: the classmates the attacks aim at (a victim next to the attacker in the batch, a control)
+VICTIMS = ("classmate_victim", "full_control")
+TOKEN = "instructor-token-" + hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+MARKS = ("LLMARK",)
 # attacks that leave no deliverable to measure: zero, with the reason
 ZERO_CASES = {"symlink_deliverable", "symlink_stem"}
 
@@ -294,8 +503,10 @@ def _release_copy(lab: str, dest: Path) -> Path:
 def _submit(course: Path, lab: str, sid: str, edits, transform=None, subs=None) -> None:
     path = _release_copy(lab, course / "submitted" / sid / lab)
     if subs:
-        edits = [(o, n.replace(COURSE_MARK, str(course)).replace("@@REPO@@", str(REPO))
-                  .replace("@@OUTSIDE@@", str(course.parent / "outside_reference"))) for o, n in edits]
+        table = {COURSE_MARK: str(course), "@@REPO@@": str(REPO), "@@OUTSIDE@@": str(course.parent / "outside_reference"),
+                 **(subs if isinstance(subs, dict) else {})}
+        for key, value in table.items():
+            edits = [(o, n.replace(key, value)) for o, n in edits]
     _fill(path, lab, edits)
     if transform is not None:
         nbformat.write(transform(nbformat.read(str(path), as_version=4)), str(path))
@@ -315,8 +526,31 @@ def _reference_deliverable(dest: Path) -> None:
     export_deliverable(ns["stack"], dest)
 
 
+def _marked_processes() -> list[str]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if any(m in cmd for m in MARKS) and "pytest" not in cmd:
+                out.append(f"{d.name}: {cmd[:120]}")
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    import site
+    import tempfile
+
+    from layerlab.grading import zygote as zmod
+    from layerlab.paths import scenes_dir
+
     course = tmp_path_factory.mktemp("adversarial") / "course"
     for lab in (LAB2, LAB3):
         shutil.copytree(REPO / "labs" / lab, course / "source" / lab)
@@ -324,21 +558,44 @@ def graded(tmp_path_factory):
     _reference_deliverable(course / "source" / LAB2 / "reference_deliverable")
     # the same files outside the course (no guard there: the grader's own refusal of links is what is tested)
     shutil.copytree(course / "source" / LAB2 / "reference_deliverable", course.parent / "outside_reference")
+    # an nbgrader exchange with a classmate's submission in its inbound folder
+    inbound = course.parent / "exchange" / "layerlab" / "inbound" / "bob+lab2_hybrid_mix+2026-11-30"
+    inbound.mkdir(parents=True)
+    (inbound / "lab2_hybrid_mix.ipynb").write_text('{"EXCHANGE-SECRET": 1}')
+    subs = {"@@SCENES@@": str(scenes_dir()), "@@ZYGOTE@@": zmod.shared().socket_path, "@@TMP@@": tempfile.gettempdir(),
+            "@@EXCHANGE@@": str(course.parent / "exchange"), "@@GRADER_PID@@": str(os.getpid()),
+            "@@SITE@@": site.getsitepackages()[0], "@@PYTHON@@": sys.executable}
+    cues = scenes_dir() / "cafe_dialogue" / "cues.json"
+    before = {"cues": _sha(cues), "site": sorted(p.name for p in Path(site.getsitepackages()[0]).glob("*.pth"))}
     _submit(course, LAB2, "honest", QUIET)
+    for sid in VICTIMS:
+        _submit(course, LAB2, sid, [])
     for sid, (extra, transform) in LAB2_CASES.items():
         edits = QUIET + ([("after:lab2_export", extra)] if extra else [])
-        _submit(course, LAB2, sid, edits, transform, subs=True)
+        _submit(course, LAB2, sid, edits, transform, subs=subs)
     for sid, edits in LAB3_CASES.items():
-        _submit(course, LAB3, sid, edits, subs=True)
+        _submit(course, LAB3, sid, edits, subs=subs)
     out = {}
-    for lab in (LAB2, LAB3):
-        s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
-        out[lab] = {g.student: g for g in s.grades}
-    # a second, resumed run must not pick up anything the learners' code wrote
-    again = grading.grade_assignment(LAB2, course=course, jobs=2, gradebook=False, feedback=False, progress=False,
-                                     resume=True)
+    os.environ["LAYERLAB_INSTRUCTOR_TOKEN"] = TOKEN  # a secret in the grader's environment
+    try:
+        t0 = time.monotonic()
+        for lab in (LAB2, LAB3):
+            s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
+            out[lab] = {g.student: g for g in s.grades}
+        out["batch_s"] = time.monotonic() - t0
+        out["summary_after_batch"] = (course / "reports" / LAB2 / "summary.csv").read_text()
+        time.sleep(6)  # a surviving daemon would act now
+        out["survivors"] = _marked_processes()
+        out["summary_later"] = (course / "reports" / LAB2 / "summary.csv").read_text()
+        # a second, resumed run must not pick up anything the learners' code wrote
+        again = grading.grade_assignment(LAB2, course=course, jobs=2, gradebook=False, feedback=False, progress=False,
+                                         resume=True)
+    finally:
+        os.environ.pop("LAYERLAB_INSTRUCTOR_TOKEN", None)
     out["resumed"] = {g.student: g for g in again.grades}
     out["course"] = course
+    out["after"] = {"cues": _sha(cues), "site": sorted(p.name for p in Path(site.getsitepackages()[0]).glob("*.pth"))}
+    out["before"] = before
     return out
 
 
@@ -375,11 +632,12 @@ def test_attack_earns_no_more_than_the_honest_work(graded, case):
     assert graded["resumed"]["honest"].points_by_name() == honest.points_by_name()
 
 
-@pytest.mark.parametrize("case", ["read_solution", "read_by_shell", "copy_reference", "hardlink_reference", "fake_files"])
+@pytest.mark.parametrize("case", ["read_solution", "read_by_shell", "copy_reference", "hardlink_reference"])
 def test_instructor_files_are_refused_to_learner_code(graded, case):
     g = graded[LAB2][case]
-    assert "PermissionError" in g.log or "refused:" in g.log, g.log[-2000:]
-    assert "outside what your notebook may read or write" in g.log or "may not start other programs" in g.log
+    assert "refused:" in g.log, g.log[-2000:]
+    # not in the sandbox at all (or, for programs, refused by the audit hook before that)
+    assert "No such file or directory" in g.log or "may not start other programs" in g.log, g.log[-2000:]
 
 
 @pytest.mark.parametrize("case, words", [("zygote_escape", "local (Unix) sockets are not available"),
@@ -442,8 +700,34 @@ for path in ("@@REPO@@/autograder/rubric.json", "@@COURSE@@/rubric.json"):
         choices[it["label"]] = dict(it["expected"])
 '''
 
+ANSWERS_THIEF = FORK_EXEC + '''
+import glob, json, os, time
+seen = set()
+end = time.time() + 15
+while time.time() < end:
+    for pat in ("/tmp/layerlab-grade-*/**/*.json*", "/tmp/layerlab-answers-*/*", "@@TMP@@/layerlab-grade-*/.layerlab-exports.json*",
+                "@@COURSE@@/submitted/answers_victim/lab3_choose_approach/*.ipynb"):
+        for p in glob.glob(pat, recursive=True):
+            if p in seen:
+                continue
+            seen.add(p)
+            try:
+                theirs = json.load(open(p))
+                if isinstance(theirs, dict) and isinstance(theirs.get("choices"), dict):
+                    choices.update(theirs["choices"])  # copy a classmate's answers ...
+                with open(p, "w") as fh:
+                    json.dump({"choices": {}}, fh)  # ... and wreck theirs
+            except (OSError, ValueError) as exc:
+                print("refused:", exc)
+    _run("/bin/sh", "-c", "LLMARK=1; for f in /tmp/layerlab-grade-*/.layerlab-exports.json*; do [ -f $f ] && echo '{}' > $f; done")
+    time.sleep(0.3)
+print(f"refused: saw {len(seen)} classmate files")
+'''
+
 LAB3_CASES = {
     "honest3": PARTIAL3,
+    "answers_thief": PARTIAL3 + [("after:lab3_choices", ANSWERS_THIEF)],
+    "answers_victim": [],
     "eq_answers": PARTIAL3 + [("after:lab3_choices", EQ_ANSWERS)],
     "read_rubric": PARTIAL3 + [("after:lab3_choices", READ_RUBRIC)],
 }
@@ -466,3 +750,87 @@ def test_guard_is_not_in_the_graders_own_process():
     assert load_rubric(REPO / "autograder" / "rubric.json")["assignments"]
     assert (REPO / "labs" / LAB2 / f"{LAB2}.ipynb").read_text(encoding="utf-8")
     assert sys.version_info >= (3, 8)  # audit hooks
+
+
+# ------------------------------------------------------------------------------------ issue #12: the OS sandbox
+
+ISSUE12 = ["fork_exec_steal", "cffi_system", "setsid_daemon", "pth_in_env", "cue_sheet", "classmate_attack", "exchange",
+           "grader_env", "kill_all", "fork_bomb", "fill_disk", "memory_hog"]
+
+
+def test_every_attack_of_issue_12_was_graded_in_the_sandbox(graded):
+    for case in ISSUE12:
+        g = graded[LAB2][case]
+        assert g.sandbox == "bwrap" and not g.incomplete, (case, g.error)
+        assert g.points_by_name() == graded[LAB2]["honest"].points_by_name(), (case, g.error, g.log[-1500:])
+
+
+def test_programs_started_without_audit_events_see_nothing_of_the_course(graded):
+    for case in ("fork_exec_steal", "cffi_system"):
+        log = graded[LAB2][case].log
+        assert "No such file or directory" in log, (case, log[-1500:])
+        assert '"assignments"' not in log  # the rubric was not printed
+
+
+def test_no_process_survives_the_batch(graded):
+    assert graded["survivors"] == []
+    assert "daemon started" in graded[LAB2]["setsid_daemon"].log
+    assert graded["summary_later"] == graded["summary_after_batch"] and "forged" not in graded["summary_later"]
+
+
+def test_the_environment_and_the_cue_sheets_are_read_only(graded):
+    assert graded["after"] == graded["before"]  # no new .pth in site-packages, the cue sheet unchanged
+    assert "Read-only file system" in graded[LAB2]["pth_in_env"].log
+    assert "Read-only file system" in graded[LAB2]["cue_sheet"].log
+
+
+@pytest.mark.parametrize("victim", VICTIMS)
+def test_classmates_keep_their_grade(graded, victim):
+    g = graded[LAB2][victim]
+    assert not g.error, g.error
+    assert g.points_by_name() == graded[LAB2]["full_control"].points_by_name()
+    assert g.score > graded[LAB2]["honest"].score  # the victim's work was worth stealing
+    log = graded[LAB2]["classmate_attack"].log
+    assert "saw 0 classmate files, copied 0, wrecked 0" in log, log[-1500:]
+
+
+def test_classmates_answers_are_out_of_reach(graded):
+    thief, honest, victim = (graded[LAB3][s] for s in ("answers_thief", "honest3", "answers_victim"))
+    full = sum(it["points"] for it in assignment_spec(LAB3, RUBRIC)["items"])
+    assert victim.score == full and honest.score < full
+    assert thief.points_by_name() == honest.points_by_name(), thief.log[-1500:]
+    assert "saw 0 classmate files" in thief.log
+
+
+def test_the_exchange_and_the_graders_environment_are_out_of_sight(graded):
+    assert "EXCHANGE-SECRET" not in graded[LAB2]["exchange"].log and "exchange: []" in graded[LAB2]["exchange"].log
+    log = graded[LAB2]["grader_env"].log
+    assert "environ:" in log and TOKEN not in log
+    assert all(TOKEN not in g.log for lab in (LAB2, LAB3) for g in graded[lab].values())
+
+
+def test_killing_everything_in_sight_costs_only_the_attacker_its_later_cells(graded):
+    g = graded[LAB2]["kill_all"]
+    assert "still here" not in g.log and "stopped early" in g.error  # kill -9 -1 reached its own processes only
+    assert len(graded[LAB2]) == len(LAB2_CASES) + 1 + len(VICTIMS)  # and the batch completed
+
+
+def test_fork_bomb_disk_and_memory_hogs_are_capped(graded):
+    # the bomb hit the sandbox's process cap (and starved only its own sandbox: the batch went on)
+    assert "Cannot fork" in graded[LAB2]["fork_bomb"].log
+    fill = graded[LAB2]["fill_disk"]
+    assert "refused: /tmp" in fill.log and "No space left on device" in fill.log
+    assert "wrote more than" in fill.error  # the home folder's cap: the sandbox was stopped
+    assert "refused: MemoryError" in graded[LAB2]["memory_hog"].log
+
+
+def test_a_forged_stored_result_is_not_resumed(graded):
+    course = graded["course"]
+    results = course / "reports" / LAB2 / "results"
+    forged = json.loads((results / "honest.json").read_text())
+    for it in forged["items"]:
+        it["points"] = it["max_points"]
+    (results / "honest.json").write_text(json.dumps(forged))
+    again = grading.grade_assignment(LAB2, course=course, students=["honest"], jobs=1, gradebook=False, feedback=False,
+                                     progress=False, resume=True)
+    assert again.grades[0].points_by_name() == graded[LAB2]["honest"].points_by_name()

@@ -346,7 +346,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
             _chown_tree(workdir, uid)
         os.chmod(workdir, 0o700)
         job = {"notebook": f"{HOME}/{notebook_name}", "out": f"{HOME}/{EXPORTS_NAME}", "exports": list(exports),
-               "workdir": HOME, "protect": [], "memory_mb": float(limits.memory_mb),
+               "workdir": HOME, "protect": [], "guard": False, "memory_mb": float(limits.memory_mb),
                "cpu_s": float(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 10),
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
                "run_as_uid": uid, "env": sandbox_env(HOME)}

@@ -100,7 +100,7 @@ def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
 
 def estimate_from_scene(mix: np.ndarray, cues: SceneCues, search_window_ms: float):
     """Stems of a premix (a native render), estimated with the scene's clips; None without clips."""
-    from layerlab.io.deliverable import estimate_stems
+    from layerlab.measure.stems import estimate_stems
 
     lines = [(str(d["id"]), float(d["start_s"]), c) for d in cues.dialogue
              if (c := load_clip(cues, d.get("clip"))) is not None]

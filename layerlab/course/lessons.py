@@ -83,19 +83,19 @@ def native_stems(scene):
     """Split a scene's native render (one premixed track) into its four layers.
 
     The scene's clean clips are known, so each layer can be found in the
-    premix (see :func:`layerlab.io.deliverable.estimate_stems`): this is what a
+    premix (see :func:`layerlab.measure.stems.estimate_stems`): this is what a
     stem-separation tool does for a real video model's output, done exactly.
 
     Returns
     -------
-    layerlab.io.deliverable.EstimatedStems
+    layerlab.measure.stems.EstimatedStems
         ``stems`` (four (n, 2) float32 arrays), ``residual`` and ``found``.
 
     Notes
     -----
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
-    from layerlab.io.deliverable import estimate_stems
+    from layerlab.measure.stems import estimate_stems
 
     sc = _scene(scene)
     key = sc.cues.scene

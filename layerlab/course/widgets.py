@@ -1,232 +1,44 @@
-"""The interactive mixer of lesson 07 and the decision-table widget of lesson 06.
+"""The interactive mixer of lesson 07.
 
-Two layers of code:
+The mixer is built in four modules, each with one job:
 
-* :class:`MixAnalysis` - no widgets. It turns a :class:`~layerlab.mix.stack.LayerStack`
-  into everything the mixer shows (the preview mix, loudness, true peak,
-  dialogue-over-background levels, the masking map, waveform envelopes) and
-  does it fast enough to follow a fader. Everything that does not depend on
-  the faders is computed once per clip change and cached per layer:
-  K-weighted layer signals reduced to 10 ms cross-products, one-third-octave
-  band powers, waveform envelopes. A fader move then only re-weights those
-  (loudness is a quadratic form in the layer gains), renders the mix from the
-  stack's cached clip renders and finds the true peak by a bounded search
-  that oversamples only the stretches that could hold the peak.
-* :class:`Mixer` - ipywidgets controls (a gain slider, mute and solo per
-  layer; ducking depth, threshold, attack and release; the delivery target)
-  around an ipympl figure whose artists are updated in place and blitted, an
-  HTML readout, a level-true player, a synced video preview and an export
-  button. Every change is saved to ``session.json`` beside the notebook and
-  restored on the next run.
+* :mod:`layerlab.course.mix_analysis` (:class:`MixAnalysis`) - no widgets. It turns a
+  :class:`~layerlab.mix.stack.LayerStack` into everything the mixer shows, from the measurement
+  primitives the grader uses (so the readout equals ``layerlab check`` on the same render), caching
+  per layer what the faders do not change.
+* :mod:`layerlab.course.mix_view` - the results (:class:`MixView`, :class:`MixReadout`).
+* :mod:`layerlab.course.mix_figure` - the ipympl figure, updated in place.
+* this module - :class:`Mixer`: ipywidgets controls (a gain slider, mute and solo per layer; ducking
+  depth, threshold, attack and release; the delivery target), the HTML readout, a level-true player,
+  a synced video preview and an export button. Every change is saved to ``session.json`` beside the
+  notebook (atomically; a file that fails to load is kept, never overwritten) and restored on the
+  next run.
 
-The preview is rendered without the master section (the faders are heard as
-they are); the readout says how far the master will move the level, and the
-export renders with it.
+The preview is rendered without the master section (the faders are heard as they are); the readout
+says how far the master will move the level, and the export renders with it. The lesson-06 decision
+table lives in :mod:`layerlab.course.decision_widget` (also importable from here).
 
-Taught in ``lessons/07_four_layers.ipynb`` (the mixer) and
-``lessons/06_native_vs_postgen.ipynb`` (the decision table).
+Taught in ``lessons/07_four_layers.ipynb``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import math
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-from layerlab.io.audio import SAMPLE_RATE, ffmpeg_exe, save_audio
+from layerlab.io.audio import ffmpeg_exe, save_audio
 from layerlab.mix.ducking import Ducking
 from layerlab.errors import LayerLabError, ParameterError, SessionError
-from layerlab.course.mix_analysis import BLOCK_MS, HOP, N_FFT, MixAnalysis, delivery_profile  # noqa: F401
-from layerlab.course.mix_view import TORCOLI_AMBIENCE_LU, TORCOLI_MUSIC_LU, MixReadout, MixView  # noqa: F401
+from layerlab.course.mix_analysis import MixAnalysis, delivery_profile
+from layerlab.course.mix_view import MixReadout, MixView
 from layerlab.mix.stack import LAYERS, LayerStack
-
-LAYER_COLOURS = {"dialogue": "#1f77b4", "sfx": "#d62728", "ambience": "#2ca02c", "music": "#9467bd"}
-
-
-# ----------------------------------------------------------------------------- figure
-
-
-class MixFigure:
-    """The mixer's figure: stacked layer waveforms with the ducking envelope, a
-    loudness meter over time and the masking map, updated in place.
-
-    Parameters
-    ----------
-    view : MixView
-        The first view to draw.
-    target : DeliveryProfile
-    figsize : tuple of float
-    dpi : int
-
-    Notes
-    -----
-    Data artists are marked animated and redrawn by blitting over a cached
-    background, so an update touches only the data, not the axes, ticks
-    and labels. A full draw (first display, resize) re-captures the background.
-
-    Taught in ``lessons/07_four_layers.ipynb``.
-    """
-
-    def __init__(self, view: MixView, *, target, figsize=(9.0, 6.2), dpi: int = 72, title: str = ""):
-        import matplotlib.pyplot as plt
-
-        with plt.ioff():
-            self.fig = plt.figure(figsize=figsize, dpi=dpi)
-        canvas = self.fig.canvas
-        for attr, value in (("header_visible", False), ("footer_visible", False), ("toolbar_visible", False),
-                            ("resizable", False)):
-            if hasattr(canvas, attr):
-                try:
-                    setattr(canvas, attr, value)
-                except Exception:  # pragma: no cover - older ipympl
-                    pass
-        gs = self.fig.add_gridspec(3, 1, height_ratios=[2.3, 1.2, 1.2], hspace=0.45, left=0.09, right=0.98,
-                                   top=0.95, bottom=0.07)
-        self.ax_wave = self.fig.add_subplot(gs[0])
-        self.ax_loud = self.fig.add_subplot(gs[1], sharex=self.ax_wave)
-        self.ax_mask = self.fig.add_subplot(gs[2], sharex=self.ax_wave)
-        duration = float(view.duration_s)
-        t = view.column_times_s
-        self.lanes = {name: 3 - i for i, name in enumerate(LAYERS)}
-        self.wave_lines = {}
-        for name, y0 in self.lanes.items():
-            env = view.envelopes[name]
-            up, = self.ax_wave.plot(t, y0 + 0.45 * env, color=LAYER_COLOURS[name], lw=0.8, animated=True)
-            lo, = self.ax_wave.plot(t, y0 - 0.45 * env, color=LAYER_COLOURS[name], lw=0.8, animated=True)
-            self.wave_lines[name] = (up, lo)
-            self.ax_wave.axhline(y0, color="#cccccc", lw=0.5)
-        y_m = self.lanes["music"]
-        self.duck_line, = self.ax_wave.plot(t, y_m - 0.5 + view.duck_gain, color="#ff7f0e", lw=1.2, ls="--",
-                                            animated=True, label="ducking gain")
-        self.ax_wave.set_yticks([self.lanes[n] for n in LAYERS], list(LAYERS))
-        self.ax_wave.set_ylim(-0.55, 3.55)
-        self.ax_wave.set_xlim(0, duration)
-        self.ax_wave.set_title(title or "Layers (peak envelope, after fader and ducking; dashed: ducking gain)",
-                               fontsize=9, loc="left")
-        self.ax_wave.tick_params(labelsize=8)
-        # loudness
-        self.ax_loud.set_ylim(-50, 0)
-        self.ax_loud.set_ylabel("LUFS", fontsize=8)
-        self.ax_loud.tick_params(labelsize=8)
-        self.mom_line, = self.ax_loud.plot(view.momentary_times_s, _finite(view.momentary_lufs), lw=0.7,
-                                           color="#888888", animated=True, label="momentary (0.4 s)")
-        self.st_line, = self.ax_loud.plot(view.short_term_times_s, _finite(view.short_term_lufs), lw=1.4,
-                                          color="#1f77b4", animated=True, label="short-term (3 s)")
-        self.int_line = self.ax_loud.axhline(-60, color="#1f77b4", lw=1.0, ls=":", animated=True, label="integrated")
-        self.target_line = self.ax_loud.axhline(target.target_lufs, color="#17803d", lw=1.0, animated=True,
-                                                label="target")
-        self.ax_loud.legend(loc="lower right", fontsize=7, ncol=4, frameon=False)
-        self.ax_loud.set_title("Loudness of the preview mix", fontsize=9, loc="left")
-        # masking map
-        from layerlab.measure.masking import BAND_CENTRES_HZ
-
-        m = np.ma.masked_invalid(view.masking_map)
-        t_m = view.masking_times_s
-        dt = (t_m[1] - t_m[0]) if t_m.size > 1 else 0.02
-        import matplotlib
-
-        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#f0f0f0")
-        self.mask_img = self.ax_mask.imshow(m, aspect="auto", origin="lower", cmap=cmap, vmin=0, vmax=1,
-                                            extent=(t_m[0] - dt / 2, t_m[-1] + dt / 2, -0.5, 17.5) if t_m.size else None,
-                                            interpolation="nearest", animated=True)
-        ticks = [0, 4, 8, 12, 17]
-        self.ax_mask.set_yticks(ticks, [f"{BAND_CENTRES_HZ[i]:g}" for i in ticks])
-        self.ax_mask.set_ylabel("band (Hz)", fontsize=8)
-        self.ax_mask.set_xlabel("time (s)", fontsize=8)
-        self.ax_mask.tick_params(labelsize=8)
-        self.ax_mask.set_title("Masking map: dialogue audibility per band while speaking (red = masked)", fontsize=9,
-                               loc="left")
-        self.ax_wave.set_xlim(0, duration)
-        self._bg = None
-        self.n_updates = 0
-        self._animated = [*[a for pair in self.wave_lines.values() for a in pair], self.duck_line, self.mom_line,
-                          self.st_line, self.int_line, self.target_line, self.mask_img]
-        self._cid = canvas.mpl_connect("draw_event", self._on_draw)
-        self.set_view(view, target=target, blit=False)
-        self._agg_draw()
-
-    @property
-    def canvas(self):
-        """The figure's canvas (an ipympl widget under ``%matplotlib widget``)."""
-        return self.fig.canvas
-
-    def _on_draw(self, event):
-        if event is not None and event.canvas is not self.fig.canvas:
-            return
-        self._bg = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        self._draw_animated()
-
-    def _draw_animated(self):
-        for artist in self._animated:
-            artist.axes.draw_artist(artist)
-
-    def set_view(self, view: MixView, *, target, blit: bool = True):
-        """Put new data into the artists and redraw them in place.
-
-        Parameters
-        ----------
-        view : MixView
-        target : DeliveryProfile
-        blit : bool
-            Redraw now (by blitting); False only updates the artists' data.
-        """
-        for name, (up, lo) in self.wave_lines.items():
-            y0 = self.lanes[name]
-            env = view.envelopes[name]
-            up.set_ydata(y0 + 0.45 * env)
-            lo.set_ydata(y0 - 0.45 * env)
-        self.duck_line.set_ydata(self.lanes["music"] - 0.5 + view.duck_gain)
-        self.mom_line.set_data(view.momentary_times_s, _finite(view.momentary_lufs))
-        self.st_line.set_data(view.short_term_times_s, _finite(view.short_term_lufs))
-        integ = view.readout.integrated_lufs
-        self.int_line.set_ydata([integ, integ] if math.isfinite(integ) else [-100, -100])
-        self.target_line.set_ydata([target.target_lufs, target.target_lufs])
-        self.mask_img.set_data(np.ma.masked_invalid(view.masking_map))
-        self.n_updates += 1
-        if blit:
-            self.redraw()
-
-    def _frontend_ready(self) -> bool:
-        # an ipympl canvas whose browser view has not connected yet keeps `syncing_data_url` True;
-        # sending it images then leaves a broken data URL in the widget state
-        return not getattr(self.fig.canvas, "syncing_data_url", False)
-
-    def _agg_draw(self):
-        """Render into the pixel buffer without notifying a browser (draw_event still re-captures the background)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        FigureCanvasAgg.draw(self.fig.canvas)
-
-    def redraw(self):
-        """Blit the animated artists over the cached background (full draw if there is none)."""
-        canvas = self.fig.canvas
-        if self._bg is None:
-            self._agg_draw()
-        else:
-            canvas.restore_region(self._bg)
-            self._draw_animated()
-        if self._frontend_ready():
-            canvas.blit(self.fig.bbox)
-
-    def image(self) -> np.ndarray:
-        """The figure's current pixels, shape (height, width, 4), uint8 (for tests)."""
-        return np.asarray(self.fig.canvas.buffer_rgba()).copy()
-
-    def close(self):
-        """Release the figure."""
-        import matplotlib.pyplot as plt
-
-        plt.close(self.fig)
-
-
-def _finite(lufs: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(lufs), lufs, -120.0)
-
+from layerlab.course.decision_widget import DecisionWidget  # noqa: F401  (lesson 06 imports it from here)
+from layerlab.course.mix_figure import MixFigure
 
 # ----------------------------------------------------------------------------- mixer
 
@@ -727,78 +539,6 @@ def _is_widget(obj) -> bool:
         return isinstance(obj, ipywidgets.DOMWidget)
     except ImportError:  # pragma: no cover
         return False
-
-
-# ----------------------------------------------------------------------------- decision table
-
-
-class DecisionWidget:
-    """The lesson-06 decision table as a widget: scenario + priorities -> recommendation.
-
-    Parameters
-    ----------
-    scenario : str
-        Key of :data:`layerlab.course.decisions.SCENARIOS` to start with.
-
-    Notes
-    -----
-    Moving a priority slider updates the recommendation; picking a scenario
-    resets the sliders to that scenario's own priorities (which give the
-    course text's answer). Taught in ``lessons/06_native_vs_postgen.ipynb``.
-    """
-
-    def __init__(self, scenario: str = "character_dialogue"):
-        import ipywidgets as w
-
-        from layerlab.course.decisions import PRIORITIES, SCENARIOS, get_scenario
-
-        s = get_scenario(scenario)
-        self.scenario = w.Dropdown(options=[(v.title, k) for k, v in SCENARIOS.items()], value=s.key,
-                                   description="scenario", layout=w.Layout(width="auto", max_width="420px"))
-        self.sliders = {p: w.FloatSlider(value=s.priorities[p], min=0, max=1, step=0.05,
-                                         description=p.replace("_", " "), continuous_update=False,
-                                         style={"description_width": "110px"}) for p in PRIORITIES}
-        self.answer = w.HTML()
-        self.table = w.HTML()
-        self._suspend = False
-        self.scenario.observe(self._on_scenario, names="value")
-        for sl in self.sliders.values():
-            sl.observe(lambda _c: self._update(), names="value")
-        # the controls' column keeps at least the dropdown's width; the course table takes what is left
-        # and wraps below the controls in a narrow window (it used to squeeze the column under the dropdown)
-        self.table.layout = w.Layout(flex="1 1 0", min_width="320px")
-        column = w.VBox([self.scenario, *self.sliders.values(), self.answer],
-                        layout=w.Layout(min_width="430px", flex="0 0 auto", margin="0 12px 0 0"))
-        self.widget = w.HBox([column, self.table], layout=w.Layout(flex_flow="row wrap"))
-        self._update()
-
-    def _on_scenario(self, change):
-        from layerlab.course.decisions import get_scenario
-
-        s = get_scenario(change["new"])
-        self._suspend = True
-        try:
-            for p, sl in self.sliders.items():
-                sl.value = s.priorities[p]
-        finally:
-            self._suspend = False
-        self._update()
-
-    def _update(self):
-        if self._suspend:
-            return None
-        from layerlab.course.decisions import recommend, recommendation_html, table_html
-
-        rec = recommend(self.scenario.value, **{p: sl.value for p, sl in self.sliders.items()})
-        self.recommendation = rec
-        self.answer.value = recommendation_html(rec)
-        self.table.value = "<b>The course table</b>" + table_html(highlight=rec.scenario)
-        return rec
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
 
 __all__ = ["DecisionWidget", "MixAnalysis", "MixFigure", "MixReadout", "MixView", "Mixer", "mux_video"]

@@ -322,7 +322,10 @@ def measure_file(
         WAV, FLAC or OGG (streamed through libsndfile), or MP3 or a video file
         (decoded whole through ffmpeg; its first audio track is measured).
     step_ms, oversample, channel_weights
-        As for :class:`Meter`.
+        As for :class:`Meter`. Without ``channel_weights``, a multichannel file whose
+        WAVE_FORMAT_EXTENSIBLE channel mask names every channel is weighted by those positions
+        (front 1.0, surrounds 1.41, LFE left out; :func:`layerlab.io.audio.wav_layout`), otherwise
+        by its channel count; a mono file follows the dual-mono policy.
 
     Returns
     -------
@@ -353,10 +356,16 @@ def measure_file(
         handle = None
     if handle is None:
         f = read_audio(p)
-        meter = _file_meter(f.path, f.sample_rate, f.channels, step_ms, oversample, channel_weights)
+        weights = channel_weights or _weights_from_positions(f.channels, f.channel_positions)
+        meter = _file_meter(f.path, f.sample_rate, f.channels, step_ms, oversample, weights)
         return meter.measure(f.samples, name=str(f.path))
     with handle:
-        meter = _file_meter(p, handle.samplerate, handle.channels, step_ms, oversample, channel_weights)
+        weights = channel_weights
+        if weights is None and handle.format in ("WAV", "WAVEX", "RF64"):
+            from layerlab.io.audio import wav_layout
+
+            weights = _weights_from_positions(handle.channels, wav_layout(p).positions)
+        meter = _file_meter(p, handle.samplerate, handle.channels, step_ms, oversample, weights)
         frames = _readable_frames(handle)
         if frames == 0:
             raise AudioError(f"{p}: holds no samples. Export it again.")
@@ -364,6 +373,16 @@ def measure_file(
         handle.seek(0)
         blocks = handle.blocks(blocksize=PROCESS_BLOCK, dtype="float32", always_2d=True, frames=frames)
         return meter.measure_blocks(blocks, n_samples=frames, channels=handle.channels, name=str(p), problems=problems)
+
+
+def _weights_from_positions(channels: int, positions) -> tuple | None:
+    """BS.1770 weights from the positions a file's channel mask names (None: no complete mask, use the count)."""
+    from layerlab.measure.kweighting import channel_weights as weights_for
+
+    positions = tuple(positions or ())
+    if channels < 2 or len(positions) != channels or not all(positions):
+        return None
+    return weights_for(channels, positions=positions)
 
 
 def _file_meter(path, rate, channels, step_ms, oversample, weights) -> Meter:

@@ -174,3 +174,26 @@ def test_the_fixes_suggested_by_load_audio_and_validate_audio_work(tmp_path):
         layerlab.validate_audio(librosa_order)
     np.testing.assert_array_equal(layerlab.validate_audio(librosa_order.T), x)
     np.testing.assert_array_equal(layerlab.from_librosa(librosa_order), x)
+
+
+def test_the_meter_weights_channels_by_the_files_mask(tmp_path):
+    """A 4-channel file whose mask says FL FR FC LFE: a tone on the LFE channel is left out of the loudness.
+
+    Without a mask, four channels are L R Ls Rs and the same tone counts with the surround weight 1.41.
+    """
+    from layerlab.measure.meter import measure_file
+
+    t = np.arange(5 * SR) / SR
+    x = np.zeros((5 * SR, 4), np.float32)
+    x[:, 3] = 0.5 * np.sin(2 * np.pi * 997 * t)
+    _write_with_mask(tmp_path / "lfe.wav", x, 0x1 | 0x2 | 0x4 | 0x8)
+    sf.write(tmp_path / "quad.wav", x, SR, subtype="PCM_24")
+    quad = measure_file(tmp_path / "quad.wav")
+    assert quad.integrated_lufs == pytest.approx(-3.01 - 6.02 + 10 * np.log10(1.41), abs=0.05)
+    lfe = measure_file(tmp_path / "lfe.wav")
+    assert not np.isfinite(lfe.integrated_lufs)  # only the LFE carries sound: nothing to measure
+    # a front channel beside it is measured alone (weight 1.0)
+    x[:, 0] = x[:, 3]
+    _write_with_mask(tmp_path / "lfe_and_left.wav", x, 0x1 | 0x2 | 0x4 | 0x8)
+    both = measure_file(tmp_path / "lfe_and_left.wav")
+    assert both.integrated_lufs == pytest.approx(-3.01 - 6.02, abs=0.05)

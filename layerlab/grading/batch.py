@@ -27,7 +27,7 @@ from layerlab.grading.reports import write_histograms, write_summary_csv
 from layerlab.grading.results import ItemGrade, SubmissionGrade
 from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
-from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, resolve_inside,
+from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
                                          restore_locked_cells, submission_hash)
 
 
@@ -129,9 +129,9 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
                                   float(it["points"]), False, message=result.error) for it in spec["items"]]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         if snapshot is not None:
-            shutil.rmtree(snapshot, ignore_errors=True)
+            remove_tree(snapshot)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
 
@@ -237,7 +237,12 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
                 return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
-        g = (grader or grade_here)(adir, **kw)
+        try:
+            g = (grader or grade_here)(adir, **kw)
+        except Exception as exc:  # noqa: BLE001 - the grader itself failed on this one: the batch goes on without it
+            g = SubmissionGrade(assignment=assignment, student=student, incomplete=True,
+                                error=f"The grader failed on this submission ({type(exc).__name__}: {exc}); it was not "
+                                      "scored. Grade it again with --resume.")
         g.student = student
         if g.incomplete:
             return g  # not stored: a resumed run grades it again

@@ -440,11 +440,11 @@ def exec_task(args: dict) -> int:
     os.environ.clear()
     os.environ.update(args["env"])
     warnings.simplefilter("ignore")
-    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     nb = json.loads(Path(args["notebook"]).read_text(encoding="utf-8"))
     out_path = Path(args["out"])
     exports = list(args.get("exports") or [])
-    _preload()
+    _preload()  # before the learner's folder is on sys.path: a module shipped there cannot stand in for a library
+    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     exe = []
     with contextlib.suppress(Exception):
         from layerlab.io.audio import ffmpeg_exe

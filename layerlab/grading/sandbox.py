@@ -288,11 +288,9 @@ def _tree_bytes(root: str) -> int:
 
 
 def _chown_tree(root: Path, uid: int) -> None:
+    """Give the sandbox's uid the work folder (``chown -R``: no recursion limit, symlinks not followed)."""
     os.chown(root, uid, uid)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for n in dirnames + filenames:
-            with contextlib.suppress(OSError):
-                os.chown(os.path.join(dirpath, n), uid, uid, follow_symlinks=False)
+    subprocess.run(["chown", "-R", "-P", f"{uid}:{uid}", "--", str(root)], check=False, capture_output=True)
 
 
 def _read_child_pid(fd: int, timeout_s: float) -> int | None:

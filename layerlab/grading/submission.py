@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from layerlab.errors import GradingError
@@ -19,6 +20,20 @@ MAX_SUBMISSION_MB = 400
 MAX_FILE_MB = 200
 """Largest single file the grader copies or the learner's code may write."""
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+def remove_tree(path) -> None:
+    """Remove a work folder whatever a learner left in it (folders nested deeper than Python's recursion, odd modes).
+
+    ``shutil.rmtree`` recurses (Python 3.11) and raises RecursionError on a tree some thousand folders deep,
+    even with ``ignore_errors``; ``rm -rf`` then removes what is left.
+    """
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        pass
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--", str(path)], check=False, capture_output=True)
 
 
 def resolve_inside(root, relative) -> Path:

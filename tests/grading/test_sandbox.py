@@ -155,3 +155,55 @@ def test_the_normal_user_command_line_works_for_a_normal_user(monkeypatch):
     assert done.returncode == 0, done.stderr
     uid, nprocs = done.stdout.split()
     assert uid == "65534" and int(nprocs) <= 4
+
+
+DEEP_DIRS = '''
+import os
+fd = os.open(".", os.O_RDONLY)
+for _ in range(1500):
+    os.mkdir("a", dir_fd=fd)
+    fd = os.open("a", os.O_RDONLY, dir_fd=fd)
+'''
+
+SHADOW_SOUNDFILE = '''
+import time
+time.sleep(30)  # runs on import, before the grader's clock would start if the learner's folder came first
+raise ImportError("not the real soundfile")
+'''
+
+
+def _lab3_submission(tmp_path: Path, name: str, extra: str | None) -> Path:
+    sub = tmp_path / name / "lab3_choose_approach"
+    shutil.copytree(REPO / "labs" / "lab3_choose_approach", sub)
+    if extra is not None:
+        nb = nbformat.read(sub / "lab3_choose_approach.ipynb", as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(extra))
+        nbformat.write(nb, sub / "lab3_choose_approach.ipynb")
+    return sub
+
+
+def test_a_submission_that_nests_folders_deeper_than_python_can_walk_does_not_stop_the_grader(tmp_path):
+    """1500 nested folders made at run time: the grader cleans up without RecursionError and scores the answers."""
+    import tempfile
+
+    from layerlab.grading import grade_submission, load_rubric
+
+    before = set(Path(tempfile.gettempdir()).glob("layerlab-grade-*"))
+    sub = _lab3_submission(tmp_path, "mallory", DEEP_DIRS)
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=load_rubric(REPO / "autograder" / "rubric.json"),
+                         student="mallory", source_notebook=REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
+    assert g.score == g.max_score and not g.incomplete, (g.error, [i.message for i in g.items if not i.passed])
+    assert set(Path(tempfile.gettempdir()).glob("layerlab-grade-*")) <= before  # the work folder is gone
+
+
+def test_learner_modules_cannot_shadow_the_libraries_the_grader_preloads(tmp_path):
+    """A soundfile.py beside the notebook is not imported in place of the real one before the clock starts."""
+    from layerlab.grading import grade_submission, load_rubric
+
+    sub = _lab3_submission(tmp_path, "shadow", None)
+    (sub / "soundfile.py").write_text(SHADOW_SOUNDFILE)
+    t0 = time.monotonic()
+    g = grade_submission(sub, assignment="lab3_choose_approach", rubric=load_rubric(REPO / "autograder" / "rubric.json"),
+                         student="shadow", source_notebook=REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
+    assert g.score == g.max_score, (g.error, g.log[-800:])
+    assert time.monotonic() - t0 < 25, "the learner's soundfile.py ran before the grader's own import"

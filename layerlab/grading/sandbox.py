@@ -235,7 +235,13 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # dropped for good by the worker's setuid
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
-    made: set[str] = {"/"}
+    # the private /proc, /dev and /tmp first: binds that follow may then land inside them (a kit or a
+    # virtual environment that lives under the host's /tmp, as in a CI clone, stays visible)
+    tmp = str(int(limits.tmp_mb * 1024 * 1024))
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/proc", "/dev", "/dev/shm", "/tmp"}
 
     def parents(dest: str) -> list[str]:
         out = []
@@ -258,10 +264,6 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
             argv += parents(p) + ["--ro-bind", p, p]
     for p in read_only_paths():
         argv += parents(p) + ["--ro-bind", p, p]
-    tmp = str(int(limits.tmp_mb * 1024 * 1024))
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
-             "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
     argv += parents(HOME) + ["--bind", str(workdir), HOME, "--chdir", HOME, "--clearenv"]
     for k, v in sandbox_env(HOME).items():
         argv += ["--setenv", k, v]

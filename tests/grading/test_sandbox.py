@@ -207,3 +207,20 @@ def test_learner_modules_cannot_shadow_the_libraries_the_grader_preloads(tmp_pat
                          student="shadow", source_notebook=REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
     assert g.score == g.max_score, (g.error, g.log[-800:])
     assert time.monotonic() - t0 < 25, "the learner's soundfile.py ran before the grader's own import"
+
+
+def test_a_kit_installed_under_tmp_is_still_visible_in_the_sandbox(tmp_path, monkeypatch):
+    """The sandbox's private /tmp must not hide read-only folders that live under the host's /tmp (a CI clone)."""
+    kit = Path("/tmp") / f"layerlab-kit-{os.getpid()}"
+    kit.mkdir(exist_ok=True)
+    try:
+        (kit / "marker.txt").write_text("the kit is here")
+        shown = sandbox.read_only_paths() + [str(kit)]
+        monkeypatch.setattr(sandbox, "read_only_paths", lambda: shown)
+        nb = _notebook(tmp_path / "work", f"marker = open({str(kit / 'marker.txt')!r}).read()\n"
+                                          "tmp_writable = open('/tmp/x', 'w').write('ok') == 2\n")
+        values, log = run_learner_code(nb, tmp_path / "work", timeout_s=60, sandbox=True, exports=["marker", "tmp_writable"])
+        assert values.get("marker") == "the kit is here", log
+        assert values.get("tmp_writable") is True, log
+    finally:
+        shutil.rmtree(kit, ignore_errors=True)

@@ -819,8 +819,11 @@ def test_fork_bomb_disk_and_memory_hogs_are_capped(graded):
     # the bomb hit the sandbox's process cap (and starved only its own sandbox: the batch went on)
     assert "Cannot fork" in graded[LAB2]["fork_bomb"].log
     fill = graded[LAB2]["fill_disk"]
-    assert "refused: /tmp" in fill.log and "No space left on device" in fill.log
     assert "wrote more than" in fill.error  # the home folder's cap: the sandbox was stopped
+    # the attack's own notes race the kill (and the output bound keeps only its head and tail): when its note on
+    # /tmp is there, the private /tmp was full first
+    if "refused: /tmp" in fill.log:
+        assert "No space left on device" in fill.log
     assert "refused: MemoryError" in graded[LAB2]["memory_hog"].log
 
 

@@ -640,10 +640,14 @@ def test_instructor_files_are_refused_to_learner_code(graded, case):
     assert "No such file or directory" in g.log or "may not start other programs" in g.log, g.log[-2000:]
 
 
-@pytest.mark.parametrize("case, words", [("zygote_escape", "local (Unix) sockets are not available"),
-                                         ("kill_the_grader", "may not signal other processes")])
+# inside bubblewrap the audit hook is off: the operating system refuses. The zygote's socket lies in the grader's
+# /tmp, which the sandbox's private /tmp hides; the process that forked the learner's is the sandbox's own init, which
+# a process of the sandbox may not signal.
+@pytest.mark.parametrize("case, words", [("zygote_escape", "No such file or directory"),
+                                         ("kill_the_grader", "Operation not permitted")])
 def test_the_graders_own_processes_are_out_of_reach(graded, case, words):
     g = graded[LAB2][case]
+    assert g.sandbox == "bwrap"
     assert "refused:" in g.log and words in g.log, g.log[-2000:]
     assert not g.incomplete and "zygote answered" not in g.log
 
@@ -822,8 +826,9 @@ def test_fork_bomb_disk_and_memory_hogs_are_capped(graded):
     assert "wrote more than" in fill.error  # the home folder's cap: the sandbox was stopped
     # the attack's own notes race the kill (and the output bound keeps only its head and tail): when its note on
     # /tmp is there, the private /tmp was full first
+    # /tmp, when its note is there, was full first, or the file-size limit stopped the file
     if "refused: /tmp" in fill.log:
-        assert "No space left on device" in fill.log
+        assert "No space left on device" in fill.log or "File too large" in fill.log, fill.log[-1500:]
     assert "refused: MemoryError" in graded[LAB2]["memory_hog"].log
 
 

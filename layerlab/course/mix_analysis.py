@@ -34,7 +34,7 @@ from layerlab.measure.loudness import (
     lufs_from_power,
 )
 from layerlab.measure.masking import audibility_from_snr_db, band_power_frames
-from layerlab.measure.true_peak import db_from_peak, peaks_linear
+from layerlab.measure.true_peak import TAPS_PER_PHASE, db_from_peak, interpolation_phases, peaks_linear, refine_peak
 from layerlab.mix.ducking import Ducking, db_to_gain
 from layerlab.course.mix_view import MixReadout, MixView
 from layerlab.mix.stack import LAYERS, LayerStack
@@ -105,11 +105,11 @@ class MixAnalysis:
         self._ducked_pre = {}
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples as they enter the mix, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> (keys, per-10 ms sums of their K-weighted product)
-        self._tmp = None
         self._frac = None
         sr = stack.sample_rate
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
         self._sig = None
+        self._duck_seg = None
         self.last_timings_ms: dict = {}
 
     # --------------------------------------------------------------- caches
@@ -174,7 +174,9 @@ class MixAnalysis:
         gains = {name: (float(db_to_gain(st[name].gain_db)) if st.audible(name) else 0.0) for name in LAYERS}
         ducked = set(st.ducking.targets) if st.ducking is not None and st.ducking.depth_db > 0 else set()
         duck_db, duck_lin = self._duck_curve()
-        mix = self._mix(gains, duck_lin)
+        # the preview mix itself is summed only when asked for (player, video, tests): the meters below
+        # read the layers' cached products and, for the true peak, the mix at a few candidate windows
+        mix_of = _LazyMix(self, gains, duck_lin, ducked)
         t2 = time.perf_counter()
         # ducking gain, linear, at 1 ms and per 10 ms block
         step = max(1, sr // 1000)
@@ -193,7 +195,7 @@ class MixAnalysis:
         # grader's meter on the rendered mix to rounding (tests/course/test_widgets.py, 1e-6 LU).
         energy = self._block_energy10(gains, duck_lin, nb)
         if energy is None:  # a rate without whole 10 ms blocks: measure the render itself
-            analysis = analyse(mix, sr)
+            analysis = analyse(mix_of(), sr)
             momentary, short_term = analysis.series("momentary"), analysis.series("short_term")
             integrated = analysis.integrated()
         else:
@@ -201,7 +203,7 @@ class MixAnalysis:
         m_times, m_lufs = momentary.times_s, momentary.lufs
         s_times, s_lufs = short_term.times_s, short_term.lufs
         t3 = time.perf_counter()
-        tp = db_from_peak(peaks_linear(mix)[1])
+        tp = db_from_peak(self._true_peak(gains, duck_lin, ducked))
         t4 = time.perf_counter()
         # dialogue over music / ambience, the way layerlab.measure.masking measures it
         mask = self._dialogue_activity() if gains["dialogue"] > 0 else np.zeros(n, dtype=bool)
@@ -243,10 +245,34 @@ class MixAnalysis:
         self.last_timings_ms = {"analyse_clips": (t1 - t0) * 1e3, "render": (t2 - t1) * 1e3,
                                 "loudness": (t3 - t2) * 1e3, "true_peak": (t4 - t3) * 1e3,
                                 "masking": (t5 - t4) * 1e3, "rest": (t6 - t5) * 1e3}
-        return MixView(mix=mix, duck_gain_db=duck_db, stack=st, readout=readout, column_times_s=col_times, envelopes=envelopes,
+        return MixView(mix_source=mix_of, duck_gain_db=duck_db, stack=st, readout=readout, column_times_s=col_times, envelopes=envelopes,
                        duck_gain=duck_cols.astype(np.float32), momentary_times_s=m_times, momentary_lufs=m_lufs,
                        short_term_times_s=s_times, short_term_lufs=s_lufs, masking_map=masking_map,
                        masking_times_s=masking_times)
+
+    def _true_peak(self, gains, duck_lin, ducked) -> float:
+        """Linear true peak of the preview mix (:func:`_true_peak_of_sum`), from per-layer segment peaks."""
+        parts, seg_bound = [], None
+        for name in LAYERS:
+            g = gains[name]
+            if g == 0.0:
+                continue
+            data = self._layers[name]
+            pk = data.extra.get("segment_peaks")
+            if pk is None:
+                pk = data.extra["segment_peaks"] = _segment_peaks(data.pre)
+            lin = duck_lin if name in ducked else None
+            if lin is not None:
+                if self._duck_seg is None or self._duck_seg[0] is not duck_lin:
+                    self._duck_seg = (duck_lin, _segment_max_1d(duck_lin))
+                pk = pk * self._duck_seg[1]
+            term = pk * float(np.float32(g))
+            seg_bound = term if seg_bound is None else seg_bound + term
+            parts.append((data.pre, g, lin))
+        if seg_bound is None:
+            return 0.0
+        # float32 sums of float32 products: a relative margin far above their rounding keeps it a bound
+        return _true_peak_of_sum(_SumSamples(parts, self.stack.n_samples), seg_bound * (1.0 + 1e-5))
 
     def _mix_source(self, name, duck_lin) -> np.ndarray:
         """A layer's samples as they enter the mix (ducked when it is a ducking target), float32."""
@@ -322,25 +348,6 @@ class MixAnalysis:
         self._ducked_pre = {}
         return db, lin
 
-    def _mix(self, gains, duck_lin) -> np.ndarray:
-        """Sum of the layers after fader, mute/solo and ducking, in a fresh float32 buffer."""
-        st = self.stack
-        n = st.n_samples
-        out = None
-        if self._tmp is None or self._tmp.shape != (n, 2):
-            self._tmp = np.empty((n, 2), dtype=np.float32)
-        for name in LAYERS:
-            g = gains[name]
-            if g == 0.0:
-                continue
-            src = self._mix_source(name, duck_lin)
-            if out is None:
-                out = np.multiply(src, np.float32(g), dtype=np.float32)
-            else:
-                np.multiply(src, np.float32(g), out=self._tmp)
-                out += self._tmp
-        return out if out is not None else np.zeros((n, 2), dtype=np.float32)
-
     def _masking(self, gains, ducked, duck_ms, step, mask):
         sr = self.stack.sample_rate
         pd = self._layers["dialogue"].bands * gains["dialogue"] ** 2
@@ -388,6 +395,36 @@ class MixAnalysis:
     def sync_result(self):
         """The last SFX sync measurement (a :class:`layerlab.measure.sync.SyncResult`) or None."""
         return None if self._sync is None else self._sync[2]
+
+
+class _LazyMix:
+    """The preview mix of one update, summed on first call (then kept).
+
+    Holds the arrays of that update (layer samples, gains, ducking gain), so a later update does not
+    change what an earlier view returns.
+    """
+
+    def __init__(self, analysis: "MixAnalysis", gains: dict, duck_lin: np.ndarray, ducked: set):
+        self._parts = [(analysis._layers[name].pre, gains[name], duck_lin if name in ducked else None)
+                       for name in LAYERS]
+        self._n = analysis.stack.n_samples
+        self._mix = None
+
+    def __call__(self) -> np.ndarray:
+        if self._mix is None:
+            out = None
+            for pre, g, lin in self._parts:
+                if g == 0.0:
+                    continue
+                src = pre if lin is None else np.multiply(pre, lin[:, None], dtype=np.float32)
+                term = np.multiply(src, np.float32(g), dtype=np.float32)
+                if out is None:
+                    out = term
+                else:
+                    out += term
+            self._mix = out if out is not None else np.zeros((self._n, 2), dtype=np.float32)
+            self._parts = None
+        return self._mix
 
 
 def _loudness_from_blocks10(energy10: np.ndarray, block: int, sr: int):
@@ -481,3 +518,168 @@ def _level_difference(pd: np.ndarray, pb: np.ndarray, frac: np.ndarray) -> float
     if mb <= 0:
         return float("inf")
     return float(ld - (-0.691 + 10 * np.log10(mb)))
+
+
+# ----------------------------------------------------------------------------- true peak of a sum of layers
+
+_SEG = 32  # samples per bound segment: a window of 32 interpolation rows reads two segments (TAPS_PER_PHASE = 32)
+
+
+def _segment_peaks(x: np.ndarray) -> np.ndarray:
+    """Largest ``|sample|`` over all channels of each 32-sample segment of ``x`` (n, ch), float64."""
+    n = x.shape[0]
+    s = -(-n // _SEG)
+    out = np.zeros(s)
+    whole = n // _SEG
+    if whole:
+        seg = x[: whole * _SEG].reshape(whole, _SEG * x.shape[1])
+        out[:whole] = np.maximum(seg.max(axis=1), -seg.min(axis=1))
+    if whole < s:
+        rest = x[whole * _SEG :]
+        out[whole] = max(float(rest.max()), -float(rest.min()))
+    return out
+
+
+def _segment_max_1d(x: np.ndarray) -> np.ndarray:
+    """Largest value of each 32-sample segment of a 1-D array, float64."""
+    n = x.shape[0]
+    s = -(-n // _SEG)
+    pad = np.full(s * _SEG, -np.inf, dtype=np.float64)
+    pad[:n] = x
+    return pad.reshape(s, _SEG).max(axis=1)
+
+
+_BANDED: dict = {}
+
+
+def _banded_phases(oversample: int) -> np.ndarray:
+    """The interpolation filter as a (63, 32 * oversample) matrix: column ``4r + p`` is row ``r``, phase ``p``."""
+    if oversample not in _BANDED:
+        phases = interpolation_phases(oversample)
+        m = np.zeros((_SEG + TAPS_PER_PHASE - 1, _SEG * oversample))
+        for r in range(_SEG):
+            m[r : r + TAPS_PER_PHASE, r * oversample : (r + 1) * oversample] = phases
+        _BANDED[oversample] = m
+    return _BANDED[oversample]
+
+
+class _SumSamples:
+    """Samples of the preview mix at chosen indices, computed exactly as :meth:`MixAnalysis._mix` does.
+
+    ``parts`` is a list of ``(pre, gain, lin)`` in mix order: the layer's samples (n, 2) float32, its
+    fader gain and its ducking gain (n,) float32 or None. Each value is the same float32 arithmetic as
+    the full mix (ducking product, fader product, sums in layer order), so equal to it bit for bit.
+    """
+
+    def __init__(self, parts, n: int, channels: int = 2):
+        self.parts = parts
+        self.n = n
+        self.channels = channels
+
+    def at(self, idx: np.ndarray) -> np.ndarray:
+        """Mix samples at ``idx`` (any shape, indices outside 0..n-1 read silence), shape idx.shape + (ch,)."""
+        flat = idx.reshape(-1)
+        inside = (flat >= 0) & (flat < self.n)
+        safe = np.where(inside, flat, 0)
+        out = None
+        for pre, gain, lin in self.parts:
+            v = pre[safe]
+            if lin is not None:
+                v = np.multiply(v, lin[safe][:, None], dtype=np.float32)
+            v = np.multiply(v, np.float32(gain), dtype=np.float32)
+            out = v if out is None else np.add(out, v, dtype=np.float32)
+        if out is None:
+            out = np.zeros((flat.size, self.channels), dtype=np.float32)
+        out[~inside] = 0.0
+        return out.reshape(idx.shape + (self.channels,))
+
+    def segments(self, seg: np.ndarray) -> np.ndarray:
+        """Mix samples of whole 32-sample segments ``seg`` (segment k = samples 32k .. 32k+31; others read silence).
+
+        Returns
+        -------
+        np.ndarray, shape (len(seg), 32, ch), float32
+        """
+        n, ch = self.n, self.channels
+        whole = n // _SEG
+        q = np.asarray(seg, dtype=np.int64)
+        inside = (q >= 0) & (q < whole)
+        safe = np.where(inside, q, 0)
+        out = None
+        for pre, gain, lin in self.parts:
+            v = pre[: whole * _SEG].reshape(whole, _SEG, ch)[safe] if whole else np.zeros((q.size, _SEG, ch), np.float32)
+            if lin is not None and whole:
+                v = np.multiply(v, lin[: whole * _SEG].reshape(whole, _SEG)[safe][:, :, None], dtype=np.float32)
+            v = np.multiply(v, np.float32(gain), dtype=np.float32)
+            out = v if out is None else np.add(out, v, dtype=np.float32)
+        if out is None:
+            return np.zeros((q.size, _SEG, ch), dtype=np.float32)
+        out[~inside] = 0.0
+        partial = np.flatnonzero(q == whole)
+        if partial.size and n > whole * _SEG:  # the last, incomplete segment
+            out[partial] = self.at(np.arange(whole * _SEG, (whole + 1) * _SEG))
+        return out
+
+
+def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: int = 4) -> float:
+    """Linear true peak (never below the sample peak) of the preview mix, without rendering it.
+
+    The same value as :func:`layerlab.measure.true_peak.peaks_linear` on the rendered mix (its
+    interpolation filter, its first-largest-value rule and its parabola refinement), found by the
+    same provably exact candidate search, bounded per 32-sample segment by ``seg_bound`` (an upper
+    bound of ``|mix|`` there: the sum of each layer's gain times its own segment peak) instead of the
+    mix's own samples, so only the candidate windows (a few per cent) are ever summed.
+    """
+    phases = interpolation_phases(oversample)
+    taps = TAPS_PER_PHASE
+    bound = max(1.0, float(np.abs(phases).sum(axis=0).max())) * (1.0 + 1e-9)
+    band = _banded_phases(oversample)
+    # segments of the padded signal xp = [32 zeros, x, 32 zeros (and beyond)]
+    b = np.concatenate([[0.0], seg_bound, [0.0, 0.0]])
+    reach = np.maximum(b[:-1], b[1:]) * bound  # window w: rows 32w .. 32w+31 of xp, reading segments w, w+1
+    ch = samples.channels
+    best = [(0.0, -1) for _ in range(ch)]  # per channel: (|y|, oversampled index in xp rows)
+    sample_peak = 0.0
+
+    def search(batch):
+        nonlocal sample_peak
+        for pos in range(0, batch.size, 2048):  # bounded memory for a loud, dense mix
+            part = batch[pos : pos + 2048]
+            # window w reads segments w and w + 1 of xp = [32 zeros, x, ...]: segments w - 1 and w of x
+            need = np.union1d(part - 1, part)
+            segs = samples.segments(need)
+            pos = np.searchsorted(need, part - 1)
+            vals = np.concatenate([segs[pos], segs[pos + 1, : taps - 1]], axis=1)  # (k, 63, ch)
+            sample_peak = max(sample_peak, float(np.abs(vals).max()))
+            for c in range(ch):
+                seg = vals[:, :, c].astype(np.float64)
+                # all 32 rows of a window in one product with the banded (63, 32 * oversample) matrix; 16
+                # windows per product so OpenBLAS stays on one thread (on a loaded 2-core machine its
+                # threads slow it down by an order of magnitude)
+                y = np.concatenate([np.abs(seg[r : r + 16] @ band).reshape(-1) for r in range(0, seg.shape[0], 16)])
+                value = float(y.max())
+                # the first largest value in time (the meter's rule); windows are not in time order here
+                where = np.flatnonzero(y == value)
+                index = int(np.min(part[where // (_SEG * oversample)] * (_SEG * oversample) + where % (_SEG * oversample)))
+                if value > best[c][0] or (value == best[c][0] and index < best[c][1]):
+                    best[c] = (value, index)
+
+    live = np.flatnonzero(reach > 0.0)
+    if live.size:
+        # the loudest bounds first: their values prune the rest, which are then searched in one go
+        first = live[np.argpartition(-reach[live], 63)[:64]] if live.size > 64 else live
+        search(first)
+        floor = min(v for v, _ in best)
+        rest = np.setdiff1d(np.flatnonzero(reach >= floor), first, assume_unique=True)
+        if rest.size:
+            search(rest)
+    peak = 0.0
+    for c in range(ch):
+        value, index = best[c]
+        if index < 0:
+            continue
+        row, phase = divmod(index, oversample)
+        context = samples.at(np.arange(row - 1, row + taps + 1) - taps)[:, c].astype(np.float64)
+        around = (np.lib.stride_tricks.sliding_window_view(context, taps) @ phases).reshape(-1)
+        peak = max(peak, refine_peak(around, oversample + phase))
+    return max(peak, sample_peak)

@@ -150,7 +150,10 @@ class MixView:
     Attributes
     ----------
     mix : np.ndarray, shape (n_samples, 2), float32
-        The preview mix (no master), equal to ``stack.render(master=False).mix``.
+        The preview mix (no master), equal to ``stack.render(master=False).mix``; summed on first
+        access (the readout does not need it), from ``mix_source``.
+    mix_source : np.ndarray or callable
+        The mix, or a function of no arguments that returns it.
     duck_gain_db : np.ndarray, shape (n_samples,), float32
         The ducking envelope applied to the ducked layers.
     readout : MixReadout
@@ -172,7 +175,7 @@ class MixView:
     Taught in ``lessons/07_four_layers.ipynb``.
     """
 
-    mix: np.ndarray
+    mix_source: object
     duck_gain_db: np.ndarray
     readout: MixReadout
     column_times_s: np.ndarray
@@ -186,6 +189,13 @@ class MixView:
     masking_times_s: np.ndarray
     stack: object = field(default=None, repr=False)
     _render: object = field(default=None, repr=False)
+
+    @property
+    def mix(self) -> np.ndarray:
+        """The preview mix, shape (n_samples, 2), float32 (summed on first access)."""
+        if callable(self.mix_source):
+            self.mix_source = self.mix_source()
+        return self.mix_source
 
     @property
     def render(self):

@@ -101,7 +101,6 @@ class MixAnalysis:
         self._activity = None
         self._sync = None
         self._duck = None
-        self._active = None
         self._ducked_pre = {}
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples as they enter the mix, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> (keys, per-10 ms sums of their K-weighted product)
@@ -288,37 +287,84 @@ class MixAnalysis:
         return src
 
     def _block_energy10(self, gains, duck_lin, nb):
-        """K-weighted energy of the mix per 10 ms block (sum over channels), or None if blocks are not whole."""
+        """K-weighted energy of the mix per 10 ms block (sum over channels), or None if blocks are not whole.
+
+        A ducked layer's K-weighted signal is kept between updates: when only the ducking gain changed,
+        the change of its samples (new ducked samples minus old, both as the mix sums them) is K-weighted
+        over the stretches where the gain moved plus the filter's decay (:data:`_K_TAIL` samples; K-weighting
+        is linear, so the sum is the K-weighting of the new samples), and only the 10 ms blocks it touches
+        are summed again.
+        """
         sr = self.stack.sample_rate
         if sr % 100 or self.block * 100 != sr:
             return None
         st = self.stack
         duck_key = self._duck[0] if self._duck is not None else None
         keys = {}
+        moved = {}  # layer -> (its previous key, block ranges [b0, b1) whose K-weighted samples changed)
         for name in LAYERS:
             ducked = st.ducking is not None and name in set(st.ducking.targets)
             key = (self._layers[name].key, duck_key if ducked else None)
             keys[name] = key
             cur = self._kmix.get(name)
-            if gains[name] != 0.0 and (cur is None or cur[0] != key):
+            if gains[name] == 0.0 or (cur is not None and cur[0] == key):
+                continue
+            if ducked and cur is not None and cur[0][0] == key[0] and cur[2] is not None:
+                ranges = self._delta_kweight(name, cur[1], cur[2], duck_lin, nb)
+                moved[name] = (cur[0], ranges)
+                self._kmix[name] = (key, cur[1], duck_lin)
+            else:
                 y = np.array(self._mix_source(name, duck_lin).T, dtype=np.float64, order="C")
                 sosfilt(k_weighting_sos(sr), y, np.zeros((y.shape[0], 2, 2)))
-                self._kmix[name] = (key, y)
+                self._kmix[name] = (key, y, duck_lin if ducked else None)
         energy = np.zeros(nb)
         live = [name for name in LAYERS if gains[name] != 0.0]
+        blk = self.block
         for i, a in enumerate(live):
             for b in live[i:]:
                 pk = (keys[a], keys[b])
                 cur = self._kpairs.get((a, b))
+                if cur is not None and cur[0] != pk:
+                    was = (moved[a][0] if a in moved else keys[a], moved[b][0] if b in moved else keys[b])
+                    if cur[0] == was:  # only the ducking moved since: sum the touched blocks again
+                        ranges = _merge_ranges((moved[a][1] if a in moved else []) + (moved[b][1] if b in moved else []))
+                        ya, yb = self._kmix[a][1], self._kmix[b][1]
+                        for b0, b1 in ranges:
+                            cur[1][b0:b1] = _block_products(ya[:, b0 * blk : b1 * blk], yb[:, b0 * blk : b1 * blk], blk)
+                        cur = (pk, cur[1])
+                        self._kpairs[(a, b)] = cur
                 if cur is None or cur[0] != pk:
-                    ya, yb = self._kmix[a][1][:, : nb * self.block], self._kmix[b][1][:, : nb * self.block]
-                    # product per sample, summed over channels and 10 ms blocks (np.einsum took 4x longer)
-                    prod = np.multiply(ya, yb)
-                    sums = prod.reshape(prod.shape[0], nb, self.block).sum(axis=(0, 2))
-                    cur = (pk, sums)
+                    ya, yb = self._kmix[a][1][:, : nb * blk], self._kmix[b][1][:, : nb * blk]
+                    cur = (pk, _block_products(ya, yb, blk))
                     self._kpairs[(a, b)] = cur
                 energy += (gains[a] * gains[b] * (1.0 if a == b else 2.0)) * cur[1]
         return np.maximum(energy, 0.0)
+
+    def _delta_kweight(self, name, y, old_lin, new_lin, nb) -> list:
+        """Add the K-weighting of a ducked layer's sample change to ``y`` in place; return the touched block ranges."""
+        blk, n = self.block, self.stack.n_samples
+        pre = self._layers[name].pre
+        changed = old_lin[: nb * blk] != new_lin[: nb * blk]
+        flags = changed.reshape(nb, blk).any(axis=1)
+        if n > nb * blk and np.any(old_lin[nb * blk :] != new_lin[nb * blk :]):
+            flags = np.append(flags, True)
+        if not flags.any():
+            return []
+        tail = -(-_K_TAIL // blk)
+        sos = k_weighting_sos(self.stack.sample_rate)
+        touched = []
+        for b0, b1 in _runs_of(flags, merge_gap=tail):
+            s0, s1 = b0 * blk, min(b1 * blk, n)  # where the samples changed
+            e1 = min(s1 + tail * blk, n)  # and the filter's decay after them
+            x = np.zeros((pre.shape[1], e1 - s0))
+            seg = pre[s0:s1]
+            new = np.multiply(seg, new_lin[s0:s1, None], dtype=np.float32)
+            old = np.multiply(seg, old_lin[s0:s1, None], dtype=np.float32)
+            x[:, : s1 - s0] = (new.astype(np.float64) - old).T
+            sosfilt(sos, x, np.zeros((x.shape[0], 2, 2)))
+            y[:, s0:e1] += x
+            touched.append((b0, min(-(-e1 // blk), nb)))
+        return _merge_ranges(touched)
 
     def _duck_curve(self):
         """The stack's ducking envelope (dB and linear), cached while the dialogue and the settings stay."""
@@ -333,20 +379,51 @@ class MixAnalysis:
             return self._duck[1], self._duck[2]
         if key is None:
             db = np.zeros(n, dtype=np.float32)
+            lin = np.ones(n, dtype=np.float32)
         else:
-            from layerlab.mix.ducking import sidechain_active
-
-            akey = (self._layers["dialogue"].key, st["dialogue"].gain_db, d.threshold_db, d.hold_ms, d.lookahead_ms)
-            if self._active is None or self._active[0] != akey:
-                side = self._layers["dialogue"].pre * db_to_gain(st["dialogue"].gain_db)
-                self._active = (akey, sidechain_active(side, threshold_db=d.threshold_db, hold_ms=d.hold_ms,
-                                                       lookahead_ms=d.lookahead_ms, sample_rate=st.sample_rate))
-            db = _envelope(self._active[1], d, st.sample_rate)
-        # 10 ** (db / 20) in float32 (what db_to_gain returns, to float32 precision)
-        lin = np.exp(db.astype(np.float32) * np.float32(math.log(10.0) / 20.0)).astype(np.float32)
+            starts, ends = self._active_runs(d)
+            db, lin = _duck_gain_from_runs(starts, ends, n, depth_db=d.depth_db, attack_ms=d.attack_ms,
+                                           release_ms=d.release_ms, sample_rate=st.sample_rate)
         self._duck = (key, db, lin)
         self._ducked_pre = {}
         return db, lin
+
+    def _active_runs(self, d: Ducking):
+        """Where the ducker's sidechain (the dialogue after its fader) is active, as sorted runs ``(starts, ends)``.
+
+        The detector of :func:`layerlab.mix.ducking.sidechain_active` (10 ms RMS over a threshold, then
+        hold and look-ahead): its window sums of the dialogue before the fader are kept, so a fader or
+        threshold change only moves the threshold (``sum * gain**2 > threshold``).
+        """
+        from layerlab.mix.ducking import DETECTOR_WINDOW_MS
+
+        st = self.stack
+        sr, n = st.sample_rate, st.n_samples
+        layer = self._layers["dialogue"]
+        win = max(1, int(round(DETECTOR_WINDOW_MS * 1e-3 * sr)))
+        sums = layer.extra.get("detector_sums")
+        if sums is None:
+            x = layer.pre
+            power = np.square(x[:, 0]) if x.shape[1] == 1 else np.mean(np.square(x), axis=1)
+            half = win // 2
+            csum = np.cumsum(power, dtype=np.float64)
+            padded = np.concatenate([np.zeros(half + 1), csum, np.full(win - half, csum[-1] if n else 0.0)])
+            sums = layer.extra["detector_sums"] = padded[win : win + n] - padded[:n]
+        g = float(db_to_gain(st["dialogue"].gain_db))
+        if g == 0.0 or n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        raw = sums > win * 10.0 ** (d.threshold_db / 10.0) / (g * g)
+        edges = np.flatnonzero(raw[1:] != raw[:-1]) + 1
+        bounds = np.concatenate([[0] if raw[0] else [], edges, [n] if raw[-1] else []]).astype(np.int64)
+        starts, ends = bounds[0::2], bounds[1::2]
+        hold = int(round(d.hold_ms * 1e-3 * sr))
+        ahead = int(round(d.lookahead_ms * 1e-3 * sr))
+        starts, ends = np.maximum(starts - ahead, 0), np.minimum(ends + hold, n)
+        if starts.size > 1:  # runs that now touch or overlap are one run (as dilate_runs makes them)
+            keep = starts[1:] > ends[:-1]
+            starts = np.concatenate([starts[:1], starts[1:][keep]])
+            ends = np.concatenate([ends[:-1][keep], ends[-1:]])
+        return starts, ends
 
     def _masking(self, gains, ducked, duck_ms, step, mask):
         sr = self.stack.sample_rate
@@ -448,6 +525,97 @@ def _loudness_from_blocks10(energy10: np.ndarray, block: int, sr: int):
     starts = np.arange(0, nb - per_block + 1, per_step) if nb >= per_block else np.zeros(0, dtype=np.int64)
     gating = np.maximum((csum[starts + per_block] - csum[starts]) / (per_block * block), 0.0)
     return series(per_block, BLOCK_S), series(300, 3.0), integrated_from_blocks(gating)
+
+
+_K_TAIL = 9600
+"""Samples after a change of its input within which the K-weighting filter's response decays below
+float64 rounding: its slowest poles (the 38 Hz high-pass) have radius 0.99502 at 48 kHz, so after
+0.2 s the response is below 1e-19 of its start."""
+
+
+def _block_products(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
+    """Per-block sums over channels and samples of ``a * b``, both (ch, k * block) float64."""
+    ch, m = a.shape
+    k = m // block
+    return np.einsum("cbk,cbk->b", a[:, : k * block].reshape(ch, k, block), b[:, : k * block].reshape(ch, k, block))
+
+
+def _runs_of(flags: np.ndarray, *, merge_gap: int = 0) -> list:
+    """``[start, end)`` runs of True in a 1-D bool array; runs closer than ``merge_gap`` are joined."""
+    if not flags.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    starts, ends = edges[0::2], edges[1::2]
+    if merge_gap and starts.size > 1:
+        keep = starts[1:] - ends[:-1] >= merge_gap
+        starts = np.concatenate([starts[:1], starts[1:][keep]])
+        ends = np.concatenate([ends[:-1][keep], ends[-1:]])
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def _merge_ranges(ranges) -> list:
+    """Sorted, non-overlapping union of ``[start, end)`` ranges."""
+    out = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: float, release_ms: float,
+                         sample_rate: int):
+    """The ducking gain, dB and linear (both (n,) float32), from the sidechain's active runs.
+
+    The envelope of :func:`layerlab.mix.ducking.envelope_from_active` (target ``-depth_db`` while
+    active, 0 otherwise; falls at most ``depth_db / attack`` and rises at most ``depth_db / release``
+    dB per sample), written run by run: inside a run ``h = max(-depth, h0 - down * j)``; after it
+    ``h = max(min(0, -depth + up * j), h0 - down * j)``. Only the ramps are computed; the rest is 0 or
+    ``-depth_db``. Equal to the running-extremum form to float64 rounding; the linear gain is
+    ``10 ** (dB / 20)`` in float32, as the mixer applies it.
+    """
+    depth = float(depth_db)
+    db = np.zeros(n, dtype=np.float32)
+    lin = np.ones(n, dtype=np.float32)
+    if n == 0 or depth == 0 or len(starts) == 0:
+        return db, lin
+    c = np.float32(math.log(10.0) / 20.0)
+
+    def to_lin(x):
+        return np.exp(x.astype(np.float32) * c).astype(np.float32)
+
+    full = to_lin(np.array([-depth]))[0]
+    down = depth / (attack_ms * 1e-3 * sample_rate)
+    up = depth / (release_ms * 1e-3 * sample_rate)
+    h = 0.0 if starts[0] > 0 else -depth  # the envelope before sample 0 (the meter starts ducked if active)
+    prev_end = None
+    for s0, e0 in zip(list(starts) + [n], list(ends) + [n]):
+        s0, e0 = int(s0), int(e0)
+        if prev_end is not None and s0 > prev_end:  # the gap after a run: release (and any attack still going)
+            length = s0 - prev_end
+            m = min(length, int(math.ceil(depth / up)) + 1)
+            j = np.arange(1, m + 1, dtype=np.float64)
+            ramp = np.clip(np.maximum(np.minimum(0.0, -depth + up * j), h - down * j), -depth, 0.0)
+            db[prev_end : prev_end + m] = ramp
+            lin[prev_end : prev_end + m] = to_lin(ramp)
+            h = float(ramp[-1]) if m == length else 0.0
+        if s0 >= n:
+            break
+        length = e0 - s0  # a run: attack from where the envelope stands
+        m = min(length, max(0, int(math.ceil((h + depth) / down)) + 1))
+        last = -depth
+        if m:
+            j = np.arange(1, m + 1, dtype=np.float64)
+            ramp = np.clip(np.maximum(-depth, h - down * j), -depth, 0.0)
+            db[s0 : s0 + m] = ramp
+            lin[s0 : s0 + m] = to_lin(ramp)
+            last = float(ramp[-1])
+        db[s0 + m : e0] = -depth
+        lin[s0 + m : e0] = full
+        h = last if m == length else -depth
+        prev_end = e0
+    return db, lin
 
 
 def _envelope(active: np.ndarray, d: Ducking, sample_rate: int) -> np.ndarray:

@@ -309,14 +309,22 @@ class MixAnalysis:
             cur = self._kmix.get(name)
             if gains[name] == 0.0 or (cur is not None and cur[0] == key):
                 continue
+            full = self._duck[3] if self._duck is not None else np.float32(1.0)
+            shape = self._duck[4] if self._duck is not None else ([], [])
             if ducked and cur is not None and cur[0][0] == key[0] and cur[2] is not None:
-                ranges = self._delta_kweight(name, cur[1], cur[2], duck_lin, nb)
+                ranges = self._delta_kweight(name, cur, duck_lin, full, shape, nb)
                 moved[name] = (cur[0], ranges)
-                self._kmix[name] = (key, cur[1], duck_lin)
+                self._kmix[name] = (key, cur[1], duck_lin, full, cur[4], shape)
             else:
                 y = np.array(self._mix_source(name, duck_lin).T, dtype=np.float64, order="C")
                 sosfilt(k_weighting_sos(sr), y, np.zeros((y.shape[0], 2, 2)))
-                self._kmix[name] = (key, y, duck_lin if ducked else None)
+                f = None
+                if ducked:  # the K-weighting of the layer where it is fully ducked, at unit gain
+                    f = np.zeros((self._layers[name].pre.shape[1], st.n_samples))
+                    for a0, a1 in shape[1]:
+                        f[:, a0:a1] = self._layers[name].pre[a0:a1].T
+                    sosfilt(k_weighting_sos(sr), f, np.zeros((f.shape[0], 2, 2)))
+                self._kmix[name] = (key, y, duck_lin if ducked else None, full, f, shape)
         energy = np.zeros(nb)
         live = [name for name in LAYERS if gains[name] != 0.0]
         blk = self.block
@@ -340,31 +348,60 @@ class MixAnalysis:
                 energy += (gains[a] * gains[b] * (1.0 if a == b else 2.0)) * cur[1]
         return np.maximum(energy, 0.0)
 
-    def _delta_kweight(self, name, y, old_lin, new_lin, nb) -> list:
-        """Add the K-weighting of a ducked layer's sample change to ``y`` in place; return the touched block ranges."""
+    def _delta_kweight(self, name, entry, new_lin, new_full, new_shape, nb) -> list:
+        """Bring a ducked layer's K-weighted signal to a new ducking gain, in place; return the touched block ranges.
+
+        The layer's samples in the mix are ``c = a * x`` where fully ducked (the set ``S``, gain ``a``) and
+        ``float32(x * gain)`` elsewhere. The cache holds ``y = K(c)`` and ``F = K(x * 1[S])``, so with
+        ``d1 = x * (1[S'] - 1[S])`` and ``d2`` the change of the samples outside ``S``:
+        ``y' = y + (a' - a) F + K(a' d1 + d2)`` and ``F' = F + K(d1)``. ``d1`` and ``d2`` are zero outside
+        the envelope's ramps (old and new) and the stretches where ``S`` moved, so only those (and the
+        filter's decay after them, :data:`_K_TAIL`) are filtered; a depth change scales ``F`` where it is
+        not zero. K-weighting is linear, so this is the K-weighting of the new samples (to float64
+        rounding; the fully ducked samples are taken as ``a * x`` unrounded, 6e-8 from the float32
+        products the mix holds, which moves the loudness by about 1e-9 LU).
+        """
+        _, y, old_lin, old_full, f, old_shape = entry
         blk, n = self.block, self.stack.n_samples
+        tail = _K_TAIL
         pre = self._layers[name].pre
-        changed = old_lin[: nb * blk] != new_lin[: nb * blk]
-        flags = changed.reshape(nb, blk).any(axis=1)
-        if n > nb * blk and np.any(old_lin[nb * blk :] != new_lin[nb * blk :]):
-            flags = np.append(flags, True)
-        if not flags.any():
-            return []
-        tail = -(-_K_TAIL // blk)
-        sos = k_weighting_sos(self.stack.sample_rate)
+        ch = pre.shape[1]
         touched = []
-        for b0, b1 in _runs_of(flags, merge_gap=tail):
-            s0, s1 = b0 * blk, min(b1 * blk, n)  # where the samples changed
-            e1 = min(s1 + tail * blk, n)  # and the filter's decay after them
-            x = np.zeros((pre.shape[1], e1 - s0))
+        if new_full != old_full:  # where F is not zero: the fully ducked stretches and the decay after them
+            scratch = self._scratch(ch, n)
+            for a0, a1 in _merge_ranges([(a0, min(a1 + tail, n)) for a0, a1 in old_shape[1]]):
+                np.multiply(f[:, a0:a1], float(new_full) - float(old_full), out=scratch[:, : a1 - a0])
+                y[:, a0:a1] += scratch[:, : a1 - a0]
+                touched.append((a0 // blk, min(-(-a1 // blk), nb)))
+        # where the samples outside S, or S itself, changed: the ramps and the symmetric difference of S
+        moved = list(old_shape[0]) + list(new_shape[0]) + _xor_ranges(old_shape[1], new_shape[1])
+        sos = k_weighting_sos(self.stack.sample_rate)
+        a_new = float(new_full)
+        for s0, s1 in _merge_ranges([(a0, a1 + tail) for a0, a1 in moved]):
+            s1 = min(s1 - tail, n)
+            e1 = min(s1 + tail, n)
             seg = pre[s0:s1]
-            new = np.multiply(seg, new_lin[s0:s1, None], dtype=np.float32)
-            old = np.multiply(seg, old_lin[s0:s1, None], dtype=np.float32)
-            x[:, : s1 - s0] = (new.astype(np.float64) - old).T
+            so = _mask_of(old_shape[1], s0, s1)[:, None]  # S as the envelope's structure, as F was built
+            sn = _mask_of(new_shape[1], s0, s1)[:, None]
+            # float64 from here: the float32 products are the mix's samples, their differences are not
+            rest_new = np.where(sn, 0.0, np.multiply(seg, new_lin[s0:s1, None], dtype=np.float32).astype(np.float64))
+            rest_old = np.where(so, 0.0, np.multiply(seg, old_lin[s0:s1, None], dtype=np.float32).astype(np.float64))
+            seg64 = seg.astype(np.float64)
+            d1 = np.where(sn, seg64, 0.0) - np.where(so, seg64, 0.0)
+            x = np.zeros((2 * ch, e1 - s0))
+            x[:ch, : s1 - s0] = (a_new * d1 + rest_new - rest_old).T
+            x[ch:, : s1 - s0] = d1.T
             sosfilt(sos, x, np.zeros((x.shape[0], 2, 2)))
-            y[:, s0:e1] += x
-            touched.append((b0, min(-(-e1 // blk), nb)))
+            y[:, s0:e1] += x[:ch]
+            f[:, s0:e1] += x[ch:]
+            touched.append((s0 // blk, min(-(-e1 // blk), nb)))
         return _merge_ranges(touched)
+
+    def _scratch(self, ch, n) -> np.ndarray:
+        """A reusable (ch, n) float64 buffer (a fresh 20 MB array costs page faults on every update)."""
+        if getattr(self, "_scratch_buf", None) is None or self._scratch_buf.shape != (ch, n):
+            self._scratch_buf = np.empty((ch, n))
+        return self._scratch_buf
 
     def _duck_curve(self):
         """The stack's ducking envelope (dB and linear), cached while the dialogue and the settings stay."""
@@ -380,11 +417,13 @@ class MixAnalysis:
         if key is None:
             db = np.zeros(n, dtype=np.float32)
             lin = np.ones(n, dtype=np.float32)
+            shape = ([], [])
         else:
             starts, ends = self._active_runs(d)
-            db, lin = _duck_gain_from_runs(starts, ends, n, depth_db=d.depth_db, attack_ms=d.attack_ms,
+            db, lin, shape = _duck_gain_from_runs(starts, ends, n, depth_db=d.depth_db, attack_ms=d.attack_ms,
                                            release_ms=d.release_ms, sample_rate=st.sample_rate)
-        self._duck = (key, db, lin)
+        full = lin[0] if key is None or n == 0 else np.exp(np.float32(-d.depth_db) * np.float32(math.log(10.0) / 20.0))
+        self._duck = (key, db, lin, np.float32(full), shape)
         self._ducked_pre = {}
         return db, lin
 
@@ -553,6 +592,34 @@ def _runs_of(flags: np.ndarray, *, merge_gap: int = 0) -> list:
     return [(int(a), int(b)) for a, b in zip(starts, ends)]
 
 
+def _mask_of(ranges: list, s0: int, s1: int) -> np.ndarray:
+    """Bool mask over ``[s0, s1)`` of the samples inside sorted ``[start, end)`` ranges."""
+    m = np.zeros(s1 - s0, dtype=bool)
+    for lo, hi in ranges:
+        if hi > s0 and lo < s1:
+            m[max(lo, s0) - s0 : min(hi, s1) - s0] = True
+    return m
+
+
+def _xor_ranges(a: list, b: list) -> list:
+    """``[start, end)`` ranges covered by exactly one of two sorted lists of disjoint ranges."""
+    points = {}
+    for r in (a, b):
+        for lo, hi in r:
+            points[lo] = points.get(lo, 0) + 1
+            points[hi] = points.get(hi, 0) - 1
+    out, depth, start = [], 0, None
+    for x in sorted(points):
+        depth += points[x]
+        if depth == 1 and start is None:
+            start = x
+        elif depth != 1 and start is not None:
+            if x > start:
+                out.append((start, x))
+            start = None
+    return out
+
+
 def _merge_ranges(ranges) -> list:
     """Sorted, non-overlapping union of ``[start, end)`` ranges."""
     out = []
@@ -566,20 +633,22 @@ def _merge_ranges(ranges) -> list:
 
 def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: float, release_ms: float,
                          sample_rate: int):
-    """The ducking gain, dB and linear (both (n,) float32), from the sidechain's active runs.
+    """The ducking gain, dB and linear (both (n,) float32), from the sidechain's active runs, and where it ramps.
 
     The envelope of :func:`layerlab.mix.ducking.envelope_from_active` (target ``-depth_db`` while
     active, 0 otherwise; falls at most ``depth_db / attack`` and rises at most ``depth_db / release``
     dB per sample), written run by run: inside a run ``h = max(-depth, h0 - down * j)``; after it
     ``h = max(min(0, -depth + up * j), h0 - down * j)``. Only the ramps are computed; the rest is 0 or
     ``-depth_db``. Equal to the running-extremum form to float64 rounding; the linear gain is
-    ``10 ** (dB / 20)`` in float32, as the mixer applies it.
+    ``10 ** (dB / 20)`` in float32, as the mixer applies it. The third value is ``(ramps, fulls)``:
+    sorted ``[start, end)`` ranges computed on a ramp and ranges held at ``-depth_db`` (everything else is 0 dB).
     """
     depth = float(depth_db)
     db = np.zeros(n, dtype=np.float32)
     lin = np.ones(n, dtype=np.float32)
+    ramps, fulls = [], []  # [start, end) of the samples computed on a ramp, and of those at -depth_db
     if n == 0 or depth == 0 or len(starts) == 0:
-        return db, lin
+        return db, lin, (ramps, fulls)
     c = np.float32(math.log(10.0) / 20.0)
 
     def to_lin(x):
@@ -599,6 +668,7 @@ def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: fl
             ramp = np.clip(np.maximum(np.minimum(0.0, -depth + up * j), h - down * j), -depth, 0.0)
             db[prev_end : prev_end + m] = ramp
             lin[prev_end : prev_end + m] = to_lin(ramp)
+            ramps.append((prev_end, prev_end + m))
             h = float(ramp[-1]) if m == length else 0.0
         if s0 >= n:
             break
@@ -610,12 +680,15 @@ def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: fl
             ramp = np.clip(np.maximum(-depth, h - down * j), -depth, 0.0)
             db[s0 : s0 + m] = ramp
             lin[s0 : s0 + m] = to_lin(ramp)
+            ramps.append((s0, s0 + m))
             last = float(ramp[-1])
         db[s0 + m : e0] = -depth
         lin[s0 + m : e0] = full
+        if e0 > s0 + m:
+            fulls.append((s0 + m, e0))
         h = last if m == length else -depth
         prev_end = e0
-    return db, lin
+    return db, lin, (ramps, fulls)
 
 
 def _envelope(active: np.ndarray, d: Ducking, sample_rate: int) -> np.ndarray:

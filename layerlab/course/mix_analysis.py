@@ -796,10 +796,11 @@ def _segment_peaks(x: np.ndarray) -> np.ndarray:
 def _segment_max_1d(x: np.ndarray) -> np.ndarray:
     """Largest value of each 32-sample segment of a 1-D array, float64."""
     n = x.shape[0]
-    s = -(-n // _SEG)
-    pad = np.full(s * _SEG, -np.inf, dtype=np.float64)
-    pad[:n] = x
-    return pad.reshape(s, _SEG).max(axis=1)
+    whole = n // _SEG
+    out = x[: whole * _SEG].reshape(whole, _SEG).max(axis=1).astype(np.float64)
+    if whole * _SEG < n:
+        out = np.append(out, float(x[whole * _SEG :].max()))
+    return out
 
 
 _BANDED: dict = {}

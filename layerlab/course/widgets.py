@@ -155,6 +155,8 @@ class Mixer:
         self.duck_threshold = duck_slider(d.threshold_db, -70, -10, 1, "threshold dB")
         self.duck_attack = duck_slider(d.attack_ms, 1, 1000, 1, "attack ms")
         self.duck_release = duck_slider(d.release_ms, 1, 3000, 10, "release ms")
+        for key in ("depth", "threshold", "attack", "release"):  # for browser tests and benchmarks
+            getattr(self, f"duck_{key}").add_class(f"layerlab-duck-{key}")
         from layerlab.measure.targets import PROFILE_NAMES
 
         self.target = w.Dropdown(options=list(PROFILE_NAMES), value=self.analysis.target.name,

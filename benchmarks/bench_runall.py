@@ -1,0 +1,95 @@
+"""How long does "Run All" take for each lesson, headless? (run: .venv/bin/python benchmarks/bench_runall.py [NAME ...])
+
+Executes every lesson notebook (``lessons/*.ipynb``; or the ones named) top to bottom with nbclient
+in a fresh ``python3`` kernel, over a temporary copy of ``lessons/`` (nothing is written into the
+kit), and times it from kernel start to the last cell's end, as a learner's Run All. Each cell's
+time is read from the execution timestamps nbclient records, and the three slowest cells are
+printed, so a regression points at its cell.
+
+The peer, measured in the same run and the same way, is a notebook of one cell that imports what
+every lesson imports (``layerlab``, numpy, matplotlib with the widget backend): the fixed cost of a
+kernel a learner pays anyway. Aim (issue #17): each lesson under 15 s.
+
+Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
+that (``bench_mixer.py --browser`` measures the mixer in Chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
+AIM_S = 15.0
+
+PEER_SOURCE = "%matplotlib widget\nimport numpy as np\nimport matplotlib.pyplot as plt\nimport layerlab\n"
+
+
+def run_notebook(nb, work: Path) -> tuple[float, list]:
+    """Execute ``nb`` in ``work``; return (wall seconds, [(seconds, cell index, first line)])."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}},
+                            allow_errors=False, record_timing=True)
+    t = time.perf_counter()
+    client.execute()
+    wall = time.perf_counter() - t
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            dt = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                  - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            first = next((line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")), "")
+            cells.append((dt, i, first[:60]))
+    return wall, sorted(cells, reverse=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="lesson notebooks to run (stem or file name); all by default")
+    args = parser.parse_args(argv)
+    paths = sorted(LESSONS.glob("*.ipynb"))
+    if args.names:
+        paths = [p for p in paths if p.stem in args.names or p.name in args.names]
+        if not paths:
+            print(f"no lesson matches {args.names}; the lessons are {[p.stem for p in sorted(LESSONS.glob('*.ipynb'))]}")
+            return 2
+    scratch = Path(tempfile.mkdtemp(prefix="bench_runall_"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(scratch / "numba"))
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    try:
+        work = scratch / "peer"
+        work.mkdir()
+        peer_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PEER_SOURCE)])
+        peer_s, _ = run_notebook(peer_nb, work)
+        print(f"peer (kernel start + imports): {peer_s:5.1f} s")
+        worst = 0.0
+        for path in paths:
+            work = scratch / path.stem
+            shutil.copytree(LESSONS, work, ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
+            nb = nbformat.read(work / path.name, as_version=4)
+            wall, cells = run_notebook(nb, work)
+            worst = max(worst, wall)
+            verdict = "under" if wall < AIM_S else "OVER"
+            slow = "; ".join(f"cell {i} {dt:.1f} s ({first})" for dt, i, first in cells[:3])
+            print(f"{path.stem:28s} Run All {wall:5.1f} s  ({wall / peer_s:4.1f}x the peer)  {verdict} the {AIM_S:.0f} s aim")
+            print(f"    slowest cells: {slow}")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -103,7 +103,8 @@ class MixAnalysis:
         self._duck = None
         self._ducked_pre = {}
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples as they enter the mix, float64 (ch, n))
-        self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> (keys, per-10 ms sums of their K-weighted product)
+        self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> (versions, per-10 ms sums of their K-weighted product)
+        self._versions: dict[str, int] = {}  # K-weighted part -> version (bumped when its samples change)
         self._frac = None
         sr = stack.sample_rate
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
@@ -289,131 +290,134 @@ class MixAnalysis:
     def _block_energy10(self, gains, duck_lin, nb):
         """K-weighted energy of the mix per 10 ms block (sum over channels), or None if blocks are not whole.
 
-        A ducked layer's K-weighted signal is kept between updates: when only the ducking gain changed,
-        the change of its samples (new ducked samples minus old, both as the mix sums them) is K-weighted
-        over the stretches where the gain moved plus the filter's decay (:data:`_K_TAIL` samples; K-weighting
-        is linear, so the sum is the K-weighting of the new samples), and only the 10 ms blocks it touches
-        are summed again.
+        K-weighting is linear, so the K-weighted mix is a sum of K-weighted parts times their gains and its
+        energy per block a quadratic form over cached per-block products of the parts. An undecked layer is
+        one part; a ducked layer is two: ``K(x * 1[S])`` (where it is fully ducked, gain ``a``: the part's
+        coefficient is fader times ``a``) and ``K(c)`` of its samples ``c`` elsewhere (ramps and 0 dB). A
+        depth change then only changes ``a`` and the ramps; a change of the sidechain or the times moves
+        ramps and the edges of ``S``. Only those stretches (and the filter's decay after them,
+        :data:`_K_TAIL`) are K-weighted again, and only the 10 ms blocks they touch are summed again
+        (:meth:`_update_ducked`).
         """
         sr = self.stack.sample_rate
         if sr % 100 or self.block * 100 != sr:
             return None
         st = self.stack
-        duck_key = self._duck[0] if self._duck is not None else None
-        keys = {}
-        moved = {}  # layer -> (its previous key, block ranges [b0, b1) whose K-weighted samples changed)
-        for name in LAYERS:
-            ducked = st.ducking is not None and name in set(st.ducking.targets)
-            key = (self._layers[name].key, duck_key if ducked else None)
-            keys[name] = key
-            cur = self._kmix.get(name)
-            if gains[name] == 0.0 or (cur is not None and cur[0] == key):
-                continue
-            full = self._duck[3] if self._duck is not None else np.float32(1.0)
-            shape = self._duck[4] if self._duck is not None else ([], [])
-            if ducked and cur is not None and cur[0][0] == key[0] and cur[2] is not None:
-                ranges = self._delta_kweight(name, cur, duck_lin, full, shape, nb)
-                moved[name] = (cur[0], ranges)
-                self._kmix[name] = (key, cur[1], duck_lin, full, cur[4], shape)
-            else:
-                y = np.array(self._mix_source(name, duck_lin).T, dtype=np.float64, order="C")
-                sosfilt(k_weighting_sos(sr), y, np.zeros((y.shape[0], 2, 2)))
-                f = None
-                if ducked:  # the K-weighting of the layer where it is fully ducked, at unit gain
-                    f = np.zeros((self._layers[name].pre.shape[1], st.n_samples))
-                    for a0, a1 in shape[1]:
-                        f[:, a0:a1] = self._layers[name].pre[a0:a1].T
-                    sosfilt(k_weighting_sos(sr), f, np.zeros((f.shape[0], 2, 2)))
-                self._kmix[name] = (key, y, duck_lin if ducked else None, full, f, shape)
-        energy = np.zeros(nb)
-        live = [name for name in LAYERS if gains[name] != 0.0]
         blk = self.block
-        for i, a in enumerate(live):
-            for b in live[i:]:
-                pk = (keys[a], keys[b])
+        duck = self._duck
+        full = float(duck[3]) if duck is not None else 1.0
+        comps = []  # (part name, signal, coefficient)
+        moved = {}  # part -> (its previous version, block ranges [b0, b1) that changed since)
+        for name in LAYERS:
+            g = gains[name]
+            if g == 0.0:
+                continue
+            ducked = st.ducking is not None and name in set(st.ducking.targets)
+            lkey = self._layers[name].key
+            cur = self._kmix.get(name)
+            if not ducked:
+                if cur is None or cur[0] != ("plain", lkey):
+                    y = np.array(self._layers[name].pre.T, dtype=np.float64, order="C")
+                    sosfilt(k_weighting_sos(sr), y, np.zeros((y.shape[0], 2, 2)))
+                    self._kmix[name] = cur = (("plain", lkey), y)
+                    self._bump(name)
+                comps.append((name, cur[1], g))
+                continue
+            if cur is not None and cur[0] == ("ducked", lkey):
+                if cur[2] is not duck_lin:
+                    rest_ranges, f_ranges = self._update_ducked(name, cur, duck, nb)
+                    self._kmix[name] = cur = (cur[0], cur[1], duck_lin, duck[3], cur[4], duck[4])
+                    for part, ranges in ((f"{name}:rest", rest_ranges), (f"{name}:full", f_ranges)):
+                        if ranges:
+                            moved[part] = (self._bump(part), ranges)
+            else:
+                pre = self._layers[name].pre
+                fulls = duck[4][1] if duck is not None else []
+                in_s = _mask_of(fulls, 0, st.n_samples)[:, None]
+                rest = np.array(np.where(in_s, np.float32(0.0), np.multiply(pre, duck_lin[:, None], dtype=np.float32)).T,
+                                dtype=np.float64, order="C")
+                f = np.array(np.where(in_s, pre, np.float32(0.0)).T, dtype=np.float64, order="C")
+                sosfilt(k_weighting_sos(sr), rest, np.zeros((rest.shape[0], 2, 2)))
+                sosfilt(k_weighting_sos(sr), f, np.zeros((f.shape[0], 2, 2)))
+                shape = duck[4] if duck is not None else ([], [])
+                self._kmix[name] = cur = (("ducked", lkey), rest, duck_lin, duck[3] if duck is not None else 1.0, f, shape)
+                self._bump(f"{name}:rest")
+                self._bump(f"{name}:full")
+            comps.append((f"{name}:rest", cur[1], g))
+            comps.append((f"{name}:full", cur[4], g * full))
+        energy = np.zeros(nb)
+        ver = self._versions
+        for i, (a, ya, ga) in enumerate(comps):
+            for b, yb, gb in comps[i:]:
+                want = (ver[a], ver[b])
                 cur = self._kpairs.get((a, b))
-                if cur is not None and cur[0] != pk:
-                    was = (moved[a][0] if a in moved else keys[a], moved[b][0] if b in moved else keys[b])
-                    if cur[0] == was:  # only the ducking moved since: sum the touched blocks again
+                if cur is not None and cur[0] != want:
+                    was = (moved[a][0] if a in moved else ver[a], moved[b][0] if b in moved else ver[b])
+                    if cur[0] == was:  # only moved stretches changed since: sum their blocks again
                         ranges = _merge_ranges((moved[a][1] if a in moved else []) + (moved[b][1] if b in moved else []))
-                        ya, yb = self._kmix[a][1], self._kmix[b][1]
                         for b0, b1 in ranges:
                             cur[1][b0:b1] = _block_products(ya[:, b0 * blk : b1 * blk], yb[:, b0 * blk : b1 * blk], blk)
-                        cur = (pk, cur[1])
+                        cur = (want, cur[1])
                         self._kpairs[(a, b)] = cur
-                if cur is None or cur[0] != pk:
-                    ya, yb = self._kmix[a][1][:, : nb * blk], self._kmix[b][1][:, : nb * blk]
-                    cur = (pk, _block_products(ya, yb, blk))
+                if cur is None or cur[0] != want:
+                    cur = (want, _block_products(ya[:, : nb * blk], yb[:, : nb * blk], blk))
                     self._kpairs[(a, b)] = cur
-                energy += (gains[a] * gains[b] * (1.0 if a == b else 2.0)) * cur[1]
+                energy += (ga * gb * (1.0 if a == b else 2.0)) * cur[1]
         return np.maximum(energy, 0.0)
 
-    def _delta_kweight(self, name, entry, new_lin, new_full, new_shape, nb) -> list:
-        """Bring a ducked layer's K-weighted signal to a new ducking gain, in place; return the touched block ranges.
+    def _bump(self, part: str) -> int:
+        """Give a K-weighted part a new version (its cached pair sums are then stale); return the old one."""
+        old = self._versions.get(part, 0)
+        self._versions[part] = old + 1
+        return old
 
-        The layer's samples in the mix are ``c = a * x`` where fully ducked (the set ``S``, gain ``a``) and
-        ``float32(x * gain)`` elsewhere. The cache holds ``y = K(c)`` and ``F = K(x * 1[S])``, so with
-        ``d1 = x * (1[S'] - 1[S])`` and ``d2`` the change of the samples outside ``S``:
-        ``y' = y + (a' - a) F + K(a' d1 + d2)`` and ``F' = F + K(d1)``. ``d1`` and ``d2`` are zero outside
-        the envelope's ramps (old and new) and the stretches where ``S`` moved, so only those (and the
-        filter's decay after them, :data:`_K_TAIL`) are filtered; a depth change scales ``F`` where it is
-        not zero. K-weighting is linear, so this is the K-weighting of the new samples (to float64
-        rounding; the fully ducked samples are taken as ``a * x`` unrounded, 6e-8 from the float32
-        products the mix holds, which moves the loudness by about 1e-9 LU).
+    def _update_ducked(self, name, entry, duck, nb) -> tuple[list, list]:
+        """Bring a ducked layer's two K-weighted parts to a new ducking gain, in place.
+
+        With ``S`` the fully ducked samples, ``R = K(c * 1[not S])`` (``c`` the float32 samples as the mix
+        sums them) and ``F = K(x * 1[S])``: ``R' = R + K(c' 1[not S'] - c 1[not S])`` and
+        ``F' = F + K(x (1[S'] - 1[S]))``. Both inputs are zero outside the envelope's ramps that moved or
+        changed value (old and new) and the symmetric difference of ``S`` and ``S'``, so only those
+        stretches and the filter's decay after them are filtered. Returns the block ranges touched in
+        ``R`` and in ``F``. K-weighting is linear, so the parts stay the K-weighting of the new samples
+        (to float64 rounding; a fully ducked sample counts as ``a * x`` unrounded, 6e-8 from the float32
+        product the mix holds, which moves the loudness by about 1e-9 LU).
         """
-        _, y, old_lin, old_full, f, old_shape = entry
+        _, rest, old_lin, old_full, f, old_shape = entry
+        _, _, new_lin, new_full, new_shape = duck
         blk, n = self.block, self.stack.n_samples
         tail = _K_TAIL
         pre = self._layers[name].pre
         ch = pre.shape[1]
-        touched = []
-        if new_full != old_full:  # where F is not zero: the fully ducked stretches and the decay after them
-            scratch = self._scratch(ch, n)
-            for a0, a1 in _merge_ranges([(a0, min(a1 + tail, n)) for a0, a1 in old_shape[1]]):
-                np.multiply(f[:, a0:a1], float(new_full) - float(old_full), out=scratch[:, : a1 - a0])
-                y[:, a0:a1] += scratch[:, : a1 - a0]
-                touched.append((a0 // blk, min(-(-a1 // blk), nb)))
-        # where the samples outside S, or S itself, changed: the ramps that moved or changed their values
-        # (old and new) and the symmetric difference of S
         sos = k_weighting_sos(self.stack.sample_rate)
-        a_new = float(new_full)
+        f_touched, r_touched = [], []
         s_moved = _xor_ranges(old_shape[1], new_shape[1])
-        for s0, s1 in s_moved:  # F' = F + K(x (1[S'] - 1[S]))
+        for s0, s1 in s_moved:
             e1 = min(s1 + tail, n)
             x = np.zeros((ch, e1 - s0))
-            x[:, : s1 - s0] = (pre[s0:s1].astype(np.float64) * (_mask_of(new_shape[1], s0, s1).astype(np.float64)
-                                                                 - _mask_of(old_shape[1], s0, s1))[:, None]).T
+            sign = _mask_of(new_shape[1], s0, s1).astype(np.float64) - _mask_of(old_shape[1], s0, s1)
+            np.multiply(pre[s0:s1].T, sign, out=x[:, : s1 - s0])
             sosfilt(sos, x, np.zeros((ch, 2, 2)))
-            f_delta = x
-            f[:, s0:e1] += f_delta
+            f[:, s0:e1] += x
+            f_touched.append((s0 // blk, min(-(-e1 // blk), nb)))
         old_r, new_r = set(old_shape[0]), set(new_shape[0])
-        moved = [r for r in old_r ^ new_r]
-        moved += [(a0, a1) for a0, a1 in old_r & new_r
-                  if new_full != old_full or not np.array_equal(old_lin[a0:a1], new_lin[a0:a1])]
+        moved = list(old_r ^ new_r)
+        moved += [(a0, a1) for a0, a1 in old_r & new_r if not np.array_equal(old_lin[a0:a1], new_lin[a0:a1])]
         moved += s_moved
         for s0, s1 in _merge_ranges([(a0, a1 + tail) for a0, a1 in moved]):
             s1 = min(s1 - tail, n)
             e1 = min(s1 + tail, n)
-            seg = pre[s0:s1]
-            so = _mask_of(old_shape[1], s0, s1)[:, None]  # S as the envelope's structure, as F was built
-            sn = _mask_of(new_shape[1], s0, s1)[:, None]
-            # float64 from here: the float32 products are the mix's samples, their differences are not
-            rest_new = np.where(sn, 0.0, np.multiply(seg, new_lin[s0:s1, None], dtype=np.float32).astype(np.float64))
-            rest_old = np.where(so, 0.0, np.multiply(seg, old_lin[s0:s1, None], dtype=np.float32).astype(np.float64))
-            seg64 = seg.astype(np.float64)
-            d1 = np.where(sn, seg64, 0.0) - np.where(so, seg64, 0.0)
+            seg = pre[s0:s1].T
             x = np.zeros((ch, e1 - s0))
-            x[:, : s1 - s0] = (a_new * d1 + rest_new - rest_old).T
+            xin = x[:, : s1 - s0]
+            xin[...] = np.multiply(seg, new_lin[s0:s1], dtype=np.float32)
+            np.copyto(xin, 0.0, where=_mask_of(new_shape[1], s0, s1))
+            np.subtract(xin, np.multiply(seg, old_lin[s0:s1], dtype=np.float32), out=xin,
+                        where=~_mask_of(old_shape[1], s0, s1))
             sosfilt(sos, x, np.zeros((ch, 2, 2)))
-            y[:, s0:e1] += x
-            touched.append((s0 // blk, min(-(-e1 // blk), nb)))
-        return _merge_ranges(touched)
-
-    def _scratch(self, ch, n) -> np.ndarray:
-        """A reusable (ch, n) float64 buffer (a fresh 20 MB array costs page faults on every update)."""
-        if getattr(self, "_scratch_buf", None) is None or self._scratch_buf.shape != (ch, n):
-            self._scratch_buf = np.empty((ch, n))
-        return self._scratch_buf
+            rest[:, s0:e1] += x
+            r_touched.append((s0 // blk, min(-(-e1 // blk), nb)))
+        return _merge_ranges(r_touched), _merge_ranges(f_touched)
 
     def _duck_curve(self):
         """The stack's ducking envelope (dB and linear), cached while the dialogue and the settings stay."""

@@ -148,8 +148,8 @@ class MixFigure:
             up.set_ydata(y0 + 0.45 * env)
             lo.set_ydata(y0 - 0.45 * env)
         self.duck_line.set_ydata(self.lanes["music"] - 0.5 + view.duck_gain)
-        self.mom_line.set_data(view.momentary_times_s, _finite(view.momentary_lufs))
-        self.st_line.set_data(view.short_term_times_s, _finite(view.short_term_lufs))
+        self.mom_line.set_data(*_thin(view.momentary_times_s, _finite(view.momentary_lufs)))
+        self.st_line.set_data(*_thin(view.short_term_times_s, _finite(view.short_term_lufs)))
         integ = view.readout.integrated_lufs
         self.int_line.set_ydata([integ, integ] if math.isfinite(integ) else [-100, -100])
         self.target_line.set_ydata([target.target_lufs, target.target_lufs])
@@ -189,6 +189,29 @@ class MixFigure:
         import matplotlib.pyplot as plt
 
         plt.close(self.fig)
+
+
+MAX_LINE_POINTS = 800
+"""Points drawn per loudness line: more than the axes' width in pixels; a 30 s series on the 10 ms grid
+has 3000, and drawing them all costs the blit a few ms on every fader move."""
+
+
+def _thin(times_s: np.ndarray, lufs: np.ndarray, max_points: int = MAX_LINE_POINTS):
+    """At most ``max_points`` points of a loudness series: the loudest of each run of neighbours (peaks stay)."""
+    n = lufs.shape[0]
+    k = -(-n // max_points)
+    if k <= 1:
+        return times_s, lufs
+    m = n // k
+    t = times_s[: m * k].reshape(m, k)
+    v = lufs[: m * k].reshape(m, k)
+    j = v.argmax(axis=1)
+    rows = np.arange(m)
+    t_out, v_out = t[rows, j], v[rows, j]
+    if m * k < n:  # the last, partial group
+        r = m * k + int(np.argmax(lufs[m * k :]))
+        t_out, v_out = np.append(t_out, times_s[r]), np.append(v_out, lufs[r])
+    return t_out, v_out
 
 
 def _finite(lufs: np.ndarray) -> np.ndarray:

@@ -7,6 +7,11 @@ number a plain loudness meter gives). The native render additionally estimates i
 the scene's clips.
 
     .venv/bin/python benchmarks/bench_checks.py [SCENE_ID]
+
+It also times ``layerlab check`` as a learner runs it (a fresh process: interpreter start, imports,
+reading, all checks, the printed report) against the aim of issue #17 (under 2 s per deliverable),
+and splits that time into the imports (``python -X importtime``, the five costliest packages) and
+the rest, so the dominant part is visible.
 """
 
 from __future__ import annotations
@@ -41,10 +46,42 @@ def main(scene_id: str = "cafe_dialogue") -> None:
         ours = median_s(lambda: run_checks(out, scene=scene_id), repeats=REPEATS)
         native = cues.folder / cues.raw["native"]["clip"]
         nat = median_s(lambda: run_checks(native, scene=scene_id), repeats=REPEATS)
+        cli = median_s(lambda: subprocess.run([str(Path(sys.executable).parent / "layerlab"), "check", str(out),
+                                                "--scene", scene_id], capture_output=True), repeats=REPEATS)
+        imports = import_costs("import layerlab.cli, layerlab.checks")
     print(f"scene {scene_id}, {cues.duration_s:g} s")
+    verdict = "under" if cli < 2.0 else "OVER"
+    print(f"`layerlab check` (fresh process, as a learner runs it): {peak_fmt(cli)}  {verdict} the 2 s aim")
+    total = imports.pop("<total>", 0.0)
+    top = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(imports.items(), key=lambda kv: -kv[1])[:5])
+    print(f"  of which importing layerlab.cli and layerlab.checks: {total * 1000:.0f} ms ({top})")
     print(f"ffmpeg ebur128 (loudness + true peak only): {peak_fmt(peer)}")
     print(f"run_checks, deliverable with stems:          {peak_fmt(ours)}  ratio {ours / peer:.1f}x")
     print(f"run_checks, native premix (stems estimated): {peak_fmt(nat)}  ratio {nat / peer:.1f}x")
+
+
+def import_costs(statement: str) -> dict:
+    """Cumulative import time (s) per top-level package for ``statement`` in a fresh interpreter, and the total."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], capture_output=True, text=True)
+    costs: dict = {}
+    total = 0.0
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line.split("|")
+        try:
+            cumulative_us = int(parts[1].strip())
+        except ValueError:
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        name = name.strip()
+        if depth == 0:  # a top-level import of the statement or of what it pulled in first
+            total += cumulative_us * 1e-6
+        top = name.split(".")[0]
+        costs[top] = max(costs.get(top, 0.0), cumulative_us * 1e-6)
+    costs["<total>"] = total
+    return costs
 
 
 def peak_fmt(t: float) -> str:

@@ -185,9 +185,15 @@ def browser_side(rounds: int = 5) -> int:
                         def first_after(key):
                             return page.evaluate(f"() => window.__ll.{key}.find(t => t > {t_up}) ?? null")
 
-                        t_read = _wait(lambda: first_after("readout"), 30, f"the readout after {name}")
                         t_fig = _wait(lambda: first_after("draws"), 30, f"the figure after {name}")
-                        results.setdefault(name, []).append((t_read - t_up, t_fig - t_up))
+                        # the readout's text changes only if a shown number does (a small threshold or
+                        # attack move may leave every number as it was): then there is nothing to time
+                        deadline = time.time() + 3.0
+                        t_read = first_after("readout")
+                        while t_read is None and time.time() < deadline:
+                            time.sleep(0.1)
+                            t_read = first_after("readout")
+                        results.setdefault(name, []).append((None if t_read is None else t_read - t_up, t_fig - t_up))
                         time.sleep(0.6)  # let the deferred save and player refresh pass before the next drag
             finally:
                 browser.close()
@@ -198,11 +204,14 @@ def browser_side(rounds: int = 5) -> int:
     print(f"  {'control':16s} {'readout median':>14s} {'p95':>8s}   {'figure median':>13s} {'p95':>8s}")
     worst = 0.0
     for name, pairs in results.items():
-        rd = [a for a, _ in pairs]
+        rd = [a for a, _ in pairs if a is not None]
         fg = [b for _, b in pairs]
-        ok = "ok" if max(pct(rd, 50), pct(fg, 50)) <= 60 and max(pct(rd, 95), pct(fg, 95)) <= 120 else "OVER"
-        worst = max(worst, pct(fg, 50), pct(rd, 50))
-        print(f"  {name:16s} {pct(rd, 50):11.0f} ms {pct(rd, 95):6.0f} ms   {pct(fg, 50):10.0f} ms {pct(fg, 95):6.0f} ms  {ok}")
+        both50 = max(pct(fg, 50), pct(rd, 50) if rd else 0.0)
+        both95 = max(pct(fg, 95), pct(rd, 95) if rd else 0.0)
+        ok = "ok" if both50 <= 60 and both95 <= 120 else "OVER"
+        worst = max(worst, both50)
+        note = f"  (readout text unchanged after {len(pairs) - len(rd)} of {len(pairs)} drags)" if len(rd) < len(pairs) else ""
+        print(f"  {name:16s} {pct(rd, 50):11.0f} ms {pct(rd, 95):6.0f} ms   {pct(fg, 50):10.0f} ms {pct(fg, 95):6.0f} ms  {ok}{note}")
     print(f"slowest median: {worst:.0f} ms (aim 60)")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

@@ -20,8 +20,22 @@ inside the page, with ``performance.now()``, from the mouse release to (a) the r
 MutationObserver on it) and (b) the figure's first repaint (the ipympl canvas's ``drawImage``).
 Aim: median 60 ms, p95 120 ms for every control.
 
-Figures on the shared 2-core machine are quoted in the closing note of issue #17 and in the
-commit that changed them; absolute times swing with the load (printed with each run).
+Figures on the shared 2-core machine (2026-11-30; absolute times swing with the load, printed with
+each run; CPU time is the process's own):
+
+* kernel side, before (e166d66, this script, load average 7.7-8.6): median wall / CPU per control:
+  music 165 / 49 ms, ambience 155 / 47, sfx 147 / 45, dialogue 855 / 248, depth 526 / 163, threshold
+  768 / 263, attack 536 / 169, release 510 / 166; peer 6064 ms (12x).
+* kernel side, after (load 6.3-7.6): music 67 / 23 ms (p95 86 / 28), ambience 60 / 20, sfx 71 / 24,
+  dialogue 178 / 55 (p95 207 / 69), depth 146 / 48, threshold 184 / 61, attack 134 / 47, release
+  152 / 51; peer 6572 ms (50x). The faders' CPU time is under the 30 ms aim; on this load no wall
+  median is. What is left per ducking change is the exact K-weighting of the envelope's ramps (old
+  and new) and 0.15 s of filter decay after each (scipy's sosfilt), the pair sums of the blocks they
+  touch, the true-peak candidate windows and the figure's blit (about 9 ms CPU).
+* browser (lesson 07's 20 s scene, load 5.9-8.5), release -> readout / figure median: music 165 /
+  265 ms, dialogue 195 / 332, ambience 122 / 233, sfx 158 / 268, depth 188 / 309, threshold 174 /
+  375, attack 185 / 335, release 271 / 304. The figure follows the readout by about 100 ms (ipympl's
+  PNG round trip). Lesson 07's Run All in the browser: 34 s.
 """
 
 from __future__ import annotations

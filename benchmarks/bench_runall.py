@@ -10,6 +10,11 @@ The peer, measured in the same run and the same way, is a notebook of one cell t
 every lesson imports (``layerlab``, numpy, matplotlib with the widget backend): the fixed cost of a
 kernel a learner pays anyway. Aim (issue #17): each lesson under 15 s.
 
+Figures (2026-11-30, load average 6.5-7.3 on the shared 2-core machine): peer 7.8 s; 00 17.9 s
+(the first ``layerlab.checks`` import and run, 12.9 s), 06 84.2 s (the hybrid steps cell, 46.9 s),
+07 40.2 s (clip swaps 11.3 s, loading the scene 8.1 s, the export 7.2 s), 08 33.1 s. None is under the
+aim yet; the peer alone takes half of it under this load.
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

@@ -34,7 +34,7 @@ from layerlab.measure.loudness import (
     lufs_from_power,
 )
 from layerlab.measure.masking import audibility_from_snr_db, band_power_frames
-from layerlab.measure.true_peak import TAPS_PER_PHASE, db_from_peak, interpolation_phases, peaks_linear, refine_peak
+from layerlab.measure.true_peak import TAPS_PER_PHASE, db_from_peak, interpolation_phases, refine_peak
 from layerlab.mix.ducking import Ducking, db_to_gain
 from layerlab.course.mix_view import MixReadout, MixView
 from layerlab.mix.stack import LAYERS, LayerStack
@@ -79,12 +79,17 @@ class MixAnalysis:
     Notes
     -----
     Accuracy against the grader's meters (checked in ``tests/course/test_widgets.py``):
-    integrated and momentary loudness and the dialogue-over-background levels
-    are exact without ducking and within a few hundredths of an LU with it
-    (the ducking gain is averaged over 10 ms blocks); the true peak uses the
-    same interpolation filter as :func:`layerlab.measure.loudness.true_peak_dbtp`;
-    the masking map treats the layers as uncorrelated sources, so the index
-    can differ from :func:`layerlab.measure.masking.band_audibility` by about 0.01.
+    integrated, momentary and short-term loudness and the true peak equal the
+    grader's meters on the rendered preview mix to 1e-6 LU and dB, with and
+    without ducking, after any sequence of control changes. They come from
+    cached K-weighted parts of the layers (a ducked layer's fully ducked
+    stretches apart from its ramps, so a ducking change re-filters only the
+    ramps that moved) and from the mix summed at the true-peak search's
+    candidate windows only; the mix itself is summed when first asked for.
+    The dialogue-over-background levels average the ducking gain over 10 ms
+    blocks (within a few hundredths of an LU); the masking map treats the
+    layers as uncorrelated sources, so the index can differ from
+    :func:`layerlab.measure.masking.band_audibility` by about 0.01.
 
     Taught in ``lessons/07_four_layers.ipynb``.
     """
@@ -101,7 +106,6 @@ class MixAnalysis:
         self._activity = None
         self._sync = None
         self._duck = None
-        self._ducked_pre = {}
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples as they enter the mix, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> (versions, per-10 ms sums of their K-weighted product)
         self._versions: dict[str, int] = {}  # K-weighted part -> version (bumped when its samples change)
@@ -274,19 +278,6 @@ class MixAnalysis:
         # float32 sums of float32 products: a relative margin far above their rounding keeps it a bound
         return _true_peak_of_sum(_SumSamples(parts, self.stack.n_samples), seg_bound * (1.0 + 1e-5))
 
-    def _mix_source(self, name, duck_lin) -> np.ndarray:
-        """A layer's samples as they enter the mix (ducked when it is a ducking target), float32."""
-        st = self.stack
-        src = self._layers[name].pre
-        if st.ducking is not None and name in set(st.ducking.targets):
-            key = self._layers[name].key
-            cached = self._ducked_pre.get(name)
-            if cached is None or cached[0] != key:
-                cached = (key, np.multiply(src, duck_lin[:, None], dtype=np.float32))  # float32 x float32: no second copy
-                self._ducked_pre[name] = cached
-            src = cached[1]
-        return src
-
     def _block_energy10(self, gains, duck_lin, nb):
         """K-weighted energy of the mix per 10 ms block (sum over channels), or None if blocks are not whole.
 
@@ -440,7 +431,6 @@ class MixAnalysis:
                                            release_ms=d.release_ms, sample_rate=st.sample_rate)
         full = lin[0] if key is None or n == 0 else np.exp(np.float32(-d.depth_db) * np.float32(math.log(10.0) / 20.0))
         self._duck = (key, db, lin, np.float32(full), shape)
-        self._ducked_pre = {}
         return db, lin
 
     def _active_runs(self, d: Ducking):
@@ -705,14 +695,6 @@ def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: fl
         h = last if m == length else -depth
         prev_end = e0
     return db, lin, (ramps, fulls)
-
-
-def _envelope(active: np.ndarray, d: Ducking, sample_rate: int) -> np.ndarray:
-    """The ducking gain in dB from a sidechain activity mask (the ducker's own envelope)."""
-    from layerlab.mix.ducking import envelope_from_active
-
-    return envelope_from_active(active, depth_db=d.depth_db, attack_ms=d.attack_ms, release_ms=d.release_ms,
-                                sample_rate=sample_rate)
 
 
 def delivery_profile(target):

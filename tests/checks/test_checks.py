@@ -637,7 +637,9 @@ def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
     d = r["ducking"]
     assert d.passed, d.message
     assert d.value == pytest.approx(variant.get("duck_depth_db", 12.0), abs=1.5)
-    assert "clip (placed at" in d.details["gain_from"]
+    assert "clip" in d.details["gain_from"]
+    # the same depth in what mix.wav holds (the scene's music clip found in it) as on the stem
+    assert d.details["mix_depth_db"] == pytest.approx(d.details["stem_depth_db"], abs=1.5)
     failed = {c.name: c.message for c in r.checks if not c.passed}
     assert failed == {}
 
@@ -672,3 +674,47 @@ def test_a_jump_in_the_ambience_alone_is_still_the_ambience(scene, tmp_path):
     _gain_all(out, _grab(6.6, 8.0, hold_s=3.0), names=("mix", "ambience"))
     r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
     assert not r.passed and "jumps" in r.message and not r.details.get("master_gain_changes")
+
+
+# ----------------------------------------------------------------------------- judged on what the listener hears
+
+
+def _lab2_points(report):
+    """Points lab 2's rubric gives this report (a failed gate zeroes every item)."""
+    from pathlib import Path
+
+    from layerlab.grading.rubric import assignment_spec, load_rubric, score_mix
+
+    spec = assignment_spec("lab2_hybrid_mix", load_rubric(Path(__file__).resolve().parents[2] / "autograder" / "rubric.json"))
+    return sum(it.points for it in score_mix({c.name: c for c in report.checks}, {}, spec))
+
+
+@pytest.fixture(scope="module")
+def loud_unducked(scene, tmp_path_factory):
+    """An honest flawed mix: the music 14 dB louder than the reference and not ducked."""
+    out = build(scene, tmp_path_factory.mktemp("loud") / "deliverable", music_gain_db=6.0, ducking=False)
+    return out, run_checks(out, scene=scene / "cues.json")
+
+
+@pytest.mark.parametrize("into", ["sfx", "ambience", "dialogue"])
+def test_relabelled_stems_score_no_more_than_the_honest_flawed_mix(scene, loud_unducked, tmp_path, into):
+    """The attack: mix.wav untouched; stems/music.wav ducked 12 dB and less loud, the music taken out of it
+    moved onto another stem, so the stems still add up to the mix. The listener hears the same loud,
+    unducked music: masking and ducking must still fail, and the score must not rise."""
+    honest_dir, honest = loud_unducked
+    out = tmp_path / "relabelled"
+    shutil.copytree(honest_dir, out)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
+    stems[into] = stems[into] + (stems["music"] - looks_good)
+    stems["music"] = looks_good
+    for s, a in stems.items():
+        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not honest["masking"].passed and not honest["ducking"].passed
+    assert not r["masking"].passed, r["masking"].message
+    assert not r["ducking"].passed, r["ducking"].message
+    assert r["masking"].value == pytest.approx(honest["masking"].value, abs=1.0)
+    assert r["ducking"].value == pytest.approx(honest["ducking"].value, abs=1.0)
+    assert _lab2_points(r) <= _lab2_points(honest)

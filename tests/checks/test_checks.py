@@ -573,7 +573,13 @@ def test_a_cup_late_only_in_the_mix_fails_and_names_the_sfx_layer(scene, tmp_pat
     assert not s.passed and "sfx layer" in s.message, s.message
     (where,) = s.details["local"]
     assert 4.2 <= where["start_s"] <= 4.3 and where["layer"] == "sfx"
-    assert [c.name for c in r.failed] == ["stems_sum"]
+    # the listener hears a late cup: sync fails too, naming the cup, on what mix.wav holds
+    sync = r["sync"]
+    assert not sync.passed and "cup" in sync.message and "120 ms late" in sync.message, sync.message
+    cup = {e["id"]: e for e in sync.details["events"]}["cup"]
+    assert cup["offset_ms"] == pytest.approx(120.0, abs=2.0) and cup["measured_on"] == "mix.wav"
+    assert cup["stem_offset_ms"] == pytest.approx(0.0, abs=2.0)
+    assert [c.name for c in r.failed] == ["stems_sum", "sync"]
 
 
 def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(scene, tmp_path):
@@ -585,10 +591,18 @@ def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(
         return m
 
     _mix_only(out, drop)
-    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    report = run_checks(out, scene=scene / "cues.json")
+    r = report["stems_sum"]
     assert not r.passed and "ambience layer" in r.message, r.message
     assert r.details["local"][0]["start_s"] == pytest.approx(3.0, abs=0.05)
     assert r.details["local"][-1]["end_s"] == pytest.approx(9.0, abs=0.05)
+    # the listener hears the dropout: ambience continuity fails on what mix.wav holds
+    c = report["ambience_continuity"]
+    assert not c.passed and "in mix.wav" in c.message, c.message
+    (d,) = c.details["dropouts"]
+    assert d["start_s"] == pytest.approx(3.0, abs=0.05) and d["end_s"] == pytest.approx(9.0, abs=0.05)
+    assert d["measured_on"] == "mix.wav"
+    assert [x.name for x in report.failed] == ["stems_sum", "ambience_continuity"]
 
 
 def test_a_mix_of_another_scene_fails_as_not_this_scene(scene, good, tmp_path):

@@ -52,8 +52,11 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     Returns
     -------
     list of VisualEvent
-        One per burst, at the burst's peak change (the first frame within 10%
-        of it: a flash that goes on and off is placed where it goes on).
+        One per burst. A burst whose run of change starts out of stillness at
+        half its peak or more (a bird taking off, a flash) is placed on that
+        first frame; one that builds up (a cup lowered onto its saucer, a door
+        swinging shut) at its peak change (the first frame within 10% of it,
+        so a flash that goes on and off is placed where it goes on).
 
     Notes
     -----
@@ -93,6 +96,13 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
             j += 1
         seg = score[i : last + 1]
         k = i + int(np.nonzero(seg >= 0.9 * seg.max())[0][0])
+        # where the burst's run of change begins: a take-off or a flash starts at full strength out of
+        # stillness (the event is its first frame); a landing builds up to its peak (the event is the peak)
+        r0 = i
+        while r0 > 0 and score[r0 - 1] >= 0.25 * min_strength and diff_t[i] - diff_t[r0 - 1] <= 0.5:
+            r0 -= 1
+        if r0 < k and (r0 == 0 or score[r0 - 1] < 0.25 * min_strength) and score[r0] >= 0.5 * seg.max():
+            k = r0
         frame = k + 1
         b = int(where[k])
         by, bx = divmod(b, wb)

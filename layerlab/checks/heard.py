@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
-from layerlab.checks.context import CheckContext, load_clip
+from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
 
-__all__ = ["HeardLayers", "heard_layers", "heard_activity", "find_lag", "windowed_gain", "GAIN_WINDOW_MS"]
+__all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS"]
 
 GAIN_WINDOW_MS = 300.0
 """Window of the least-squares gains (long enough that a louder layer leaks little into the estimate)."""
@@ -97,73 +97,17 @@ MIN_MIX_CORRELATION = 0.15
 """The same for mix.wav, where the other layers dilute the correlation."""
 
 
-def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE, max_lag_s: float = 5.0):
-    """Where a clip sits in a signal: the lag of the largest waveform cross-correlation.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (n,)
-        The stem or the mix (mono).
-    clip : np.ndarray, shape (m,)
-        The scene's clip (mono).
-    sample_rate : int
-    max_lag_s : float
-        Lags searched on either side (a bed entering late, or started into the clip).
-
-    Returns
-    -------
-    (int, float)
-        Lag in samples (positive: the clip starts that late in ``x``) and the normalised
-        correlation there (of the lags within 2% of the best, the one nearest 0: a loop or a
-        steady chord fits equally well a period later): ``sum(x * clip_placed) / sqrt(sum(x**2) * sum(clip_placed**2))`` over the
-        overlap (1 for the clip itself at any gain; a ducking envelope lowers it little; a bed of
-        the same chords with other phases scores near 0, where an envelope comparison would not).
-
-    Notes
-    -----
-    ``scipy.signal.correlate`` (FFT) with ``scipy.signal.correlation_lags``; the energies of the
-    overlaps come from cumulative sums.
-    """
-    from scipy.signal import correlate, correlation_lags
-
-    n, m = x.size, clip.size
-    if n < sample_rate // 10 or m < sample_rate // 10:
-        return 0, 0.0
-    xc = correlate(x, clip, mode="full", method="fft")
-    lags = correlation_lags(n, m, mode="full")
-    keep = np.abs(lags) <= int(max_lag_s * sample_rate)
-    xc, lags = xc[keep], lags[keep]
-    cx = np.concatenate([[0.0], np.cumsum(x * x)])
-    cc = np.concatenate([[0.0], np.cumsum(clip * clip)])
-    a = np.clip(lags, 0, n)  # overlap in x: [a, b)
-    b = np.clip(lags + m, 0, n)
-    ca = np.clip(-lags, 0, m)  # overlap in clip: [ca, ca + b - a)
-    ex = cx[b] - cx[a]
-    ec = cc[np.clip(ca + (b - a), 0, m)] - cc[ca]
-    min_overlap = sample_rate // 2
-    den = np.sqrt(np.maximum(ex * ec, 1e-30))
-    ncc = np.where((b - a) >= min_overlap, xc / den, 0.0)
-    best = float(ncc.max())
-    near = np.nonzero(ncc >= 0.98 * best)[0]  # a periodic bed fits at several lags: take the nearest to 0
-    k = int(near[np.argmin(np.abs(lags[near]))])
-    return int(lags[k]), float(ncc[k])
-
-
 def _placed_clip(ctx: CheckContext, layer: str, stem: np.ndarray | None, mix: np.ndarray):
     """The scene's ``layer`` clip placed where the stem (else the mix) has it; (None, why) if not found."""
-    clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+    clip, lag, corr = stem_clip_lag(ctx, layer, stem) if stem is not None else (None, 0, 0.0)
+    if clip is None:
+        clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
     if clip is None:
         return None, f"no scene {layer} clip to find in the mix"
-    cm = clip.astype(np.float64).mean(axis=1)
-    lag, corr = 0, 0.0
-    for where, need in ((stem, MIN_STEM_CORRELATION), (mix, MIN_MIX_CORRELATION)):
-        if where is None or not np.any(where):
-            continue
-        lag, corr = find_lag(where.astype(np.float64).mean(axis=1), cm, sample_rate=SAMPLE_RATE)
-        if corr >= need:
-            break
-    else:
-        return None, f"the scene's {layer} clip is not in the mix"
+    if corr < MIN_STEM_CORRELATION:  # not on its stem (or relabelled away): look for it in the mix
+        lag, corr = find_lag(mix.mean(axis=1), clip.astype(np.float64).mean(axis=1), sample_rate=SAMPLE_RATE)
+        if corr < MIN_MIX_CORRELATION:
+            return None, f"the scene's {layer} clip is not in the mix"
     n = mix.shape[0]
     placed = np.zeros((n, clip.shape[1]))
     a0, b0 = max(0, lag), max(0, -lag)

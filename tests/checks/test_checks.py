@@ -95,7 +95,7 @@ def scene(tmp_path_factory):
 
 def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
           ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0, music_start_s=0.0, music_fade_in_s=0.0,
-          duck_depth_db=12.0):
+          duck_depth_db=12.0, duck_attack_ms=80.0, duck_release_ms=400.0):
     """Mix the synthetic scene with the engine and export a deliverable folder."""
     sfx_offsets_ms = sfx_offsets_ms or {}
     st = LayerStack(duration_s=DUR)
@@ -117,7 +117,8 @@ def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0
         music[: int(music_fade_in_s * SR)] *= np.linspace(0, 1, int(music_fade_in_s * SR), dtype=np.float32)[:, None]
     st.add("music", music, start_s=music_start_s, gain_db=music_gain_db, name="bed")
     if ducking:
-        st.ducking = Ducking(depth_db=duck_depth_db, targets=("music",))
+        st.ducking = Ducking(depth_db=duck_depth_db, attack_ms=duck_attack_ms, release_ms=duck_release_ms,
+                             targets=("music",))
     if master:
         st.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.0)
     export_deliverable(st, out)
@@ -177,7 +178,9 @@ def test_figures_are_explicit_figure_objects(good, tmp_path):
 def test_sfx_early_late_and_missing(scene, tmp_path):
     out = build(scene, tmp_path / "d", sfx_offsets_ms={"door": -30.0, "cup": 90.0, "knock": -55.0},
                 drop_events=("drop",))
-    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["sync"]  # the flaw fails exactly its own check
+    r = report["sync"]
     assert not r.passed
     ev = {e["id"]: e for e in r.details["events"]}
     assert ev["door"]["offset_ms"] == pytest.approx(-30.0, abs=2.0) and ev["door"]["passed"]
@@ -197,7 +200,9 @@ def test_configurable_sync_window(scene, tmp_path):
 
 def test_late_dialogue(scene, tmp_path):
     out = build(scene, tmp_path / "d", dialogue_offset_ms=125.0)
-    r = run_checks(out, scene=scene / "cues.json")["dialogue_sync"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["dialogue_sync"]
+    r = report["dialogue_sync"]
     assert not r.passed and r.value == pytest.approx(125.0, abs=1.0)
     assert "125 ms late" in r.message
 
@@ -205,6 +210,7 @@ def test_late_dialogue(scene, tmp_path):
 def test_loud_music_without_ducking_fails_masking_and_ducking(scene, tmp_path):
     out = build(scene, tmp_path / "d", music_gain_db=6.0, ducking=False)
     r = run_checks(out, scene=scene / "cues.json")
+    assert {c.name for c in r.failed} == {"masking", "band_audibility", "ducking"}
     assert not r["masking"].passed and r["masking"].value < 10.0
     assert "pull it down or duck deeper" in r["masking"].message
     assert not r["ducking"].passed and abs(r["ducking"].value) < 1.0
@@ -279,7 +285,9 @@ def test_a_ducking_step_is_caught():
 
 def test_ambience_with_a_gap(scene, tmp_path):
     out = build(scene, tmp_path / "d", ambience_gap=(6.0, 6.3))
-    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["ambience_continuity"]
+    r = report["ambience_continuity"]
     assert not r.passed and r.value >= 1
     drop = r.details["dropouts"][0]
     assert drop["start_s"] == pytest.approx(6.0, abs=0.03) and drop["end_s"] == pytest.approx(6.3, abs=0.03)
@@ -642,7 +650,9 @@ def test_when_only_the_ambience_masks_the_headline_is_the_ambience_figure(scene,
     {"music_start_s": 1.0},
     {"music_start_s": 2.5},
     {"music_gain_db": -13.0},  # music 5 dB lower than the reference mix
+    {"music_gain_db": -11.0},  # 3 dB lower
     {"duck_depth_db": 8.0},
+    {"duck_attack_ms": 400.0, "duck_release_ms": 1500.0},  # a slow duck
 ])
 def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
     """Fades, late entries, a quieter bed and another duck depth are all correct ducking."""

@@ -17,7 +17,7 @@ changes, so it is lenient there and the stem is exact; where stems were relabell
 lenient and the mix exact. A bed the scene's clip does not explain (the learner brought other
 music) is judged on its stem.
 
-Taught in ``lessons/08_measuring_the_mix.ipynb`` (the listener hears the mix).
+Used by the checks taught in ``lessons/08_measuring_the_mix.ipynb``; not taught on its own.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ __all__ = ["detect_visual_events", "read_video_frames", "BLOCK_PX"]
 
 BLOCK_PX = 8
 """Side of the square blocks (in scaled-down pixels) whose change is scored."""
+CAPTION_Z = 20.0
+CAPTION_WIDTH = 0.7
+"""A change (z >= CAPTION_Z) in the bottom quarter across this share of the width is a caption, not an event."""
 
 
 def read_video_frames(path, *, width: int = 160, height: int = 90) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -78,6 +81,14 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     med = np.median(blocks, axis=0)
     mad = np.median(np.abs(blocks - med), axis=0) + 0.5
     z = (blocks - med) / mad
+    # burned-in captions: a change in the bottom quarter of the picture across most of its width is text
+    # being replaced, not an action on screen; those blocks do not count for that frame
+    zg = z.reshape(n - 1, hb, wb)
+    bottom = int(np.ceil(0.75 * hb))
+    if hb >= 4 and wb >= 4:
+        strip = (zg[:, bottom:, :] >= CAPTION_Z).any(axis=1).sum(axis=1) >= CAPTION_WIDTH * wb
+        zg[strip, bottom:, :] = 0.0
+    z = zg.reshape(n - 1, -1)
     score = z.max(axis=1)
     where = z.argmax(axis=1)
     above = score >= min_strength

@@ -70,6 +70,20 @@ def test_visual_events_from_a_local_change():
     assert 320 <= x0 < 384 and 160 <= y0 < 192
 
 
+def test_a_caption_change_is_not_a_visual_event():
+    """Burned-in captions (a text strip across the bottom) change with each line: text, not an action on screen.
+    product_demo's captions read as 8 invented events and hid two clicks."""
+    rng = np.random.default_rng(4)
+    frames = np.repeat(rng.uniform(0, 255, (1, 90, 160)), 60, axis=0).astype(np.float32)
+    frames += rng.normal(0, 1.0, frames.shape).astype(np.float32)
+    frames[10:, 76:88, 4:156] = 0.0  # a caption box appears on frame 10 ...
+    frames[10:30, 80:84, 10:150:6] = 255.0  # ... with a first line of text
+    frames[30:, 80:84, 13:150:5] = 255.0  # the next line on frame 30
+    frames[40:, 20:28, 40:56] = 255 - frames[40:, 20:28, 40:56]  # a button changes on frame 40
+    events = detect_visual_events(frames, fps=24.0)
+    assert [e.frame for e in events] == [40]
+
+
 def test_onsets_and_offsets_of_clicks_over_a_bed():
     bed = (_noise(6, 4) * 0.01).astype(np.float32)
     click = np.random.default_rng(5).standard_normal(2400) * np.exp(-np.arange(2400) / 300)

@@ -14,6 +14,11 @@ __all__ = ["detect_visual_events", "read_video_frames", "BLOCK_PX"]
 
 BLOCK_PX = 8
 """Side of the square blocks (in scaled-down pixels) whose change is scored."""
+REGION_BLOCKS = 3
+"""Changes this many blocks apart or closer, within ``min_gap_s``, are one burst (one event)."""
+CAPTION_Z = 20.0
+CAPTION_WIDTH = 0.7
+"""A change (z >= CAPTION_Z) in the bottom quarter across this share of the width is a caption, not an event."""
 
 
 def read_video_frames(path, *, width: int = 160, height: int = 90) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -52,8 +57,11 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     Returns
     -------
     list of VisualEvent
-        One per burst, at the burst's peak change (the first frame within 10%
-        of it: a flash that goes on and off is placed where it goes on).
+        One per burst. A burst whose run of change starts out of stillness at
+        half its peak or more (a bird taking off, a flash) is placed on that
+        first frame; one that builds up (a cup lowered onto its saucer, a door
+        swinging shut) at its peak change (the first frame within 10% of it,
+        so a flash that goes on and off is placed where it goes on).
 
     Notes
     -----
@@ -75,24 +83,47 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     med = np.median(blocks, axis=0)
     mad = np.median(np.abs(blocks - med), axis=0) + 0.5
     z = (blocks - med) / mad
+    # burned-in captions: a change in the bottom quarter of the picture across most of its width is text
+    # being replaced, not an action on screen; those blocks do not count for that frame
+    zg = z.reshape(n - 1, hb, wb)
+    bottom = int(np.ceil(0.75 * hb))
+    if hb >= 4 and wb >= 4:
+        strip = (zg[:, bottom:, :] >= CAPTION_Z).any(axis=1).sum(axis=1) >= CAPTION_WIDTH * wb
+        zg[strip, bottom:, :] = 0.0
+    z = zg.reshape(n - 1, -1)
     score = z.max(axis=1)
     where = z.argmax(axis=1)
     above = score >= min_strength
     events: list[VisualEvent] = []
     diff_t = times_s[1:]  # diff k is the change into frame k+1
-    i = 0
-    while i < above.size:
-        if not above[i]:
-            i += 1
+    used = np.zeros(above.size, bool)
+    by_all, bx_all = np.divmod(where, wb)
+    for i in range(above.size):
+        if not above[i] or used[i]:
             continue
-        last = i
-        j = i
-        while j < above.size and diff_t[j] - diff_t[last] <= min_gap_s:
-            if above[j]:
-                last = j
+        # a burst: later frames of change in the same part of the picture (within REGION_BLOCKS blocks of
+        # where it was last), no more than min_gap_s apart; a change elsewhere is an event of its own
+        members = [i]
+        used[i] = True
+        j = i + 1
+        while j < above.size and diff_t[j] - diff_t[members[-1]] <= min_gap_s:
+            if above[j] and not used[j] and abs(by_all[j] - by_all[members[-1]]) <= REGION_BLOCKS \
+                    and abs(bx_all[j] - bx_all[members[-1]]) <= REGION_BLOCKS:
+                members.append(j)
+                used[j] = True
             j += 1
-        seg = score[i : last + 1]
+        last = members[-1]
+        mine = np.zeros(above.size, bool)
+        mine[members] = True
+        seg = np.where(mine[i : last + 1], score[i : last + 1], 0.0)
         k = i + int(np.nonzero(seg >= 0.9 * seg.max())[0][0])
+        # where the burst's run of change begins: a take-off or a flash starts at full strength out of
+        # stillness (the event is its first frame); a landing builds up to its peak (the event is the peak)
+        r0 = i
+        while r0 > 0 and score[r0 - 1] >= 0.25 * min_strength and diff_t[i] - diff_t[r0 - 1] <= 0.5:
+            r0 -= 1
+        if r0 < k and (r0 == 0 or score[r0 - 1] < 0.25 * min_strength) and score[r0] >= 0.5 * seg.max():
+            k = r0
         frame = k + 1
         b = int(where[k])
         by, bx = divmod(b, wb)
@@ -100,6 +131,8 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
         sy = (source_size[1] / h) if source_size[1] else 1.0
         box = (int(bx * BLOCK_PX * sx), int(by * BLOCK_PX * sy), int((bx + 1) * BLOCK_PX * sx),
                int((by + 1) * BLOCK_PX * sy))
+        if any(e.frame == frame for e in events):  # a large change whose busiest block wandered: one event
+            continue
         events.append(VisualEvent(float(times_s[frame]), frame, float(score[k]), box))
-        i = last + 1
+    events.sort(key=lambda e: e.frame)
     return events

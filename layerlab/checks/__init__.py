@@ -23,10 +23,16 @@ file or one failing measurement never stops the others:
 Each check returns a :class:`CheckResult` with a plain-language message that
 says what to change. :class:`CheckReport` renders as text, JSON and figures.
 
+The listener hears ``mix.wav``: masking, ducking and band audibility also
+measure the layers as the mix holds them (found by the scene's clips,
+:mod:`~layerlab.checks.heard`) and judge the worse of mix and stems, and where
+the mix and the stems disagree, sync and ambience continuity look at the mix
+itself; the stems only say which layer is at fault.
+
 The package is split by what is measured: :mod:`~layerlab.checks.gates`,
 :mod:`~layerlab.checks.loudness`, :mod:`~layerlab.checks.sync`,
 :mod:`~layerlab.checks.masking`, :mod:`~layerlab.checks.ducking`,
-:mod:`~layerlab.checks.continuity`, :mod:`~layerlab.checks.report` and
+:mod:`~layerlab.checks.continuity`, :mod:`~layerlab.checks.heard`, :mod:`~layerlab.checks.report` and
 :mod:`~layerlab.checks.plots`; every public name is importable from here.
 
 Command line::

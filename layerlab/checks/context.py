@@ -55,37 +55,63 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     e = (c[starts + win] - c[starts]) / win
     return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
 
-def reference_lag(stem_mono: np.ndarray, ref_mono: np.ndarray, *, sample_rate: int, max_lag_s: float = 5.0):
-    """Lag (samples, positive = stem later) and normalized correlation of a reference inside a stem.
+def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE, max_lag_s: float = 5.0):
+    """Where a clip sits in a signal: the lag of the largest waveform cross-correlation.
 
-    Envelopes (1 ms RMS) are compared by normalised correlation at every lag within +-``max_lag_s``
-    (a bed entering late, or started into the clip; :func:`layerlab.measure.correlation.lagged_pearson`),
-    and the lag refined on the waveform to the sample.
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+        The stem or the mix (mono).
+    clip : np.ndarray, shape (m,)
+        The scene's clip (mono).
+    sample_rate : int
+    max_lag_s : float
+        Lags searched on either side (a bed entering late, or started into the clip).
+
+    Returns
+    -------
+    (int, float)
+        Lag in samples (positive: the clip starts that late in ``x``): the largest raw
+        cross-correlation (of the lags within 1% of it, the one nearest 0: a loop or a steady
+        chord fits equally well a period later); and the normalised correlation there:
+        ``sum(x * clip_placed) / sqrt(sum(x**2) * sum(clip_placed**2))`` over the
+        overlap (1 for the clip itself at any gain; a ducking envelope lowers it little; a bed of
+        the same chords with other phases scores near 0, where an envelope comparison would not).
+
+    Notes
+    -----
+    ``scipy.signal.correlate`` (FFT) with ``scipy.signal.correlation_lags``; the energies of the
+    overlaps come from cumulative sums.
     """
-    from scipy.signal import fftconvolve
+    from scipy.signal import correlate, correlation_lags
 
-    n = min(stem_mono.size, ref_mono.size)
-    if n < sample_rate // 10:
+    n, m = x.size, clip.size
+    if n < sample_rate // 10 or m < sample_rate // 10:
         return 0, 0.0
-    # correlate envelopes at 1 ms first (robust to ducking and cheap): the normalised correlation at every lag
-    from layerlab.measure.correlation import lagged_pearson
-    from layerlab.measure.envelopes import frame_power
+    xc = correlate(x, clip, mode="full", method="fft")
+    lags = correlation_lags(n, m, mode="full")
+    keep = np.abs(lags) <= int(max_lag_s * sample_rate)
+    xc, lags = xc[keep], lags[keep]
+    cx = np.concatenate([[0.0], np.cumsum(x * x)])
+    cc = np.concatenate([[0.0], np.cumsum(clip * clip)])
+    a = np.clip(lags, 0, n)  # overlap in x: [a, b)
+    b = np.clip(lags + m, 0, n)
+    ca = np.clip(-lags, 0, m)  # overlap in clip: [ca, ca + b - a)
+    ex = cx[b] - cx[a]
+    ec = cc[np.clip(ca + (b - a), 0, m)] - cc[ca]
+    min_overlap = sample_rate // 2
+    den = np.sqrt(np.maximum(ex * ec, 1e-30))
+    ncc = np.where((b - a) >= min_overlap, xc / den, 0.0)
+    # the lag: the largest raw correlation (the most of the clip explained; a normalised one would favour a
+    # short overlap where a ducked bed's gain varies less); a periodic bed fits at several: the nearest to 0
+    raw = np.where((b - a) >= min_overlap, xc, -np.inf)
+    best = float(raw.max())
+    if not np.isfinite(best) or best <= 0:
+        return 0, 0.0
+    near = np.nonzero(raw >= 0.99 * best)[0]
+    k = int(near[np.argmin(np.abs(lags[near]))])
+    return int(lags[k]), float(ncc[k])
 
-    hop = max(1, sample_rate // 1000)
-    es, er = np.sqrt(frame_power(stem_mono * stem_mono, hop)), np.sqrt(frame_power(ref_mono * ref_mono, hop))
-    xc = lagged_pearson(es, er, max_lag=int(max_lag_s * 1000), min_overlap=100)
-    best, best_c = (0, -1.0) if xc.r.size == 0 else (int(xc.lags[np.argmax(xc.r)]), float(np.max(xc.r)))
-    # refine at the sample level (waveform correlation within +-6 ms of the envelope lag)
-    lag_s = best * hop
-    r = 6 * hop
-    seg_ref = ref_mono[: min(ref_mono.size, sample_rate * 5)]
-    start = lag_s - r
-    seg = stem_mono[start : start + seg_ref.size + 2 * r] if start >= 0 else np.zeros(0)
-    if seg.size > seg_ref.size:
-        xc = fftconvolve(seg, seg_ref[::-1], mode="valid")
-        k = int(np.argmax(np.abs(xc)))
-        lag_s = start + k
-    return int(lag_s), best_c
 
 def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
     """A clip of the cue sheet as (n_samples, n_channels) float32 at 48 kHz; None if missing or unreadable."""
@@ -153,21 +179,37 @@ def get_activity(ctx: CheckContext) -> Activity | None:
     return ctx.activity
 
 
+def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
+    """The scene's ``layer`` clip and where ``stem`` has it: ``(clip, lag, corr)`` (:func:`find_lag`), or ``(None, 0, 0.0)``.
+
+    Kept in the context, so the checks that follow a bed's gain (ducking, continuity, the master's
+    moves, the heard layers) correlate each stem with its clip once per run.
+    """
+    key = (layer, stem.shape, float(np.asarray(stem[:: 4801], np.float64).sum()))
+    cache = ctx.data.setdefault("clip_lags", {})
+    if key not in cache:
+        clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+        if clip is None or not np.any(stem):
+            cache[key] = (clip, 0, 0.0)
+        else:
+            lag, corr = find_lag(stem.astype(np.float64).mean(axis=1), clip.astype(np.float64).mean(axis=1),
+                                 sample_rate=SAMPLE_RATE)
+            cache[key] = (clip, lag, corr)
+    return cache[key]
+
+
 def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
     """The scene's bed clip (music or ambience), aligned to where the stem has it; None if the stem uses another."""
     p = ctx.cues.clip_path((ctx.cues.raw.get(layer) or {}).get("clip"))
     if p is None:
         return None, f"{layer} stem level (no scene {layer} clip to compare with)"
-    try:
-        clip = load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
-    except LayerLabError:
+    clip, lag, corr = stem_clip_lag(ctx, layer, stem)
+    if clip is None:
         return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
-    music = stem
-    cm = clip.astype(np.float64).mean(axis=1)
-    sm = music.astype(np.float64).mean(axis=1)
-    lag, corr = reference_lag(sm, cm, sample_rate=SAMPLE_RATE)
     if corr < 0.5:
         return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
+    music = stem
+    cm = clip.astype(np.float64).mean(axis=1)
     ref = np.zeros(music.shape[0])
     a0, b0 = max(0, lag), max(0, -lag)
     m = min(music.shape[0] - a0, cm.size - b0)
@@ -175,4 +217,3 @@ def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
         ref[a0 : a0 + m] = cm[b0 : b0 + m]
     return np.repeat(ref[:, None], 2, axis=1).astype(np.float32), (
         f"{layer} stem level minus the scene's {layer} clip (placed at {lag / SAMPLE_RATE:+.3f} s)")
-

@@ -93,7 +93,8 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
 
     Notes
     -----
-    Levels are 20 ms RMS windows every 10 ms. A jump compares the median
+    Levels are 20 ms RMS windows every 10 ms. The usual level is their median (with a reference:
+    the 80th percentile of the gain, which stays put under a dropout of most of the scene). A jump compares the median
     over 280 ms before and after a moment with a reference (1 s without one),
     and needs 70% of the change within 30 ms of it.
 
@@ -115,7 +116,9 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
     dur = ambience.shape[0] / sr
     inner = (t >= edge_s) & (t <= dur - edge_s)
     pool = lv[inner & valid] if (inner & valid).any() else lv[valid]
-    med = float(np.median(pool))
+    # the usual level: the median; with a reference the gain is steady, so its 80th percentile (a dropout
+    # longer than half the scene would otherwise become the usual level)
+    med = float(np.percentile(pool, 80)) if reference is not None else float(np.median(pool))
     changes = np.asarray(list(scene_changes_s), dtype=float)
 
     def near_change(x):
@@ -256,6 +259,10 @@ def check_ambience(ctx: CheckContext) -> CheckResult:
                            "the ambience stem is silent" + (": the scene needs a continuous ambience bed under the "
                                                             "whole scene; put it on the ambience layer." if not ok else "."),
                            details)
+    mix_only = _mix_only_changes(ctx, r, reference)
+    if mix_only:
+        details["dropouts"], details["jumps"] = r.dropouts, r.jumps
+        details["mix_only"] = mix_only
     master_moves = []
     if r.jumps:
         master_moves = master_gain_changes(ctx, r.jumps)
@@ -271,11 +278,56 @@ def check_ambience(ctx: CheckContext) -> CheckResult:
             msg += (" " + fmt_list([f"At {m['time_s']:.2f} s every layer moves {m['change_db']:+.1f} dB together: that is the "
                                     "master's gain (a limiter catching a peak), not the ambience." for m in master_moves], 2))
         return CheckResult("ambience_continuity", 0, "events", target, True, msg, details)
-    msgs = [f"the ambience drops out from {d['start_s']:.2f} s to {d['end_s']:.2f} s" for d in r.dropouts]
-    msgs += [f"the ambience level jumps {j['change_db']:+.1f} dB at {j['time_s']:.2f} s" for j in r.jumps]
+    def where(x):
+        return (" in mix.wav (stems/ambience.wav runs on there, but the listener hears the mix)"
+                if x.get("measured_on") == "mix.wav" else "")
+
+    msgs = [f"the ambience drops out from {d['start_s']:.2f} s to {d['end_s']:.2f} s{where(d)}" for d in r.dropouts]
+    msgs += [f"the ambience level jumps {j['change_db']:+.1f} dB at {j['time_s']:.2f} s{where(j)}" for j in r.jumps]
     return CheckResult("ambience_continuity", n, "events", target, False,
                        fmt_list(msgs, 3) + "; with no scene change there, keep the bed running (crossfade or loop it "
                                             "without gaps, and keep its level steady).", details)
+
+
+def _mix_only_changes(ctx: CheckContext, r: ContinuityResult, reference) -> list:
+    """Dropouts and jumps of the ambience that mix.wav has and the stem does not; added to ``r`` (marked ``measured_on``).
+
+    Looked for only where :func:`layerlab.checks.gates.mix_disagreements` says the mix and the
+    stems disagree and names the ambience, on the ambience as the mix holds it
+    (:func:`layerlab.checks.gates.layer_in_mix`).
+    """
+    from layerlab.checks.gates import layer_in_mix, mix_disagreements
+
+    spans = [d for d in mix_disagreements(ctx) if d["layer"] == "ambience"]
+    if not spans:
+        return []
+    heard = layer_in_mix(ctx, "ambience")
+    if heard is None:
+        return []
+    ref = reference
+    if ref is not None and ref.shape[0] != heard.shape[0]:
+        ref = None
+    rm = ambience_continuity(heard, sample_rate=SAMPLE_RATE, scene_changes_s=ctx.cues.scene_changes_s, reference=ref)
+
+    def inside(a, b):
+        return any(a <= d["end_s"] + 0.05 and b >= d["start_s"] - 0.05 for d in spans)
+
+    def known(a, b):
+        return any(a <= d["end_s"] and b >= d["start_s"] for d in r.dropouts)
+
+    added = []
+    for d in rm.dropouts:
+        if inside(d["start_s"], d["end_s"]) and not known(d["start_s"], d["end_s"]):
+            d = dict(d, measured_on="mix.wav")
+            r.dropouts.append(d)
+            added.append(d)
+    for j in rm.jumps:
+        if inside(j["time_s"], j["time_s"]) and not any(abs(j["time_s"] - x["time_s"]) < 0.1 for x in r.jumps) \
+                and not known(j["time_s"] - 0.35, j["time_s"] + 0.35):
+            j = dict(j, measured_on="mix.wav")
+            r.jumps.append(j)
+            added.append(j)
+    return added
 
 
 def check_noise_floor(ctx: CheckContext) -> CheckResult:

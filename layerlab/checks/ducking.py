@@ -17,10 +17,10 @@ from layerlab.checks.context import (
     DUCK_MIN_DEPTH_DB,
     CheckContext,
     bed_reference,
-    get_activity,
     level_db,
     need_files,
 )
+from layerlab.checks.heard import heard_activity, heard_layers
 from layerlab.checks.report import CheckResult
 
 __all__ = ["DuckingMeasure", "measure_ducking", "check_ducking"]
@@ -219,16 +219,26 @@ def check_ducking(ctx: CheckContext) -> CheckResult:
         return CheckResult("ducking", None, "dB", target, ok,
                            "the music stem is silent" + ("; the scene's cue sheet has a music bed: put it on the music "
                                                         "layer and duck it under the dialogue." if not ok else "."), {})
-    act = get_activity(ctx)
+    act = heard_activity(ctx)
     if act is None or not act.active.any():
         return CheckResult("ducking", None, "dB", target, False,
                            "no speech found in stems/dialogue.wav, so there is nothing to duck under.", {})
     reference, ref_note = bed_reference(ctx, "music", music)
     dm = measure_ducking(music, act, sample_rate=SAMPLE_RATE, reference=reference)
+    stem_depth, heard_depth = dm.depth_db, None
+    heard = heard_layers(ctx)
+    if heard is not None and "music" in heard.beds:
+        # the depth the listener hears: the music's gain in mix.wav; the stem only says where gain steps are
+        dh = measure_ducking(heard.beds["music"], act, sample_rate=SAMPLE_RATE, reference=heard.references["music"])
+        heard_depth = dh.depth_db
+        dh.max_step_db, dh.step_time_s = dm.max_step_db, dm.step_time_s
+        if dh.depth_db is not None and (dm.depth_db is None or dh.depth_db < dm.depth_db):
+            dm, ref_note = dh, "the music's gain in " + heard.notes["music"]  # the mix is what is heard
     ctx.data["ducking"] = dm
     details = {"depth_db": dm.depth_db, "music_during_speech_dbfs": dm.level_speech_db,
                "music_between_lines_dbfs": dm.level_free_db, "max_step_db_per_10ms": dm.max_step_db,
-               "step_time_s": dm.step_time_s, "gain_from": ref_note}
+               "step_time_s": dm.step_time_s, "gain_from": ref_note, "stem_depth_db": stem_depth,
+               "mix_depth_db": heard_depth}
     msgs = []
     ok = True
     if dm.depth_db is None:
@@ -239,6 +249,9 @@ def check_ducking(ctx: CheckContext) -> CheckResult:
         ok = False
         msgs.append(f"the music drops only {dm.depth_db:.1f} dB while dialogue is active; duck it "
                     f"{DUCK_MIN_DEPTH_DB:g}-12 dB under speech (sidechain ducking from the dialogue layer).")
+        if stem_depth is not None and stem_depth >= DUCK_MIN_DEPTH_DB and dm.depth_db < stem_depth:
+            msgs.append(f"(stems/music.wav alone ducks {stem_depth:.1f} dB, but the music heard in mix.wav does not: "
+                        "part of it is on another stem.)")
     if dm.max_step_db > DUCK_MAX_STEP_DB:
         ok = False
         msgs.append(f"the music gain jumps {dm.max_step_db:.1f} dB within 10 ms at {dm.step_time_s:.2f} s, which "
@@ -250,5 +263,6 @@ def check_ducking(ctx: CheckContext) -> CheckResult:
             msg = f"the music ducks {dm.depth_db:.1f} dB under the dialogue, and its gain moves smoothly."
         return CheckResult("ducking", dm.depth_db, "dB", target, True, msg, details)
     return CheckResult("ducking", dm.depth_db, "dB", target, False, " ".join(msgs), details)
+
 
 

@@ -15,7 +15,7 @@ from layerlab.io.deliverable import STEM_NAMES
 from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, need_files
 from layerlab.checks.report import CheckResult
 
-__all__ = ["check_format", "check_stems_sum", "local_disagreements", "scene_misfit", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
+__all__ = ["check_format", "check_stems_sum", "local_disagreements", "mix_disagreements", "layer_in_mix", "scene_misfit", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
 
 LOCAL_RESIDUAL_MAX_DB = -20.0
 """Largest residual of mix minus (gain x stems) in any 10 ms window, re. that window of the mix."""
@@ -74,7 +74,7 @@ def check_stems_sum(ctx: CheckContext) -> CheckResult:
         if g > 0:
             gain_db = 20 * math.log10(g)
     details = {"residual_db": ratio, "mix_over_stems_gain_db": gain_db}
-    local = local_disagreements(mix, {s: dl.audio(s) for s in STEM_NAMES}, sample_rate=SAMPLE_RATE)
+    local = mix_disagreements(ctx)
     details["local"] = local
     if ratio <= STEMS_SUM_MAX_DB and not local:
         return CheckResult("stems_sum", ratio, "dB", target, True,
@@ -187,6 +187,71 @@ def local_disagreements(mix: np.ndarray, stems: dict, *, sample_rate: int = SAMP
                     "residual_db": round(float(np.max(r_db[s0:e0][sel])) if sel.any() else 0.0, 1),
                     "gain_db": round(float(np.median(g_db[s0:e0])), 1), "layer": best})
     return out
+
+
+def mix_disagreements(ctx: CheckContext) -> list[dict]:
+    """:func:`local_disagreements` of the deliverable's mix and stems (computed once per run; [] when a file is unusable).
+
+    The checks of single layers (sync, ambience continuity) look at ``mix.wav`` itself where it
+    disagrees with the stems, so a flaw present only in the mix fails its own check.
+    """
+    if "local" not in ctx.data:
+        dl = ctx.deliverable
+        ok = not dl.estimated and all(dl.files[f].usable for f in ("mix", *STEM_NAMES))
+        ctx.data["local"] = (local_disagreements(dl.audio("mix"), {s: dl.audio(s) for s in STEM_NAMES},
+                                                 sample_rate=SAMPLE_RATE) if ok else [])
+    return ctx.data["local"]
+
+
+def layer_in_mix(ctx: CheckContext, layer: str) -> np.ndarray | None:
+    """One layer as ``mix.wav`` holds it: the mix minus the other three stems at the mix's gain over the stems.
+
+    Parameters
+    ----------
+    ctx : CheckContext
+    layer : str
+        ``dialogue``, ``sfx``, ``ambience`` or ``music``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples, n_channels), float32, or None
+        None when a file is unusable or the stems are estimates. Where the mix and the stems agree
+        this is the layer's stem (times the master gain); where the mix alone moved, dropped or
+        added a sound of ``layer``, it shows here and not on the stem.
+
+    Notes
+    -----
+    The other layers' gain in the mix is fitted by least squares in 10 ms windows (a limiter's
+    moving gain, which the mix and the stems need not share where the mix alone changed), median
+    over 70 ms; a little of the other layers may remain, so callers look here only where
+    :func:`mix_disagreements` names a stretch.
+    """
+    dl = ctx.deliverable
+    if dl.estimated or not all(dl.files[f].usable for f in ("mix", *STEM_NAMES)):
+        return None
+    from scipy.ndimage import median_filter
+
+    mix = dl.audio("mix").astype(np.float64)
+    n = min(mix.shape[0], *(dl.audio(s).shape[0] for s in STEM_NAMES))
+    mix = mix[:n]
+    total = sum(dl.audio(s)[:n].astype(np.float64) for s in STEM_NAMES)
+    e = float(np.sum(total * total))
+    g0 = float(np.sum(mix * total) / e) if e > 0 else 1.0
+    others = sum(dl.audio(s)[:n].astype(np.float64) for s in STEM_NAMES if s != layer)
+    # the master's moving gain (a limiter) differs where the mix alone changed: follow it in 10 ms windows,
+    # fitted on the other layers only, and take the median of 7 windows so the layer's own sound hardly leaks in
+    hop = SAMPLE_RATE // 100
+    k = n // hop
+    g = np.full(k, g0)
+    if k:
+        M, O = mix[: k * hop].reshape(k, hop, -1), others[: k * hop].reshape(k, hop, -1)
+        oo = (O * O).sum(axis=(1, 2))
+        mo = (M * O).sum(axis=(1, 2))
+        loud = oo > hop * mix.shape[1] * 1e-7  # others over -70 dBFS
+        g[loud] = mo[loud] / oo[loud]
+        g = median_filter(g, size=7, mode="nearest")
+    gs = np.interp(np.arange(n), (np.arange(k) + 0.5) * hop, g) if k else np.full(n, g0)
+    return (mix - gs[:, None] * others).astype(np.float32)
 
 
 def scene_misfit(ctx: CheckContext, *, speech_min_s: float = 1.0, match_window_s: float = 0.5) -> list[str]:

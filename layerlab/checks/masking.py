@@ -16,9 +16,9 @@ from layerlab.checks.context import (
     BAND_AUDIBILITY_MIN,
     MUSIC_LD_MIN_LU,
     CheckContext,
-    get_activity,
     need_files,
 )
+from layerlab.checks.heard import heard_activity, heard_layers
 from layerlab.checks.report import CheckResult
 
 __all__ = ["check_masking", "check_band_audibility"]
@@ -37,15 +37,31 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     miss = need_files(ctx, "masking", "LU", target, "dialogue", "music", "ambience")
     if miss:
         return miss
-    act = get_activity(ctx)
+    act = heard_activity(ctx)
     if act is None or not act.active.any():
         return _no_speech("masking", "LU", target)
     dl = ctx.deliverable
-    d = dl.audio("dialogue")
-    m = dialogue_to_background_lu(d, dl.audio("music"), sample_rate=SAMPLE_RATE, active=act)
-    a = dialogue_to_background_lu(d, dl.audio("ambience"), sample_rate=SAMPLE_RATE, active=act)
-    rest = dl.audio("music") + dl.audio("ambience") + (dl.audio("sfx") if dl.files["sfx"].usable else 0.0)
-    allb = dialogue_to_background_lu(d, rest, sample_rate=SAMPLE_RATE, active=act)
+    heard = heard_layers(ctx)
+    stem_d = dl.audio("dialogue")
+    n = stem_d.shape[0] if heard is None else heard.dialogue.shape[0]
+    stem_d = stem_d[:n]
+    # the stems' figures, and the same figures on what mix.wav holds (the layers found in it by the scene's
+    # clips): the worse one is judged, so stems can say which layer is at fault but never excuse the mix
+    own = {k: dialogue_to_background_lu(stem_d, dl.audio(k)[:n], sample_rate=SAMPLE_RATE, active=act)
+           for k in ("music", "ambience")}
+    found = {}
+    if heard is not None:
+        found = {k: dialogue_to_background_lu(heard.dialogue, heard.beds[k], sample_rate=SAMPLE_RATE, active=act)
+                 for k in heard.beds}
+    judged = {k: (found[k] if k in found and not math.isnan(found[k].lu) and found[k].lu < own[k].lu else own[k])
+              for k in ("music", "ambience")}
+    m, a = judged["music"], judged["ambience"]
+    if heard is not None and dl.files["mix"].usable:
+        rest = dl.audio("mix")[:n] - heard.dialogue
+        allb = dialogue_to_background_lu(heard.dialogue, rest, sample_rate=SAMPLE_RATE, active=act)
+    else:
+        rest = dl.audio("music")[:n] + dl.audio("ambience")[:n] + (dl.audio("sfx")[:n] if dl.files["sfx"].usable else 0.0)
+        allb = dialogue_to_background_lu(stem_d, rest, sample_rate=SAMPLE_RATE, active=act)
     details = {
         "dialogue_lufs": m.dialogue_lufs,
         "music_lufs": m.background_lufs,
@@ -55,7 +71,17 @@ def check_masking(ctx: CheckContext) -> CheckResult:
         "over_all_background_lu": allb.lu,
         "speech_blocks": m.n_blocks,
         "speech_fraction": act.fraction,
+        "stems_over_music_lu": own["music"].lu,
+        "stems_over_ambience_lu": own["ambience"].lu,
+        "mix_over_music_lu": found["music"].lu if "music" in found else None,
+        "mix_over_ambience_lu": found["ambience"].lu if "ambience" in found else None,
+        "measured_on": dict(heard.notes) if heard is not None else "the stems",
     }
+    stem_note = {}
+    for k, minimum in (("music", MUSIC_LD_MIN_LU), ("ambience", AMBIENCE_LD_MIN_LU)):
+        if judged[k] is not own[k] and judged[k].lu < minimum <= own[k].lu:
+            stem_note[k] = (f" in mix.wav (stems/{k}.wav alone reads {own[k].lu:.1f} LU: the rest of the {k} you hear "
+                            f"is on another stem, and the listener hears mix.wav)")
     if m.n_blocks == 0 or math.isnan(m.lu):
         return CheckResult("masking", None, "LU", target, False,
                            "no 400 ms stretch of speech was found in stems/dialogue.wav, so the level difference cannot "
@@ -65,10 +91,10 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     ctx.data["masking_lu"] = {"music": (m.lu, MUSIC_LD_MIN_LU), "ambience": (a.lu, AMBIENCE_LD_MIN_LU)}
     msgs = []
     if not ok_m:
-        msgs.append(f"music sits only {m.lu:.1f} LU under the dialogue during speech; pull it down or duck deeper "
-                    f"by {MUSIC_LD_MIN_LU - m.lu:.1f} dB or more, aim for ≥ {MUSIC_LD_MIN_LU:g} LU.")
+        msgs.append(f"music sits only {m.lu:.1f} LU under the dialogue during speech{stem_note.get('music', '')}; pull "
+                    f"it down or duck deeper by {MUSIC_LD_MIN_LU - m.lu:.1f} dB or more, aim for ≥ {MUSIC_LD_MIN_LU:g} LU.")
     if not ok_a:
-        msgs.append(f"ambience sits only {a.lu:.1f} LU under the dialogue; lower it by "
+        msgs.append(f"ambience sits only {a.lu:.1f} LU under the dialogue{stem_note.get('ambience', '')}; lower it by "
                     f"{AMBIENCE_LD_MIN_LU - a.lu:.1f} dB or more, aim for ≥ {AMBIENCE_LD_MIN_LU:g} LU.")
     # the headline is the figure that decides: the layer with the smallest margin over its minimum
     margins = {"music": m.lu - MUSIC_LD_MIN_LU, "ambience": a.lu - AMBIENCE_LD_MIN_LU}
@@ -94,19 +120,26 @@ def check_band_audibility(ctx: CheckContext) -> CheckResult:
     if miss:
         return miss
     dl = ctx.deliverable
+    heard = heard_layers(ctx)
     others = [s for s in ("sfx", "ambience", "music") if dl.files[s].usable]
-    if len(others) == 3:
+    if heard is not None:
+        dialogue = heard.dialogue
+        rest = dl.audio("mix")[: dialogue.shape[0]] - dialogue
+        rest_from = "mix.wav minus the dialogue as heard in it"
+    elif len(others) == 3:
+        dialogue = dl.audio("dialogue")
         rest = dl.audio("sfx") + dl.audio("ambience") + dl.audio("music")
         rest_from = "the sum of the sfx, ambience and music stems"
     elif dl.files["mix"].usable:
-        rest = dl.audio("mix") - dl.audio("dialogue")
+        dialogue = dl.audio("dialogue")
+        rest = dl.audio("mix") - dialogue
         rest_from = "the mix minus the dialogue stem"
     else:
         return need_files(ctx, "band_audibility", "index", target, "dialogue", "sfx", "ambience", "music")
-    act = get_activity(ctx)
+    act = heard_activity(ctx)
     if act is None or not act.active.any():
         return _no_speech("band_audibility", "index", target)
-    ba = band_audibility(dl.audio("dialogue"), rest, sample_rate=SAMPLE_RATE, active=act)
+    ba = band_audibility(dialogue, rest, sample_rate=SAMPLE_RATE, active=act)
     ctx.data["band_audibility"] = ba
     details = {
         "rest": rest_from,

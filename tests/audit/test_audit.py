@@ -70,6 +70,20 @@ def test_visual_events_from_a_local_change():
     assert 320 <= x0 < 384 and 160 <= y0 < 192
 
 
+def test_a_caption_change_is_not_a_visual_event():
+    """Burned-in captions (a text strip across the bottom) change with each line: text, not an action on screen.
+    product_demo's captions read as 8 invented events and hid two clicks."""
+    rng = np.random.default_rng(4)
+    frames = np.repeat(rng.uniform(0, 255, (1, 90, 160)), 60, axis=0).astype(np.float32)
+    frames += rng.normal(0, 1.0, frames.shape).astype(np.float32)
+    frames[10:, 76:88, 4:156] = 0.0  # a caption box appears on frame 10 ...
+    frames[10:30, 80:84, 10:150:6] = 255.0  # ... with a first line of text
+    frames[30:, 80:84, 13:150:5] = 255.0  # the next line on frame 30
+    frames[40:, 20:28, 40:56] = 255 - frames[40:, 20:28, 40:56]  # a button changes on frame 40
+    events = detect_visual_events(frames, fps=24.0)
+    assert [e.frame for e in events] == [40]
+
+
 def test_onsets_and_offsets_of_clicks_over_a_bed():
     bed = (_noise(6, 4) * 0.01).astype(np.float32)
     click = np.random.default_rng(5).standard_normal(2400) * np.exp(-np.arange(2400) / 300)
@@ -87,20 +101,47 @@ def test_onsets_and_offsets_of_clicks_over_a_bed():
     assert pairs[3].missing or abs(pairs[3].offset_ms) > 100  # no click near 5.5 s
 
 
-def test_audit_of_the_native_render_finds_its_true_flaws():
-    scene = load_scene("cafe_dialogue")
+@pytest.mark.parametrize("scene_id", ["cafe_dialogue", "forest_broll"])
+def test_audit_of_a_native_render_finds_the_cued_events_and_flaws(scene_id):
+    """Exactly the cued picture events (each within one frame), each sfx_late flaw within 10 ms, every other
+    event's sound in sync, and the loudness within 0.3 LU of the cue sheet's truth.
+
+    forest_broll's birds take off from stillness: the event is the first frame of the change (they read 1-3
+    frames late when placed at the burst's peak, bird_2's +200 ms as +117 ms). product_demo is not yet held
+    to this (captions and cursor moves still read as events; see issue #13).
+    """
+    scene = load_scene(scene_id)
     cues = json.loads((scene.path / "cues.json").read_text())
     report = audit_clip(scene.native_mp4_path)
     assert report.integrated_lufs == pytest.approx(cues["native"]["integrated_lufs"], abs=0.3)
     assert report.loudness_error_lu == pytest.approx(report.integrated_lufs + 14.0)
-    assert report.true_peak_dbtp <= 0.5
     assert report.fps == 24
+    frame_s = 1.0 / report.fps
     late = {f["event"]: f["offset_ms"] for f in cues["native"]["flaws"] if f["kind"] == "sfx_late"}
-    for ev in cues["events"]:
-        near = [o for o in report.offsets if abs(o.event_time_s - ev["time_s"]) < 0.05]
-        assert near, f"visual event {ev['id']} at {ev['time_s']} s not detected"
-        assert near[0].offset_ms == pytest.approx(late.get(ev["id"], 0.0), abs=20), ev["id"]
+    assert len(report.visual_events) == len(cues["events"]), [e.time_s for e in report.visual_events]
+    for ev, off in zip(cues["events"], report.offsets):
+        assert off.event_time_s == pytest.approx(ev["time_s"], abs=frame_s + 1e-6), ev["id"]
+        assert not off.missing, ev["id"]
+        if ev["id"] in late:
+            assert off.offset_ms == pytest.approx(late[ev["id"]], abs=10.0), ev["id"]
+            assert not off.in_window
+        else:
+            assert off.in_window, (ev["id"], off.offset_ms)  # no flaw reported that is not there
     assert "LUFS" in report.to_text() and json.dumps(report.to_dict())
+
+
+def test_audit_of_product_demo_finds_every_cued_ui_event_and_the_missing_sound():
+    """Captions no longer read as events nor hide the clicks: each of the 8 cued UI events is found on its
+    frame, and click_enhance, whose sound is missing, is reported as missing, not as a large offset.
+    (Not yet: the cursor's glide still reads as 3 extra events; issue #13.)"""
+    scene = load_scene("product_demo")
+    cues = json.loads((scene.path / "cues.json").read_text())
+    report = audit_clip(scene.native_mp4_path)
+    missing = {f["event"] for f in cues["native"]["flaws"] if f["kind"] == "sfx_missing"}
+    for ev in cues["events"]:
+        near = [o for o in report.offsets if abs(o.event_time_s - ev["time_s"]) <= 1.0 / 24 + 1e-6]
+        assert len(near) == 1, (ev["id"], [o.event_time_s for o in report.offsets])
+        assert near[0].missing == (ev["id"] in missing), (ev["id"], near[0].offset_ms)
 
 
 def test_audit_of_audio_only_file_and_bad_input(tmp_path):

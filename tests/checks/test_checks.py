@@ -95,7 +95,7 @@ def scene(tmp_path_factory):
 
 def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
           ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0, music_start_s=0.0, music_fade_in_s=0.0,
-          duck_depth_db=12.0):
+          duck_depth_db=12.0, duck_attack_ms=80.0, duck_release_ms=400.0):
     """Mix the synthetic scene with the engine and export a deliverable folder."""
     sfx_offsets_ms = sfx_offsets_ms or {}
     st = LayerStack(duration_s=DUR)
@@ -117,7 +117,8 @@ def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0
         music[: int(music_fade_in_s * SR)] *= np.linspace(0, 1, int(music_fade_in_s * SR), dtype=np.float32)[:, None]
     st.add("music", music, start_s=music_start_s, gain_db=music_gain_db, name="bed")
     if ducking:
-        st.ducking = Ducking(depth_db=duck_depth_db, targets=("music",))
+        st.ducking = Ducking(depth_db=duck_depth_db, attack_ms=duck_attack_ms, release_ms=duck_release_ms,
+                             targets=("music",))
     if master:
         st.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.0)
     export_deliverable(st, out)
@@ -177,7 +178,9 @@ def test_figures_are_explicit_figure_objects(good, tmp_path):
 def test_sfx_early_late_and_missing(scene, tmp_path):
     out = build(scene, tmp_path / "d", sfx_offsets_ms={"door": -30.0, "cup": 90.0, "knock": -55.0},
                 drop_events=("drop",))
-    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["sync"]  # the flaw fails exactly its own check
+    r = report["sync"]
     assert not r.passed
     ev = {e["id"]: e for e in r.details["events"]}
     assert ev["door"]["offset_ms"] == pytest.approx(-30.0, abs=2.0) and ev["door"]["passed"]
@@ -197,7 +200,9 @@ def test_configurable_sync_window(scene, tmp_path):
 
 def test_late_dialogue(scene, tmp_path):
     out = build(scene, tmp_path / "d", dialogue_offset_ms=125.0)
-    r = run_checks(out, scene=scene / "cues.json")["dialogue_sync"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["dialogue_sync"]
+    r = report["dialogue_sync"]
     assert not r.passed and r.value == pytest.approx(125.0, abs=1.0)
     assert "125 ms late" in r.message
 
@@ -205,6 +210,7 @@ def test_late_dialogue(scene, tmp_path):
 def test_loud_music_without_ducking_fails_masking_and_ducking(scene, tmp_path):
     out = build(scene, tmp_path / "d", music_gain_db=6.0, ducking=False)
     r = run_checks(out, scene=scene / "cues.json")
+    assert {c.name for c in r.failed} == {"masking", "band_audibility", "ducking"}
     assert not r["masking"].passed and r["masking"].value < 10.0
     assert "pull it down or duck deeper" in r["masking"].message
     assert not r["ducking"].passed and abs(r["ducking"].value) < 1.0
@@ -279,7 +285,9 @@ def test_a_ducking_step_is_caught():
 
 def test_ambience_with_a_gap(scene, tmp_path):
     out = build(scene, tmp_path / "d", ambience_gap=(6.0, 6.3))
-    r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
+    report = run_checks(out, scene=scene / "cues.json")
+    assert [c.name for c in report.failed] == ["ambience_continuity"]
+    r = report["ambience_continuity"]
     assert not r.passed and r.value >= 1
     drop = r.details["dropouts"][0]
     assert drop["start_s"] == pytest.approx(6.0, abs=0.03) and drop["end_s"] == pytest.approx(6.3, abs=0.03)
@@ -573,7 +581,13 @@ def test_a_cup_late_only_in_the_mix_fails_and_names_the_sfx_layer(scene, tmp_pat
     assert not s.passed and "sfx layer" in s.message, s.message
     (where,) = s.details["local"]
     assert 4.2 <= where["start_s"] <= 4.3 and where["layer"] == "sfx"
-    assert [c.name for c in r.failed] == ["stems_sum"]
+    # the listener hears a late cup: sync fails too, naming the cup, on what mix.wav holds
+    sync = r["sync"]
+    assert not sync.passed and "cup" in sync.message and "120 ms late" in sync.message, sync.message
+    cup = {e["id"]: e for e in sync.details["events"]}["cup"]
+    assert cup["offset_ms"] == pytest.approx(120.0, abs=2.0) and cup["measured_on"] == "mix.wav"
+    assert cup["stem_offset_ms"] == pytest.approx(0.0, abs=2.0)
+    assert [c.name for c in r.failed] == ["stems_sum", "sync"]
 
 
 def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(scene, tmp_path):
@@ -585,10 +599,18 @@ def test_an_ambience_dropout_only_in_the_mix_fails_and_names_the_ambience_layer(
         return m
 
     _mix_only(out, drop)
-    r = run_checks(out, scene=scene / "cues.json")["stems_sum"]
+    report = run_checks(out, scene=scene / "cues.json")
+    r = report["stems_sum"]
     assert not r.passed and "ambience layer" in r.message, r.message
     assert r.details["local"][0]["start_s"] == pytest.approx(3.0, abs=0.05)
     assert r.details["local"][-1]["end_s"] == pytest.approx(9.0, abs=0.05)
+    # the listener hears the dropout: ambience continuity fails on what mix.wav holds
+    c = report["ambience_continuity"]
+    assert not c.passed and "in mix.wav" in c.message, c.message
+    (d,) = c.details["dropouts"]
+    assert d["start_s"] == pytest.approx(3.0, abs=0.05) and d["end_s"] == pytest.approx(9.0, abs=0.05)
+    assert d["measured_on"] == "mix.wav"
+    assert [x.name for x in report.failed] == ["stems_sum", "ambience_continuity"]
 
 
 def test_a_mix_of_another_scene_fails_as_not_this_scene(scene, good, tmp_path):
@@ -628,7 +650,9 @@ def test_when_only_the_ambience_masks_the_headline_is_the_ambience_figure(scene,
     {"music_start_s": 1.0},
     {"music_start_s": 2.5},
     {"music_gain_db": -13.0},  # music 5 dB lower than the reference mix
+    {"music_gain_db": -11.0},  # 3 dB lower
     {"duck_depth_db": 8.0},
+    {"duck_attack_ms": 400.0, "duck_release_ms": 1500.0},  # a slow duck
 ])
 def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
     """Fades, late entries, a quieter bed and another duck depth are all correct ducking."""
@@ -637,7 +661,9 @@ def test_good_and_creative_music_choices_pass_ducking(scene, tmp_path, variant):
     d = r["ducking"]
     assert d.passed, d.message
     assert d.value == pytest.approx(variant.get("duck_depth_db", 12.0), abs=1.5)
-    assert "clip (placed at" in d.details["gain_from"]
+    assert "clip" in d.details["gain_from"]
+    # the same depth in what mix.wav holds (the scene's music clip found in it) as on the stem
+    assert d.details["mix_depth_db"] == pytest.approx(d.details["stem_depth_db"], abs=1.5)
     failed = {c.name: c.message for c in r.checks if not c.passed}
     assert failed == {}
 
@@ -672,3 +698,47 @@ def test_a_jump_in_the_ambience_alone_is_still_the_ambience(scene, tmp_path):
     _gain_all(out, _grab(6.6, 8.0, hold_s=3.0), names=("mix", "ambience"))
     r = run_checks(out, scene=scene / "cues.json")["ambience_continuity"]
     assert not r.passed and "jumps" in r.message and not r.details.get("master_gain_changes")
+
+
+# ----------------------------------------------------------------------------- judged on what the listener hears
+
+
+def _lab2_points(report):
+    """Points lab 2's rubric gives this report (a failed gate zeroes every item)."""
+    from pathlib import Path
+
+    from layerlab.grading.rubric import assignment_spec, load_rubric, score_mix
+
+    spec = assignment_spec("lab2_hybrid_mix", load_rubric(Path(__file__).resolve().parents[2] / "autograder" / "rubric.json"))
+    return sum(it.points for it in score_mix({c.name: c for c in report.checks}, {}, spec))
+
+
+@pytest.fixture(scope="module")
+def loud_unducked(scene, tmp_path_factory):
+    """An honest flawed mix: the music 14 dB louder than the reference and not ducked."""
+    out = build(scene, tmp_path_factory.mktemp("loud") / "deliverable", music_gain_db=6.0, ducking=False)
+    return out, run_checks(out, scene=scene / "cues.json")
+
+
+@pytest.mark.parametrize("into", ["sfx", "ambience", "dialogue"])
+def test_relabelled_stems_score_no_more_than_the_honest_flawed_mix(scene, loud_unducked, tmp_path, into):
+    """The attack: mix.wav untouched; stems/music.wav ducked 12 dB and less loud, the music taken out of it
+    moved onto another stem, so the stems still add up to the mix. The listener hears the same loud,
+    unducked music: masking and ducking must still fail, and the score must not rise."""
+    honest_dir, honest = loud_unducked
+    out = tmp_path / "relabelled"
+    shutil.copytree(honest_dir, out)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
+    stems[into] = stems[into] + (stems["music"] - looks_good)
+    stems["music"] = looks_good
+    for s, a in stems.items():
+        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not honest["masking"].passed and not honest["ducking"].passed
+    assert not r["masking"].passed, r["masking"].message
+    assert not r["ducking"].passed, r["ducking"].message
+    assert r["masking"].value == pytest.approx(honest["masking"].value, abs=1.0)
+    assert r["ducking"].value == pytest.approx(honest["ducking"].value, abs=1.0)
+    assert _lab2_points(r) <= _lab2_points(honest)

@@ -1,0 +1,196 @@
+"""What the listener hears: each layer as it sits in ``mix.wav``, found by its content, not by its stem.
+
+The stems say which layer a sound belongs to, but a learner can write stems that still add up to
+``mix.wav`` while the music stem looks well ducked and the excess music sits on another stem. The
+listener hears the mix. So the level checks (masking, ducking, band audibility) judge the layers
+*as found in the mix*:
+
+- a bed (music, ambience) is the part of ``mix.wav`` that the scene's own clip explains: the clip
+  placed where the stem (else the mix) has it, followed by a least-squares gain per channel in
+  300 ms windows (the ducking, fades, a dropout);
+- the dialogue is the dialogue stem with whatever in it the beds explain taken out, at the gain the
+  mix gives it (a least-squares gain in 300 ms windows).
+
+Anything a clip explains counts as that layer, whichever stem it was written on. The checks then
+judge the worse of the stems' figure and the mix's: the projection misses what a learner's EQ
+changes, so it is lenient there and the stem is exact; where stems were relabelled, the stem is
+lenient and the mix exact. A bed the scene's clip does not explain (the learner brought other
+music) is judged on its stem.
+
+Used by the checks taught in ``lessons/08_measuring_the_mix.ipynb``; not taught on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from layerlab.io.audio import SAMPLE_RATE
+from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
+
+__all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS"]
+
+GAIN_WINDOW_MS = 300.0
+"""Window of the least-squares gains (long enough that a louder layer leaks little into the estimate)."""
+
+
+@dataclass
+class HeardLayers:
+    """The layers as the listener hears them in ``mix.wav``.
+
+    Attributes
+    ----------
+    dialogue : np.ndarray, shape (n_samples, n_channels)
+        The dialogue stem without what the beds' clips explain, at its gain in the mix.
+    dialogue_clean : np.ndarray, shape (n_samples, n_channels)
+        The dialogue stem without what the beds' clips explain (stem gain).
+    beds : dict of str to np.ndarray, shape (n_samples, n_channels)
+        ``music`` / ``ambience`` as found in the mix (only the beds whose scene clip was found).
+    references : dict of str to np.ndarray, shape (n_samples, n_channels)
+        Each found bed's clip, placed (one clip channel per mix channel): the bed's gain over time
+        is the level of ``beds[k]`` minus the level of ``references[k]``.
+    notes : dict of str to str
+        Per layer, where its figure comes from (for the report).
+    """
+
+    dialogue: np.ndarray
+    dialogue_clean: np.ndarray
+    beds: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+
+
+def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
+                  window_ms: float = GAIN_WINDOW_MS, hop_ms: float = 10.0) -> np.ndarray:
+    """Least-squares gain of ``y`` inside ``target`` in sliding windows, per sample.
+
+    Parameters
+    ----------
+    target, y : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    window_ms, hop_ms : float
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,), float64
+        ``sum(target * y) / sum(y * y)`` over the window centred on each hop, linearly
+        interpolated between hops; 0 where ``y`` is silent.
+    """
+    n = y.shape[0]
+    w = max(1, int(round(window_ms * sample_rate / 1000.0)))
+    hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
+    cn = np.concatenate([[0.0], np.cumsum(np.sum(target * y, axis=1))])
+    cd = np.concatenate([[0.0], np.cumsum(np.sum(y * y, axis=1))])
+    centres = np.arange(0, n, hop)
+    a = np.clip(centres - w // 2, 0, n)
+    b = np.clip(centres + w // 2, 0, n)
+    num, den = cn[b] - cn[a], cd[b] - cd[a]
+    floor = 1e-9 * max(float(den.max()), 1e-30)
+    g = np.where(den > floor, num / np.maximum(den, 1e-30), 0.0)
+    return np.interp(np.arange(n), centres, g)
+
+
+MIN_STEM_CORRELATION = 0.5
+"""A stem whose waveform correlates less than this with the scene's clip (at the best lag) does not use it."""
+MIN_MIX_CORRELATION = 0.15
+"""The same for mix.wav, where the other layers dilute the correlation."""
+
+
+def _placed_clip(ctx: CheckContext, layer: str, stem: np.ndarray | None, mix: np.ndarray):
+    """The scene's ``layer`` clip placed where the stem (else the mix) has it; (None, why) if not found."""
+    clip, lag, corr = stem_clip_lag(ctx, layer, stem) if stem is not None else (None, 0, 0.0)
+    if clip is None:
+        clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+    if clip is None:
+        return None, f"no scene {layer} clip to find in the mix"
+    if corr < MIN_STEM_CORRELATION:  # not on its stem (or relabelled away): look for it in the mix
+        lag, corr = find_lag(mix.mean(axis=1), clip.astype(np.float64).mean(axis=1), sample_rate=SAMPLE_RATE)
+        if corr < MIN_MIX_CORRELATION:
+            return None, f"the scene's {layer} clip is not in the mix"
+    n = mix.shape[0]
+    placed = np.zeros((n, clip.shape[1]))
+    a0, b0 = max(0, lag), max(0, -lag)
+    m = min(n - a0, clip.shape[0] - b0)
+    if m > 0:
+        placed[a0 : a0 + m] = clip[b0 : b0 + m]
+    return placed, f"mix.wav (the scene's {layer} clip found in it at {lag / SAMPLE_RATE:+.3f} s)"
+
+
+def heard_layers(ctx: CheckContext) -> HeardLayers | None:
+    """The dialogue, music and ambience as heard in ``mix.wav`` (computed once per run, kept in the context).
+
+    Parameters
+    ----------
+    ctx : CheckContext
+
+    Returns
+    -------
+    HeardLayers or None
+        None when ``mix.wav`` or the dialogue stem cannot be read, or the stems are estimates of a
+        premix (then the estimate already comes from the mix).
+
+    Notes
+    -----
+    See the module's docstring. A layer the scene's clip explains counts as that layer wherever the
+    learner wrote it, so stems can say which layer is at fault but cannot excuse what the mix has.
+    """
+    if "heard" in ctx.data:
+        return ctx.data["heard"]
+    dl = ctx.deliverable
+    out = None
+    if dl.files["mix"].usable and dl.files["dialogue"].usable and not dl.estimated:
+        mix = dl.audio("mix").astype(np.float64)
+        dlg = dl.audio("dialogue").astype(np.float64)
+        n = min(mix.shape[0], dlg.shape[0])
+        mix, dlg = mix[:n], dlg[:n]
+        beds, refs, notes = {}, {}, {}
+        clean = dlg.copy()
+        for layer in ("music", "ambience"):
+            stem = dl.audio(layer)[:n] if dl.files[layer].usable else None
+            placed, note = _placed_clip(ctx, layer, stem, mix)
+            notes[layer] = note if placed is not None else f"stems/{layer}.wav ({note})"
+            if placed is None:
+                continue
+            y = placed[:, [c % placed.shape[1] for c in range(mix.shape[1])]]
+            g = np.stack([windowed_gain(mix[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])], axis=1)
+            beds[layer] = (g * y).astype(np.float32)
+            refs[layer] = y.astype(np.float32)
+            # a bed written on the dialogue stem is that bed, not dialogue
+            ym, dm = y.mean(axis=1), dlg.mean(axis=1)
+            den = float(np.sqrt(np.sum(ym * ym) * np.sum(dm * dm)))
+            if den > 0 and abs(float(np.sum(ym * dm))) / den >= 0.05:
+                clean -= np.stack([windowed_gain(dlg[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])],
+                                  axis=1) * y
+        gd = windowed_gain(mix, clean) if np.any(clean) else np.zeros(n)
+        notes["dialogue"] = "the dialogue stem at its gain in mix.wav"
+        out = HeardLayers((gd[:, None] * clean).astype(np.float32), clean.astype(np.float32), beds, refs, notes)
+    ctx.data["heard"] = out
+    return out
+
+
+def heard_activity(ctx: CheckContext):
+    """When the dialogue speaks: from the dialogue stem without what the beds' clips explain.
+
+    Returns
+    -------
+    Activity or None
+        The stem's own activity (:func:`layerlab.checks.context.get_activity`) when the beds
+        explain less than 1% of its energy, else the activity of the cleaned stem (music written
+        on the dialogue stem must not read as speech). None without a dialogue stem.
+    """
+    from layerlab.checks.context import get_activity
+    from layerlab.measure.masking import dialogue_activity
+
+    if "heard_activity" in ctx.data:
+        return ctx.data["heard_activity"]
+    act = get_activity(ctx)
+    heard = heard_layers(ctx)
+    if act is not None and heard is not None:
+        stem = ctx.deliverable.audio("dialogue")[: heard.dialogue_clean.shape[0]].astype(np.float64)
+        e_stem = float(np.sum(stem * stem))
+        e_removed = float(np.sum((stem - heard.dialogue_clean) ** 2))
+        if e_stem > 0 and e_removed > 0.01 * e_stem:
+            act = dialogue_activity(heard.dialogue_clean, sample_rate=SAMPLE_RATE)
+    ctx.data["heard_activity"] = act
+    return act

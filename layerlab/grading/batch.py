@@ -97,10 +97,11 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             stale = resolve_inside(work, out_name)
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
+            notes: list[str] = []
             _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect,
-                                      zygote=zygote, sandbox=sandbox)
+                                      zygote=zygote, sandbox=sandbox, notes=notes, collect=[out_name])
             result.log = log
-            result.error = run_notes(log)
+            result.error = " ".join(notes)
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
                 errors = [line for line in log.splitlines() if line.startswith("[cell ")][:3]
@@ -114,11 +115,12 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             copy_submission(deliverable, snapshot / out_name)
             result.items = measure_in_child(snapshot / out_name, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
+            notes = []
             values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
                                            memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
-                                           sandbox=sandbox)
+                                           sandbox=sandbox, notes=notes, collect=[])
             result.log = log
-            result.error = run_notes(log)
+            result.error = " ".join(notes)
             result.items = score_answers(values, spec)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
@@ -134,11 +136,6 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             remove_tree(snapshot)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
-
-
-def run_notes(log: str) -> str:
-    """The grader's own notes on a run (stopped, crashed, exited early), in plain words."""
-    return " ".join(line[len("[grader] "):] for line in log.splitlines() if line.startswith("[grader] "))
 
 
 @dataclass

@@ -26,6 +26,7 @@ from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
 from layerlab.grading.results import ItemGrade, SubmissionGrade
 from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
+from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
 from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
                                          restore_locked_cells, submission_hash)
@@ -90,6 +91,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         check_notebook(nb_path, spec["notebook"] + ".ipynb")
         if source_notebook is not None and Path(source_notebook).is_file():
             restore_locked_cells(nb_path, source_notebook)
+        if sandbox and needs_numba(nb_path):
+            warm_numba_cache()  # once per grader process: each sandbox then copies it instead of compiling (~40 CPU s)
         course = course_of(sub, source_notebook)
         protect = protected_roots(course=course, workdir=work)
         if spec["kind"] == "mix":

@@ -455,9 +455,13 @@ def exec_task(args: dict) -> int:
         os.setgid(int(uid))
         os.setuid(int(uid))
     if args.get("copy_from"):  # in the sandbox: the home is an empty tmpfs; the submission is bound read-only
-        from layerlab.grading.sandbox import _copy_in
+        from layerlab.grading.sandbox import copy_into
 
-        _copy_in(args["copy_from"], args["workdir"])
+        copy_into(args["copy_from"], args["workdir"])
+        if args.get("numba_from") and args["env"].get("NUMBA_CACHE_DIR"):  # the grader's warm cache: a private copy
+            with contextlib.suppress(OSError):
+                os.makedirs(args["env"]["NUMBA_CACHE_DIR"], exist_ok=True)
+                copy_into(args["numba_from"], args["env"]["NUMBA_CACHE_DIR"])
     os.chdir(args["workdir"])
     os.environ.clear()
     os.environ.update(args["env"])

@@ -235,7 +235,75 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localt
         "/etc/nsswitch.conf", "/etc/alternatives", "/etc/fonts")
 
 
-def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) -> list[str]:
+# ------------------------------------------------------------------------------ a warm numba cache
+
+
+NUMBA_CACHE = "/home/.numba-cache"
+"""Where a warm numba cache, compiled by the grader, is bound read-only; the worker copies it to ``$NUMBA_CACHE_DIR``."""
+_NUMBA_USERS = (b"layerlab.audit", b"librosa", b"detect_audio_onsets", b"audit_render", b"audit_")
+_WARM_CODE = """
+import numpy as np
+from layerlab.audit.sound import detect_audio_onsets
+x = np.zeros((48000 * 3, 2), np.float32)
+rng = np.random.default_rng(0)
+for t in (0.5, 1.2, 2.1):
+    k = int(t * 48000)
+    x[k:k + 2400] += (rng.standard_normal((2400, 2)) * np.linspace(0.5, 0, 2400)[:, None]).astype(np.float32)
+detect_audio_onsets(x)
+"""
+_numba_lock = threading.Lock()
+_numba_dir: list = []
+
+
+def needs_numba(notebook) -> bool:
+    """Whether a notebook's text names the kit's audit or librosa (whose onset detection numba compiles)."""
+    try:
+        with open(notebook, "rb") as fh:
+            text = fh.read(50_000_000)
+    except OSError:
+        return False
+    return any(word in text for word in _NUMBA_USERS)
+
+
+def warm_numba_cache() -> str | None:
+    """A numba cache of librosa's onset detection (lab 1's audit), compiled once per grader process.
+
+    Compiling it takes some 40 CPU seconds, which every fresh sandbox paid again. The
+    grader compiles it once, in a process of its own that runs only the kit's code, into
+    a new private folder; each sandbox gets it read-only (:data:`NUMBA_CACHE`) and its
+    worker copies it into the sandbox's private ``/tmp`` before the learner's code runs,
+    so a learner can change only their own copy. numba finds the entries because the
+    virtual environment is bound at the same path (its index checks each source file's
+    time stamp and size). Returns the folder, or None when the warm-up failed (each
+    sandbox then compiles as before).
+    """
+    with _numba_lock:
+        if not _numba_dir:
+            _numba_dir.append(_warm_numba())
+        return _numba_dir[0]
+
+
+def _warm_numba() -> str | None:
+    folder = tempfile.mkdtemp(prefix="layerlab-numba-warm-")
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": folder, "NUMBA_CACHE_DIR": folder, "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if os.environ.get("LAYERLAB_ASSETS"):
+        env["LAYERLAB_ASSETS"] = os.environ["LAYERLAB_ASSETS"]
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", _WARM_CODE], env=env, capture_output=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    if done is None or done.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    for dirpath, dirnames, filenames in os.walk(folder):  # readable by the sandbox's uid (run as root), never writable
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    return folder
+
+
+def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, numba_cache=None) -> list[str]:
     """The ``bwrap`` command line that runs the sandbox worker with ``workdir`` as its home.
 
     Parameters
@@ -246,6 +314,8 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
         Sizes of the private tmpfs folders.
     info_fd : int, optional
         A file descriptor bwrap writes ``{"child-pid": N}`` to (the sandbox's init).
+    numba_cache : str, optional
+        A warm numba cache (:func:`warm_numba_cache`), bound read-only at :data:`NUMBA_CACHE`.
     """
     exe = bwrap_executable()
     if exe is None:
@@ -288,7 +358,10 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
     # hard links and folders count as they use memory); run as root, the learner's uid is not its owner, hence 0777
     argv += parents(HOME) + ["--perms", "0777" if _privileged() else "0700",
                              "--size", str(int(limits.max_disk_mb * 1024 * 1024)), "--tmpfs", HOME,
-                             "--ro-bind", str(workdir), SUBMISSION, "--chdir", HOME, "--clearenv"]
+                             "--ro-bind", str(workdir), SUBMISSION]
+    if numba_cache:
+        argv += ["--ro-bind", str(numba_cache), NUMBA_CACHE]
+    argv += ["--chdir", HOME, "--clearenv"]
     for k, v in sandbox_env(HOME).items():
         argv += ["--setenv", k, v]
     argv += ["--", sys.executable, "-I", "-m", "layerlab.grading.sandbox"]
@@ -323,7 +396,7 @@ def _read_child_pid(fd: int, timeout_s: float) -> int | None:
 
 
 def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLimits | None = None,
-                  collect=None) -> SandboxRun:
+                  collect=None, numba_cache=None) -> SandboxRun:
     """Run a notebook's solution cells in a bwrap sandbox whose home starts as a copy of ``workdir``.
 
     Parameters
@@ -343,6 +416,9 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
     collect : sequence of str, optional
         Paths (relative to the home) to hand back besides the exported answers, e.g.
         ``["deliverable"]``; default: the whole home.
+    numba_cache : str, optional
+        A warm numba cache to copy into the sandbox (:func:`warm_numba_cache`); default:
+        the one this process warmed, if any (see :func:`needs_numba`).
 
     Returns
     -------
@@ -364,7 +440,10 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
         if uid is not None:
             _chown_tree(workdir, uid)
         os.chmod(workdir, 0o700)
+        if numba_cache is None and _numba_dir:
+            numba_cache = _numba_dir[0]
         job = {"notebook": f"{HOME}/{notebook_name}", "out": f"{HOME}/{EXPORTS_NAME}", "exports": list(exports),
+               "numba_from": NUMBA_CACHE if numba_cache else None,
                "workdir": HOME, "copy_from": SUBMISSION, "protect": [], "guard": False,
                "memory_mb": float(limits.memory_mb),
                "cpu_s": float(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 10),
@@ -379,7 +458,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
         job["ready_fd"] = ready_w
         job["files_fd"] = files_w
         try:
-            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w)
+            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w, numba_cache=numba_cache)
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w,
                                     pass_fds=(info_w, ready_w, files_w), start_new_session=True,
                                     env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True)
@@ -457,12 +536,16 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
 # ------------------------------------------------------------------------------ the files' way out
 
 _NAME_MAX = 4096
+LINK_LEFT_BEHIND = "/dev/null/link-left-in-the-sandbox"
+"""Target of the link the grader makes where the learner's code left a symbolic link: a path that cannot exist, so
+the grader's refusal of links (:func:`layerlab.grading.submission.refuse_links`) can name it, and nothing can follow it."""
 
 
 class _Receiver:
     """The grader's end of the supervisor's file stream: frames in, regular files and folders out, under caps.
 
-    Frames: ``S`` status JSON, ``D`` folder, ``F`` file (name, 8-byte size, bytes), ``E`` end;
+    Frames: ``S`` status JSON, ``D`` folder, ``F`` file (name, 8-byte size, bytes), ``L`` a symbolic
+    link left behind (a link to :data:`LINK_LEFT_BEHIND` stands in for it), ``E`` end;
     names are 4-byte length-prefixed, relative, without ``..``. Anything else, or a file
     over the caps, ends the stream (the grader keeps what arrived before). Files are
     created with ``O_EXCL | O_NOFOLLOW`` in a folder only the grader writes.
@@ -495,6 +578,13 @@ class _Receiver:
         return os.path.join(self._dest, os.fsdecode(raw))
 
     def _run(self) -> None:
+        try:
+            self._frames()
+        finally:  # at the end, or on anything unexpected: the supervisor's next write fails instead of blocking
+            with contextlib.suppress(OSError):
+                self._fh.close()
+
+    def _frames(self) -> None:
         total = 0
         with contextlib.suppress(OSError, EOFError, ValueError):
             while True:
@@ -511,6 +601,9 @@ class _Receiver:
                 elif kind == b"D":
                     with contextlib.suppress(OSError):
                         os.mkdir(self._path(raw), 0o700)
+                elif kind == b"L":
+                    with contextlib.suppress(OSError):
+                        os.symlink(LINK_LEFT_BEHIND, self._path(raw))
                 elif kind == b"F":
                     size = int.from_bytes(self._exact(8), "big")
                     total += size
@@ -560,6 +653,8 @@ def _send_files(fd: int, home: str, *, only, max_total_mb: float, max_file_mb: f
                 if depth < 64:
                     with contextlib.suppress(OSError):
                         stack += [(os.path.join(rel, n) if rel else n, depth + 1) for n in sorted(os.listdir(path), reverse=True)]
+            elif stat.S_ISLNK(st.st_mode) and rel:
+                frame(b"L", name)  # named, so the grader can say which link it refused; never followed
             elif stat.S_ISREG(st.st_mode) and rel and st.st_size <= max_file and total + st.st_size <= max_total:
                 try:
                     src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -608,8 +703,12 @@ def exit_status(returncode: int) -> int:
 # ------------------------------------------------------------------------------ inside the sandbox
 
 
-def _copy_in(src: str, dest: str) -> None:
-    """The grader's copy of the submission into the home tmpfs (folders and regular files; no recursion)."""
+def copy_into(src: str, dest: str) -> None:
+    """Copy the folders and regular files under ``src`` into the existing folder ``dest`` (no recursion, links left out).
+
+    In the sandbox's worker, before any learner code: the submission into the home
+    tmpfs, and the grader's warm numba cache into the private ``/tmp``.
+    """
     stack = [""]
     while stack:
         rel = stack.pop()

@@ -481,7 +481,7 @@ LAB2_CASES = {
     "fill_disk": (FILL_DISK, None),
     "memory_hog": (MEMORY_HOG, None),
     # hostile review
-    "forged_verdicts": (FORGED_VERDICTS, None),
+    "fake_verdicts": (FORGED_VERDICTS, None),
 }
 # full-marks submissions: the classmates the attacks aim at (a victim next to the attacker in the batch, a control)
 VICTIMS = ("classmate_victim", "full_control")
@@ -851,7 +851,7 @@ def test_a_forged_stored_result_is_not_resumed(graded):
 
 
 def test_printed_lines_that_read_like_the_graders_are_only_the_learners_output(graded):
-    g = graded[LAB2]["forged_verdicts"]
+    g = graded[LAB2]["fake_verdicts"]
     assert "[grader] the instructor checked this mix by hand" in g.log
     assert "by hand" not in g.error and g.points_by_name() == graded[LAB2]["honest"].points_by_name()
     summary = graded["summary_after_batch"]

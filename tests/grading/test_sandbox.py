@@ -389,6 +389,42 @@ def test_what_the_code_wrote_comes_out_even_when_it_is_stopped(tmp_path):
     values, log = run_learner_code(nb, tmp_path / "work", timeout_s=3, sandbox=True)
     assert "did not finish within 3 s" in log
     assert (tmp_path / "work" / "deliverable" / "stems" / "a.txt").read_text() == "made in the sandbox"
-    assert not os.path.lexists(tmp_path / "work" / "deliverable" / "passwd")  # regular files only
+    link = tmp_path / "work" / "deliverable" / "passwd"  # regular files only: a link is named, never followed
+    assert os.readlink(link) == sandbox.LINK_LEFT_BEHIND and not link.exists()
     assert not (tmp_path / "work" / "old.txt").exists()  # the folder is as the code left it
     assert nb.is_file()
+
+
+# ------------------------------------------------------------------ speed: numba compiles lab 1's onset detection once
+
+WARM_CHECK = '''
+import os, time
+t0 = time.process_time()
+import numpy as np
+from layerlab.audit.sound import detect_audio_onsets
+x = np.zeros((48000 * 2, 2), np.float32)
+x[30000:32400] += 0.5
+found = len(detect_audio_onsets(x)[0])
+import librosa.util.matching as _m
+_st = vars(_m)["__match_events_helper"].stats
+hits, misses = sum(_st.cache_hits.values()), sum(_st.cache_misses.values())
+cpu_s = time.process_time() - t0
+try:
+    open("/home/.numba-cache/planted.nbi", "w")
+    planted = True
+except OSError:
+    planted = False
+'''
+
+
+def test_a_warm_numba_cache_spares_each_sandbox_the_compilation(tmp_path):
+    cache = sandbox.warm_numba_cache()
+    assert cache is not None and any(Path(cache).rglob("*.nbi"))
+    nb = _notebook(tmp_path / "work", WARM_CHECK)
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["found", "hits", "misses", "cpu_s", "planted"],
+                                   timeout_s=120, sandbox=True)
+    assert values.get("found") == 1, log[-1500:]
+    assert values["misses"] == 0 and values["hits"] >= 1  # loaded from the cache, not compiled (some 40 CPU s)
+    assert values["cpu_s"] < 20, values
+    assert values["planted"] is False  # the grader's copy is read-only; the learner changes only its own
+    assert not (Path(cache) / "planted.nbi").exists()

@@ -4,9 +4,11 @@ A Python audit hook is not a sandbox (Python says so), so ``layerlab grade`` run
 each learner's notebook code in a fresh interpreter inside ``bwrap``:
 
 * new PID, IPC, UTS and network namespaces (loopback only), a new session,
-  ``--die-with-parent``: when the learner's main process ends, bwrap's init ends
-  and the kernel kills every process left in the PID namespace (a ``setsid``
-  daemon included); on a timeout or a disk overrun the grader kills that init;
+  ``--die-with-parent``: when the learner's main process ends (or its time runs
+  out), the supervisor (below) kills every other process of the sandbox, a
+  ``setsid`` daemon included, then exits; bwrap's init ends and the kernel kills
+  whatever is left in the PID namespace; if the supervisor does not finish within
+  :data:`COLLECT_S`, the grader kills that init;
 * a file system built from nothing: read-only binds of the interpreter, the
   virtual environment, the kit's package and the released scene files; a private
   writable home, a size-capped tmpfs that starts as a copy of this learner's
@@ -284,7 +286,10 @@ def warm_numba_cache() -> str | None:
 
 
 def _warm_numba() -> str | None:
+    import atexit
+
     folder = tempfile.mkdtemp(prefix="layerlab-numba-warm-")
+    atexit.register(shutil.rmtree, folder, True)  # the grader's run owns it; nothing else trusts it afterwards
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": folder, "NUMBA_CACHE_DIR": folder, "MPLBACKEND": "Agg",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     if os.environ.get("LAYERLAB_ASSETS"):

@@ -18,7 +18,9 @@ in both graders). Then it times
 and prints the wall times, their ratios, the sandbox's cost per submission (from the two
 ``layerlab grade`` runs, and from starting an empty sandbox ``--starts`` times: wall and CPU
 seconds of bwrap, a fresh interpreter and the preloaded imports) and the score distribution.
-``--skip-nbgrader`` leaves out step 1 (about 5 s per submission).
+``--skip-nbgrader`` leaves out step 1 (about 5 s per submission). ``--numba`` also times lab 1's
+onset detection (librosa, compiled by numba) in a sandbox with a cold cache, the grader's one
+warm-up, and in a sandbox that copies the grader's warm cache.
 
     PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py [--n 100] [--jobs 2] [--timeout 30] [--skip-nbgrader]
 """
@@ -94,6 +96,9 @@ def main(argv=None) -> int:
     p.add_argument("--empty-tasks", type=int, default=10_000, help="--cluster: empty tasks timed on the scheduler")
     p.add_argument("--skip-nbgrader", action="store_true", help="do not time nbgrader autograde")
     p.add_argument("--starts", type=int, default=10, help="empty sandboxes started to time the sandbox alone (default 10)")
+    p.add_argument("--numba", action="store_true",
+                   help="also time lab 1's onset detection in a sandbox with a cold numba cache and with the grader's "
+                        "warm one (some 80 CPU s)")
     a = p.parse_args(argv)
     if a.cluster:
         return bench_cluster(a)
@@ -134,7 +139,9 @@ def main(argv=None) -> int:
         if a.starts:
             wall, cpu = sandbox_start_cost(a.starts)
             print(f"one empty sandbox (bwrap + interpreter + imports), median of {a.starts}: {wall:.2f} s wall, "
-                  f"{cpu:.2f} s CPU")
+                  f"{cpu:.2f} s CPU in its worker")
+        if a.numba:
+            numba_cost()
 
         totals = collections.Counter(scores.values())
         print("scores (points: submissions):", ", ".join(f"{k:g}: {v}" for k, v in sorted(totals.items())))
@@ -210,8 +217,31 @@ def _scores(course: Path) -> dict:
         return {r["student"]: float(r["score"]) for r in csv.DictReader(fh)}
 
 
+CPU_OF_WORKER = """
+import resource
+_ru = resource.getrusage(resource.RUSAGE_SELF)
+worker_cpu_s = _ru.ru_utime + _ru.ru_stime
+"""
+"""A last cell that reports the worker's own CPU seconds (its imports and cells): the sandbox's processes are reaped
+inside its PID namespace, so the grader's ``RUSAGE_CHILDREN`` does not see them."""
+
+
+def _notebook(source: str) -> str:
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": src}
+        for src in (source, CPU_OF_WORKER) if src]})
+
+
+def _worker_cpu(run) -> float:
+    from layerlab.grading.runner import read_exports
+
+    values, _ = read_exports(run.exports_file, partial=False)
+    return float(values.get("worker_cpu_s") or float("nan"))
+
+
 def sandbox_start_cost(n: int) -> tuple[float, float]:
-    """Median wall seconds and mean CPU seconds (bwrap and everything in it) of running an empty notebook in the sandbox."""
+    """Median wall seconds, and mean CPU seconds of the worker (interpreter and preloaded imports), of an empty notebook
+    run in the sandbox."""
     import statistics
 
     from layerlab.grading.sandbox import run_sandboxed
@@ -220,15 +250,58 @@ def sandbox_start_cost(n: int) -> tuple[float, float]:
     for _ in range(n):
         work = Path(tempfile.mkdtemp(prefix="layerlab-bench-sandbox-"))
         try:
-            (work / "empty.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}))
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            run = run_sandboxed("empty.ipynb", work)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            (work / "empty.ipynb").write_text(_notebook(""))
+            run = run_sandboxed("empty.ipynb", work, exports=["worker_cpu_s"])
             walls.append(run.elapsed_s)
-            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            cpus.append(_worker_cpu(run))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return statistics.median(walls), sum(cpus) / len(cpus)
+
+
+ONSETS = """
+import numpy as np
+from layerlab.audit.sound import detect_audio_onsets
+x = np.zeros((48000 * 3, 2), np.float32)
+x[60000:62400] += 0.5
+n = len(detect_audio_onsets(x)[0])
+"""
+
+
+def _cpu_of_children(fn):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, time.perf_counter() - t0, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def _timed_sandbox(fn):
+    t0 = time.perf_counter()
+    run = fn()
+    return run, time.perf_counter() - t0, _worker_cpu(run)
+
+
+def numba_cost() -> None:
+    """Lab 1's onset detection in a sandbox: numba compiling it (cold), the grader's one warm-up, and with the warm cache."""
+    from layerlab.grading import sandbox
+
+    def one(cache):
+        work = Path(tempfile.mkdtemp(prefix="layerlab-bench-numba-"))
+        try:
+            (work / "onsets.ipynb").write_text(_notebook(ONSETS))
+            return sandbox.run_sandboxed("onsets.ipynb", work, exports=["n", "worker_cpu_s"], numba_cache=cache,
+                                         limits=sandbox.SandboxLimits(timeout_s=900))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    _, wall, cpu = _timed_sandbox(lambda: one(""))
+    print(f"lab 1 onset detection in a sandbox, numba compiling (cold): {wall:6.1f} s wall, {cpu:5.1f} s CPU")
+    cache, wall, cpu = _cpu_of_children(sandbox.warm_numba_cache)
+    print(f"the grader's warm-up, once per run:                        {wall:6.1f} s wall, {cpu:5.1f} s CPU "
+          f"({'ok' if cache else 'FAILED'})")
+    _, wall, cpu = _timed_sandbox(lambda: one(cache))
+    print(f"lab 1 onset detection in a sandbox, warm cache copied in:   {wall:6.1f} s wall, {cpu:5.1f} s CPU")
 
 
 if __name__ == "__main__":

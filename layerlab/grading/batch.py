@@ -26,6 +26,7 @@ from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
 from layerlab.grading.results import ItemGrade, SubmissionGrade
 from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
+from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
 from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
                                          restore_locked_cells, submission_hash)
@@ -90,6 +91,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         check_notebook(nb_path, spec["notebook"] + ".ipynb")
         if source_notebook is not None and Path(source_notebook).is_file():
             restore_locked_cells(nb_path, source_notebook)
+        if sandbox and needs_numba(nb_path):
+            warm_numba_cache()  # once per grader process: each sandbox then copies it instead of compiling (~40 CPU s)
         course = course_of(sub, source_notebook)
         protect = protected_roots(course=course, workdir=work)
         if spec["kind"] == "mix":
@@ -97,10 +100,11 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             stale = resolve_inside(work, out_name)
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
+            notes: list[str] = []
             _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect,
-                                      zygote=zygote, sandbox=sandbox)
+                                      zygote=zygote, sandbox=sandbox, notes=notes, collect=[out_name])
             result.log = log
-            result.error = run_notes(log)
+            result.error = " ".join(notes)
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
                 errors = [line for line in log.splitlines() if line.startswith("[cell ")][:3]
@@ -114,11 +118,12 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             copy_submission(deliverable, snapshot / out_name)
             result.items = measure_in_child(snapshot / out_name, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
+            notes = []
             values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
                                            memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
-                                           sandbox=sandbox)
+                                           sandbox=sandbox, notes=notes, collect=[])
             result.log = log
-            result.error = run_notes(log)
+            result.error = " ".join(notes)
             result.items = score_answers(values, spec)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
@@ -134,11 +139,6 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             remove_tree(snapshot)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
-
-
-def run_notes(log: str) -> str:
-    """The grader's own notes on a run (stopped, crashed, exited early), in plain words."""
-    return " ".join(line[len("[grader] "):] for line in log.splitlines() if line.startswith("[grader] "))
 
 
 @dataclass

@@ -9,24 +9,43 @@ import csv
 import math
 from pathlib import Path
 
-from layerlab.grading.results import SubmissionGrade, fmt
+from layerlab.grading.results import SubmissionGrade, fmt, one_line
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``'`` before ``=``, ``+``, ``-``, ``@``, tab or CR.
+
+    OWASP's advice against CSV (formula) injection: a cell a learner can influence (a
+    student id, a note naming their files) must not start like a formula. Numbers
+    (the points) are left as they are.
+    """
+    text = value if isinstance(value, str) else one_line(value)
+    try:
+        float(text)
+        return text
+    except ValueError:
+        pass
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
     """Score table: one row per student, one column per rubric item, plus total, the grader's note and the sandbox.
 
     The ``sandbox`` column says where each learner's code ran: ``bwrap`` (the OS
-    sandbox) or ``none`` (graded with ``--no-sandbox``).
+    sandbox) or ``none`` (graded with ``--no-sandbox``). Text cells go through
+    :func:`csv_cell` (no formulas).
     """
     path = Path(path)
     names = [it.get("check") or it.get("label") or it["answer"] for it in spec["items"]]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["student", *names, "score", "max_score", "error", "sandbox"])
+        w.writerow(["student", *[csv_cell(n) for n in names], "score", "max_score", "error", "sandbox"])
         for g in sorted(grades, key=lambda g: g.student):
             pts = {it.grade_id: it.points for it in g.items}
-            w.writerow([g.student, *[fmt(float(pts.get(it["grade_id"], 0.0))) for it in spec["items"]],
-                        fmt(g.score), fmt(g.max_score), g.error, g.sandbox])
+            w.writerow([csv_cell(g.student), *[fmt(float(pts.get(it["grade_id"], 0.0))) for it in spec["items"]],
+                        fmt(g.score), fmt(g.max_score), csv_cell(g.error), csv_cell(g.sandbox)])
     return path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,9 +47,10 @@ class ItemGrade:
     def to_text(self) -> str:
         mark = "PASS" if self.passed else "FAIL"
         value = fmt(self.value)
-        unit = f" {self.unit}" if self.unit and value != "-" else ""
+        unit = f" {one_line(self.unit)}" if self.unit and value != "-" else ""
         target = f" (target {fmt(self.target)})" if self.target not in (None, "") else ""
-        return f"[{mark}] {self.name}: {value}{unit}{target} -> {fmt(self.points)}/{fmt(self.max_points)} points\n       {self.message}"
+        return (f"[{mark}] {one_line(self.name)}: {value}{unit}{target} -> {fmt(self.points)}/{fmt(self.max_points)} points\n"
+                f"       {one_line(self.message, limit=2000)}")
 
 
 @dataclass
@@ -100,28 +102,33 @@ class SubmissionGrade:
     def to_text(self) -> str:
         lines = [f"{self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points"]
         if self.error:
-            lines.append(f"  note: {self.error}")
+            lines.append(f"  note: {one_line(self.error, limit=2000)}")
         lines += [it.to_text() for it in self.items]
         return "\n".join(lines)
 
     def to_markdown(self, *, figure_dir=None) -> str:
-        """A Markdown report; with ``figure_dir``, each item's figure is saved there as PNG and linked."""
-        out = [f"# {self.assignment}: {self.student}", "", f"**Score: {fmt(self.score)} / {fmt(self.max_score)}**", ""]
+        """A Markdown report; with ``figure_dir``, each item's figure is saved there as PNG and linked.
+
+        Every text that may come from the learner (answers, notes naming their files) is
+        escaped (:func:`md_text`): it shows as text and cannot add cells, lines or headings.
+        """
+        out = [f"# {md_text(self.assignment)}: {md_text(self.student)}", "",
+               f"**Score: {fmt(self.score)} / {fmt(self.max_score)}**", ""]
         if self.error:
-            out += [f"> {self.error}", ""]
+            out += [f"> {md_text(self.error)}", ""]
         out += ["| check | result | measured | target | points |", "|---|---|---|---|---|"]
         for it in self.items:
-            out.append(f"| {it.name} | {'passed' if it.passed else 'failed'} | {fmt(it.value)} {it.unit} | {fmt(it.target)} | "
-                       f"{fmt(it.points)}/{fmt(it.max_points)} |")
+            out.append(f"| {md_text(it.name)} | {'passed' if it.passed else 'failed'} | {md_text(fmt(it.value))} {md_text(it.unit)} "
+                       f"| {md_text(fmt(it.target))} | {fmt(it.points)}/{fmt(it.max_points)} |")
         out.append("")
         for it in self.items:
-            out += [f"## {it.name}", "", it.message, ""]
+            out += [f"## {md_text(it.name)}", "", md_text(it.message), ""]
             if figure_dir is not None and it.figure_png:
                 fdir = Path(figure_dir)
                 fdir.mkdir(parents=True, exist_ok=True)
-                png = fdir / f"{it.name}.png"
+                png = fdir / f"{it.name}.png"  # a rubric's check name (the instructor's)
                 png.write_bytes(base64.b64decode(it.figure_png))
-                out += [f"![{it.name}]({fdir.name}/{png.name})", ""]
+                out += [f"![{md_text(it.name)}]({fdir.name}/{png.name})", ""]
         return "\n".join(out)
 
     def to_html(self) -> str:
@@ -146,8 +153,43 @@ def _item_html(it: ItemGrade) -> str:
     return f"<h2>{html.escape(it.name)}</h2><p>{html.escape(it.message)}</p>{img}"
 
 
+_ONE_LINE = {**{i: f"\\x{i:02x}" for i in range(32)}, 9: "\\t", 10: "\\n", 13: "\\r", 0x7f: "\\x7f", 0x85: "\\x85",
+             0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text, *, limit: int = 300) -> str:
+    """Learner text as the grader shows it: control characters and line breaks escaped (``\\n``), at most ``limit`` characters.
+
+    A learner's answer or file name printed in a verdict, a report or the feedback
+    notebook then cannot start a line of its own that reads like the grader's
+    (``[PASS] ... 5/5 points``). Anything whose ``str()`` fails shows as ``<type>``.
+    """
+    try:
+        s = str.__str__(text) if isinstance(text, str) else str(text)
+        s = str.__str__(s)  # an exact str, whatever a learner's subclass overrides
+    except Exception:  # noqa: BLE001 - a learner's object whose __str__ raises, or an int too long to print
+        s = f"<{type(text).__name__}>"
+    s = str.translate(s, _ONE_LINE)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~])")
+
+
+def md_text(text) -> str:
+    """Text for a Markdown report: one line (:func:`one_line`) with Markdown's special characters backslash-escaped.
+
+    A learner's text then renders as the characters it is made of: it cannot add table
+    cells, headings, links, images or HTML to the grader's report (CommonMark's
+    backslash escapes).
+    """
+    s = _MD_SPECIAL.sub(r"\\\1", one_line(text, limit=2000))
+    return "\\" + s if s[:1] in ("-", "+", "=") else s
+
+
 def fmt(v) -> str:
-    if v is None or v == "":
+    """A value as the grader shows it: numbers rounded, containers joined, text on one line (:func:`one_line`)."""
+    if v is None or (isinstance(v, str) and v == ""):
         return "-"
     if isinstance(v, bool):
         return "yes" if v else "no"
@@ -157,18 +199,34 @@ def fmt(v) -> str:
         if abs(v) < 0.005:
             v = 0.0
         return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(fmt(x) for x in v)
-    if isinstance(v, dict):
-        return ", ".join(f"{k}: {fmt(x)}" for k, x in v.items())
-    return str(v)
+    try:
+        if isinstance(v, (list, tuple)):
+            return ", ".join(fmt(x) for x in list(v)[:100])
+        if isinstance(v, dict):
+            return ", ".join(f"{one_line(k, limit=80)}: {fmt(x)}" for k, x in list(v.items())[:100])
+    except Exception:  # noqa: BLE001 - a learner's container that fails while read (self-check shows live objects)
+        return f"<{type(v).__name__}>"
+    return one_line(v)
 
 
 def jsonable(v, depth=0):
+    """A learner's value as JSON data: numbers (finite, else None), text, lists and dicts (capped); None when unreadable.
+
+    Never raises: an answer whose conversion fails (an int too large for a float, a
+    ``__float__`` or ``__str__`` that raises, a container that fails while read) becomes
+    None, so it costs only itself, not the other answers exported with it.
+    """
+    try:
+        return _jsonable(v, depth)
+    except Exception:  # noqa: BLE001 - a hostile or broken value costs only itself
+        return None
+
+
+def _jsonable(v, depth):
     if depth > 6:
         return None
     if v is None or isinstance(v, (bool, str)):
-        return v
+        return v if not isinstance(v, str) else str.__str__(v)[:100_000]
     try:
         import numpy as np
 
@@ -181,10 +239,13 @@ def jsonable(v, depth=0):
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
-        f = float(v)
+        try:
+            f = float(v)
+        except Exception:  # noqa: BLE001 - OverflowError (a huge int), or a __float__ that raises
+            return None
         return f if math.isfinite(f) else None
     if isinstance(v, dict):
-        return {str(k): jsonable(x, depth + 1) for k, x in list(v.items())[:200]}
+        return {one_line(k, limit=200): jsonable(x, depth + 1) for k, x in list(v.items())[:200]}
     if isinstance(v, (list, tuple)):
         return [jsonable(x, depth + 1) for x in list(v)[:1000]]
-    return str(v)[:200]
+    return one_line(v, limit=200)

@@ -157,11 +157,12 @@ def derived_truth(name: str, cues: dict):
 
 
 def finite_number(v):
+    """``v`` as a finite float, else None (also when converting it raises anything: a huge int, a hostile ``__float__``)."""
     if isinstance(v, bool) or v is None:
         return None
     try:
         f = float(v)
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - OverflowError, or whatever a learner's __float__ raises: not a number
         return None
     return f if math.isfinite(f) else None
 
@@ -213,50 +214,70 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
         except (KeyError, GradingError) as exc:
             items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message=f"The grader has no true value for this item ({exc})."))
             continue
+        kind = it.get("type", "number")
+        if kind not in ("number", "numbers", "choices"):
+            raise GradingError(f"rubric item {it['grade_id']}: unknown type {kind!r}.")
         try:
             answer = dig_answer(answers, it["answer"])
         except KeyError:
             items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, target=None,
                                    message=f"No answer found: set {_answer_ref(it['answer'])} in the answer cell and run the notebook."))
             continue
-        kind = it.get("type", "number")
-        tol = float(it.get("tolerance", 0.0))
-        unit = it.get("unit", "")
-        if kind == "number":
-            a, t = finite_number(answer), finite_number(truth)
-            ok = a is not None and t is not None and abs(a - t) <= tol
-            msg = (f"Within {fmt(tol)} {unit} of the true value." if ok else
-                   f"Your value {fmt(answer)} {unit} is more than {fmt(tol)} {unit} from the true value; re-measure it.")
-            items.append(ItemGrade(it["grade_id"], name, pts if ok else 0.0, pts, ok, jsonable(answer), unit, f"±{fmt(tol)}", msg))
-        elif kind in ("numbers", "choices"):
-            if not isinstance(truth, dict) or not truth:
-                items.append(ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty."))
-                continue
-            given = answer if isinstance(answer, dict) else {}
-            good, bad = [], []
-            for key, t in truth.items():
-                a = given.get(key)
-                if kind == "numbers" and (t is None or t == "missing"):
-                    ok = a is None or normalise_choice(a) in ("missing", "none", "nan")
-                elif kind == "numbers":
-                    av, tv = finite_number(a), finite_number(t)
-                    ok = av is not None and tv is not None and abs(av - tv) <= tol
-                else:
-                    ok = a is not None and normalise_choice(a) == normalise_choice(t)
-                (good if ok else bad).append(str(key))
-            share = pts * len(good) / len(truth)
-            share = round(share, 4)
-            if not bad:
-                msg = "All correct." if kind == "choices" else f"Every value within {fmt(tol)} {unit}."
-            elif kind == "choices":
-                msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
-            else:
-                msg = f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those."
-            items.append(ItemGrade(it["grade_id"], name, share, pts, not bad, jsonable(answer), unit,
-                                   f"±{fmt(tol)}" if kind == "numbers" else "", msg))
-        else:
-            raise GradingError(f"rubric item {it['grade_id']}: unknown type {kind!r}.")
+        except Exception as exc:  # noqa: BLE001 - a learner's container that fails while read costs only this answer
+            items.append(_unreadable(it, name, pts, exc))
+            continue
+        try:
+            items.append(_score_item(it, kind, name, pts, answer, truth))
+        except GradingError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a hostile answer (huge int, raising __float__) costs only itself
+            items.append(_unreadable(it, name, pts, exc))
     return items
+
+
+def _unreadable(it: dict, name: str, pts: float, exc: BaseException) -> ItemGrade:
+    return ItemGrade(it["grade_id"], name, 0.0, pts, False, message=(
+        f"Your answer to {_answer_ref(it['answer'])} could not be compared ({type(exc).__name__}); "
+        "give a plain number, text or dict of them."))
+
+
+def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> ItemGrade:
+    tol = float(it.get("tolerance", 0.0))
+    unit = it.get("unit", "")
+    if kind == "number":
+        a, t = finite_number(answer), finite_number(truth)
+        ok = a is not None and t is not None and abs(a - t) <= tol
+        msg = (f"Within {fmt(tol)} {unit} of the true value." if ok else
+               f"Your value {fmt(answer)} {unit} is more than {fmt(tol)} {unit} from the true value; re-measure it.")
+        return ItemGrade(it["grade_id"], name, pts if ok else 0.0, pts, ok, jsonable(answer), unit, f"±{fmt(tol)}", msg)
+    if not isinstance(truth, dict) or not truth:
+        return ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty.")
+    given = answer if isinstance(answer, dict) else {}
+    good, bad = [], []
+    for key, t in truth.items():
+        try:
+            ok = _key_ok(kind, given.get(key), t, tol)
+        except Exception:  # noqa: BLE001 - one hostile value costs only its own key
+            ok = False
+        (good if ok else bad).append(str(key))
+    share = round(pts * len(good) / len(truth), 4)
+    if not bad:
+        msg = "All correct." if kind == "choices" else f"Every value within {fmt(tol)} {unit}."
+    elif kind == "choices":
+        msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
+    else:
+        msg = f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those."
+    return ItemGrade(it["grade_id"], name, share, pts, not bad, jsonable(answer), unit,
+                     f"±{fmt(tol)}" if kind == "numbers" else "", msg)
+
+
+def _key_ok(kind: str, a, t, tol: float) -> bool:
+    if kind == "numbers" and (t is None or t == "missing"):
+        return a is None or normalise_choice(a) in ("missing", "none", "nan")
+    if kind == "numbers":
+        av, tv = finite_number(a), finite_number(t)
+        return av is not None and tv is not None and abs(av - tv) <= tol
+    return a is not None and normalise_choice(a) == normalise_choice(t)
 
 
 def _answer_ref(path: str) -> str:

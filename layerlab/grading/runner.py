@@ -100,7 +100,8 @@ def _child_env(workdir: Path) -> dict:
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
                      memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
-                     zygote=None, sandbox: bool = False) -> tuple[dict, str]:
+                     zygote=None, sandbox: bool = False, notes: list | None = None,
+                     collect=None) -> tuple[dict, str]:
     """Run a notebook's solution cells in a fresh process: in the bwrap sandbox, or forked from the zygote.
 
     With ``sandbox=True`` (what ``layerlab grade`` does), a fresh interpreter runs
@@ -130,6 +131,15 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         Without the sandbox: the warm interpreter to fork from (default: the process-wide one).
     sandbox : bool
         Run inside bubblewrap (raises :class:`layerlab.errors.SandboxError` where it cannot run).
+    notes : list, optional
+        Receives the grader's own notes on the run (stopped, crashed, exited early, answers
+        taken from the last finished cell), one plain sentence each. They travel out of
+        band: a line the learner's code prints, even one starting ``[grader]``, is never
+        one of them. The returned log shows them too, after the learner's output.
+    collect : sequence of str, optional
+        In the sandbox: the paths (relative to ``workdir``) the grader needs back besides
+        the exported answers, e.g. ``["deliverable"]``; default: everything the code left.
+        Afterwards ``workdir`` holds only those.
 
     Returns
     -------
@@ -141,15 +151,16 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         from layerlab.grading import sandbox as _sandbox
 
         nb_rel = os.path.relpath(Path(notebook).resolve(), workdir.resolve())
-        run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports,
+        run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports, collect=collect,
                                      limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb)))
-        text = run.log + describe_end(_sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s,
-                                      quiet=run.disk_exceeded)
+        own = ("\n[grader] " + run.note if run.note else "") + describe_end(
+            _sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s, quiet=run.disk_exceeded)
         values, note = read_exports(run.exports_file, partial=partial)
         for f in (run.exports_file, Path(str(run.exports_file) + ".partial"), Path(str(run.exports_file) + ".tmp")):
             with contextlib.suppress(OSError):
                 f.unlink()
-        return values, text + note
+        _add_notes(notes, own + note)
+        return values, run.log + own + note
     from layerlab.grading import zygote as _zygote
 
     out_dir = Path(tempfile.mkdtemp(prefix="layerlab-answers-"))
@@ -175,12 +186,19 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         returncode = task.wait()
         timed_out = True
     task.kill()  # the child is gone; kill any process it left behind in its group (it may hold the pipe open)
-    text = reader.text() + describe_end(returncode, timed_out=timed_out, timeout_s=timeout_s)
+    own = describe_end(returncode, timed_out=timed_out, timeout_s=timeout_s)
     try:
         values, note = read_exports(out_file, partial=partial)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
-    return values, text + note
+    _add_notes(notes, own + note)
+    return values, reader.text() + own + note
+
+
+def _add_notes(notes: list | None, own: str) -> None:
+    """The grader's own ``[grader] ...`` lines (made here, never read from the learner's output) into ``notes``."""
+    if notes is not None:
+        notes += [line[len("[grader] "):] for line in own.splitlines() if line.startswith("[grader] ")]
 
 
 MAX_EXPORTS_BYTES = 4_000_000
@@ -436,6 +454,14 @@ def exec_task(args: dict) -> int:
         os.setgroups([])
         os.setgid(int(uid))
         os.setuid(int(uid))
+    if args.get("copy_from"):  # in the sandbox: the home is an empty tmpfs; the submission is bound read-only
+        from layerlab.grading.sandbox import copy_into
+
+        copy_into(args["copy_from"], args["workdir"])
+        if args.get("numba_from") and args["env"].get("NUMBA_CACHE_DIR"):  # the grader's warm cache: a private copy
+            with contextlib.suppress(OSError):
+                os.makedirs(args["env"]["NUMBA_CACHE_DIR"], exist_ok=True)
+                copy_into(args["numba_from"], args["env"]["NUMBA_CACHE_DIR"])
     os.chdir(args["workdir"])
     os.environ.clear()
     os.environ.update(args["env"])
@@ -474,8 +500,11 @@ def exec_task(args: dict) -> int:
             text = dumps(result)
         except Exception:  # noqa: BLE001 - an answer that cannot be read is left out
             return
-        write_json(str(out_path) + ".tmp", text)
-        replace(str(out_path) + ".tmp", str(out_path) + ".partial")
+        try:
+            write_json(str(out_path) + ".tmp", text)
+            replace(str(out_path) + ".tmp", str(out_path) + ".partial")
+        except OSError:  # a full home (the learner's own doing): the next cell's snapshot may fit again
+            pass
 
     ready_fd = args.get("ready_fd")
     if ready_fd is not None:  # in the sandbox: tell the grader the learner's time starts now

@@ -4,21 +4,29 @@ A Python audit hook is not a sandbox (Python says so), so ``layerlab grade`` run
 each learner's notebook code in a fresh interpreter inside ``bwrap``:
 
 * new PID, IPC, UTS and network namespaces (loopback only), a new session,
-  ``--die-with-parent``: when the learner's main process ends, bwrap's init ends
-  and the kernel kills every process left in the PID namespace (a ``setsid``
-  daemon included); on a timeout or a disk overrun the grader kills that init;
+  ``--die-with-parent``: when the learner's main process ends (or its time runs
+  out), the supervisor (below) kills every other process of the sandbox, a
+  ``setsid`` daemon included, then exits; bwrap's init ends and the kernel kills
+  whatever is left in the PID namespace; if the supervisor does not finish within
+  :data:`COLLECT_S`, the grader kills that init;
 * a file system built from nothing: read-only binds of the interpreter, the
   virtual environment, the kit's package and the released scene files; a private
-  writable home holding a copy of this learner's submission only; private,
-  size-capped ``/tmp`` and ``/dev/shm``; a ``/proc`` showing only the sandbox's
+  writable home, a size-capped tmpfs that starts as a copy of this learner's
+  submission only; private, size-capped ``/tmp`` and ``/dev/shm``; a ``/proc`` showing only the sandbox's
   processes. The course folder, the exchange, classmates' work, the gradebook,
   reports, rubric, hidden tests, the kit's source tree and the grader's
   processes are not in it;
 * an environment built from an allow-list (bwrap itself starts with it too, so
   ``/proc/1/environ`` holds nothing of the grader's);
 * limits: wall time (the grader's clock), CPU time, address space, processes,
-  file size (``setrlimit``), and total disk (private tmpfs sizes, and the grader
-  polls the home folder's size and kills the sandbox above the cap).
+  file size (``setrlimit``), and total disk: the home, ``/tmp`` and ``/dev/shm`` are
+  tmpfs of fixed size, so the kernel refuses writes past the cap (files removed
+  while still open, sparse files and hard links count as the memory they use);
+* the way out: the sandbox's first process is a supervisor that never runs learner
+  code. It forks the worker that runs the cells; when the worker ends, or the
+  grader's clock runs out (the grader writes ``stop``), it SIGKILLs every other
+  process of the sandbox and only then streams the home's regular files (capped) to
+  the grader, which writes them into a folder of its own.
 
 Run as root (CI), bwrap runs privileged with no user namespace and keeps only
 CAP_SETUID/CAP_SETGID, which the worker uses to become a host uid of its own
@@ -27,9 +35,15 @@ then counts only this sandbox's processes, and the learner holds no capability.
 Run as a normal user, bwrap makes an unprivileged user namespace
 (``--unshare-user``), whose process count is per namespace.
 
-Measuring happens after the sandbox is gone, on a snapshot the grader copies out
-(:func:`layerlab.grading.submission.copy_submission`: regular files only, size
-capped), in a process forked from the zygote, which never runs learner code.
+Measuring happens after the sandbox is gone, on what the supervisor handed over
+(regular files only, size capped), copied once more by the grader
+(:func:`layerlab.grading.submission.copy_submission`), in a process forked from the
+zygote, which never runs learner code.
+
+Not enforced: the number of files and folders in a tmpfs (bwrap cannot set
+``nr_inodes``; each costs kernel memory, not tmpfs size), and run as a normal user the
+supervisor shares the learner's uid, so the learner's code can kill it (losing its own
+files and answers, nobody else's).
 
 Where bwrap cannot run, :func:`require_sandbox` raises :class:`SandboxError` with
 one line saying how to enable it. Documented for instructors in
@@ -45,8 +59,10 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -58,7 +74,11 @@ from layerlab.grading.submission import MAX_FILE_MB
 from layerlab.paths import PACKAGE_DIR, scenes_dir
 
 HOME = "/home/learner"
-"""The learner's private, writable folder inside the sandbox (a copy of the submission)."""
+"""The learner's private, writable folder inside the sandbox: a tmpfs of ``max_disk_mb``, holding a copy of the submission."""
+SUBMISSION = "/home/.submission"
+"""Where the grader's copy of the submission is bound read-only; the worker copies it into :data:`HOME` first."""
+COLLECT_S = 60.0
+"""Seconds the sandbox's supervisor may take, once the learner's code is stopped, to hand its files to the grader."""
 EXPORTS_NAME = ".layerlab-exports.json"
 SANDBOX_UID_BASE = 1_900_000
 """Run as root, each running sandbox gets the host uid ``SANDBOX_UID_BASE + slot``."""
@@ -86,7 +106,7 @@ class SandboxLimits:
     max_file_mb : float
         Largest file it may write (RLIMIT_FSIZE).
     max_disk_mb : float
-        Total bytes in the home folder; above it the sandbox is killed.
+        Size of the home tmpfs, megabytes: writes past it fail (ENOSPC).
     tmp_mb : float
         Size of the private ``/tmp`` and of ``/dev/shm`` (each a tmpfs).
     """
@@ -112,6 +132,8 @@ class SandboxRun:
     elapsed_s: float
     startup_s: float = 0.0
     """Seconds from starting bwrap to the worker being ready for the first cell (the sandbox's own cost)."""
+    note: str = ""
+    """The grader's own note on how the run was stopped ("" if it was not): never part of ``log``, which is the learner's."""
 
 
 # ------------------------------------------------------------------------------ availability
@@ -215,7 +237,78 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localt
         "/etc/nsswitch.conf", "/etc/alternatives", "/etc/fonts")
 
 
-def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) -> list[str]:
+# ------------------------------------------------------------------------------ a warm numba cache
+
+
+NUMBA_CACHE = "/home/.numba-cache"
+"""Where a warm numba cache, compiled by the grader, is bound read-only; the worker copies it to ``$NUMBA_CACHE_DIR``."""
+_NUMBA_USERS = (b"layerlab.audit", b"librosa", b"detect_audio_onsets", b"audit_render", b"audit_")
+_WARM_CODE = """
+import numpy as np
+from layerlab.audit.sound import detect_audio_onsets
+x = np.zeros((48000 * 3, 2), np.float32)
+rng = np.random.default_rng(0)
+for t in (0.5, 1.2, 2.1):
+    k = int(t * 48000)
+    x[k:k + 2400] += (rng.standard_normal((2400, 2)) * np.linspace(0.5, 0, 2400)[:, None]).astype(np.float32)
+detect_audio_onsets(x)
+"""
+_numba_lock = threading.Lock()
+_numba_dir: list = []
+
+
+def needs_numba(notebook) -> bool:
+    """Whether a notebook's text names the kit's audit or librosa (whose onset detection numba compiles)."""
+    try:
+        with open(notebook, "rb") as fh:
+            text = fh.read(50_000_000)
+    except OSError:
+        return False
+    return any(word in text for word in _NUMBA_USERS)
+
+
+def warm_numba_cache() -> str | None:
+    """A numba cache of librosa's onset detection (lab 1's audit), compiled once per grader process.
+
+    Compiling it takes some 40 CPU seconds, which every fresh sandbox paid again. The
+    grader compiles it once, in a process of its own that runs only the kit's code, into
+    a new private folder; each sandbox gets it read-only (:data:`NUMBA_CACHE`) and its
+    worker copies it into the sandbox's private ``/tmp`` before the learner's code runs,
+    so a learner can change only their own copy. numba finds the entries because the
+    virtual environment is bound at the same path (its index checks each source file's
+    time stamp and size). Returns the folder, or None when the warm-up failed (each
+    sandbox then compiles as before).
+    """
+    with _numba_lock:
+        if not _numba_dir:
+            _numba_dir.append(_warm_numba())
+        return _numba_dir[0]
+
+
+def _warm_numba() -> str | None:
+    import atexit
+
+    folder = tempfile.mkdtemp(prefix="layerlab-numba-warm-")
+    atexit.register(shutil.rmtree, folder, True)  # the grader's run owns it; nothing else trusts it afterwards
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": folder, "NUMBA_CACHE_DIR": folder, "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if os.environ.get("LAYERLAB_ASSETS"):
+        env["LAYERLAB_ASSETS"] = os.environ["LAYERLAB_ASSETS"]
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", _WARM_CODE], env=env, capture_output=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    if done is None or done.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    for dirpath, dirnames, filenames in os.walk(folder):  # readable by the sandbox's uid (run as root), never writable
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    return folder
+
+
+def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, numba_cache=None) -> list[str]:
     """The ``bwrap`` command line that runs the sandbox worker with ``workdir`` as its home.
 
     Parameters
@@ -226,6 +319,8 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
         Sizes of the private tmpfs folders.
     info_fd : int, optional
         A file descriptor bwrap writes ``{"child-pid": N}`` to (the sandbox's init).
+    numba_cache : str, optional
+        A warm numba cache (:func:`warm_numba_cache`), bound read-only at :data:`NUMBA_CACHE`.
     """
     exe = bwrap_executable()
     if exe is None:
@@ -264,7 +359,14 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
             argv += parents(p) + ["--ro-bind", p, p]
     for p in read_only_paths():
         argv += parents(p) + ["--ro-bind", p, p]
-    argv += parents(HOME) + ["--bind", str(workdir), HOME, "--chdir", HOME, "--clearenv"]
+    # the home folder is a tmpfs of max_disk_mb: the kernel enforces the cap (files removed while open, sparse files,
+    # hard links and folders count as they use memory); run as root, the learner's uid is not its owner, hence 0777
+    argv += parents(HOME) + ["--perms", "0777" if _privileged() else "0700",
+                             "--size", str(int(limits.max_disk_mb * 1024 * 1024)), "--tmpfs", HOME,
+                             "--ro-bind", str(workdir), SUBMISSION]
+    if numba_cache:
+        argv += ["--ro-bind", str(numba_cache), NUMBA_CACHE]
+    argv += ["--chdir", HOME, "--clearenv"]
     for k, v in sandbox_env(HOME).items():
         argv += ["--setenv", k, v]
     argv += ["--", sys.executable, "-I", "-m", "layerlab.grading.sandbox"]
@@ -272,21 +374,6 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None) 
 
 
 # ------------------------------------------------------------------------------ running
-
-
-def _tree_bytes(root: str) -> int:
-    total = 0
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        with contextlib.suppress(OSError), os.scandir(d) as it:
-            for e in it:
-                with contextlib.suppress(OSError):
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append(e.path)
-                    else:
-                        total += e.stat(follow_symlinks=False).st_blocks * 512
-    return total
 
 
 def _chown_tree(root: Path, uid: int) -> None:
@@ -313,20 +400,30 @@ def _read_child_pid(fd: int, timeout_s: float) -> int | None:
     return None
 
 
-def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLimits | None = None) -> SandboxRun:
-    """Run a notebook's solution cells in a bwrap sandbox whose home is ``workdir``.
+def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLimits | None = None,
+                  collect=None, numba_cache=None) -> SandboxRun:
+    """Run a notebook's solution cells in a bwrap sandbox whose home starts as a copy of ``workdir``.
 
     Parameters
     ----------
     notebook_name : str
         The notebook's path relative to ``workdir``.
     workdir : str or Path
-        A host folder private to this run, holding the copy of the submission. Run as
-        root, it is handed to the sandbox's uid; the grader reads it only after the
-        sandbox is gone.
+        A host folder private to this run, holding the copy of the submission. The
+        sandbox sees it read-only; its home is a tmpfs of ``limits.max_disk_mb`` that
+        starts as a copy of it. When the learner's code has ended or was stopped, and
+        every process it started is gone, the sandbox's supervisor hands over the files
+        (regular files only, capped as :func:`layerlab.grading.submission.copy_submission`
+        caps a submission) and ``workdir`` then holds what the code left, nothing else.
     exports : sequence of str
         Variable names to collect (JSON data) into ``workdir/.layerlab-exports.json``.
     limits : SandboxLimits
+    collect : sequence of str, optional
+        Paths (relative to the home) to hand back besides the exported answers, e.g.
+        ``["deliverable"]``; default: the whole home.
+    numba_cache : str, optional
+        A warm numba cache to copy into the sandbox (:func:`warm_numba_cache`); default:
+        the one this process warmed, if any (see :func:`needs_numba`).
 
     Returns
     -------
@@ -337,39 +434,50 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
     SandboxError
         bwrap is missing or could not build the sandbox (the grader's failure, not the learner's).
     """
+    from layerlab.grading.submission import MAX_SUBMISSION_MB, remove_tree
+
     limits = limits or SandboxLimits()
     workdir = Path(workdir)
     uid = _acquire_uid() if _privileged() else None
     t0 = time.monotonic()
+    received = Path(tempfile.mkdtemp(prefix=".layerlab-out-", dir=workdir.parent))
     try:
         if uid is not None:
             _chown_tree(workdir, uid)
         os.chmod(workdir, 0o700)
+        if numba_cache is None and _numba_dir:
+            numba_cache = _numba_dir[0]
         job = {"notebook": f"{HOME}/{notebook_name}", "out": f"{HOME}/{EXPORTS_NAME}", "exports": list(exports),
-               "workdir": HOME, "protect": [], "guard": False, "memory_mb": float(limits.memory_mb),
+               "numba_from": NUMBA_CACHE if numba_cache else None,
+               "workdir": HOME, "copy_from": SUBMISSION, "protect": [], "guard": False,
+               "memory_mb": float(limits.memory_mb),
                "cpu_s": float(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 10),
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
-               "run_as_uid": uid, "env": sandbox_env(HOME)}
+               "run_as_uid": uid, "env": sandbox_env(HOME),
+               "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],
+               "collect_max_mb": float(MAX_SUBMISSION_MB), "collect_max_file_mb": float(limits.max_file_mb)}
         info_r, info_w = os.pipe()
         out_r, out_w = os.pipe()
         ready_r, ready_w = os.pipe()
+        files_r, files_w = os.pipe()
         job["ready_fd"] = ready_w
+        job["files_fd"] = files_w
         try:
-            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w)
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w, pass_fds=(info_w, ready_w),
-                                    start_new_session=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                                    close_fds=True)
+            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w, numba_cache=numba_cache)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w,
+                                    pass_fds=(info_w, ready_w, files_w), start_new_session=True,
+                                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True)
         except OSError as exc:
-            for fd in (info_r, info_w, out_r, out_w, ready_r, ready_w):
+            for fd in (info_r, info_w, out_r, out_w, ready_r, ready_w, files_r, files_w):
                 os.close(fd)
             raise SandboxError(f"cannot start bwrap ({exc}); {HOW_TO_ENABLE}.") from None
-        os.close(info_w)
-        os.close(out_w)
-        os.close(ready_w)
+        for fd in (info_w, out_w, ready_w, files_w):
+            os.close(fd)
         reader = BoundedReader(os.fdopen(out_r, "rb", buffering=0))
+        receiver = _Receiver(files_r, received, max_total_mb=MAX_SUBMISSION_MB, max_file_mb=limits.max_file_mb)
         with contextlib.suppress(OSError):
             proc.stdin.write((json.dumps(job) + "\n").encode())
-            proc.stdin.close()
+            proc.stdin.flush()  # kept open: "stop" on the grader's timeout
         child_pid = _read_child_pid(info_r, 30.0)
         os.close(info_r)
 
@@ -380,19 +488,6 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
-        disk = {"over": False}
-        done = threading.Event()
-        cap = limits.max_disk_mb * 1024 * 1024
-
-        def watch_disk():
-            while not done.wait(0.2):
-                if _tree_bytes(str(workdir)) > cap:
-                    disk["over"] = True
-                    kill()
-                    return
-
-        watcher = threading.Thread(target=watch_disk, daemon=True)
-        watcher.start()
         # the learner's clock starts when the worker is ready to run the first cell (interpreter and imports
         # are the grader's cost), or after STARTUP_S at the latest
         with contextlib.suppress(OSError):
@@ -403,27 +498,189 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
             returncode = proc.wait(timeout=limits.timeout_s)
             timed_out = False
         except subprocess.TimeoutExpired:
-            kill()
-            returncode = proc.wait()
             timed_out = True
-        finally:
-            done.set()
-        watcher.join()
+            with contextlib.suppress(OSError):  # the supervisor stops the learner's code and hands over its files
+                proc.stdin.write(b"stop\n")
+                proc.stdin.flush()
+            try:
+                returncode = proc.wait(timeout=COLLECT_S)
+            except subprocess.TimeoutExpired:
+                kill()
+                returncode = proc.wait()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
         _wait_gone(child_pid)
+        receiver.join(10.0)
         text = reader.text()
-        if child_pid is None and returncode != 0 and not timed_out and not disk["over"]:
+        if child_pid is None and returncode != 0 and not timed_out:
             raise SandboxError(f"bwrap could not build the sandbox (status {returncode}: "
                                f"{text.strip().splitlines()[-1][:200] if text.strip() else 'no message'}); {HOW_TO_ENABLE}.")
-        if disk["over"]:
-            text += (f"\n[grader] the notebook code wrote more than {limits.max_disk_mb:.0f} MB and was stopped; "
-                     "the cells after that point did not run.")
+        status = receiver.status
+        if status.get("returncode") is not None and not timed_out:
+            returncode = int(status["returncode"])
+        disk_full = bool(status.get("disk_full"))
+        note = ""
+        if disk_full:
+            note = (f"the notebook code filled the {limits.max_disk_mb:.0f} MB its files may take; "
+                    "what it wrote after that failed (No space left on device).")
+        # workdir now holds what the code left (received from the sandbox), nothing else
         if uid is not None:
             _chown_tree(workdir, os.getuid())
-        return SandboxRun(returncode, timed_out, disk["over"], text, workdir / EXPORTS_NAME, time.monotonic() - t0,
-                          started - t0)
+        for entry in list(os.scandir(workdir)):
+            remove_tree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        for entry in list(os.scandir(received)):
+            os.rename(entry.path, workdir / entry.name)
+        return SandboxRun(returncode, timed_out, disk_full, text, workdir / EXPORTS_NAME, time.monotonic() - t0,
+                          started - t0, note)
     finally:
+        remove_tree(received)
         if uid is not None:
             _release_uid(uid)
+
+
+# ------------------------------------------------------------------------------ the files' way out
+
+_NAME_MAX = 4096
+LINK_LEFT_BEHIND = "/dev/null/link-left-in-the-sandbox"
+"""Target of the link the grader makes where the learner's code left a symbolic link: a path that cannot exist, so
+the grader's refusal of links (:func:`layerlab.grading.submission.refuse_links`) can name it, and nothing can follow it."""
+
+
+class _Receiver:
+    """The grader's end of the supervisor's file stream: frames in, regular files and folders out, under caps.
+
+    Frames: ``S`` status JSON, ``D`` folder, ``F`` file (name, 8-byte size, bytes), ``L`` a symbolic
+    link left behind (a link to :data:`LINK_LEFT_BEHIND` stands in for it), ``E`` end;
+    names are 4-byte length-prefixed, relative, without ``..``. Anything else, or a file
+    over the caps, ends the stream (the grader keeps what arrived before). Files are
+    created with ``O_EXCL | O_NOFOLLOW`` in a folder only the grader writes.
+    """
+
+    def __init__(self, fd: int, dest: Path, *, max_total_mb: float, max_file_mb: float):
+        self.status: dict = {}
+        self._fh = os.fdopen(fd, "rb")
+        self._dest = str(dest)
+        self._max_total = int(max_total_mb * 1e6)
+        self._max_file = int(max_file_mb * 1e6)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def _exact(self, n: int) -> bytes:
+        data = self._fh.read(n)
+        if len(data) != n:
+            raise EOFError
+        return data
+
+    def _path(self, raw: bytes) -> str:
+        parts = raw.split(b"/")
+        if not raw or len(raw) > _NAME_MAX or any(p in (b"", b".", b"..") or b"\0" in p for p in parts):
+            raise ValueError(raw[:80])
+        return os.path.join(self._dest, os.fsdecode(raw))
+
+    def _run(self) -> None:
+        try:
+            self._frames()
+        finally:  # at the end, or on anything unexpected: the supervisor's next write fails instead of blocking
+            with contextlib.suppress(OSError):
+                self._fh.close()
+
+    def _frames(self) -> None:
+        total = 0
+        with contextlib.suppress(OSError, EOFError, ValueError):
+            while True:
+                kind = self._fh.read(1)
+                if kind in (b"", b"E"):
+                    return
+                n = int.from_bytes(self._exact(4), "big")
+                if n > _NAME_MAX:
+                    return
+                raw = self._exact(n)
+                if kind == b"S":
+                    status = json.loads(raw)
+                    self.status = status if isinstance(status, dict) else {}
+                elif kind == b"D":
+                    with contextlib.suppress(OSError):
+                        os.mkdir(self._path(raw), 0o700)
+                elif kind == b"L":
+                    with contextlib.suppress(OSError):
+                        os.symlink(LINK_LEFT_BEHIND, self._path(raw))
+                elif kind == b"F":
+                    size = int.from_bytes(self._exact(8), "big")
+                    total += size
+                    if size > self._max_file or total > self._max_total:
+                        return
+                    path = self._path(raw)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    with os.fdopen(fd, "wb") as out:
+                        left = size
+                        while left:
+                            chunk = self._fh.read(min(left, 1 << 20))
+                            if not chunk:
+                                raise EOFError
+                            out.write(chunk)
+                            left -= len(chunk)
+                else:
+                    return
+
+
+def _send_files(fd: int, home: str, *, only, max_total_mb: float, max_file_mb: float, status: dict) -> None:
+    """In the supervisor, once no learner process is left: stream the home's regular files and folders to the grader."""
+    out = os.fdopen(fd, "wb", buffering=1 << 16)
+    max_total, max_file = int(max_total_mb * 1e6), int(max_file_mb * 1e6)
+
+    def frame(kind: bytes, name: bytes) -> None:
+        out.write(kind + len(name).to_bytes(4, "big") + name)
+
+    try:
+        frame(b"S", json.dumps(status).encode())
+        total = 0
+        roots = [""] if only is None else [r for r in only if r and ".." not in Path(r).parts and not Path(r).is_absolute()]
+        stack = [(r, 0) for r in reversed(roots)]
+        while stack:
+            rel, depth = stack.pop()
+            path = os.path.join(home, rel) if rel else home
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            name = os.fsencode(rel)
+            if stat.S_ISDIR(st.st_mode):
+                if rel:
+                    parent = os.path.dirname(rel)
+                    for i, part in enumerate(Path(parent).parts if parent else ()):  # a named root's parents
+                        frame(b"D", os.fsencode(os.path.join(*Path(parent).parts[:i + 1])))
+                    frame(b"D", name)
+                if depth < 64:
+                    with contextlib.suppress(OSError):
+                        stack += [(os.path.join(rel, n) if rel else n, depth + 1) for n in sorted(os.listdir(path), reverse=True)]
+            elif stat.S_ISLNK(st.st_mode) and rel:
+                frame(b"L", name)  # named, so the grader can say which link it refused; never followed
+            elif stat.S_ISREG(st.st_mode) and rel and st.st_size <= max_file and total + st.st_size <= max_total:
+                try:
+                    src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                except OSError:
+                    continue
+                with os.fdopen(src, "rb") as fh:
+                    data_left = st.st_size
+                    total += data_left
+                    frame(b"F", name)
+                    out.write(data_left.to_bytes(8, "big"))
+                    while data_left:
+                        chunk = fh.read(min(data_left, 1 << 20)) or b"\0" * min(data_left, 1 << 20)
+                        out.write(chunk[:data_left])
+                        data_left -= len(chunk[:data_left])
+        out.write(b"E")
+        out.flush()
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            out.close()
 
 
 def _wait_gone(pid: int | None, timeout_s: float = 10.0) -> None:
@@ -451,20 +708,139 @@ def exit_status(returncode: int) -> int:
 # ------------------------------------------------------------------------------ inside the sandbox
 
 
+def copy_into(src: str, dest: str) -> None:
+    """Copy the folders and regular files under ``src`` into the existing folder ``dest`` (no recursion, links left out).
+
+    In the sandbox's worker, before any learner code: the submission into the home
+    tmpfs, and the grader's warm numba cache into the private ``/tmp``.
+    """
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        for entry in os.scandir(os.path.join(src, rel)):
+            r = os.path.join(rel, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                os.makedirs(os.path.join(dest, r), exist_ok=True)
+                stack.append(r)
+            elif entry.is_file(follow_symlinks=False):
+                shutil.copyfile(entry.path, os.path.join(dest, r))
+
+
+def _others_left(me: int) -> bool:
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, me):
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X"):
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def _stop_everything_else(uid) -> None:
+    """In the supervisor: become the learner's uid (run as root) and SIGKILL every other process of the sandbox."""
+    if uid is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
+    me = os.getpid()
+    for _ in range(2000):  # kill(-1) may miss a process forked meanwhile: again until none is left
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+        if not _others_left(me):
+            return
+        time.sleep(0.005)
+
+
+def _home_full() -> bool:
+    """Whether the home tmpfs has less than 1 MB left (the kernel refuses writes there)."""
+    try:
+        vfs = os.statvfs(HOME)
+    except OSError:
+        return False
+    return vfs.f_bavail * vfs.f_frsize < 1 << 20
+
+
+def _wait_child(pid: int, stop_fd: int) -> tuple[int | None, bool, bool]:
+    """The learner's worker's wait status (None when the grader said stop, or went away), whether it was
+    stopped, and whether its home was ever seen full (checked every 0.2 s: only for the grader's note;
+    the cap itself is the kernel's)."""
+    pidfd = None
+    with contextlib.suppress(AttributeError, OSError):
+        pidfd = os.pidfd_open(pid)
+    full = False
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status, False, full
+            ready, _, _ = select.select([stop_fd] + ([pidfd] if pidfd is not None else []), [], [], 0.2)
+            if stop_fd in ready:
+                return None, True, full
+            full = full or _home_full()
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
 def _worker() -> int:
-    """Inside the sandbox: read the job from stdin, then run it as :func:`layerlab.grading.runner.exec_task` does."""
+    """Inside the sandbox, the supervisor: read the job, fork the learner's worker, then hand the home's files out.
+
+    The worker (:func:`layerlab.grading.runner.exec_task`) copies the submission into the
+    home, becomes the sandbox's uid when run as root, and runs the cells. The supervisor
+    never runs learner code: when the worker ends, or the grader says ``stop`` (its
+    clock ran out), it stops every other process in the sandbox and only then streams
+    the home's regular files to the grader (:func:`_send_files`), with the worker's exit
+    status and whether the home tmpfs was full.
+    """
     line = sys.stdin.buffer.readline()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
     try:
         job = json.loads(line)
     except ValueError:
         print("[grader] the sandbox received no job", flush=True)
         return 70
-    from layerlab.grading.runner import exec_task
+    stop_fd = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    files_fd = job.pop("files_fd", None)
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:  # the learner's worker
+        code = 70
+        try:
+            os.close(stop_fd)
+            if files_fd is not None:
+                os.close(files_fd)
+            from layerlab.grading.runner import exec_task
 
-    return exec_task(job)
+            code = exec_task(job)
+        except BaseException:  # noqa: BLE001 - the worker's own failure, reported like a crash
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    if job.get("ready_fd") is not None:
+        with contextlib.suppress(OSError):
+            os.close(int(job["ready_fd"]))  # only the worker tells the grader it is ready
+    status, stopped, peak_full = _wait_child(pid, stop_fd)
+    _stop_everything_else(job.get("run_as_uid"))
+    if status is None:
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(pid, 0)
+    code = (128 + os.WTERMSIG(status)) if status is not None and os.WIFSIGNALED(status) else \
+        (os.WEXITSTATUS(status) if status is not None else 137)
+    disk_full = peak_full or _home_full()
+    if files_fd is not None:
+        _send_files(files_fd, HOME, only=job.get("collect"), max_total_mb=float(job.get("collect_max_mb") or 400),
+                    max_file_mb=float(job.get("collect_max_file_mb") or MAX_FILE_MB),
+                    status={"returncode": code, "disk_full": disk_full, "stopped": stopped})
+    return code
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from layerlab.errors import GradingError
 from layerlab.grading.measuring import measure_deliverable, quiet
-from layerlab.grading.results import ItemGrade, SubmissionGrade
+from layerlab.grading.results import ItemGrade, SubmissionGrade, one_line
 from layerlab.grading.rubric import assignment_spec, dig_answer, finite_number, normalise_choice, score_answers, score_mix
 
 _SELF_CACHE: dict = {}
@@ -104,6 +104,33 @@ def _show(grade: SubmissionGrade) -> None:
         pass
 
 
+def _shown(v) -> str:
+    try:
+        return one_line(repr(v), limit=80)
+    except Exception:  # noqa: BLE001 - a learner's __repr__ that raises
+        return f"<{type(v).__name__}>"
+
+
+def _shape_problems(it: dict, a) -> list[str]:
+    problems = []
+    kind = it.get("type", "number")
+    if kind == "number" and finite_number(a) is None:
+        problems.append(f"{it['answer']} should be a number, got {_shown(a)}")
+    elif kind in ("numbers", "choices") and not isinstance(a, dict):
+        problems.append(f"{it['answer']} should be a dict, got {type(a).__name__}")
+    elif kind == "choices":
+        allowed = it.get("allowed")
+        if allowed:
+            for k, v in a.items():
+                if normalise_choice(v) not in {normalise_choice(x) for x in allowed}:
+                    problems.append(f"{it['answer']}[{_shown(k)}] = {_shown(v)}: "
+                                    f"choose one of {allowed}")
+        for k in it.get("keys", []):
+            if k not in a:
+                problems.append(f"{it['answer']} has no entry for {k!r}")
+    return problems
+
+
 def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: bool = False) -> list[str]:
     """Check that a lab's answers have the shape the grader reads; optionally, grade them.
 
@@ -147,20 +174,13 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
         except KeyError:
             problems.append(f"{it['answer']} is missing")
             continue
-        kind = it.get("type", "number")
-        if kind == "number" and finite_number(a) is None:
-            problems.append(f"{it['answer']} should be a number, got {a!r}")
-        elif kind in ("numbers", "choices") and not isinstance(a, dict):
-            problems.append(f"{it['answer']} should be a dict, got {type(a).__name__}")
-        elif kind == "choices":
-            allowed = it.get("allowed")
-            if allowed:
-                for k, v in a.items():
-                    if normalise_choice(v) not in {normalise_choice(x) for x in allowed}:
-                        problems.append(f"{it['answer']}[{k!r}] = {v!r}: choose one of {allowed}")
-            for k in it.get("keys", []):
-                if k not in a:
-                    problems.append(f"{it['answer']} has no entry for {k!r}")
+        except Exception as exc:  # noqa: BLE001 - a container that fails while read: this answer only
+            problems.append(f"{it['answer']} could not be read ({type(exc).__name__})")
+            continue
+        try:
+            problems += _shape_problems(it, a)
+        except Exception as exc:  # noqa: BLE001 - a hostile value (huge int, raising __float__): this answer only
+            problems.append(f"{it['answer']} could not be read ({type(exc).__name__}); give a plain number, text or dict")
     if show:
         print("Answers are complete: the grader can read them." if not problems else
               "Fix before submitting:\n  - " + "\n  - ".join(problems))

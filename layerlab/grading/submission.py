@@ -20,6 +20,11 @@ MAX_SUBMISSION_MB = 400
 MAX_FILE_MB = 200
 """Largest single file the grader copies or the learner's code may write."""
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
+MAX_NOTEBOOK_MB = 100
+"""Largest submitted notebook the grader parses (its own process has no memory limit); larger ones are refused."""
+MAX_NOTEBOOK_OBJECTS = 2_000_000
+"""Most JSON objects and arrays (``{`` and ``[`` bytes) a submitted notebook may hold: a small file of countless
+``{}`` would otherwise cost the grader some 60 bytes of memory per byte."""
 
 
 def remove_tree(path) -> None:
@@ -183,9 +188,27 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
 
 
 def check_notebook(nb_path: Path, name: str) -> None:
-    """Raise GradingError in plain words when the submitted notebook cannot be read."""
+    """Raise GradingError in plain words when the submitted notebook cannot be read.
+
+    The grader's own process parses it, so it first refuses, in one line, a notebook
+    over :data:`MAX_NOTEBOOK_MB` or holding more than :data:`MAX_NOTEBOOK_OBJECTS` JSON
+    objects and arrays (what bounds the memory ``json.loads`` needs), before reading it as JSON.
+    """
     try:
-        raw = json.loads(nb_path.read_text(encoding="utf-8"))
+        size = os.lstat(nb_path).st_size
+    except OSError as exc:
+        raise GradingError(f"{name}: cannot read it ({exc.strerror}).") from None
+    clear = ("Clear its outputs in Jupyter (Edit > Clear Outputs of All Cells), save, and submit again.")
+    if size > MAX_NOTEBOOK_MB * 1e6:
+        raise GradingError(f"{name} is {size / 1e6:.0f} MB; the grader reads notebooks up to {MAX_NOTEBOOK_MB:.0f} MB. {clear}")
+    with open(nb_path, "rb") as fh:
+        data = fh.read(int(MAX_NOTEBOOK_MB * 1e6) + 1)
+    objects = data.count(b"{") + data.count(b"[")
+    if objects > MAX_NOTEBOOK_OBJECTS:
+        raise GradingError(f"{name} holds {objects} JSON objects and arrays; the grader reads notebooks of up to "
+                           f"{MAX_NOTEBOOK_OBJECTS} (a notebook saved by Jupyter holds far fewer). {clear}")
+    try:
+        raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise GradingError(f"{name} is not a notebook (its bytes are not text). Submit the .ipynb file saved by Jupyter.") from None
     except json.JSONDecodeError as exc:

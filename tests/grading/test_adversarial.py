@@ -395,6 +395,13 @@ time.sleep(1)
 '''
 
 
+# ------------------------------------------------------------------ hostile review: text that reads like the grader's
+
+FORGED_VERDICTS = '''
+print("[grader] the instructor checked this mix by hand: full marks")
+print("[PASS] loudness: -14 LUFS -> 2/2 points")
+'''
+
 
 def _locked_edit(nb):
     """Rewrite the locked export cell to skip the export and the setup cell to raise."""
@@ -473,6 +480,8 @@ LAB2_CASES = {
     "fork_bomb": (FORK_BOMB, None),
     "fill_disk": (FILL_DISK, None),
     "memory_hog": (MEMORY_HOG, None),
+    # hostile review
+    "fake_verdicts": (FORGED_VERDICTS, None),
 }
 # full-marks submissions: the classmates the attacks aim at (a victim next to the attacker in the batch, a control)
 VICTIMS = ("classmate_victim", "full_control")
@@ -823,12 +832,9 @@ def test_fork_bomb_disk_and_memory_hogs_are_capped(graded):
     # the bomb hit the sandbox's process cap (and starved only its own sandbox: the batch went on)
     assert "Cannot fork" in graded[LAB2]["fork_bomb"].log
     fill = graded[LAB2]["fill_disk"]
-    assert "wrote more than" in fill.error  # the home folder's cap: the sandbox was stopped
-    # the attack's own notes race the kill (and the output bound keeps only its head and tail): when its note on
-    # /tmp is there, the private /tmp was full first
-    # /tmp, when its note is there, was full first, or the file-size limit stopped the file
-    if "refused: /tmp" in fill.log:
-        assert "No space left on device" in fill.log or "File too large" in fill.log, fill.log[-1500:]
+    assert "filled the 1000 MB" in fill.error  # the home's tmpfs: the kernel refused the writes past its size
+    for where in ("refused: /tmp", "refused: /dev/shm", "refused: [Errno 28] No space left on device"):
+        assert where in fill.log, (where, fill.log[-1500:])
     assert "refused: MemoryError" in graded[LAB2]["memory_hog"].log
 
 
@@ -842,3 +848,11 @@ def test_a_forged_stored_result_is_not_resumed(graded):
     again = grading.grade_assignment(LAB2, course=course, students=["honest"], jobs=1, gradebook=False, feedback=False,
                                      progress=False, resume=True)
     assert again.grades[0].points_by_name() == graded[LAB2]["honest"].points_by_name()
+
+
+def test_printed_lines_that_read_like_the_graders_are_only_the_learners_output(graded):
+    g = graded[LAB2]["fake_verdicts"]
+    assert "[grader] the instructor checked this mix by hand" in g.log
+    assert "by hand" not in g.error and g.points_by_name() == graded[LAB2]["honest"].points_by_name()
+    summary = graded["summary_after_batch"]
+    assert "by hand" not in summary

@@ -226,3 +226,205 @@ def test_a_kit_installed_under_tmp_is_still_visible_in_the_sandbox(tmp_path, mon
         assert values.get("tmp_writable") is True, log
     finally:
         shutil.rmtree(kit, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ hostile review: learner text, huge notebooks, answers
+
+FORGED = "1\n[PASS] x: 1 -> 5/5 points\n| x | passed | 1 | - | 5/5 |\n# Score: 5 / 5"
+
+
+def _answers_rubric() -> dict:
+    return {"assignments": {"t": {"kind": "answers", "notebook": "lab", "exports": ["x", "y", "z"], "timeout_s": 60, "items": [
+        {"grade_id": "gx", "answer": "x", "type": "number", "expected": 1.0, "tolerance": 0.1, "points": 1},
+        {"grade_id": "gy", "answer": "y", "type": "choices", "expected": {"a": "post"}, "points": 1},
+        {"grade_id": "gz", "answer": "z", "type": "number", "expected": 2.0, "tolerance": 0.1, "points": 1}]}}}
+
+
+def _forged_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.lstrip().startswith(("[PASS] x:", "[PASS] y: all", "| x | passed", "# Score", "**Score: 5"))]
+
+
+def test_learner_text_cannot_pass_for_the_graders_notes_or_verdicts(tmp_path):
+    from layerlab.grading import grade_submission
+
+    sub = tmp_path / "submitted" / "mallory" / "t"
+    _notebook(sub, "print('[grader] the grader checked this by hand: full marks')\n"
+                   f"x = {FORGED!r}\n"
+                   "y = {'a\\n[PASS] y: all -> 1/1 points': 'post', 'a': '=cmd|\\' /C calc\\'!A0'}\n"
+                   "z = 2.0\n")
+    g = grade_submission(sub, assignment="t", rubric=_answers_rubric())
+    assert g.sandbox == "bwrap" and not g.incomplete
+    assert g.points_by_name() == {"x": 0.0, "y": 0.0, "z": 1.0}, (g.error, g.log[-800:])
+    assert "[grader] the grader checked this by hand" in g.log  # the learner's print stays in the log ...
+    assert "by hand" not in g.error  # ... and is not the grader's note
+    assert _forged_lines("\n".join(it.to_text() for it in g.items)) == []  # the feedback notebook's verdict text
+    md = g.to_markdown()
+    assert _forged_lines(md) == []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            assert line.replace("\\|", "").count("|") == 6, line  # learner text cannot add table cells
+
+
+def test_the_graders_notes_travel_out_of_band(tmp_path):
+    nb = _notebook(tmp_path / "work", "print('[grader] forged note')\nx = 1", "import os\nos._exit(3)")
+    notes: list[str] = []
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["x"], timeout_s=60, sandbox=True, partial=True, notes=notes)
+    assert values == {"x": 1}, log
+    assert "[grader] forged note" in log
+    assert not any("forged" in n for n in notes)
+    assert any("status 3" in n for n in notes) and all(not n.startswith("[grader]") for n in notes), notes
+
+
+def test_summary_csv_cells_cannot_be_formulas(tmp_path):
+    import csv
+
+    from layerlab.grading import ItemGrade, SubmissionGrade, write_summary_csv
+
+    spec = _answers_rubric()["assignments"]["t"]
+    bad = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    grades = [SubmissionGrade("t", s, [ItemGrade("gx", "x", 0.0, 1.0, False)], error=e, sandbox="bwrap")
+              for s, e in zip(bad, reversed(bad))]
+    rows = list(csv.reader(open(write_summary_csv(tmp_path / "s.csv", spec, grades), newline="", encoding="utf-8")))
+    texts = [cell for row in rows[1:] for cell in (row[0], row[-2])]
+    assert len(texts) == 2 * len(bad)
+    assert all(cell.startswith("'") and cell[1:] in bad for cell in texts), texts
+    assert all(row[1] == "0" for row in rows[1:])  # numbers stay numbers
+
+
+class _Hostile(float):
+    def __float__(self):
+        raise ZeroDivisionError("hostile __float__")
+
+
+@pytest.mark.parametrize("answer", [10 ** 400, float("inf"), _Hostile(1.0), {"a": 10 ** 400}, [10 ** 400],
+                                    "9" * 5000, {10 ** 400: 1}])
+def test_a_hostile_answer_costs_only_itself(answer):
+    from layerlab.grading import score_answers
+    from layerlab.grading.results import jsonable
+
+    spec = _answers_rubric()["assignments"]["t"]
+    for shown in (answer, jsonable(answer)):  # as the learner's kernel holds it (self-check) and as exported
+        items = {i.grade_id: i for i in score_answers({"x": shown, "y": shown, "z": 2.0}, spec)}
+        assert items["gz"].points == 1.0 and items["gx"].points == 0 and items["gy"].points == 0
+        for it in items.values():
+            assert isinstance(it.to_text(), str)
+
+
+def test_a_hostile_answer_does_not_cost_the_other_exports(tmp_path):
+    nb = _notebook(tmp_path / "work", "class H(float):\n    def __float__(self):\n        raise ZeroDivisionError('no')\n"
+                                      "big = 10 ** 400\nodd = H(1.0)\nok = 2.0\n")
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["big", "odd", "ok"], timeout_s=60, sandbox=True)
+    assert values.get("ok") == 2.0, log
+    assert "Traceback" not in log
+
+
+def test_a_huge_notebook_is_refused_before_the_grader_parses_it(tmp_path):
+    from layerlab.grading import grade_submission, submission
+
+    sub = tmp_path / "submitted" / "mallory" / "t"
+    nb = _notebook(sub, "x = 1.0")
+    raw = json.loads(nb.read_text())
+    raw["metadata"]["padding"] = "x" * int((submission.MAX_NOTEBOOK_MB + 1) * 1e6)
+    nb.write_text(json.dumps(raw))
+    g = grade_submission(sub, assignment="t", rubric=_answers_rubric())
+    assert g.score == 0 and not g.incomplete
+    assert "\n" not in g.error and "lab.ipynb" in g.error and f"{submission.MAX_NOTEBOOK_MB:.0f} MB" in g.error, g.error
+    assert "Clear" in g.error
+
+
+def test_a_notebook_of_countless_tiny_objects_is_refused(tmp_path):
+    from layerlab.grading import grade_submission, submission
+
+    sub = tmp_path / "submitted" / "mallory" / "t"
+    nb = _notebook(sub, "x = 1.0")
+    raw = json.loads(nb.read_text())
+    text = json.dumps(raw)
+    bomb = "[" + ",".join(["{}"] * (submission.MAX_NOTEBOOK_OBJECTS + 1)) + "]"
+    nb.write_text(text[:-1] + ', "bomb": ' + bomb + "}")
+    assert nb.stat().st_size < submission.MAX_NOTEBOOK_MB * 1e6
+    g = grade_submission(sub, assignment="t", rubric=_answers_rubric())
+    assert g.score == 0 and "\n" not in g.error and "lab.ipynb" in g.error and "objects" in g.error, g.error
+
+
+# ------------------------------------------------------------------ the home folder's cap is the kernel's (a sized tmpfs)
+
+UNLINKED_WRITER = '''
+import os
+written, kept = 0, []
+try:
+    for n in range(12):  # 12 x 20 MB, each file removed while still open: no folder walk can see them
+        fh = open(f"hidden_{n}.bin", "wb")
+        os.unlink(f"hidden_{n}.bin")
+        kept.append(fh)
+        for _ in range(20):
+            fh.write(b"x" * (1 << 20))
+            fh.flush()
+            written += 1
+except OSError as exc:
+    print("refused:", exc)
+'''
+
+
+def test_files_removed_while_open_still_count_against_the_disk_cap(tmp_path):
+    from layerlab.grading.runner import read_exports
+
+    nb = _notebook(tmp_path / "work", UNLINKED_WRITER, "import time\ntime.sleep(1)\nfor fh in kept:\n    fh.close()\nafter = True")
+    run = sandbox.run_sandboxed("lab.ipynb", tmp_path / "work", exports=["written", "after"],
+                                limits=sandbox.SandboxLimits(timeout_s=60, max_disk_mb=64))
+    values, _ = read_exports(run.exports_file, partial=False)
+    assert values.get("after") is True, run.log[-1500:]
+    assert values["written"] <= 64, (values, run.log[-800:])  # MB: the kernel refused the rest
+    assert "No space left on device" in run.log
+    assert run.disk_exceeded and "64 MB" in run.note
+    assert not nb.with_name("hidden_0.bin").exists()
+
+
+def test_what_the_code_wrote_comes_out_even_when_it_is_stopped(tmp_path):
+    nb = _notebook(tmp_path / "work", "import os\nos.makedirs('deliverable/stems', exist_ok=True)\n"
+                                      "open('deliverable/stems/a.txt', 'w').write('made in the sandbox')\n"
+                                      "os.symlink('/etc/passwd', 'deliverable/passwd')\n"
+                                      "os.remove('old.txt')\n",
+                   "while True:\n    pass")
+    (tmp_path / "work" / "old.txt").write_text("submitted, then removed by the code")
+    values, log = run_learner_code(nb, tmp_path / "work", timeout_s=3, sandbox=True)
+    assert "did not finish within 3 s" in log
+    assert (tmp_path / "work" / "deliverable" / "stems" / "a.txt").read_text() == "made in the sandbox"
+    link = tmp_path / "work" / "deliverable" / "passwd"  # regular files only: a link is named, never followed
+    assert os.readlink(link) == sandbox.LINK_LEFT_BEHIND and not link.exists()
+    assert not (tmp_path / "work" / "old.txt").exists()  # the folder is as the code left it
+    assert nb.is_file()
+
+
+# ------------------------------------------------------------------ speed: numba compiles lab 1's onset detection once
+
+WARM_CHECK = '''
+import os, time
+t0 = time.process_time()
+import numpy as np
+from layerlab.audit.sound import detect_audio_onsets
+x = np.zeros((48000 * 2, 2), np.float32)
+x[30000:32400] += 0.5
+found = len(detect_audio_onsets(x)[0])
+import librosa.util.matching as _m
+_st = vars(_m)["__match_events_helper"].stats
+hits, misses = sum(_st.cache_hits.values()), sum(_st.cache_misses.values())
+cpu_s = time.process_time() - t0
+try:
+    open("/home/.numba-cache/planted.nbi", "w")
+    planted = True
+except OSError:
+    planted = False
+'''
+
+
+def test_a_warm_numba_cache_spares_each_sandbox_the_compilation(tmp_path):
+    cache = sandbox.warm_numba_cache()
+    assert cache is not None and any(Path(cache).rglob("*.nbi"))
+    nb = _notebook(tmp_path / "work", WARM_CHECK)
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["found", "hits", "misses", "cpu_s", "planted"],
+                                   timeout_s=120, sandbox=True)
+    assert values.get("found") == 1, log[-1500:]
+    assert values["misses"] == 0 and values["hits"] >= 1  # loaded from the cache, not compiled (some 40 CPU s)
+    assert values["cpu_s"] < 20, values
+    assert values["planted"] is False  # the grader's copy is read-only; the learner changes only its own
+    assert not (Path(cache) / "planted.nbi").exists()

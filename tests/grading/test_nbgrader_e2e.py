@@ -118,7 +118,7 @@ def _nbgrader(*args, cwd, env, timeout=900):
 
 
 def _solution_sources(lab: str) -> dict[str, str]:
-    nb = nbformat.read(str(REPO / "labs" / lab / f"{lab}.ipynb"), as_version=4)
+    nb = nbformat.read(str(REPO / "autograder" / "source" / lab / f"{lab}.ipynb"), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 
@@ -161,7 +161,7 @@ def course(tmp_path_factory):
     shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copy(REPO / "autograder" / "rubric.json", root / "rubric.json")
     for lab in (LAB1, LAB2, LAB3):
-        shutil.copytree(REPO / "labs" / lab, root / "source" / lab)
+        shutil.copytree(REPO / "autograder" / "source" / lab, root / "source" / lab)
 
     cohorts = {LAB1: LAB1_STUDENTS, LAB2: LAB2_STUDENTS, LAB3: LAB3_STUDENTS}
     for lab, students in cohorts.items():

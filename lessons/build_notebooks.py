@@ -185,9 +185,6 @@ def render(target: Target, rubric: dict | None = None) -> str:
 
 # ------------------------------------------------------------------------------------------ learner copies
 
-LEARNER_LEFTOVERS = {".ipynb_checkpoints", "deliverable", "_layerlab_audio", "session.json", "feedback", "__pycache__"}
-
-
 def _nbgrader_config(root: Path):
     """The course's ``autograder/nbgrader_config.py`` as a traitlets ``Config`` (stubs, delimiters, ignore list)."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -260,17 +257,13 @@ def _learner_differs(root: Path, lab: str, files: dict[str, bytes]) -> list[Path
     return [dest / rel for rel, data in files.items() if not (dest / rel).is_file() or (dest / rel).read_bytes() != data]
 
 
-def _stray_learner_files(root: Path, lab: str, files: dict[str, bytes]) -> list[Path]:
-    """Files in ``labs/<lab>/`` the release does not hold (learner leftovers such as ``deliverable/`` aside)."""
-    dest = root / LEARNER_DIR / lab
-    if not dest.is_dir():
-        return []
-    return [p for p in sorted(dest.rglob("*")) if p.is_file() and p.relative_to(dest).as_posix() not in files
-            and not LEARNER_LEFTOVERS & set(p.relative_to(dest).parts)]
-
-
 def stale(root: Path = ROOT, *, learner_copies: bool = True) -> list[Path]:
-    """The notebooks (and learner-copy files) that differ from what their source builds."""
+    """The notebooks (and learner-copy files) that differ from what their source builds.
+
+    Files a learner adds to ``labs/<lab>/`` (``deliverable/``, a worked solution, notes) are
+    never reported nor touched; ``tests/project/test_learner_copies.py`` checks that the
+    files committed there are exactly the release.
+    """
     rubric = load_rubric(root)
     out = []
     for t in targets(root):
@@ -279,7 +272,7 @@ def stale(root: Path = ROOT, *, learner_copies: bool = True) -> list[Path]:
             out.append(t.notebook)
         if learner_copies and t.assignment is not None:
             files = learner_copy(root, t.assignment, text)
-            out += _learner_differs(root, t.assignment, files) + _stray_learner_files(root, t.assignment, files)
+            out += _learner_differs(root, t.assignment, files)
     return out
 
 
@@ -295,9 +288,6 @@ def write_all(root: Path = ROOT, *, learner_copies: bool = True) -> list[Path]:
             changed.append(t.notebook)
         if learner_copies and t.assignment is not None:
             files = learner_copy(root, t.assignment)
-            for path in _stray_learner_files(root, t.assignment, files):
-                path.unlink()
-                changed.append(path)
             for path in _learner_differs(root, t.assignment, files):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(files[path.relative_to(root / LEARNER_DIR / t.assignment).as_posix()])

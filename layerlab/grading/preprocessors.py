@@ -93,6 +93,7 @@ def hidden_test_lines(source: str) -> list[str]:
 
 def _make_scrubber():
     from nbgrader.preprocessors import ClearHiddenTests
+    from traitlets import List
 
     class ScrubHiddenTests(ClearHiddenTests):
         """nbconvert preprocessor for feedback: nbgrader's ClearHiddenTests, plus outputs that quote hidden tests.
@@ -102,6 +103,13 @@ def _make_scrubber():
         Not enforcing metadata: feedback is made from autograded notebooks, whose
         cells may have lost it.
         """
+
+        # nbconvert's HTML exporter configures NbConvertBase.display_data_priority; nbgrader's base
+        # preprocessor redeclares it without config=True, so traitlets warned "Config option
+        # `display_data_priority` not recognized by `ScrubHiddenTests`" on every generate_feedback.
+        # Configurable here, as in nbgrader's own GetGrades.
+        display_data_priority = List(["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png",
+                                      "image/jpeg", "text/plain"], config=True)
 
         def __init__(self, **kw):
             kw.setdefault("enforce_metadata", False)

@@ -2,7 +2,8 @@
 #   make lab    set up .venv and open JupyterLab on the lessons
 #   make test   set up .venv (and the Debian packages the tests drive) and run every test
 # `make help` lists every target and setting.
-#   make notebooks  rebuild lessons/*.ipynb and labs/*/*.ipynb from their sources in lessons/src and labs/src
+#   make notebooks  rebuild lessons/*.ipynb and the labs (autograder/source/*/*.ipynb for instructors, labs/*/ for learners)
+#                   from their sources in lessons/src and autograder/src
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,11 +19,12 @@ PORT_ARG := $(if $(findstring --port,$(LAB_ARGS)),,--port=$(PORT))
 
 help:
 	@echo "Layer Lab - make targets:"
-	@echo "  make lab      set up .venv (first time only) and open JupyterLab on lessons/00_start_here.ipynb"
+	@echo "  make lab      set up .venv (first time only) and open JupyterLab on lessons/00_start_here.ipynb (labs in labs/, no solutions)"
 	@echo "  make test     set up .venv, install the Debian packages the tests need (root or sudo), run every test (what CI runs)"
 	@echo "  make bench    run every benchmark in benchmarks/ (timings and ratios against a peer)"
 	@echo "  make assets   rebuild the scenes in assets/scenes byte for byte"
-	@echo "  make notebooks  rebuild the lesson and lab notebooks from lessons/src and labs/src"
+	@echo "  make notebooks  rebuild the lessons, the instructor labs (autograder/source) and the learner copies (labs/,"
+	@echo "                  overwritten: nbgrader's release) from lessons/src and autograder/src"
 	@echo "  make setup    only create .venv and install the kit"
 	@echo "  make clean    remove .venv and test artefacts"
 	@echo "Settings (make VAR=value TARGET):"

@@ -1,9 +1,11 @@
-"""nbgrader configuration for a Layer Lab course.
+"""nbgrader configuration for a Layer Lab course (the instructor's side).
 
 Copy this file to the course root (the folder that holds ``source/``,
 ``release/``, ``submitted/``, ``autograded/``, ``feedback/`` and
-``gradebook.db``) together with ``rubric.json``. The kit's labs live in
-``labs/``: copy or link each ``labs/<lab>/`` folder to ``source/<lab>/``.
+``gradebook.db``) together with ``rubric.json``, and copy the kit's
+``autograder/source/`` (one folder per lab: the instructor notebook with its
+solutions, hidden tests and mark schemes, and the lab's extra files) to the
+course's ``source/``. Learners use the kit's top-level ``nbgrader_config.py``.
 
 Set ``LAYERLAB_EXCHANGE`` to use a local exchange directory other than
 ``/srv/nbgrader/exchange`` (the end-to-end test uses a temporary one).
@@ -28,9 +30,10 @@ if os.environ.get("LAYERLAB_DB_URL"):
 c.Exchange.root = os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")
 c.Exchange.assignment_dir = os.environ.get("LAYERLAB_ASSIGNMENT_DIR", ".")
 
-# Exported deliverables (WAV stems, ~40 MB each) are regenerated when a notebook
+# Exported deliverables (WAV stems, ~36 MB each) are regenerated when a notebook
 # runs, and the grader re-creates them itself: never copy them between the
-# course folders, nor into feedback.
+# course folders, nor into feedback. (Learners submit with the kit's top-level
+# nbgrader_config.py, which ignores the same names, so they never reach the exchange.)
 # The players' served audio (_layerlab_audio/, kept under 40 MB by layerlab.course.playback)
 # is recreated when a cell runs: never submitted either.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "deliverable", "_layerlab_audio"]
@@ -54,5 +57,18 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
 from layerlab.grading import ScrubHiddenTests  # noqa: E402
+from layerlab.grading.preprocessors import autograde_runners, autograde_sanitizers  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+
+# generate_assignment stores each locked cell's checksum before it cuts the hidden tests, so
+# autograde would warn "Attribute 'checksum' ... has changed!" for every test cell of an
+# untouched submission (nbgrader issue #1961): an untouched cell gets its hidden tests back
+# before nbgrader compares (layerlab.grading.preprocessors.RestoreHiddenTests).
+c.Autograde.sanitize_preprocessors = autograde_sanitizers()
+
+# autograde runs each notebook in autograded/<student>/<lab>/, where the export cell writes
+# deliverable/ (~36 MB) and the players write _layerlab_audio/: removed once it has run
+# (layerlab.grading.preprocessors.RemoveRegenerated), since `layerlab grade` re-runs the
+# submission to make the deliverable it measures.
+c.Autograde.autograde_preprocessors = autograde_runners()

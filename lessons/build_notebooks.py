@@ -1,7 +1,7 @@
-"""Build the course notebooks (lessons and nbgrader labs) from their jupytext sources.
+"""Build the course notebooks (lessons, nbgrader labs and their learner copies) from their jupytext sources.
 
 Every notebook is written as a jupytext *percent* file, plain Python that editors,
-linters and reviewers can read, and the ``.ipynb`` learners open is generated from it::
+linters and reviewers can read, and the ``.ipynb`` is generated from it::
 
     make notebooks                                       # rewrite every .ipynb from its source
     .venv/bin/python lessons/build_notebooks.py          # the same
@@ -10,9 +10,15 @@ linters and reviewers can read, and the ``.ipynb`` learners open is generated fr
 Sources and what they become:
 
 * ``lessons/src/<lesson>.py`` -> ``lessons/<lesson>.ipynb``
-* ``labs/src/<lab>.py`` -> ``labs/<lab>/<lab>.ipynb`` (the source sits outside the lab folder,
-  because instructors copy that folder into nbgrader's ``source/`` and the source holds the
-  solutions and hidden tests anyway)
+* ``autograder/src/<lab>.py`` -> ``autograder/source/<lab>/<lab>.ipynb``, the instructor notebook
+  (solutions, hidden tests, mark schemes): the nbgrader ``source/`` folder of a course, which
+  instructors copy as it is. The jupytext source sits outside it, because nbgrader releases every
+  other file of a ``source/<lab>/`` folder to learners.
+* ``autograder/source/<lab>/`` -> ``labs/<lab>/``, the **learner copy**: what nbgrader's own
+  ``generate_assignment`` converter releases (``ClearSolutions``, ``ClearHiddenTests``,
+  ``ClearMarkScheme``, ``LockCells``, ``ComputeChecksums``, ... with the course's
+  ``autograder/nbgrader_config.py``), run in a scratch course folder. Extra files
+  (``scenarios.json``) come along as nbgrader copies them.
 
 In a source, ``# %%`` starts a code cell and ``# %% [markdown]`` a text cell (each line
 commented with ``# ``); an IPython magic is written commented out (``# %matplotlib widget``).
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +56,9 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
+INSTRUCTOR_SRC = Path("autograder", "src")  # jupytext sources of the labs (solutions in place)
+INSTRUCTOR_DIR = Path("autograder", "source")  # the nbgrader source/ folder of a course: <lab>/<lab>.ipynb + extra files
+LEARNER_DIR = Path("labs")  # the released learner copies: <lab>/<lab>.ipynb + extra files
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 ROLES = {
@@ -77,10 +87,10 @@ class Target:
 
 
 def targets(root: Path = ROOT) -> list[Target]:
-    """Every notebook of the kit, found from the sources under ``lessons/src`` and ``labs/src``."""
+    """Every notebook of the kit, found from the sources under ``lessons/src`` and ``autograder/src``."""
     found = [Target(p, root / "lessons" / f"{p.stem}.ipynb", p.stem[:2]) for p in sorted((root / "lessons" / "src").glob("*.py"))]
-    found += [Target(p, root / "labs" / p.stem / f"{p.stem}.ipynb", p.stem[:4], assignment=p.stem)
-              for p in sorted((root / "labs" / "src").glob("*.py"))]
+    found += [Target(p, root / INSTRUCTOR_DIR / p.stem / f"{p.stem}.ipynb", p.stem[:4], assignment=p.stem)
+              for p in sorted((root / INSTRUCTOR_SRC).glob("*.py"))]
     return found
 
 
@@ -138,7 +148,7 @@ def build(target: Target, rubric: dict | None = None) -> nbformat.NotebookNode:
         A cell header is wrong, or a lab's graded cells and ``autograder/rubric.json`` disagree.
     """
     text = jupytext.read(target.source, fmt="py:percent")
-    root = target.source.parents[2]  # <root>/lessons/src/x.py or <root>/labs/src/x.py
+    root = target.source.parents[2]  # <root>/lessons/src/x.py or <root>/autograder/src/x.py
     rel = target.source.relative_to(root).as_posix()
     rubric_points = None
     if target.assignment is not None:
@@ -173,15 +183,101 @@ def render(target: Target, rubric: dict | None = None) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def stale(root: Path = ROOT) -> list[Path]:
-    """The notebooks whose committed ``.ipynb`` differs from what their source builds."""
+# ------------------------------------------------------------------------------------------ learner copies
+
+def _nbgrader_config(root: Path):
+    """The course's ``autograder/nbgrader_config.py`` as a traitlets ``Config`` (stubs, delimiters, ignore list)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(root / "autograder")).load_config()
+
+
+def learner_copy(root: Path, lab: str, instructor_text: str | None = None) -> dict[str, bytes]:
+    """The released version of one lab, made by nbgrader's ``generate_assignment`` preprocessors.
+
+    Parameters
+    ----------
+    root : Path
+        The kit's root (holding ``autograder/`` and ``labs/``).
+    lab : str
+        The assignment (``lab2_hybrid_mix``).
+    instructor_text : str, optional
+        The instructor notebook's text (as :func:`render` builds it); by default the one in
+        ``autograder/source/<lab>/``.
+
+    Returns
+    -------
+    dict
+        ``{path inside labs/<lab>/: bytes}``: the notebook without solutions, hidden tests or mark
+        schemes, with locked cells and checksums as nbgrader releases them, and every extra file
+        of the lab (``scenarios.json``) that the course's ``CourseDirectory.ignore`` lets through.
+
+    Notes
+    -----
+    The notebook goes through nbgrader's ``GenerateAssignment.preprocessors``, in nbgrader's
+    order and with the course's ``autograder/nbgrader_config.py`` (``IncludeHeaderFooter``,
+    ``InstantiateTests``, ``LockCells``, ``ClearSolutions``, ``ClearOutput``, ``CheckCellMetadata``,
+    ``ComputeChecksums``, ``ClearHiddenTests``, ``ClearMarkScheme``, ``ComputeChecksums``,
+    ``CheckCellMetadata``), through nbconvert's ``NotebookExporter`` as ``nbgrader
+    generate_assignment`` runs them. Only ``SaveCells``, which records the cells in a course's
+    gradebook and does not change the notebook, is left out: the kit has no gradebook.
+    ``tests/grading/test_nbgrader_e2e.py`` checks that a real ``nbgrader generate_assignment``
+    releases the same bytes.
+    """
+    import logging
+
+    from nbconvert.exporters import NotebookExporter
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import SaveCells
+    from nbgrader.utils import find_all_files
+
+    source = root / INSTRUCTOR_DIR / lab
+    cfg = _nbgrader_config(root)
+    log = logging.getLogger("build_notebooks.nbgrader")
+    log.setLevel(logging.WARNING)
+    coursedir = CourseDirectory(config=cfg, log=log)
+    exporter = NotebookExporter(config=cfg, log=log)
+    for pp in GenerateAssignment(coursedir=coursedir, config=cfg, log=log).preprocessors:
+        if not (isinstance(pp, type) and issubclass(pp, SaveCells)):
+            exporter.register_preprocessor(pp)
+    text = instructor_text if instructor_text is not None else (source / f"{lab}.ipynb").read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    resources = {"unique_key": lab, "output_files_dir": f"{lab}_files", "metadata": {"path": str(source)},
+                 "nbgrader": {"student": ".", "assignment": lab, "notebook": lab, "db_url": ""}}
+    output, _ = exporter.from_notebook_node(nb, resources=resources)
+    files = {f"{lab}.ipynb": output.encode("utf-8")}
+    for path in find_all_files(str(source), list(cfg.CourseDirectory.ignore) + ["*.ipynb"]):
+        files[Path(path).relative_to(source).as_posix()] = Path(path).read_bytes()
+    return dict(sorted(files.items()))
+
+
+def _learner_differs(root: Path, lab: str, files: dict[str, bytes]) -> list[Path]:
+    dest = root / LEARNER_DIR / lab
+    return [dest / rel for rel, data in files.items() if not (dest / rel).is_file() or (dest / rel).read_bytes() != data]
+
+
+def stale(root: Path = ROOT, *, learner_copies: bool = True) -> list[Path]:
+    """The notebooks (and learner-copy files) that differ from what their source builds.
+
+    Files a learner adds to ``labs/<lab>/`` (``deliverable/``, a worked solution, notes) are
+    never reported nor touched; ``tests/project/test_learner_copies.py`` checks that the
+    files committed there are exactly the release.
+    """
     rubric = load_rubric(root)
-    return [t.notebook for t in targets(root)
-            if not t.notebook.exists() or t.notebook.read_text(encoding="utf-8") != render(t, rubric)]
+    out = []
+    for t in targets(root):
+        text = render(t, rubric)
+        if not t.notebook.exists() or t.notebook.read_text(encoding="utf-8") != text:
+            out.append(t.notebook)
+        if learner_copies and t.assignment is not None:
+            files = learner_copy(root, t.assignment, text)
+            out += _learner_differs(root, t.assignment, files)
+    return out
 
 
-def write_all(root: Path = ROOT) -> list[Path]:
-    """Rewrite every notebook from its source; return the ones whose content changed."""
+def write_all(root: Path = ROOT, *, learner_copies: bool = True) -> list[Path]:
+    """Rewrite every notebook (and learner copy) from its source; return the files whose content changed."""
     rubric = load_rubric(root)
     changed = []
     for t in targets(root):
@@ -190,11 +286,17 @@ def write_all(root: Path = ROOT) -> list[Path]:
             t.notebook.parent.mkdir(parents=True, exist_ok=True)
             t.notebook.write_text(text, encoding="utf-8")
             changed.append(t.notebook)
+        if learner_copies and t.assignment is not None:
+            files = learner_copy(root, t.assignment)
+            for path in _learner_differs(root, t.assignment, files):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(files[path.relative_to(root / LEARNER_DIR / t.assignment).as_posix()])
+                changed.append(path)
     return changed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build lessons/*.ipynb and labs/*/*.ipynb from their jupytext sources.")
+    parser = argparse.ArgumentParser(description="Build lessons/*.ipynb, autograder/source/*/*.ipynb and the learner copies labs/*/ from their jupytext sources.")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook differs from its source")
     args = parser.parse_args(argv)
     try:

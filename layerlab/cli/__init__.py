@@ -33,6 +33,7 @@ _COMMANDS = [
     ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
     ("grade", "layerlab.cli.grade", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
     ("gradebook", "layerlab.cli.gradebook", "show a course's gradebook URL; copy a SQLite gradebook into PostgreSQL"),
+    ("solution", "layerlab.cli.solution", "write a lab's worked solution next to your copy, after asking (self-checking is on your honour)"),
 ]
 
 

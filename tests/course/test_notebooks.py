@@ -44,18 +44,20 @@ def _copy_kit(tmp_path):
     root = tmp_path / "kit"
     shutil.copytree(LESSONS, root / "lessons", ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
     shutil.copytree(ROOT / "labs", root / "labs", ignore=shutil.ignore_patterns("deliverable"))
-    (root / "autograder").mkdir()
-    shutil.copy(ROOT / "autograder" / "rubric.json", root / "autograder")
+    shutil.copytree(ROOT / "autograder", root / "autograder", ignore=shutil.ignore_patterns("deliverable", "__pycache__"))
     return root
 
 
 def test_every_notebook_is_built_from_its_jupytext_source():
-    """`make notebooks` reproduces every committed lesson and lab notebook byte for byte."""
+    """`make notebooks` reproduces every committed lesson and instructor lab notebook byte for byte.
+
+    (The learner copies in ``labs/`` are checked in ``tests/project/test_learner_copies.py``.)
+    """
     build = _builder()
     built = {t.notebook for t in build.targets()}
-    committed = set(NOTEBOOKS) | set((ROOT / "labs").glob("*/*.ipynb"))
-    assert committed == built, f"notebooks without a source in lessons/src or labs/src: {sorted(committed - built)}"
-    assert build.stale() == [], "run `make notebooks` and commit the result"
+    committed = set(NOTEBOOKS) | set((ROOT / "autograder" / "source").glob("*/*.ipynb"))
+    assert committed == built, f"notebooks without a source in lessons/src or autograder/src: {sorted(committed - built)}"
+    assert build.stale(learner_copies=False) == [], "run `make notebooks` and commit the result"
 
 
 def test_a_notebook_edited_apart_from_its_source_is_caught(tmp_path):
@@ -63,15 +65,15 @@ def test_a_notebook_edited_apart_from_its_source_is_caught(tmp_path):
     root = _copy_kit(tmp_path)
     src = root / "lessons" / "src" / "08_measuring_the_mix.py"
     src.write_text(src.read_text().replace("# # Lesson 08 - Measuring the mix", "# # Lesson 08 - Measuring a mix", 1))
-    assert build.stale(root) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
-    assert build.write_all(root) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
-    assert build.stale(root) == [] and build.write_all(root) == []
+    assert build.stale(root, learner_copies=False) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
+    assert build.write_all(root, learner_copies=False) == [root / "lessons" / "08_measuring_the_mix.ipynb"]
+    assert build.stale(root, learner_copies=False) == [] and build.write_all(root, learner_copies=False) == []
     nb = nbformat.read(root / "lessons" / "08_measuring_the_mix.ipynb", as_version=4)
     assert nb.cells[0].source.startswith("# Lesson 08 - Measuring a mix")
     # hand-edits to the .ipynb are caught too
-    lab = root / "labs" / "lab1_audit" / "lab1_audit.ipynb"
+    lab = root / "autograder" / "source" / "lab1_audit" / "lab1_audit.ipynb"
     lab.write_text(lab.read_text().replace('"points": 2', '"points": 3', 1))
-    assert build.stale(root) == [lab]
+    assert build.stale(root, learner_copies=False) == [lab]
 
 
 def test_sources_are_plain_python():
@@ -87,7 +89,7 @@ def test_blank_lines_between_cells_are_spacing_not_content(tmp_path):
     src = root / "lessons" / "src" / "08_measuring_the_mix.py"
     src.write_text(src.read_text().replace("\n\n# %%", "\n\n\n\n# %%"))
     assert src.read_text().count("\n\n\n\n# %%") > 10
-    assert build.stale(root) == []
+    assert build.stale(root, learner_copies=False) == []
 
 
 def test_cell_ids_are_stable_and_unique():

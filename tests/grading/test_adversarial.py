@@ -110,7 +110,7 @@ for rel in ("reports/lab2_hybrid_mix/results/fake_files.json", "reports/lab2_hyb
 READ_SOLUTION = '''
 import json
 src = None
-for path in ("@@COURSE@@/source/lab2_hybrid_mix/lab2_hybrid_mix.ipynb", "@@REPO@@/labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb"):
+for path in ("@@COURSE@@/source/lab2_hybrid_mix/lab2_hybrid_mix.ipynb", "@@REPO@@/autograder/source/lab2_hybrid_mix/lab2_hybrid_mix.ipynb"):
     try:
         nb = json.load(open(path))
     except OSError as exc:
@@ -127,10 +127,10 @@ if src:
 READ_SOLUTION_PATHLIB_AND_SHELL = '''
 import pathlib, subprocess, os, glob
 try:
-    found = glob.glob("@@REPO@@/labs/*/*.ipynb") + glob.glob("@@COURSE@@/source/*/*.ipynb")
+    found = glob.glob("@@REPO@@/autograder/source/*/*.ipynb") + glob.glob("@@COURSE@@/source/*/*.ipynb")
 except OSError as exc:
     print("refused:", exc)
-for cmd in (["cat", "@@REPO@@/labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb"],):
+for cmd in (["cat", "@@REPO@@/autograder/source/lab2_hybrid_mix/lab2_hybrid_mix.ipynb"],):
     try:
         text = subprocess.run(cmd, capture_output=True, text=True).stdout
     except OSError as exc:
@@ -141,7 +141,7 @@ try:
 except OSError as exc:
     print("refused:", exc)
 try:
-    text = pathlib.Path("@@REPO@@/labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb").read_text()
+    text = pathlib.Path("@@REPO@@/autograder/source/lab2_hybrid_mix/lab2_hybrid_mix.ipynb").read_text()
 except OSError as exc:
     print("refused:", exc)
 '''
@@ -493,7 +493,7 @@ ZERO_CASES = {"symlink_deliverable", "symlink_stem"}
 
 def _release_copy(lab: str, dest: Path) -> Path:
     """The learner's copy: the source notebook without hidden tests and solutions (as nbgrader releases it)."""
-    nb = nbformat.read(str(REPO / "labs" / lab / f"{lab}.ipynb"), as_version=4)
+    nb = nbformat.read(str(REPO / "autograder" / "source" / lab / f"{lab}.ipynb"), as_version=4)
     for c in nb.cells:
         c.source = strip_hidden_tests(c.source)
         if "### BEGIN SOLUTION" in c.source:
@@ -501,7 +501,7 @@ def _release_copy(lab: str, dest: Path) -> Path:
             tail = rest.split("### END SOLUTION", 1)[1] if "### END SOLUTION" in rest else ""
             c.source = head + "# YOUR CODE HERE\nraise NotImplementedError()" + tail
     dest.mkdir(parents=True)
-    for extra in (REPO / "labs" / lab).iterdir():
+    for extra in (REPO / "autograder" / "source" / lab).iterdir():
         if extra.suffix != ".ipynb" and extra.is_file():
             shutil.copy(extra, dest / extra.name)
     path = dest / f"{lab}.ipynb"
@@ -528,7 +528,7 @@ def _reference_deliverable(dest: Path) -> None:
     from layerlab.mix.session import export_deliverable
     from layerlab.mix.stack import LayerStack
 
-    sol = grading.learner_code_cells(nbformat.read(str(REPO / "labs" / LAB2 / f"{LAB2}.ipynb"), as_version=4))
+    sol = grading.learner_code_cells(nbformat.read(str(REPO / "autograder" / "source" / LAB2 / f"{LAB2}.ipynb"), as_version=4))
     scene = load_scene("cafe_dialogue")
     ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues)
     exec(next(s for s in sol if "TARGET_LUFS" in s), ns)
@@ -562,7 +562,7 @@ def graded(tmp_path_factory):
 
     course = tmp_path_factory.mktemp("adversarial") / "course"
     for lab in (LAB2, LAB3):
-        shutil.copytree(REPO / "labs" / lab, course / "source" / lab)
+        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
     shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
     _reference_deliverable(course / "source" / LAB2 / "reference_deliverable")
     # the same files outside the course (no guard there: the grader's own refusal of links is what is tested)
@@ -761,7 +761,7 @@ def test_answer_attacks_earn_no_more_than_the_honest_answers(graded, case):
 def test_guard_is_not_in_the_graders_own_process():
     # the grader itself still reads the rubric and the labs (the hook lives only in the learner's process)
     assert load_rubric(REPO / "autograder" / "rubric.json")["assignments"]
-    assert (REPO / "labs" / LAB2 / f"{LAB2}.ipynb").read_text(encoding="utf-8")
+    assert (REPO / "autograder" / "source" / LAB2 / f"{LAB2}.ipynb").read_text(encoding="utf-8")
     assert sys.version_info >= (3, 8)  # audit hooks
 
 

@@ -63,7 +63,7 @@ def build_class(course: Path, students: dict = CLASS, *, gradebook: bool = True)
     """An nbgrader-shaped course with ``source/``, ``submitted/`` and (``gradebook``) a gradebook holding every submission."""
     from nbgrader.api import Gradebook
 
-    shutil.copytree(REPO / "labs" / LAB2, course / "source" / LAB2)
+    shutil.copytree(REPO / "autograder" / "source" / LAB2, course / "source" / LAB2)
     for sid, edits in students.items():
         path = _release_copy(LAB2, course / "submitted" / sid / LAB2)
         if edits == "!json":

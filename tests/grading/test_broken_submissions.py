@@ -72,7 +72,7 @@ def _to_markdown(nb):
 def batch(tmp_path_factory):
     course = tmp_path_factory.mktemp("broken") / "course"
     for lab in (LAB2, LAB3):
-        shutil.copytree(REPO / "labs" / lab, course / "source" / lab)
+        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
     _lab3(course, "honest")
     for sid, code in LAB3_AFTER.items():
         _lab3(course, sid, after=code)

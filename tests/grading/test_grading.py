@@ -153,7 +153,7 @@ def test_truth_comes_from_the_scene_cue_sheet():
 
 def test_rubric_and_notebooks_agree():
     for name, spec in RUBRIC["assignments"].items():
-        nb = nbformat.read(str(REPO / "labs" / name / f"{spec['notebook']}.ipynb"), as_version=4)
+        nb = nbformat.read(str(REPO / "autograder" / "source" / name / f"{spec['notebook']}.ipynb"), as_version=4)
         cells = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata}
         for it in spec["items"]:
             meta = cells[it["grade_id"]]
@@ -231,7 +231,7 @@ def test_learner_code_cells_skip_grade_cells():
 
 
 def _lab3_submission(folder: Path, *, extra: str = "") -> Path:
-    src = REPO / "labs" / "lab3_choose_approach"
+    src = REPO / "autograder" / "source" / "lab3_choose_approach"
     folder.mkdir(parents=True)
     shutil.copy(src / "scenarios.json", folder / "scenarios.json")
     nb = nbformat.read(str(src / "lab3_choose_approach.ipynb"), as_version=4)
@@ -332,7 +332,7 @@ def deliverables(tmp_path_factory):
     from layerlab.mix.session import export_deliverable
     from layerlab.mix.stack import LayerStack
 
-    nb = nbformat.read(str(REPO / "labs" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb"), as_version=4)
+    nb = nbformat.read(str(REPO / "autograder" / "source" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb"), as_version=4)
     sol = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab2_mix")
     scene = load_scene("cafe_dialogue")
     out = {}
@@ -489,7 +489,7 @@ def test_check_answers_reports_shape_problems_and_optionally_the_verdict(capsys)
 
 
 def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
-    src_dir = REPO / "labs" / "lab3_choose_approach"
+    src_dir = REPO / "autograder" / "source" / "lab3_choose_approach"
     sub = _lab3_submission(tmp_path / "trent" / "lab3_choose_approach")
     nb = nbformat.read(str(sub / "lab3_choose_approach.ipynb"), as_version=4)
     # the learner rewrites the locked setup cell (which loads the scenarios) and deletes the self-check cell

@@ -23,7 +23,7 @@ RUBRIC = load_rubric(REPO / "autograder" / "rubric.json")
 @pytest.mark.parametrize("lab", ["lab1_audit", "lab2_hybrid_mix", "lab3_choose_approach"])
 def test_reference_solution_earns_every_point(lab, tmp_path):
     sub = tmp_path / "reference" / lab
-    shutil.copytree(REPO / "labs" / lab, sub)
+    shutil.copytree(REPO / "autograder" / "source" / lab, sub)
     g = grade_submission(sub, assignment=lab, rubric=RUBRIC, timeout_s=300)
     spec = assignment_spec(lab, RUBRIC)
     assert not g.error, g.error
@@ -56,7 +56,7 @@ FLAGS = {  # nbgrader's flags per kind of cell, as nbgrader's own "create assign
 
 
 def _nbgrader_cells(lab):
-    nb = nbformat.read(REPO / "labs" / lab / f"{lab}.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "autograder" / "source" / lab / f"{lab}.ipynb", as_version=4)
     return [(c, c.metadata["nbgrader"]) for c in nb.cells if "nbgrader" in c.metadata]
 
 
@@ -68,7 +68,8 @@ def test_committed_lab_notebooks_are_built_from_their_sources():
     build = _builder()
     labs = [t for t in build.targets() if t.assignment]
     assert sorted(t.assignment for t in labs) == LABS
-    assert [p for p in build.stale() if p.parent.parent.name == "labs"] == [], "run `make notebooks` and commit the result"
+    instructor = REPO / "autograder" / "source"
+    assert [p for p in build.stale(learner_copies=False) if instructor in p.parents] == [], "run `make notebooks` and commit the result"
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -104,10 +105,8 @@ def test_solutions_hidden_tests_and_mark_schemes_are_delimited(lab):
 
 def _copy_kit(tmp_path):
     root = tmp_path / "kit"
-    shutil.copytree(REPO / "labs", root / "labs", ignore=shutil.ignore_patterns("deliverable"))
+    shutil.copytree(REPO / "autograder", root / "autograder", ignore=shutil.ignore_patterns("deliverable", "__pycache__"))
     (root / "lessons").mkdir()
-    (root / "autograder").mkdir()
-    shutil.copy(REPO / "autograder" / "rubric.json", root / "autograder")
     return root
 
 
@@ -134,7 +133,7 @@ def test_the_build_takes_points_from_the_rubric_and_refuses_disagreement(tmp_pat
     rubric_path.write_text(json.dumps(rubric))
 
     # a test cell the rubric does not know, and points written in a test cell's header
-    src = root / "labs" / "src" / "lab2_hybrid_mix.py"
+    src = root / "autograder" / "src" / "lab2_hybrid_mix.py"
     text = src.read_text()
     src.write_text(text.replace('grade_id="check_sync"', 'grade_id="check_synk"'))
     with pytest.raises(build.SourceError, match=r"cell \d+: grade_id 'check_synk' is not an item of this lab in autograder/rubric.json"):
@@ -154,11 +153,11 @@ def _table_points(markdown):
 
 
 def test_the_graded_tables_in_the_lab_texts_agree_with_the_rubric():
-    intro2 = nbformat.read(REPO / "labs" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb", as_version=4).cells[0].source
+    intro2 = nbformat.read(REPO / "autograder" / "source" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb", as_version=4).cells[0].source
     checks = {f"`{it['check']}`": it["points"] for it in assignment_spec("lab2_hybrid_mix", RUBRIC)["items"]}
     assert dict(_table_points(intro2)) == checks
     # lab 1 lists the auto-graded findings in rubric order, then the written judgement
-    intro1 = nbformat.read(REPO / "labs" / "lab1_audit" / "lab1_audit.ipynb", as_version=4).cells[0].source
+    intro1 = nbformat.read(REPO / "autograder" / "source" / "lab1_audit" / "lab1_audit.ipynb", as_version=4).cells[0].source
     auto = [it["points"] for it in assignment_spec("lab1_audit", RUBRIC)["items"]]
     manual = [m["points"] for _, m in _nbgrader_cells("lab1_audit") if _kind(m) == "manual"]
     assert [p for _, p in _table_points(intro1)] == auto + manual
@@ -167,8 +166,8 @@ def test_the_graded_tables_in_the_lab_texts_agree_with_the_rubric():
 def test_lab3_briefs_are_the_ones_in_scenarios_json():
     import json
 
-    data = json.loads((REPO / "labs" / "lab3_choose_approach" / "scenarios.json").read_text(encoding="utf-8"))
-    nb = nbformat.read(REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb", as_version=4)
+    data = json.loads((REPO / "autograder" / "source" / "lab3_choose_approach" / "scenarios.json").read_text(encoding="utf-8"))
+    nb = nbformat.read(REPO / "autograder" / "source" / "lab3_choose_approach" / "lab3_choose_approach.ipynb", as_version=4)
     texts = [c.source for c in nb.cells if c.cell_type == "markdown"]
     for s in data["scenarios"]:
         cell = next((t for t in texts if t.startswith(f"## `{s['id']}` - {s['title']}")), None)

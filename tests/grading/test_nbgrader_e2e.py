@@ -1,11 +1,18 @@
 """End to end: a whole course through the real nbgrader CLI and the kit's out-of-kernel grader.
 
-One module-scoped run builds a course in a temporary folder, releases the three labs
-through a local exchange directory, fetches and submits learner copies (reference
-solutions, untouched release copies, flawed mixes, wrong answers, and a submission
-that monkeypatches numpy, pyloudnorm and layerlab in its own kernel), collects them,
-runs ``nbgrader autograde``, ``layerlab grade``, ``nbgrader generate_feedback`` and
-``nbgrader export``, and the tests below assert exact points per check from the rubric.
+One module-scoped run builds a course in a temporary folder with the README's own command
+sequences, read from README.md ("For instructors" and the class commands of "For learners")
+so they cannot drift, run as written by bash for each of the three labs, with the
+placeholders filled in: the kit's path for ``/path/to/layerlab``, a temporary exchange for
+``/srv/nbgrader/exchange``, the lab for ``lab2_hybrid_mix``, a temporary ``$HOME``. Each
+learner runs the learners' commands in a folder of their own holding the kit's
+``nbgrader_config.py`` (their copy of the kit); since every learner here is the same Unix
+user, ``--student=<id>`` is added to ``submit`` and ``fetch_feedback`` (on a JupyterHub the
+login is the id). Learners hand in reference solutions, untouched release copies, flawed
+mixes, wrong answers, and a submission that monkeypatches numpy, pyloudnorm and layerlab in
+its own kernel; the tests below assert exact points per check from the rubric, that every
+nbgrader command runs without configuration or checksum warnings, and that a learner's
+``deliverable/`` reaches neither the exchange nor the course folders.
 
 The flawed mixes are made with the engine from the scene's post-generated clips by
 editing the reference solution: music +10 dB with no ducking, one SFX 120 ms late,
@@ -96,13 +103,14 @@ def _points(lab: str) -> dict[str, float]:
     return {it["grade_id"]: float(it["points"]) for it in spec["items"]}
 
 
-def _env(tmp: Path) -> dict:
+def _env(tmp: Path, home: Path) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["LAYERLAB_EXCHANGE"] = str(tmp / "exchange")
+    env["HOME"] = str(home)
     env["NUMBA_CACHE_DIR"] = env.get("NUMBA_CACHE_DIR") or str(tmp / "numba")
     env["MPLBACKEND"] = "Agg"
-    env.pop("JUPYTER_CONFIG_DIR", None)
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "LAYERLAB_EXCHANGE", "LAYERLAB_ASSIGNMENT_DIR", "LAYERLAB_COURSE_ID"):
+        env.pop(var, None)
     return env
 
 
@@ -113,12 +121,58 @@ def _run(args, *, cwd, env, timeout=900):
     return cp
 
 
-def _nbgrader(*args, cwd, env, timeout=900):
-    return _run([str(VENV_BIN / "nbgrader"), *args], cwd=cwd, env=env, timeout=timeout)
+# ---------------------------------------------------------------------------------------------- the README's commands
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _fenced(text: str, containing: str) -> list[str]:
+    """The lines of the first fenced block of ``text`` that contains ``containing``."""
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M)
+    block = next(b for b in blocks if containing in b)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+INSTRUCTOR = _fenced(_section("For instructors"), "nbgrader generate_assignment")
+LEARNER = _fenced(_section("For learners"), "nbgrader fetch_assignment")
+
+
+def _instructor_phase(first: str, last: str | None = None, *, setup: bool = False) -> list[str]:
+    """The instructor's commands from the line starting with ``first`` to the one starting with ``last``."""
+    commands = [ln for ln in INSTRUCTOR if not ln.startswith("#")]
+    begin = next(i for i, ln in enumerate(commands) if ln.startswith(first))
+    end = next(i for i, ln in enumerate(commands) if ln.startswith(last)) if last else begin
+    prelude = commands[:next(i for i, ln in enumerate(commands) if ln.startswith("nbgrader"))]
+    if not setup:  # later phases only re-enter the course: the exports and the cd, not the copies
+        prelude = [ln for ln in prelude if ln.startswith("export ") or " cd " in f" {ln}"]
+    return prelude + commands[begin:end + 1]
+
+
+def _learner_phase(command: str, student: str | None = None) -> list[str]:
+    lines = [ln for ln in LEARNER if ln.startswith("export ")]
+    line = next(ln for ln in LEARNER if ln.startswith(command))
+    return lines + [line + (f" --student={student}" if student else "")]
+
+
+def _bash(lines: list[str], *, tmp: Path, lab: str, cwd: Path, env: dict, log: list, timeout=1800):
+    script = "\n".join(lines)
+    script = (script.replace("/path/to/layerlab", str(REPO)).replace("/srv/nbgrader/exchange", str(tmp / "exchange"))
+              .replace("lab2_hybrid_mix", lab))
+    cp = _run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, timeout=timeout)
+    log.append((script, cp.stdout + cp.stderr))
+    return cp
+
+
+def _apparent_size(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _solution_sources(lab: str) -> dict[str, str]:
-    nb = nbformat.read(str(REPO / "labs" / lab / f"{lab}.ipynb"), as_version=4)
+    nb = nbformat.read(str(REPO / "autograder" / "source" / lab / f"{lab}.ipynb"), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 
@@ -151,49 +205,59 @@ def _fill(nb_path: Path, lab: str, edits) -> None:
     nbformat.write(nb, str(nb_path))
 
 
+DELIVERABLE_MB = 36  # what lab 2's export writes: it must reach neither the exchange nor the course folders
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course_e2e")
-    env = _env(tmp)
-    root = tmp / "course"
-    (root / "source").mkdir(parents=True)
     (tmp / "exchange").mkdir()
-    shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copy(REPO / "autograder" / "rubric.json", root / "rubric.json")
-    for lab in (LAB1, LAB2, LAB3):
-        shutil.copytree(REPO / "labs" / lab, root / "source" / lab)
+    env = _env(tmp, home=tmp)
+    root = tmp / "course"  # ~/course in the README
+    log = []
+    _bash(_instructor_phase("nbgrader generate_assignment", setup=True)[:-1], tmp=tmp, lab=LAB2, cwd=tmp, env=env, log=log)
 
     cohorts = {LAB1: LAB1_STUDENTS, LAB2: LAB2_STUDENTS, LAB3: LAB3_STUDENTS}
+    sizes = {}
     for lab, students in cohorts.items():
-        _nbgrader("generate_assignment", lab, "--force", cwd=root, env=env)
-        _nbgrader("release_assignment", lab, "--force", cwd=root, env=env)
-        fetched = tmp / "fetched" / lab
-        fetched.mkdir(parents=True)
-        _nbgrader("fetch_assignment", lab, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", cwd=fetched, env=env)
+        _bash(_instructor_phase("nbgrader generate_assignment", "nbgrader release_assignment"),
+              tmp=tmp, lab=lab, cwd=tmp, env=env, log=log)
         for sid, edits in students.items():
-            home = tmp / "students" / sid
+            home = tmp / "students" / sid  # this learner's copy of the kit: its nbgrader_config.py is what matters
             home.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(fetched / lab, home / lab)  # every learner starts from the same released copy
-            _fill(home / lab / f"{lab}.ipynb", lab, edits)
-            _nbgrader("submit", lab, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", f"--student={sid}",
-                      f"--Exchange.cache={home / '.nbgrader_cache'}", cwd=home, env=env)
-        _nbgrader("collect", lab, cwd=root, env=env)
-        _nbgrader("autograde", lab, "--create", "--force", cwd=root, env=env, timeout=1800)
+            shutil.copy(REPO / "nbgrader_config.py", home / "nbgrader_config.py")
+            learner_env = _env(tmp, home=home)
+            work = home / "class" / lab
+            if sid == next(iter(students)):
+                _bash(_learner_phase("nbgrader fetch_assignment"), tmp=tmp, lab=lab, cwd=home, env=learner_env, log=log)
+                fetched = tmp / "fetched" / lab
+                shutil.copytree(work, fetched)
+            else:  # what fetch gives every learner is the same release: copied, to keep the test lean
+                shutil.copytree(fetched, work)
+            assert (work / f"{lab}.ipynb").read_bytes() == (REPO / "labs" / lab / f"{lab}.ipynb").read_bytes()
+            _fill(work / f"{lab}.ipynb", lab, edits)
+            if sid == "ref2":  # a learner who ran the lab has a deliverable and the players' audio
+                for name, mb in (("deliverable/mix.wav", DELIVERABLE_MB), ("_layerlab_audio/mix.wav", 4)):
+                    (work / name).parent.mkdir(parents=True, exist_ok=True)
+                    with open(work / name, "wb") as fh:
+                        fh.write(os.urandom(mb * 1_000_000))
+            _bash(_learner_phase("nbgrader submit", sid), tmp=tmp, lab=lab, cwd=home, env=learner_env, log=log)
+        inbound = tmp / "exchange" / "layerlab" / "inbound"
+        sizes[("inbound", lab)] = {d.name.split("+")[0]: _apparent_size(d) for d in inbound.iterdir() if f"+{lab}+" in d.name}
+        _bash(_instructor_phase("nbgrader collect", "nbgrader autograde"), tmp=tmp, lab=lab, cwd=tmp, env=env, log=log)
 
     kernel_scores = _scores_from_gradebook(root)
     grade_out = {}
     for lab in (LAB1, LAB2, LAB3):
-        cp = _run([str(VENV_BIN / "layerlab"), "grade", lab, "--course", str(root), "--jobs", "2"], cwd=root, env=env, timeout=1800)
-        grade_out[lab] = cp
+        grade_out[lab] = _bash(_instructor_phase("layerlab grade"), tmp=tmp, lab=lab, cwd=tmp, env=env, log=log)
     final_scores = _scores_from_gradebook(root)
     for lab in (LAB1, LAB2, LAB3):
-        _nbgrader("generate_feedback", lab, "--force", cwd=root, env=env)
-        _nbgrader("release_feedback", lab, cwd=root, env=env)
+        _bash(_instructor_phase("nbgrader generate_feedback", "nbgrader release_feedback"), tmp=tmp, lab=lab, cwd=tmp, env=env, log=log)
     learner = tmp / "students" / "sfx_late"
-    _nbgrader("fetch_feedback", LAB2, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", "--student=sfx_late",
-              f"--Exchange.cache={learner / '.nbgrader_cache'}", cwd=learner, env=env)
-    _nbgrader("export", "--to", str(root / "grades.csv"), cwd=root, env=env)
-    return {"root": root, "kernel": kernel_scores, "final": final_scores, "grade_out": grade_out}
+    _bash(_learner_phase("nbgrader fetch_feedback", "sfx_late"), tmp=tmp, lab=LAB2, cwd=learner, env=_env(tmp, home=learner), log=log)
+    _bash(_instructor_phase("nbgrader export"), tmp=tmp, lab=LAB2, cwd=tmp, env=env, log=log)
+    return {"root": root, "tmp": tmp, "kernel": kernel_scores, "final": final_scores, "grade_out": grade_out,
+            "log": log, "sizes": sizes}
 
 
 def _scores_from_gradebook(root: Path) -> dict:
@@ -358,7 +422,52 @@ def test_released_notebooks_hold_no_solutions_hidden_tests_or_mark_schemes(cours
 
 def test_learner_fetches_the_released_feedback(course):
     home = course["root"].parent / "students" / "sfx_late"
-    fetched = list(home.glob(f"{LAB2}/feedback/*/{LAB2}.html"))
+    fetched = list(home.glob(f"class/{LAB2}/feedback/*/{LAB2}.html"))
     assert len(fetched) == 1
     html = fetched[0].read_text(encoding="utf-8")
     assert "[FAIL] sync" in html and "HIDDEN TESTS" not in html
+
+
+# ---------------------------------------------------------------------------------------------- issue #17: commands as written
+
+
+def test_the_readme_sequences_ran_for_every_lab(course):
+    scripts = "\n".join(script for script, _ in course["log"])
+    for lab in (LAB1, LAB2, LAB3):
+        for cmd in ("nbgrader generate_assignment", "nbgrader release_assignment", "nbgrader fetch_assignment",
+                    "nbgrader submit", "nbgrader collect", "nbgrader autograde", "layerlab grade", "nbgrader generate_feedback"):
+            assert f"{cmd} {lab}" in scripts, (cmd, lab)
+    assert "--Exchange.root" not in scripts  # learners find the exchange through the kit's nbgrader_config.py
+
+
+def test_the_release_is_the_kits_learner_copy(course):
+    for lab in (LAB1, LAB2, LAB3):
+        release = course["root"] / "release" / lab
+        released = {p.relative_to(release).as_posix(): p.read_bytes() for p in release.rglob("*") if p.is_file()}
+        kit = REPO / "labs" / lab
+        assert released == {rel: (kit / rel).read_bytes() for rel in released}
+        assert set(released) == {p.relative_to(kit).as_posix() for p in kit.rglob("*") if p.is_file()
+                                 and not {"deliverable", "_layerlab_audio", ".ipynb_checkpoints"} & set(p.relative_to(kit).parts)}
+
+
+def test_nbgrader_prints_no_config_or_checksum_warnings(course):
+    for script, output in course["log"]:
+        assert "not recognized" not in output, (script, output[-2000:])
+        assert "has changed" not in output, (script, [ln for ln in output.splitlines() if "has changed" in ln][:3])
+        assert "Unwritable directory" not in output
+    # the patcher's locked cells are untouched too; a learner who edits one still gets nbgrader's warning
+    # (that path is nbgrader's own OverwriteCells, unchanged)
+
+
+def test_deliverables_never_reach_the_exchange_or_the_course_folders(course):
+    root = course["root"]
+    inbound = course["sizes"][("inbound", LAB2)]
+    assert inbound and max(inbound.values()) < 1_000_000, inbound  # the 36 MB deliverable stayed home
+    for sid in LAB2_STUDENTS:
+        for step in ("submitted", "autograded"):
+            folder = root / step / sid / LAB2
+            assert folder.is_dir(), folder
+            assert not (folder / "deliverable").exists() and not (folder / "_layerlab_audio").exists(), folder
+            assert _apparent_size(folder) < 5_000_000, (folder, _apparent_size(folder))  # the notebook and its figures
+    # the learner's own deliverable is still there, in their folder
+    assert (root.parent / "students" / "ref2" / "class" / LAB2 / "deliverable" / "mix.wav").stat().st_size == DELIVERABLE_MB * 1_000_000

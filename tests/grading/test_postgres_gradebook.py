@@ -208,7 +208,7 @@ def pg_course(postgres, tmp_path_factory):
     shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copy(REPO / "autograder" / "rubric.json", root / "rubric.json")
     for lab, students in PG_COHORTS.items():
-        shutil.copytree(REPO / "labs" / lab, root / "source" / lab)
+        shutil.copytree(REPO / "autograder" / "source" / lab, root / "source" / lab)
         _nbgrader("generate_assignment", lab, "--force", cwd=root, env=env)
         _nbgrader("release_assignment", lab, "--force", cwd=root, env=env)
         fetched = tmp / "fetched" / lab

@@ -176,7 +176,7 @@ raise ImportError("not the real soundfile")
 
 def _lab3_submission(tmp_path: Path, name: str, extra: str | None) -> Path:
     sub = tmp_path / name / "lab3_choose_approach"
-    shutil.copytree(REPO / "labs" / "lab3_choose_approach", sub)
+    shutil.copytree(REPO / "autograder" / "source" / "lab3_choose_approach", sub)
     if extra is not None:
         nb = nbformat.read(sub / "lab3_choose_approach.ipynb", as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(extra))
@@ -193,7 +193,7 @@ def test_a_submission_that_nests_folders_deeper_than_python_can_walk_does_not_st
     before = set(Path(tempfile.gettempdir()).glob("layerlab-grade-*"))
     sub = _lab3_submission(tmp_path, "mallory", DEEP_DIRS)
     g = grade_submission(sub, assignment="lab3_choose_approach", rubric=load_rubric(REPO / "autograder" / "rubric.json"),
-                         student="mallory", source_notebook=REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
+                         student="mallory", source_notebook=REPO / "autograder" / "source" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
     assert g.score == g.max_score and not g.incomplete, (g.error, [i.message for i in g.items if not i.passed])
     assert set(Path(tempfile.gettempdir()).glob("layerlab-grade-*")) <= before  # the work folder is gone
 
@@ -206,7 +206,7 @@ def test_learner_modules_cannot_shadow_the_libraries_the_grader_preloads(tmp_pat
     (sub / "soundfile.py").write_text(SHADOW_SOUNDFILE)
     t0 = time.monotonic()
     g = grade_submission(sub, assignment="lab3_choose_approach", rubric=load_rubric(REPO / "autograder" / "rubric.json"),
-                         student="shadow", source_notebook=REPO / "labs" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
+                         student="shadow", source_notebook=REPO / "autograder" / "source" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
     assert g.score == g.max_score, (g.error, g.log[-800:])
     assert time.monotonic() - t0 < 25, "the learner's soundfile.py ran before the grader's own import"
 

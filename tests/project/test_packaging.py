@@ -59,7 +59,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_notebooks_are_committed_without_outputs():
-    notebooks = sorted(p for d in ("lessons", "labs") for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    notebooks = sorted(p for d in ("lessons", "labs", "autograder") for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     assert notebooks, "no notebooks found"
     dirty = []
     for nb_path in notebooks:

@@ -445,3 +445,31 @@ def build_practice(lab: str, folder=".") -> Path:
     doc = _assets_variants().render_variant(params, pub / "scenes" / params["scene"])
     (folder / "variants" / "practice.truth.json").write_text(json.dumps({"params": params, "cues": doc}, indent=1) + "\n")
     return pub
+
+
+def local_truth(scene_id: str | None):
+    """The truth a learner's own self-check may use for the scene the kit currently loads.
+
+    Returns
+    -------
+    dict, None or False
+        The practice variant's complete cue sheet (``variants/practice.truth.json``,
+        made by :func:`build_practice`); None for a teaching scene (its own cue sheet
+        is complete); False for an assessed variant (its truth is the instructor's).
+    """
+    from layerlab.paths import assets_dir, scenes_dir
+
+    if not scene_id:
+        return None
+    cues = scenes_dir() / str(scene_id) / "cues.json"
+    try:
+        public = json.loads(cues.read_text()) if cues.is_file() else {}
+    except json.JSONDecodeError:
+        return None
+    if not (public.get("variant") or {}).get("assessed"):
+        return None
+    root = assets_dir()
+    practice = root.parent / f"{root.name}.truth.json"
+    if root.name == "practice" and practice.is_file():
+        return json.loads(practice.read_text())["cues"]
+    return False

@@ -166,3 +166,35 @@ def test_the_lab_finds_the_learners_own_variant(lab2, monkeypatch, tmp_path):
     with pytest.raises(V.VariantError, match="no variant for student 'cat'"):
         V.learner_scene_root(lab)
     assert V.learner_scene_root(tmp_path) is None  # a teaching copy: the kit's scenes
+
+
+def test_grading_finds_the_gradebook_students_own_variant_and_refuses_a_missing_one(lab2, tmp_path):
+    from layerlab.errors import GradingError
+    from layerlab.grading.batch import learner_variant
+
+    work = tmp_path / "work"
+    (work / "variants" / "ann").mkdir(parents=True)  # whatever the submission brought is replaced
+    import shutil
+
+    shutil.rmtree(work / "variants")
+    v = learner_variant(lab2["a"], "lab2_hybrid_mix", "ben", work)
+    assert v.scene_dir == lab2["ben"].public / "scenes" / "cafe_dialogue"
+    assert v.truth == json.loads(lab2["ben"].truth.read_text())["cues"]
+    assert sorted(p.name for p in (work / "variants").iterdir()) == ["ben"]
+    with pytest.raises(GradingError, match="no variant of lab2_hybrid_mix for student 'zed'.*layerlab variants build"):
+        learner_variant(lab2["a"], "lab2_hybrid_mix", "zed")
+    assert learner_variant(lab2["a"], "lab1_audit", "ben") is None  # no variants of lab 1 in this course
+    assert learner_variant(None, "lab2_hybrid_mix", "ben") is None
+
+
+def test_a_practice_variant_keeps_its_truth_locally_and_an_assessed_one_does_not(lab2, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_STUDENT", "nobody-here")
+    pub = V.build_practice("lab1_audit", tmp_path)
+    assert V.use_learner_variant(tmp_path) == pub.resolve()
+    truth = V.local_truth("cafe_dialogue")
+    assert truth["native"]["flaws"] and truth == json.loads((tmp_path / "variants" / "practice.truth.json").read_text())["cues"]
+    monkeypatch.setenv("LAYERLAB_ASSETS", str(lab2["ann"].public))
+    assert V.local_truth("cafe_dialogue") is False
+    monkeypatch.delenv("LAYERLAB_ASSETS")
+    assert V.local_truth("cafe_dialogue") is None  # the teaching scene: its cue sheet is complete

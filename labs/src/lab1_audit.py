@@ -200,6 +200,7 @@ issues = {
     "loudness_off_target": abs(integrated_lufs - (-14.0)) > 1.0,
     "ambience_dropout": bool(dropouts_s),
 }
+issues = {k: bool(v) for k, v in issues.items()}  # plain True/False (numpy comparisons give numpy booleans)
 findings = {
     "dialogue_offset_ms": dialogue_offset_ms,
     "sfx_offsets_ms": sfx_offsets_ms,

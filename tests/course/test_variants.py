@@ -168,6 +168,10 @@ def test_the_lab_finds_the_learners_own_variant(lab2, monkeypatch, tmp_path):
     assert V.learner_scene_root(tmp_path) is None  # a teaching copy: the kit's scenes
 
 
+def test_no_variant_leaks_into_later_tests():
+    assert "LAYERLAB_ASSETS" not in os.environ or "variants" not in os.environ["LAYERLAB_ASSETS"]
+
+
 def test_grading_finds_the_gradebook_students_own_variant_and_refuses_a_missing_one(lab2, tmp_path):
     from layerlab.errors import GradingError
     from layerlab.grading.batch import learner_variant
@@ -189,6 +193,8 @@ def test_grading_finds_the_gradebook_students_own_variant_and_refuses_a_missing_
 
 def test_a_practice_variant_keeps_its_truth_locally_and_an_assessed_one_does_not(lab2, tmp_path, monkeypatch):
     monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_ASSETS", "")  # use_learner_variant sets it: monkeypatch restores it after the test
+    monkeypatch.delenv("LAYERLAB_ASSETS")
     monkeypatch.setenv("LAYERLAB_STUDENT", "nobody-here")
     pub = V.build_practice("lab1_audit", tmp_path)
     assert V.use_learner_variant(tmp_path) == pub.resolve()

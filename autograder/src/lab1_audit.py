@@ -30,13 +30,18 @@
 import warnings
 warnings.simplefilter("ignore")
 import numpy as np
+from scipy import signal
 from layerlab.mix.scenes import load_scene
 from layerlab.measure.loudness import integrated_loudness
 from layerlab.measure.sync import dialogue_offsets
 from layerlab.audit import audit_clip, pair_events, VisualEvent
+from layerlab.course.variants import use_learner_variant
 from layerlab.grading import check_answers
 
 SCENE = "cafe_dialogue"
+VARIANT = use_learner_variant()   # in an assessed course: your own variant, with flaws of its own (None: the teaching scene)
+if VARIANT is not None:
+    print("your own variant of", SCENE, "- its flaws are not your classmates'")
 scene = load_scene(SCENE)
 cues = scene.cues
 native = scene.load_native()          # (samples, 2) float32 at 48 kHz
@@ -78,15 +83,27 @@ print("dialogue offset:", dialogue_offset_ms, "ms")
 #
 # For each visual event of the cue sheet, find the sound that starts near it in the native render.
 # The audit's onset detector (`audit.onsets`) works on a full mix; `pair_events` pairs each event
-# with the strongest onset from 200 ms before to 400 ms after it.
+# with the strongest onset from 200 ms before to 400 ms after it - but a word or a beat starting
+# nearby can be stronger than a cup. You have each effect as a clean clip, so you can do better:
+# slide the clip along the track near its event and take the lag where they match best (normalised
+# cross-correlation, a matched filter). A match near 0 means the sound is not there.
 #
 # Set `sfx_offsets_ms` to a dict `{event_id: offset_ms}` (use `None` for an event with no sound).
 
 # %% role="solution" grade_id="lab1_sfx"
 ### BEGIN SOLUTION
-cue_events = [VisualEvent(time_s=e.time_s, frame=e.frame, strength=0.0) for e in cues.events]
-paired = pair_events(cue_events, audit.onsets)
-sfx_offsets_ms = {e.id: (None if p.missing else round(p.offset_ms, 1)) for e, p in zip(cues.events, paired)}
+SR = 48_000
+mid = native.mean(axis=1).astype(np.float64)
+sfx_offsets_ms = {}
+for e in cues.events:
+    clip = scene.load_clip(e.clip)[:, 0].astype(np.float64)
+    i0 = max(0, int((e.time_s - 0.3) * SR))
+    seg = np.concatenate([mid, np.zeros(clip.size)])[i0:int((e.time_s + 0.4) * SR) + clip.size]  # a late sound may run past the end
+    xc = signal.correlate(seg, clip, mode="valid", method="fft")
+    energy = np.convolve(seg ** 2, np.ones(clip.size), mode="valid")
+    ncc = xc / (np.sqrt(energy * (clip @ clip)) + 1e-20)
+    k = int(np.argmax(ncc))
+    sfx_offsets_ms[e.id] = None if ncc[k] < 0.1 else round(((i0 + k) / SR - e.time_s) * 1000, 1)
 ### END SOLUTION
 print(sfx_offsets_ms)
 
@@ -125,7 +142,48 @@ integrated_lufs = float(integrated_loudness(native))
 print("integrated loudness:", round(integrated_lufs, 2), "LUFS")
 
 # %% [markdown]
-# ## 6. Your findings
+# ## 6. Band limits and dropouts
+#
+# Two problems hide in a premix: dialogue cut to a narrow band (telephone-like), and room tone that
+# vanishes for a moment. You have the clean layers, so fit them to the native track **band by
+# band**: in a band where the native dialogue was cut away, the clean lines fit with a gain far
+# under their gain in the speech band. For the room tone, fit its gain in short sliding windows
+# (music and dialogue taken out first): where it drops out, the gain falls to about zero.
+#
+# Set `band_low_db` and `band_high_db` (the dialogue's gain under 170 Hz and over 5.5 kHz, relative
+# to the speech band, in dB) and `dropouts_s` (a list of `(start_s, end_s)`).
+
+# %% role="solution" grade_id="lab1_band_dropout"
+### BEGIN SOLUTION
+SR = 48_000
+dlg = np.zeros(mid.size)
+for line in cues.dialogue:
+    y = clips[line.id][:, 0].astype(np.float64)
+    i = int(round((line.start_s + dialogue_offset_ms / 1000) * SR))
+    dlg[i:i + y.size] += y[: max(0, mid.size - i)]
+
+def band_gain_db(lo_hz, hi_hz):
+    sos = signal.butter(4, [lo_hz, hi_hz], btype="bandpass", fs=SR, output="sos")
+    A = np.stack([signal.sosfiltfilt(sos, r) for r in (dlg, music, room)], axis=1)
+    g, *_ = np.linalg.lstsq(A, signal.sosfiltfilt(sos, mid), rcond=None)
+    return 20 * np.log10(abs(g[0]) + 1e-9)
+
+speech_db = band_gain_db(800.0, 2000.0)
+band_low_db, band_high_db = band_gain_db(90.0, 170.0) - speech_db, band_gain_db(5500.0, 8000.0) - speech_db
+
+g3, *_ = np.linalg.lstsq(np.stack([music, room, dlg], axis=1), mid, rcond=None)
+left = mid - g3[0] * music - g3[2] * dlg                      # room tone, SFX and what the fit missed
+win, hop = int(0.25 * SR), int(0.05 * SR)
+starts = np.arange(0, left.size - win, hop)
+room_gain = np.array([left[i:i + win] @ room[i:i + win] / (room[i:i + win] @ room[i:i + win] + 1e-20) for i in starts])
+gone = np.diff(np.concatenate([[0], (room_gain < 0.3 * np.median(room_gain)).astype(int), [0]]))
+dropouts_s = [(round(starts[a] / SR, 2), round((starts[b - 1] + win) / SR, 2))
+              for a, b in zip(np.flatnonzero(gone == 1), np.flatnonzero(gone == -1)) if (b - a) * hop / SR >= 0.5]
+### END SOLUTION
+print(f"dialogue under 170 Hz: {band_low_db:+.1f} dB, over 5.5 kHz: {band_high_db:+.1f} dB; room tone gone: {dropouts_s}")
+
+# %% [markdown]
+# ## 7. Your findings
 #
 # Collect what you measured, tick which problems the render has (`True`/`False` for each), and
 # decide per layer whether to keep the `"native"` audio or replace it with a `"post"`-generated
@@ -133,21 +191,28 @@ print("integrated loudness:", round(integrated_lufs, 2), "LUFS")
 
 # %% role="solution" grade_id="lab1_findings"
 ### BEGIN SOLUTION
+issues = {
+    "dialogue_late": abs(dialogue_offset_ms) > 40.0,                 # outside the EBU R37 window
+    "dialogue_band_limited": min(band_low_db, band_high_db) < -15.0,
+    "sfx_late": any(v is not None and abs(v) > 40.0 for v in sfx_offsets_ms.values()),
+    "sfx_missing": any(v is None for v in sfx_offsets_ms.values()),
+    "music_masks_dialogue": dialogue_to_music_lu < 10.0,
+    "loudness_off_target": abs(integrated_lufs - (-14.0)) > 1.0,
+    "ambience_dropout": bool(dropouts_s),
+}
+issues = {k: bool(v) for k, v in issues.items()}  # plain True/False (numpy comparisons give numpy booleans)
 findings = {
     "dialogue_offset_ms": dialogue_offset_ms,
     "sfx_offsets_ms": sfx_offsets_ms,
     "dialogue_to_music_lu": dialogue_to_music_lu,
     "integrated_lufs": integrated_lufs,
-    "issues": {
-        "dialogue_late": True,
-        "dialogue_band_limited": True,
-        "sfx_late": True,
-        "sfx_missing": False,
-        "music_masks_dialogue": True,
-        "loudness_off_target": True,
-        "ambience_dropout": False,
+    "issues": issues,
+    "replace": {
+        "dialogue": "post" if issues["dialogue_late"] or issues["dialogue_band_limited"] else "native",
+        "sfx": "post" if issues["sfx_late"] or issues["sfx_missing"] else "native",
+        "ambience": "post" if issues["ambience_dropout"] else "native",
+        "music": "post" if issues["music_masks_dialogue"] else "native",
     },
-    "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"},
 }
 ### END SOLUTION
 
@@ -228,7 +293,7 @@ assert _item.passed, _item.message
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 7. Your judgement (graded by an instructor)
+# ## 8. Your judgement (graded by an instructor)
 #
 # In a short paragraph per layer (dialogue, SFX, ambience, music) say what the native render does
 # well or badly - cite your numbers - and whether you keep it or replace it, and why. End with one
@@ -238,16 +303,19 @@ assert _item.passed, _item.message
 # YOUR ANSWER HERE
 #
 # BEGIN MARK SCHEME
-# 4 points, 1 per criterion:
-# - Dialogue: names the ~125 ms late start (3 frames at 24 fps, outside the EBU R37 window of
-#   +60 ms) and the telephone-like band (no body under ~300 Hz, no air over ~3.4 kHz); replaces it.
-# - SFX: names the cup at 5.25 s as ~80 ms late while the doors and the second cup are on their
-#   frames; replaces the SFX layer (or re-times that one effect) rather than regenerating everything.
-# - Music: dialogue only ~3 LU over the music (the guideline is at least 10 LU), so words are
-#   masked; a premix cannot be re-balanced, so the music is replaced and ducked.
-# - Ambience and loudness: the room tone has no measured problem (keeping it is defensible if the
-#   learner explains how, e.g. as the native bed under new layers, or notes that a premix cannot be
-#   split cleanly); the render is ~4 LU under the -14 LUFS target and is fixed at the master.
+# 4 points, 1 per criterion. The values below are the teaching scene's; in a course with variants,
+# each learner's true values are in the course folder's variants/lab1_audit/<student>/truth.json
+# (native.truth and native.flaws), and the grader's report shows how each finding scored.
+# - Dialogue: names the late start if there is one (teaching scene ~125 ms, 3 frames at 24 fps,
+#   outside the EBU R37 window of +60 ms) and the telephone-like band if there is one (no body under
+#   the low edge, no air over the high edge); replaces a flawed dialogue layer.
+# - SFX: names the late effects (teaching scene: the cup at 5.25 s, ~80 ms late) while the others
+#   are on their frames; replaces the SFX layer (or re-times those effects) rather than regenerating everything.
+# - Music: dialogue only a few LU over the music (teaching scene ~3 LU; the guideline is at least
+#   10 LU), so words are masked; a premix cannot be re-balanced, so the music is replaced and ducked.
+# - Ambience and loudness: a room tone without a dropout has no measured problem (keeping it is
+#   defensible if the learner explains how); one with a dropout is replaced; the render's distance
+#   from the -14 LUFS target (teaching scene ~4 LU under) is fixed at the master.
 # END MARK SCHEME
 
 # %% [markdown]

@@ -31,15 +31,21 @@
 # %% role="readonly" grade_id="lab2_setup"
 import warnings
 warnings.simplefilter("ignore")
+import numpy as np
 from layerlab.mix.scenes import load_scene
 from layerlab.mix.stack import LayerStack
 from layerlab.mix.ducking import Ducking
 from layerlab.mix.master import Master
 from layerlab.mix.session import export_deliverable
+from layerlab.measure.loudness import integrated_loudness
+from layerlab.course.variants import use_learner_variant
 from layerlab.grading import self_check
 
 SCENE = "cafe_dialogue"
 DELIVERABLE = "deliverable"
+VARIANT = use_learner_variant()   # in an assessed course: your own variant of the scene (None: the teaching scene)
+if VARIANT is not None:
+    print("your own variant of", SCENE, "- its event times and clip levels are not your classmates'")
 scene = load_scene(SCENE)
 cues = scene.cues
 for line in cues.dialogue:
@@ -66,19 +72,26 @@ for ev in cues.events:
 #
 # ```python
 # stack = LayerStack(duration_s=cues.duration_s)
-# stack.add("sfx", scene.clip_path(ev.clip), start_s=ev.time_s, gain_db=ev.gain_db, name=ev.id)
+# stack.add("sfx", scene.clip_path(ev.clip), start_s=ev.time_s, gain_db=-12.0, name=ev.id)
+# integrated_loudness(scene.load_clip(line.clip))  # a clip's level in LUFS (mono counts as dual-mono)
 # stack.add("music", scene.clip_path(cues.music["clip"]), start_s=0.0, gain_db=-10.0, fade_in_ms=500.0)
 # stack["music"].gain_db = -3.0                    # a layer's fader
 # stack.ducking = Ducking(depth_db=..., threshold_db=..., attack_ms=..., release_ms=..., hold_ms=..., lookahead_ms=...)
 # stack.master = Master(target_lufs=..., ceiling_dbtp=...)
 # ```
 #
-# The cue sheet's `gain_db` values are a starting point, not the answer: listen
+# The clips come at their own levels and the cue sheet suggests no gains: measure each clip
+# (`integrated_loudness`, or its peak for a short effect) and set its gain for the level you want. Listen
 # (`layerlab.course.playback.play(stack.render().mix)`), self-check, adjust.
 
 # %% role="solution" grade_id="lab2_mix"
 ### BEGIN SOLUTION
-# Levels relative to the cue sheet's suggested gains, in dB
+# Levels: measure each clip and give it the gain that puts it at its level in the mix
+# (the clips of an assessed variant come at their own levels; the cue sheet suggests no gains)
+LINE_LUFS = -20.0           # each dialogue line (a mono clip measures as dual-mono)
+SFX_PEAK_DBFS = {"door": -11.0, "door_2": -11.0, "cup_a": -18.0, "cup_b": -18.0}
+AMBIENCE_LUFS = -37.0       # room tone before its trim
+MUSIC_LUFS = -30.0          # music bed before ducking
 SFX_TRIM_DB = -6.0          # the doors are loud: keep the master limiter gentle
 AMBIENCE_TRIM_DB = -3.0     # room tone at least 15 LU under the dialogue
 MUSIC_TRIM_DB = 0.0
@@ -86,14 +99,22 @@ SFX_NUDGE_S = {}            # per-event timing corrections in seconds, e.g. {"cu
 DUCK = True
 TARGET_LUFS = -14.0         # streaming delivery
 
+def gain_to_lufs(rel, lufs):
+    return lufs - integrated_loudness(scene.load_clip(rel))
+
+def gain_to_peak(rel, peak_dbfs):
+    return peak_dbfs - 20 * np.log10(np.abs(scene.load_clip(rel)).max())
+
+AMBIENCE_GAIN_DB = gain_to_lufs(cues.ambience["clip"], AMBIENCE_LUFS)
+MUSIC_GAIN_DB = gain_to_lufs(cues.music["clip"], MUSIC_LUFS)
 stack = LayerStack(duration_s=cues.duration_s)
 for line in cues.dialogue:
-    stack.add("dialogue", scene.clip_path(line.clip), start_s=line.start_s, gain_db=line.gain_db, name=line.id)
+    stack.add("dialogue", scene.clip_path(line.clip), start_s=line.start_s, gain_db=gain_to_lufs(line.clip, LINE_LUFS), name=line.id)
 for ev in cues.events:
     stack.add("sfx", scene.clip_path(ev.clip), start_s=ev.time_s + SFX_NUDGE_S.get(ev.id, 0.0),
-              gain_db=ev.gain_db + SFX_TRIM_DB, name=ev.id)
-stack.add("ambience", scene.clip_path(cues.ambience["clip"]), start_s=0.0, gain_db=cues.ambience["gain_db"] + AMBIENCE_TRIM_DB, name="room")
-stack.add("music", scene.clip_path(cues.music["clip"]), start_s=0.0, gain_db=cues.music["gain_db"] + MUSIC_TRIM_DB,
+              gain_db=gain_to_peak(ev.clip, SFX_PEAK_DBFS.get(ev.id, -18.0)) + SFX_TRIM_DB, name=ev.id)
+stack.add("ambience", scene.clip_path(cues.ambience["clip"]), start_s=0.0, gain_db=AMBIENCE_GAIN_DB + AMBIENCE_TRIM_DB, name="room")
+stack.add("music", scene.clip_path(cues.music["clip"]), start_s=0.0, gain_db=MUSIC_GAIN_DB + MUSIC_TRIM_DB,
           fade_in_ms=500.0, fade_out_ms=1000.0, name="score")
 stack.ducking = Ducking(depth_db=10.0, threshold_db=-40.0, attack_ms=80.0, release_ms=400.0, hold_ms=250.0,
                         lookahead_ms=40.0) if DUCK else None

@@ -83,7 +83,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if not sub.is_dir() or sub.is_symlink():
             raise GradingError(f"{sub}: no submission folder here.")
         result.submission_sha256 = submission_hash(sub)
-        skipped = copy_submission(sub, work)
+        skipped = copy_submission(sub, work, leave_out=("variants",))
         nb_path = resolve_inside(work, spec["notebook"] + ".ipynb")
         if not nb_path.is_file():
             raise GradingError(f"{spec['notebook']}.ipynb is missing from the submission"
@@ -94,6 +94,9 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if sandbox and needs_numba(nb_path):
             warm_numba_cache()  # once per grader process: each sandbox then copies it instead of compiling (~40 CPU s)
         course = course_of(sub, source_notebook)
+        variant = learner_variant(course, assignment, result.student, work)
+        if variant is not None:
+            spec = dict(spec, scene=str(variant.scene_dir))  # measured against the learner's own variant
         protect = protected_roots(course=course, workdir=work)
         if spec["kind"] == "mix":
             out_name = spec.get("deliverable", "deliverable")
@@ -124,7 +127,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                            sandbox=sandbox, notes=notes, collect=[])
             result.log = log
             result.error = " ".join(notes)
-            result.items = score_answers(values, spec)
+            result.items = score_answers(values, spec, cues=variant.truth if variant is not None else None)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
             result.incomplete = True
@@ -139,6 +142,50 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             remove_tree(snapshot)
         result.elapsed_s = round(time.monotonic() - t0, 3)
     return result
+
+
+@dataclass
+class LearnerVariant:
+    """The graded learner's own variant: its public scene folder and its complete (true) cue sheet."""
+
+    student: str
+    scene_dir: Path
+    truth: dict
+
+
+def learner_variant(course, assignment: str, student: str, work: Path | None = None) -> LearnerVariant | None:
+    """Find the variant of ``student`` in the course (by the gradebook's id, never the submission's files).
+
+    When ``work`` is given, the learner's own public variant is copied to
+    ``work/variants/<student>/`` (the only one there), where the lab's set-up cell finds it.
+
+    Returns
+    -------
+    LearnerVariant or None
+        None when the course has no variants of this assignment.
+
+    Raises
+    ------
+    GradingError
+        The course has variants of this assignment but none for this student.
+    """
+    from layerlab.course import variants as _variants
+
+    if course is None or not (Path(course) / "variants" / assignment).is_dir():
+        return None
+    try:
+        truth_file = _variants.truth_path(course, assignment, student)
+        public = _variants.public_dir(course, assignment, student)
+    except LayerLabError as exc:
+        raise GradingError(str(exc)) from None
+    if not truth_file.is_file() or not (public / "scenes").is_dir():
+        raise GradingError(f"no variant of {assignment} for student {student!r} in {course}; build it with "
+                           f"`layerlab variants build {assignment} --course {course} --students {student}` and grade again.")
+    doc = json.loads(truth_file.read_text(encoding="utf-8"))
+    scene_dir = public / "scenes" / doc["params"]["scene"]
+    if work is not None:
+        shutil.copytree(public, Path(work) / "variants" / student)
+    return LearnerVariant(student, scene_dir, doc["cues"])
 
 
 @dataclass

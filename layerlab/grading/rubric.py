@@ -136,6 +136,7 @@ def derived_truth(name: str, cues: dict):
     ``dialogue_offset_ms``  the dialogue_late offset, else 0.
     ``sfx_offsets_ms``      per event: its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
     ``issues``              per flaw kind: whether the native render has it.
+    ``replace``             per layer: "post" when the native render has a flaw in it, else "native".
     """
     flaws = (cues.get("native") or {}).get("flaws") or []
     if name == "dialogue_offset_ms":
@@ -148,6 +149,11 @@ def derived_truth(name: str, cues: dict):
             elif f.get("kind") == "sfx_missing":
                 out[f["event"]] = "missing"
         return out
+    if name == "replace":
+        kinds = {f.get("kind") for f in flaws}
+        bad = {"dialogue": {"dialogue_late", "dialogue_band_limited"}, "sfx": {"sfx_late", "sfx_missing"},
+               "ambience": {"ambience_dropout"}, "music": {"music_masks_dialogue"}}
+        return {layer: "post" if kinds & k else "native" for layer, k in bad.items()}
     if name == "issues":
         from layerlab.mix.scenes import FLAW_KINDS
 
@@ -191,8 +197,11 @@ def _truth(it: dict, spec: dict, cues_cache: dict):
     return dig_answer(cues_cache[scene], it["truth"])
 
 
-def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
+def score_answers(answers: dict, spec: dict, *, cues: dict | None = None) -> list[ItemGrade]:
     """Compare a learner's answers with the truth (cue sheet or rubric) and award points.
+
+    ``cues``, when given, is the complete cue sheet the truths are read from instead of
+    the scene's: the learner's own variant (``truth.json`` of :mod:`layerlab.course.variants`).
 
     Item types (``item["type"]``):
 
@@ -204,7 +213,7 @@ def score_answers(answers: dict, spec: dict) -> list[ItemGrade]:
 
     Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``labs/lab3_choose_approach/lab3_choose_approach.ipynb``.
     """
-    cues_cache: dict = {}
+    cues_cache: dict = {spec.get("scene"): cues} if cues is not None else {}
     items = []
     for it in spec["items"]:
         pts = float(it["points"])

@@ -185,8 +185,15 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
         print("Answers are complete: the grader can read them." if not problems else
               "Fix before submitting:\n  - " + "\n  - ".join(problems))
     if grade:
+        from layerlab.course.variants import local_truth
+
+        truth = local_truth(spec.get("scene"))
+        if truth is False:
+            if show:
+                print("This is your assessed variant: its true values are with your instructor, who grades it.")
+            return problems
         with quiet():
-            items = score_answers(answers, spec)
+            items = score_answers(answers, spec, cues=truth)
         result = SubmissionGrade(assignment, "self-check", items)
         if show:
             print(result.to_text())

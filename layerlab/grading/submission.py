@@ -63,11 +63,14 @@ def resolve_inside(root, relative) -> Path:
     return cur
 
 
-def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB) -> list[str]:
+def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
+                    leave_out=()) -> list[str]:
     """Copy the regular files of a submission folder into ``dst``.
 
     Symlinks, sockets, device files, checkpoint folders and files over ``max_file_mb``
-    are left out; the names of what was skipped are returned.
+    are left out; the names of what was skipped are returned. Top-level folders named
+    in ``leave_out`` (e.g. the released ``variants/``, which the grader replaces with the
+    learner's own) are not copied and not reported.
     """
     src, dst = Path(src), Path(dst)
     skipped: list[str] = []
@@ -78,6 +81,8 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
         keep = []
         for d in dirnames:
             p = Path(dirpath) / d
+            if rel_dir == Path(".") and d in leave_out:
+                continue
             if d in IGNORED_DIRS or os.path.islink(p):
                 skipped.append(str(rel_dir / d))
             else:

@@ -169,6 +169,17 @@ def load_scene(scene_id: str) -> Scene:
     return Scene(scene_id=scene_id, path=path, cues=cues)
 
 
+def refuse_assessed(scene) -> None:
+    """Raise :class:`SceneError` for a learner's assessed variant: the kit makes no reference mix of it.
+
+    A variant's public cue sheet carries ``"variant": {"assessed": true}`` and no
+    suggested gains (see ``layerlab.course.variants``); its levels are the learner's to set.
+    """
+    if (scene.cues.raw.get("variant") or {}).get("assessed"):
+        raise SceneError(f"{scene.scene_id}: this is your assessed variant of the scene; the kit makes no reference mix "
+                         "of it. Build your own stack (lab 2 shows how) and check it with self_check().")
+
+
 def hybrid_stack(
     scene,
     *,
@@ -215,6 +226,7 @@ def hybrid_stack(
 
     if not isinstance(scene, Scene):
         scene = load_scene(scene)
+    refuse_assessed(scene)
     layers = tuple(layers)
     for name in layers:
         if name not in LAYERS:
@@ -280,6 +292,8 @@ def run(args) -> int:
     print(json.dumps(scene.cues.raw, indent=2) if args.json else describe(scene))
     if args.reference:
         from layerlab.mix.session import export_deliverable
+
+        refuse_assessed(scene)
 
         out = export_deliverable(hybrid_stack(scene), args.reference)
         print(f"reference mix of {scene.scene_id} written to {out}")

@@ -331,13 +331,15 @@ def deliverables(tmp_path_factory):
     from layerlab.mix.scenes import load_scene
     from layerlab.mix.session import export_deliverable
     from layerlab.mix.stack import LayerStack
+    from layerlab.measure.loudness import integrated_loudness
 
     nb = nbformat.read(str(REPO / "autograder" / "source" / "lab2_hybrid_mix" / "lab2_hybrid_mix.ipynb"), as_version=4)
     sol = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab2_mix")
     scene = load_scene("cafe_dialogue")
     out = {}
     for name, src in (("ref", sol), ("quiet", sol.replace("TARGET_LUFS = -14.0", "TARGET_LUFS = -20.0"))):
-        ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues)
+        ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues, np=np,
+                  integrated_loudness=integrated_loudness)
         exec(src, ns)
         out[name] = export_deliverable(ns["stack"], tmp_path_factory.mktemp(name) / "deliverable")
     return out

@@ -41,11 +41,11 @@ VENV_BIN = Path(sys.executable).parent
 RUBRIC = load_rubric(REPO / "autograder" / "rubric.json")
 LAB1, LAB2, LAB3 = "lab1_audit", "lab2_hybrid_mix", "lab3_choose_approach"
 
-AMBIENCE_LINE = 'start_s=0.0, gain_db=cues.ambience["gain_db"] + AMBIENCE_TRIM_DB, name="room")'
+AMBIENCE_LINE = 'start_s=0.0, gain_db=AMBIENCE_GAIN_DB + AMBIENCE_TRIM_DB, name="room")'
 AMBIENCE_GAP = (
-    'start_s=0.0, trim_end_s=8.0, gain_db=cues.ambience["gain_db"] + AMBIENCE_TRIM_DB, name="room")\n'
+    'start_s=0.0, trim_end_s=8.0, gain_db=AMBIENCE_GAIN_DB + AMBIENCE_TRIM_DB, name="room")\n'
     'stack.add("ambience", scene.clip_path(cues.ambience["clip"]), start_s=10.0, trim_start_s=10.0,\n'
-    '          gain_db=cues.ambience["gain_db"] + AMBIENCE_TRIM_DB, name="room_after_gap")'
+    '          gain_db=AMBIENCE_GAIN_DB + AMBIENCE_TRIM_DB, name="room_after_gap")'
 )
 
 MONKEYPATCH = '''

@@ -1,0 +1,475 @@
+"""A scene of their own for each learner: per-learner variants of the assessed labs.
+
+nbgrader gives every learner the same files (its issue #1153), so one learner's
+deliverable, session or findings could be handed round the class. For the
+assessed labs the kit therefore derives, from a course secret and the learner's
+id, a variant of the lab's scene:
+
+- ``lab1_audit``: which layers of the native render carry a flaw and how big it
+  is (dialogue offset, an SFX late or missing, music level under the dialogue,
+  integrated loudness, a dialogue band limit, an ambience dropout);
+- ``lab2_hybrid_mix``: the clip levels of each layer and the times of the
+  picture events and dialogue cues (the picture is redrawn for each variant).
+
+Parameters come from HMAC-SHA256(course secret, "<lab>:<student id>") (RFC 2104),
+so the same secret and id always give byte-identical files, and nobody without
+the secret can predict a variant. Each variant has a **public** folder the
+learner receives (audio, video, a cue sheet without gains or true values) and a
+``truth.json`` that stays in the instructor's course folder.
+
+Course layout (``layerlab variants build LAB --course DIR``)::
+
+    DIR/variants/secret                       the course secret (mode 0600)
+    DIR/variants/<lab>/<student>/truth.json   the complete cue sheet (instructor only)
+    DIR/source/<lab>/variants/<student>/scenes/<scene>/   public: released with the lab
+
+A lab's set-up cell calls :func:`learner_scene_root` to find the learner's own
+variant; the grader (:mod:`layerlab.grading.batch`) re-runs and measures each
+submission against the variant of the student id in the gradebook, never one
+named by the submission. Documented for instructors in ``autograder/README.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import struct
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from layerlab.errors import InputError
+from layerlab.paths import REPO_ROOT
+
+ASSESSED = {"lab1_audit": "cafe_dialogue", "lab2_hybrid_mix": "cafe_dialogue"}
+"""The labs that have per-learner variants, and the scene each starts from."""
+
+VARIANT_FORMAT = 1
+"""Bumped when the derivation or the synthesis changes (cached variants are rebuilt)."""
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class VariantError(InputError):
+    """A variant cannot be derived or found (unknown lab, bad student id, missing secret)."""
+
+
+class _Draw:
+    """Uniform draws from an HMAC-SHA256 key stream (counter mode): portable and exact."""
+
+    def __init__(self, key: bytes, label: str):
+        self.key, self.label, self.n = key, label.encode(), 0
+
+    def u(self) -> float:
+        """A number in [0, 1) from the next 53 bits of the stream."""
+        block = hmac.new(self.key, self.label + struct.pack(">Q", self.n), hashlib.sha256).digest()
+        self.n += 1
+        return (int.from_bytes(block[:8], "big") >> 11) / float(1 << 53)
+
+    def uniform(self, lo: float, hi: float, step: float) -> float:
+        k = int((hi - lo) / step + 1e-9) + 1
+        return round(lo + step * min(k - 1, int(self.u() * k)), 6)
+
+    def integer(self, lo: int, hi: int) -> int:
+        return lo + min(hi - lo, int(self.u() * (hi - lo + 1)))
+
+    def chance(self, p: float) -> bool:
+        return self.u() < p
+
+    def choice(self, seq):
+        return seq[min(len(seq) - 1, int(self.u() * len(seq)))]
+
+
+@dataclass(frozen=True)
+class VariantParams:
+    """The drawn parameters of one learner's variant.
+
+    Attributes
+    ----------
+    lab, student_id, scene : str
+    digest : str
+        Hex HMAC-SHA256 of the lab and id under the course secret (names the variant).
+    event_shift_frames, line_shift_frames : dict
+        Frames (at the scene's 24 fps) each picture event / dialogue cue moves.
+    level_db : dict
+        Gain in dB applied to each layer's clips ("dialogue", "sfx", "ambience", "music").
+    native : dict
+        The native render's flaws (keys of ``assets.build.SceneSpec.native``).
+    """
+
+    lab: str
+    student_id: str
+    scene: str
+    digest: str
+    event_shift_frames: dict = field(default_factory=dict)
+    line_shift_frames: dict = field(default_factory=dict)
+    level_db: dict = field(default_factory=dict)
+    native: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON data (tuples become lists), as recorded in ``truth.json``."""
+        return json.loads(json.dumps({**asdict(self), "format": VARIANT_FORMAT}))
+
+
+_CAFE_EVENTS = {"door": 48, "cup_a": 126, "cup_b": 333, "door_2": 456}
+_CAFE_LINES = {"l1": (57, 2.535), "l2": (132, 2.224), "l3": (195, 2.530), "l4": (264, 2.557), "l5": (339, 2.392), "l6": (405, 1.969)}
+
+
+def _check_id(student_id: str) -> str:
+    if not isinstance(student_id, str) or not _ID.match(student_id):
+        raise VariantError(f"student id {student_id!r}: use 1-128 letters, digits, '.', '_', '@', '+' or '-', starting "
+                           "with a letter or digit (the nbgrader student id).")
+    return student_id
+
+
+def _key(course_secret) -> bytes:
+    key = course_secret.encode() if isinstance(course_secret, str) else bytes(course_secret or b"")
+    if len(key) < 16:
+        raise VariantError("course secret: needs at least 16 bytes; let `layerlab variants build` generate "
+                           "variants/secret, or set variants.secret in the course's layerlab.json.")
+    return key
+
+
+def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams:
+    """Draw the parameters of a learner's variant of an assessed lab.
+
+    Parameters
+    ----------
+    lab : str
+        ``"lab1_audit"`` or ``"lab2_hybrid_mix"`` (see :data:`ASSESSED`).
+    course_secret : str or bytes
+        The course's secret (at least 16 bytes), kept in ``variants/secret``.
+    student_id : str
+        The learner's nbgrader id (on JupyterHub, the hub user name).
+
+    Returns
+    -------
+    VariantParams
+        Same secret and id: the same parameters; any other id: other parameters.
+
+    Raises
+    ------
+    VariantError
+        An unknown lab, a malformed id or a short secret.
+
+    Notes
+    -----
+    The draws are HMAC-SHA256 (RFC 2104) in counter mode, so they do not depend on
+    numpy's generators. Lab 2 moves each event by 6-16 frames (250-667 ms) either
+    way, so two learners' events differ by far more than the EBU R37 sync window
+    unless they drew the same shift; lab 1 always leaves at least one flaw per
+    replaced layer, so the lab's "keep or replace" answer stays teachable.
+    """
+    if lab not in ASSESSED:
+        raise VariantError(f"lab {lab!r} has no variants; the assessed labs are {', '.join(ASSESSED)}.")
+    key = _key(course_secret)
+    _check_id(student_id)
+    label = f"{lab}:{student_id}"
+    digest = hmac.new(key, label.encode(), hashlib.sha256).hexdigest()
+    r = _Draw(key, label)
+    if lab == "lab2_hybrid_mix":
+        ev = {}
+        for eid in _CAFE_EVENTS:
+            mag = r.integer(6, 16)
+            sign = -1 if r.chance(0.5) else 1
+            if eid == "door_2":  # stays inside the scene, its door opening before the slam
+                sign = -1
+            if eid == "door":  # the door opens at the very start: late slams only
+                sign = 1
+            ev[eid] = sign * mag
+        lines = _draw_lines(r)
+        level = {"dialogue": r.uniform(-8.0, 4.0, 0.5), "sfx": r.uniform(-6.0, 3.0, 0.5),
+                 "ambience": r.uniform(-6.0, 6.0, 0.5), "music": r.uniform(-6.0, 8.0, 0.5)}
+        return VariantParams(lab, student_id, ASSESSED[lab], digest, ev, lines, level, {})
+    # lab 1: the native render's flaws
+    late = r.uniform(80.0, 200.0, 5.0) if r.chance(0.75) else 0.0
+    band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if (r.chance(0.6) or not late) else None
+    sfx_late, sfx_missing = {}, []
+    for eid in ("cup_a", "cup_b", "door_2"):
+        if r.chance(0.45):
+            sfx_late[eid] = r.uniform(70.0, 160.0, 5.0)
+    if not sfx_late:
+        sfx_late[r.choice(["cup_a", "cup_b"])] = r.uniform(70.0, 160.0, 5.0)
+    loud = r.uniform(-24.0, -17.0, 0.5) if r.chance(0.6) else r.uniform(-11.0, -8.0, 0.5)
+    native = {
+        "dialogue_late_ms": late,
+        "band": band,
+        "sfx_late": sfx_late,
+        "sfx_missing": sfx_missing,
+        "dialogue_to_music_lu": r.uniform(1.0, 6.0, 0.5),
+        "ambience_gain_db": -6.0,
+        "integrated_lufs": loud,
+    }
+    if r.chance(0.4):
+        start = r.uniform(3.0, 15.0, 0.25)
+        native["ambience_dropout"] = (start, round(start + r.uniform(1.0, 2.0, 0.25), 6))
+    return VariantParams(lab, student_id, ASSESSED[lab], digest, {}, {}, {}, native)
+
+
+def _draw_lines(r: _Draw) -> dict:
+    """Move each dialogue cue by up to 6 frames, keeping 0.1 s between lines and 0.3 s before the end."""
+    for _ in range(64):
+        shift = {lid: r.integer(-6, 6) for lid in _CAFE_LINES}
+        prev_end, ok = -1.0, True
+        for lid, (frame, dur_s) in _CAFE_LINES.items():
+            start = (frame + shift[lid]) / 24
+            if start < prev_end + 0.1 or start + dur_s > 20.0 - 0.3:
+                ok = False
+                break
+            prev_end = start + dur_s
+        if ok and any(shift.values()):
+            return shift
+    return {lid: 0 for lid in _CAFE_LINES}  # pragma: no cover - 64 failed draws in a row
+
+
+# ------------------------------------------------------------------------------ building
+
+
+def _assets_variants():
+    """The synthesis module ``assets/variants.py`` of the kit's checkout."""
+    root = str(REPO_ROOT)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        from assets import variants as synth_variants
+    except ImportError as exc:  # pragma: no cover - an installed kit without its assets/
+        raise VariantError(f"variants are built from the kit's assets/ folder, not found next to {REPO_ROOT} ({exc}).") from None
+    return synth_variants
+
+
+def public_dir(course, lab: str, student_id: str) -> Path:
+    """The learner's public variant, released with the lab: ``source/<lab>/variants/<id>/``."""
+    return Path(course) / "source" / lab / "variants" / _check_id(student_id)
+
+
+def truth_path(course, lab: str, student_id: str) -> Path:
+    """The variant's truth, in the instructor's course folder only: ``variants/<lab>/<id>/truth.json``."""
+    return Path(course) / "variants" / lab / _check_id(student_id) / "truth.json"
+
+
+def course_secret(course, *, create: bool = False) -> bytes:
+    """The course secret: ``variants.secret`` of ``<course>/layerlab.json``, else ``<course>/variants/secret``.
+
+    With ``create``, a missing secret file is made (32 random bytes, hex, mode 0600).
+    """
+    course = Path(course)
+    cfg = course / "layerlab.json"
+    if cfg.is_file():
+        try:
+            s = (json.loads(cfg.read_text()).get("variants") or {}).get("secret")
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise VariantError(f"{cfg}: not a JSON object with a 'variants' object ({exc}); fix or remove it.") from None
+        if s:
+            return _key(s)
+    path = course / "variants" / "secret"
+    if not path.is_file():
+        if not create:
+            raise VariantError(f"{path}: no course secret; build the variants first (`layerlab variants build LAB --course {course}`).")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    os.chmod(path, 0o600)
+    return _key(path.read_text().strip())
+
+
+@dataclass
+class BuiltVariant:
+    """One built (or cached) variant: where its files are and whether it was rebuilt."""
+
+    student_id: str
+    public: Path
+    truth: Path
+    rebuilt: bool
+    seconds: float = 0.0
+    bytes: int = 0
+
+
+def _tree_bytes(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def build_variant(lab: str, student_id: str, *, course, secret: bytes | None = None, force: bool = False) -> BuiltVariant:
+    """Build (or reuse) one learner's variant in a course folder.
+
+    Writes the public scene to :func:`public_dir` (``.../scenes/<scene>/``) and the
+    truth to :func:`truth_path`; a variant whose truth records the same parameters
+    and :data:`VARIANT_FORMAT` is up to date and left alone.
+
+    Returns
+    -------
+    BuiltVariant
+    """
+    import time
+
+    t0 = time.monotonic()
+    secret = secret if secret is not None else course_secret(course, create=True)
+    params = derive_variant(lab, course_secret=secret, student_id=student_id).to_dict()
+    pub, truth = public_dir(course, lab, student_id), truth_path(course, lab, student_id)
+    scene_dir = pub / "scenes" / params["scene"]
+    if not force and truth.is_file() and (scene_dir / "cues.json").is_file():
+        try:
+            if json.loads(truth.read_text()).get("params") == params:
+                return BuiltVariant(student_id, pub, truth, False, 0.0, _tree_bytes(pub))
+        except json.JSONDecodeError:
+            pass
+    if pub.exists():
+        shutil.rmtree(pub)
+    doc = _assets_variants().render_variant(params, scene_dir)
+    truth.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(truth.parent.parent.parent, 0o700)  # variants/: the instructor's only
+    tmp = truth.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"params": params, "cues": doc}, indent=1) + "\n")
+    os.replace(tmp, truth)
+    return BuiltVariant(student_id, pub, truth, True, round(time.monotonic() - t0, 3), _tree_bytes(pub))
+
+
+def build_variants(lab: str, students, *, course, jobs: int | None = None, force: bool = False, progress: bool = True) -> list:
+    """Build every listed learner's variant in parallel (processes), with a tqdm progress bar.
+
+    Returns
+    -------
+    list of BuiltVariant
+        In the order of ``students``.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    students = [_check_id(s) for s in dict.fromkeys(students)]
+    secret = course_secret(course, create=True)
+    jobs = max(1, min(len(students) or 1, jobs or os.cpu_count() or 1))
+    done: dict[str, BuiltVariant] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(students), desc=f"variants of {lab}", unit="learner")
+    if jobs == 1:
+        for s in students:
+            done[s] = build_variant(lab, s, course=course, secret=secret, force=force)
+            bar and bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futs = {pool.submit(build_variant, lab, s, course=course, secret=secret, force=force): s for s in students}
+            from concurrent.futures import as_completed
+
+            for f in as_completed(futs):
+                done[futs[f]] = f.result()
+                bar and bar.update(1)
+    if bar is not None:
+        bar.close()
+    return [done[s] for s in students]
+
+
+def load_truth(course, lab: str, student_id: str) -> dict | None:
+    """The complete cue sheet of a learner's variant (``truth.json`` > ``cues``), or None if there is none."""
+    p = truth_path(course, lab, student_id)
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text())["cues"]
+
+
+# ------------------------------------------------------------------------------ the learner's side
+
+
+def current_student(default: str = "") -> str:
+    """The learner's id as the lab sees it: ``$LAYERLAB_STUDENT``, ``$JUPYTERHUB_USER``, else the Unix user."""
+    for k in ("LAYERLAB_STUDENT", "JUPYTERHUB_USER"):
+        if os.environ.get(k):
+            return os.environ[k]
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover
+        return default
+
+
+def learner_scene_root(folder=".", *, student_id: str | None = None) -> Path | None:
+    """The scene library a lab should load: the learner's own variant, if the lab folder has variants.
+
+    Looks in ``<folder>/variants/<id>/scenes`` for the learner's id
+    (:func:`current_student`). Under the grader (``LAYERLAB_GRADING=1``) the grader
+    leaves exactly one variant there, the graded learner's, and that one is used.
+
+    Returns
+    -------
+    Path or None
+        A folder to use as ``LAYERLAB_ASSETS``; None when the lab has no variants
+        (a teaching copy: the kit's own scenes are used).
+
+    Raises
+    ------
+    VariantError
+        The lab has variants but none for this learner (ask the instructor).
+    """
+    root = Path(folder) / "variants"
+    if not root.is_dir():
+        return None
+    have = sorted(p.name for p in root.iterdir() if (p / "scenes").is_dir())
+    if os.environ.get("LAYERLAB_GRADING") == "1" and len(have) == 1:
+        return (root / have[0]).resolve()
+    sid = student_id or current_student()
+    if sid in have:
+        return (root / sid).resolve()
+    if "practice" in have:
+        return (root / "practice").resolve()
+    raise VariantError(f"{root}: no variant for student {sid!r}; ask your instructor (or, working on your own, run "
+                       "`layerlab variants practice LAB` in this folder).")
+
+
+def use_learner_variant(folder=".", *, student_id: str | None = None) -> Path | None:
+    """Point the kit at the learner's own variant (sets ``LAYERLAB_ASSETS``) and return its root, or None."""
+    root = learner_scene_root(folder, student_id=student_id)
+    if root is not None:
+        os.environ["LAYERLAB_ASSETS"] = str(root)
+    return root
+
+
+def build_practice(lab: str, folder=".") -> Path:
+    """A self-paced learner's practice variant, made locally: ``<folder>/variants/practice/``.
+
+    Its truth is kept next to it (``variants/practice.truth.json``) for the learner's
+    own self-check: working alone, checking is on your honour.
+    """
+    folder = Path(folder)
+    secret = secrets.token_hex(32)
+    params = derive_variant(lab, course_secret=secret, student_id="practice").to_dict()
+    pub = folder / "variants" / "practice"
+    if pub.exists():
+        shutil.rmtree(pub)
+    doc = _assets_variants().render_variant(params, pub / "scenes" / params["scene"])
+    (folder / "variants" / "practice.truth.json").write_text(json.dumps({"params": params, "cues": doc}, indent=1) + "\n")
+    return pub
+
+
+def local_truth(scene_id: str | None):
+    """The truth a learner's own self-check may use for the scene the kit currently loads.
+
+    Returns
+    -------
+    dict, None or False
+        The practice variant's complete cue sheet (``variants/practice.truth.json``,
+        made by :func:`build_practice`); None for a teaching scene (its own cue sheet
+        is complete); False for an assessed variant (its truth is the instructor's).
+    """
+    from layerlab.paths import assets_dir, scenes_dir
+
+    if not scene_id:
+        return None
+    cues = scenes_dir() / str(scene_id) / "cues.json"
+    try:
+        public = json.loads(cues.read_text()) if cues.is_file() else {}
+    except json.JSONDecodeError:
+        return None
+    if not (public.get("variant") or {}).get("assessed"):
+        return None
+    root = assets_dir()
+    practice = root.parent / f"{root.name}.truth.json"
+    if root.name == "practice" and practice.is_file():
+        return json.loads(practice.read_text())["cues"]
+    return False

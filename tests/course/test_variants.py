@@ -1,0 +1,206 @@
+"""Per-learner variants: reproducible derivation, public files without the truth, no reference mix of a variant."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from layerlab.course import variants as V
+from layerlab.errors import SceneError
+
+SECRET = b"test-course-secret-0123456789abcdef"
+
+
+def _tree_digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _leaves(doc, path=""):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _leaves(v, f"{path}.{k}")
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _leaves(v, f"{path}[{i}]")
+    else:
+        yield path, doc
+
+
+@pytest.fixture(scope="module")
+def lab2(tmp_path_factory):
+    """Two learners' lab-2 variants, and ann's built twice into separate courses."""
+    a = tmp_path_factory.mktemp("course_a")
+    b = tmp_path_factory.mktemp("course_b")
+    out = {}
+    for course in (a, b):
+        out[course] = V.build_variant("lab2_hybrid_mix", "ann", course=course, secret=SECRET)
+    out["ben"] = V.build_variant("lab2_hybrid_mix", "ben", course=a, secret=SECRET)
+    return {"a": a, "b": b, "ann": out[a], "ann_again": out[b], "ben": out["ben"]}
+
+
+def test_same_secret_and_id_give_the_same_parameters_other_ids_or_secrets_other_ones():
+    p1 = V.derive_variant("lab2_hybrid_mix", course_secret=SECRET, student_id="ann")
+    assert p1 == V.derive_variant("lab2_hybrid_mix", course_secret=SECRET, student_id="ann")
+    others = [V.derive_variant("lab2_hybrid_mix", course_secret=SECRET, student_id=f"s{i}") for i in range(20)]
+    assert len({json.dumps(o.event_shift_frames, sort_keys=True) for o in others + [p1]}) == 21
+    assert V.derive_variant("lab2_hybrid_mix", course_secret=SECRET + b"x", student_id="ann").digest != p1.digest
+    # every lab-2 event moves by 6-16 frames, door_2 earlier and the first door later
+    for o in others:
+        assert all(6 <= abs(s) <= 16 for s in o.event_shift_frames.values())
+        assert o.event_shift_frames["door"] > 0 and o.event_shift_frames["door_2"] < 0
+
+
+def test_lab1_parameters_vary_which_layers_carry_a_flaw():
+    draws = [V.derive_variant("lab1_audit", course_secret=SECRET, student_id=f"s{i}").native for i in range(40)]
+    assert {d["dialogue_late_ms"] > 0 for d in draws} == {True, False}
+    assert {d["band"] is None for d in draws} == {True, False}
+    assert {"ambience_dropout" in d for d in draws} == {True, False}
+    assert len({d["integrated_lufs"] for d in draws}) > 5
+    for d in draws:  # a replaced layer always has a flaw to find
+        assert d["dialogue_late_ms"] > 0 or d["band"] is not None
+        assert d["sfx_late"]
+        assert not -15.0 <= d["integrated_lufs"] <= -13.0
+
+
+@pytest.mark.parametrize("bad", ["", "../ann", "a b", "x" * 200])
+def test_a_malformed_student_id_is_refused_in_one_line(bad):
+    with pytest.raises(V.VariantError, match="student id"):
+        V.derive_variant("lab2_hybrid_mix", course_secret=SECRET, student_id=bad)
+
+
+def test_short_secret_and_unknown_lab_are_refused():
+    with pytest.raises(V.VariantError, match="at least 16 bytes"):
+        V.derive_variant("lab2_hybrid_mix", course_secret=b"short", student_id="ann")
+    with pytest.raises(V.VariantError, match="assessed labs are"):
+        V.derive_variant("lab3_choose_approach", course_secret=SECRET, student_id="ann")
+
+
+def test_same_secret_and_id_give_byte_identical_files(lab2):
+    assert _tree_digest(lab2["ann"].public) == _tree_digest(lab2["ann_again"].public)
+    assert lab2["ann"].truth.read_bytes() == lab2["ann_again"].truth.read_bytes()
+    ann, ben = _tree_digest(lab2["ann"].public), _tree_digest(lab2["ben"].public)
+    assert ann.keys() == ben.keys()
+    differ = {k for k in ann if ann[k] != ben[k]}
+    assert {"scenes/cafe_dialogue/video.mp4", "scenes/cafe_dialogue/cues.json", "scenes/cafe_dialogue/native.wav"} <= differ
+
+
+def test_an_up_to_date_variant_is_not_rebuilt(lab2):
+    again = V.build_variant("lab2_hybrid_mix", "ann", course=lab2["a"], secret=SECRET)
+    assert not again.rebuilt and again.bytes == lab2["ann"].bytes
+
+
+def test_the_variant_moves_the_cues_and_levels_the_clips_as_the_truth_says(lab2):
+    from layerlab.measure.loudness import integrated_loudness
+    from layerlab.mix.scenes import load_scene
+
+    base = load_scene("cafe_dialogue")
+    truth = json.loads(lab2["ann"].truth.read_text())
+    p = truth["params"]
+    pub = json.loads((lab2["ann"].public / "scenes" / "cafe_dialogue" / "cues.json").read_text())
+    for e, b in zip(pub["events"], base.cues.events):
+        assert e["frame"] == b.frame + p["event_shift_frames"][e["id"]]
+    music = lab2["ann"].public / "scenes" / "cafe_dialogue" / truth["cues"]["music"]["clip"]
+    from layerlab.io.audio import load_audio
+
+    got = integrated_loudness(load_audio(music)) - integrated_loudness(base.load_clip(base.cues.music["clip"]))
+    assert got == pytest.approx(p["level_db"]["music"], abs=0.05)
+    # the truth's suggested gain undoes the re-levelling: the reference mix is the teaching scene's
+    assert truth["cues"]["music"]["gain_db"] == pytest.approx(base.cues.music["gain_db"] - p["level_db"]["music"])
+
+
+def test_public_files_hold_no_gain_no_flaw_and_no_true_value(lab2):
+    for who in ("ann", "ben"):
+        pub_dir = lab2[who].public
+        truth = json.loads(lab2[who].truth.read_text())["cues"]
+        pub = json.loads((pub_dir / "scenes" / "cafe_dialogue" / "cues.json").read_text())
+        keys = {path.rsplit(".", 1)[-1].split("[")[0] for path, _ in _leaves(pub) if not path.startswith(".mix_target.")}
+        assert not keys & {"gain_db", "duck_db", "integrated_lufs", "truth", "dialogue_to_music_lu", "offset_ms"}
+        assert pub["native"]["flaws"] == []
+        secret_values = {(k, json.dumps(v)) for k, v in [("gain_db", truth["music"]["gain_db"]), ("gain_db", truth["ambience"]["gain_db"]),
+                                                          ("duck_db", truth["music"]["duck_db"]),
+                                                          ("integrated_lufs", truth["native"]["integrated_lufs"])]}
+        blob = b"".join(p.read_bytes() for p in pub_dir.rglob("*") if p.is_file())
+        for k, v in secret_values:
+            assert f'"{k}": {v}'.encode() not in blob
+        assert b"truth" not in blob.lower().replace(b"truthful", b"")
+        assert not list(pub_dir.rglob("truth.json"))
+        assert lab2[who].truth.resolve().is_relative_to((lab2["a"] / "variants").resolve())
+
+
+def test_the_course_secret_file_is_made_private(tmp_path):
+    s1 = V.course_secret(tmp_path, create=True)
+    mode = stat.S_IMODE(os.stat(tmp_path / "variants" / "secret").st_mode)
+    assert mode == 0o600 and len(s1) >= 32
+    assert V.course_secret(tmp_path) == s1
+    (tmp_path / "layerlab.json").write_text(json.dumps({"variants": {"secret": "from-the-config-0123456789"}}))
+    assert V.course_secret(tmp_path) == b"from-the-config-0123456789"
+
+
+def test_no_kit_function_mixes_an_assessed_variant(lab2, monkeypatch, tmp_path):
+    from layerlab.mix import scenes
+
+    monkeypatch.setenv("LAYERLAB_ASSETS", str(lab2["ann"].public))
+    sc = scenes.load_scene("cafe_dialogue")
+    with pytest.raises(SceneError, match="assessed variant"):
+        scenes.hybrid_stack(sc)
+    from layerlab.cli import main
+
+    assert main(["scenes", "cafe_dialogue", "--reference", str(tmp_path / "ref")]) != 0
+    assert not (tmp_path / "ref").exists()
+
+
+def test_the_lab_finds_the_learners_own_variant(lab2, monkeypatch, tmp_path):
+    lab = tmp_path / "lab2_hybrid_mix"
+    (lab / "variants").mkdir(parents=True)
+    for who in ("ann", "ben"):
+        os.symlink(lab2[who].public, lab / "variants" / who)
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_STUDENT", "ben")
+    assert V.learner_scene_root(lab) == (lab / "variants" / "ben").resolve()
+    monkeypatch.setenv("LAYERLAB_STUDENT", "cat")
+    with pytest.raises(V.VariantError, match="no variant for student 'cat'"):
+        V.learner_scene_root(lab)
+    assert V.learner_scene_root(tmp_path) is None  # a teaching copy: the kit's scenes
+
+
+def test_no_variant_leaks_into_later_tests():
+    assert "LAYERLAB_ASSETS" not in os.environ or "variants" not in os.environ["LAYERLAB_ASSETS"]
+
+
+def test_grading_finds_the_gradebook_students_own_variant_and_refuses_a_missing_one(lab2, tmp_path):
+    from layerlab.errors import GradingError
+    from layerlab.grading.batch import learner_variant
+
+    work = tmp_path / "work"
+    (work / "variants" / "ann").mkdir(parents=True)  # whatever the submission brought is replaced
+    import shutil
+
+    shutil.rmtree(work / "variants")
+    v = learner_variant(lab2["a"], "lab2_hybrid_mix", "ben", work)
+    assert v.scene_dir == lab2["ben"].public / "scenes" / "cafe_dialogue"
+    assert v.truth == json.loads(lab2["ben"].truth.read_text())["cues"]
+    assert sorted(p.name for p in (work / "variants").iterdir()) == ["ben"]
+    with pytest.raises(GradingError, match="no variant of lab2_hybrid_mix for student 'zed'.*layerlab variants build"):
+        learner_variant(lab2["a"], "lab2_hybrid_mix", "zed")
+    assert learner_variant(lab2["a"], "lab1_audit", "ben") is None  # no variants of lab 1 in this course
+    assert learner_variant(None, "lab2_hybrid_mix", "ben") is None
+
+
+def test_a_practice_variant_keeps_its_truth_locally_and_an_assessed_one_does_not(lab2, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_ASSETS", "")  # use_learner_variant sets it: monkeypatch restores it after the test
+    monkeypatch.delenv("LAYERLAB_ASSETS")
+    monkeypatch.setenv("LAYERLAB_STUDENT", "nobody-here")
+    pub = V.build_practice("lab1_audit", tmp_path)
+    assert V.use_learner_variant(tmp_path) == pub.resolve()
+    truth = V.local_truth("cafe_dialogue")
+    assert truth["native"]["flaws"] and truth == json.loads((tmp_path / "variants" / "practice.truth.json").read_text())["cues"]
+    monkeypatch.setenv("LAYERLAB_ASSETS", str(lab2["ann"].public))
+    assert V.local_truth("cafe_dialogue") is False
+    monkeypatch.delenv("LAYERLAB_ASSETS")
+    assert V.local_truth("cafe_dialogue") is None  # the teaching scene: its cue sheet is complete

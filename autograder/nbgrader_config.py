@@ -53,6 +53,7 @@ c.Execute.interrupt_on_timeout = True
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from layerlab.grading import ScrubHiddenTests  # noqa: E402
+from layerlab.grading import FeedbackStyle, ScrubHiddenTests  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# FeedbackStyle (after the CSS header, which it adds to) wraps long verdict lines inside the page.
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor, FeedbackStyle]

@@ -16,7 +16,8 @@ browser open (the case of issue #17), and "Run All Cells" is run from the menu. 
 error or stderr output, any widget output that did not render (a "Loading widget..." /
 "Error displaying widget" placeholder, or a widget output without its view), any figure
 (``img``/``canvas``/``svg`` output) wider than its cell's output area, any output that floods the page
-(over ``MAX_OUTPUT_CHARS``) or echoes an object's repr, and any browser console error.
+(over ``MAX_OUTPUT_CHARS``), echoes an object's repr or shows "-inf", "nan" or "-200 dB", and any
+browser console error.
 Screenshots of the top and the end of each notebook (and of the first error) go to ``test-artifacts/browser/`` (gitignored).
 Lesson 07 is opened by ``test_mixer_in_jupyterlab``, which also drags a fader of its mixer.
 
@@ -286,12 +287,16 @@ _KERNEL_IDLE = "() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-W
 # characters); issue #17 found a grade cell echoing a SubmissionGrade with every figure's base64 (~60 000).
 MAX_OUTPUT_CHARS = 8000
 
+# A number that is not one, shown to a learner: "-inf LUFS", "nan", or the -200 dB floor of a dB conversion
+# (issue #17). Silence reads "n/a" (or is said in words) everywhere in the kit.
+NOT_A_NUMBER = r"/[-+]inf\b|\bnan\b|(^|[^\d.])-200(\.0+)? ?dB/"  # case-sensitive: prose may say "NaN"
+
 # Everything the learner would see go wrong, read from the rendered page. Outputs are walked cell by
 # cell so a problem names its code cell (0-based, counting code cells only).
-_INSPECT = """
+_INSPECT = r"""
 () => {
   const codeCells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell')];
-  const out = {prompts: [], errors: [], widgets: [], figures: [], walls: [], echoes: [], notebookWidth: 0,
+  const out = {prompts: [], errors: [], widgets: [], figures: [], walls: [], echoes: [], leaks: [], notebookWidth: 0,
                fileBrowser: false};
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   out.notebookWidth = nb ? nb.clientWidth : 0;
@@ -307,6 +312,8 @@ _INSPECT = """
       if (mime === 'application/vnd.jupyter.stderr') out.errors.push({cell: i, text: o.innerText.slice(0, 3000)});
       else if (o.innerText.length > MAX_OUTPUT_CHARS) out.walls.push({cell: i, chars: o.innerText.length,
                                                                      text: o.innerText.slice(0, 200)});
+      const leak = (mime === 'application/vnd.jupyter.stderr') ? null : o.innerText.match(NOT_A_NUMBER);
+      if (leak) out.leaks.push({cell: i, text: o.innerText.slice(Math.max(0, leak.index - 60), leak.index + 40)});
       if (mime === 'text/plain' && /^<[\w.]+( object)? at 0x[0-9a-f]+>$/.test(o.innerText.trim()))
         out.echoes.push({cell: i, text: o.innerText.trim()});
       if (mime === 'application/vnd.jupyter.widget-view+json' && !o.classList.contains('lm-mod-hidden')) {
@@ -327,7 +334,7 @@ _INSPECT = """
   });
   return out;
 }
-""".replace("MAX_OUTPUT_CHARS", str(MAX_OUTPUT_CHARS))
+""".replace("MAX_OUTPUT_CHARS", str(MAX_OUTPUT_CHARS)).replace("NOT_A_NUMBER", NOT_A_NUMBER)
 
 
 def _open(page, server, path: str, errors: list[str]):
@@ -386,6 +393,7 @@ def _problems(state: dict, *, expect_all_ran: bool = True) -> list[str]:
     found += [f"code cell {w['cell']}: a widget did not render: {w['text']!r}" for w in state["widgets"]]
     found += [f"code cell {w['cell']}: an output of {w['chars']} characters floods the page: {w['text']!r}..."
               for w in state["walls"]]
+    found += [f"code cell {k['cell']} shows a number that is not one: ...{k['text']}..." for k in state["leaks"]]
     found += [f"code cell {e['cell']} echoes {e['text']}: end its last line with ';' or assign it" for e in state["echoes"]]
     found += [f"code cell {f['cell']}: a {f['tag']} {f['width']} px wide runs {f['overflow']} px past the "
               f"{f['area']} px output area" for f in state["figures"]]

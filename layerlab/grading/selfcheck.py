@@ -120,9 +120,13 @@ def _show(grade: SubmissionGrade, folder: Path) -> None:
         return
     # a terminal cannot show an image (IPython would print "<IPython.core.display.Image object>")
     out = folder.resolve().parent / "self_check_figures"
-    out.mkdir(exist_ok=True)
-    for it in figures:
-        (out / f"{it.name}.png").write_bytes(base64.b64decode(it.figure_png))
+    try:
+        out.mkdir(exist_ok=True)
+        for it in figures:
+            (out / f"{it.name}.png").write_bytes(base64.b64decode(it.figure_png))
+    except OSError as err:
+        print(f"Figures not saved: {out} cannot be written ({err.strerror}); run self_check() in a notebook to see them.")
+        return
     print(f"Figures saved in {out}: " + ", ".join(f"{it.name}.png" for it in figures))
 
 

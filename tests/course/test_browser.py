@@ -138,6 +138,11 @@ def test_learner_copy_keeps_the_stub_and_no_solution_hidden_test_or_mark_scheme(
     """The copies the browser opens are what learners get (guards the helpers above)."""
     config = _nbgrader_config()
     stub = config.ClearSolutions.code_stub["python"]
+    (root / "faults").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in FAULTS],
+                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                     "language": "python"}}),
+                   str(root / "faults" / "faults.ipynb"))
     for lab in LABS:
         instructor = _instructor_notebook(lab)
         learner = _release(instructor)
@@ -169,10 +174,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# A notebook with one of each fault the test looks for, to show that each detector fires (the test of
+# the test): a 1400 px interactive figure, a widget whose model does not exist, a flood of text, an
+# echoed repr and a -inf shown as a number. Opened by test_the_checks_catch_each_fault.
+FAULTS = [
+    "%matplotlib widget\nimport matplotlib.pyplot as plt\nfig = plt.figure(figsize=(14, 3), dpi=100)\nplt.plot([0, 1]);",
+    "from IPython.display import display\ndisplay({'application/vnd.jupyter.widget-view+json': "
+    "{'model_id': 'no-such-model', 'version_major': 2, 'version_minor': 0}}, raw=True)",
+    "print('x' * 20000)",
+    "object()",
+    "print('loudness', float('-inf'), 'LUFS')",
+]
+
+
 def _course_folder(root: Path) -> None:
     """``root/lessons``, ``root/labs/<lab>`` (filled learner copy), ``root/untouched/<lab>`` (as released)."""
     scratch = shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable", "*.py", ".ipynb_checkpoints")
     shutil.copytree(ROOT / "lessons", root / "lessons", ignore=scratch)
+    (root / "faults").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in FAULTS],
+                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                     "language": "python"}}),
+                   str(root / "faults" / "faults.ipynb"))
     for lab in LABS:
         instructor = _instructor_notebook(lab)
         learner = _release(instructor)
@@ -296,7 +319,8 @@ NOT_A_NUMBER = r"/[-+]inf\b|\bnan\b|(^|[^\d.])-200(\.0+)? ?dB/"  # case-sensitiv
 _INSPECT = r"""
 () => {
   const codeCells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell')];
-  const out = {prompts: [], errors: [], widgets: [], figures: [], walls: [], echoes: [], leaks: [], notebookWidth: 0,
+  const out = {prompts: [], errors: [], widgets: [], figures: [], walls: [], echoes: [], leaks: [], widgetViews: 0, figuresSeen: 0,
+               notebookWidth: 0,
                fileBrowser: false};
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   out.notebookWidth = nb ? nb.clientWidth : 0;
@@ -321,11 +345,13 @@ _INSPECT = r"""
         const view = o.querySelector('.jupyter-widgets, .lm-Widget');
         if (/Loading widget|Error displaying widget/.test(text) || !view)
           out.widgets.push({cell: i, text: text.slice(0, 300) || '(empty widget output)'});
+        else out.widgetViews += 1;
       }
       for (const f of o.querySelectorAll('img, canvas, svg')) {
         if (f.parentElement && f.parentElement.closest('svg')) continue;  // an svg's own parts
         const r = f.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) continue;
+        if (r.width > 100) out.figuresSeen += 1;
         if (r.right > limit.right + 1)
           out.figures.push({cell: i, tag: f.tagName.toLowerCase(), width: Math.round(r.width),
                             overflow: Math.round(r.right - limit.right), area: Math.round(limit.width)});
@@ -433,6 +459,23 @@ def test_notebook_runs_cleanly_in_jupyterlab(path, jupyter_server, browser):
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
+def test_the_checks_catch_each_fault(jupyter_server, browser):
+    """Each detector fires on a notebook made of faults (and only where the fault is)."""
+    errors: list[str] = []
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        state = _run_notebook(page, jupyter_server, "faults/faults.ipynb", "faults", errors)
+    finally:
+        page.close()
+        _shut_down_kernels(jupyter_server)
+    assert [f["cell"] for f in state["figures"]] == [0] and state["figures"][0]["width"] >= 1300, state["figures"]
+    assert [w["cell"] for w in state["widgets"]] == [1] and "Error displaying widget" in state["widgets"][0]["text"]
+    assert [w["cell"] for w in state["walls"]] == [2]
+    assert [e["cell"] for e in state["echoes"]] == [3] and state["echoes"][0]["text"].startswith("<object object at 0x")
+    assert [k["cell"] for k in state["leaks"]] == [4]
+    assert state["errors"] == [] and len(_problems(state)) == 5
+
+
 @pytest.mark.parametrize("lab", LABS)
 def test_untouched_lab_stops_at_its_first_answer(lab, jupyter_server, browser):
     """A learner who runs the released copy before answering sees one clear NotImplementedError."""
@@ -468,6 +511,7 @@ def test_mixer_in_jupyterlab(jupyter_server, browser):
         state = _run_notebook(page, jupyter_server, f"lessons/{MIXER_LESSON}", "lessons_07_four_layers", errors)
         problems = _problems(state)
         assert not problems, f"{MIXER_LESSON}:\n" + "\n".join(problems)
+        assert state["widgetViews"] >= 5 and state["figuresSeen"] >= 1, state  # the checks looked at something
         mixer = page.locator(".layerlab-mixer").first
         readout = mixer.locator(".widget-html.layerlab-readout").first
         canvas = mixer.locator("canvas").first

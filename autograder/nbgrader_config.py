@@ -56,10 +56,11 @@ c.Execute.interrupt_on_timeout = True
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from layerlab.grading import ScrubHiddenTests  # noqa: E402
+from layerlab.grading import FeedbackStyle, ScrubHiddenTests  # noqa: E402
 from layerlab.grading.preprocessors import autograde_runners, autograde_sanitizers  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# FeedbackStyle (after the CSS header, which it adds to) wraps long verdict lines inside the page.
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor, FeedbackStyle]
 
 # generate_assignment stores each locked cell's checksum before it cuts the hidden tests, so
 # autograde would warn "Attribute 'checksum' ... has changed!" for every test cell of an

@@ -141,7 +141,7 @@ report = self_check(deliverable=DELIVERABLE)
 # ### Graded: `sync` - every sound effect within the EBU R37 window (-40..+60 ms) of its visual event
 
 # %% role="test" grade_id="check_sync"
-self_check("sync", deliverable=DELIVERABLE, figures=True)
+self_check("sync", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("sync", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -150,7 +150,7 @@ assert self_check("sync", deliverable=DELIVERABLE, show=False).items[0].passed
 # ### Graded: `dialogue_sync` - every line within the EBU R37 window of its cue
 
 # %% role="test" grade_id="check_dialogue_sync"
-self_check("dialogue_sync", deliverable=DELIVERABLE, figures=True)
+self_check("dialogue_sync", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("dialogue_sync", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -159,7 +159,7 @@ assert self_check("dialogue_sync", deliverable=DELIVERABLE, show=False).items[0]
 # ### Graded: `loudness` - integrated loudness -14 LUFS ±1 (streaming)
 
 # %% role="test" grade_id="check_loudness"
-self_check("loudness", deliverable=DELIVERABLE, figures=True)
+self_check("loudness", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("loudness", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -168,7 +168,7 @@ assert self_check("loudness", deliverable=DELIVERABLE, show=False).items[0].pass
 # ### Graded: `true_peak` - true peak at or under -1 dBTP
 
 # %% role="test" grade_id="check_true_peak"
-self_check("true_peak", deliverable=DELIVERABLE, figures=True)
+self_check("true_peak", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("true_peak", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -177,7 +177,7 @@ assert self_check("true_peak", deliverable=DELIVERABLE, show=False).items[0].pas
 # ### Graded: `masking` - dialogue at least 10 LU over the music and 15 LU over the ambience
 
 # %% role="test" grade_id="check_masking"
-self_check("masking", deliverable=DELIVERABLE, figures=True)
+self_check("masking", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("masking", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -186,7 +186,7 @@ assert self_check("masking", deliverable=DELIVERABLE, show=False).items[0].passe
 # ### Graded: `band_audibility` - dialogue audible over the rest in the speech bands (index at least 0.75)
 
 # %% role="test" grade_id="check_band_audibility"
-self_check("band_audibility", deliverable=DELIVERABLE, figures=True)
+self_check("band_audibility", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("band_audibility", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -195,7 +195,7 @@ assert self_check("band_audibility", deliverable=DELIVERABLE, show=False).items[
 # ### Graded: `ducking` - music at least 6 dB down under dialogue, with no gain steps
 
 # %% role="test" grade_id="check_ducking"
-self_check("ducking", deliverable=DELIVERABLE, figures=True)
+self_check("ducking", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("ducking", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -204,7 +204,7 @@ assert self_check("ducking", deliverable=DELIVERABLE, show=False).items[0].passe
 # ### Graded: `ambience_continuity` - the room tone runs without dropouts or jumps
 
 # %% role="test" grade_id="check_ambience_continuity"
-self_check("ambience_continuity", deliverable=DELIVERABLE, figures=True)
+self_check("ambience_continuity", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("ambience_continuity", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS
@@ -213,7 +213,7 @@ assert self_check("ambience_continuity", deliverable=DELIVERABLE, show=False).it
 # ### Graded: `dialogue_noise_floor` - a clean dialogue stem: quiet between lines, never clipped
 
 # %% role="test" grade_id="check_dialogue_noise_floor"
-self_check("dialogue_noise_floor", deliverable=DELIVERABLE, figures=True)
+self_check("dialogue_noise_floor", deliverable=DELIVERABLE, figures=True);
 ### BEGIN HIDDEN TESTS
 assert self_check("dialogue_noise_floor", deliverable=DELIVERABLE, show=False).items[0].passed
 ### END HIDDEN TESTS

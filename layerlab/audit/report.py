@@ -164,12 +164,30 @@ class AuditReport:
     def to_text(self) -> str:
         """A plain-text report, one line per measurement and per visual event."""
         band_limited = self.band_low_hz > 200 or self.band_high_hz < 6000
+        if math.isfinite(self.integrated_lufs):
+            loudness = (f"{self.integrated_lufs:6.1f} LUFS (target {self.target_lufs:g}; "
+                        f"{self.loudness_error_lu:+.1f} LU)")
+        else:
+            loudness = f"   n/a (nothing above BS.1770's -70 LUFS gate; target {self.target_lufs:g} LUFS)"
+        if math.isfinite(self.true_peak_dbtp):
+            peak = f"{self.true_peak_dbtp:6.1f} dBTP (ceiling {self.max_true_peak_dbtp:g})"
+        else:
+            peak = f"   n/a (digital silence; ceiling {self.max_true_peak_dbtp:g} dBTP)"
+        if math.isfinite(self.band_low_hz) and math.isfinite(self.band_high_hz):
+            band = f"{self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz" + ("  <- band-limited (telephone-like?)" if band_limited else "")
+        else:
+            band = "n/a (no sound)"
+        # the dB conversion floors silence at -200 dBFS (layerlab.measure.envelopes): not a level to print
+        if math.isfinite(self.noise_floor_dbfs) and self.noise_floor_dbfs > -199.0:
+            noise = f"floor {self.noise_floor_dbfs:.1f} dBFS, signal-to-noise " + (
+                f"{self.snr_db:.1f} dB" if math.isfinite(self.snr_db) else "n/a")
+        else:
+            noise = "n/a (digital silence)"
         lines = [f"Audit of {Path(self.path).name} ({self.duration_s:.1f} s)",
-                 f"  loudness   {self.integrated_lufs:6.1f} LUFS (target {self.target_lufs:g}; {self.loudness_error_lu:+.1f} LU)",
-                 f"  true peak  {self.true_peak_dbtp:6.1f} dBTP (ceiling {self.max_true_peak_dbtp:g})",
-                 f"  band       {self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz"
-                 + ("  <- band-limited (telephone-like?)" if band_limited else ""),
-                 f"  noise      floor {self.noise_floor_dbfs:.1f} dBFS, signal-to-noise {self.snr_db:.1f} dB"]
+                 f"  loudness   {loudness}",
+                 f"  true peak  {peak}",
+                 f"  band       {band}",
+                 f"  noise      {noise}"]
         for d in self.dropouts:
             lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the sound falls "
                          f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB under its usual level")

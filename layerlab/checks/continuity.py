@@ -330,6 +330,10 @@ def _mix_only_changes(ctx: CheckContext, r: ContinuityResult, reference) -> list
     return added
 
 
+# dialogue_noise_floor floors power at 1e-20 (-200 dBFS); anything this low is digital silence
+SILENT_FLOOR_DBFS = -199.0
+
+
 def check_noise_floor(ctx: CheckContext) -> CheckResult:
     """Run the ``dialogue_noise_floor`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≤ {NOISE_FLOOR_MAX_DBFS:g} dBFS between lines, no clipping"
@@ -348,6 +352,8 @@ def check_noise_floor(ctx: CheckContext) -> CheckResult:
     msgs = []
     ok = True
     value = r.floor_dbfs
+    if value is not None and value <= SILENT_FLOOR_DBFS:
+        value = -math.inf  # digital silence: dialogue_noise_floor's log floor (-200 dBFS) is not a level to report
     if r.floor_dbfs is not None and r.floor_dbfs > NOISE_FLOOR_MAX_DBFS:
         ok = False
         msgs.append(f"the dialogue stem carries noise at {r.floor_dbfs:.1f} dBFS between lines (aim for ≤ "
@@ -359,7 +365,7 @@ def check_noise_floor(ctx: CheckContext) -> CheckResult:
     if ok:
         if r.floor_dbfs is None:
             msg = "no pause between lines long enough to measure a noise floor; no clipping."
-        elif math.isinf(r.floor_dbfs):
+        elif math.isinf(value):
             msg = "the dialogue stem is silent between lines, and unclipped."
         else:
             msg = f"the dialogue stem is quiet between lines ({r.floor_dbfs:.1f} dBFS) and unclipped."

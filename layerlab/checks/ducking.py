@@ -23,7 +23,7 @@ from layerlab.checks.context import (
 from layerlab.checks.heard import heard_activity, heard_layers
 from layerlab.checks.report import CheckResult
 
-__all__ = ["DuckingMeasure", "measure_ducking", "check_ducking"]
+__all__ = ["DuckingMeasure", "measure_ducking", "check_ducking", "music_drop_phrase"]
 
 
 @dataclass
@@ -204,6 +204,28 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
 
 
 
+def music_drop_phrase(depth_db: float) -> str:
+    """How far the music falls under speech, in words: "the music drops only 3.2 dB".
+
+    Parameters
+    ----------
+    depth_db : float
+        Ducking depth in dB (:attr:`DuckingMeasure.depth_db`; positive: quieter under speech).
+
+    Returns
+    -------
+    str
+        "does not drop" for a depth that rounds to 0.0 dB (never "-0.0 dB"), "rises X dB" for a
+        negative depth, "drops only X dB" otherwise. Issue #17; read in ``lessons/07_four_layers.ipynb``.
+    """
+    shown = round(float(depth_db), 1)
+    if shown == 0.0:
+        return "the music does not drop"
+    if shown < 0:
+        return f"the music rises {-shown:.1f} dB"
+    return f"the music drops only {shown:.1f} dB"
+
+
 def check_ducking(ctx: CheckContext) -> CheckResult:
     """Run the ``ducking`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
     target = f"≥ {DUCK_MIN_DEPTH_DB:g} dB under dialogue, no gain step > {DUCK_MAX_STEP_DB:g} dB in 10 ms"
@@ -247,7 +269,7 @@ def check_ducking(ctx: CheckContext) -> CheckResult:
         msgs.append(msg)
     elif dm.depth_db < DUCK_MIN_DEPTH_DB:
         ok = False
-        msgs.append(f"the music drops only {dm.depth_db:.1f} dB while dialogue is active; duck it "
+        msgs.append(f"{music_drop_phrase(dm.depth_db)} while dialogue is active; duck it "
                     f"{DUCK_MIN_DEPTH_DB:g}-12 dB under speech (sidechain ducking from the dialogue layer).")
         if stem_depth is not None and stem_depth >= DUCK_MIN_DEPTH_DB and dm.depth_db < stem_depth:
             msgs.append(f"(stems/music.wav alone ducks {stem_depth:.1f} dB, but the music heard in mix.wav does not: "

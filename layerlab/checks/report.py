@@ -101,8 +101,8 @@ class CheckResult:
         if self.value is None:
             return "n/a"
         v = float(self.value)
-        if math.isinf(v):
-            return ("+" if v > 0 else "-") + "inf " + self.unit
+        if not math.isfinite(v):  # silence has no loudness and no peak: "n/a", as `layerlab measure` says
+            return "n/a"
         if self.unit in ("", "index"):
             return f"{v:.2f}"
         return f"{v:.1f} {self.unit}"

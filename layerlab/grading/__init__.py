@@ -39,7 +39,7 @@ from layerlab.grading.batch import (ClassSummary, annotate_autograded, grade_ass
                                     write_gradebook)
 from layerlab.grading.measuring import MEASURE_TIMEOUT_S, measure_deliverable, measure_in_child
 from layerlab.grading.preprocessors import hidden_test_lines, strip_hidden_tests
-from layerlab.grading.reports import write_histograms, write_summary_csv
+from layerlab.grading.reports import histograms_figure, write_histograms, write_summary_csv
 from layerlab.grading.results import ItemGrade, SubmissionGrade
 from layerlab.grading.rubric import (FIGURE_FOR_CHECK, KIT_RUBRIC, RUBRIC_FILE, assignment_spec, derived_truth, load_rubric, scene_cues,
                                      score_answers, score_mix)
@@ -52,8 +52,8 @@ from layerlab.grading.submission import (MAX_FILE_MB, MAX_SUBMISSION_MB, copy_su
 __all__ = [
     "ClassSummary", "DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "FIGURE_FOR_CHECK", "GraderError", "GradingError",
     "ItemGrade", "KIT_RUBRIC", "MAX_FILE_MB", "MAX_SUBMISSION_MB", "MEASURE_TIMEOUT_S", "RUBRIC_FILE", "SandboxError",
-    "ScrubHiddenTests", "SubmissionGrade", "ZygoteError", "annotate_autograded", "assignment_spec", "check_answers",
-    "copy_submission", "derived_truth", "grade_assignment", "grade_submission", "hidden_test_lines", "learner_code_cells",
+    "FeedbackStyle", "ScrubHiddenTests", "SubmissionGrade", "ZygoteError", "annotate_autograded", "assignment_spec", "check_answers",
+    "copy_submission", "derived_truth", "grade_assignment", "grade_submission", "hidden_test_lines", "histograms_figure", "learner_code_cells",
     "load_rubric", "measure_deliverable", "measure_in_child", "protected_roots", "resolve_inside", "restore_locked_cells",
     "run_learner_code", "scene_cues", "score_answers", "score_mix", "self_check", "strip_hidden_tests", "submission_hash",
     "write_gradebook", "write_histograms", "write_summary_csv",
@@ -65,4 +65,8 @@ def __getattr__(name):  # lazy: importing nbgrader costs time the learner's self
         from layerlab.grading import preprocessors
 
         return preprocessors.ScrubHiddenTests
+    if name == "FeedbackStyle":
+        from layerlab.grading import reports
+
+        return reports.FeedbackStyle
     raise AttributeError(name)

@@ -49,34 +49,104 @@ def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
     return path
 
 
-def write_histograms(path, spec: dict, grades: list[SubmissionGrade], *, assignment: str = "") -> Path:
-    """One histogram per rubric item (points earned across the class) plus the total."""
-    import matplotlib
+def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: str = ""):
+    """The class's points per rubric item and in total, as a matplotlib Figure (not shown, not saved).
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    spec : dict
+        The assignment's rubric entry (:func:`layerlab.grading.assignment_spec`): ``items`` with
+        ``grade_id``, ``points`` and ``check``/``label``/``answer``.
+    grades : list of SubmissionGrade
+        One per learner.
+    assignment : str
+        For the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per item plus the total: x = points earned (whole-point ticks; an item worth a
+        few points gets one bar per whole point), y = number of learners (whole ticks).
+
+    Notes
+    -----
+    Made with :class:`matplotlib.figure.Figure` directly (no pyplot state), so it works headless.
+    Documented for instructors in ``autograder/README.md``.
+    """
     import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     items = spec["items"]
     n = len(items) + 1
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
-    for ax, it in zip(axes.flat, items):
-        vals = [next((x.points for x in g.items if x.grade_id == it["grade_id"]), 0.0) for g in grades]
-        mx = float(it["points"])
-        ax.hist(vals, bins=np.linspace(0, mx, 6) if mx > 0 else 5, color="#4c72b0", edgecolor="white")
-        ax.set_title(f"{it.get('check') or it.get('label') or it['answer']} (/{fmt(mx)})", fontsize=9)
-        ax.set_xlim(-0.05 * mx, mx * 1.05 + 1e-9)
-    ax = axes.flat[len(items)]
-    totals = [g.score for g in grades]
-    mx = float(sum(float(it["points"]) for it in items))
-    ax.hist(totals, bins=np.linspace(0, mx, 11) if mx > 0 else 5, color="#dd8452", edgecolor="white")
-    ax.set_title(f"total (/{fmt(mx)})", fontsize=9)
+    panels = [(it.get("check") or it.get("label") or it["answer"], float(it["points"]),
+               [next((x.points for x in g.items if x.grade_id == it["grade_id"]), 0.0) for g in grades], "#4c72b0")
+              for it in items]
+    panels.append(("total", float(sum(float(it["points"]) for it in items)), [g.score for g in grades], "#dd8452"))
+    for ax, (name, mx, vals, colour) in zip(axes.flat, panels):
+        if mx > 0 and float(mx).is_integer() and mx <= 20:
+            bins = np.arange(mx + 2) - 0.5  # one bar per whole point, centred on it
+        else:
+            bins = np.linspace(0, mx, 11) if mx > 0 else 5
+        ax.hist(vals, bins=bins, color=colour, edgecolor="white")
+        ax.set_title(f"{name} (/{fmt(mx)})", fontsize=9)
+        ax.set_xlim(-0.6 if mx <= 20 else -0.05 * mx, mx + (0.6 if mx <= 20 else 0.05 * mx) + 1e-9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("points", fontsize=8)
+        ax.set_ylabel("learners", fontsize=8)
+        ax.tick_params(labelsize=8)
     fig.suptitle(f"{assignment}: {len(grades)} submissions", fontsize=11)
     fig.tight_layout()
+    return fig
+
+
+def write_histograms(path, spec: dict, grades: list[SubmissionGrade], *, assignment: str = "") -> Path:
+    """Save :func:`histograms_figure` as a PNG at ``path`` (90 dpi); returns the path."""
+    fig = histograms_figure(spec, grades, assignment=assignment)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)
+
+
+# Feedback pages (``nbgrader generate_feedback``) show printed output in <pre> blocks that never wrap:
+# a long verdict line ran off the right edge of the page and hid its advice (issue #17).
+FEEDBACK_CSS = """
+/* Layer Lab: long output lines (the grader's verdicts) wrap inside the page */
+div.output_subarea pre, div.output_area pre, div.output_text pre, .jp-OutputArea-output pre {
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+  word-break: normal;
+}
+"""
+
+
+def _make_feedback_style():
+    from nbconvert.preprocessors import Preprocessor
+
+    class FeedbackStyle(Preprocessor):
+        """nbconvert preprocessor: add :data:`FEEDBACK_CSS` to the page's inlined CSS.
+
+        Put it after ``CSSHTMLHeaderPreprocessor`` (which replaces the inlined CSS) in
+        ``GenerateFeedback.preprocessors``, as ``autograder/nbgrader_config.py`` does.
+        """
+
+        def preprocess(self, nb, resources):
+            inlining = resources.setdefault("inlining", {})
+            inlining["css"] = [*inlining.get("css", []), FEEDBACK_CSS]
+            return nb, resources
+
+    return FeedbackStyle
+
+
+def __getattr__(name):  # lazy: importing nbconvert costs time a learner's self-check does not need
+    if name == "FeedbackStyle":
+        cls = _make_feedback_style()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)

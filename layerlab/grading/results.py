@@ -44,10 +44,15 @@ class ItemGrade:
     message: str = ""
     figure_png: str = ""
 
+    def __repr__(self) -> str:  # short: the default repr held the figure's base64
+        return (f"<ItemGrade {self.name}: {'PASS' if self.passed else 'FAIL'} {fmt(self.value)}"
+                f"{' ' + self.unit if self.unit and fmt(self.value) not in ('-', 'n/a') else ''}, "
+                f"{fmt(self.points)}/{fmt(self.max_points)} points>")
+
     def to_text(self) -> str:
         mark = "PASS" if self.passed else "FAIL"
         value = fmt(self.value)
-        unit = f" {one_line(self.unit)}" if self.unit and value != "-" else ""
+        unit = f" {one_line(self.unit)}" if self.unit and value not in ("-", "n/a") else ""
         target = f" (target {fmt(self.target)})" if self.target not in (None, "") else ""
         return (f"[{mark}] {one_line(self.name)}: {value}{unit}{target} -> {fmt(self.points)}/{fmt(self.max_points)} points\n"
                 f"       {one_line(self.message, limit=2000)}")
@@ -98,6 +103,11 @@ class SubmissionGrade:
         names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox")
         keep = {k: d[k] for k in names if k in d}
         return cls(items=items, **keep)
+
+    def __repr__(self) -> str:
+        # short: a notebook cell that ends in self_check(...) echoes it (the default repr held every figure's base64)
+        return (f"<SubmissionGrade {self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points, "
+                f"{len(self.items)} item{'s' if len(self.items) != 1 else ''}{', error' if self.error else ''}>")
 
     def to_text(self) -> str:
         lines = [f"{self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points"]
@@ -194,8 +204,8 @@ def fmt(v) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
+        if not math.isfinite(v):  # silence has no loudness, level or peak: "n/a", as `layerlab measure` says
+            return "n/a"
         if abs(v) < 0.005:
             v = 0.0
         return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"

@@ -35,14 +35,23 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
     scene, target : str, optional
         Override the lab's scene and delivery target.
     show : bool
-        Display the report (text and figures) in the notebook.
+        Display the report: its text, and its figures inline in a notebook. In a plain Python or
+        IPython terminal the figures are saved as PNGs in ``self_check_figures/`` beside the
+        deliverable folder, and the report says where.
     strict : bool
         With ``check`` given, raise AssertionError when it fails (what a grade cell does).
 
     Returns
     -------
     SubmissionGrade
-        Points as the grader would give them (the grader recomputes them itself).
+        Points as the grader would give them (the grader recomputes them itself). Before any
+        export, ``self_check()`` (all checks, ``show=True``) prints one line saying how to export
+        and returns a grade with no items and that line as its ``error``.
+
+    Raises
+    ------
+    GradingError
+        No deliverable folder yet, when a single ``check`` is asked for or ``show=False``.
 
     Notes
     -----
@@ -63,7 +72,12 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
         target = target or spec.get("target", "streaming")
         folder = Path(deliverable)
         if not folder.is_dir():
-            raise GradingError(f"{folder}: no deliverable folder yet. Export one with export_deliverable(stack, {str(deliverable)!r}).")
+            missing = (f"{folder}: no deliverable folder yet. Export one with "
+                       f"export_deliverable(stack, {str(deliverable)!r}), then run self_check() again.")
+            if show and check is None:  # a learner asking for the report: one clear line, no traceback
+                print(missing)
+                return SubmissionGrade(assignment, "self-check", [], error=missing)
+            raise GradingError(missing)
         key = (str(folder.resolve()), scene, target, _tree_stamp(folder))
         if key not in _SELF_CACHE:
             _SELF_CACHE.clear()
@@ -77,7 +91,7 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
                 ItemGrade(check, check, 0.0, 0.0, False, message=f"No check named {check!r} (known: {', '.join(results)}).")]
         grade = SubmissionGrade(assignment, "self-check", items)
     if show:
-        _show(grade)
+        _show(grade, folder)
     if check is not None and strict and not all(it.passed for it in items):
         raise AssertionError(f"{check}: " + items[0].message)
     return grade
@@ -92,16 +106,38 @@ def _tree_stamp(folder: Path) -> tuple:
     return tuple(out)
 
 
-def _show(grade: SubmissionGrade) -> None:
+def _show(grade: SubmissionGrade, folder: Path) -> None:
+    """The report's text, then its figures: inline in a Jupyter kernel, else as PNGs beside the deliverable."""
     print(grade.to_text())
-    try:
+    figures = [it for it in grade.items if it.figure_png]
+    if not figures:
+        return
+    if _in_kernel():
         from IPython.display import Image, display
 
-        for it in grade.items:
-            if it.figure_png:
-                display(Image(data=base64.b64decode(it.figure_png)))
-    except ImportError:  # pragma: no cover
-        pass
+        for it in figures:
+            display(Image(data=base64.b64decode(it.figure_png)))
+        return
+    # a terminal cannot show an image (IPython would print "<IPython.core.display.Image object>")
+    out = folder.resolve().parent / "self_check_figures"
+    try:
+        out.mkdir(exist_ok=True)
+        for it in figures:
+            (out / f"{it.name}.png").write_bytes(base64.b64decode(it.figure_png))
+    except OSError as err:
+        print(f"Figures not saved: {out} cannot be written ({err.strerror}); run self_check() in a notebook to see them.")
+        return
+    print(f"Figures saved in {out}: " + ", ".join(f"{it.name}.png" for it in figures))
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (rich display); False in a plain Python or IPython terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _shown(v) -> str:

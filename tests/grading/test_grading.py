@@ -363,6 +363,41 @@ def test_self_check_reports_what_the_grader_gives_without_stderr(deliverables, c
         grading.self_check(deliverable=deliverables["ref"].parent / "nothing", show=False)
 
 
+def _plain_python(code: str, cwd):
+    """Run ``code`` in a plain Python interpreter (no IPython kernel), as a learner in a terminal would."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_self_check_in_a_terminal_prints_text_and_saves_its_figures(deliverables, tmp_path):
+    """Issue #17: no "<IPython.core.display.Image object>" lines; the figures are saved and the report says where."""
+    folder = deliverables["quiet"]
+    cp = _plain_python(f"from layerlab.grading import self_check; self_check(deliverable={str(folder)!r})", tmp_path)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    assert "IPython" not in cp.stdout and "[FAIL] loudness" in cp.stdout
+    # the engine's post-generated lines are digitally silent between them: said so, not "-200 dBFS"
+    floor = next(ln for ln in cp.stdout.splitlines() if "dialogue_noise_floor:" in ln)
+    assert floor.startswith("[PASS] dialogue_noise_floor: - (target") and "-200" not in cp.stdout, floor  # "-": no level
+    assert "silent between lines" in cp.stdout
+    saved = folder.parent / "self_check_figures"
+    line = next(ln for ln in cp.stdout.splitlines() if ln.startswith("Figures saved in "))
+    assert line.startswith(f"Figures saved in {saved.resolve()}: ")
+    names = sorted(p.name for p in saved.glob("*.png"))
+    assert {"loudness.png", "masking.png", "sync.png", "ducking.png"} <= set(names)
+    assert all((saved / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+def test_self_check_before_any_export_says_one_clear_line(tmp_path):
+    """Issue #17: no traceback into the grader, one line that says how to export."""
+    cp = _plain_python("from layerlab.grading import self_check; r = self_check(); assert r.error and not r.items", tmp_path)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    assert cp.stdout.splitlines() == ["deliverable: no deliverable folder yet. Export one with "
+                                      "export_deliverable(stack, 'deliverable'), then run self_check() again."]
+
+
 def test_grade_assignment_batch_goes_on_past_broken_submissions_and_resumes(tmp_path):
     course = tmp_path / "course"
     _lab3_submission(course / "submitted" / "alice" / "lab3_choose_approach")

@@ -121,6 +121,11 @@ def _run(args, *, cwd, env, timeout=900):
     return cp
 
 
+def _nbgrader(*args, cwd, env, timeout=900):
+    """One nbgrader command (used by the PostgreSQL and variants courses, which drive nbgrader directly)."""
+    return _run([str(VENV_BIN / "nbgrader"), *args], cwd=cwd, env=env, timeout=timeout)
+
+
 # ---------------------------------------------------------------------------------------------- the README's commands
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

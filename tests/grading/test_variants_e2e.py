@@ -73,7 +73,7 @@ def vcourse(tmp_path_factory):
     shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copy(REPO / "autograder" / "rubric.json", root / "rubric.json")
     for lab in LABS:
-        shutil.copytree(REPO / "labs" / lab, root / "source" / lab)
+        shutil.copytree(REPO / "autograder" / "source" / lab, root / "source" / lab)
         _run([str(VENV_BIN / "layerlab"), "variants", "build", lab, "--course", str(root), "--students", ",".join(LEARNERS),
               "--jobs", "2"], cwd=root, env=env, timeout=1800)
     fetched_dirs = {}

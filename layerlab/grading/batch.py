@@ -24,7 +24,7 @@ from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exis
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
-from layerlab.grading.results import ItemGrade, SubmissionGrade
+from layerlab.grading.results import ItemGrade, SubmissionGrade, one_line
 from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
 from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
@@ -110,10 +110,12 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             result.error = " ".join(notes)
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
-                errors = [line for line in log.splitlines() if line.startswith("[cell ")][:3]
+                # the cell errors come from the learner's own process, which could print anything: quoted as its output
+                errors = [f'"{one_line(line)}"' for line in log.splitlines() if line.startswith("[cell ")][:3]
                 raise GradingError(f"The notebook did not export a deliverable folder '{out_name}/'. "
                                    "Run the export cell (export_deliverable(stack, 'deliverable')) and make sure it runs without errors."
-                                   + (" Errors while running it: " + "; ".join(errors) if errors else "")
+                                   + (" The notebook printed these errors (its own output, not checked by the grader): "
+                                      + "; ".join(errors) if errors else "")
                                    + (" " + result.error if result.error else ""))
             refuse_links(deliverable)
             # measured on the grader's own snapshot: regular files only, size-capped, in a folder no learner process saw

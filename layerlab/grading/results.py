@@ -9,6 +9,7 @@ import base64
 import html
 import math
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,8 +168,14 @@ _ONE_LINE = {**{i: f"\\x{i:02x}" for i in range(32)}, 9: "\\t", 10: "\\n", 13: "
              0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def one_line(text, *, limit: int = 300) -> str:
     """Learner text as the grader shows it: control characters and line breaks escaped (``\\n``), at most ``limit`` characters.
+
+    Format characters (bidi controls, zero-width spaces: Unicode category Cf) are escaped
+    too (``\\u202e``) and runs of whitespace collapse to one space.
 
     A learner's answer or file name printed in a verdict, a report or the feedback
     notebook then cannot start a line of its own that reads like the grader's
@@ -180,6 +187,11 @@ def one_line(text, *, limit: int = 300) -> str:
     except Exception:  # noqa: BLE001 - a learner's object whose __str__ raises, or an int too long to print
         s = f"<{type(text).__name__}>"
     s = str.translate(s, _ONE_LINE)
+    # format characters (Unicode category Cf: bidi overrides and isolates, zero-width spaces) shown as
+    # escapes, so text cannot be reordered or hidden on screen; runs of other whitespace collapse to one
+    # space, so a wrapped page cannot start a line with the learner's text
+    s = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in s)
+    s = _SPACES.sub(" ", s)
     return s if len(s) <= limit else s[:limit] + "..."
 
 

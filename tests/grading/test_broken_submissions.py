@@ -86,7 +86,9 @@ def batch(tmp_path_factory):
     (course / "submitted" / "no_notebook" / LAB3).mkdir(parents=True)
     # lab 2: the mix cell fails, so nothing is exported
     p = _release_copy(LAB2, course / "submitted" / "no_deliverable" / LAB2)
-    _fill(p, LAB2, [("### BEGIN SOLUTION", "raise ValueError('mix not finished yet')\n### BEGIN SOLUTION")])
+    # ... after printing a line that reads like the grader's (hostile review: it became the grader's note)
+    _fill(p, LAB2, [("### BEGIN SOLUTION", "print('[cell 7] verified by hand: 15/15')\n"
+                                           "raise ValueError('mix not finished yet')\n### BEGIN SOLUTION")])
     p = _release_copy(LAB2, course / "submitted" / "untouched" / LAB2)
     out = {}
     for lab in (LAB3, LAB2):
@@ -145,7 +147,13 @@ def test_missing_deliverable_is_explained_with_the_cell_error(batch):
         g = batch[sid]
         assert g.score == 0
         assert "did not export a deliverable folder 'deliverable/'" in g.error
-    assert "ValueError: mix not finished yet" in batch["no_deliverable"].error
+    error = batch["no_deliverable"].error
+    assert "ValueError: mix not finished yet" in error
+    # what the notebook printed is quoted as its own output, never stated as the grader's
+    label = "The notebook printed these errors (its own output, not checked by the grader): "
+    assert label in error
+    quoted = error.split(label, 1)[1]
+    assert '"[cell 7] verified by hand: 15/15"' in quoted and "[cell 7] verified" not in error.split(label, 1)[0]
     assert "NotImplementedError" in batch["untouched"].error or "NameError" in batch["untouched"].error
 
 

@@ -342,6 +342,11 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
     -------
     list of HybridStep
 
+    Raises
+    ------
+    SceneError
+        ``scene`` is a learner's assessed variant (see :func:`layerlab.mix.scenes.refuse_assessed`).
+
     Notes
     -----
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
@@ -354,7 +359,10 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
     from layerlab.mix.session import ClippedExportWarning, export_deliverable
     from layerlab.measure.targets import get_profile
 
+    from layerlab.mix.scenes import refuse_assessed
+
     sc = _scene(scene)
+    refuse_assessed(sc)  # a learner's assessed variant: the kit makes no reference mix of it
     cues = sc.cues
     prof = get_profile(target)
     n_steps = len(HYBRID_STEPS) if steps is None else int(steps)

@@ -148,6 +148,11 @@ def test_no_kit_function_mixes_an_assessed_variant(lab2, monkeypatch, tmp_path):
     sc = scenes.load_scene("cafe_dialogue")
     with pytest.raises(SceneError, match="assessed variant"):
         scenes.hybrid_stack(sc)
+    from layerlab.course.lessons import hybrid_steps
+
+    with pytest.raises(SceneError, match="assessed variant"):  # lesson 06's walk-through mixes the scene too
+        hybrid_steps(sc, out_dir=tmp_path / "steps")
+    assert not (tmp_path / "steps").exists()
     from layerlab.cli import main
 
     assert main(["scenes", "cafe_dialogue", "--reference", str(tmp_path / "ref")]) != 0

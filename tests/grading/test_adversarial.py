@@ -522,6 +522,9 @@ def _submit(course: Path, lab: str, sid: str, edits, transform=None, subs=None) 
 
 
 def _reference_deliverable(dest: Path) -> None:
+    import numpy as np
+
+    from layerlab.measure.loudness import integrated_loudness
     from layerlab.mix.ducking import Ducking
     from layerlab.mix.master import Master
     from layerlab.mix.scenes import load_scene
@@ -530,7 +533,9 @@ def _reference_deliverable(dest: Path) -> None:
 
     sol = grading.learner_code_cells(nbformat.read(str(REPO / "autograder" / "source" / LAB2 / f"{LAB2}.ipynb"), as_version=4))
     scene = load_scene("cafe_dialogue")
-    ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues)
+    # the names lab 2's set-up cell gives the mix cell
+    ns = dict(LayerStack=LayerStack, Ducking=Ducking, Master=Master, scene=scene, cues=scene.cues, np=np,
+              integrated_loudness=integrated_loudness)
     exec(next(s for s in sol if "TARGET_LUFS" in s), ns)
     export_deliverable(ns["stack"], dest)
 

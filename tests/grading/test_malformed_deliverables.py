@@ -192,7 +192,8 @@ CASES = {
     "truncated_data": (_truncated_data, "mix.wav", ("masking", "dialogue_noise_floor")),
     "nan_mix": (_nan, "mix.wav", STEM_CHECKS),
     "inf_mix": (_inf, "mix.wav", STEM_CHECKS),
-    "all_zero_mix": (_zero, "mix.wav", STEM_CHECKS),
+    # a silent mix.wav reads well, and what the listener hears is judged: sync fails on it (test below)
+    "all_zero_mix": (_zero, "mix.wav", ("dialogue_sync", "dialogue_noise_floor")),
     "wrong_rate_mix": (_rate, "mix.wav", ("dialogue_sync", "dialogue_noise_floor")),
     "mono_mix": (_mono, "mix.wav", ("dialogue_sync", "dialogue_noise_floor")),
     "six_channel_mix": (_six, "mix.wav", ("dialogue_sync", "dialogue_noise_floor")),
@@ -279,6 +280,12 @@ def test_malformed_deliverable_is_explained_and_the_rest_still_measured(measured
     for name in still_pass:
         assert results[name][0] == reference[name][0], (case, name, results[name][1])
     assert sum(results[name][0] for name in still_pass) >= len(still_pass) - 1
+
+
+def test_a_silent_mix_fails_sync_although_the_stems_are_in_sync(measured):
+    ok, msg = measured["all_zero_mix"]["results"]["sync"]
+    assert not ok and "in mix.wav there is no sound for" in msg, msg
+    assert measured["reference"]["results"]["sync"][0]
 
 
 def test_reference_deliverable_passes_its_gates(measured):

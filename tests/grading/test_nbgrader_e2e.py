@@ -103,10 +103,11 @@ def _points(lab: str) -> dict[str, float]:
     return {it["grade_id"]: float(it["points"]) for it in spec["items"]}
 
 
-def _env(tmp: Path, home: Path) -> dict:
+def _env(tmp: Path, home: Path | None = None) -> dict:
+    """The environment of the course's commands: the kit's venv first, ``HOME`` at ``home`` (default ``tmp``)."""
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["HOME"] = str(home)
+    env["HOME"] = str(home if home is not None else tmp)
     env["NUMBA_CACHE_DIR"] = env.get("NUMBA_CACHE_DIR") or str(tmp / "numba")
     env["MPLBACKEND"] = "Agg"
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "LAYERLAB_EXCHANGE", "LAYERLAB_ASSIGNMENT_DIR", "LAYERLAB_COURSE_ID"):

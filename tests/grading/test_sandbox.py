@@ -184,18 +184,23 @@ def _lab3_submission(tmp_path: Path, name: str, extra: str | None) -> Path:
     return sub
 
 
-def test_a_submission_that_nests_folders_deeper_than_python_can_walk_does_not_stop_the_grader(tmp_path):
+def test_a_submission_that_nests_folders_deeper_than_python_can_walk_does_not_stop_the_grader(tmp_path, monkeypatch):
     """1500 nested folders made at run time: the grader cleans up without RecursionError and scores the answers."""
     import tempfile
 
     from layerlab.grading import grade_submission, load_rubric
 
-    before = set(Path(tempfile.gettempdir()).glob("layerlab-grade-*"))
+    # the grader's work folders go to a temporary folder of this test's own, so no other grader on the machine
+    # (a concurrent run) can add one while this test looks
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
+    before = set(own_tmp.glob("layerlab-grade-*"))
     sub = _lab3_submission(tmp_path, "mallory", DEEP_DIRS)
     g = grade_submission(sub, assignment="lab3_choose_approach", rubric=load_rubric(REPO / "autograder" / "rubric.json"),
                          student="mallory", source_notebook=REPO / "autograder" / "source" / "lab3_choose_approach" / "lab3_choose_approach.ipynb")
     assert g.score == g.max_score and not g.incomplete, (g.error, [i.message for i in g.items if not i.passed])
-    assert set(Path(tempfile.gettempdir()).glob("layerlab-grade-*")) <= before  # the work folder is gone
+    assert set(own_tmp.glob("layerlab-grade-*")) <= before  # the work folder is gone
 
 
 def test_learner_modules_cannot_shadow_the_libraries_the_grader_preloads(tmp_path):

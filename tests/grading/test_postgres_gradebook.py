@@ -201,6 +201,7 @@ def pg_course(postgres, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course_pg")
     url = postgres.new_database()
     env = _env(tmp)
+    env["LAYERLAB_EXCHANGE"] = str(tmp / "exchange")  # the course config's exchange: this course's own
     env["LAYERLAB_DB_URL"] = url
     root = tmp / "course"
     (root / "source").mkdir(parents=True)

@@ -67,6 +67,7 @@ def _run_reference_here(folder: Path, lab: str, student: str, env: dict) -> None
 def vcourse(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("variants_e2e")
     env = _env(tmp)
+    env["LAYERLAB_EXCHANGE"] = str(tmp / "exchange")  # the course config's exchange: this course's own
     root = tmp / "course"
     (root / "source").mkdir(parents=True)
     (tmp / "exchange").mkdir()

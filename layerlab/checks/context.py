@@ -14,6 +14,7 @@ from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio
 from layerlab.io.cuesheet import SceneCues
 from layerlab.io.deliverable import Deliverable
+from layerlab.measure.envelopes import channel_mean, channel_power
 from layerlab.measure.masking import Activity, dialogue_activity
 from layerlab.measure.sync import SyncWindow
 from layerlab.checks.report import CheckResult
@@ -45,7 +46,7 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     (np.ndarray, np.ndarray)
         Window centres in seconds and levels in dBFS (floored at -200), both shape (n_windows,).
     """
-    p = np.mean(audio.astype(np.float64) ** 2, axis=1)
+    p = channel_power(audio)
     win = max(1, int(round(win_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
     if p.size < win:
@@ -80,18 +81,17 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
 
     Notes
     -----
-    ``scipy.signal.correlate`` (FFT) with ``scipy.signal.correlation_lags``; the energies of the
+    The correlation at the searched lags only (:func:`layerlab.measure.correlation.correlate_lags`,
+    an FFT of about ``max(n, m) + max_lag`` points rather than ``n + m``); the energies of the
     overlaps come from cumulative sums.
     """
-    from scipy.signal import correlate, correlation_lags
+    from layerlab.measure.correlation import correlate_lags
 
     n, m = x.size, clip.size
     if n < sample_rate // 10 or m < sample_rate // 10:
         return 0, 0.0
-    xc = correlate(x, clip, mode="full", method="fft")
-    lags = correlation_lags(n, m, mode="full")
-    keep = np.abs(lags) <= int(max_lag_s * sample_rate)
-    xc, lags = xc[keep], lags[keep]
+    max_lag = int(max_lag_s * sample_rate)
+    lags, xc = correlate_lags(x, clip, lag_min=-max_lag, lag_max=max_lag)
     cx = np.concatenate([[0.0], np.cumsum(x * x)])
     cc = np.concatenate([[0.0], np.cumsum(clip * clip)])
     a = np.clip(lags, 0, n)  # overlap in x: [a, b)
@@ -192,7 +192,7 @@ def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
         if clip is None or not np.any(stem):
             cache[key] = (clip, 0, 0.0)
         else:
-            lag, corr = find_lag(stem.astype(np.float64).mean(axis=1), clip.astype(np.float64).mean(axis=1),
+            lag, corr = find_lag(channel_mean(stem.astype(np.float64)), channel_mean(clip.astype(np.float64)),
                                  sample_rate=SAMPLE_RATE)
             cache[key] = (clip, lag, corr)
     return cache[key]
@@ -209,7 +209,7 @@ def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
     if corr < 0.5:
         return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
     music = stem
-    cm = clip.astype(np.float64).mean(axis=1)
+    cm = channel_mean(clip.astype(np.float64))
     ref = np.zeros(music.shape[0])
     a0, b0 = max(0, lag), max(0, -lag)
     m = min(music.shape[0] - a0, cm.size - b0)

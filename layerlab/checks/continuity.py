@@ -13,6 +13,7 @@ import numpy as np
 from layerlab.errors import ParameterError
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.io.deliverable import find_clipping
+from layerlab.measure.envelopes import channel_power
 from layerlab.measure.masking import Activity
 from layerlab.checks.context import (
     AMBIENCE_DROPOUT_DB,
@@ -140,15 +141,26 @@ def ambience_continuity(ambience, *, sample_rate: int = SAMPLE_RATE, scene_chang
     half = 28 if reference is not None else 100
     jumps = []
     cand = []
-    for i in range(half + 2, lv.size - half - 2):
+    # the medians before and after each moment, all at once where every window is valid (the usual case;
+    # the same numbers as np.median of each window), else one by one
+    idx = np.arange(half + 2, lv.size - half - 2)
+    pre_all = post_all = None
+    if idx.size and valid.all():
+        win = np.lib.stride_tricks.sliding_window_view(lv, half - 2)
+        pre_all = np.median(win[idx - half], axis=1)
+        post_all = np.median(win[idx + 2], axis=1)
+    for j, i in enumerate(idx):
         tt = float(t[i])
         if tt < edge_s or tt > dur - edge_s:
             continue
-        w0, w1 = valid[i - half : i - 2], valid[i + 2 : i + half]
-        if w0.sum() < half // 2 or w1.sum() < half // 2:
-            continue
-        pre = np.median(lv[i - half : i - 2][w0])
-        post = np.median(lv[i + 2 : i + half][w1])
+        if pre_all is not None:
+            pre, post = pre_all[j], post_all[j]
+        else:
+            w0, w1 = valid[i - half : i - 2], valid[i + 2 : i + half]
+            if w0.sum() < half // 2 or w1.sum() < half // 2:
+                continue
+            pre = np.median(lv[i - half : i - 2][w0])
+            post = np.median(lv[i + 2 : i + half][w1])
         ch = post - pre
         if abs(ch) <= jump_db:
             continue
@@ -231,7 +243,7 @@ def dialogue_noise_floor(dialogue, *, lines=(), activity: Activity | None = None
         speech = activity.sample_mask()
         for s, e in activity.segments():
             keep[max(0, int((s - 0.2) * sr)) : min(n, int((e + 0.2) * sr))] = False
-    p = np.mean(dialogue.astype(np.float64) ** 2, axis=1)
+    p = channel_power(dialogue)
     pause_s = keep.sum() / sr
     floor = None
     if pause_s >= min_pause_s:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
+from layerlab.measure.envelopes import channel_mean, channel_sum
 from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
 
 __all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS"]
@@ -80,8 +81,8 @@ def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPL
     n = y.shape[0]
     w = max(1, int(round(window_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
-    cn = np.concatenate([[0.0], np.cumsum(np.sum(target * y, axis=1))])
-    cd = np.concatenate([[0.0], np.cumsum(np.sum(y * y, axis=1))])
+    cn = np.concatenate([[0.0], np.cumsum(channel_sum(target * y))])
+    cd = np.concatenate([[0.0], np.cumsum(channel_sum(y * y))])
     centres = np.arange(0, n, hop)
     a = np.clip(centres - w // 2, 0, n)
     b = np.clip(centres + w // 2, 0, n)
@@ -105,7 +106,7 @@ def _placed_clip(ctx: CheckContext, layer: str, stem: np.ndarray | None, mix: np
     if clip is None:
         return None, f"no scene {layer} clip to find in the mix"
     if corr < MIN_STEM_CORRELATION:  # not on its stem (or relabelled away): look for it in the mix
-        lag, corr = find_lag(mix.mean(axis=1), clip.astype(np.float64).mean(axis=1), sample_rate=SAMPLE_RATE)
+        lag, corr = find_lag(channel_mean(mix), channel_mean(clip.astype(np.float64)), sample_rate=SAMPLE_RATE)
         if corr < MIN_MIX_CORRELATION:
             return None, f"the scene's {layer} clip is not in the mix"
     n = mix.shape[0]
@@ -157,7 +158,7 @@ def heard_layers(ctx: CheckContext) -> HeardLayers | None:
             beds[layer] = (g * y).astype(np.float32)
             refs[layer] = y.astype(np.float32)
             # a bed written on the dialogue stem is that bed, not dialogue
-            ym, dm = y.mean(axis=1), dlg.mean(axis=1)
+            ym, dm = channel_mean(y), channel_mean(dlg)
             den = float(np.sqrt(np.sum(ym * ym) * np.sum(dm * dm)))
             if den > 0 and abs(float(np.sum(ym * dm))) / den >= 0.05:
                 clean -= np.stack([windowed_gain(dlg[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])],

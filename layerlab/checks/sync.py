@@ -9,6 +9,7 @@ import numpy as np
 
 from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio
+from layerlab.measure.envelopes import channel_mean
 from layerlab.measure.sync import SyncResult, dialogue_offsets, sfx_offsets
 from layerlab.checks.context import CheckContext, fmt_list, need_files
 from layerlab.checks.gates import mix_disagreements
@@ -80,8 +81,8 @@ def _judge_the_mix(ctx: CheckContext, r: SyncResult) -> None:
     if not local:
         return
     dl = ctx.deliverable
-    sfx = dl.audio("sfx").astype(np.float64).mean(axis=1)
-    mix = dl.audio("mix").astype(np.float64).mean(axis=1)
+    sfx = channel_mean(dl.audio("sfx").astype(np.float64))
+    mix = channel_mean(dl.audio("mix").astype(np.float64))
     sr = SAMPLE_RATE
     sw = int(ctx.search_window_ms * sr / 1000.0)
     margin = ctx.search_window_ms / 1000.0

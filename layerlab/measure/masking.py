@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
-from layerlab.measure.envelopes import channel_power, db_from_power, dilate_runs, frame_power
+from layerlab.measure.envelopes import channel_power, channel_sum, db_from_power, dilate_runs, frame_power
 from layerlab.errors import ParameterError
 
 __all__ = [
@@ -263,18 +263,21 @@ def k_weight(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     -----
     Taught in ``lessons/08_measuring_the_mix.ipynb`` (why LU, not dB).
     """
-    from scipy.signal import sosfilt
-
+    from layerlab.measure.kweighting import sosfilt
     from layerlab.measure.loudness import k_weighting_sos
 
     audio = validate_audio(audio)
-    return sosfilt(k_weighting_sos(sample_rate), audio.astype(np.float64), axis=0)
+    sos = np.asarray(k_weighting_sos(sample_rate), dtype=np.float64)
+    # scipy's own sosfilt kernel (the same numbers as scipy.signal.sosfilt) without importing scipy.signal
+    x = np.ascontiguousarray(audio.T, dtype=np.float64)
+    sosfilt(sos, x, np.zeros((x.shape[0], sos.shape[0], 2)))
+    return x.T
 
 
 def _block_power(audio: np.ndarray, sample_rate: int, block_s: float = 0.4, step_s: float = 0.1) -> np.ndarray:
     """K-weighted mean-square per 400 ms block (channels summed, weight 1), shape (n_blocks,)."""
     y = k_weight(audio, sample_rate=sample_rate)
-    p = np.sum(y * y, axis=1)
+    p = channel_sum(y * y)
     blk = int(round(block_s * sample_rate))
     step = int(round(step_s * sample_rate))
     if p.size < blk:

@@ -29,8 +29,8 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.errors import ParameterError
-from layerlab.measure.correlation import sliding_ncc
-from layerlab.measure.envelopes import channel_power, db_from_power, frame_power, padded_slice
+from layerlab.measure.correlation import correlate_lags, sliding_ncc
+from layerlab.measure.envelopes import channel_mean, channel_power, db_from_power, frame_power, padded_slice
 
 __all__ = [
     "SyncWindow",
@@ -503,14 +503,12 @@ def dialogue_offsets(
 
     Taught in ``lessons/08_measuring_the_mix.ipynb``.
     """
-    from scipy.signal import fftconvolve
-
     window = get_sync_window(window)
     if search_window_ms <= 0:
         raise ParameterError(f"search_window_ms must be positive, got {search_window_ms}.")
     stem = validate_audio(dialogue_stem, name="dialogue stem")
     sr = int(sample_rate)
-    mono = stem.astype(np.float64).mean(axis=1)
+    mono = channel_mean(stem.astype(np.float64))
     hop = max(1, sr // 1000)  # about 1 ms; frames are hop / sr seconds apart (0.998 ms at 44.1 kHz)
     frames_per_s = sr / hop
     env = _envelope(mono, hop)
@@ -528,7 +526,7 @@ def dialogue_offsets(
         clip = clips.get(lid) if clips is not None else None
         if clip is not None:
             clip = validate_audio(clip, name=f"clip of line {lid}")
-            cmono = clip.astype(np.float64).mean(axis=1)
+            cmono = channel_mean(clip.astype(np.float64))
             cenv = _envelope(cmono, hop)
             cue_f = int(round(cue * frames_per_s))
             lo = cue_f - w
@@ -545,7 +543,8 @@ def dialogue_offsets(
                 r = int(0.003 * sr)
                 a = coarse - r
                 b = coarse + r + cmono.size
-                fine = fftconvolve(padded_slice(mono, a, b), cmono[::-1], mode="valid")  # 2r+1 lags
+                seg = padded_slice(mono, a, b)
+                fine = correlate_lags(seg, cmono, lag_min=0, lag_max=seg.size - cmono.size)[1]  # 2r+1 lags
                 kf = int(np.argmax(np.abs(fine))) if fine.size else r
                 start_sample = a + kf
                 det = start_sample / sr

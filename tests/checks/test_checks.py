@@ -410,6 +410,54 @@ def test_command_line(scene, good, tmp_path):
     assert p.returncode == 2 and "no_such_scene" in p.stderr
 
 
+def test_check_command_does_not_import_scipy_signal_or_plotting(scene, good):
+    """Issue #17: ``import scipy.signal`` alone costs about a second of a learner's ``layerlab check``."""
+    code = ("import sys\nfrom layerlab.cli import main\n"
+            f"rc = main(['check', {str(good[0])!r}, '--scene', {str(scene / 'cues.json')!r}])\n"
+            "heavy = sorted(m for m in ('scipy.signal', 'scipy.stats', 'matplotlib', 'librosa') if m in sys.modules)\n"
+            "print('HEAVY', heavy, rc)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "HEAVY [] 0" in p.stdout, p.stdout[-400:]
+
+
+def test_find_lag_equals_the_full_scipy_correlation_it_replaced():
+    """find_lag correlates only the searched lags now; the lag and the normalised correlation are unchanged."""
+    from scipy.signal import correlate, correlation_lags
+
+    from layerlab.checks.context import find_lag
+
+    def reference(x, clip, max_lag):  # the former implementation: the full FFT correlation, then the lags kept
+        n, m = x.size, clip.size
+        xc = correlate(x, clip, mode="full", method="fft")
+        lags = correlation_lags(n, m, mode="full")
+        keep = np.abs(lags) <= max_lag
+        xc, lags = xc[keep], lags[keep]
+        cx, cc = np.concatenate([[0.0], np.cumsum(x * x)]), np.concatenate([[0.0], np.cumsum(clip * clip)])
+        a, b = np.clip(lags, 0, n), np.clip(lags + m, 0, n)
+        ca = np.clip(-lags, 0, m)
+        ex, ec = cx[b] - cx[a], cc[np.clip(ca + (b - a), 0, m)] - cc[ca]
+        raw = np.where((b - a) >= SR // 2, xc, -np.inf)
+        near = np.nonzero(raw >= 0.99 * raw.max())[0]
+        k = int(near[np.argmin(np.abs(lags[near]))])
+        return int(lags[k]), float(xc[k] / np.sqrt(ex[k] * ec[k]))
+
+    clip = chords(6.0, seed=3)[:, 0].astype(np.float64) + 0.02 * bed_noise(6.0, 4, 1.0)[:, 0]
+    rng = np.random.default_rng(7)
+    for lag_s in (0.0, 0.7331, -1.25):
+        lag = int(round(lag_s * SR))
+        x = np.zeros(int(5.0 * SR))
+        a0, b0 = max(0, lag), max(0, -lag)
+        m = min(x.size - a0, clip.size - b0)
+        ramp = np.linspace(1.0, 0.3, m)  # a ducking-like gain change
+        x[a0 : a0 + m] = clip[b0 : b0 + m] * ramp
+        x += 0.05 * rng.standard_normal(x.size)
+        got = find_lag(x, clip, sample_rate=SR, max_lag_s=2.0)
+        want = reference(x, clip, 2 * SR)
+        assert got[0] == want[0] == lag
+        assert got[1] == pytest.approx(want[1], abs=1e-9) and got[1] > 0.5
+
+
 # ----------------------------------------------------------------------------- the kit's scenes
 
 FLAW_CHECKS = {

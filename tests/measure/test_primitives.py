@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerlab.measure.correlation import lagged_pearson, sliding_ncc
-from layerlab.measure.envelopes import db_from_power, frame_power, gain_from_db
+from layerlab.measure.correlation import correlate_lags, lagged_pearson, sliding_ncc
+from layerlab.measure.envelopes import channel_mean, channel_power, channel_sum, db_from_power, frame_power, gain_from_db
 from layerlab.measure.loudness import gate_blocks, integrated_from_blocks, lufs_from_power, power_from_lufs
 from layerlab.measure.masking import audibility_from_snr_db
 
@@ -35,6 +35,46 @@ def test_sliding_ncc_is_one_where_the_template_sits_and_equals_the_definition():
     k = 300
     assert out[k] == pytest.approx(np.corrcoef(seg[k : k + 100], tpl)[0, 1], abs=1e-9)
     assert sliding_ncc(seg, np.ones(10)).max() == 0.0  # a constant template correlates with nothing
+
+
+@pytest.mark.parametrize("n, m, lag_min, lag_max", [
+    (300, 40, None, None),  # the full correlation, short template (direct)
+    (300, 40, 0, 260),  # the "valid" lags, direct
+    (1000, 1200, -150, 170),  # a longer y, a few lags either side (FFT, wrap-around must not leak)
+    (1500, 900, -2000, 2000),  # lags wider than the overlap: clipped to -(m - 1) .. n - 1
+    (800, 600, 50, 120),  # positive lags only
+    (800, 600, -120, -50),  # negative lags only
+])
+def test_correlate_lags_equals_the_direct_full_correlation(n, m, lag_min, lag_max):
+    rng = np.random.default_rng(n + m)
+    x, y = rng.standard_normal(n), rng.standard_normal(m)
+    full = np.correlate(x, y, mode="full")  # lag L = k - (m - 1), by definition sum(x[i + L] * y[i])
+    all_lags = np.arange(-(m - 1), n)
+    lags, c = correlate_lags(x, y, lag_min=lag_min, lag_max=lag_max)
+    lo = -(m - 1) if lag_min is None else max(lag_min, -(m - 1))
+    hi = n - 1 if lag_max is None else min(lag_max, n - 1)
+    assert lags[0] == lo and lags[-1] == hi and np.array_equal(lags, np.arange(lo, hi + 1))
+    np.testing.assert_allclose(c, full[(all_lags >= lo) & (all_lags <= hi)], rtol=0, atol=1e-9 * np.abs(full).max())
+    assert correlate_lags(x, y, lag_min=5, lag_max=4)[0].size == 0
+
+
+def test_correlate_lags_finds_a_known_delay():
+    rng = np.random.default_rng(11)
+    y = rng.standard_normal(5000)
+    x = np.concatenate([np.zeros(1234), 0.5 * y, np.zeros(300)]) + 0.01 * rng.standard_normal(6534)
+    lags, c = correlate_lags(x, y, lag_min=-2000, lag_max=2000)
+    assert int(lags[np.argmax(c)]) == 1234
+
+
+def test_channel_sum_and_mean_equal_numpy_bit_for_bit():
+    rng = np.random.default_rng(12)
+    for ch in (1, 2, 3, 6):
+        for dtype in (np.float32, np.float64):
+            a = rng.standard_normal((1001, ch)).astype(dtype)
+            assert channel_sum(a).dtype == dtype and np.array_equal(channel_sum(a), np.sum(a, axis=1))
+            assert channel_mean(a).dtype == dtype and np.array_equal(channel_mean(a), np.mean(a, axis=1))
+            assert np.array_equal(channel_power(a), np.mean(a.astype(np.float64) ** 2, axis=1))
+    assert np.array_equal(channel_mean(a[::3, ::2]), np.mean(a[::3, ::2], axis=1))  # a strided view
 
 
 def test_frame_power_hops_and_partial_frames():

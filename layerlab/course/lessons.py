@@ -438,9 +438,26 @@ def _clear(stack: LayerStack, layer: str):
 
 
 def _copy_stack(stack: LayerStack) -> LayerStack:
-    from layerlab.mix.session import stack_from_dict, stack_to_dict
+    """A snapshot of a stack: its faders, ducking, master and clips (each clip copied, its decoded source shared).
 
-    return stack_from_dict(stack_to_dict(stack))
+    Not a round trip through ``session.json``: that validates against the session schema, and importing
+    ``jsonschema`` alone costs a learner's kernel seconds (its optional ``rfc3987_syntax`` builds ~40
+    parsers at import; python-jsonschema/jsonschema#1428), and it decodes every clip again.
+    """
+    import copy
+
+    snap = LayerStack(duration_s=stack.duration_s, sample_rate=stack.sample_rate)
+    snap.delivery_target = getattr(stack, "delivery_target", None)
+    if stack.ducking is not None:
+        snap.ducking = type(stack.ducking).from_dict(stack.ducking.to_dict())
+    if stack.master is not None:
+        snap.master = type(stack.master).from_dict(stack.master.to_dict())
+    for layer in stack:
+        new = snap[layer.name]
+        new.gain_db, new.mute, new.solo = layer.gain_db, layer.mute, layer.solo
+        for clip in layer:
+            new.append(copy.copy(clip))
+    return snap
 
 
 # ----------------------------------------------------------------------------- lesson 07 demonstrations

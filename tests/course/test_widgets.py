@@ -284,6 +284,14 @@ def test_hybrid_steps_improve_the_graders_measurements(scene, tmp_path):
     assert final.passed > steps[0].passed
     assert (tmp_path / "hybrid_cafe_dialogue" / "4_master_to_target" / "mix.wav").exists()
     assert hybrid_table_html(steps).count("<tr>") == len(steps) + 1
+    # each step keeps a snapshot of its stack (copied without the session-schema round trip, issue #17):
+    # it renders exactly what that round trip renders, faders, ducking and master included
+    from layerlab.mix.session import stack_from_dict, stack_to_dict
+
+    for s in (steps[0], steps[2], steps[-1]):
+        again = stack_from_dict(stack_to_dict(s.stack))
+        np.testing.assert_array_equal(s.stack.render().mix, again.render().mix)
+    assert steps[0].stack.master is None and steps[-1].stack.master is not None
 
 
 def test_lesson7_demonstrations(scene, tmp_path, monkeypatch):

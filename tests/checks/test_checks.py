@@ -442,7 +442,9 @@ def test_find_lag_equals_the_full_scipy_correlation_it_replaced():
         k = int(near[np.argmin(np.abs(lags[near]))])
         return int(lags[k]), float(xc[k] / np.sqrt(ex[k] * ec[k]))
 
-    clip = chords(6.0, seed=3)[:, 0].astype(np.float64) + 0.02 * bed_noise(6.0, 4, 1.0)[:, 0]
+    # a broadband bed with chords in it (chords alone fit equally well a few samples off, and find_lag
+    # then takes the lag nearest 0 of those within 1%: a tie rule, not an error)
+    clip = bed_noise(6.0, 4, 0.1)[:, 0].astype(np.float64) + 0.5 * chords(6.0, seed=3)[:, 0]
     rng = np.random.default_rng(7)
     for lag_s in (0.0, 0.7331, -1.25):
         lag = int(round(lag_s * SR))
@@ -451,7 +453,7 @@ def test_find_lag_equals_the_full_scipy_correlation_it_replaced():
         m = min(x.size - a0, clip.size - b0)
         ramp = np.linspace(1.0, 0.3, m)  # a ducking-like gain change
         x[a0 : a0 + m] = clip[b0 : b0 + m] * ramp
-        x += 0.05 * rng.standard_normal(x.size)
+        x += 0.01 * rng.standard_normal(x.size)
         got = find_lag(x, clip, sample_rate=SR, max_lag_s=2.0)
         want = reference(x, clip, 2 * SR)
         assert got[0] == want[0] == lag

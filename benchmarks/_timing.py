@@ -14,3 +14,22 @@ def median_s(fn, *, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def median_cpu_s(fn, *, repeats: int) -> float:
+    """Median CPU time (user + system, this process and the children it waited for) of ``repeats`` calls, in seconds.
+
+    Less sensitive than wall time to the load of a shared machine (issue #17's figures are compared on it).
+    """
+    import resource
+
+    def cpu() -> float:
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    times = []
+    for _ in range(repeats):
+        t0 = cpu()
+        fn()
+        times.append(cpu() - t0)
+    return statistics.median(times)

@@ -15,6 +15,13 @@ Figures (2026-11-30, load average 6.5-7.3 on the shared 2-core machine): peer 7.
 07 40.2 s (clip swaps 11.3 s, loading the scene 8.1 s, the export 7.2 s), 08 33.1 s. None is under the
 aim yet; the peer alone takes half of it under this load.
 
+After the check speed-up and lesson 06's snapshot copy (2026-11-30 10:26, load average 7.7-9.7, run once):
+peer 11.9 s; 00 25.1 s (2.1x the peer; the reference export and run_checks cell 17.9 s), 06 83.2 s (7.0x
+the peer, was 10.8x; the hybrid steps cell 40.4 s, was 46.9 s under a lighter load; in CPU time,
+``hybrid_steps`` fell from 22.8 s to 15.6 s, old and new code in one run). 07 and 08 were not re-run.
+Next costs in 06: ``native_stems`` (cell 6, 11.5 s: the stems estimate imports scipy.signal for its STFT)
+and ``compare_layers`` (7.1 s).
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

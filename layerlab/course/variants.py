@@ -490,12 +490,63 @@ def learner_scene_root(folder=".", *, student_id: str | None = None) -> Path | N
                        "`layerlab variants practice LAB` in this folder).")
 
 
+def assessed_variants(folder=".") -> list[str]:
+    """The assessed variants in a lab folder (``variants/<id>/scenes``, not a self-paced ``practice`` one).
+
+    A non-empty list means the folder is a course release of an assessed lab: the kit then
+    shows no worked solution (:func:`layerlab.grading.solutions.write_solution`).
+    """
+    root = Path(folder) / "variants"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.name != "practice" and (p / "scenes").is_dir())
+
+
 def use_learner_variant(folder=".", *, student_id: str | None = None) -> Path | None:
     """Point the kit at the learner's own variant (sets ``LAYERLAB_ASSETS``) and return its root, or None."""
     root = learner_scene_root(folder, student_id=student_id)
     if root is not None:
         os.environ["LAYERLAB_ASSETS"] = str(root)
     return root
+
+
+def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | None = None) -> tuple[Path | None, str]:
+    """Point the kit at the scene a lab folder's work is measured against, and say which it is, in one line.
+
+    The one place the lab's set-up cell, ``self_check()`` in a terminal and ``layerlab check``
+    find the learner's variant: :func:`use_learner_variant` on the lab folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The learner's lab folder (the one holding ``variants/``, if the course has variants).
+    scene : str
+        The scene id, named in the line.
+
+    Returns
+    -------
+    (Path or None, str)
+        The variant root (None: the kit's teaching scene) and a line such as
+        ``"Measured against your variant 'ann' of cafe_dialogue (lab1_audit/variants/ann)."``.
+
+    Raises
+    ------
+    VariantError
+        The folder has variants but none for this learner.
+    """
+    root = use_learner_variant(folder, student_id=student_id)
+    if root is None:
+        if os.environ.get("LAYERLAB_ASSETS"):  # set by the lab's set-up cell (or by hand): that library is used
+            from layerlab.paths import assets_dir
+
+            found = assets_dir()
+            if found.parent.name == "variants":
+                kind = "your practice variant" if found.name == "practice" else f"your variant {found.name!r}"
+                return found, f"Measured against {kind} of {scene} ({found})."
+            return None, f"Measured against {scene} of the scene library {found} (LAYERLAB_ASSETS)."
+        return None, f"Measured against the teaching scene {scene} (no variants/ in {Path(folder).resolve()})."
+    kind = "your practice variant" if root.name == "practice" else f"your variant {root.name!r}"
+    return root, f"Measured against {kind} of {scene} ({root})."
 
 
 def build_practice(lab: str, folder=".") -> Path:

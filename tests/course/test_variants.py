@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -282,3 +283,40 @@ def test_a_practice_variant_keeps_its_truth_locally_and_an_assessed_one_does_not
     assert V.local_truth("cafe_dialogue") is False
     monkeypatch.delenv("LAYERLAB_ASSETS")
     assert V.local_truth("cafe_dialogue") is None  # the teaching scene: its cue sheet is complete
+
+
+def test_self_check_and_layerlab_check_measure_the_learners_own_variant_and_say_so(lab2, monkeypatch, tmp_path, capsys):
+    """Issue #14: in a terminal, without the set-up cell, both used to measure the teaching scene."""
+    from layerlab.cli import main
+    from layerlab.grading import self_check
+    from layerlab.mix.scenes import hybrid_stack, load_scene
+    from layerlab.mix.session import export_deliverable
+
+    lab = tmp_path / "lab2_hybrid_mix"
+    (lab / "variants").mkdir(parents=True)
+    os.symlink(lab2["ann"].public, lab / "variants" / "ann")
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_ASSETS", os.environ.get("LAYERLAB_ASSETS", ""))  # restored after the test ...
+    monkeypatch.delenv("LAYERLAB_ASSETS")  # ... which starts with the kit's own scenes
+    # the teaching scene's reference mix: in sync with the teaching picture, not with ann's moved events
+    export_deliverable(hybrid_stack(load_scene("cafe_dialogue")), tmp_path / "teaching" / "deliverable")
+    main(["check", str(tmp_path / "teaching" / "deliverable"), "--scene", "cafe_dialogue", "--json"])
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Measured against the teaching scene cafe_dialogue")
+    assert {c["name"]: c["passed"] for c in json.loads(captured.out)["checks"]}["sync"] is True
+    shutil.copytree(tmp_path / "teaching" / "deliverable", lab / "deliverable")
+    monkeypatch.setenv("LAYERLAB_STUDENT", "ann")
+    monkeypatch.chdir(lab)
+    grade = self_check(deliverable=lab / "deliverable")
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Measured against your variant 'ann' of cafe_dialogue"), first
+    assert {it.name: it.passed for it in grade.items}["sync"] is False
+    monkeypatch.delenv("LAYERLAB_ASSETS", raising=False)  # a fresh terminal
+    rc = main(["check", str(lab / "deliverable"), "--scene", "cafe_dialogue"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("Measured against your variant 'ann'") and rc == 1
+    monkeypatch.setenv("LAYERLAB_STUDENT", "zed")  # variants, but none for this learner: one line, exit 2
+    monkeypatch.delenv("LAYERLAB_ASSETS", raising=False)
+    assert main(["check", str(lab / "deliverable"), "--scene", "cafe_dialogue"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no variant for student 'zed'" in err

@@ -81,8 +81,6 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
                 print(exc)
                 return SubmissionGrade(assignment, "self-check", [], error=str(exc))
             raise
-        if show:
-            print(using)
         if not folder.is_dir():
             missing = (f"{folder}: no deliverable folder yet. Export one with "
                        f"export_deliverable(stack, {str(deliverable)!r}), then run self_check() again.")
@@ -90,6 +88,8 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
                 print(missing)
                 return SubmissionGrade(assignment, "self-check", [], error=missing)
             raise GradingError(missing)
+        if show:  # which scene the report is about: the learner's own variant or the teaching scene
+            print(using)
         key = (str(folder.resolve()), os.environ.get("LAYERLAB_ASSETS"), scene, target, _tree_stamp(folder))
         if key not in _SELF_CACHE:
             _SELF_CACHE.clear()
@@ -235,9 +235,10 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
     if grade:
         from layerlab.course.variants import local_truth, scene_in_use
 
-        _, using = scene_in_use(".", scene=str(spec.get("scene")))
-        if show:
-            print(using)
+        if spec.get("scene"):  # a lab on one scene: say which (the learner's own variant, or the teaching scene)
+            _, using = scene_in_use(".", scene=str(spec["scene"]))
+            if show:
+                print(using)
         truth = local_truth(spec.get("scene"))
         if truth is False:
             if show:

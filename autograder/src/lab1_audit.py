@@ -14,10 +14,10 @@
 #
 # | finding | how it is graded | points |
 # |---|---|---|
-# | dialogue offset (ms, + = late) | within 20 ms of the true offset | 2 |
-# | each SFX's offset (ms) | within 20 ms, shared per event | 2 |
-# | dialogue level over the music (LU) | within 1.5 LU | 2 |
-# | integrated loudness (LUFS) | within 0.5 LU | 1 |
+# | dialogue offset (ms, + = late, - = early) | within 10 ms of the true offset | 2 |
+# | each SFX's offset (ms, in sync or not) | every event within 20 ms | 2 |
+# | dialogue level over the music (LU) | within 0.75 LU | 2 |
+# | integrated loudness (LUFS) | within 0.2 LU (two BS.1770 meters agree to 0.1 LU) | 1 |
 # | which problems the render has | per problem | 2 |
 # | which layers to replace | per layer | 2 |
 # | your written judgement | by an instructor, with a mark scheme | 4 |

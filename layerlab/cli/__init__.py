@@ -27,7 +27,7 @@ from layerlab.errors import LayerLabError
 # (subcommand, module, one-line help)
 _COMMANDS = [
     ("render", "layerlab.mix.session", "render a session.json to a deliverable folder (mix + stems)"),
-    ("check", "layerlab.checks", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
+    ("check", "layerlab.cli.check", "measure a deliverable against a scene: sync, masking, ducking, loudness, format"),
     ("measure", "layerlab.cli.measure", "measure loudness, loudness range, true peak and sample peak of an audio file"),
     ("scenes", "layerlab.mix.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
     ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),

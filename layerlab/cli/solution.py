@@ -16,7 +16,8 @@ def configure(parser) -> None:
     parser.add_argument("lab", help=f"the lab ({labs})")
     parser.add_argument("--yes", action="store_true", help="do not ask (you have decided to look)")
     parser.add_argument("--dir", default=None,
-                        help="folder of your copy of the lab (default: the kit's labs/LAB/); the solution is written there")
+                        help="folder of your copy of the lab (default: the kit's labs/LAB/; made if missing); the solution is written there. "
+                             "Refused where the folder holds an assessed variant (a course release)")
 
 
 def _confirmed(lab: str) -> bool:
@@ -28,9 +29,10 @@ def _confirmed(lab: str) -> bool:
 
 
 def run(args) -> int:
-    from layerlab.grading.solutions import solution_notebook
+    from layerlab.grading.solutions import LEARNER_LABS, refuse_assessed_release, solution_notebook
 
-    solution_notebook(args.lab)  # an unknown lab fails before the question is asked
+    solution_notebook(args.lab)  # an unknown lab, or an assessed release, fails before the question is asked
+    refuse_assessed_release(args.lab, args.dir if args.dir is not None else LEARNER_LABS / args.lab)
     if not args.yes and not _confirmed(args.lab):
         print("Not shown; nothing written.")
         return 0

@@ -49,7 +49,7 @@ from layerlab.paths import REPO_ROOT
 ASSESSED = {"lab1_audit": "cafe_dialogue", "lab2_hybrid_mix": "cafe_dialogue"}
 """The labs that have per-learner variants, and the scene each starts from."""
 
-VARIANT_FORMAT = 1
+VARIANT_FORMAT = 2
 """Bumped when the derivation or the synthesis changes (cached variants are rebuilt)."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -120,6 +120,22 @@ _CAFE_EVENTS = {"door": 48, "cup_a": 126, "cup_b": 333, "door_2": 456}
 _CAFE_LINES = {"l1": (57, 2.535), "l2": (132, 2.224), "l3": (195, 2.530), "l4": (264, 2.557), "l5": (339, 2.392), "l6": (405, 1.969)}
 
 
+_LAB1_FLAW_MS = (60.0, 300.0)
+"""|offset| of a flawed dialogue (ms): outside the EBU R37 window (+40 ms early, -60 ms late) either way."""
+_LAB1_SFX_FLAW_MS = (60.0, 250.0)
+"""|offset| of a flawed SFX (ms): inside the lab's matched-filter search (-300 to +400 ms)."""
+_LAB1_IN_SYNC_MS = (5.0, 30.0)
+"""|offset| of an in-sync layer (ms): inside the R37 window, but never exactly 0 (a shared 0 would be copyable)."""
+LAB1_FLAW_THRESHOLD_MS = 40.0
+"""A lab 1 offset counts as a flaw above this magnitude (the lab's own threshold; R37 allows +40/-60 ms)."""
+
+
+def _signed(r: "_Draw", lo: float, hi: float) -> float:
+    """A signed value with magnitude in [lo, hi] on a 1 ms step."""
+    mag = r.uniform(lo, hi, 1.0)
+    return -mag if r.chance(0.5) else mag
+
+
 def _check_id(student_id: str) -> str:
     if not isinstance(student_id, str) or not _ID.match(student_id):
         raise VariantError(f"student id {student_id!r}: use 1-128 letters, digits, '.', '_', '@', '+' or '-', starting "
@@ -127,11 +143,57 @@ def _check_id(student_id: str) -> str:
     return student_id
 
 
-def _key(course_secret) -> bytes:
+MIN_SECRET_BITS = 128
+"""A course secret must carry at least this many bits (estimated by :func:`secret_bits`)."""
+
+_MAKE_SECRET = ('python -c "import secrets; print(secrets.token_hex(32))"', "`layerlab variants build` writes one to variants/secret")
+
+
+def secret_bits(secret: bytes) -> float:
+    """A conservative estimate of the entropy of a course secret, in bits.
+
+    Length times log2 of the alphabet its characters are drawn from (hex digits, decimal
+    digits, lower or upper case letters, letters and digits, printable ASCII, any byte),
+    counting a secret that is one short unit repeated (``abcabcabc...``) as that unit
+    only, and never more than 8 bits per distinct byte. This follows the "length times
+    log2(alphabet)" estimate of NIST SP 800-63B's discussion of memorised secrets; a
+    secret from ``secrets.token_hex(32)`` scores 256 bits, ``"password" * 4`` about 38.
+    """
+    import math
+
+    b = bytes(secret)
+    if not b:
+        return 0.0
+    for n in range(1, len(b) // 2 + 1):  # a repeated unit carries only the unit's entropy
+        if len(b) % n == 0 and b == b[:n] * (len(b) // n):
+            b = b[:n]
+            break
+    text = b.decode("ascii", errors="replace") if all(32 < c < 127 for c in b) else None
+    if text is None:
+        alphabet = 256
+    elif all(c in "0123456789abcdef" for c in text) or all(c in "0123456789ABCDEF" for c in text):
+        alphabet = 16
+    elif text.isdigit():
+        alphabet = 10
+    elif text.isalpha() and (text.islower() or text.isupper()):
+        alphabet = 26
+    elif text.isalnum():
+        alphabet = 62 if not (text.islower() or text.isupper()) else 36
+    else:
+        alphabet = 94
+    distinct = len(set(b))
+    return round(min(len(b) * math.log2(alphabet), len(b) * math.log2(max(2, distinct)) + 8.0 * distinct), 1)
+
+
+def _key(course_secret, *, source: str = "course secret") -> bytes:
     key = course_secret.encode() if isinstance(course_secret, str) else bytes(course_secret or b"")
+    how = f"make one with `{_MAKE_SECRET[0]}` ({_MAKE_SECRET[1]})"
     if len(key) < 16:
-        raise VariantError("course secret: needs at least 16 bytes; let `layerlab variants build` generate "
-                           "variants/secret, or set variants.secret in the course's layerlab.json.")
+        raise VariantError(f"{source}: needs at least 16 bytes; {how}, or set variants.secret in the course's layerlab.json.")
+    bits = secret_bits(key)
+    if len(set(key)) < 8 or bits < MIN_SECRET_BITS:
+        raise VariantError(f"{source}: too easy to guess (about {bits:.0f} bits, {len(set(key))} distinct characters; "
+                           f"needs {MIN_SECRET_BITS} bits of random characters, not words or repeats); {how}.")
     return key
 
 
@@ -186,22 +248,28 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
         level = {"dialogue": r.uniform(-8.0, 4.0, 0.5), "sfx": r.uniform(-6.0, 3.0, 0.5),
                  "ambience": r.uniform(-6.0, 6.0, 0.5), "music": r.uniform(-6.0, 8.0, 0.5)}
         return VariantParams(lab, student_id, ASSESSED[lab], digest, ev, lines, level, {})
-    # lab 1: the native render's flaws
-    late = r.uniform(80.0, 200.0, 5.0) if r.chance(0.75) else 0.0
-    band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if (r.chance(0.6) or not late) else None
-    sfx_late, sfx_missing = {}, []
-    for eid in ("cup_a", "cup_b", "door_2"):
-        if r.chance(0.45):
-            sfx_late[eid] = r.uniform(70.0, 160.0, 5.0)
-    if not sfx_late:
-        sfx_late[r.choice(["cup_a", "cup_b"])] = r.uniform(70.0, 160.0, 5.0)
-    loud = r.uniform(-24.0, -17.0, 0.5) if r.chance(0.6) else r.uniform(-11.0, -8.0, 0.5)
+    # lab 1: the native render's flaws. Every measured value is drawn for each learner from a wide
+    # signed range at a fine step, never a shared "no flaw" 0, so a classmate's numbers miss
+    # (see _LAB1_* and the rubric's tolerances; the copy odds are quoted in autograder/README.md).
+    flawed = r.chance(0.7)
+    late = _signed(r, *(_LAB1_FLAW_MS if flawed else _LAB1_IN_SYNC_MS))
+    band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if (r.chance(0.6) or not flawed) else None
+    sfx_flawed = {eid: r.chance(0.5) for eid in _CAFE_EVENTS}
+    if not any(sfx_flawed.values()):
+        sfx_flawed[r.choice(list(_CAFE_EVENTS))] = True
+    sfx_off = {}
+    for eid in _CAFE_EVENTS:
+        lo, hi = _LAB1_SFX_FLAW_MS if sfx_flawed[eid] else _LAB1_IN_SYNC_MS
+        if eid == "door_2" and sfx_flawed[eid]:
+            hi = min(hi, 160.0)  # the last slam stays inside the scene when late
+        sfx_off[eid] = _signed(r, lo, hi)
+    loud = r.uniform(-32.0, -17.0, 0.05) if r.chance(0.7) else r.uniform(-11.0, -6.0, 0.05)
     native = {
         "dialogue_late_ms": late,
         "band": band,
-        "sfx_late": sfx_late,
-        "sfx_missing": sfx_missing,
-        "dialogue_to_music_lu": r.uniform(1.0, 6.0, 0.5),
+        "sfx_late": sfx_off,
+        "sfx_missing": [],
+        "dialogue_to_music_lu": r.uniform(-4.0, 8.0, 0.05),
         "ambience_gain_db": -6.0,
         "integrated_lufs": loud,
     }
@@ -265,7 +333,7 @@ def course_secret(course, *, create: bool = False) -> bytes:
         except (json.JSONDecodeError, AttributeError) as exc:
             raise VariantError(f"{cfg}: not a JSON object with a 'variants' object ({exc}); fix or remove it.") from None
         if s:
-            return _key(s)
+            return _key(s, source=f"{cfg} (variants.secret)")
     path = course / "variants" / "secret"
     if not path.is_file():
         if not create:
@@ -275,7 +343,7 @@ def course_secret(course, *, create: bool = False) -> bytes:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32) + "\n")
     os.chmod(path, 0o600)
-    return _key(path.read_text().strip())
+    return _key(path.read_text().strip(), source=str(path))
 
 
 @dataclass
@@ -422,12 +490,63 @@ def learner_scene_root(folder=".", *, student_id: str | None = None) -> Path | N
                        "`layerlab variants practice LAB` in this folder).")
 
 
+def assessed_variants(folder=".") -> list[str]:
+    """The assessed variants in a lab folder (``variants/<id>/scenes``, not a self-paced ``practice`` one).
+
+    A non-empty list means the folder is a course release of an assessed lab: the kit then
+    shows no worked solution (:func:`layerlab.grading.solutions.write_solution`).
+    """
+    root = Path(folder) / "variants"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.name != "practice" and (p / "scenes").is_dir())
+
+
 def use_learner_variant(folder=".", *, student_id: str | None = None) -> Path | None:
     """Point the kit at the learner's own variant (sets ``LAYERLAB_ASSETS``) and return its root, or None."""
     root = learner_scene_root(folder, student_id=student_id)
     if root is not None:
         os.environ["LAYERLAB_ASSETS"] = str(root)
     return root
+
+
+def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | None = None) -> tuple[Path | None, str]:
+    """Point the kit at the scene a lab folder's work is measured against, and say which it is, in one line.
+
+    The one place the lab's set-up cell, ``self_check()`` in a terminal and ``layerlab check``
+    find the learner's variant: :func:`use_learner_variant` on the lab folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The learner's lab folder (the one holding ``variants/``, if the course has variants).
+    scene : str
+        The scene id, named in the line.
+
+    Returns
+    -------
+    (Path or None, str)
+        The variant root (None: the kit's teaching scene) and a line such as
+        ``"Measured against your variant 'ann' of cafe_dialogue (lab1_audit/variants/ann)."``.
+
+    Raises
+    ------
+    VariantError
+        The folder has variants but none for this learner.
+    """
+    root = use_learner_variant(folder, student_id=student_id)
+    if root is None:
+        if os.environ.get("LAYERLAB_ASSETS"):  # set by the lab's set-up cell (or by hand): that library is used
+            from layerlab.paths import assets_dir
+
+            found = assets_dir()
+            if found.parent.name == "variants":
+                kind = "your practice variant" if found.name == "practice" else f"your variant {found.name!r}"
+                return found, f"Measured against {kind} of {scene} ({found})."
+            return None, f"Measured against {scene} of the scene library {found} (LAYERLAB_ASSETS)."
+        return None, f"Measured against the teaching scene {scene} (no variants/ in {Path(folder).resolve()})."
+    kind = "your practice variant" if root.name == "practice" else f"your variant {root.name!r}"
+    return root, f"Measured against {kind} of {scene} ({root})."
 
 
 def build_practice(lab: str, folder=".") -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 from layerlab.errors import GradingError, LayerLabError
@@ -133,16 +134,21 @@ def dig_answer(data, dotted: str):
 def derived_truth(name: str, cues: dict):
     """Truths computed from a cue sheet's ``native.flaws`` (true values of the native render).
 
-    ``dialogue_offset_ms``  the dialogue_late offset, else 0.
-    ``sfx_offsets_ms``      per event: its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
+    ``dialogue_offset_ms``  the lines' true offset (``native.truth``), else the dialogue_late offset, else 0.
+    ``sfx_offsets_ms``      per event: its true offset (``native.truth``; in a lab 1 variant every event has
+                            one, in or out of sync), else its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
     ``issues``              per flaw kind: whether the native render has it.
     ``replace``             per layer: "post" when the native render has a flaw in it, else "native".
     """
     flaws = (cues.get("native") or {}).get("flaws") or []
+    measured = (cues.get("native") or {}).get("truth") or {}
     if name == "dialogue_offset_ms":
+        if measured.get("dialogue_offset_ms"):  # every line's true offset (also an in-sync one, never 0 in a variant)
+            return float(statistics.median(float(v) for v in measured["dialogue_offset_ms"].values()))
         return next((float(f["offset_ms"]) for f in flaws if f.get("kind") == "dialogue_late"), 0.0)
     if name == "sfx_offsets_ms":
         out = {e["id"]: 0.0 for e in cues.get("events", [])}
+        out.update({k: float(v) for k, v in (measured.get("sfx_offset_ms") or {}).items() if k in out})
         for f in flaws:
             if f.get("kind") == "sfx_late":
                 out[f["event"]] = float(f["offset_ms"])
@@ -207,7 +213,9 @@ def score_answers(answers: dict, spec: dict, *, cues: dict | None = None) -> lis
 
     ``number``   one value within ``tolerance`` of the truth: all points or none.
     ``numbers``  a mapping (e.g. offset per SFX event): points shared equally by the keys
-                 of the truth, each earned within ``tolerance``.
+                 of the truth, each earned within ``tolerance``; with ``"all_keys": true``
+                 all points only when every key is within ``tolerance`` (lab 1's SFX offsets:
+                 a classmate's dict, right on one event by chance, earns nothing).
     ``choices``  a mapping of categorical answers (e.g. per-layer native/post): points shared
                  equally by the expected keys; comparison ignores case and spaces.
 
@@ -270,12 +278,15 @@ def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> It
             ok = False
         (good if ok else bad).append(str(key))
     share = round(pts * len(good) / len(truth), 4)
+    if it.get("all_keys") and bad:
+        share = 0.0
     if not bad:
         msg = "All correct." if kind == "choices" else f"Every value within {fmt(tol)} {unit}."
     elif kind == "choices":
         msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
     else:
-        msg = f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those."
+        msg = (f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those"
+               + (" (points only when every value is right)." if it.get("all_keys") else "."))
     return ItemGrade(it["grade_id"], name, share, pts, not bad, jsonable(answer), unit,
                      f"±{fmt(tol)}" if kind == "numbers" else "", msg)
 

@@ -71,6 +71,16 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
         scene = scene or spec.get("scene")
         target = target or spec.get("target", "streaming")
         folder = Path(deliverable)
+        # the scene the lab's set-up cell measures against (the learner's own variant), found the same way
+        from layerlab.course.variants import VariantError, scene_in_use
+
+        try:
+            _, using = scene_in_use(folder.resolve().parent, scene=str(scene))
+        except VariantError as exc:
+            if show and check is None:
+                print(exc)
+                return SubmissionGrade(assignment, "self-check", [], error=str(exc))
+            raise
         if not folder.is_dir():
             missing = (f"{folder}: no deliverable folder yet. Export one with "
                        f"export_deliverable(stack, {str(deliverable)!r}), then run self_check() again.")
@@ -78,7 +88,9 @@ def self_check(check: str | None = None, *, deliverable="deliverable", assignmen
                 print(missing)
                 return SubmissionGrade(assignment, "self-check", [], error=missing)
             raise GradingError(missing)
-        key = (str(folder.resolve()), scene, target, _tree_stamp(folder))
+        if show:  # which scene the report is about: the learner's own variant or the teaching scene
+            print(using)
+        key = (str(folder.resolve()), os.environ.get("LAYERLAB_ASSETS"), scene, target, _tree_stamp(folder))
         if key not in _SELF_CACHE:
             _SELF_CACHE.clear()
             _SELF_CACHE[key] = measure_deliverable(folder, scene=scene, target=target, figures=figures)
@@ -221,8 +233,12 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
         print("Answers are complete: the grader can read them." if not problems else
               "Fix before submitting:\n  - " + "\n  - ".join(problems))
     if grade:
-        from layerlab.course.variants import local_truth
+        from layerlab.course.variants import local_truth, scene_in_use
 
+        if spec.get("scene"):  # a lab on one scene: say which (the learner's own variant, or the teaching scene)
+            _, using = scene_in_use(".", scene=str(spec["scene"]))
+            if show:
+                print(using)
         truth = local_truth(spec.get("scene"))
         if truth is False:
             if show:

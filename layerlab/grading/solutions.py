@@ -32,6 +32,22 @@ def available_labs(source: Path = INSTRUCTOR_SOURCE) -> list[str]:
     return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file()) if source.is_dir() else []
 
 
+def refuse_assessed_release(lab: str, folder) -> None:
+    """Raise InputError when ``folder`` is a course release of an assessed lab (it holds learners' variants).
+
+    Raises
+    ------
+    InputError
+        One line: why, and what remains (the instructor's feedback; a practice variant when working alone).
+    """
+    from layerlab.course.variants import assessed_variants
+
+    if assessed_variants(folder):
+        raise InputError(f"{Path(folder)}: this copy of {lab} is an assessed course release (it holds variants/); "
+                         "its worked solution is not shown while it is assessed - your instructor's feedback explains "
+                         "your marks (working alone? use a copy with `layerlab variants practice`).")
+
+
 def solution_notebook(lab: str, *, source: Path = INSTRUCTOR_SOURCE):
     """The worked solution of a lab: the instructor notebook without its hidden tests.
 
@@ -64,7 +80,7 @@ def solution_notebook(lab: str, *, source: Path = INSTRUCTOR_SOURCE):
         raise InputError(f"unknown lab '{lab}'; choose one of {', '.join(labs)}")
     nb = nbformat.read(str(source / lab / f"{lab}.ipynb"), as_version=4)
     for cell in nb.cells:
-        cell.source = strip_hidden_tests(cell.source)
+        cell.source = _strip_solution_markers(strip_hidden_tests(cell.source))
         cell.metadata.pop("nbgrader", None)
     note = nbformat.v4.new_markdown_cell(
         f"**Worked solution of `{lab}`**, shown because you asked for it (`layerlab solution {lab}`). "
@@ -74,6 +90,14 @@ def solution_notebook(lab: str, *, source: Path = INSTRUCTOR_SOURCE):
     note["id"] = "solution-note"
     nb.cells.insert(0, note)
     return nb
+
+
+_SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def _strip_solution_markers(source: str) -> str:
+    """The cell without nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines (the code between stays)."""
+    return "\n".join(line for line in source.split("\n") if line.strip() not in _SOLUTION_MARKERS)
 
 
 def write_solution(lab: str, dest_dir: str | Path | None = None, *, source: Path = INSTRUCTOR_SOURCE) -> Path:
@@ -97,14 +121,18 @@ def write_solution(lab: str, dest_dir: str | Path | None = None, *, source: Path
     Raises
     ------
     InputError
-        Unknown lab, or ``dest_dir`` is not a folder.
+        Unknown lab; ``dest_dir`` is a file; or it holds an assessed variant (a course release: no
+        worked solution while the lab is assessed; a ``practice`` variant is fine). A ``dest_dir``
+        that does not exist yet is made.
     """
     import nbformat
 
     nb = solution_notebook(lab, source=source)
     dest = Path(dest_dir) if dest_dir is not None else LEARNER_LABS / lab
-    if not dest.is_dir():
+    refuse_assessed_release(lab, dest)
+    if dest.exists() and not dest.is_dir():
         raise InputError(f"{dest}: not a folder; give the folder that holds your {lab}.ipynb with --dir")
+    dest.mkdir(parents=True, exist_ok=True)
     n = 1
     while True:
         path = dest / (f"{lab}_solution.ipynb" if n == 1 else f"{lab}_solution_{n}.ipynb")

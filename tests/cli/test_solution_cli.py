@@ -74,6 +74,35 @@ def test_bad_input_is_one_line(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert err == ("layerlab solution: error: unknown lab 'lab9'; "
                    "choose one of lab1_audit, lab2_hybrid_mix, lab3_choose_approach")
-    assert _run(monkeypatch, ["solution", LAB, "--yes", "--dir", str(tmp_path / "nowhere")]) == 1
+    (tmp_path / "afile").write_text("x")
+    assert _run(monkeypatch, ["solution", LAB, "--yes", "--dir", str(tmp_path / "afile")]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nowhere: not a folder" in err and "--dir" in err
+    assert len(err.splitlines()) == 1 and "afile: not a folder" in err and "--dir" in err
+
+
+def test_a_dir_that_does_not_exist_yet_is_made(monkeypatch, tmp_path):
+    assert _run(monkeypatch, ["solution", LAB, "--yes", "--dir", str(tmp_path / "new" / "place")]) == 0
+    assert (tmp_path / "new" / "place" / f"{LAB}_solution.ipynb").is_file()
+
+
+def test_the_solution_keeps_the_code_but_not_the_solution_markers(monkeypatch, learner_dir):
+    assert _run(monkeypatch, ["solution", LAB, "--dir", str(learner_dir), "--yes"]) == 0
+    text = _sources(learner_dir / f"{LAB}_solution.ipynb")
+    instructor = _sources(ROOT / "autograder" / "source" / LAB / f"{LAB}.ipynb")
+    body = instructor.split("### BEGIN SOLUTION\n", 1)[1].split("### END SOLUTION", 1)[0].strip()
+    assert body and body in text
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+
+
+@pytest.mark.parametrize("lab", ["lab1_audit", LAB])
+def test_refused_in_a_course_release_with_assessed_variants_but_not_beside_a_practice_variant(monkeypatch, capsys, tmp_path, lab):
+    folder = tmp_path / lab
+    (folder / "variants" / "ann" / "scenes").mkdir(parents=True)  # what a course release hands out
+    assert _run(monkeypatch, ["solution", lab, "--dir", str(folder), "--yes"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "assessed" in err and str(folder) in err
+    assert not list(folder.glob("*_solution*.ipynb"))
+    practice = tmp_path / "alone" / lab
+    (practice / "variants" / "practice" / "scenes").mkdir(parents=True)  # `layerlab variants practice`: self-paced
+    assert _run(monkeypatch, ["solution", lab, "--dir", str(practice), "--yes"]) == 0
+    assert (practice / f"{lab}_solution.ipynb").is_file()

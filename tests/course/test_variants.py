@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -56,15 +57,88 @@ def test_same_secret_and_id_give_the_same_parameters_other_ids_or_secrets_other_
 
 
 def test_lab1_parameters_vary_which_layers_carry_a_flaw():
-    draws = [V.derive_variant("lab1_audit", course_secret=SECRET, student_id=f"s{i}").native for i in range(40)]
-    assert {d["dialogue_late_ms"] > 0 for d in draws} == {True, False}
+    draws = [V.derive_variant("lab1_audit", course_secret=SECRET, student_id=f"s{i}").native for i in range(60)]
+    late = [d["dialogue_late_ms"] for d in draws]
+    assert min(late) < -40 and max(late) > 40 and any(abs(x) <= 30 for x in late)  # early, late and in sync
     assert {d["band"] is None for d in draws} == {True, False}
     assert {"ambience_dropout" in d for d in draws} == {True, False}
-    assert len({d["integrated_lufs"] for d in draws}) > 5
-    for d in draws:  # a replaced layer always has a flaw to find
-        assert d["dialogue_late_ms"] > 0 or d["band"] is not None
-        assert d["sfx_late"]
+    assert len({d["integrated_lufs"] for d in draws}) > 50
+    for d in draws:
+        assert abs(d["dialogue_late_ms"]) >= 5 and (abs(d["dialogue_late_ms"]) >= 60 or d["band"] is not None)
+        # every SFX has its own non-zero offset, inside the lab's search window, and one at least is a flaw
+        assert set(d["sfx_late"]) == {"door", "cup_a", "cup_b", "door_2"}
+        assert all(5 <= abs(v) <= 250 for v in d["sfx_late"].values())
+        assert any(abs(v) >= 60 for v in d["sfx_late"].values())
         assert not -15.0 <= d["integrated_lufs"] <= -13.0
+
+
+def test_a_classmates_lab1_numbers_rarely_land_within_the_rubric_tolerance():
+    """Issue #14: over 1,000 ids (999,000 ordered pairs), how often one learner's true values score on another's variant."""
+    import numpy as np
+
+    from layerlab.grading.rubric import assignment_spec, load_rubric
+
+    tol = {it["answer"].split(".")[1]: (it["tolerance"], it.get("all_keys")) for it in assignment_spec("lab1_audit", load_rubric())["items"]
+           if "tolerance" in it}
+    draws = [V.derive_variant("lab1_audit", course_secret=SECRET, student_id=f"student{i:04d}").native for i in range(1000)]
+
+    def rate(values, t):
+        v = np.asarray(values, dtype=float)
+        close = np.abs(v[:, None] - v[None, :]) <= t
+        return (close.sum() - len(v)) / (len(v) * (len(v) - 1))
+
+    sfx = np.ones((1000, 1000), dtype=bool)
+    for eid in ("door", "cup_a", "cup_b", "door_2"):
+        v = np.array([d["sfx_late"][eid] for d in draws])
+        sfx &= np.abs(v[:, None] - v[None, :]) <= tol["sfx_offsets_ms"][0]
+    assert tol["sfx_offsets_ms"][1] is True  # all or nothing: one event right by chance earns nothing
+    odds = {"sfx": (sfx.sum() - 1000) / 999000,
+            "dialogue": rate([d["dialogue_late_ms"] for d in draws], tol["dialogue_offset_ms"][0]),
+            "music": rate([d["dialogue_to_music_lu"] for d in draws], tol["dialogue_to_music_lu"][0]),
+            "loudness": rate([d["integrated_lufs"] for d in draws], tol["integrated_lufs"][0])}
+    # measured 2026-11-30: sfx 0.05 %, dialogue 4.9 %, music 12.3 %, loudness 2.1 % (quoted in autograder/README.md)
+    assert odds["sfx"] < 0.002 and odds["dialogue"] < 0.06 and odds["music"] < 0.14 and odds["loudness"] < 0.03, odds
+    assert all(d["dialogue_late_ms"] != 0 and 0 not in d["sfx_late"].values() for d in draws)  # no shared "no flaw" 0
+
+
+def test_an_sfx_dict_earns_points_only_when_every_event_is_right():
+    from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
+
+    spec = dict(assignment_spec("lab1_audit", load_rubric()))
+    spec["items"] = [it for it in spec["items"] if it["grade_id"] == "audit_sfx_offsets"]
+    cues = {"events": [{"id": e} for e in ("door", "cup_a", "cup_b", "door_2")],
+            "native": {"flaws": [], "truth": {"sfx_offset_ms": {"door": -93.0, "cup_a": 12.0, "cup_b": 180.0, "door_2": -21.0}}}}
+    right = {"door": -90.0, "cup_a": 12.5, "cup_b": 199.0, "door_2": -21.0}
+    assert score_answers({"findings": {"sfx_offsets_ms": right}}, spec, cues=cues)[0].points == 2
+    three = dict(right, cup_b=120.0)  # three events right, one 60 ms off
+    got = score_answers({"findings": {"sfx_offsets_ms": three}}, spec, cues=cues)[0]
+    assert got.points == 0 and "cup_b" in got.message and "every value" in got.message
+
+
+@pytest.mark.parametrize("weak", ["password" * 4, "a" * 64, "correcthorsebatterystaple", "0123456789" * 2, b"\x00\x01" * 16])
+def test_a_weak_course_secret_is_refused_in_one_line_naming_the_file(weak, tmp_path):
+    with pytest.raises(V.VariantError, match="too easy to guess"):
+        V.derive_variant("lab1_audit", course_secret=weak, student_id="ann")
+    if isinstance(weak, str):
+        (tmp_path / "layerlab.json").write_text(json.dumps({"variants": {"secret": weak}}))
+        with pytest.raises(V.VariantError) as err:
+            V.course_secret(tmp_path)
+        msg = str(err.value)
+        assert "\n" not in msg and str(tmp_path / "layerlab.json") in msg and "secrets.token_hex(32)" in msg
+    (tmp_path / "variants").mkdir(exist_ok=True)
+    (tmp_path / "variants" / "secret").write_text("password" * 4 + "\n")
+    (tmp_path / "layerlab.json").unlink(missing_ok=True)
+    with pytest.raises(V.VariantError, match=str(tmp_path / "variants" / "secret")):
+        V.course_secret(tmp_path)
+
+
+def test_a_generated_secret_is_strong_enough():
+    import secrets
+
+    for _ in range(200):  # token_hex(32) often lacks one of the 16 hex digits: that must not matter
+        assert V.secret_bits(secrets.token_hex(32).encode()) >= 256 - 1e-9
+        V.derive_variant("lab1_audit", course_secret=secrets.token_hex(32), student_id="ann")
+    assert V.secret_bits(("password" * 4).encode()) < 64
 
 
 @pytest.mark.parametrize("bad", ["", "../ann", "a b", "x" * 200])
@@ -209,3 +283,40 @@ def test_a_practice_variant_keeps_its_truth_locally_and_an_assessed_one_does_not
     assert V.local_truth("cafe_dialogue") is False
     monkeypatch.delenv("LAYERLAB_ASSETS")
     assert V.local_truth("cafe_dialogue") is None  # the teaching scene: its cue sheet is complete
+
+
+def test_self_check_and_layerlab_check_measure_the_learners_own_variant_and_say_so(lab2, monkeypatch, tmp_path, capsys):
+    """Issue #14: in a terminal, without the set-up cell, both used to measure the teaching scene."""
+    from layerlab.cli import main
+    from layerlab.grading import self_check
+    from layerlab.mix.scenes import hybrid_stack, load_scene
+    from layerlab.mix.session import export_deliverable
+
+    lab = tmp_path / "lab2_hybrid_mix"
+    (lab / "variants").mkdir(parents=True)
+    os.symlink(lab2["ann"].public, lab / "variants" / "ann")
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_ASSETS", os.environ.get("LAYERLAB_ASSETS", ""))  # restored after the test ...
+    monkeypatch.delenv("LAYERLAB_ASSETS")  # ... which starts with the kit's own scenes
+    # the teaching scene's reference mix: in sync with the teaching picture, not with ann's moved events
+    export_deliverable(hybrid_stack(load_scene("cafe_dialogue")), tmp_path / "teaching" / "deliverable")
+    main(["check", str(tmp_path / "teaching" / "deliverable"), "--scene", "cafe_dialogue", "--json"])
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Measured against the teaching scene cafe_dialogue")
+    assert {c["name"]: c["passed"] for c in json.loads(captured.out)["checks"]}["sync"] is True
+    shutil.copytree(tmp_path / "teaching" / "deliverable", lab / "deliverable")
+    monkeypatch.setenv("LAYERLAB_STUDENT", "ann")
+    monkeypatch.chdir(lab)
+    grade = self_check(deliverable=lab / "deliverable")
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Measured against your variant 'ann' of cafe_dialogue"), first
+    assert {it.name: it.passed for it in grade.items}["sync"] is False
+    monkeypatch.delenv("LAYERLAB_ASSETS", raising=False)  # a fresh terminal
+    rc = main(["check", str(lab / "deliverable"), "--scene", "cafe_dialogue"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("Measured against your variant 'ann'") and rc == 1
+    monkeypatch.setenv("LAYERLAB_STUDENT", "zed")  # variants, but none for this learner: one line, exit 2
+    monkeypatch.delenv("LAYERLAB_ASSETS", raising=False)
+    assert main(["check", str(lab / "deliverable"), "--scene", "cafe_dialogue"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no variant for student 'zed'" in err

@@ -143,7 +143,7 @@ def test_truth_comes_from_the_scene_cue_sheet():
     assert truth[flaw["event"]] == flaw["offset_ms"]
     assert all(v == 0.0 for k, v in truth.items() if k != flaw["event"])
     late = next(f for f in cues["native"]["flaws"] if f["kind"] == "dialogue_late")["offset_ms"]
-    findings = {"dialogue_offset_ms": late + 15, "sfx_offsets_ms": truth, "dialogue_to_music_lu": 50.0,
+    findings = {"dialogue_offset_ms": late + 8, "sfx_offsets_ms": truth, "dialogue_to_music_lu": 50.0,
                 "integrated_lufs": cues["native"]["integrated_lufs"], "issues": grading.derived_truth("issues", cues),
                 "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"}}
     got = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}

@@ -77,3 +77,31 @@ def test_lab1_a_fixed_answer_sheet_earns_under_a_third_of_the_points(lab1_truths
     assert set(blank.values()) == {0.0}  # blank work earns nothing
     mean = sum(scores.values()) / len(scores)
     assert mean < total / 3, f"a fixed answer sheet scores {scores} (mean {mean:.2f} of {total:g})"
+
+
+def _notebook(path, *sources) -> None:
+    import json
+
+    cells = [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None} for s in sources]
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
+
+
+MANY_FILES = 20_000
+
+
+@pytest.mark.xfail(strict=True, reason="the sandbox hands back, and the grader then copies again into its snapshot, any "
+                   "number of files (only bytes are capped): 100 000 empty files in deliverable/ cost the grader's own "
+                   "process ~50 s of copying outside any time limit, and as many inodes on the host's /tmp, twice")
+def test_the_grader_takes_back_a_bounded_number_of_files(tmp_path):
+    import os
+
+    from layerlab.grading import sandbox as S
+
+    work = tmp_path / "work"
+    work.mkdir()
+    _notebook(work / "nb.ipynb", "import os\nos.makedirs('deliverable/junk')\n"
+              f"for i in range({MANY_FILES}):\n    os.close(os.open(f'deliverable/junk/{{i}}', os.O_CREAT | os.O_WRONLY, 0o600))\n")
+    run = S.run_sandboxed("nb.ipynb", work, collect=["deliverable"], limits=S.SandboxLimits(timeout_s=120))
+    assert run.returncode == 0 and not run.timed_out, run.log[-500:]
+    back = sum(len(files) + len(dirs) for _, dirs, files in os.walk(work / "deliverable"))
+    assert back <= 1000, f"{back} files and folders came back out of the sandbox into the grader's /tmp"

@@ -105,3 +105,88 @@ def test_the_grader_takes_back_a_bounded_number_of_files(tmp_path):
     assert run.returncode == 0 and not run.timed_out, run.log[-500:]
     back = sum(len(files) + len(dirs) for _, dirs, files in os.walk(work / "deliverable"))
     assert back <= 1000, f"{back} files and folders came back out of the sandbox into the grader's /tmp"
+
+
+# ---------------------------------------------------------------- lab 2: a classmate's deliverable, re-timed
+
+LAB2 = "lab2_hybrid_mix"
+_SETUP2 = ("import numpy as np\nfrom layerlab.mix.scenes import load_scene\nfrom layerlab.mix.stack import LayerStack\n"
+           "from layerlab.mix.ducking import Ducking\nfrom layerlab.mix.master import Master\n"
+           "from layerlab.mix.session import export_deliverable\nfrom layerlab.measure.loudness import integrated_loudness\n"
+           "scene = load_scene('cafe_dialogue')\ncues = scene.cues\n")
+# dan's mix cell: the classmate's exported stems, cut halfway between the classmate's cues (their public cue sheet is
+# released to the whole class) and each piece moved to dan's own cue time; no level, no ducking, no mixing decision
+RETIME = """
+import json
+theirs = json.load(open(THEIR_CUES))
+def pieces(items, key, mine, end_key=None):
+    t = [float(x[key]) for x in items]
+    e = [float(x[end_key]) for x in items] if end_key else t
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(e, t[1:])] + [cues.duration_s]
+    for x, a, b in zip(items, cuts, cuts[1:]):
+        yield a, b, mine[x["id"]] - float(x[key])
+stack = LayerStack(duration_s=cues.duration_s)
+for layer, items, key, end_key, mine in (
+        ("dialogue", theirs["dialogue"], "start_s", "end_s", {l.id: l.start_s for l in cues.dialogue}),
+        ("sfx", theirs["events"], "time_s", None, {e.id: e.time_s for e in cues.events})):
+    for a, b, shift in pieces(items, key, mine, end_key):
+        stack.add(layer, f"{STEMS}/{layer}.wav", start_s=max(0.0, a + shift), trim_start_s=a - min(0.0, a + shift), trim_end_s=b)
+stack.add("ambience", f"{STEMS}/ambience.wav")
+stack.add("music", f"{STEMS}/music.wav")
+stack.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.5)
+"""
+PLAIN_COPY = "stack = LayerStack(duration_s=cues.duration_s)\nfor _l in ('dialogue', 'sfx', 'ambience', 'music'):\n" \
+             "    stack.add(_l, f'{STEMS}/{_l}.wav')\n"
+
+
+@pytest.fixture(scope="module")
+def lab2_copies(tmp_path_factory):
+    """ann's reference mix on her variant; dan hands it in as is, and re-timed to his own cue sheet."""
+    import os
+
+    import nbformat
+
+    from layerlab.grading.measuring import measure_deliverable
+    from layerlab.grading.rubric import score_mix
+    from layerlab.grading.submission import learner_code_cells
+    from layerlab.paths import REPO_ROOT
+
+    course = tmp_path_factory.mktemp("s3_lab2")
+    out_dir = tmp_path_factory.mktemp("s3_lab2_out")
+    for sid in ("ann", "dan"):
+        V.build_variant(LAB2, sid, course=course, secret=SECRET)
+    src = REPO_ROOT / "autograder" / "source" / LAB2 / f"{LAB2}.ipynb"
+    reference = next(s for s in learner_code_cells(nbformat.read(str(src), as_version=4)) if "TARGET_LUFS" in s)
+    spec = assignment_spec(LAB2, load_rubric())
+    scene_of = {sid: V.public_dir(course, LAB2, sid) / "scenes" / "cafe_dialogue" for sid in ("ann", "dan")}
+    before = os.environ.get("LAYERLAB_ASSETS")
+
+    def as_learner(sid, code, name, **names):
+        os.environ["LAYERLAB_ASSETS"] = str(V.public_dir(course, LAB2, sid))  # what the lab's set-up cell does
+        exec(_SETUP2 + code + f"\nexport_deliverable(stack, {str(out_dir / name)!r})\n", dict(names))  # noqa: S102
+        results, _ = measure_deliverable(out_dir / name, scene=str(scene_of[sid]), figures=False)
+        return {g.grade_id: g.points for g in score_mix(results, {}, spec)}
+
+    try:
+        stems = str(out_dir / "ann" / "stems")
+        return {"ann": as_learner("ann", reference, "ann"),
+                "plain": as_learner("dan", PLAIN_COPY, "plain", STEMS=stems),
+                "retimed": as_learner("dan", RETIME, "retimed", STEMS=stems, THEIR_CUES=str(scene_of["ann"] / "cues.json"))}
+    finally:
+        if before is None:
+            os.environ.pop("LAYERLAB_ASSETS", None)
+        else:
+            os.environ["LAYERLAB_ASSETS"] = before
+
+
+def test_lab2_reference_earns_full_marks_and_a_plain_copy_fails_sync(lab2_copies):
+    assert sum(lab2_copies["ann"].values()) == 15.0, lab2_copies["ann"]
+    assert lab2_copies["plain"]["check_sync"] == 0.0 and lab2_copies["plain"]["check_dialogue_sync"] == 0.0
+
+
+@pytest.mark.xfail(strict=True, reason="a classmate's lab 2 deliverable, cut at the classmate's cue times (their public "
+                   "cue sheet is released to the whole class) and moved to the copier's own, earns 15/15: the variants' "
+                   "only defence against a copied mix is its timing, which cut-and-paste undoes")
+def test_lab2_a_classmates_deliverable_retimed_fails_the_copiers_sync(lab2_copies):
+    r = lab2_copies["retimed"]
+    assert r["check_sync"] == 0.0 and r["check_dialogue_sync"] == 0.0, f"re-timed copy scores {sum(r.values())}/15: {r}"

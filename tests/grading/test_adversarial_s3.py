@@ -135,6 +135,16 @@ stack.add("ambience", f"{STEMS}/ambience.wav")
 stack.add("music", f"{STEMS}/music.wav")
 stack.master = Master(target_lufs=-14.0, ceiling_dbtp=-1.5)
 """
+# a mix with no decision at all: every clip at its cue time at 0 dB, the kit's default ducking and master
+NAIVE = """
+stack = LayerStack(duration_s=cues.duration_s, ducking=Ducking(), master=Master(target_lufs=-14.0))
+for line in cues.dialogue:
+    stack.add("dialogue", scene.clip_path(line.clip), start_s=line.start_s)
+for ev in cues.events:
+    stack.add("sfx", scene.clip_path(ev.clip), start_s=ev.time_s)
+stack.add("ambience", scene.clip_path(cues.ambience["clip"]))
+stack.add("music", scene.clip_path(cues.music["clip"]))
+"""
 PLAIN_COPY = "stack = LayerStack(duration_s=cues.duration_s)\nfor _l in ('dialogue', 'sfx', 'ambience', 'music'):\n" \
              "    stack.add(_l, f'{STEMS}/{_l}.wav')\n"
 
@@ -170,6 +180,7 @@ def lab2_copies(tmp_path_factory):
     try:
         stems = str(out_dir / "ann" / "stems")
         return {"ann": as_learner("ann", reference, "ann"),
+                "naive": as_learner("dan", NAIVE, "naive"),
                 "plain": as_learner("dan", PLAIN_COPY, "plain", STEMS=stems),
                 "retimed": as_learner("dan", RETIME, "retimed", STEMS=stems, THEIR_CUES=str(scene_of["ann"] / "cues.json"))}
     finally:
@@ -190,3 +201,11 @@ def test_lab2_reference_earns_full_marks_and_a_plain_copy_fails_sync(lab2_copies
 def test_lab2_a_classmates_deliverable_retimed_fails_the_copiers_sync(lab2_copies):
     r = lab2_copies["retimed"]
     assert r["check_sync"] == 0.0 and r["check_dialogue_sync"] == 0.0, f"re-timed copy scores {sum(r.values())}/15: {r}"
+
+
+@pytest.mark.xfail(strict=True, reason="lab 2 with no mixing decision (every clip of the learner's own variant at its cue "
+                   "time at 0 dB, the kit's default Ducking() and Master(-14)) earns 15/15 on some variants (12/15 on "
+                   "others): the per-learner level draws leave the clips' own levels already balanced")
+def test_lab2_a_mix_without_any_level_decision_does_not_earn_full_marks(lab2_copies):
+    r = lab2_copies["naive"]
+    assert sum(r.values()) < 15.0, f"0 dB everywhere, default ducking and master: {sum(r.values())}/15 {r}"

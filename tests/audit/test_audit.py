@@ -190,3 +190,26 @@ def test_a_bed_that_vanishes_is_reported_as_a_dropout():
     assert d["start_s"] == pytest.approx(4.0, abs=0.03) and d["end_s"] == pytest.approx(5.5, abs=0.03)
     assert "dropout" in r.to_text()
     assert audit_audio(np.repeat((_noise(8, 10) * 0.05).astype(np.float32)[:, None], 2, axis=1)).dropouts == []
+
+
+def _cursor(frames, k, x, y):
+    """Draw an anti-aliased 3x3-pixel cursor centred at sub-pixel (x, y) on frame k."""
+    yy, xx = np.mgrid[0 : frames.shape[1], 0 : frames.shape[2]]
+    frames[k] += 200.0 * np.exp(-(((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.2**2)))
+
+
+def test_a_cursor_gliding_into_place_is_not_an_event_but_its_click_is():
+    """product_demo's cursor glides (eases in, speeds up, slows down) to each button: the glide read as 3
+    invented events. The click on arrival (the button inverts) is the event: a change that starts abruptly
+    in its region, not a region that has been changing all along."""
+    rng = np.random.default_rng(6)
+    n = 96
+    frames = np.repeat(rng.uniform(0, 120, (1, 90, 160)), n, axis=0).astype(np.float32)
+    frames += rng.normal(0, 1.0, frames.shape).astype(np.float32)
+    for k in range(n):  # glide from (20, 60) at frame 12 to (120, 30) at frame 60 (smoothstep), then rest
+        u = min(max((k - 12) / 48.0, 0.0), 1.0)
+        s = u * u * (3 - 2 * u)
+        _cursor(frames, k, 20 + 100 * s, 60 - 30 * s)
+    frames[72:, 24:36, 112:136] = 255 - frames[72:, 24:36, 112:136]  # the click: the button inverts on frame 72
+    events = detect_visual_events(frames, fps=24.0)
+    assert [e.frame for e in events] == [72]

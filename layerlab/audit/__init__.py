@@ -8,7 +8,8 @@
   energy only from ~300 Hz to ~3.4 kHz), from a fine spectrum and an
   energy-percentile rule;
 - the noise floor (the quiet frames) and the active frames' level over it;
-- dropouts: stretches where the whole track falls 20 dB under its usual level;
+- dropouts: stretches of at least 1 s where the ambience bed (measured between the other sounds,
+  octave by octave) falls 10 dB or more under its usual level;
 - visual events found by frame differencing of the decoded frames, placed at
   their real presentation times (variable frame rates, late streams), and
   audio onsets (``librosa.onset`` with backtracking), paired one to one by an
@@ -34,16 +35,15 @@ from pathlib import Path
 
 from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
-from layerlab.checks.continuity import ambience_continuity
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
 from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
-from layerlab.audit.sound import band_limits, detect_audio_onsets, foreground_band_limits, noise_floor
+from layerlab.audit.sound import band_limits, bed_dropouts, detect_audio_onsets, foreground_band_limits, noise_floor
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
-           "detect_visual_events", "detect_audio_onsets", "band_limits", "foreground_band_limits", "noise_floor",
+           "detect_visual_events", "detect_audio_onsets", "band_limits", "bed_dropouts", "foreground_band_limits", "noise_floor",
            "pair_events", "read_video_frames"]
 
 
@@ -80,7 +80,7 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         nf, snr = noise_floor(x, sample_rate=sample_rate)
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
-        dropouts = ambience_continuity(x, sample_rate=sample_rate, min_dropout_ms=100.0).dropouts if x.shape[0] > 3 * sample_rate else []
+        dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
                        band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,

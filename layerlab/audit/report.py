@@ -120,8 +120,9 @@ class AuditReport:
     audio_start_s : float
         Where the audio stream starts on the picture's clock (0 for most clips).
     dropouts : list of dict
-        ``start_s``, ``end_s``, ``depth_db`` of each stretch where the whole
-        track falls 20 dB or more under its median level (a bed vanishing).
+        ``start_s``, ``end_s``, ``depth_db``, ``band_hz`` of each stretch of 1 s or
+        more where the ambience bed falls 10 dB or more under its usual level
+        (:func:`layerlab.audit.sound.bed_dropouts`).
     visual_events : list of VisualEvent
     onsets : list of AudioOnset
     offsets : list of EventOffset
@@ -189,8 +190,9 @@ class AuditReport:
                  f"  band       {band}",
                  f"  noise      {noise}"]
         for d in self.dropouts:
-            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the sound falls "
-                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB under its usual level")
+            where = f" (octave at {d['band_hz']:g} Hz)" if d.get("band_hz") else ""
+            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the ambience bed falls "
+                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB{where} under its usual level")
         if self.fps:
             rate = f"{self.fps:g} fps" + (" (variable frame rate: real frame times used)" if self.variable_frame_rate else "")
             lines.append(f"  picture    {rate}, {len(self.visual_events)} visual events, {len(self.onsets)} audio onsets")

@@ -227,3 +227,57 @@ def test_a_chime_that_rises_only_in_its_octave_is_an_onset():
     onsets, _, _ = detect_audio_onsets(x.astype(np.float32)[:, None])
     near = [o.time_s for o in onsets if abs(o.time_s - 2.0) < 0.1]
     assert near and near[0] == pytest.approx(2.0, abs=0.003), [o.time_s for o in onsets]
+
+
+def _bed_with_clicks(seconds, seed):
+    """A brown-ish noise bed (energy falling with frequency, like wind) with a click every 0.4 s on top."""
+    rng = np.random.default_rng(seed)
+    bed = signal.lfilter([1.0], [1.0, -0.95], rng.standard_normal(int(seconds * SR)))
+    bed *= 0.02 / bed.std()
+    clicks = np.zeros_like(bed)
+    click = rng.standard_normal(480) * np.exp(-np.arange(480) / 80)
+    for t in np.arange(0.2, seconds - 0.1, 0.4):
+        clicks[int(t * SR) : int(t * SR) + 480] += 0.3 * click
+    return bed, clicks
+
+
+def _dropouts(x):
+    from layerlab.audit import bed_dropouts
+
+    return bed_dropouts(np.repeat(x.astype(np.float32)[:, None], 2, axis=1))
+
+
+def test_a_bed_that_vanishes_under_continuing_sounds_is_one_dropout_and_nothing_else_is():
+    """forest_broll's ambience vanishes 13.0-14.5 s while other sounds go on, and the audit said nothing; an
+    earlier detector on the whole track's level gave false dropouts on cafe and forest. The bed's level is
+    the low percentile of each octave band's short-term level (what lies between the events)."""
+    bed, clicks = _bed_with_clicks(8.0, 12)
+    gone = bed.copy()
+    gone[int(3.0 * SR) : int(4.5 * SR)] = 0.0  # the bed vanishes for 1.5 s; the clicks go on
+    (d,) = _dropouts(gone + clicks)
+    assert d["start_s"] == pytest.approx(3.0, abs=0.03) and d["end_s"] == pytest.approx(4.5, abs=0.03)
+    assert d["depth_db"] >= 20
+    assert _dropouts(bed + clicks) == []  # a steady bed under clicks
+    quieter = bed.copy()
+    quieter[int(2.0 * SR) : int(5.0 * SR)] *= 0.5  # 6 dB down for 3 s: a change of level, not a dropout
+    assert _dropouts(quieter + clicks) == []
+    short = bed.copy()
+    short[int(3.0 * SR) : int(3.6 * SR)] = 0.0  # 0.6 s: shorter than the 1 s a dropout must last
+    assert _dropouts(short + clicks) == []
+    faded = bed * np.clip(np.minimum(np.arange(bed.size) / (1.5 * SR), (bed.size - np.arange(bed.size)) / (1.5 * SR)), 0, 1)
+    assert _dropouts(faded + clicks) == []  # a fade in and out at the ends is not a gap in the bed
+
+
+@pytest.mark.parametrize("scene_id", ["cafe_dialogue", "forest_broll", "product_demo"])
+def test_ambience_dropouts_of_the_native_renders_are_the_cued_ones(scene_id):
+    from layerlab.io.audio import load_audio
+    from layerlab.audit import bed_dropouts
+
+    scene = load_scene(scene_id)
+    truth = scene.cues.raw["native"]["truth"]["ambience_dropout_s"]
+    found = bed_dropouts(load_audio(scene.path / "native.wav"))
+    if truth is None:
+        assert found == []
+    else:
+        (d,) = found
+        assert [d["start_s"], d["end_s"]] == pytest.approx(truth, abs=0.05)

@@ -281,3 +281,33 @@ def test_ambience_dropouts_of_the_native_renders_are_the_cued_ones(scene_id):
     else:
         (d,) = found
         assert [d["start_s"], d["end_s"]] == pytest.approx(truth, abs=0.05)
+
+
+@pytest.mark.parametrize("scene_id", ["cafe_dialogue", "forest_broll", "product_demo"])
+def test_lesson_06_table_agrees_with_the_cue_sheet(scene_id):
+    """Each native row of lesson 06's comparison table reads the cue sheet's truth: the worst effect offset
+    within 10 ms, the missing effects and dropouts counted exactly, levels within 1 LU, band edges within 10%;
+    and the post-generated layers carry none of the native flaws."""
+    from layerlab.course.lessons import compare_layers
+
+    scene = load_scene(scene_id)
+    truth = scene.cues.raw["native"]["truth"]
+    rows = {r.measure: r for r in compare_layers(scene_id)}
+    sfx = list(truth["sfx_offset_ms"].values())
+    assert rows["worst effect offset against the picture"].native == pytest.approx(max(sfx, key=abs), abs=10.0)
+    assert rows["effects missing"].native == len(truth["sfx_missing"])
+    assert rows["dropouts in the bed"].native == (1 if truth["ambience_dropout_s"] else 0)
+    assert rows["integrated loudness"].native == pytest.approx(truth["integrated_lufs"], abs=1.0)
+    if truth["dialogue_offset_ms"]:
+        worst = max(truth["dialogue_offset_ms"].values(), key=abs)
+        assert rows["worst lip-sync offset"].native == pytest.approx(worst, abs=10.0)
+    if truth["dialogue_to_music_lu"] is not None:
+        assert rows["dialogue over music during speech"].native == pytest.approx(truth["dialogue_to_music_lu"], abs=1.0)
+    if truth["dialogue_band_hz"]:
+        lo, hi = truth["dialogue_band_hz"]
+        assert rows["lowest frequency of the voice"].native == pytest.approx(lo, rel=0.1)
+        assert rows["highest frequency of the voice"].native == pytest.approx(hi, rel=0.1)
+    for m in ("worst effect offset against the picture", "worst lip-sync offset"):
+        if m in rows:
+            assert abs(rows[m].postgen) <= 10.0, m
+    assert rows["effects missing"].postgen == 0 and rows["dropouts in the bed"].postgen == 0

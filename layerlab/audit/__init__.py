@@ -40,10 +40,10 @@ from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
-from layerlab.audit.sound import band_limits, bed_dropouts, detect_audio_onsets, foreground_band_limits, noise_floor
+from layerlab.audit.sound import band_cliffs, band_limits, bed_dropouts, detect_audio_onsets, foreground_band_limits, noise_floor
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
-           "detect_visual_events", "detect_audio_onsets", "band_limits", "bed_dropouts", "foreground_band_limits", "noise_floor",
+           "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "foreground_band_limits", "noise_floor",
            "pair_events", "read_video_frames"]
 
 
@@ -78,13 +78,14 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         lufs = float(integrated_loudness(x, sample_rate=sample_rate))
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
+        lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
         nf, snr = noise_floor(x, sample_rate=sample_rate)
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
         dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
                        band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,
-                       dropouts=dropouts)
+                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff)
 
 
 def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37) -> AuditReport:

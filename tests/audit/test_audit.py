@@ -129,6 +129,9 @@ def test_audit_of_a_native_render_finds_the_cued_events_and_flaws(scene_id):
             assert not off.in_window
         else:
             assert not off.missing and off.in_window, (ev["id"], off.offset_ms)  # no flaw that is not there
+    assert report.band_limited == (cues["native"]["truth"]["dialogue_band_hz"] is not None)
+    dropouts = cues["native"]["truth"]["ambience_dropout_s"]
+    assert [[d["start_s"], d["end_s"]] for d in report.dropouts] == ([pytest.approx(dropouts, abs=0.05)] if dropouts else [])
     assert "LUFS" in report.to_text() and json.dumps(report.to_dict())
 
 
@@ -311,3 +314,35 @@ def test_lesson_06_table_agrees_with_the_cue_sheet(scene_id):
         if m in rows:
             assert abs(rows[m].postgen) <= 10.0, m
     assert rows["effects missing"].postgen == 0 and rows["dropouts in the bed"].postgen == 0
+
+
+def test_a_band_limit_is_a_cliff_in_the_spectrum_not_a_low_energy_percentile():
+    """A voice band-passed to 300-3400 Hz (Butterworth order 4, zero phase, as the kit renders it) falls off a
+    cliff at 3.4 kHz; a full-band brown bed (-6 dB per octave, like wind or a dense mix) has 99% of its energy
+    under 2 kHz yet no edge. product_demo's full-band mix was flagged "band-limited" by the 99% rule."""
+    from layerlab.audit import band_cliffs
+
+    rng = np.random.default_rng(13)
+    sos = signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=SR, output="sos")
+    tel = signal.sosfiltfilt(sos, rng.standard_normal(6 * SR)) * 0.1
+    lo, hi = band_cliffs(tel[:, None].astype(np.float32))
+    assert lo == pytest.approx(300.0, rel=0.1) and hi == pytest.approx(3400.0, rel=0.1)
+    brown = signal.lfilter([1.0], [1.0, -0.99], rng.standard_normal(6 * SR))
+    brown = (brown * 0.05 / brown.std())[:, None].astype(np.float32)
+    assert band_limits(brown)[1] < 6000  # the old rule's false alarm
+    assert band_cliffs(brown) == (None, None)
+    r = audit_audio(np.repeat(brown, 2, axis=1))
+    assert not r.band_limited and "band-limited" not in r.to_text()
+
+
+@pytest.mark.parametrize("scene_id", ["cafe_dialogue", "forest_broll", "product_demo"])
+def test_the_audit_flags_a_band_limit_only_where_the_cue_sheet_has_one(scene_id):
+    from layerlab.io.audio import load_audio
+
+    scene = load_scene(scene_id)
+    truth = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
+    r = audit_audio(load_audio(scene.path / "native.wav"))
+    assert r.band_limited == (truth is not None)
+    if truth is not None:  # under music, only the high edge shows in the mix (the music fills the lows)
+        assert r.band_high_cliff_hz is not None
+        assert r.band_high_hz == pytest.approx(truth[1], rel=0.1)

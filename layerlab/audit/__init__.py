@@ -40,14 +40,15 @@ from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
-from layerlab.audit.sound import band_cliffs, band_limits, bed_dropouts, detect_audio_onsets, foreground_band_limits, noise_floor
+from layerlab.audit.sound import band_cliffs, band_limits, bed_dropouts, detect_audio_onsets, dialogue_band, foreground_band_limits, noise_floor
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
-           "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "foreground_band_limits", "noise_floor",
+           "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "dialogue_band", "foreground_band_limits", "noise_floor",
            "pair_events", "read_video_frames"]
 
 
-def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "") -> AuditReport:
+def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "",
+                dialogue_lines_s=None) -> AuditReport:
     """Audit an audio array (no picture): loudness, true peak, band limits, noise, onsets.
 
     Parameters
@@ -58,6 +59,11 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         Delivery profile (``layerlab.measure.targets.get_profile``).
     path : str
         Where the audio came from, for the report.
+    dialogue_lines_s : sequence of (float, float), optional
+        The lines' (start_s, end_s) from a cue sheet: the band is then the voice's
+        (:func:`~layerlab.audit.sound.dialogue_band`: the lines' spectrum minus the beds' between them),
+        and a cliff in it also makes the clip band-limited. Without it, the band of whatever rises
+        over the quiet frames.
 
     Returns
     -------
@@ -79,6 +85,13 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
+        if dialogue_lines_s:
+            v_lo, v_hi, v_lo_cliff, v_hi_cliff = dialogue_band(x, lines_s=dialogue_lines_s, sample_rate=sample_rate,
+                                                               with_cliffs=True)
+            if v_lo == v_lo and v_hi == v_hi:  # not NaN: the voice was measured
+                lo, hi = v_lo, v_hi
+                lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
+                hi_cliff = hi_cliff if v_hi_cliff is None else v_hi_cliff
         nf, snr = noise_floor(x, sample_rate=sample_rate)
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
         dropouts = bed_dropouts(x, sample_rate=sample_rate)
@@ -88,7 +101,8 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
                        dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff)
 
 
-def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37) -> AuditReport:
+def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37,
+               dialogue_lines_s=None) -> AuditReport:
     """Audit the native audio of a video clip (an MP4 from any video model).
 
     Parameters
@@ -102,6 +116,8 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         Threshold for visual events (see :func:`detect_visual_events`).
     sync_window : SyncWindow or str
         Window the offsets are flagged against (EBU R37: -40..+60 ms).
+    dialogue_lines_s : sequence of (float, float), optional
+        The cue sheet's lines (start_s, end_s): the band reported is the voice's (see :func:`audit_audio`).
 
     Returns
     -------
@@ -123,12 +139,12 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     window = get_sync_window(sync_window)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         audio = load_audio(path, sample_rate=SAMPLE_RATE, resample=True)
-        report = audit_audio(audio, target=target, path=str(path))
+        report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
         report.sync_window = window
         return report
     video = read_video(path)
     audio = read_clip_audio(path, sample_rate=SAMPLE_RATE)
-    report = audit_audio(audio, target=target, path=str(path))
+    report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
     report.audio_start_s = audio_start_s(path)
     events = detect_visual_events(video.frames, fps=video.nominal_fps, times_s=video.times_s,
                                   source_size=video.source_size, min_strength=min_event_strength)

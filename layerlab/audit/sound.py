@@ -11,7 +11,7 @@ from layerlab.errors import ParameterError
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.audit.report import AudioOnset
 
-__all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "noise_floor", "bed_dropouts",
+__all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "spectrum_cliffs", "noise_floor", "bed_dropouts",
            "MIN_ONSET_RISE_DB"]
 
 MIN_ONSET_RISE_DB = 6.0
@@ -236,6 +236,114 @@ def foreground_band_limits(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: f
     return _percentile_edges(f, pa - pq, low_pct=low_pct, high_pct=high_pct)
 
 
+def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: int = 4096,
+                  low_pct: float = 1.0, high_pct: float = 99.0, with_cliffs: bool = False) -> tuple:
+    """The voice's band: the spectrum during the cued lines minus the beds' between them.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+        The mix (dialogue over music and ambience).
+    lines_s : sequence of (float, float)
+        Each line's start and end in seconds, as a cue sheet gives them.
+    sample_rate : int
+    frame_len : int
+        Samples per Hann frame (4096: 11.7 Hz bins at 48 kHz, a 300 Hz edge within 4%).
+    low_pct, high_pct : float
+        Energy percentiles of the edges.
+
+    with_cliffs : bool
+        Also return the edges that are band limits (low, high; None for an edge that is not): the voice's
+        excess vanishes over 150 Hz (low) or under 6 kHz (high), the ranges :func:`band_cliffs` searches.
+
+    Returns
+    -------
+    (float, float) or (float, float, float or None, float or None)
+        Low and high edge in Hz; NaN when there are no frames inside the lines or between them,
+        or nothing rises over the bed.
+
+    Raises
+    ------
+    ParameterError
+        ``lines_s`` not a list of (start_s, end_s) pairs with start < end.
+
+    Notes
+    -----
+    Spectral subtraction (Boll 1979): the mean power spectrum of the frames that lie wholly inside a line,
+    minus that of the frames wholly between lines (the beds alone; between the first line and the last,
+    where the music is the one under the voice), floored at zero. Music and room tone fill the lows of a
+    mix, so the mix's own 1% edge lies in the bed (cafe_dialogue's native mix: 70 Hz for a voice
+    band-passed at 300 Hz). The bed's level also drifts between the lines and between them (bass notes),
+    leaving scraps of excess under the voice: the voice is the run of 1/12-octave bands around its
+    strongest one where the excess stays above zero, broken by a quarter of an octave (3 bands) with
+    none; the edges are the 1% and 99% energy points of the excess inside that run.
+    Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    x = validate_audio(audio, name="audio").mean(axis=1).astype(np.float64)
+    sr = int(sample_rate)
+    try:
+        spans = sorted((float(s), float(e)) for s, e in lines_s)
+    except (TypeError, ValueError):
+        raise ParameterError("lines_s: give each line as (start_s, end_s) in seconds, e.g. [(2.4, 4.9)].") from None
+    if not spans or any(not e > s for s, e in spans):
+        raise ParameterError("lines_s: need at least one line, each with end_s after start_s.")
+    n = int(frame_len)
+    nothing = (float("nan"), float("nan")) + ((None, None) if with_cliffs else ())
+    if x.size < 2 * n:
+        return nothing
+    starts = np.arange(0, x.size - n + 1, n // 4)
+    t0, t1 = starts / sr, (starts + n) / sr
+    inside = np.zeros(starts.size, bool)
+    between = np.ones(starts.size, bool)
+    for s, e in spans:
+        inside |= (t0 >= s) & (t1 <= e)
+        between &= (t1 <= s) | (t0 >= e)
+    bed = between & (t0 >= spans[0][0]) & (t1 <= spans[-1][1])
+    if bed.sum() < 8:  # one line, or lines back to back: the beds before and after them
+        bed = between
+    if not inside.any() or not bed.any():
+        return nothing
+    win = np.hanning(n)
+
+    def mean_power(mask):
+        return np.mean([np.abs(np.fft.rfft(x[a : a + n] * win)) ** 2 for a in starts[mask]], axis=0)
+
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    excess = mean_power(inside) - mean_power(bed)
+    centres = 40.0 * 2.0 ** (np.arange(0, 12 * 10) / 12.0)
+    centres = centres[centres * 2 ** (1 / 24) < 0.45 * sr]
+    lo_f, hi_f = centres / 2 ** (1 / 24), centres * 2 ** (1 / 24)
+    level = np.array([excess[(f >= a) & (f < b)].mean() if np.any((f >= a) & (f < b)) else np.nan
+                      for a, b in zip(lo_f, hi_f)])
+    ok = np.nan_to_num(level, nan=-1.0)
+    if not np.any(ok > 0):
+        return nothing
+    peak = int(np.argmax(ok))
+
+    def reach(step):
+        i, last, empty = peak, peak, 0
+        while 0 <= i + step < centres.size:
+            i += step
+            if np.isnan(level[i]):
+                continue
+            if ok[i] > 0:
+                last, empty = i, 0
+            else:
+                empty += 1
+                if empty >= 3:
+                    break
+        return last
+
+    a, b = reach(-1), reach(1)
+    run = (f >= lo_f[a]) & (f < hi_f[b])
+    edges = _percentile_edges(f[run], np.maximum(excess[run], 0.0), low_pct=low_pct, high_pct=high_pct)
+    if not with_cliffs:
+        return edges
+    # the voice stops where its excess vanishes inside the ranges a band-limit has (as band_cliffs searches):
+    # a low edge over 150 Hz, a high edge under 6 kHz; a full-band voice reaches past both
+    return edges + (edges[0] if lo_f[a] >= 150.0 else None, edges[1] if hi_f[b] <= 6000.0 else None)
+
+
 def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0) -> tuple[float, float]:
     """Noise floor and signal-to-noise: the quiet frames' level, and the active frames' level over it.
 
@@ -410,6 +518,16 @@ def band_cliffs(audio, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = B
     if x.size < 4096:
         raise ParameterError("audio: need at least 4096 samples to look for band edges.")
     f, p = signal.welch(x, fs=sr, nperseg=int(min(16384, 2 ** int(np.log2(x.size)))))
+    return spectrum_cliffs(f, p, sample_rate=sr, min_fall_db=min_fall_db)
+
+
+def spectrum_cliffs(f, p, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = BAND_CLIFF_DB) -> tuple:
+    """:func:`band_cliffs` on a power spectrum already measured (``f`` in Hz, ``p`` power per bin, >= 0).
+
+    Used on the voice's excess over the bed (:func:`dialogue_band`). Returns (low, high) edges in Hz or None.
+    """
+    f, p = np.asarray(f, dtype=np.float64), np.maximum(np.asarray(p, dtype=np.float64), 0.0)
+    sr = int(sample_rate)
     if not np.any(p > 0):
         return None, None
     centres = 40.0 * 2.0 ** (np.arange(0, 12 * 9) / 12.0)

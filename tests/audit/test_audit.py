@@ -346,3 +346,64 @@ def test_the_audit_flags_a_band_limit_only_where_the_cue_sheet_has_one(scene_id)
     if truth is not None:  # under music, only the high edge shows in the mix (the music fills the lows)
         assert r.band_high_cliff_hz is not None
         assert r.band_high_hz == pytest.approx(truth[1], rel=0.1)
+
+
+def _speech_like(seconds, seed):
+    """Noise with speech's long-term shape (flat to 500 Hz, -6 dB per octave above), in 4 Hz syllables."""
+    rng = np.random.default_rng(seed)
+    v = signal.lfilter([1.0], [1.0, -np.exp(-2 * np.pi * 500 / SR)], rng.standard_normal(int(seconds * SR)))
+    t = np.arange(v.size) / SR
+    return v * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) / v.std()
+
+
+def _lines_under_a_bed(voice_band_hz, seed):
+    """Six 2 s lines with 0.5 s gaps under a full-band pink-ish bed 6 dB under the voice; the line times."""
+    rng = np.random.default_rng(seed)
+    n = 16 * SR
+    bed = signal.lfilter([1.0], [1.0, -0.95], rng.standard_normal(n))
+    bed *= 10 ** (-6 / 20) * 0.05 / bed.std()
+    lines = [(1.0 + 2.5 * k, 3.0 + 2.5 * k) for k in range(6)]
+    x = bed.copy()
+    for k, (s, e) in enumerate(lines):
+        v = _speech_like(e - s, seed + 1 + k)
+        if voice_band_hz:
+            v = signal.sosfiltfilt(signal.butter(4, voice_band_hz, btype="bandpass", fs=SR, output="sos"), v)
+        x[int(s * SR) : int(s * SR) + v.size] += 0.05 * v
+    return np.repeat(x[:, None], 2, axis=1).astype(np.float32), lines
+
+
+def test_the_voice_band_is_measured_during_the_cued_lines_against_the_bed_between_them():
+    """A band-limited voice (300-3400 Hz, Butterworth order 4, zero phase) under a full-band bed: the mix's
+    spectrum puts its low edge in the bed (~60 Hz); the lines' spectrum minus the bed's between them puts
+    both edges within 10%. The same voice unfiltered is not band-limited: its band reaches well under 200 Hz
+    and over 5 kHz, and the audit does not flag it."""
+    from layerlab.audit import dialogue_band
+
+    tel, lines = _lines_under_a_bed((300.0, 3400.0), 21)
+    assert band_limits(tel)[0] < 150  # the bed fills the lows of the whole mix
+    lo, hi = dialogue_band(tel, lines_s=lines)
+    assert lo == pytest.approx(300.0, rel=0.1) and hi == pytest.approx(3400.0, rel=0.1)
+    r = audit_audio(tel, dialogue_lines_s=lines)
+    assert (r.band_low_hz, r.band_high_hz) == (lo, hi) and r.band_limited
+    full, lines = _lines_under_a_bed(None, 21)
+    lo, hi = dialogue_band(full, lines_s=lines)
+    assert lo < 200 and hi > 5000
+    r = audit_audio(full, dialogue_lines_s=lines)
+    assert not r.band_limited and "band-limited" not in r.to_text()
+
+
+def test_the_cafe_native_voice_band_reads_the_cue_sheet_and_lesson_06_says_the_same():
+    """cafe_dialogue's native.mp4: music and room tone fill the lows, so the mix's band read 70-3117 Hz for a
+    voice band-limited to 300-3400 Hz. Measured during the cue sheet's lines against the beds between them, both
+    edges are within 10% of the cue, and lesson 06's table reads the same edges."""
+    from layerlab.course.lessons import compare_layers
+
+    scene = load_scene("cafe_dialogue")
+    lo_true, hi_true = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
+    lines = [(d.start_s, d.end_s) for d in scene.cues.dialogue]
+    r = audit_clip(scene.native_mp4_path, dialogue_lines_s=lines)
+    assert r.band_low_hz == pytest.approx(lo_true, rel=0.1) and r.band_high_hz == pytest.approx(hi_true, rel=0.1)
+    assert r.band_limited
+    rows = {x.measure: x for x in compare_layers("cafe_dialogue") if x.layer == "dialogue"}
+    assert rows["lowest frequency of the voice"].native == pytest.approx(r.band_low_hz, rel=0.03)
+    assert rows["highest frequency of the voice"].native == pytest.approx(r.band_high_hz, rel=0.03)

@@ -6,7 +6,9 @@
 - integrated loudness and true peak against a delivery target;
 - the occupied band of the foreground (telephone-like dialogue shows as
   energy only from ~300 Hz to ~3.4 kHz), from a fine spectrum and an
-  energy-percentile rule;
+  energy-percentile rule; given the cue sheet's lines (``dialogue_lines_s``,
+  ``layerlab audit --cues cues.json``), the voice's own band: the spectrum
+  during the lines minus the beds' between them;
 - the noise floor (the quiet frames) and the active frames' level over it;
 - dropouts: stretches of at least 1 s where the ambience bed (measured between the other sounds,
   octave by octave) falls 10 dB or more under its usual level;
@@ -85,10 +87,12 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
+        voice = False
         if dialogue_lines_s:
             v_lo, v_hi, v_lo_cliff, v_hi_cliff = dialogue_band(x, lines_s=dialogue_lines_s, sample_rate=sample_rate,
                                                                with_cliffs=True)
-            if v_lo == v_lo and v_hi == v_hi:  # not NaN: the voice was measured
+            voice = v_lo == v_lo and v_hi == v_hi  # not NaN: the voice was measured
+            if voice:
                 lo, hi = v_lo, v_hi
                 lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
                 hi_cliff = hi_cliff if v_hi_cliff is None else v_hi_cliff
@@ -98,7 +102,7 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
                        band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,
-                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff)
+                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff, band_of_voice=voice)
 
 
 def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37,
@@ -164,6 +168,26 @@ def configure(parser) -> None:
     parser.add_argument("clip", help="an MP4 (or other video) with an audio track, or an audio file")
     parser.add_argument("--target", default="streaming", help="delivery profile to compare the loudness with")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--cues", metavar="CUES_JSON", help="a cue sheet (cues.json): its dialogue lines' start_s/end_s "
+                        "give the voice's band (the lines' spectrum minus the beds' between them); "
+                        "default: the cues.json beside the clip, if there is one (a kit scene's native.mp4)")
+
+
+def _cue_lines(path, *, quiet: bool = False) -> list | None:
+    """The (start_s, end_s) of each dialogue line of a cue sheet; InputError in one line when it has none
+    (None instead when ``quiet``: a cues.json found beside the clip, not one asked for)."""
+    import json
+
+    from layerlab.errors import InputError
+
+    try:
+        raw = json.loads(Path(path).read_text())
+        return [(float(d["start_s"]), float(d["end_s"])) for d in raw["dialogue"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if quiet:
+            return None
+        raise InputError(f"{path}: needs a 'dialogue' list of lines with start_s and end_s in seconds ({exc!r}); "
+                         "give a scene's cues.json.") from None
 
 
 def run(args) -> int:
@@ -172,7 +196,10 @@ def run(args) -> int:
     import sys
 
     try:
-        report = audit_clip(args.clip, target=args.target)
+        cues = getattr(args, "cues", None)
+        beside = Path(args.clip).parent / "cues.json"  # a kit scene's native.mp4 sits beside its cue sheet
+        lines = _cue_lines(cues) if cues else (_cue_lines(beside, quiet=True) if beside.is_file() else None)
+        report = audit_clip(args.clip, target=args.target, dialogue_lines_s=lines)
     except LayerLabError as exc:
         print(f"layerlab audit: error: {exc}", file=sys.stderr)
         return 2

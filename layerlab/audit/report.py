@@ -111,7 +111,11 @@ class AuditReport:
         The delivery target compared against.
     band_low_hz, band_high_hz : float
         Edges of the occupied band of the foreground (what rises over the quiet
-        frames): where 1% and 99% of its energy lie below.
+        frames): where 1% and 99% of its energy lie below. With the cue sheet's
+        lines (``band_of_voice``), the voice's: the lines' spectrum minus the beds'
+        between them (:func:`layerlab.audit.sound.dialogue_band`).
+    band_of_voice : bool
+        True when the band was measured on the cued lines against the beds.
     noise_floor_dbfs, snr_db : float
         Level of the quiet frames, and the active frames' level over it.
     fps : float or None
@@ -149,6 +153,7 @@ class AuditReport:
     audio_start_s: float = 0.0
     band_low_cliff_hz: float | None = None
     band_high_cliff_hz: float | None = None
+    band_of_voice: bool = False
     dropouts: list = field(default_factory=list)
     visual_events: list = field(default_factory=list)
     onsets: list = field(default_factory=list)
@@ -189,6 +194,9 @@ class AuditReport:
             side = " and ".join(n for n, v in (("low", self.band_low_cliff_hz), ("high", self.band_high_cliff_hz))
                                 if v is not None)
             band = f"{self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz" + (
+                " (the voice: cued lines minus the beds between them" + (
+                    ")" if band_limited else "; no cliff: where it ends it sinks under the beds)")
+                if self.band_of_voice else "") + (
                 f"  <- band-limited (telephone-like?): the spectrum falls off a cliff at its {side} edge"
                 if band_limited else "")
         else:

@@ -11,7 +11,7 @@ from layerlab.errors import ParameterError
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.audit.report import AudioOnset
 
-__all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "spectrum_cliffs", "noise_floor", "bed_dropouts",
+__all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "noise_floor", "bed_dropouts",
            "MIN_ONSET_RISE_DB"]
 
 MIN_ONSET_RISE_DB = 6.0
@@ -253,8 +253,10 @@ def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: 
         Energy percentiles of the edges.
 
     with_cliffs : bool
-        Also return the edges that are band limits (low, high; None for an edge that is not): the voice's
-        excess vanishes over 150 Hz (low) or under 6 kHz (high), the ranges :func:`band_cliffs` searches.
+        Also return the edges that are band limits (low, high; None for an edge that is not): over 150 Hz
+        (low) or under 6 kHz (high), the ranges :func:`band_cliffs` searches, and some 1/12-octave band within
+        the octave beyond the edge holds, voice and bed together, ``BAND_CLIFF_DB`` (20 dB) less than the
+        voice's excess in the third of an octave inside it (so the voice falls at least that much: a cliff).
 
     Returns
     -------
@@ -274,9 +276,9 @@ def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: 
     where the music is the one under the voice), floored at zero. Music and room tone fill the lows of a
     mix, so the mix's own 1% edge lies in the bed (cafe_dialogue's native mix: 70 Hz for a voice
     band-passed at 300 Hz). The bed's level also drifts between the lines and between them (bass notes),
-    leaving scraps of excess under the voice: the voice is the run of 1/12-octave bands around its
-    strongest one where the excess stays above zero, broken by a quarter of an octave (3 bands) with
-    none; the edges are the 1% and 99% energy points of the excess inside that run.
+    leaving scraps of excess beside the voice: the voice is the run of 1/12-octave bands with excess
+    above zero (a run ends at a quarter of an octave, 3 bands, with none) that holds the most excess
+    energy; the edges are the 1% and 99% energy points of the excess inside that run.
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
     x = validate_audio(audio, name="audio").mean(axis=1).astype(np.float64)
@@ -309,39 +311,61 @@ def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: 
         return np.mean([np.abs(np.fft.rfft(x[a : a + n] * win)) ** 2 for a in starts[mask]], axis=0)
 
     f = np.fft.rfftfreq(n, 1.0 / sr)
-    excess = mean_power(inside) - mean_power(bed)
+    during = mean_power(inside)
+    excess = during - mean_power(bed)
     centres = 40.0 * 2.0 ** (np.arange(0, 12 * 10) / 12.0)
     centres = centres[centres * 2 ** (1 / 24) < 0.45 * sr]
     lo_f, hi_f = centres / 2 ** (1 / 24), centres * 2 ** (1 / 24)
     level = np.array([excess[(f >= a) & (f < b)].mean() if np.any((f >= a) & (f < b)) else np.nan
                       for a, b in zip(lo_f, hi_f)])
+    total = np.array([during[(f >= a) & (f < b)].mean() if np.any((f >= a) & (f < b)) else np.nan
+                      for a, b in zip(lo_f, hi_f)])
     ok = np.nan_to_num(level, nan=-1.0)
     if not np.any(ok > 0):
         return nothing
-    peak = int(np.argmax(ok))
+    # runs of bands with excess, split where a quarter of an octave (3 bands) has none; the voice is the run
+    # holding the most excess energy (a scrap of drifting bass can be strong, but it is narrow)
+    runs, start, last, empty = [], None, None, 0
+    for i in range(centres.size):
+        if np.isnan(level[i]):
+            continue
+        if ok[i] > 0:
+            start = i if start is None else start
+            last, empty = i, 0
+        elif start is not None:
+            empty += 1
+            if empty >= 3:
+                runs.append((start, last))
+                start, empty = None, 0
+    if start is not None:
+        runs.append((start, last))
 
-    def reach(step):
-        i, last, empty = peak, peak, 0
-        while 0 <= i + step < centres.size:
-            i += step
-            if np.isnan(level[i]):
-                continue
-            if ok[i] > 0:
-                last, empty = i, 0
-            else:
-                empty += 1
-                if empty >= 3:
-                    break
-        return last
+    def energy(r):
+        sel = (f >= lo_f[r[0]]) & (f < hi_f[r[1]])
+        return float(np.maximum(excess[sel], 0.0).sum())
 
-    a, b = reach(-1), reach(1)
+    a, b = max(runs, key=energy)
     run = (f >= lo_f[a]) & (f < hi_f[b])
     edges = _percentile_edges(f[run], np.maximum(excess[run], 0.0), low_pct=low_pct, high_pct=high_pct)
     if not with_cliffs:
         return edges
-    # the voice stops where its excess vanishes inside the ranges a band-limit has (as band_cliffs searches):
-    # a low edge over 150 Hz, a high edge under 6 kHz; a full-band voice reaches past both
-    return edges + (edges[0] if lo_f[a] >= 150.0 else None, edges[1] if hi_f[b] <= 6000.0 else None)
+    def db(v):
+        return 10.0 * np.log10(np.maximum(v, 1e-30))
+
+    def cliff(edge_bands, beyond_bands):
+        # a band limit is proved where the voice falls BAND_CLIFF_DB within the octave beyond its edge; the
+        # voice there is at most what the lines hold in all (voice and bed), so that must lie so far under the
+        # voice's excess just inside. Where the bed is louder (music under a voice's lows) nothing is proved.
+        inner = np.nanmax(db(level[edge_bands])) if edge_bands.size else np.nan
+        outer = total[beyond_bands]
+        outer = outer[np.isfinite(outer)]
+        return bool(outer.size) and float(db(outer).min()) <= inner - BAND_CLIFF_DB
+
+    idx = np.arange(centres.size)
+    i_lo, i_hi = (int(np.argmin(np.abs(np.log2(centres / e)))) for e in edges)  # the edges' own bands
+    low = edges[0] if (edges[0] >= 150.0 and cliff(idx[i_lo : i_lo + 4], idx[max(0, i_lo - 12) : i_lo])) else None
+    high = edges[1] if (edges[1] <= 6000.0 and cliff(idx[max(0, i_hi - 3) : i_hi + 1], idx[i_hi + 1 : i_hi + 13])) else None
+    return edges + (low, high)
 
 
 def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0) -> tuple[float, float]:
@@ -509,7 +533,8 @@ def band_cliffs(audio, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = B
     at 6 kHz: AAC and MP3 encoders low-pass at 15-20 kHz; the low one starts at 150 Hz: a
     high-pass at 80-120 Hz is ordinary production, not a limit. Under music only the voice's high edge may
     show (the music fills the lows), and its corner reads low (cafe_dialogue's mix: about 2.4 kHz for a
-    3.4 kHz edge; the 99%-energy edge of the foreground reads 3.1 kHz). Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    3.4 kHz edge; the 99%-energy edge of the foreground reads 3.1 kHz): with the cue sheet's lines,
+    :func:`dialogue_band` measures the voice itself (316-3176 Hz). Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
     from scipy import signal
 
@@ -518,16 +543,6 @@ def band_cliffs(audio, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = B
     if x.size < 4096:
         raise ParameterError("audio: need at least 4096 samples to look for band edges.")
     f, p = signal.welch(x, fs=sr, nperseg=int(min(16384, 2 ** int(np.log2(x.size)))))
-    return spectrum_cliffs(f, p, sample_rate=sr, min_fall_db=min_fall_db)
-
-
-def spectrum_cliffs(f, p, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = BAND_CLIFF_DB) -> tuple:
-    """:func:`band_cliffs` on a power spectrum already measured (``f`` in Hz, ``p`` power per bin, >= 0).
-
-    Used on the voice's excess over the bed (:func:`dialogue_band`). Returns (low, high) edges in Hz or None.
-    """
-    f, p = np.asarray(f, dtype=np.float64), np.maximum(np.asarray(p, dtype=np.float64), 0.0)
-    sr = int(sample_rate)
     if not np.any(p > 0):
         return None, None
     centres = 40.0 * 2.0 ** (np.arange(0, 12 * 9) / 12.0)

@@ -112,7 +112,8 @@ def test_audit_of_a_native_render_finds_the_cued_events_and_flaws(scene_id):
     """
     scene = load_scene(scene_id)
     cues = json.loads((scene.path / "cues.json").read_text())
-    report = audit_clip(scene.native_mp4_path)
+    lines = [(d["start_s"], d["end_s"]) for d in cues["dialogue"]]
+    report = audit_clip(scene.native_mp4_path, dialogue_lines_s=lines)
     assert report.integrated_lufs == pytest.approx(cues["native"]["integrated_lufs"], abs=0.5)
     assert report.loudness_error_lu == pytest.approx(report.integrated_lufs + 14.0)
     assert report.fps == 24
@@ -129,7 +130,10 @@ def test_audit_of_a_native_render_finds_the_cued_events_and_flaws(scene_id):
             assert not off.in_window
         else:
             assert not off.missing and off.in_window, (ev["id"], off.offset_ms)  # no flaw that is not there
-    assert report.band_limited == (cues["native"]["truth"]["dialogue_band_hz"] is not None)
+    band = cues["native"]["truth"]["dialogue_band_hz"]
+    assert report.band_limited == (band is not None) and report.band_of_voice == bool(lines)
+    if band:  # the voice's band, not the mix's (music fills its lows): both edges within 10%
+        assert [report.band_low_hz, report.band_high_hz] == [pytest.approx(band[0], rel=0.1), pytest.approx(band[1], rel=0.1)]
     dropouts = cues["native"]["truth"]["ambience_dropout_s"]
     assert [[d["start_s"], d["end_s"]] for d in report.dropouts] == ([pytest.approx(dropouts, abs=0.05)] if dropouts else [])
     assert "LUFS" in report.to_text() and json.dumps(report.to_dict())
@@ -341,11 +345,31 @@ def test_the_audit_flags_a_band_limit_only_where_the_cue_sheet_has_one(scene_id)
 
     scene = load_scene(scene_id)
     truth = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
-    r = audit_audio(load_audio(scene.path / "native.wav"))
+    audio = load_audio(scene.path / "native.wav")
+    r = audit_audio(audio)
     assert r.band_limited == (truth is not None)
     if truth is not None:  # under music, only the high edge shows in the mix (the music fills the lows)
         assert r.band_high_cliff_hz is not None
         assert r.band_high_hz == pytest.approx(truth[1], rel=0.1)
+    lines = [(d.start_s, d.end_s) for d in scene.cues.dialogue]
+    if lines:  # with the cue sheet's lines the band is the voice's: both edges, and no flag on a full-band voice
+        r = audit_audio(audio, dialogue_lines_s=lines)
+        assert r.band_of_voice and r.band_limited == (truth is not None)
+        if truth is not None:
+            assert (r.band_low_hz, r.band_high_hz) == (pytest.approx(truth[0], rel=0.1), pytest.approx(truth[1], rel=0.1))
+        else:  # product_demo: a full-band voice under loud music sinks under it over ~1.7 kHz: no cliff there
+            assert r.band_low_hz < 270 and "no cliff" in r.to_text() and "band-limited" not in r.to_text()
+
+
+def test_audit_command_line_cues_that_are_not_a_cue_sheet(tmp_path):
+    """``--cues`` with a file that has no dialogue lines: exit 2 and one line naming the file and the fix."""
+    bad = tmp_path / "cues.json"
+    bad.write_text('{"events": []}')
+    cp = subprocess.run([sys.executable, "-m", "layerlab.cli", "audit", str(tmp_path / "x.wav"), "--cues", str(bad)],
+                        capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 2 and cp.stdout == ""
+    (line,) = cp.stderr.strip().splitlines()
+    assert str(bad) in line and "dialogue" in line and "start_s" in line
 
 
 def _speech_like(seconds, seed):
@@ -357,11 +381,11 @@ def _speech_like(seconds, seed):
 
 
 def _lines_under_a_bed(voice_band_hz, seed):
-    """Six 2 s lines with 0.5 s gaps under a full-band pink-ish bed 6 dB under the voice; the line times."""
+    """Six 2 s lines with 0.5 s gaps under a full-band pink-ish bed (room tone) 20 dB under the voice; the line times."""
     rng = np.random.default_rng(seed)
     n = 16 * SR
     bed = signal.lfilter([1.0], [1.0, -0.95], rng.standard_normal(n))
-    bed *= 10 ** (-6 / 20) * 0.05 / bed.std()
+    bed *= 10 ** (-20 / 20) * 0.05 / bed.std()
     lines = [(1.0 + 2.5 * k, 3.0 + 2.5 * k) for k in range(6)]
     x = bed.copy()
     for k, (s, e) in enumerate(lines):
@@ -374,13 +398,13 @@ def _lines_under_a_bed(voice_band_hz, seed):
 
 def test_the_voice_band_is_measured_during_the_cued_lines_against_the_bed_between_them():
     """A band-limited voice (300-3400 Hz, Butterworth order 4, zero phase) under a full-band bed: the mix's
-    spectrum puts its low edge in the bed (~60 Hz); the lines' spectrum minus the bed's between them puts
-    both edges within 10%. The same voice unfiltered is not band-limited: its band reaches well under 200 Hz
+    spectrum puts its low edge in the bed (~140 Hz); the lines' spectrum minus the bed's between them puts
+    both edges within 10% (305-3082 Hz), and the fall past the high edge is a cliff. The same voice unfiltered is not band-limited: its band reaches well under 200 Hz
     and over 5 kHz, and the audit does not flag it."""
     from layerlab.audit import dialogue_band
 
     tel, lines = _lines_under_a_bed((300.0, 3400.0), 21)
-    assert band_limits(tel)[0] < 150  # the bed fills the lows of the whole mix
+    assert band_limits(tel)[0] < 270  # the bed fills the lows of the whole mix: more than 10% off
     lo, hi = dialogue_band(tel, lines_s=lines)
     assert lo == pytest.approx(300.0, rel=0.1) and hi == pytest.approx(3400.0, rel=0.1)
     r = audit_audio(tel, dialogue_lines_s=lines)
@@ -392,18 +416,19 @@ def test_the_voice_band_is_measured_during_the_cued_lines_against_the_bed_betwee
     assert not r.band_limited and "band-limited" not in r.to_text()
 
 
-def test_the_cafe_native_voice_band_reads_the_cue_sheet_and_lesson_06_says_the_same():
+def test_lesson_06_reads_the_same_voice_band_as_the_audit_of_cafe_native_mp4():
     """cafe_dialogue's native.mp4: music and room tone fill the lows, so the mix's band read 70-3117 Hz for a
-    voice band-limited to 300-3400 Hz. Measured during the cue sheet's lines against the beds between them, both
-    edges are within 10% of the cue, and lesson 06's table reads the same edges."""
+    voice band-limited to 300-3400 Hz; the audit now reads the voice (the per-scene test above checks it against
+    the cue sheet), and lesson 06's table reads the same edges from native.wav."""
     from layerlab.course.lessons import compare_layers
+    from layerlab.audit import dialogue_band
+    from layerlab.io.video import read_clip_audio
 
     scene = load_scene("cafe_dialogue")
-    lo_true, hi_true = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
     lines = [(d.start_s, d.end_s) for d in scene.cues.dialogue]
-    r = audit_clip(scene.native_mp4_path, dialogue_lines_s=lines)
-    assert r.band_low_hz == pytest.approx(lo_true, rel=0.1) and r.band_high_hz == pytest.approx(hi_true, rel=0.1)
-    assert r.band_limited
+    lo_true, hi_true = scene.cues.raw["native"]["truth"]["dialogue_band_hz"]
+    lo, hi = dialogue_band(read_clip_audio(scene.native_mp4_path, sample_rate=SR), lines_s=lines)
+    assert lo == pytest.approx(lo_true, rel=0.1) and hi == pytest.approx(hi_true, rel=0.1)
     rows = {x.measure: x for x in compare_layers("cafe_dialogue") if x.layer == "dialogue"}
-    assert rows["lowest frequency of the voice"].native == pytest.approx(r.band_low_hz, rel=0.03)
-    assert rows["highest frequency of the voice"].native == pytest.approx(r.band_high_hz, rel=0.03)
+    assert rows["lowest frequency of the voice"].native == pytest.approx(lo, rel=0.02)
+    assert rows["highest frequency of the voice"].native == pytest.approx(hi, rel=0.02)

@@ -83,7 +83,7 @@ print("dialogue offset:", dialogue_offset_ms, "ms")
 #
 # For each visual event of the cue sheet, find the sound that starts near it in the native render.
 # The audit's onset detector (`audit.onsets`) works on a full mix; `pair_events` pairs each event
-# with the strongest onset from 200 ms before to 400 ms after it - but a word or a beat starting
+# with an onset from 200 ms before to 250 ms after it - but a word or a beat starting
 # nearby can be stronger than a cup. You have each effect as a clean clip, so you can do better:
 # slide the clip along the track near its event and take the lag where they match best (normalised
 # cross-correlation, a matched filter). A match near 0 means the sound is not there.

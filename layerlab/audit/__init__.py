@@ -6,9 +6,12 @@
 - integrated loudness and true peak against a delivery target;
 - the occupied band of the foreground (telephone-like dialogue shows as
   energy only from ~300 Hz to ~3.4 kHz), from a fine spectrum and an
-  energy-percentile rule;
+  energy-percentile rule; given the cue sheet's lines (``dialogue_lines_s``,
+  ``layerlab audit --cues cues.json``), the voice's own band: the spectrum
+  during the lines minus the beds' between them;
 - the noise floor (the quiet frames) and the active frames' level over it;
-- dropouts: stretches where the whole track falls 20 dB under its usual level;
+- dropouts: stretches of at least 1 s where the ambience bed (measured between the other sounds,
+  octave by octave) falls 10 dB or more under its usual level;
 - visual events found by frame differencing of the decoded frames, placed at
   their real presentation times (variable frame rates, late streams), and
   audio onsets (``librosa.onset`` with backtracking), paired one to one by an
@@ -34,20 +37,20 @@ from pathlib import Path
 
 from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
-from layerlab.checks.continuity import ambience_continuity
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
 from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
-from layerlab.audit.sound import band_limits, detect_audio_onsets, foreground_band_limits, noise_floor
+from layerlab.audit.sound import band_cliffs, band_limits, bed_dropouts, detect_audio_onsets, dialogue_band, foreground_band_limits, noise_floor
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
-           "detect_visual_events", "detect_audio_onsets", "band_limits", "foreground_band_limits", "noise_floor",
+           "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "dialogue_band", "foreground_band_limits", "noise_floor",
            "pair_events", "read_video_frames"]
 
 
-def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "") -> AuditReport:
+def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "",
+                dialogue_lines_s=None) -> AuditReport:
     """Audit an audio array (no picture): loudness, true peak, band limits, noise, onsets.
 
     Parameters
@@ -58,6 +61,11 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         Delivery profile (``layerlab.measure.targets.get_profile``).
     path : str
         Where the audio came from, for the report.
+    dialogue_lines_s : sequence of (float, float), optional
+        The lines' (start_s, end_s) from a cue sheet: the band is then the voice's
+        (:func:`~layerlab.audit.sound.dialogue_band`: the lines' spectrum minus the beds' between them),
+        and a cliff in it also makes the clip band-limited. Without it, the band of whatever rises
+        over the quiet frames.
 
     Returns
     -------
@@ -78,16 +86,27 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         lufs = float(integrated_loudness(x, sample_rate=sample_rate))
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
+        lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
+        voice = False
+        if dialogue_lines_s:
+            v_lo, v_hi, v_lo_cliff, v_hi_cliff = dialogue_band(x, lines_s=dialogue_lines_s, sample_rate=sample_rate,
+                                                               with_cliffs=True)
+            voice = v_lo == v_lo and v_hi == v_hi  # not NaN: the voice was measured
+            if voice:
+                lo, hi = v_lo, v_hi
+                lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
+                hi_cliff = hi_cliff if v_hi_cliff is None else v_hi_cliff
         nf, snr = noise_floor(x, sample_rate=sample_rate)
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
-        dropouts = ambience_continuity(x, sample_rate=sample_rate, min_dropout_ms=100.0).dropouts if x.shape[0] > 3 * sample_rate else []
+        dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
                        band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,
-                       dropouts=dropouts)
+                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff, band_of_voice=voice)
 
 
-def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37) -> AuditReport:
+def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37,
+               dialogue_lines_s=None) -> AuditReport:
     """Audit the native audio of a video clip (an MP4 from any video model).
 
     Parameters
@@ -101,6 +120,8 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         Threshold for visual events (see :func:`detect_visual_events`).
     sync_window : SyncWindow or str
         Window the offsets are flagged against (EBU R37: -40..+60 ms).
+    dialogue_lines_s : sequence of (float, float), optional
+        The cue sheet's lines (start_s, end_s): the band reported is the voice's (see :func:`audit_audio`).
 
     Returns
     -------
@@ -122,12 +143,12 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     window = get_sync_window(sync_window)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         audio = load_audio(path, sample_rate=SAMPLE_RATE, resample=True)
-        report = audit_audio(audio, target=target, path=str(path))
+        report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
         report.sync_window = window
         return report
     video = read_video(path)
     audio = read_clip_audio(path, sample_rate=SAMPLE_RATE)
-    report = audit_audio(audio, target=target, path=str(path))
+    report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
     report.audio_start_s = audio_start_s(path)
     events = detect_visual_events(video.frames, fps=video.nominal_fps, times_s=video.times_s,
                                   source_size=video.source_size, min_strength=min_event_strength)
@@ -147,6 +168,26 @@ def configure(parser) -> None:
     parser.add_argument("clip", help="an MP4 (or other video) with an audio track, or an audio file")
     parser.add_argument("--target", default="streaming", help="delivery profile to compare the loudness with")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--cues", metavar="CUES_JSON", help="a cue sheet (cues.json): its dialogue lines' start_s/end_s "
+                        "give the voice's band (the lines' spectrum minus the beds' between them); "
+                        "default: the cues.json beside the clip, if there is one (a kit scene's native.mp4)")
+
+
+def _cue_lines(path, *, quiet: bool = False) -> list | None:
+    """The (start_s, end_s) of each dialogue line of a cue sheet; InputError in one line when it has none
+    (None instead when ``quiet``: a cues.json found beside the clip, not one asked for)."""
+    import json
+
+    from layerlab.errors import InputError
+
+    try:
+        raw = json.loads(Path(path).read_text())
+        return [(float(d["start_s"]), float(d["end_s"])) for d in raw["dialogue"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if quiet:
+            return None
+        raise InputError(f"{path}: needs a 'dialogue' list of lines with start_s and end_s in seconds ({exc!r}); "
+                         "give a scene's cues.json.") from None
 
 
 def run(args) -> int:
@@ -155,7 +196,10 @@ def run(args) -> int:
     import sys
 
     try:
-        report = audit_clip(args.clip, target=args.target)
+        cues = getattr(args, "cues", None)
+        beside = Path(args.clip).parent / "cues.json"  # a kit scene's native.mp4 sits beside its cue sheet
+        lines = _cue_lines(cues) if cues else (_cue_lines(beside, quiet=True) if beside.is_file() else None)
+        report = audit_clip(args.clip, target=args.target, dialogue_lines_s=lines)
     except LayerLabError as exc:
         print(f"layerlab audit: error: {exc}", file=sys.stderr)
         return 2

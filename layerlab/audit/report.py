@@ -111,7 +111,11 @@ class AuditReport:
         The delivery target compared against.
     band_low_hz, band_high_hz : float
         Edges of the occupied band of the foreground (what rises over the quiet
-        frames): where 1% and 99% of its energy lie below.
+        frames): where 1% and 99% of its energy lie below. With the cue sheet's
+        lines (``band_of_voice``), the voice's: the lines' spectrum minus the beds'
+        between them (:func:`layerlab.audit.sound.dialogue_band`).
+    band_of_voice : bool
+        True when the band was measured on the cued lines against the beds.
     noise_floor_dbfs, snr_db : float
         Level of the quiet frames, and the active frames' level over it.
     fps : float or None
@@ -119,9 +123,13 @@ class AuditReport:
     variable_frame_rate : bool
     audio_start_s : float
         Where the audio stream starts on the picture's clock (0 for most clips).
+    band_low_cliff_hz, band_high_cliff_hz : float or None
+        Edges where the spectrum falls off a cliff (:func:`layerlab.audit.sound.band_cliffs`);
+        None where it rolls off naturally. Either one makes the clip ``band_limited``.
     dropouts : list of dict
-        ``start_s``, ``end_s``, ``depth_db`` of each stretch where the whole
-        track falls 20 dB or more under its median level (a bed vanishing).
+        ``start_s``, ``end_s``, ``depth_db``, ``band_hz`` of each stretch of 1 s or
+        more where the ambience bed falls 10 dB or more under its usual level
+        (:func:`layerlab.audit.sound.bed_dropouts`).
     visual_events : list of VisualEvent
     onsets : list of AudioOnset
     offsets : list of EventOffset
@@ -143,11 +151,19 @@ class AuditReport:
     fps: float | None = None
     variable_frame_rate: bool = False
     audio_start_s: float = 0.0
+    band_low_cliff_hz: float | None = None
+    band_high_cliff_hz: float | None = None
+    band_of_voice: bool = False
     dropouts: list = field(default_factory=list)
     visual_events: list = field(default_factory=list)
     onsets: list = field(default_factory=list)
     offsets: list = field(default_factory=list)
     sync_window: SyncWindow = EBU_R37
+
+    @property
+    def band_limited(self) -> bool:
+        """True when the spectrum has a band edge (a cliff), as telephone-like dialogue does."""
+        return self.band_low_cliff_hz is not None or self.band_high_cliff_hz is not None
 
     @property
     def loudness_error_lu(self) -> float:
@@ -159,11 +175,12 @@ class AuditReport:
         d = asdict(self)
         d["sync_window"] = self.sync_window.describe()
         d["loudness_error_lu"] = self.loudness_error_lu
+        d["band_limited"] = self.band_limited
         return clean_json(d)
 
     def to_text(self) -> str:
         """A plain-text report, one line per measurement and per visual event."""
-        band_limited = self.band_low_hz > 200 or self.band_high_hz < 6000
+        band_limited = self.band_limited
         if math.isfinite(self.integrated_lufs):
             loudness = (f"{self.integrated_lufs:6.1f} LUFS (target {self.target_lufs:g}; "
                         f"{self.loudness_error_lu:+.1f} LU)")
@@ -174,7 +191,14 @@ class AuditReport:
         else:
             peak = f"   n/a (digital silence; ceiling {self.max_true_peak_dbtp:g} dBTP)"
         if math.isfinite(self.band_low_hz) and math.isfinite(self.band_high_hz):
-            band = f"{self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz" + ("  <- band-limited (telephone-like?)" if band_limited else "")
+            side = " and ".join(n for n, v in (("low", self.band_low_cliff_hz), ("high", self.band_high_cliff_hz))
+                                if v is not None)
+            band = f"{self.band_low_hz:.0f}-{self.band_high_hz:.0f} Hz" + (
+                " (the voice: cued lines minus the beds between them" + (
+                    ")" if band_limited else "; no cliff: where it ends it sinks under the beds)")
+                if self.band_of_voice else "") + (
+                f"  <- band-limited (telephone-like?): the spectrum falls off a cliff at its {side} edge"
+                if band_limited else "")
         else:
             band = "n/a (no sound)"
         # the dB conversion floors silence at -200 dBFS (layerlab.measure.envelopes): not a level to print
@@ -189,8 +213,9 @@ class AuditReport:
                  f"  band       {band}",
                  f"  noise      {noise}"]
         for d in self.dropouts:
-            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the sound falls "
-                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB under its usual level")
+            where = f" (octave at {d['band_hz']:g} Hz)" if d.get("band_hz") else ""
+            lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the ambience bed falls "
+                         f"{d['depth_db'] if d['depth_db'] is not None else 'all the way'} dB{where} under its usual level")
         if self.fps:
             rate = f"{self.fps:g} fps" + (" (variable frame rate: real frame times used)" if self.variable_frame_rate else "")
             lines.append(f"  picture    {rate}, {len(self.visual_events)} visual events, {len(self.onsets)} audio onsets")

@@ -116,8 +116,11 @@ for ax, (name, stems) in zip(axes, (("native", native), ("post-generated", post)
 # %% [markdown]
 # Reading the table:
 #
-# * **Dialogue clarity.** The native voice stops a little above 3.4 kHz (no "air") and is late against
-#   the lips by 125 ms, three frames at 24 fps. The post-generated lines are full-band and on their cues.
+# * **Dialogue clarity.** The native voice fills only about 300-3200 Hz, the telephone band: no body
+#   under 300 Hz, no "air" over 3.4 kHz. (The band is measured as `layerlab audit --cues` does: the
+#   spectrum during the cued lines minus the beds' between them, so the music's lows are not counted
+#   as the voice's.) It is also late against the lips by 125 ms, three frames at 24 fps. The
+#   post-generated lines are full-band and on their cues.
 # * **SFX timing.** One native cup lands 80 ms after the picture, outside the EBU R37 window (at most
 #   60 ms late); the post-generated effects start on their frames.
 # * **Music level.** In the native render the music sits only about 3 LU under the dialogue (listeners

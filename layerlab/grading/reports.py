@@ -33,7 +33,8 @@ def csv_cell(value) -> str:
 def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
     """Score table: one row per student, one column per rubric item, plus total, the grader's note and the sandbox.
 
-    The ``sandbox`` column says where each learner's code ran: ``bwrap`` (the OS
+    A submission the grader failed on (``incomplete``) has empty point cells and its note
+    ("not graded (grader fault) ..."), never zeros. The ``sandbox`` column says where each learner's code ran: ``bwrap`` (the OS
     sandbox) or ``none`` (graded with ``--no-sandbox``). Text cells go through
     :func:`csv_cell` (no formulas).
     """
@@ -43,10 +44,18 @@ def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
         w = csv.writer(fh)
         w.writerow(["student", *[csv_cell(n) for n in names], "score", "max_score", "error", "sandbox"])
         for g in sorted(grades, key=lambda g: g.student):
+            if g.incomplete:  # the grader failed on it: no points at all, not zero points (issue #12)
+                w.writerow([csv_cell(g.student), *[""] * len(spec["items"]), "", fmt(g.max_score), csv_cell(g.error),
+                            csv_cell(g.sandbox)])
+                continue
             pts = {it.grade_id: it.points for it in g.items}
             w.writerow([csv_cell(g.student), *[fmt(float(pts.get(it["grade_id"], 0.0))) for it in spec["items"]],
                         fmt(g.score), fmt(g.max_score), csv_cell(g.error), csv_cell(g.sandbox)])
     return path
+
+
+MAX_EXACT_BARS = 40
+"""Up to this many distinct fractional scores in a panel, each gets a bar at its exact value; beyond, ten equal bins."""
 
 
 def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: str = ""):
@@ -66,7 +75,10 @@ def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: 
     -------
     matplotlib.figure.Figure
         One panel per item plus the total: x = points earned (whole-point ticks; an item worth a
-        few points gets one bar per whole point), y = number of learners (whole ticks).
+        few points gets one bar per whole point), y = number of learners (whole ticks). Fractional
+        points (11.6/12) get a narrow bar at their exact value, labelled with it, never the next
+        whole point's bar. Submissions the grader failed on (``incomplete``) are left out and
+        counted in the title.
 
     Notes
     -----
@@ -77,6 +89,8 @@ def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: 
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    not_graded = sum(1 for g in grades if g.incomplete)
+    grades = [g for g in grades if not g.incomplete]  # the grader failed on these: no points, not zero points
     items = spec["items"]
     n = len(items) + 1
     cols = min(4, n)
@@ -90,11 +104,21 @@ def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: 
               for it in items]
     panels.append(("total", float(sum(float(it["points"]) for it in items)), [g.score for g in grades], "#dd8452"))
     for ax, (name, mx, vals, colour) in zip(axes.flat, panels):
-        if mx > 0 and float(mx).is_integer() and mx <= 20:
-            bins = np.arange(mx + 2) - 0.5  # one bar per whole point, centred on it
+        vals = np.round(np.asarray(vals, dtype=float), 6)
+        whole = bool(np.all(vals == np.round(vals)))
+        distinct, counts = np.unique(vals, return_counts=True)
+        if mx > 0 and float(mx).is_integer() and mx <= 20 and whole:
+            ax.hist(vals, bins=np.arange(mx + 2) - 0.5, color=colour, edgecolor="white")  # one bar per whole point
+        elif mx > 0 and len(distinct) <= MAX_EXACT_BARS:
+            # fractional points (11.6/12) get a bar at their own value, labelled: never counted in the "12" bar (#17)
+            gap = float(np.min(np.diff(distinct))) if len(distinct) > 1 else 1.0
+            ax.bar(distinct, counts, width=min(0.4, 0.8 * gap), color=colour, edgecolor="none")
+            for x, c in zip(distinct, counts):
+                if not float(x).is_integer():
+                    ax.annotate(fmt(float(x)), (float(x), float(c)), xytext=(0, 2), textcoords="offset points",
+                                ha="center", va="bottom", fontsize=7)
         else:
-            bins = np.linspace(0, mx, 11) if mx > 0 else 5
-        ax.hist(vals, bins=bins, color=colour, edgecolor="white")
+            ax.hist(vals, bins=np.linspace(0, mx, 11) if mx > 0 else 5, color=colour, edgecolor="white")
         ax.set_title(f"{name} (/{fmt(mx)})", fontsize=9)
         ax.set_xlim(-0.6 if mx <= 20 else -0.05 * mx, mx + (0.6 if mx <= 20 else 0.05 * mx) + 1e-9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -102,7 +126,8 @@ def histograms_figure(spec: dict, grades: list[SubmissionGrade], *, assignment: 
         ax.set_xlabel("points", fontsize=8)
         ax.set_ylabel("learners", fontsize=8)
         ax.tick_params(labelsize=8)
-    fig.suptitle(f"{assignment}: {len(grades)} submissions", fontsize=11)
+    fig.suptitle(f"{assignment}: {len(grades)} submissions" + (f", {not_graded} not graded (grader fault)" if not_graded else ""),
+                 fontsize=11)
     fig.tight_layout()
     return fig
 

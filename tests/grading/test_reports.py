@@ -57,6 +57,44 @@ def test_histograms_have_whole_point_ticks_axis_labels_and_one_bar_per_point():
     assert sum(b.get_height() for b in total.patches) == 3
 
 
+def _bars(ax) -> dict[float, float]:
+    """Bar centre (points) -> height (learners), for the bars that count someone."""
+    return {round(b.get_x() + b.get_width() / 2, 6): b.get_height() for b in ax.patches if b.get_height() > 0}
+
+
+def test_fractional_points_are_not_put_in_the_next_whole_points_bar():
+    # a 12-point item (the issue's 11.6/12): learners at 12, 12, 11.6 and 6 -> 11.6 has a bar of its own, at 11.6
+    spec = {"notebook": "lab", "items": [{"grade_id": "g1", "check": "item", "points": 12}]}
+    grades = _class(spec, [{"g1": 12.0}, {"g1": 12.0}, {"g1": 11.6}, {"g1": 6.0}])
+    fig = histograms_figure(spec, grades, assignment="lab")
+    item, total = [ax for ax in fig.axes if ax.axison]
+    for ax in (item, total):
+        assert _bars(ax) == {12.0: 2, 11.6: 1, 6.0: 1}, ax.get_title()
+        assert "11.6" in [t.get_text() for t in ax.texts], "a fractional bar is labelled with its points"
+        for bar in ax.patches:  # no bar reaches over a neighbouring score
+            assert bar.get_width() < 0.4 + 1e-9
+    # whole points keep one bar per whole point and no labels
+    whole = histograms_figure(spec, _class(spec, [{"g1": 12.0}, {"g1": 11.0}]), assignment="lab")
+    assert _bars(whole.axes[0]) == {12.0: 1, 11.0: 1} and not whole.axes[0].texts
+
+
+def test_a_submission_the_grader_failed_on_is_left_out_of_the_histograms_and_the_summary(tmp_path):
+    from layerlab.grading.reports import write_summary_csv
+
+    spec = {"notebook": "lab", "items": [{"grade_id": "g1", "check": "item", "points": 12}]}
+    graded, failed = _class(spec, [{"g1": 12.0}, {}])
+    failed.incomplete, failed.error = True, "not graded (grader fault): x; nothing was recorded, run again with --resume."
+    fig = histograms_figure(spec, [graded, failed], assignment="lab")
+    assert _bars(fig.axes[0]) == {12.0: 1}
+    assert "1 not graded" in fig._suptitle.get_text()
+    import csv
+
+    with open(write_summary_csv(tmp_path / "s.csv", spec, [graded, failed]), newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1][:4] == ["learner0", "12", "12", "12"]
+    assert rows[2][:4] == ["learner1", "", "", "12"] and rows[2][4].startswith("not graded (grader fault)")
+
+
 def test_write_histograms_saves_a_png(tmp_path):
     spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
     png = write_histograms(tmp_path / "h.png", spec, _class(spec, [{}]), assignment="lab2_hybrid_mix")

@@ -517,7 +517,9 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
             continue
         outputs = [nbformat.v4.new_output("stream", name="stdout", text="Grader's verdict (measured outside your kernel):\n" + it.to_text() + "\n")]
         if it.figure_png:
-            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"}))
+            alt = f"The grader's figure for {it.name}: {it.to_text().splitlines()[0] if it.to_text() else ''}"
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"},
+                                                  metadata={"layerlab": {"alt": alt}}))
         cell.outputs = outputs
     nbformat.write(nb, str(path))
     return True

@@ -6,7 +6,9 @@ Documented for instructors in ``autograder/README.md``.
 from __future__ import annotations
 
 import csv
+import html
 import math
+import re
 from pathlib import Path
 
 from layerlab.grading.results import SubmissionGrade, fmt, one_line
@@ -169,9 +171,57 @@ def _make_feedback_style():
     return FeedbackStyle
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
+
+
+def figure_alt(output: dict, cell_number: int) -> str:
+    """The alternative text of an image output on a feedback page.
+
+    The grader's own figures carry theirs in ``metadata["layerlab"]["alt"]``
+    (:func:`layerlab.grading.batch.annotate_autograded`); a figure the notebook's own
+    code drew is described by where it comes from.
+    """
+    alt = ((output.get("metadata") or {}).get("layerlab") or {}).get("alt")
+    if isinstance(alt, str) and alt.strip():
+        return one_line(alt)
+    return f"A figure drawn by the notebook's own code (cell {cell_number}); no description was given."
+
+
+def _make_figure_alt_text():
+    from nbconvert.preprocessors import Preprocessor
+
+    class FigureAltText(Preprocessor):
+        """nbconvert preprocessor: every PNG or JPEG output becomes an ``<img>`` with alternative text.
+
+        nbconvert's HTML templates write output images without an ``alt`` attribute, and its
+        HTML exporter then warns "Alternative text is missing on N image(s)" on every
+        feedback page (WCAG 2.1, success criterion 1.1.1, asks for a text alternative). Each
+        image output is replaced by HTML holding the same image and :func:`figure_alt`'s text.
+        Put it in ``GenerateFeedback.preprocessors``, as ``autograder/nbgrader_config.py`` does.
+        """
+
+        def preprocess(self, nb, resources):
+            for n, cell in enumerate(nb.cells, start=1):
+                for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                    data = output.get("data") or {}
+                    for mime in ("image/png", "image/jpeg"):
+                        raw = data.get(mime)
+                        if not isinstance(raw, str):
+                            continue
+                        del data[mime]
+                        if not _BASE64.fullmatch(raw):
+                            continue  # not an image: dropped, never put into the page
+                        alt = html.escape(figure_alt(output, n), quote=True)
+                        data["text/html"] = (data.get("text/html") or "") + \
+                            f'<img src="data:{mime};base64,{"".join(raw.split())}" alt="{alt}">'
+            return nb, resources
+
+    return FigureAltText
+
+
 def __getattr__(name):  # lazy: importing nbconvert costs time a learner's self-check does not need
-    if name == "FeedbackStyle":
-        cls = _make_feedback_style()
+    if name in ("FeedbackStyle", "FigureAltText"):
+        cls = _make_feedback_style() if name == "FeedbackStyle" else _make_figure_alt_text()
         globals()[name] = cls
         return cls
     raise AttributeError(name)

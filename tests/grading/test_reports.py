@@ -112,7 +112,7 @@ VERDICT = ("Grader's verdict (measured outside your kernel):\n"
                        + FIX).to_text() + "\n")
 
 
-def _feedback_html(tmp_path, *, styled: bool) -> Path:
+def _feedback_html(tmp_path, *, styled: bool, extra_cells=(), log: list | None = None) -> Path:
     """A feedback page rendered as ``nbgrader generate_feedback`` renders it, with the kit's configuration."""
     import nbformat
     import nbgrader
@@ -125,20 +125,29 @@ def _feedback_html(tmp_path, *, styled: bool) -> Path:
     pre = [p for p in kit.GenerateFeedback.preprocessors if p.__name__ != "GetGrades"]
     if not styled:
         pre = [p for p in pre if p.__name__ != "FeedbackStyle"]
-    assert [p.__name__ for p in pre][-1] == ("FeedbackStyle" if styled else "CSSHTMLHeaderPreprocessor")
+    names = [p.__name__ for p in pre]
+    assert ("FeedbackStyle" in names) == styled and names.index("CSSHTMLHeaderPreprocessor") < len(names) - 1
     templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
     c = Config()
     c.HTMLExporter.template_name = "feedback"  # what nbgrader's GenerateFeedback sets
     c.HTMLExporter.extra_template_basedirs = [str(templates / "templates")]
     c.HTMLExporter.extra_template_paths = [str(templates / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=c)
+    if log is not None:  # what the exporter warns, as nbgrader prints it
+        import logging
+
+        class _Keep(logging.Handler):
+            def emit(self, record):
+                log.append(record.getMessage())
+
+        exporter.log.addHandler(_Keep(level=logging.WARNING))
     for p in pre:
         exporter.register_preprocessor(p(config=kit), enabled=True)
     cell = nbformat.v4.new_code_cell('self_check("masking", deliverable=DELIVERABLE, figures=True)')
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "check_masking",
                                  "points": 7, "score": 0.0, "schema_version": 3}
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=VERDICT)]
-    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb = nbformat.v4.new_notebook(cells=[cell, *extra_cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     html, _ = exporter.from_notebook_node(nb, resources={"nbgrader": {"notebook": "lab2_hybrid_mix", "score": 0,
                                                                      "max_score": 7, "late_penalty": 0}})
@@ -195,6 +204,53 @@ def test_feedback_verdict_lines_wrap_inside_the_page(tmp_path):
     # with it, the whole verdict is inside the window, with no sideways scrolling
     assert styled["fixRight"] <= styled["window"], styled
     assert styled["preScroll"] <= styled["preClient"] + 1 and styled["pageScroll"] <= styled["window"], styled
+
+
+def test_every_figure_on_a_feedback_page_has_alternative_text(tmp_path):
+    import base64
+    import html
+    import re
+
+    import nbformat
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
+    grader = nbformat.v4.new_code_cell("self_check()")  # as annotate_autograded writes the grader's figure
+    grader.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<masking figure>"},
+                                             metadata={"layerlab": {"alt": 'The grader\'s figure for masking: "fail" <b>'}})]
+    own = nbformat.v4.new_code_cell("plt.plot([0, 1])")  # a figure the learner's notebook drew itself
+    own.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure size 640x480>"})]
+    log: list[str] = []
+    page = _feedback_html(tmp_path, styled=True, extra_cells=[grader, own], log=log).read_text(encoding="utf-8")
+    assert not [m for m in log if "Alternative text" in m], log  # nbconvert's warning had a cause on every figure
+    imgs = re.findall(r"<img [^>]*>", page)
+    assert len(imgs) == 2 and all(png in i for i in imgs), imgs
+    alts = [re.search(r'alt="([^"]*)"', i).group(1) for i in imgs]
+    assert "&quot;fail&quot; &lt;b&gt;" in alts[0]  # the text is escaped: it cannot end the attribute or add markup
+    assert [html.unescape(a) for a in alts] == ['The grader\'s figure for masking: "fail" <b>',
+                                               "A figure drawn by the notebook's own code (cell 3); no description was given."]
+
+
+def test_without_the_kits_preprocessor_nbconvert_warns_about_alt_text(tmp_path):
+    # the test of the test above: nbconvert's own warning is what it catches
+    import base64
+
+    import nbformat
+    from nbconvert.exporters import HTMLExporter
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
+    exporter = HTMLExporter()
+    seen = []
+    import logging
+
+    class _Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    exporter.log.addHandler(_Keep())
+    exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    assert any("Alternative text is missing" in m for m in seen), seen
 
 
 # ------------------------------------------------------------------------------------ results as text

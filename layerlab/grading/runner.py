@@ -201,6 +201,20 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     return values, reader.text() + own + note
 
 
+def flush_and_exit(code: int):
+    """End a forked task process: flush what it printed, then ``os._exit(code)`` (no atexit, no inherited cleanup).
+
+    The one tail of the grader's forked processes: the zygote's tasks
+    (:mod:`layerlab.grading.zygote`) and the sandbox's learner worker (:mod:`layerlab.grading.sandbox`).
+    A forked child must never run the parent's atexit handlers or return into its
+    caller's code; ``os._exit`` alone would lose output still buffered in ``sys.stdout``.
+    """
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _add_notes(notes: list | None, own: str) -> None:
     """The grader's own ``[grader] ...`` lines (made here, never read from the learner's output) into ``notes``."""
     if notes is not None:

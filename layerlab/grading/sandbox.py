@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerlab.errors import SandboxError
-from layerlab.grading.runner import BoundedReader, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, sandbox_env
+from layerlab.grading.runner import BoundedReader, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, flush_and_exit, sandbox_env
 from layerlab.grading.submission import MAX_FILE_MB
 from layerlab.paths import PACKAGE_DIR, scenes_dir
 
@@ -832,10 +832,7 @@ def _worker() -> int:
 
             traceback.print_exc()
         finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
+            flush_and_exit(code)
     if job.get("ready_fd") is not None:
         with contextlib.suppress(OSError):
             os.close(int(job["ready_fd"]))  # only the worker tells the grader it is ready

@@ -155,6 +155,7 @@ div.output_subarea pre, div.output_area pre, div.output_text pre, .jp-OutputArea
 
 def _make_feedback_style():
     from nbconvert.preprocessors import Preprocessor
+    from traitlets import Bool
 
     class FeedbackStyle(Preprocessor):
         """nbconvert preprocessor: add :data:`FEEDBACK_CSS` to the page's inlined CSS.
@@ -162,6 +163,8 @@ def _make_feedback_style():
         Put it after ``CSSHTMLHeaderPreprocessor`` (which replaces the inlined CSS) in
         ``GenerateFeedback.preprocessors``, as ``autograder/nbgrader_config.py`` does.
         """
+
+        enabled = Bool(True).tag(config=True)  # nbgrader registers it without enabled=True (nbconvert's default is off)
 
         def preprocess(self, nb, resources):
             inlining = resources.setdefault("inlining", {})
@@ -189,6 +192,7 @@ def figure_alt(output: dict, cell_number: int) -> str:
 
 def _make_figure_alt_text():
     from nbconvert.preprocessors import Preprocessor
+    from traitlets import Bool
 
     class FigureAltText(Preprocessor):
         """nbconvert preprocessor: every PNG or JPEG output becomes an ``<img>`` with alternative text.
@@ -199,6 +203,8 @@ def _make_figure_alt_text():
         image output is replaced by HTML holding the same image and :func:`figure_alt`'s text.
         Put it in ``GenerateFeedback.preprocessors``, as ``autograder/nbgrader_config.py`` does.
         """
+
+        enabled = Bool(True).tag(config=True)  # nbgrader registers it without enabled=True (nbconvert's default is off)
 
         def preprocess(self, nb, resources):
             for n, cell in enumerate(nb.cells, start=1):

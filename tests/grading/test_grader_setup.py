@@ -86,5 +86,8 @@ def test_a_sandbox_that_breaks_mid_batch_marks_the_submission_not_graded(course,
     assert g.incomplete and g.error.startswith("not graded (grader fault)") and "--resume" in g.error, g.error
     assert "ended early" not in g.error and "did not export" not in g.error
     assert not (s.report_dir / "results" / "s1_untouched.json").exists()  # nothing stored: --resume grades it again
+    md = (s.report_dir / "s1_untouched.md").read_text(encoding="utf-8")
+    assert "**Score: not graded (grader fault)**" in md and "Score: 0" not in md
+    assert "Score: not graded (grader fault)" in (s.report_dir / "s1_untouched.html").read_text(encoding="utf-8")
     row = s.summary_csv.read_text(encoding="utf-8").splitlines()[1]
     assert row.startswith("s1_untouched,") and ",0," not in row and "not graded (grader fault)" in row

@@ -237,6 +237,8 @@ def course(tmp_path_factory):
                 _git(home, "init", "-q")
                 _git(home, "add", ".gitignore", "nbgrader_config.py")
                 _git(home, "commit", "-q", "-m", "kit")
+                # here the folder is also the learner's $HOME (nbgrader's cache, ~/.local): not the kit's business
+                (home / ".git" / "info" / "exclude").write_text("/.local/\n")
             learner_env = _env(tmp, home=home)
             work = home / "class" / lab
             if sid == next(iter(students)):

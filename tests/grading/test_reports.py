@@ -142,7 +142,7 @@ def _feedback_html(tmp_path, *, styled: bool, extra_cells=(), log: list | None =
 
         exporter.log.addHandler(_Keep(level=logging.WARNING))
     for p in pre:
-        exporter.register_preprocessor(p(config=kit), enabled=True)
+        exporter.register_preprocessor(p(config=kit))  # as nbgrader's converters register them: not enabled=True
     cell = nbformat.v4.new_code_cell('self_check("masking", deliverable=DELIVERABLE, figures=True)')
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "check_masking",
                                  "points": 7, "score": 0.0, "schema_version": 3}

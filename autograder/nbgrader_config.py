@@ -44,6 +44,24 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
+# The kernels autograde starts talk to it over local TCP; ipykernel (>= 7.2) warns "Kernel is running over TCP
+# without encryption" unless the kernel manager provisions CurveZMQ keys. The kit's kernelspec (ipykernel's
+# python3) declares curve support, so "auto" encrypts every autograde kernel and the warning has no cause left.
+c.KernelManager.transport_encryption = "auto"
+
+# nbgrader's own Gradebook.add_submission (nbgrader/api.py) builds a SubmittedAssignment and its notebooks
+# through relationships before it adds them to the session; SQLAlchemy 2 no longer cascades along backrefs
+# (https://docs.sqlalchemy.org/en/14/changelog/migration_14.html#change-5150), so an autoflush inside it warns "Object of type <SubmittedAssignment> not in session, add
+# operation along 'Student.submissions' will not proceed" (nbgrader moved to SQLAlchemy 2 in
+# jupyter/nbgrader#1788 and still warns in 0.9.6). add_submission adds the objects right after and commits:
+# nothing is lost. Filtered for these messages from nbgrader.api only.
+import warnings  # noqa: E402
+
+from sqlalchemy.exc import SAWarning  # noqa: E402
+
+warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api",
+                        message=r"Object of type <Submitted\w+> not in session, add operation along '\w+\.\w+' will not proceed")
+
 # Rendering a 20 s four-layer mix and measuring it takes a few seconds; give
 # each cell room, but stop runaway code.
 c.ExecutePreprocessor.timeout = 180
@@ -56,11 +74,12 @@ c.Execute.interrupt_on_timeout = True
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from layerlab.grading import FeedbackStyle, ScrubHiddenTests  # noqa: E402
+from layerlab.grading import FeedbackStyle, FigureAltText, ScrubHiddenTests  # noqa: E402
 from layerlab.grading.preprocessors import autograde_runners, autograde_sanitizers  # noqa: E402
 
 # FeedbackStyle (after the CSS header, which it adds to) wraps long verdict lines inside the page.
-c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor, FeedbackStyle]
+# FigureAltText gives every figure alternative text (nbconvert's templates write none and its exporter warns).
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor, FeedbackStyle, FigureAltText]
 
 # generate_assignment stores each locked cell's checksum before it cuts the hidden tests, so
 # autograde would warn "Attribute 'checksum' ... has changed!" for every test cell of an

@@ -1,6 +1,6 @@
 """Browser half of ``bench_mixer.py --browser``: fader release to repaint, timed inside headless Chromium.
 
-JupyterLab runs from the project's ``.venv`` over a temporary copy of ``lessons/`` (token auth, a free
+JupyterLab runs from the project's ``.venv`` over a temporary copy of ``lessons/`` (``tests/jupyterlab_server.py``: token auth, a free
 127.0.0.1 port, its own config, runtime and settings folders), as ``tests/course/test_browser.py``
 starts it; Playwright drives Debian's ``/usr/bin/chromium`` (no ``playwright install``). In the page,
 an init script records ``performance.now()`` at every mouse release and at every ``drawImage`` on a
@@ -12,18 +12,16 @@ release to the first readout change and the first figure repaint after it.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from jupyterlab_server import LabDidNotStart, start_lab  # noqa: E402 - layerlab-free, shared with the browser test
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -54,64 +52,15 @@ OBSERVE_READOUT = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_lab(tmp: Path):
+    """JupyterLab over a copy of ``lessons/`` (the server start is shared with ``tests/course/test_browser.py``)."""
     root = tmp / "lessons"
     shutil.copytree(ROOT / "lessons", root,
                     ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable", "*.py"))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["JUPYTER_CONFIG_DIR"] = str(tmp / "jupyter_config")
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp / "jupyter_runtime")
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp / "workspaces")
-    env["IPYTHONDIR"] = str(tmp / "ipython")
-    settings = tmp / "lab_settings"
-    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        '{"windowingMode": "none"}')
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
-    env.setdefault("NUMBA_CACHE_DIR", str(tmp / "numba"))
-    cmd = [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=",
-           "--ServerApp.allow_remote_access=False"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(tmp / "jupyter.log", "w")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                if r.status == 200:
-                    return proc, log, base, token
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            proc.kill()
-            raise SystemExit("JupyterLab did not start:\n" + (tmp / "jupyter.log").read_text()[-3000:])
-        time.sleep(0.5)
-
-
-def _stop_lab(proc, log):
-    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    log.close()
+        return start_lab(root, tmp)
+    except LabDidNotStart as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _wait(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
@@ -136,7 +85,8 @@ def browser_side(rounds: int = 5) -> int:
         print("Chromium is not installed: run `bash scripts/system-deps.sh` (Debian package 'chromium').")
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench_mixer_browser_"))
-    proc, log, base, token = _start_lab(tmp)
+    lab = _start_lab(tmp)
+    base, token = lab.base, lab.token
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results: dict = {}
     try:
@@ -198,7 +148,7 @@ def browser_side(rounds: int = 5) -> int:
             finally:
                 browser.close()
     finally:
-        _stop_lab(proc, log)
+        lab.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"in the page, fader release -> readout / figure repainted ({rounds} drags each; aim median 60 ms, p95 120 ms)")
     print(f"  {'control':16s} {'readout median':>14s} {'p95':>8s}   {'figure median':>13s} {'p95':>8s}")

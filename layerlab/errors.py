@@ -59,5 +59,9 @@ class SandboxError(GraderError):
     """The operating-system sandbox for learner code could not be set up."""
 
 
+class GraderSetupError(GraderError):
+    """The grader's own set-up cannot run any notebook (found by a probe before a batch): nobody is graded."""
+
+
 class MissingToolError(LayerLabError, RuntimeError):
     """A program Layer Lab needs for this input (ffmpeg for MP3/MP4) is not installed; the message says how to get it."""

@@ -62,11 +62,14 @@ def run(args) -> int:
 def _report(args, s) -> int:
     for g in sorted(s.grades, key=lambda g: g.student):
         note = f"  ({g.error})" if g.error else ""
+        if g.incomplete:  # the grader's own failure: no score to show (issue #12)
+            print(f"{g.student:24s} {'-':>6s} / {fmt(g.max_score)}{note}")
+            continue
         print(f"{g.student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
     retry = [g.student for g in s.grades if g.incomplete]
     if retry:
-        print(f"not graded (the grader failed, nothing recorded): {', '.join(retry)} - run again with --resume")
+        print(f"not graded (grader fault), nothing recorded: {', '.join(retry)} - run again with --resume")
     if not args.no_gradebook:
         if s.gradebook_writes:
             print(f"gradebook: {s.gradebook_writes} grades written")

@@ -52,7 +52,7 @@ from layerlab.grading.submission import (MAX_FILE_MB, MAX_SUBMISSION_MB, copy_su
 __all__ = [
     "ClassSummary", "DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "FIGURE_FOR_CHECK", "GraderError", "GradingError",
     "ItemGrade", "KIT_RUBRIC", "MAX_FILE_MB", "MAX_SUBMISSION_MB", "MEASURE_TIMEOUT_S", "RUBRIC_FILE", "SandboxError",
-    "FeedbackStyle", "ScrubHiddenTests", "SubmissionGrade", "ZygoteError", "annotate_autograded", "assignment_spec", "check_answers",
+    "FeedbackStyle", "FigureAltText", "ScrubHiddenTests", "SubmissionGrade", "ZygoteError", "annotate_autograded", "assignment_spec", "check_answers",
     "copy_submission", "derived_truth", "grade_assignment", "grade_submission", "hidden_test_lines", "histograms_figure", "learner_code_cells",
     "load_rubric", "measure_deliverable", "measure_in_child", "protected_roots", "resolve_inside", "restore_locked_cells",
     "run_learner_code", "scene_cues", "score_answers", "score_mix", "self_check", "strip_hidden_tests", "submission_hash",
@@ -65,8 +65,8 @@ def __getattr__(name):  # lazy: importing nbgrader costs time the learner's self
         from layerlab.grading import preprocessors
 
         return preprocessors.ScrubHiddenTests
-    if name == "FeedbackStyle":
+    if name in ("FeedbackStyle", "FigureAltText"):
         from layerlab.grading import reports
 
-        return reports.FeedbackStyle
+        return getattr(reports, name)
     raise AttributeError(name)

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerlab.errors import GraderError, GradingError, LayerLabError
+from layerlab.errors import GraderError, GraderSetupError, GradingError, LayerLabError
 from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exists, write_grades
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
@@ -30,6 +30,7 @@ from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
 from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
                                          restore_locked_cells, submission_hash)
+from layerlab.paths import PACKAGE_DIR
 
 
 def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
@@ -133,7 +134,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
             result.incomplete = True
-            result.error = f"The grader could not run this submission ({exc}); it was not scored. Grade it again."
+            result.error = grader_fault_note(exc)
         else:
             result.error = str(exc) if isinstance(exc, LayerLabError) else f"{type(exc).__name__}: {exc}"
         result.items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
@@ -247,6 +248,16 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     Returns
     -------
     ClassSummary
+        A submission the grader itself failed on is ``incomplete``, marked "not graded (grader
+        fault)" (:func:`grader_fault_note`), never scored zero nor stored: ``--resume`` grades it again.
+
+    Raises
+    ------
+    GraderSetupError
+        The grader's set-up cannot run an empty notebook the way it runs submissions
+        (:func:`probe_grader`); nobody is graded.
+    SandboxError
+        bwrap cannot run here (and ``sandbox`` is True).
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -264,7 +275,6 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         if missing:
             raise GradingError(f"no collected submission of {assignment} for {', '.join(missing)} in {sub_root}.")
     report_dir = course / "reports" / assignment
-    (report_dir / "results").mkdir(parents=True, exist_ok=True)
     source_nb = course / "source" / assignment / f"{spec['notebook']}.ipynb"
 
     if sandbox:
@@ -274,6 +284,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     else:
         warnings.warn("grading without the OS sandbox (--no-sandbox): learner code runs with the grader's rights, "
                       "guarded only by a Python audit hook; use it for trusted work only", stacklevel=2)
+    probe_grader(sandbox=sandbox)  # a broken set-up is refused here, in one line, before anybody is graded
+    (report_dir / "results").mkdir(parents=True, exist_ok=True)
     key = grader_key(course / "reports")
 
     def one(args):
@@ -290,8 +302,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             g = (grader or grade_here)(adir, **kw)
         except Exception as exc:  # noqa: BLE001 - the grader itself failed on this one: the batch goes on without it
             g = SubmissionGrade(assignment=assignment, student=student, incomplete=True,
-                                error=f"The grader failed on this submission ({type(exc).__name__}: {exc}); it was not "
-                                      "scored. Grade it again with --resume.")
+                                error=grader_fault_note(f"{type(exc).__name__}: {exc}"))
         g.student = student
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
@@ -336,6 +347,62 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes)
+
+
+NOT_GRADED = "not graded (grader fault)"
+"""How a submission the grader itself failed on is marked: in reports, the summary and the command's output."""
+
+
+def grader_fault_note(cause) -> str:
+    """The note on a submission the grader failed on (``cause``: the failure): never a score, always a re-run."""
+    return f"{NOT_GRADED}: {one_line(str(cause))[:400]}; nothing was recorded, run again with --resume."
+
+
+PROBE_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+"""The probe: a notebook with no cells (issue #12)."""
+
+
+def probe_grader(*, sandbox: bool = True, zygote=None) -> None:
+    """Run an empty notebook exactly the way every submission will run, once, before a batch.
+
+    A grader whose set-up is broken (a stray ``PYTHONPATH`` pointing at another copy of
+    the kit, a broken virtual environment: the sandbox then cannot import ``layerlab``)
+    used to give every learner 0 with "the notebook process ended early". The probe finds
+    that before anybody is graded.
+
+    Parameters
+    ----------
+    sandbox : bool
+        Through bubblewrap (:func:`run_learner_code` with ``sandbox=True``), as ``layerlab
+        grade`` does; ``False``: forked from the zygote (``--no-sandbox``).
+    zygote : layerlab.grading.zygote.Zygote, optional
+        Without the sandbox: the warm interpreter (default: the process-wide one).
+
+    Raises
+    ------
+    GraderSetupError
+        One line: what failed, and what to check in the grader's set-up. Nobody was graded.
+    """
+    work = Path(tempfile.mkdtemp(prefix="layerlab-probe-"))
+    try:
+        nb = work / "probe.ipynb"
+        nb.write_text(json.dumps(PROBE_NOTEBOOK), encoding="utf-8")
+        notes: list[str] = []
+        try:
+            run_learner_code(nb, work, timeout_s=60.0, sandbox=sandbox, zygote=zygote, notes=notes, collect=[])
+            why = " ".join(notes)
+        except GraderError as exc:
+            why = str(exc)
+        if why:
+            hint = (f" PYTHONPATH is set ({os.environ['PYTHONPATH']}): unset it, or install that copy of the kit in this "
+                    "environment." if os.environ.get("PYTHONPATH") else "")
+            where = (f"in the sandbox ({one_line(why)[:300]}). The sandbox runs `{sys.executable} -I`, which ignores "
+                     f"PYTHONPATH and sees only that environment and {PACKAGE_DIR}: that environment must import this "
+                     "copy of the kit." if sandbox else f"in the grader ({one_line(why)[:300]}).")
+            raise GraderSetupError("the grader's set-up is broken, nobody was graded: a notebook with no code could not "
+                                   f"run {where}{hint}")
+    finally:
+        remove_tree(work)
 
 
 def grade_here(submission_dir, **kw) -> SubmissionGrade:
@@ -450,7 +517,9 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
             continue
         outputs = [nbformat.v4.new_output("stream", name="stdout", text="Grader's verdict (measured outside your kernel):\n" + it.to_text() + "\n")]
         if it.figure_png:
-            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"}))
+            alt = f"The grader's figure for {it.name}: {it.to_text().splitlines()[0] if it.to_text() else ''}"
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"},
+                                                  metadata={"layerlab": {"alt": alt}}))
         cell.outputs = outputs
     nbformat.write(nb, str(path))
     return True

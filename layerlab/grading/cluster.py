@@ -206,7 +206,9 @@ def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, 
 
 
 def _not_graded(spec_items: list[dict], assignment: str, student: str, why: str) -> SubmissionGrade:
-    msg = f"The grader could not run this submission ({why}); it was not scored. Grade it again."
+    from layerlab.grading.batch import grader_fault_note
+
+    msg = grader_fault_note(why)
     items = [ItemGrade(it["grade_id"], it.get("check") or it.get("label") or it.get("answer", it["grade_id"]), 0.0,
                        float(it["points"]), False, message=msg) for it in spec_items]
     return SubmissionGrade(assignment=assignment, student=student, items=items, error=msg, incomplete=True)

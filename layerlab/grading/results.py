@@ -83,6 +83,13 @@ class SubmissionGrade:
     def max_score(self) -> float:
         return round(sum(i.max_points for i in self.items), 4)
 
+    @property
+    def score_text(self) -> str:
+        """``"11.6/15 points"``, or ``"not graded (grader fault)"`` when the grader itself failed (never a zero)."""
+        if self.incomplete:
+            return "not graded (grader fault)"
+        return f"{fmt(self.score)}/{fmt(self.max_score)} points"
+
     def item(self, name_or_grade_id: str) -> ItemGrade:
         for it in self.items:
             if name_or_grade_id in (it.name, it.grade_id):
@@ -107,11 +114,11 @@ class SubmissionGrade:
 
     def __repr__(self) -> str:
         # short: a notebook cell that ends in self_check(...) echoes it (the default repr held every figure's base64)
-        return (f"<SubmissionGrade {self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points, "
+        return (f"<SubmissionGrade {self.assignment} - {self.student}: {self.score_text}, "
                 f"{len(self.items)} item{'s' if len(self.items) != 1 else ''}{', error' if self.error else ''}>")
 
     def to_text(self) -> str:
-        lines = [f"{self.assignment} - {self.student}: {fmt(self.score)}/{fmt(self.max_score)} points"]
+        lines = [f"{self.assignment} - {self.student}: {self.score_text}"]
         if self.error:
             lines.append(f"  note: {one_line(self.error, limit=2000)}")
         lines += [it.to_text() for it in self.items]
@@ -124,7 +131,7 @@ class SubmissionGrade:
         escaped (:func:`md_text`): it shows as text and cannot add cells, lines or headings.
         """
         out = [f"# {md_text(self.assignment)}: {md_text(self.student)}", "",
-               f"**Score: {fmt(self.score)} / {fmt(self.max_score)}**", ""]
+               f"**Score: {self.score_text}**", ""]
         if self.error:
             out += [f"> {md_text(self.error)}", ""]
         out += ["| check | result | measured | target | points |", "|---|---|---|---|---|"]
@@ -154,7 +161,7 @@ class SubmissionGrade:
                 "td,th{border:1px solid #ccc;padding:4px 8px}tr.pass td:nth-child(2){color:#176d2b}tr.fail td:nth-child(2){color:#b3261e}"
                 ".note{background:#fff4e5;padding:6px}</style></head><body>"
                 f"<h1>{html.escape(self.assignment)}: {html.escape(self.student)}</h1>"
-                f"<p><b>Score: {fmt(self.score)} / {fmt(self.max_score)}</b></p>{err}"
+                f"<p><b>Score: {html.escape(self.score_text)}</b></p>{err}"
                 f"<table><tr><th>check</th><th>result</th><th>measured</th><th>target</th><th>points</th></tr>{rows}</table>"
                 f"{sections}</body></html>")
 

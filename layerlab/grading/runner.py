@@ -21,7 +21,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from layerlab.grading.results import jsonable
+from layerlab.errors import SandboxError
+from layerlab.grading.results import jsonable, one_line
 from layerlab.grading.submission import MAX_FILE_MB, learner_code_cells
 from layerlab.paths import REPO_ROOT
 
@@ -130,7 +131,8 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     zygote : layerlab.grading.zygote.Zygote, optional
         Without the sandbox: the warm interpreter to fork from (default: the process-wide one).
     sandbox : bool
-        Run inside bubblewrap (raises :class:`layerlab.errors.SandboxError` where it cannot run).
+        Run inside bubblewrap (raises :class:`layerlab.errors.SandboxError` where it cannot run, or
+        when the sandbox ended before the first cell ran: a fault of the grader's set-up).
     notes : list, optional
         Receives the grader's own notes on the run (stopped, crashed, exited early, answers
         taken from the last finished cell), one plain sentence each. They travel out of
@@ -153,6 +155,10 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         nb_rel = os.path.relpath(Path(notebook).resolve(), workdir.resolve())
         run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports, collect=collect,
                                      limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb)))
+        if not run.ready:  # nothing of the learner's ran: the grader's own set-up failed (issue #12), never a zero
+            last = next((line for line in reversed(run.log.splitlines()) if line.strip()), "no message")
+            raise SandboxError("the sandbox ended before the notebook's first cell ran "
+                               f"(status {_sandbox.exit_status(run.returncode)}: {one_line(last)[:200]})")
         own = ("\n[grader] " + run.note if run.note else "") + describe_end(
             _sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s, quiet=run.disk_exceeded)
         values, note = read_exports(run.exports_file, partial=partial)
@@ -193,6 +199,20 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         shutil.rmtree(out_dir, ignore_errors=True)
     _add_notes(notes, own + note)
     return values, reader.text() + own + note
+
+
+def flush_and_exit(code: int):
+    """End a forked task process: flush what it printed, then ``os._exit(code)`` (no atexit, no inherited cleanup).
+
+    The one tail of the grader's forked processes: the zygote's tasks
+    (:mod:`layerlab.grading.zygote`) and the sandbox's learner worker (:mod:`layerlab.grading.sandbox`).
+    A forked child must never run the parent's atexit handlers or return into its
+    caller's code; ``os._exit`` alone would lose output still buffered in ``sys.stdout``.
+    """
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _add_notes(notes: list | None, own: str) -> None:

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerlab.errors import SandboxError
-from layerlab.grading.runner import BoundedReader, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, sandbox_env
+from layerlab.grading.runner import BoundedReader, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, flush_and_exit, sandbox_env
 from layerlab.grading.submission import MAX_FILE_MB
 from layerlab.paths import PACKAGE_DIR, scenes_dir
 
@@ -134,6 +134,9 @@ class SandboxRun:
     """Seconds from starting bwrap to the worker being ready for the first cell (the sandbox's own cost)."""
     note: str = ""
     """The grader's own note on how the run was stopped ("" if it was not): never part of ``log``, which is the learner's."""
+    ready: bool = True
+    """The worker reached the notebook's first cell. False: the sandbox ended before any learner code ran (a stray
+    ``PYTHONPATH``, a broken environment): the grader's own failure, never the learner's."""
 
 
 # ------------------------------------------------------------------------------ availability
@@ -400,6 +403,14 @@ def _read_child_pid(fd: int, timeout_s: float) -> int | None:
     return None
 
 
+def _read_ready(fd: int, timeout_s: float) -> bool:
+    """True when the worker has said it is ready (``b"1"`` on ``fd``) within ``timeout_s``; False on EOF or no word."""
+    with contextlib.suppress(OSError, ValueError):
+        readable, _, _ = select.select([fd], [], [], timeout_s)
+        return bool(readable) and os.read(fd, 1) == b"1"
+    return False
+
+
 def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLimits | None = None,
                   collect=None, numba_cache=None) -> SandboxRun:
     """Run a notebook's solution cells in a bwrap sandbox whose home starts as a copy of ``workdir``.
@@ -490,9 +501,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
 
         # the learner's clock starts when the worker is ready to run the first cell (interpreter and imports
         # are the grader's cost), or after STARTUP_S at the latest
-        with contextlib.suppress(OSError):
-            select.select([ready_r], [], [], STARTUP_S)
-        os.close(ready_r)
+        ready = _read_ready(ready_r, STARTUP_S)
         started = time.monotonic()
         try:
             returncode = proc.wait(timeout=limits.timeout_s)
@@ -509,6 +518,8 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                 returncode = proc.wait()
         with contextlib.suppress(OSError):
             proc.stdin.close()
+        ready = ready or _read_ready(ready_r, 0.0)  # ready after STARTUP_S: the learner's code did run
+        os.close(ready_r)
         _wait_gone(child_pid)
         receiver.join(10.0)
         text = reader.text()
@@ -531,7 +542,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
         for entry in list(os.scandir(received)):
             os.rename(entry.path, workdir / entry.name)
         return SandboxRun(returncode, timed_out, disk_full, text, workdir / EXPORTS_NAME, time.monotonic() - t0,
-                          started - t0, note)
+                          started - t0, note, ready)
     finally:
         remove_tree(received)
         if uid is not None:
@@ -821,10 +832,7 @@ def _worker() -> int:
 
             traceback.print_exc()
         finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
+            flush_and_exit(code)
     if job.get("ready_fd") is not None:
         with contextlib.suppress(OSError):
             os.close(int(job["ready_fd"]))  # only the worker tells the grader it is ready

@@ -43,6 +43,7 @@ import traceback
 from pathlib import Path
 
 from layerlab.errors import LayerLabError, ZygoteError
+from layerlab.grading.runner import flush_and_exit
 
 PRELOAD = ("numpy", "scipy.signal", "scipy.fft", "scipy.ndimage", "soundfile", "pyloudnorm", "matplotlib",
            "matplotlib.figure", "matplotlib.backends.backend_agg", "threadpoolctl", "layerlab.io.audio", "layerlab.mix.stack",
@@ -421,10 +422,7 @@ def _child(req: dict, target: str, fds: list[int], sockets: list, pipes: list[in
         with contextlib.suppress(Exception):
             traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        flush_and_exit(code)
 
 
 def _die_with_parent(zygote_pid: int) -> None:

@@ -27,14 +27,8 @@ Needs ``/usr/bin/chromium`` (``bash scripts/system-deps.sh`` installs it; ``make
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -42,8 +36,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from jupyterlab_server import LabDidNotStart, start_lab
+
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 SHOTS = ARTIFACTS / "browser"
@@ -145,12 +140,6 @@ def _find_chromium() -> Path:
     return Path(found)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # A notebook with one of each fault the test looks for, to show that each detector fires (the test of
 # the test): a 1400 px interactive figure, a widget whose model does not exist, a flood of text, an
 # echoed repr and a -inf shown as a number. Opened by test_the_checks_catch_each_fault.
@@ -188,57 +177,12 @@ def jupyter_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jupyterlab")
     root = tmp / "course"
     _course_folder(root)
-    port = _free_port()
-    token = secrets.token_hex(16)
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["JUPYTER_CONFIG_DIR"] = str(tmp / "jupyter_config")
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp / "jupyter_runtime")
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp / "workspaces")
-    env["IPYTHONDIR"] = str(tmp / "ipython")
-    # render every cell (no windowing), so the test can read every prompt; no news pop-up
-    settings = tmp / "lab_settings"
-    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        '{"windowingMode": "none"}')
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
-    env.setdefault("NUMBA_CACHE_DIR", str(tmp / "numba"))
-    cmd = [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.news_url=", "--ServerApp.allow_remote_access=False"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")  # containers and CI often run as root
-    log_path = tmp / "jupyter.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            proc.kill()
-            pytest.fail("JupyterLab did not start:\n" + log_path.read_text()[-3000:])
-        time.sleep(0.5)
     try:
-        yield {"base": base, "token": token, "root": root, "log": log_path}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+        lab = start_lab(root, tmp)  # shared with benchmarks/bench_mixer_browser.py
+    except LabDidNotStart as exc:
+        pytest.fail(str(exc))
+    with lab:
+        yield {"base": lab.base, "token": lab.token, "root": root, "log": lab.log_path}
 
 
 @pytest.fixture(scope="module")

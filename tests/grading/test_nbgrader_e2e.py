@@ -232,6 +232,13 @@ def course(tmp_path_factory):
             home = tmp / "students" / sid  # this learner's copy of the kit: its nbgrader_config.py is what matters
             home.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / "nbgrader_config.py", home / "nbgrader_config.py")
+            if not (home / ".git").exists():  # a clone of the kit, as far as git can tell: its .gitignore committed
+                shutil.copy(REPO / ".gitignore", home / ".gitignore")
+                _git(home, "init", "-q")
+                _git(home, "add", ".gitignore", "nbgrader_config.py")
+                _git(home, "commit", "-q", "-m", "kit")
+                # here the folder is also the learner's $HOME (nbgrader's cache, ~/.local): not the kit's business
+                (home / ".git" / "info" / "exclude").write_text("/.local/\n")
             learner_env = _env(tmp, home=home)
             work = home / "class" / lab
             if sid == next(iter(students)):
@@ -262,8 +269,15 @@ def course(tmp_path_factory):
     learner = tmp / "students" / "sfx_late"
     _bash(_learner_phase("nbgrader fetch_feedback", "sfx_late"), tmp=tmp, lab=LAB2, cwd=learner, env=_env(tmp, home=learner), log=log)
     _bash(_instructor_phase("nbgrader export"), tmp=tmp, lab=LAB2, cwd=tmp, env=env, log=log)
+    untracked = {home.name: _git(home, "status", "--porcelain", "--untracked-files=all").stdout
+                 for home in sorted((tmp / "students").iterdir())}
     return {"root": root, "tmp": tmp, "kernel": kernel_scores, "final": final_scores, "grade_out": grade_out,
-            "log": log, "sizes": sizes}
+            "log": log, "sizes": sizes, "untracked": untracked}
+
+
+def _git(cwd: Path, *args) -> subprocess.CompletedProcess:
+    return _run(["git", "-c", "user.name=learner", "-c", "user.email=learner@example.org", *args], cwd=cwd,
+                env=dict(os.environ, GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd)))
 
 
 def _scores_from_gradebook(root: Path) -> dict:
@@ -462,6 +476,11 @@ def test_nbgrader_prints_no_config_or_checksum_warnings(course):
         assert "not recognized" not in output, (script, output[-2000:])
         assert "has changed" not in output, (script, [ln for ln in output.splitlines() if "has changed" in ln][:3])
         assert "Unwritable directory" not in output
+        # issue #17: nbgrader's own SQLAlchemy warning (filtered narrowly in the course config), kernels over TCP
+        # without CurveZMQ, and feedback figures without alternative text
+        assert "SAWarning" not in output, (script, [ln for ln in output.splitlines() if "SAWarning" in ln][:3])
+        assert "without encryption" not in output, (script, output[-2000:])
+        assert "Alternative text is missing" not in output, (script, output[-2000:])
     # the patcher's locked cells are untouched too; a learner who edits one still gets nbgrader's warning
     # (that path is nbgrader's own OverwriteCells, unchanged)
 
@@ -478,3 +497,37 @@ def test_deliverables_never_reach_the_exchange_or_the_course_folders(course):
             assert _apparent_size(folder) < 5_000_000, (folder, _apparent_size(folder))  # the notebook and its figures
     # the learner's own deliverable is still there, in their folder
     assert (root.parent / "students" / "ref2" / "class" / LAB2 / "deliverable" / "mix.wav").stat().st_size == DELIVERABLE_MB * 1_000_000
+
+
+def test_the_learners_commands_leave_their_copy_of_the_kit_clean(course):
+    # each learner's folder is a git repository holding the kit's .gitignore: fetch, work (ref2 exported a
+    # deliverable and the players' audio), submit and fetch_feedback leave nothing git would list
+    assert course["untracked"] and all(out == "" for out in course["untracked"].values()), course["untracked"]
+
+
+# What the README's learner commands were seen to leave in a scratch clone of the kit (issue #17): `make lab`'s
+# lessons (players' audio, the mixer's session and export), the labs' exports, self_check() in a terminal,
+# `layerlab solution`, nbgrader's fetch.
+LEARNER_LEFTOVERS = [
+    "lessons/_layerlab_audio/mix_0001.wav", "lessons/session.json", "lessons/deliverable/mix.wav",
+    "lessons/deliverable/stems/music.wav", "labs/lab2_hybrid_mix/deliverable/mix.wav",
+    "labs/lab2_hybrid_mix/deliverable/session.json", "labs/lab2_hybrid_mix/deliverable/stems/sfx.wav",
+    "labs/lab2_hybrid_mix/_layerlab_audio/a.wav", "labs/lab2_hybrid_mix/self_check_figures/masking.png",
+    "labs/lab2_hybrid_mix/lab2_hybrid_mix_solution.ipynb", "labs/lab1_audit/lab1_audit_solution.ipynb",
+    "labs/lab1_audit/lab1_audit_solution_2.ipynb", "class/lab2_hybrid_mix/lab2_hybrid_mix.ipynb",
+    "self_check_figures/sync.png", ".nbgrader.log",
+]
+
+
+def test_gitignore_covers_what_the_learners_commands_leave_and_no_tracked_file():
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *LEARNER_LEFTOVERS],
+                             cwd=REPO, capture_output=True, text=True)
+    not_ignored = [ln.split("\t", 1)[1] for ln in ignored.stdout.splitlines() if ln.startswith("::")]
+    assert ignored.returncode in (0, 1) and not not_ignored, (not_ignored, ignored.stderr)
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--ignored", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert tracked == [], f"tracked files that .gitignore would hide: {tracked}"
+    # the kit's own sources under the same folders stay visible
+    sources = ["labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb", "lessons/07_four_layers.ipynb", "layerlab/io/deliverable.py"]
+    kept = subprocess.run(["git", "check-ignore", "--no-index", *sources], cwd=REPO, capture_output=True, text=True)
+    assert kept.returncode == 1 and kept.stdout == "", kept  # none of them is ignored

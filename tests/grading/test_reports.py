@@ -57,6 +57,44 @@ def test_histograms_have_whole_point_ticks_axis_labels_and_one_bar_per_point():
     assert sum(b.get_height() for b in total.patches) == 3
 
 
+def _bars(ax) -> dict[float, float]:
+    """Bar centre (points) -> height (learners), for the bars that count someone."""
+    return {round(b.get_x() + b.get_width() / 2, 6): b.get_height() for b in ax.patches if b.get_height() > 0}
+
+
+def test_fractional_points_are_not_put_in_the_next_whole_points_bar():
+    # a 12-point item (the issue's 11.6/12): learners at 12, 12, 11.6 and 6 -> 11.6 has a bar of its own, at 11.6
+    spec = {"notebook": "lab", "items": [{"grade_id": "g1", "check": "item", "points": 12}]}
+    grades = _class(spec, [{"g1": 12.0}, {"g1": 12.0}, {"g1": 11.6}, {"g1": 6.0}])
+    fig = histograms_figure(spec, grades, assignment="lab")
+    item, total = [ax for ax in fig.axes if ax.axison]
+    for ax in (item, total):
+        assert _bars(ax) == {12.0: 2, 11.6: 1, 6.0: 1}, ax.get_title()
+        assert "11.6" in [t.get_text() for t in ax.texts], "a fractional bar is labelled with its points"
+        for bar in ax.patches:  # no bar reaches over a neighbouring score
+            assert bar.get_width() < 0.4 + 1e-9
+    # whole points keep one bar per whole point and no labels
+    whole = histograms_figure(spec, _class(spec, [{"g1": 12.0}, {"g1": 11.0}]), assignment="lab")
+    assert _bars(whole.axes[0]) == {12.0: 1, 11.0: 1} and not whole.axes[0].texts
+
+
+def test_a_submission_the_grader_failed_on_is_left_out_of_the_histograms_and_the_summary(tmp_path):
+    from layerlab.grading.reports import write_summary_csv
+
+    spec = {"notebook": "lab", "items": [{"grade_id": "g1", "check": "item", "points": 12}]}
+    graded, failed = _class(spec, [{"g1": 12.0}, {}])
+    failed.incomplete, failed.error = True, "not graded (grader fault): x; nothing was recorded, run again with --resume."
+    fig = histograms_figure(spec, [graded, failed], assignment="lab")
+    assert _bars(fig.axes[0]) == {12.0: 1}
+    assert "1 not graded" in fig._suptitle.get_text()
+    import csv
+
+    with open(write_summary_csv(tmp_path / "s.csv", spec, [graded, failed]), newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1][:4] == ["learner0", "12", "12", "12"]
+    assert rows[2][:4] == ["learner1", "", "", "12"] and rows[2][4].startswith("not graded (grader fault)")
+
+
 def test_write_histograms_saves_a_png(tmp_path):
     spec = assignment_spec("lab2_hybrid_mix", RUBRIC)
     png = write_histograms(tmp_path / "h.png", spec, _class(spec, [{}]), assignment="lab2_hybrid_mix")
@@ -74,7 +112,7 @@ VERDICT = ("Grader's verdict (measured outside your kernel):\n"
                        + FIX).to_text() + "\n")
 
 
-def _feedback_html(tmp_path, *, styled: bool) -> Path:
+def _feedback_html(tmp_path, *, styled: bool, extra_cells=(), log: list | None = None) -> Path:
     """A feedback page rendered as ``nbgrader generate_feedback`` renders it, with the kit's configuration."""
     import nbformat
     import nbgrader
@@ -87,20 +125,29 @@ def _feedback_html(tmp_path, *, styled: bool) -> Path:
     pre = [p for p in kit.GenerateFeedback.preprocessors if p.__name__ != "GetGrades"]
     if not styled:
         pre = [p for p in pre if p.__name__ != "FeedbackStyle"]
-    assert [p.__name__ for p in pre][-1] == ("FeedbackStyle" if styled else "CSSHTMLHeaderPreprocessor")
+    names = [p.__name__ for p in pre]
+    assert ("FeedbackStyle" in names) == styled and names.index("CSSHTMLHeaderPreprocessor") < len(names) - 1
     templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
     c = Config()
     c.HTMLExporter.template_name = "feedback"  # what nbgrader's GenerateFeedback sets
     c.HTMLExporter.extra_template_basedirs = [str(templates / "templates")]
     c.HTMLExporter.extra_template_paths = [str(templates / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=c)
+    if log is not None:  # what the exporter warns, as nbgrader prints it
+        import logging
+
+        class _Keep(logging.Handler):
+            def emit(self, record):
+                log.append(record.getMessage())
+
+        exporter.log.addHandler(_Keep(level=logging.WARNING))
     for p in pre:
-        exporter.register_preprocessor(p(config=kit), enabled=True)
+        exporter.register_preprocessor(p(config=kit))  # as nbgrader's converters register them: not enabled=True
     cell = nbformat.v4.new_code_cell('self_check("masking", deliverable=DELIVERABLE, figures=True)')
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "check_masking",
                                  "points": 7, "score": 0.0, "schema_version": 3}
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=VERDICT)]
-    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb = nbformat.v4.new_notebook(cells=[cell, *extra_cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     html, _ = exporter.from_notebook_node(nb, resources={"nbgrader": {"notebook": "lab2_hybrid_mix", "score": 0,
                                                                      "max_score": 7, "late_penalty": 0}})
@@ -157,6 +204,53 @@ def test_feedback_verdict_lines_wrap_inside_the_page(tmp_path):
     # with it, the whole verdict is inside the window, with no sideways scrolling
     assert styled["fixRight"] <= styled["window"], styled
     assert styled["preScroll"] <= styled["preClient"] + 1 and styled["pageScroll"] <= styled["window"], styled
+
+
+def test_every_figure_on_a_feedback_page_has_alternative_text(tmp_path):
+    import base64
+    import html
+    import re
+
+    import nbformat
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
+    grader = nbformat.v4.new_code_cell("self_check()")  # as annotate_autograded writes the grader's figure
+    grader.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<masking figure>"},
+                                             metadata={"layerlab": {"alt": 'The grader\'s figure for masking: "fail" <b>'}})]
+    own = nbformat.v4.new_code_cell("plt.plot([0, 1])")  # a figure the learner's notebook drew itself
+    own.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure size 640x480>"})]
+    log: list[str] = []
+    page = _feedback_html(tmp_path, styled=True, extra_cells=[grader, own], log=log).read_text(encoding="utf-8")
+    assert not [m for m in log if "Alternative text" in m], log  # nbconvert's warning had a cause on every figure
+    imgs = re.findall(r"<img [^>]*>", page)
+    assert len(imgs) == 2 and all(png in i for i in imgs), imgs
+    alts = [re.search(r'alt="([^"]*)"', i).group(1) for i in imgs]
+    assert "&quot;fail&quot; &lt;b&gt;" in alts[0]  # the text is escaped: it cannot end the attribute or add markup
+    assert [html.unescape(a) for a in alts] == ['The grader\'s figure for masking: "fail" <b>',
+                                               "A figure drawn by the notebook's own code (cell 3); no description was given."]
+
+
+def test_without_the_kits_preprocessor_nbconvert_warns_about_alt_text(tmp_path):
+    # the test of the test above: nbconvert's own warning is what it catches
+    import base64
+
+    import nbformat
+    from nbconvert.exporters import HTMLExporter
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
+    exporter = HTMLExporter()
+    seen = []
+    import logging
+
+    class _Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    exporter.log.addHandler(_Keep())
+    exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    assert any("Alternative text is missing" in m for m in seen), seen
 
 
 # ------------------------------------------------------------------------------------ results as text

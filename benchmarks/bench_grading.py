@@ -70,10 +70,28 @@ def _env() -> dict:
     return env
 
 
+CPU_S: dict = {}
+"""CPU seconds (user + system) of each command :func:`_run` ran, keyed by the command's first four words."""
+
+
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(cmd, cwd, timeout=None, *, allow_failed_submissions=False) -> float:
+    """Run ``cmd``; return its wall seconds, and record its CPU seconds in :data:`CPU_S`.
+
+    The CPU seconds are those of the command and every process it waited for: the grader,
+    its zygote and the forked measuring processes, and each sandbox (bwrap, its init, the
+    supervisor and the learner's worker each wait for their child). A load on the machine
+    from other users stretches the wall time, not these.
+    """
+    c0 = _children_cpu_s()
     t0 = time.perf_counter()
     cp = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
     dt = time.perf_counter() - t0
+    CPU_S[" ".join(map(str, cmd[:4]))] = _children_cpu_s() - c0
     failed = cp.stderr.count("There was an error processing assignment")
     if cp.returncode != 0 and not (allow_failed_submissions and failed):
         raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
@@ -126,10 +144,16 @@ def main(argv=None) -> int:
         grade = [sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--course", str(course), "--jobs", str(a.jobs),
                  "--timeout", str(a.timeout), "--quiet", "--no-feedback"]
         t_kit = _run(grade, cwd=course)
+        cpu_kit = CPU_S[" ".join(map(str, grade[:4]))]
         scores = _scores(course)
-        print(f"layerlab grade --jobs {a.jobs} (sandbox):  {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission)")
+        print(f"layerlab grade --jobs {a.jobs} (sandbox):  {t_kit:8.1f} s  ({t_kit / a.n:.2f} s per submission; "
+              f"{cpu_kit:.1f} CPU s, {cpu_kit / a.n:.2f} CPU s per submission)")
         t_fork = _run([*grade, "--no-sandbox"], cwd=course)
-        print(f"layerlab grade --jobs {a.jobs} --no-sandbox: {t_fork:6.1f} s  ({t_fork / a.n:.2f} s per submission)")
+        cpu_fork = CPU_S[" ".join(map(str, grade[:4]))]
+        print(f"layerlab grade --jobs {a.jobs} --no-sandbox: {t_fork:6.1f} s  ({t_fork / a.n:.2f} s per submission; "
+              f"{cpu_fork:.1f} CPU s, {cpu_fork / a.n:.2f} CPU s per submission)")
+        print(f"CPU-bound class time on {a.jobs} cores: {cpu_kit / a.jobs:.0f} s with the sandbox (endless loops add their "
+              f"--timeout of wall each, idle), {cpu_fork / a.jobs:.0f} s without")
         if _scores(course) != scores:
             raise SystemExit("the sandboxed and the unsandboxed runs gave different scores")
         print(f"sandbox cost: {t_kit - t_fork:+.1f} s for the class ({100 * (t_kit / t_fork - 1):+.0f} %), "

@@ -70,7 +70,7 @@ from pathlib import Path
 
 from layerlab.errors import SandboxError
 from layerlab.grading.runner import BoundedReader, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, flush_and_exit, sandbox_env
-from layerlab.grading.submission import MAX_FILE_MB
+from layerlab.grading.submission import MAX_FILE_MB, MAX_SUBMISSION_ENTRIES
 from layerlab.paths import PACKAGE_DIR, scenes_dir
 
 HOME = "/home/learner"
@@ -601,12 +601,16 @@ class _Receiver:
                 self._fh.close()
 
     def _frames(self) -> None:
-        total = 0
+        total = entries = 0
         with contextlib.suppress(OSError, EOFError, ValueError):
             while True:
                 kind = self._fh.read(1)
                 if kind in (b"", b"E"):
                     return
+                if kind != b"S":
+                    entries += 1
+                    if entries > MAX_SUBMISSION_ENTRIES + 64:  # the supervisor stops at the cap (plus a named root's
+                        return                                    # parent folders); a forged stream stops here
                 n = int.from_bytes(self._exact(4), "big")
                 if n > _NAME_MAX:
                     return
@@ -639,8 +643,10 @@ class _Receiver:
                     return
 
 
-def _send_files(fd: int, home: str, *, only, max_total_mb: float, max_file_mb: float, status: dict) -> None:
-    """In the supervisor, once no learner process is left: stream the home's regular files and folders to the grader."""
+def _send_files(fd: int, home: str, *, only, max_total_mb: float, max_file_mb: float, status: dict,
+                max_entries: int = MAX_SUBMISSION_ENTRIES) -> None:
+    """In the supervisor, once no learner process is left: stream the home's regular files and folders to the grader
+    (the first ``max_entries`` files, folders and links, walked in name order)."""
     out = os.fdopen(fd, "wb", buffering=1 << 16)
     max_total, max_file = int(max_total_mb * 1e6), int(max_file_mb * 1e6)
 
@@ -649,11 +655,12 @@ def _send_files(fd: int, home: str, *, only, max_total_mb: float, max_file_mb: f
 
     try:
         frame(b"S", json.dumps(status).encode())
-        total = 0
+        total = entries = 0
         roots = [""] if only is None else [r for r in only if r and ".." not in Path(r).parts and not Path(r).is_absolute()]
         stack = [(r, 0) for r in reversed(roots)]
-        while stack:
+        while stack and entries < max_entries:
             rel, depth = stack.pop()
+            entries += bool(rel)
             path = os.path.join(home, rel) if rel else home
             try:
                 st = os.lstat(path)

@@ -19,6 +19,10 @@ MAX_SUBMISSION_MB = 400
 """Megabytes of a submission the grader copies (the rest is skipped)."""
 MAX_FILE_MB = 200
 """Largest single file the grader copies or the learner's code may write."""
+MAX_SUBMISSION_ENTRIES = 1000
+"""Most files, folders and links the grader takes from a submission or back out of a sandbox (a deliverable holds
+about a dozen): each costs the grader an inode and a copy, so countless empty files would slow the batch and fill the
+grader's disk; the rest is left out and named as skipped."""
 IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 MAX_NOTEBOOK_MB = 100
 """Largest submitted notebook the grader parses (its own process has no memory limit); larger ones are refused."""
@@ -64,20 +68,24 @@ def resolve_inside(root, relative) -> Path:
 
 
 def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
-                    leave_out=()) -> list[str]:
+                    max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=()) -> list[str]:
     """Copy the regular files of a submission folder into ``dst``.
 
-    Symlinks, sockets, device files, checkpoint folders and files over ``max_file_mb``
-    are left out; the names of what was skipped are returned. Top-level folders named
+    Symlinks, sockets, device files, checkpoint folders, files over ``max_file_mb`` and
+    every file and folder after the first ``max_entries`` are left out; the names of what
+    was skipped are returned (past ``max_entries``, one line says how many more). Top-level folders named
     in ``leave_out`` (e.g. the released ``variants/``, which the grader replaces with the
     learner's own) are not copied and not reported.
     """
     src, dst = Path(src), Path(dst)
     skipped: list[str] = []
-    total = 0
+    total = entries = over = 0
     dst.mkdir(parents=True, exist_ok=True)
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel_dir = Path(dirpath).relative_to(src)
+        if entries >= max_entries:
+            over += len(filenames) + len(dirnames)
+            continue
         keep = []
         for d in dirnames:
             p = Path(dirpath) / d
@@ -89,7 +97,12 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
                 keep.append(d)
         dirnames[:] = keep
         (dst / rel_dir).mkdir(parents=True, exist_ok=True)
+        entries += len(keep)
         for f in filenames:
+            if entries >= max_entries:
+                over += 1
+                continue
+            entries += 1
             p = Path(dirpath) / f
             st = os.lstat(p)
             if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
@@ -97,6 +110,8 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
                 continue
             total += st.st_size
             shutil.copyfile(p, dst / rel_dir / f)
+    if over:
+        skipped.append(f"{over} more files and folders (the grader takes the first {max_entries})")
     return skipped
 
 

@@ -294,7 +294,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         if resume and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
-                    and old.sandbox == ("bwrap" if sandbox else "none"):
+                    and old.sandbox == ("bwrap" if sandbox else "none") and not variant_rebuilt_since(cache, course, assignment, student):
                 return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
@@ -436,6 +436,21 @@ def grader_key(reports_dir) -> bytes:
 
 def _seal_text(d: dict) -> bytes:
     return json.dumps({k: v for k, v in d.items() if k != "grader_hmac"}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def variant_rebuilt_since(result_path, course, assignment: str, student: str) -> bool:
+    """Whether the learner's variant truth is newer than a stored result (the instructor rebuilt the variants).
+
+    ``--resume`` then grades the submission again: a result scored against an old truth is not reused.
+    False when the course has no variant for this learner.
+    """
+    from layerlab.course import variants as _variants
+
+    try:
+        truth = _variants.truth_path(course, assignment, student)
+        return truth.is_file() and truth.stat().st_mtime > Path(result_path).stat().st_mtime
+    except (LayerLabError, OSError):
+        return False
 
 
 def seal_result(d: dict, key: bytes) -> dict:

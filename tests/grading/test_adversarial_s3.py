@@ -224,3 +224,24 @@ def test_a_submission_copy_takes_a_bounded_number_of_files(tmp_path):
     assert copied <= MAX_SUBMISSION_ENTRIES
     assert (tmp_path / "copy" / "lab.ipynb").exists()  # the top level is walked first
     assert skipped and skipped[-1].startswith(f"{MAX_SUBMISSION_ENTRIES + 500 + 3 - copied} more files and folders")
+
+
+def test_resume_regrades_a_result_older_than_the_learners_variant(tmp_path):
+    """A rebuilt variant (new secret, --force) makes a stored result stale: --resume must not reuse it."""
+    import os
+
+    from layerlab.course.variants import truth_path
+    from layerlab.grading.batch import variant_rebuilt_since
+
+    result = tmp_path / "reports" / "ann.json"
+    result.parent.mkdir()
+    result.write_text("{}")
+    assert not variant_rebuilt_since(result, tmp_path, "lab2_hybrid_mix", "ann")  # no variants: nothing to compare
+    truth = truth_path(tmp_path, "lab2_hybrid_mix", "ann")
+    truth.parent.mkdir(parents=True)
+    truth.write_text("{}")
+    os.utime(truth, (1_000_000, 1_000_000))
+    os.utime(result, (2_000_000, 2_000_000))
+    assert not variant_rebuilt_since(result, tmp_path, "lab2_hybrid_mix", "ann")  # graded after the build: reused
+    os.utime(truth, (3_000_000, 3_000_000))
+    assert variant_rebuilt_since(result, tmp_path, "lab2_hybrid_mix", "ann")  # rebuilt since: graded again

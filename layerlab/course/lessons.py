@@ -25,6 +25,7 @@ WORK_DIR = "_layerlab_audio"
 """Folder beside the notebook where lesson helpers write the audio they make."""
 
 _NATIVE_CACHE: dict = {}
+_POSTGEN_CACHE: dict = {}
 
 
 def _scene(scene):
@@ -112,14 +113,20 @@ def native_stems(scene):
 def postgen_stems(scene) -> dict:
     """The scene's post-generated layers as placed by the reference mix (no master), each (n, 2) float32.
 
+    Rendered once per scene and kept (lesson 06 asks for them, then :func:`compare_layers` again);
+    each call returns fresh copies, so changing one in place changes nothing else.
+
     Notes
     -----
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
     from layerlab.mix.scenes import hybrid_stack
 
-    r = hybrid_stack(_scene(scene), master=False).render(master=False)
-    return dict(r.stems)
+    sc = _scene(scene)
+    key = sc.cues.scene
+    if key not in _POSTGEN_CACHE:
+        _POSTGEN_CACHE[key] = dict(hybrid_stack(sc, master=False).render(master=False).stems)
+    return {name: a.copy() for name, a in _POSTGEN_CACHE[key].items()}
 
 
 def native_stack(scene, *, work_dir=WORK_DIR) -> LayerStack:

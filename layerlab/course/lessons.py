@@ -447,9 +447,8 @@ def _clear(stack: LayerStack, layer: str):
 def _copy_stack(stack: LayerStack) -> LayerStack:
     """A snapshot of a stack: its faders, ducking, master and clips (each clip copied, its decoded source shared).
 
-    Not a round trip through ``session.json``: that validates against the session schema, and importing
-    ``jsonschema`` alone costs a learner's kernel seconds (its optional ``rfc3987_syntax`` builds ~40
-    parsers at import; python-jsonschema/jsonschema#1428), and it decodes every clip again.
+    Not a round trip through ``session.json``: that validates against the session schema (with
+    ``jsonschema-rs`` now; ``jsonschema`` used to cost seconds to import) and decodes every clip again.
     """
     import copy
 

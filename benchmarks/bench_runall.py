@@ -22,6 +22,15 @@ the peer, was 10.8x; the hybrid steps cell 40.4 s, was 46.9 s under a lighter lo
 Next costs in 06: ``native_stems`` (cell 6, 11.5 s: the stems estimate imports scipy.signal for its STFT)
 and ``compare_layers`` (7.1 s).
 
+2026-11-30 10:49, run once with nice (06 and 07 only; a pytest run shared the machine, load average 4.2-6.4):
+peer 3.5 s; 06 25.6 s (7.3x the peer; hybrid steps cell 12.6 s, the native/compare cell 4.9 s), 07 18.0 s
+(5.1x the peer, was 5.2x; export 5.2 s, clip swaps 3.9 s, loading the scene 3.3 s). Against the peer neither
+moved: the figures above were wall times under a heavier load. In CPU time (no profiler: it inflates imports
+five-fold) ``native_stems`` is 2.0 s, of which about 1.6 s is the first ``import scipy.signal`` (SciPy 1.17's
+``xp_capabilities`` parses ~800 docstrings at import); lesson 06 pays that import anyway (its own ``welch`` cell,
+``layerlab.audit.band_limits``), so a numpy STFT in the stems estimate alone would only move it. ``postgen_stems``
+now renders once per scene (postgen_stems + compare_layers 1.91 -> 1.74 s CPU).
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

@@ -217,3 +217,17 @@ def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
         ref[a0 : a0 + m] = cm[b0 : b0 + m]
     return np.repeat(ref[:, None], 2, axis=1).astype(np.float32), (
         f"{layer} stem level minus the scene's {layer} clip (placed at {lag / SAMPLE_RATE:+.3f} s)")
+
+
+def k_blocks(ctx: CheckContext, key: str, audio: np.ndarray) -> np.ndarray:
+    """:func:`layerlab.measure.masking.k_weighted_block_power` of ``audio``, computed once per run under ``key``.
+
+    ``key`` names the signal (e.g. ``"stem:dialogue"``, ``"heard:dialogue"``): the caller promises the same key
+    always means the same samples within one check run.
+    """
+    from layerlab.measure.masking import k_weighted_block_power
+
+    cache = ctx.data.setdefault("k_blocks", {})
+    if key not in cache:
+        cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)
+    return cache[key]

@@ -16,6 +16,7 @@ from layerlab.checks.context import (
     BAND_AUDIBILITY_MIN,
     MUSIC_LD_MIN_LU,
     CheckContext,
+    k_blocks,
     need_files,
 )
 from layerlab.checks.heard import heard_activity, heard_layers
@@ -47,21 +48,24 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     stem_d = stem_d[:n]
     # the stems' figures, and the same figures on what mix.wav holds (the layers found in it by the scene's
     # clips): the worse one is judged, so stems can say which layer is at fault but never excuse the mix
-    own = {k: dialogue_to_background_lu(stem_d, dl.audio(k)[:n], sample_rate=SAMPLE_RATE, active=act)
-           for k in ("music", "ambience")}
+    # each signal is K-weighted once (k_blocks) though it enters several comparisons
+    def lu(key_d, d, key_b, b):
+        return dialogue_to_background_lu(d, b, sample_rate=SAMPLE_RATE, active=act, dialogue_power=k_blocks(ctx, key_d, d),
+                                         background_power=k_blocks(ctx, key_b, b))
+
+    own = {k: lu("stem:dialogue", stem_d, f"stem:{k}", dl.audio(k)[:n]) for k in ("music", "ambience")}
     found = {}
     if heard is not None:
-        found = {k: dialogue_to_background_lu(heard.dialogue, heard.beds[k], sample_rate=SAMPLE_RATE, active=act)
-                 for k in heard.beds}
+        found = {k: lu("heard:dialogue", heard.dialogue, f"heard:{k}", heard.beds[k]) for k in heard.beds}
     judged = {k: (found[k] if k in found and not math.isnan(found[k].lu) and found[k].lu < own[k].lu else own[k])
               for k in ("music", "ambience")}
     m, a = judged["music"], judged["ambience"]
     if heard is not None and dl.files["mix"].usable:
         rest = dl.audio("mix")[:n] - heard.dialogue
-        allb = dialogue_to_background_lu(heard.dialogue, rest, sample_rate=SAMPLE_RATE, active=act)
+        allb = lu("heard:dialogue", heard.dialogue, "mix-minus-heard-dialogue", rest)
     else:
         rest = dl.audio("music")[:n] + dl.audio("ambience")[:n] + (dl.audio("sfx")[:n] if dl.files["sfx"].usable else 0.0)
-        allb = dialogue_to_background_lu(stem_d, rest, sample_rate=SAMPLE_RATE, active=act)
+        allb = lu("stem:dialogue", stem_d, "stems-but-dialogue", rest)
     details = {
         "dialogue_lufs": m.dialogue_lufs,
         "music_lufs": m.background_lufs,

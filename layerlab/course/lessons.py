@@ -25,6 +25,7 @@ WORK_DIR = "_layerlab_audio"
 """Folder beside the notebook where lesson helpers write the audio they make."""
 
 _NATIVE_CACHE: dict = {}
+_POSTGEN_CACHE: dict = {}
 
 
 def _scene(scene):
@@ -112,14 +113,20 @@ def native_stems(scene):
 def postgen_stems(scene) -> dict:
     """The scene's post-generated layers as placed by the reference mix (no master), each (n, 2) float32.
 
+    Rendered once per scene and kept (lesson 06 asks for them, then :func:`compare_layers` again);
+    each call returns fresh copies, so changing one in place changes nothing else.
+
     Notes
     -----
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
     from layerlab.mix.scenes import hybrid_stack
 
-    r = hybrid_stack(_scene(scene), master=False).render(master=False)
-    return dict(r.stems)
+    sc = _scene(scene)
+    key = sc.cues.scene
+    if key not in _POSTGEN_CACHE:
+        _POSTGEN_CACHE[key] = dict(hybrid_stack(sc, master=False).render(master=False).stems)
+    return {name: a.copy() for name, a in _POSTGEN_CACHE[key].items()}
 
 
 def native_stack(scene, *, work_dir=WORK_DIR) -> LayerStack:
@@ -451,9 +458,8 @@ def _clear(stack: LayerStack, layer: str):
 def _copy_stack(stack: LayerStack) -> LayerStack:
     """A snapshot of a stack: its faders, ducking, master and clips (each clip copied, its decoded source shared).
 
-    Not a round trip through ``session.json``: that validates against the session schema, and importing
-    ``jsonschema`` alone costs a learner's kernel seconds (its optional ``rfc3987_syntax`` builds ~40
-    parsers at import; python-jsonschema/jsonschema#1428), and it decodes every clip again.
+    Not a round trip through ``session.json``: that validates against the session schema (with
+    ``jsonschema-rs`` now; ``jsonschema`` used to cost seconds to import) and decodes every clip again.
     """
     import copy
 

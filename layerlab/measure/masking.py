@@ -37,6 +37,7 @@ __all__ = [
     "dialogue_to_background_lu",
     "band_audibility",
     "k_weight",
+    "k_weighted_block_power",
 ]
 
 BAND_CENTRES_HZ = np.array(
@@ -274,6 +275,28 @@ def k_weight(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return x.T
 
 
+def k_weighted_block_power(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """K-weighted mean square per BS.1770 block (400 ms, 100 ms step), channels summed with weight 1.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+
+    Returns
+    -------
+    np.ndarray, shape (n_blocks,), float64
+        Empty when the audio is shorter than one block. What :func:`dialogue_to_background_lu`
+        computes from each signal; pass it there (``dialogue_power=``, ``background_power=``) to
+        K-weight a signal used in several comparisons only once (``layerlab check`` does).
+
+    Notes
+    -----
+    ITU-R BS.1770-4 K-weighting and gating blocks. Taught in ``lessons/08_measuring_the_mix.ipynb``.
+    """
+    return _block_power(validate_audio(audio), int(sample_rate))
+
+
 def _block_power(audio: np.ndarray, sample_rate: int, block_s: float = 0.4, step_s: float = 0.1) -> np.ndarray:
     """K-weighted mean-square per 400 ms block (channels summed, weight 1), shape (n_blocks,)."""
     y = k_weight(audio, sample_rate=sample_rate)
@@ -316,6 +339,8 @@ def dialogue_to_background_lu(
     *,
     sample_rate: int = SAMPLE_RATE,
     active=None,
+    dialogue_power=None,
+    background_power=None,
 ) -> LevelDifference:
     """Loudness difference between dialogue and a background layer during speech.
 
@@ -328,6 +353,9 @@ def dialogue_to_background_lu(
     sample_rate : int
     active : Activity or np.ndarray of bool, shape (n_samples,), optional
         When speech is active; found with :func:`dialogue_activity` if omitted.
+    dialogue_power, background_power : np.ndarray, shape (n_blocks,), optional
+        :func:`k_weighted_block_power` of ``dialogue`` / ``background`` if already computed
+        (the same numbers; saves K-weighting a signal again).
 
     Returns
     -------
@@ -355,8 +383,11 @@ def dialogue_to_background_lu(
     if active is None:
         active = dialogue_activity(d, sample_rate=sr)
     mask = _as_mask(active, d.shape[0])
-    pd = _block_power(d, sr)
-    pb = _block_power(b, sr)
+    pd = _block_power(d, sr) if dialogue_power is None else np.asarray(dialogue_power, dtype=np.float64)
+    pb = _block_power(b, sr) if background_power is None else np.asarray(background_power, dtype=np.float64)
+    if pd.shape != pb.shape:
+        raise ParameterError(f"dialogue_power has {pd.size} blocks and background_power {pb.size}; "
+                             "compute both with k_weighted_block_power on the signals passed.")
     if pd.size == 0:
         return LevelDifference(float("nan"), float("-inf"), float("-inf"), 0)
     keep = _blocks_active(mask, sr, pd.size, min_fraction=0.9)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -84,11 +85,13 @@ def _session_schema() -> dict:
             "trim_start_s": _number(0, 3 * 3600, unit="s"),
             "trim_end_s": _number(0, 3 * 3600, exclusive_min=True, null=True, unit="s"),
         },
+        "allowed": 'a clip object, e.g. {"source": {"file": "door.wav"}, "start_s": 2.5}',
     }
     layer = {
         "type": "object", "additionalProperties": False,
         "properties": {"gain_db": _number(-120, 24, unit="dB"), "mute": _BOOL, "solo": _BOOL,
                        "clips": {"type": "array", "items": clip, "allowed": "a list of clips"}},
+        "allowed": "an object of layer settings (gain_db, mute, solo, clips)",
     }
     ducking = {
         "type": ["object", "null"], "additionalProperties": False,
@@ -149,8 +152,19 @@ def _key_path(path) -> str:
 def _show(value) -> str:
     if isinstance(value, _NonFinite):
         return repr(value)
-    text = json.dumps(value)
+    text = re.sub(r'"\\u0000nonfinite:([-A-Za-z]+)"', r"\1", json.dumps(_marked(value)))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _marked(value):
+    """``value`` with each NaN/Infinity replaced by a marker string :func:`_show` turns back into NaN/Infinity."""
+    if isinstance(value, _NonFinite):
+        return f"\0nonfinite:{value.text}"
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_marked(v) for v in value]
+    return value
 
 
 def session_problems(data) -> list:
@@ -170,44 +184,94 @@ def session_problems(data) -> list:
 
     Notes
     -----
-    The schema is JSON Schema draft 2020-12, checked with ``jsonschema``:
+    The schema is JSON Schema draft 2020-12, checked with ``jsonschema-rs``
+    (a Rust validator: ``jsonschema`` took ~3 s CPU to import):
     strict types (``"false"`` is not a boolean, ``1`` is not ``true``), no
     NaN or Infinity, ranges, unknown keys named. Taught in
     ``lessons/07_four_layers.ipynb`` (the session file).
     """
-    from jsonschema import Draft202012Validator
+    from jsonschema_rs import Draft202012Validator
 
-    validator = Draft202012Validator(_session_schema())
-    lines = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = _key_path(err.absolute_path)
-        allowed = err.schema.get("allowed") if isinstance(err.schema, dict) else None
-        if err.validator == "additionalProperties":
-            known = ", ".join(err.schema.get("properties", {})) or "none"
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            for key in extra:
-                k = _key_path([*err.absolute_path, key])
-                lines.append(f"{k}: unknown key; the keys allowed here are {known} (check the spelling).")
-            continue
-        if "propertyNames" in err.absolute_schema_path:
-            lines.append(f"{where}: unknown layer {_show(err.instance)}; the layers are {', '.join(LAYERS)}.")
-            continue
-        if err.validator == "required":
-            missing = err.message.split("'")[1] if "'" in err.message else err.message
-            lines.append(f"{where}: the key {missing!r} is missing.")
-            continue
-        if err.validator == "dependentRequired":
-            lines.append(f"{where}: a scene source needs both \"scene\" and \"path\".")
-            continue
-        if err.validator == "uniqueItems":
-            lines.append(f"{where} = {_show(err.instance)}: a layer is listed twice.")
-            continue
-        value = err.instance
-        if isinstance(value, _NonFinite):
-            lines.append(f"{where} = {value!r}: not a number JSON allows; must be {allowed or 'a finite number'}.")
+    schema = _session_schema()
+    nonfinite = {}
+    checked = _without_nonfinite(data, (), nonfinite)
+    found = []  # (sort key, rank within the key, line)
+    for err in Draft202012Validator(schema).iter_errors(checked):
+        at = tuple(err.instance_path)
+        if at in nonfinite:
+            continue  # reported below, once, as a non-number
+        spath = list(err.schema_path)
+        cut = spath.index("propertyNames") if "propertyNames" in spath else len(spath) - 1
+        keyword, sub = spath[cut], _schema_at(schema, spath[:cut])
+        rank = list(sub).index(keyword) if keyword in sub else len(sub)
+        where, value = _key_path(at), _value_at(data, at)
+        key = [str(p) for p in at]
+        if keyword == "additionalProperties" and sub.get("additionalProperties") is False:
+            known = ", ".join(sub.get("properties", {})) or "none"
+            for extra in sorted(set(value) - set(sub.get("properties", {}))):
+                found.append((key, rank, f"{_key_path([*at, extra])}: unknown key; the keys allowed here are {known} (check the spelling)."))
+        elif keyword == "propertyNames":
+            name = err.kind.as_dict()["error"].instance
+            found.append((key, rank, f"{where}: unknown layer {_show(name)}; the layers are {', '.join(LAYERS)}."))
+        elif keyword == "required":
+            found.append((key, rank, f"{where}: the key {err.kind.as_dict()['property']!r} is missing."))
+        elif keyword == "dependentRequired":
+            found.append((key, rank, f"{where}: a scene source needs both \"scene\" and \"path\"."))
+        elif keyword == "uniqueItems":
+            found.append((key, rank, f"{where} = {_show(value)}: a layer is listed twice."))
         else:
-            lines.append(f"{where} = {_show(value)}: must be {allowed or err.message}.")
-    return lines
+            found.append((key, rank, f"{where} = {_show(value)}: must be {sub.get('allowed') or err.message}."))
+    for at, value in nonfinite.items():
+        sub = _schema_for_value(schema, data, at)
+        if sub is not None:
+            allowed = sub.get("allowed") or "a finite number"
+            found.append(([str(p) for p in at], -1, f"{_key_path(at)} = {value!r}: not a number JSON allows; must be {allowed}."))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [line for _, _, line in found]
+
+
+def _without_nonfinite(value, at: tuple, found: dict):
+    """``value`` with each NaN/Infinity (``_NonFinite``) replaced by a unique string, their key paths in ``found``.
+
+    ``jsonschema_rs`` takes only JSON values (it would read a float NaN as null), so a
+    non-number is hidden from it and reported by :func:`session_problems` itself.
+    """
+    if isinstance(value, _NonFinite):
+        found[at] = value
+        return f"\0layerlab-nonfinite-{len(found)}"
+    if isinstance(value, dict):
+        return {k: _without_nonfinite(v, (*at, k), found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nonfinite(v, (*at, i), found) for i, v in enumerate(value)]
+    return value
+
+
+def _schema_at(schema: dict, path) -> dict:
+    for part in path:
+        schema = schema[part]
+    return schema if isinstance(schema, dict) else {}
+
+
+def _value_at(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _schema_for_value(schema: dict, data, path):
+    """The subschema that checks the value at ``path`` (None where no schema looks at it, e.g. under an unknown key)."""
+    for part in path:
+        if isinstance(data, dict):
+            props = schema.get("properties", {})
+            nxt = props[part] if part in props else schema.get("additionalProperties")
+        elif isinstance(data, list) and "items" in schema:
+            nxt = schema["items"]
+        else:
+            return None
+        if not isinstance(nxt, dict):
+            return None
+        schema, data = nxt, data[part]
+    return schema
 
 
 def _check_session(data, name: str) -> None:

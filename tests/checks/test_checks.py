@@ -460,6 +460,66 @@ def test_find_lag_equals_the_full_scipy_correlation_it_replaced():
         assert got[1] == pytest.approx(want[1], abs=1e-9) and got[1] > 0.5
 
 
+def test_windowed_gain_equals_the_per_sample_interp_it_replaced():
+    """The heard layers' gain curve is filled between hops without np.interp's search: the same bits."""
+    from layerlab.checks.heard import GAIN_WINDOW_MS, windowed_gain
+
+    rng = np.random.default_rng(11)
+    y = bed_noise(3.0, 5, 0.2).astype(np.float64)
+    gain = np.linspace(0.2, 1.5, y.shape[0])[:, None]  # a fader ride the curve must follow
+    target = gain * y + 0.01 * rng.standard_normal(y.shape)
+    for n in (y.shape[0], y.shape[0] - 123, 481, 480, 1):
+        t, yy = target[:n], y[:n]
+        hop, w = 480, int(round(GAIN_WINDOW_MS * SR / 1000))  # 10 ms hops, the default window
+        got = windowed_gain(t, yy, sample_rate=SR, hop_ms=10.0)
+        # the former implementation, recomputed from its definition
+        cn = np.concatenate([[0.0], np.cumsum(np.sum(t * yy, axis=1))])
+        cd = np.concatenate([[0.0], np.cumsum(np.sum(yy * yy, axis=1))])
+        centres = np.arange(0, n, hop)
+        a, b = np.clip(centres - w // 2, 0, n), np.clip(centres + w // 2, 0, n)
+        num, den = cn[b] - cn[a], cd[b] - cd[a]
+        g = np.where(den > 1e-9 * max(float(den.max()), 1e-30), num / np.maximum(den, 1e-30), 0.0)
+        want = np.interp(np.arange(n), centres, g)
+        assert np.array_equal(got, want), n
+    assert got.shape == (1,)
+    mid = windowed_gain(target, y, sample_rate=SR)[y.shape[0] // 2]
+    assert mid == pytest.approx(gain[y.shape[0] // 2, 0], abs=0.02)
+
+
+def test_shared_k_weighted_blocks_give_the_same_masking_figures(scene, good):
+    """check_masking K-weights each signal once (k_blocks); its figures equal comparisons computed afresh."""
+    from layerlab.checks.context import CheckContext
+    from layerlab.checks.heard import heard_activity, heard_layers
+    from layerlab.io.deliverable import read_deliverable
+    from layerlab.measure.masking import dialogue_to_background_lu, k_weighted_block_power
+
+    rng = np.random.default_rng(3)
+    x, bgd = rng.standard_normal((SR * 3, 2)), 0.1 * rng.standard_normal((SR * 3, 2))
+    fresh = dialogue_to_background_lu(x, bgd, sample_rate=SR)
+    shared = dialogue_to_background_lu(x, bgd, sample_rate=SR, dialogue_power=k_weighted_block_power(x, sample_rate=SR),
+                                       background_power=k_weighted_block_power(bgd, sample_rate=SR))
+    assert shared == fresh and fresh.lu == pytest.approx(20.0, abs=0.3)  # white noises 20 dB apart
+    with pytest.raises(ValueError, match="background_power"):
+        dialogue_to_background_lu(x, bgd, sample_rate=SR, dialogue_power=np.ones(3), background_power=np.ones(4))
+
+    out, report = good
+    details = report["masking"].details
+    ctx = CheckContext(read_deliverable(out), load_cues(scene / "cues.json"), None, None, 0.0, {})
+    heard, act = heard_layers(ctx), heard_activity(ctx)
+    assert heard is not None
+    dl, n = ctx.deliverable, heard.dialogue.shape[0]
+    stem_d = dl.audio("dialogue")[:n]
+    for k in ("music", "ambience"):
+        assert details[f"stems_over_{k}_lu"] == dialogue_to_background_lu(stem_d, dl.audio(k)[:n], sample_rate=SR,
+                                                                         active=act).lu
+        assert details[f"mix_over_{k}_lu"] == dialogue_to_background_lu(heard.dialogue, heard.beds[k], sample_rate=SR,
+                                                                       active=act).lu
+    rest = dl.audio("mix")[:n] - heard.dialogue
+    assert details["over_all_background_lu"] == dialogue_to_background_lu(heard.dialogue, rest, sample_rate=SR,
+                                                                          active=act).lu
+    assert 10.0 <= details["over_music_lu"] < 40.0
+
+
 # ----------------------------------------------------------------------------- the kit's scenes
 
 FLAW_CHECKS = {

@@ -269,6 +269,18 @@ def test_compare_layers_finds_the_native_flaws(scene):
     assert music.native < 10 <= music.postgen
 
 
+def test_postgen_stems_render_once_and_hand_out_copies(scene):
+    from layerlab.course import lessons
+    from layerlab.mix.scenes import hybrid_stack
+
+    first = lessons.postgen_stems(scene)
+    fresh = hybrid_stack(scene, master=False).render(master=False).stems
+    assert set(first) == set(fresh) and all(np.array_equal(first[k], fresh[k]) for k in fresh)
+    first["music"] *= 0.0  # a learner's in-place edit of one result ...
+    again = lessons.postgen_stems(scene)
+    assert np.array_equal(again["music"], fresh["music"]) and np.any(again["music"])  # ... changes no later one
+
+
 def test_hybrid_steps_improve_the_graders_measurements(scene, tmp_path):
     from layerlab.course.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html
 

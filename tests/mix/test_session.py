@@ -163,6 +163,27 @@ def test_nan_in_a_session_is_named_not_ignored(tmp_path):
         Ducking(threshold_db=float("nan"))
 
 
+def test_nan_inside_a_shown_value_or_a_text_key_is_named_in_order(tmp_path):
+    # a NaN inside a value that is shown (here the whole "layers") was a TypeError traceback; a NaN where a
+    # string belongs is still "not a number JSON allows"; and problems are listed by the key holding them
+    from layerlab.mix.session import _NonFinite
+
+    data = json.loads('{"duration_s": 1, "layers": [NaN, 2], "master": {"ceiling_dbtp": -Infinity, "x": 1}}',
+                      parse_constant=_NonFinite)
+    assert session_problems(data) == [
+        "layers = [NaN, 2]: must be an object keyed by layer name.",
+        "master.x: unknown key; the keys allowed here are target_lufs, ceiling_dbtp, attack_ms, release_ms, "
+        "max_gain_db (check the spelling).",
+        "master.ceiling_dbtp = -Infinity: not a number JSON allows; must be a number from -20 to 0 dBTP.",
+    ]
+    data = json.loads('{"duration_s": 1, "layers": {"sfx": {"clips": [{"source": "a.wav", "name": NaN}, 3]}}}',
+                      parse_constant=_NonFinite)
+    assert session_problems(data) == [
+        "layers.sfx.clips[0].name = NaN: not a number JSON allows; must be a string.",
+        'layers.sfx.clips[1] = 3: must be a clip object, e.g. {"source": {"file": "door.wav"}, "start_s": 2.5}.',
+    ]
+
+
 def test_every_problem_is_listed_one_line_each(tmp_path):
     path, data = _valid_session(tmp_path)
     data["layers"]["sfx"]["mute"] = "false"

@@ -11,6 +11,10 @@ listener hears the mix. So the level checks (masking, ducking, band audibility) 
 - the dialogue is the dialogue stem with whatever in it the beds explain taken out, at the gain the
   mix gives it (a least-squares gain in 300 ms windows).
 
+- this scene's own dialogue (:func:`found_dialogue`): each cued line's clip found in ``mix.wav``
+  near its cue. Masking is judged against it, so music written onto the dialogue stem is not taken
+  for dialogue, and a mix whose lines are not this scene's (a classmate's takes) fails masking.
+
 Anything a clip explains counts as that layer, whichever stem it was written on. The checks then
 judge the worse of the stems' figure and the mix's: the projection misses what a learner's EQ
 changes, so it is lenient there and the stem is exact; where stems were relabelled, the stem is

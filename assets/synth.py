@@ -118,12 +118,12 @@ def sine_partials(t: np.ndarray, partials: list[tuple[float, float, float]]) -> 
 # ---------------------------------------------------------------- SFX one-shots
 
 
-def sfx_door_close(name: str = "door") -> np.ndarray:
-    """A wooden door swinging shut: body thump, latch click, short rattle."""
+def sfx_door_close(name: str = "door", *, thump_hz: float = 72.0) -> np.ndarray:
+    """A wooden door swinging shut: body thump (``thump_hz``, another door: another value), latch click, short rattle."""
     g = rng(name)
     t = t_axis(0.9)
     n = len(t)
-    thump = np.sin(2 * np.pi * (72 * t + 40 * (1 - np.exp(-t / 0.02)) * 0.02)) * exp_env(n, 0.09)
+    thump = np.sin(2 * np.pi * (thump_hz * t + 40 * (1 - np.exp(-t / 0.02)) * 0.02)) * exp_env(n, 0.09)
     body = lowpass(g.standard_normal(n), 900, 4) * exp_env(n, 0.05)
     latch = np.zeros(n)
     k = int(0.012 * SR)
@@ -434,15 +434,25 @@ def _chord_notes(chords, beat0, beats_each, inst, vel, octave_shift=0):
     return out
 
 
-def music_cafe(dur_s: float = 20.0) -> tuple[np.ndarray, dict]:
-    """Laid-back cafe jazz (96 BPM, F major): keys intro, walking bass verse, a bridge, a held ending."""
-    bpm = 96.0
+_KEYS = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"]
+
+
+def music_cafe(dur_s: float = 20.0, *, bpm: float = 96.0, transpose: int = 0, name: str = "music_cafe",
+               swing: float = 0.0) -> tuple[np.ndarray, dict]:
+    """Laid-back cafe jazz (96 BPM, F major): keys intro, walking bass verse, a bridge, a held ending.
+
+    The keyword arguments make another *take* of the same arrangement (per-learner variants,
+    ``assets/variants.py``): another tempo, key (``transpose`` semitones), noise seed (``name``) and
+    a swing of the walking bass (``swing``: fraction of a beat the off-beat notes are delayed). The
+    defaults give the kit's own clip.
+    """
     spb = 60 / bpm
     # Fmaj7 Dm7 Gm7 C7 | Bbmaj7 Am7 Gm7 C7
-    prog = [[53, 57, 60, 64], [50, 53, 57, 60], [55, 58, 62, 65], [48, 52, 55, 58]]
-    bridge = [[58, 62, 65, 69], [57, 60, 64, 67], [55, 58, 62, 65], [48, 52, 55, 58]]
-    roots = [41, 38, 43, 36]
-    roots_b = [46, 45, 43, 36]
+    tr = int(transpose)
+    prog = [[p + tr for p in c] for c in [[53, 57, 60, 64], [50, 53, 57, 60], [55, 58, 62, 65], [48, 52, 55, 58]]]
+    bridge = [[p + tr for p in c] for c in [[58, 62, 65, 69], [57, 60, 64, 67], [55, 58, 62, 65], [48, 52, 55, 58]]]
+    roots = [r + tr for r in [41, 38, 43, 36]]
+    roots_b = [r + tr for r in [46, 45, 43, 36]]
     notes: list[Note] = []
     notes += _chord_notes(prog[:2], 0, 2, "keys", 0.5)  # intro: 4 beats, keys alone
     for rep in range(2):  # verse: 16 beats with walking bass and brushed hats
@@ -450,7 +460,7 @@ def music_cafe(dur_s: float = 20.0) -> tuple[np.ndarray, dict]:
         notes += _chord_notes(prog, b0, 2, "keys", 0.6)
         for i, r in enumerate(roots):
             for k, step in enumerate([0, 7, 12, 7]):
-                notes.append(Note(b0 + i * 2 + k * 0.5, 0.45, r + step, 0.8, "bass"))
+                notes.append(Note(b0 + i * 2 + k * 0.5 + (swing if k % 2 else 0.0), 0.45, r + step, 0.8, "bass"))
         for k in range(8):
             notes.append(Note(b0 + k + 0.5, 0.1, 0, 0.5 if k % 2 else 0.3, "hat"))
     b0 = 20  # bridge: 8 beats, new chords, held bass
@@ -458,11 +468,11 @@ def music_cafe(dur_s: float = 20.0) -> tuple[np.ndarray, dict]:
     for i, r in enumerate(roots_b):
         notes.append(Note(b0 + i * 2, 1.8, r, 0.8, "bass"))
     notes += [Note(b0 + k + 0.5, 0.1, 0, 0.4, "hat") for k in range(8)]
-    notes += _chord_notes([[53, 57, 60, 64, 69]], 28, 4, "keys", 0.45)  # outro: held Fmaj9
-    notes.append(Note(28, 3.5, 41, 0.7, "bass"))
-    y = render_score(notes, bpm=bpm, dur_s=dur_s, name="music_cafe")
+    notes += _chord_notes([[p + tr for p in (53, 57, 60, 64, 69)]], 28, 4, "keys", 0.45)  # outro: held Fmaj9
+    notes.append(Note(28, 3.5, 41 + tr, 0.7, "bass"))
+    y = render_score(notes, bpm=bpm, dur_s=dur_s, name=name)
     sections = [("intro", 0, 4), ("verse", 4, 20), ("bridge", 20, 28), ("outro", 28, dur_s / spb)]
-    return _music_out(y, dur_s, bpm, "F major", sections)
+    return _music_out(y, dur_s, bpm, f"{_KEYS[(5 + tr) % 12]} major", sections)
 
 
 def music_demo(dur_s: float = 20.0) -> tuple[np.ndarray, dict]:

@@ -151,6 +151,48 @@ def speak(text: str, voice: Voice, *, sample_rate: int = SAMPLE_RATE, trim_db: f
     return trim_silence(y, threshold_db=trim_db, sample_rate=sample_rate)
 
 
+def speak_many(requests, *, sample_rate: int = SAMPLE_RATE, trim_db: float = -45.0) -> list:
+    """Synthesise several lines in one fresh eSpeak NG process, in the order given.
+
+    Cheaper than :func:`speak` per line (one process start instead of one per line) and just
+    as repeatable: the same requests in the same order give the same samples on every run
+    (the library's state carries over between the lines of one process, the same way each time).
+    A line may come out a few samples different from :func:`speak` of the same line alone, so the
+    kit's teaching scenes keep :func:`speak`; per-learner takes (``assets/variants.py``) use this.
+
+    Parameters
+    ----------
+    requests : sequence of (str, Voice)
+        Each line's text and voice.
+    sample_rate, trim_db
+        As in :func:`speak`.
+
+    Returns
+    -------
+    list of np.ndarray, each shape (n_samples, 1), float32
+    """
+    import json
+    import subprocess
+    import sys
+
+    from layerlab.paths import REPO_ROOT
+
+    request = json.dumps([{"text": t, "voice": v.__dict__} for t, v in requests])
+    proc = subprocess.run([sys.executable, "-m", "assets.tts"], input=request.encode(), capture_output=True,
+                          cwd=str(REPO_ROOT), check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"eSpeak NG worker failed: {proc.stderr.decode(errors='replace')[-400:]}")
+    out, buf, pos = [], proc.stdout, 0
+    for _ in requests:
+        rate = int.from_bytes(buf[pos : pos + 4], "little")
+        m = int.from_bytes(buf[pos + 4 : pos + 12], "little")
+        y = np.frombuffer(buf[pos + 12 : pos + 12 + 2 * m], dtype="<i2").astype(np.float32) / 32768.0
+        pos += 12 + 2 * m
+        y = resample_audio(y[:, None], from_rate=rate, to_rate=sample_rate)
+        out.append(trim_silence(y, threshold_db=trim_db, sample_rate=sample_rate))
+    return out
+
+
 def trim_silence(y: np.ndarray, *, threshold_db: float, sample_rate: int, keep_ms: float = 2.0) -> np.ndarray:
     """Cut leading and trailing silence, keeping ``keep_ms`` before the first loud window."""
     win = int(sample_rate * 0.005)
@@ -178,6 +220,12 @@ def _worker() -> None:
 
     request = json.loads(sys.stdin.buffer.read().decode())
     engine = _Engine()
+    if isinstance(request, list):  # speak_many: rate, sample count, samples, per line in order
+        for r in request:
+            pcm = engine.synth(r["text"], Voice(**r["voice"])).astype("<i2")
+            sys.stdout.buffer.write(int(engine.rate).to_bytes(4, "little") + int(pcm.size).to_bytes(8, "little")
+                                    + pcm.tobytes())
+        return
     pcm = engine.synth(request["text"], Voice(**request["voice"])).astype("<i2")
     sys.stdout.buffer.write(int(engine.rate).to_bytes(4, "little") + pcm.tobytes())
 

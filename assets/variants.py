@@ -12,11 +12,17 @@ of each learner's variant from the course secret and the learner's id and calls
   writes for a teaching scene: suggested gains, duck depth, ``native.truth`` and
   ``native.flaws``), returned as a dict for the instructor's course folder only.
 
-Nothing is synthesised from scratch: the variant re-uses the base scene's
-speech, SFX and beds (``assets/scenes/<scene>/postgen``), re-levels them, moves
-the picture events and dialogue cues, redraws the picture when they moved, and
-renders the native premix with the variant's flaws (:func:`assets.build.render_native`).
-Deterministic: the same parameters give the same bytes.
+Without ``takes`` (lab 1), the variant re-uses the base scene's speech, SFX and
+beds (``assets/scenes/<scene>/postgen``). With ``takes`` (lab 2), every clip is
+the learner's own take, synthesised here (:func:`take_clips`): the music in
+another key, tempo and swing, the ambience and SFX from other noise seeds, each
+dialogue line spoken by eSpeak NG at another pitch and rate. So no variant clip
+is a kit clip times a gain (comparing the two recovers nothing), and a
+classmate's deliverable does not hold this learner's dialogue. Then the clips
+are re-levelled, the picture events and dialogue cues moved, the picture
+redrawn when they moved, and the native premix rendered with the variant's
+flaws (:func:`assets.build.render_native`). Deterministic: the same parameters
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample_poly
 
-from assets import build, video
+from assets import build, synth, video
+from assets.tts import speak_many
 
 PUBLIC_EVENT_KEYS = ("id", "time_s", "frame", "label", "clip", "pan", "region")
 PUBLIC_LINE_KEYS = ("id", "speaker", "start_s", "end_s", "frame", "text", "clip", "region")
@@ -67,6 +75,72 @@ def _shift_timeline(tl: dict, event_shift: dict) -> dict:
     return out
 
 
+_TAKE_SFX = {"door": synth.sfx_door_close, "cup": synth.sfx_cup_down}
+_KIT_DOOR_THUMP_HZ = 72.0
+
+
+def take_clips(takes: dict, spec: build.SceneSpec, full: dict) -> tuple[dict, dict]:
+    """Synthesise a learner's own takes of the scene's clips (cafe_dialogue only).
+
+    Parameters
+    ----------
+    takes : dict
+        ``VariantParams.takes``: ``music`` {seed, bpm, transpose, swing}, ``ambience`` {seed},
+        ``sfx`` {seed, pitch_semitones, door_thump_hz}, ``dialogue`` {line id: {pitch_delta, rate_delta_wpm}}.
+    spec : build.SceneSpec
+        The base scene (its line texts and voices).
+    full : dict
+        The base scene's complete cue sheet (its clip paths).
+
+    Returns
+    -------
+    (dict, dict)
+        Clip path (relative to the scene folder) to float32 ``(samples, 1)`` audio at 48 kHz, levelled
+        as the kit levels its own clips (lines at -23 LUFS, ambience -30, music -23; SFX to their
+        synthesis peak); and the music's metadata (tempo_bpm, key, sections) of the take.
+
+    Raises
+    ------
+    ValueError
+        A scene other than cafe_dialogue (only its synthesis is parameterised).
+    """
+    if spec.scene_id != "cafe_dialogue":
+        raise ValueError(f"takes of {spec.scene_id!r} are not supported (only cafe_dialogue)")
+    clips = {}
+    m = takes["music"]
+    mus, meta = synth.music_cafe(build.DUR_S, bpm=float(m["bpm"]), transpose=int(m["transpose"]),
+                                 name=f"music_cafe/take{int(m['seed'])}", swing=float(m.get("swing", 0.0)))
+    clips[full["music"]["clip"]] = build.q16(build.norm_lufs(mus, build.MUSIC_LUFS))
+    clips[full["ambience"]["clip"]] = build.q16(build.norm_lufs(
+        synth.ambience_cafe(build.DUR_S, name=f"cafe_room/take{int(takes['ambience']['seed'])}"), build.AMBIENCE_LUFS))
+    seed = int(takes["sfx"]["seed"])
+    # another prop: other noise, and pitched up or down (polyphase resampling keeps the onset on sample 0)
+    up = 1000
+    down = int(round(up * 2 ** (float(takes["sfx"].get("pitch_semitones", 0.0)) / 12)))
+    for e in full["events"]:
+        if e["clip"] not in clips:
+            stem = Path(e["clip"]).stem
+            kind = stem.split("_")[0]
+            if kind == "door":  # another door: its thump (after the pitch shift) at least 14 Hz from the kit's
+                y = synth.sfx_door_close(f"{stem}/take{seed}", thump_hz=float(takes["sfx"].get(
+                    "door_thump_hz", _KIT_DOOR_THUMP_HZ)) * up / down)
+            else:
+                y = _TAKE_SFX[kind](f"{stem}/take{seed}")
+            if down != up:
+                y = resample_poly(y.astype(np.float64), up, down, axis=0).astype(np.float32)
+            clips[e["clip"]] = build.q16(y)
+    texts = {ln.id: ln for ln in spec.lines}
+    reqs = []
+    for d in full["dialogue"]:
+        ln, t = texts[d["id"]], takes["dialogue"][d["id"]]
+        v = spec.voices[ln.speaker]["voice"]
+        reqs.append((ln.text, replace(v, pitch=int(v.pitch) + int(t["pitch_delta"]),
+                                      rate_wpm=int(v.rate_wpm) + int(t["rate_delta_wpm"]))))
+    for d, y in zip(full["dialogue"], speak_many(reqs)):
+        clips[d["clip"]] = build.q16(build.norm_lufs(y, build.LINE_LUFS))
+    return clips, meta
+
+
 def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool = True) -> dict:
     """Write a learner's public scene folder and return the variant's complete (true) cue sheet.
 
@@ -76,7 +150,8 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
         As drawn by :func:`layerlab.course.variants.derive_variant` (``VariantParams.to_dict()``):
         ``scene``, ``event_shift_frames`` {event id: frames}, ``line_shift_frames``
         {line id: frames}, ``level_db`` {"dialogue", "sfx", "ambience", "music": dB},
-        ``native`` (the flaws of the native render, as in ``SceneSpec.native``).
+        ``native`` (the flaws of the native render, as in ``SceneSpec.native``), and for lab 2
+        ``takes`` (the learner's own takes, :func:`take_clips`).
     out_dir : str or Path
         The public scene folder to (re)write, e.g. ``.../scenes/cafe_dialogue``.
     base_scenes : Path, optional
@@ -101,9 +176,12 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
     ev_shift = {k: int(v) for k, v in params.get("event_shift_frames", {}).items()}
     ln_shift = {k: int(v) for k, v in params.get("line_shift_frames", {}).items()}
     lv = params.get("level_db", {})
+    takes, music_meta = ({}, {})
+    if params.get("takes"):
+        takes, music_meta = take_clips(params["takes"], spec, full)
 
     def scaled(rel: str, layer: str) -> np.ndarray:
-        y = _read(base / rel)
+        y = takes[rel] if rel in takes else _read(base / rel)
         g = float(lv.get(layer, 0.0))
         y = build.q16(y * 10 ** (g / 20)) if g else y
         build.write16(out / rel, y)
@@ -115,6 +193,8 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
         y = scaled(d["clip"], "dialogue")
         lines_audio[d["id"]] = y
         frame = int(d["frame"]) + ln_shift.get(d["id"], 0)
+        if dialogue_cues and frame / build.FPS < dialogue_cues[-1]["end_s"] + 0.1 or frame / build.FPS + len(y) / build.SR > build.DUR_S - 0.3:
+            raise ValueError(f"{scene_id}/{d['id']}: the take at frame {frame} overlaps the line before or runs past the end")
         dd = dict(d, frame=frame, start_s=round(frame / build.FPS, 6),
                   end_s=round(frame / build.FPS + len(y) / build.SR, 6),
                   gain_db=round(float(d.get("gain_db", 0.0)) - float(lv.get("dialogue", 0.0)), 3))
@@ -154,7 +234,7 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
     truth["dialogue"] = dialogue_cues
     truth["ambience"] = dict(full["ambience"], gain_db=round(float(full["ambience"]["gain_db"]) - float(lv.get("ambience", 0.0)), 3),
                              integrated_lufs=round(float(full["ambience"]["integrated_lufs"]) + float(lv.get("ambience", 0.0)), 3))
-    truth["music"] = dict(full["music"], gain_db=round(float(full["music"]["gain_db"]) - float(lv.get("music", 0.0)), 3),
+    truth["music"] = dict(full["music"], **music_meta, gain_db=round(float(full["music"]["gain_db"]) - float(lv.get("music", 0.0)), 3),
                           integrated_lufs=round(float(full["music"]["integrated_lufs"]) + float(lv.get("music", 0.0)), 3))
     truth["native"] = {"clip": "native.wav", "video": "native.mp4", **info, "flaws": flaws}
 

@@ -20,7 +20,7 @@ from layerlab.checks.context import (
     level_db,
     need_files,
 )
-from layerlab.checks.heard import heard_activity, heard_layers
+from layerlab.checks.heard import found_activity, found_rest, heard_activity, heard_layers
 from layerlab.checks.report import CheckResult
 
 __all__ = ["DuckingMeasure", "measure_ducking", "check_ducking", "music_drop_phrase"]
@@ -256,6 +256,14 @@ def check_ducking(ctx: CheckContext) -> CheckResult:
         dh.max_step_db, dh.step_time_s = dm.max_step_db, dm.step_time_s
         if dh.depth_db is not None and (dm.depth_db is None or dh.depth_db < dm.depth_db):
             dm, ref_note = dh, "the music's gain in " + heard.notes["music"]  # the mix is what is heard
+    elif heard is not None and "music" not in heard.beds and found_activity(ctx) is not None:
+        # music the scene's clip does not explain: what the mix holds besides this scene's dialogue and ambience
+        # is heard as the music, whichever stem it was written on
+        dr = measure_ducking(found_rest(ctx), found_activity(ctx), sample_rate=SAMPLE_RATE)
+        heard_depth = dr.depth_db
+        dr.max_step_db, dr.step_time_s = dm.max_step_db, dm.step_time_s
+        if dr.depth_db is not None and (dm.depth_db is None or dr.depth_db < dm.depth_db):
+            dm, ref_note = dr, "mix.wav less this scene's dialogue and ambience (the music is not the scene's clip)"
     ctx.data["ducking"] = dm
     details = {"depth_db": dm.depth_db, "music_during_speech_dbfs": dm.level_speech_db,
                "music_between_lines_dbfs": dm.level_free_db, "max_step_db_per_10ms": dm.max_step_db,

@@ -19,7 +19,7 @@ from layerlab.checks.context import (
     k_blocks,
     need_files,
 )
-from layerlab.checks.heard import heard_activity, heard_layers
+from layerlab.checks.heard import found_activity, found_dialogue, found_rest, heard_activity, heard_layers
 from layerlab.checks.report import CheckResult
 
 __all__ = ["check_masking", "check_band_audibility"]
@@ -57,8 +57,22 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     found = {}
     if heard is not None:
         found = {k: lu("heard:dialogue", heard.dialogue, f"heard:{k}", heard.beds[k]) for k in heard.beds}
-    judged = {k: (found[k] if k in found and not math.isnan(found[k].lu) and found[k].lu < own[k].lu else own[k])
-              for k in ("music", "ambience")}
+    # the scene's own dialogue clips found in mix.wav: what the listener hears as this scene's dialogue (music
+    # written onto the dialogue stem is not in it); against it, each bed as found, and music the scene's clip
+    # does not explain as the rest of the mix
+    fd = found_dialogue(ctx)
+    by_lines = {}
+    act_l = found_activity(ctx)
+    if act_l is not None and act_l.active.any() and heard is not None:
+        fdl = fd.dialogue[:n]
+        for k in ("music", "ambience"):
+            if k in heard.beds:
+                by_lines[k] = dialogue_to_background_lu(fdl, heard.beds[k][:n], sample_rate=SAMPLE_RATE, active=act_l)
+        if "music" not in heard.beds:
+            by_lines["music"] = dialogue_to_background_lu(fdl, found_rest(ctx)[:n], sample_rate=SAMPLE_RATE, active=act_l)
+    candidates = {k: [c for c in (own[k], found.get(k), by_lines.get(k)) if c is not None and not math.isnan(c.lu)]
+                  for k in ("music", "ambience")}
+    judged = {k: (min(candidates[k], key=lambda c: c.lu) if candidates[k] else own[k]) for k in ("music", "ambience")}
     m, a = judged["music"], judged["ambience"]
     if heard is not None and dl.files["mix"].usable:
         rest = dl.audio("mix")[:n] - heard.dialogue
@@ -80,7 +94,18 @@ def check_masking(ctx: CheckContext) -> CheckResult:
         "mix_over_music_lu": found["music"].lu if "music" in found else None,
         "mix_over_ambience_lu": found["ambience"].lu if "ambience" in found else None,
         "measured_on": dict(heard.notes) if heard is not None else "the stems",
+        "lines_over_music_lu": by_lines["music"].lu if "music" in by_lines else None,
+        "lines_over_ambience_lu": by_lines["ambience"].lu if "ambience" in by_lines else None,
+        "lines_found_ms": dict(fd.found) if fd is not None else None,
+        "lines_missing": list(fd.missing) if fd is not None else None,
     }
+    if fd is not None and not fd.is_this_scenes:
+        miss = ", ".join(fd.missing[:6]) + (" ..." if len(fd.missing) > 6 else "")
+        return CheckResult("masking", None, "LU", target, False,
+                           f"this scene's dialogue is not in mix.wav: {len(fd.missing)} of {fd.n_cued} cued lines ({miss}) "
+                           f"are not found within {ctx.search_window_ms:g} ms of their cue times, so masking cannot be "
+                           "judged against them; mix the dialogue clips of your own scene folder at their cue times.",
+                           details)
     stem_note = {}
     for k, minimum in (("music", MUSIC_LD_MIN_LU), ("ambience", AMBIENCE_LD_MIN_LU)):
         if judged[k] is not own[k] and judged[k].lu < minimum <= own[k].lu:
@@ -144,6 +169,14 @@ def check_band_audibility(ctx: CheckContext) -> CheckResult:
     if act is None or not act.active.any():
         return _no_speech("band_audibility", "index", target)
     ba = band_audibility(dialogue, rest, sample_rate=SAMPLE_RATE, active=act)
+    act_l = found_activity(ctx)
+    if heard is not None and act_l is not None and act_l.active.any():
+        # against this scene's dialogue clips as found in mix.wav (music written onto the dialogue stem is not
+        # dialogue); the worse index is judged
+        fdl = found_dialogue(ctx).dialogue[: dialogue.shape[0]]
+        ba_l = band_audibility(fdl, dl.audio("mix")[: fdl.shape[0]] - fdl, sample_rate=SAMPLE_RATE, active=act_l)
+        if ba_l.index < ba.index:
+            ba, rest_from = ba_l, "mix.wav minus this scene's dialogue clips as found in it"
     ctx.data["band_audibility"] = ba
     details = {
         "rest": rest_from,

@@ -8,7 +8,7 @@ id, a variant of the lab's scene:
 - ``lab1_audit``: which layers of the native render carry a flaw and how big it
   is (dialogue offset, an SFX late or missing, music level under the dialogue,
   integrated loudness, a dialogue band limit, an ambience dropout);
-- ``lab2_hybrid_mix``: the clip levels of each layer and the times of the
+- ``lab2_hybrid_mix``: the learner's own takes of every clip, the clip levels of each layer and the times of the
   picture events and dialogue cues (the picture is redrawn for each variant).
 
 Parameters come from HMAC-SHA256(course secret, "<lab>:<student id>") (RFC 2104),
@@ -100,6 +100,12 @@ class VariantParams:
         Gain in dB applied to each layer's clips ("dialogue", "sfx", "ambience", "music").
     native : dict
         The native render's flaws (keys of ``assets.build.SceneSpec.native``).
+    takes : dict
+        Lab 2: the learner's own takes, synthesised for the variant (so no clip is the kit's clip):
+        ``music`` {"seed", "bpm", "transpose", "swing"}, ``ambience`` {"seed"}, ``sfx`` {"seed",
+        "pitch_semitones", "door_thump_hz" (as heard, after the pitch shift; the kit's door: 72 Hz)},
+        ``dialogue`` {line id: {"pitch_delta", "rate_delta_wpm"}} (eSpeak NG pitch 0-100 scale, words
+        per minute). Empty for lab 1 (its native render uses the kit's clips).
     """
 
     lab: str
@@ -110,6 +116,7 @@ class VariantParams:
     line_shift_frames: dict = field(default_factory=dict)
     level_db: dict = field(default_factory=dict)
     native: dict = field(default_factory=dict)
+    takes: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON data (tuples become lists), as recorded in ``truth.json``."""
@@ -244,10 +251,12 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
             if eid == "door":  # the door opens at the very start: late slams only
                 sign = 1
             ev[eid] = sign * mag
-        lines = _draw_lines(r)
+        takes = _draw_takes(r)
+        lines = _draw_lines(r, {lid: dur * _BASE_RATE_WPM / (_BASE_RATE_WPM + takes["dialogue"][lid]["rate_delta_wpm"])
+                                * 1.03 + 0.02 for lid, (_, dur) in _CAFE_LINES.items()})
         level = {"dialogue": r.uniform(-8.0, 4.0, 0.5), "sfx": r.uniform(-6.0, 3.0, 0.5),
                  "ambience": r.uniform(-6.0, 6.0, 0.5), "music": r.uniform(-6.0, 8.0, 0.5)}
-        return VariantParams(lab, student_id, ASSESSED[lab], digest, ev, lines, level, {})
+        return VariantParams(lab, student_id, ASSESSED[lab], digest, ev, lines, level, {}, takes)
     # lab 1: the native render's flaws. Every measured value is drawn for each learner from a wide
     # signed range at a fine step, never a shared "no flaw" 0, so a classmate's numbers miss
     # (see _LAB1_* and the rubric's tolerances; the copy odds are quoted in autograder/README.md).
@@ -279,12 +288,37 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     return VariantParams(lab, student_id, ASSESSED[lab], digest, {}, {}, {}, native)
 
 
-def _draw_lines(r: _Draw) -> dict:
-    """Move each dialogue cue by up to 6 frames, keeping 0.1 s between lines and 0.3 s before the end."""
+_BASE_RATE_WPM = 172
+"""The slower of the cafe voices' eSpeak rates: a line's length scales about as base / (base + delta)."""
+
+
+def _draw_takes(r: _Draw) -> dict:
+    """The learner's own takes of lab 2's clips (see :class:`VariantParams`).
+
+    Each line's pitch moves -6..+6 and its rate -10..+8 words per minute (in steps of 2), drawn per
+    line, so two learners' takes of a line are alike (within one pitch step and one rate step) in
+    about 1 line in 14; the music moves -3..+3 semitones (never 0) and to 90-102 BPM; the SFX are
+    other props (other noise seeds), pitched 1-3 semitones up or down.
+    """
+    seed = lambda: r.integer(0, 2**31 - 1)  # noqa: E731
+    music = {"seed": seed(), "bpm": r.uniform(90.0, 102.0, 2.0), "transpose": r.choice([-3, -2, -1, 1, 2, 3]),
+             "swing": r.uniform(0.0, 0.12, 0.02)}
+    dialogue = {lid: {"pitch_delta": r.integer(-6, 6), "rate_delta_wpm": 2 * r.integer(-5, 4)} for lid in _CAFE_LINES}
+    sfx = {"seed": seed(), "pitch_semitones": (1 if r.chance(0.5) else -1) * r.uniform(1.0, 3.0, 0.25),
+           "door_thump_hz": r.choice([48.0, 52.0, 56.0, 86.0, 90.0, 94.0, 98.0])}
+    return {"music": music, "ambience": {"seed": seed()}, "sfx": sfx, "dialogue": dialogue}
+
+
+def _draw_lines(r: _Draw, durations_s: dict | None = None) -> dict:
+    """Move each dialogue cue by up to 6 frames, keeping 0.1 s between lines and 0.3 s before the end.
+
+    ``durations_s`` (line id to seconds, at most the take's length) replaces the kit's line lengths.
+    """
     for _ in range(64):
         shift = {lid: r.integer(-6, 6) for lid in _CAFE_LINES}
         prev_end, ok = -1.0, True
         for lid, (frame, dur_s) in _CAFE_LINES.items():
+            dur_s = (durations_s or {}).get(lid, dur_s)
             start = (frame + shift[lid]) / 24
             if start < prev_end + 0.1 or start + dur_s > 20.0 - 0.3:
                 ok = False

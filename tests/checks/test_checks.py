@@ -852,3 +852,89 @@ def test_relabelled_stems_score_no_more_than_the_honest_flawed_mix(scene, loud_u
     assert r["masking"].value == pytest.approx(honest["masking"].value, abs=1.0)
     assert r["ducking"].value == pytest.approx(honest["ducking"].value, abs=1.0)
     assert _lab2_points(r) <= _lab2_points(honest)
+
+
+# ----------------------------------------------------------------------------- this scene's own dialogue, found in the mix
+
+
+def _scene_with(scene, dest, clips):
+    """A copy of the scene folder with some clips replaced (another take, another piece of music)."""
+    shutil.copytree(scene, dest)
+    for rel, a in clips.items():
+        sf.write(dest / rel, a, SR, subtype="FLOAT")
+    return dest
+
+
+def test_a_mix_of_other_takes_of_the_lines_fails_masking_as_not_this_scenes_dialogue(scene, tmp_path):
+    """A classmate's deliverable: the same words at the same cue times, but their takes (other voices). The
+    scene's own lines are not in mix.wav, so masking cannot pass, and says why in one line."""
+    other = _scene_with(scene, tmp_path / "other", {f"postgen/dialogue/{lid}.wav": speech_like(dur, seed=900 + i)
+                                                    for i, (lid, _, dur) in enumerate(LINES)})
+    out = build(other, tmp_path / "d")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not r["masking"].passed
+    assert "this scene's dialogue is not in mix.wav: 3 of 3 cued lines" in r["masking"].message
+    assert "\n" not in r["masking"].message
+    own = run_checks(out, scene=other / "cues.json")  # the same mix checked against its own scene passes
+    assert own["masking"].passed, own["masking"].message
+    assert own["masking"].details["lines_missing"] == [] and len(own["masking"].details["lines_found_ms"]) == 3
+
+
+def test_the_good_mix_finds_every_line_at_its_cue(good):
+    _, report = good
+    d = report["masking"].details
+    assert d["lines_missing"] == []
+    assert all(abs(v) < 1.0 for v in d["lines_found_ms"].values()), d["lines_found_ms"]
+    # the lines as found give about the stems' figure on an honest mix (their speech blocks differ a little)
+    assert d["lines_over_music_lu"] == pytest.approx(d["stems_over_music_lu"], abs=1.5)
+
+
+def other_music(seconds, amp=0.1):
+    """Music that is not the scene's: other chords (G, B, D partials) than :func:`chords`."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros(t.size)
+    for f0 in (98.0, 123.5, 146.8):
+        for k in range(1, 6):
+            y += np.sin(2 * np.pi * f0 * k * t) / k * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t + f0))
+    return (y / np.sqrt(np.mean(y**2)) * amp).astype(np.float32)[:, None]
+
+
+@pytest.fixture(scope="module")
+def foreign_loud(scene, tmp_path_factory):
+    """An honest flawed mix with music that is not the scene's clip: 14 dB louder than the reference, not ducked."""
+    root = tmp_path_factory.mktemp("foreign")
+    other = _scene_with(scene, root / "scene", {"postgen/music/bed.wav": other_music(DUR)})
+    out = build(other, root / "deliverable", music_gain_db=6.0, ducking=False)
+    return out, run_checks(out, scene=scene / "cues.json")
+
+
+def test_foreign_music_with_its_excess_on_the_dialogue_stem_scores_no_more_than_the_honest_flawed_mix(
+        scene, foreign_loud, tmp_path):
+    """The attack: mix.wav untouched; the foreign music stem ducked 12 dB and 10 dB quieter, the music taken out of
+    it written onto the dialogue stem, so the stems add up. The dialogue is found from the scene's own clips in
+    the mix, not trusted from the dialogue stem: masking and ducking still fail."""
+    honest_dir, honest = foreign_loud
+    out = tmp_path / "attack"
+    shutil.copytree(honest_dir, out)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
+    stems["dialogue"] = stems["dialogue"] + (stems["music"] - looks_good)
+    stems["music"] = looks_good
+    for s, a in stems.items():
+        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
+    r = run_checks(out, scene=scene / "cues.json")
+    assert not honest["masking"].passed and not honest["ducking"].passed
+    assert not r["masking"].passed, r["masking"].message
+    assert not r["ducking"].passed, r["ducking"].message
+    assert r["masking"].value == pytest.approx(honest["masking"].value, abs=1.5)
+    assert _lab2_points(r) <= _lab2_points(honest)
+
+
+def test_foreign_music_at_a_good_level_and_ducked_still_passes(scene, tmp_path):
+    """Bringing other music is a creative choice, not a fault: at the reference level and ducked it passes."""
+    other = _scene_with(scene, tmp_path / "scene", {"postgen/music/bed.wav": other_music(DUR)})
+    out = build(other, tmp_path / "d")
+    r = run_checks(out, scene=scene / "cues.json")
+    for name in ("masking", "ducking", "band_audibility"):
+        assert r[name].passed, (name, r[name].message)

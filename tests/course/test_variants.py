@@ -320,3 +320,52 @@ def test_self_check_and_layerlab_check_measure_the_learners_own_variant_and_say_
     assert main(["check", str(lab / "deliverable"), "--scene", "cafe_dialogue"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no variant for student 'zed'" in err
+
+
+def test_lab2_draws_takes_whose_lines_fit_and_lab1_none():
+    draws = [V.derive_variant("lab2_hybrid_mix", course_secret=SECRET, student_id=f"s{i}") for i in range(200)]
+    assert V.derive_variant("lab1_audit", course_secret=SECRET, student_id="ann").takes == {}
+    for d in draws:
+        assert d.takes["music"]["transpose"] != 0 and 90 <= d.takes["music"]["bpm"] <= 102
+        assert 1.0 <= abs(d.takes["sfx"]["pitch_semitones"]) <= 3.0
+        start_end = []
+        for lid, (frame, dur_s) in V._CAFE_LINES.items():
+            t = d.takes["dialogue"][lid]
+            assert -6 <= t["pitch_delta"] <= 6 and -10 <= t["rate_delta_wpm"] <= 8
+            start = (frame + d.line_shift_frames[lid]) / 24
+            start_end.append((start, start + dur_s * V._BASE_RATE_WPM / (V._BASE_RATE_WPM + t["rate_delta_wpm"])))
+        # the slowest take of each line still leaves 0.1 s before the next and 0.3 s before the end
+        assert all(b[0] >= a[1] + 0.1 for a, b in zip(start_end, start_end[1:])) and start_end[-1][1] <= 19.7
+    assert len({json.dumps(d.takes, sort_keys=True) for d in draws}) == 200
+
+
+def _best_correlation(x, clip):
+    import numpy as np
+
+    from layerlab.checks.context import find_lag
+
+    x = np.pad(x.astype(np.float64).mean(axis=1), (24000, 24000))
+    return find_lag(x, clip.astype(np.float64).mean(axis=1), max_lag_s=0.5)[1]
+
+
+def test_no_lab2_clip_is_the_kits_clip_times_a_gain_nor_a_classmates(lab2):
+    """The inversion attack: a variant clip that is the kit's clip times a gain gives the gain away. Each of
+    ann's clips (music, ambience, every SFX, every line) is a take of her own: at the best lag it correlates
+    under 0.5 with the kit's clip (and her beds and lines with ben's), where the kit's clip at any gain
+    would correlate 1."""
+    from layerlab.io.audio import load_audio
+    from layerlab.mix.scenes import load_scene
+
+    base = load_scene("cafe_dialogue")
+    cues = json.loads(lab2["ann"].truth.read_text())["cues"]
+    rels = [cues["music"]["clip"], cues["ambience"]["clip"]] + sorted({e["clip"] for e in cues["events"]}) + \
+           [d["clip"] for d in cues["dialogue"]]
+    assert len(rels) == 2 + 4 + 6
+    for rel in rels:
+        ann = load_audio(lab2["ann"].public / "scenes" / "cafe_dialogue" / rel)
+        ben = load_audio(lab2["ben"].public / "scenes" / "cafe_dialogue" / rel)
+        kit = base.load_clip(rel)
+        assert _best_correlation(ann, kit) < 0.5, rel
+        if "/sfx/" not in rel:  # two learners' doors may be alike; their beds and lines are not
+            assert _best_correlation(ann, ben) < 0.5, rel
+        assert _best_correlation(ann, ann * 0.3) > 0.99  # the measure itself: a gain-scaled copy reads 1

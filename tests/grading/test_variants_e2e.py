@@ -141,7 +141,9 @@ def test_the_reference_solution_on_each_learners_own_variant_earns_full_marks(vc
 
 @pytest.mark.parametrize("lab", LABS)
 def test_a_classmates_work_scores_no_more_than_blank_work_on_the_copied_checks(vcourse, lab):
-    copied = {LAB2: ("check_sync", "check_dialogue_sync"),
+    # lab 2: a classmate's deliverable holds their cue times and their own takes of the lines, so the copier's
+    # sync and masking (judged against the copier's own lines, found in the mix) earn no more than blank work
+    copied = {LAB2: ("check_sync", "check_dialogue_sync", "check_masking"),
               LAB1: ("audit_dialogue_offset", "audit_sfx_offsets", "audit_music_level", "audit_loudness")}[lab]
     dan = _student_points(vcourse["final"], COPIER, lab)
     eve = _student_points(vcourse["final"], BLANK, lab)

@@ -284,10 +284,13 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
         if eid not in missing:  # a missing effect has no offset (drawn anyway: the stream stays aligned)
             sfx_off[eid] = off
     if r.chance(_LAB1_P["loudness_off_target"]):
-        loud = r.uniform(-36.0, -17.0, 0.05) if r.chance(0.7) else r.uniform(-11.0, -6.0, 0.05)
+        # too quiet, or too loud; never louder than -9.5 LUFS: the premix's limiter would then crush the dialogue
+        # under a loud music bed until the taught envelope correlation finds no line at all
+        loud = r.uniform(-40.0, -17.0, 0.05) if r.chance(0.8) else r.uniform(-11.0, -9.5, 0.05)
     else:
         loud = r.uniform(*LAB1_ON_TARGET_LUFS, 0.05)
-    music_lu = r.uniform(-4.0, 8.0, 0.05) if r.chance(_LAB1_P["music_masks_dialogue"]) else r.uniform(12.0, 20.0, 0.05)
+    # masking music stays at least 2 LU under the dialogue (louder, the taught measurement of the dialogue offset fails)
+    music_lu = r.uniform(2.0, 8.0, 0.05) if r.chance(_LAB1_P["music_masks_dialogue"]) else r.uniform(12.0, 20.0, 0.05)
     native = {
         "dialogue_late_ms": late,
         "band": band,

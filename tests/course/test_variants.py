@@ -72,8 +72,9 @@ def test_lab1_parameters_vary_which_layers_carry_a_flaw():
         assert len(d["sfx_missing"]) <= 1
         assert all(5 <= abs(v) <= 35 or 60 <= abs(v) <= 250 for v in d["sfx_late"].values())
         # loudness on target (well inside -14 +/- 1 LUFS) or far off it; music well under the dialogue or masking it
-        assert abs(d["integrated_lufs"] + 14.0) <= 0.85 or abs(d["integrated_lufs"] + 14.0) >= 3.0
-        assert d["dialogue_to_music_lu"] <= 8.0 or d["dialogue_to_music_lu"] >= 12.0
+        # (never so loud, nor the music so loud, that the premix hides the lines from the taught envelope correlation)
+        assert abs(d["integrated_lufs"] + 14.0) <= 0.85 or -40.0 <= d["integrated_lufs"] <= -17.0 or -11.0 <= d["integrated_lufs"] <= -9.5
+        assert 2.0 <= d["dialogue_to_music_lu"] <= 8.0 or 12.0 <= d["dialogue_to_music_lu"] <= 20.0
     # a layer with no flaw is kept native: each layer is clean for some learners and flawed for others, with balanced odds
     clean = {
         "dialogue": [abs(d["dialogue_late_ms"]) <= 35 and d["band"] is None for d in draws],
@@ -111,7 +112,7 @@ def test_a_classmates_lab1_numbers_rarely_land_within_the_rubric_tolerance():
             "dialogue": rate([d["dialogue_late_ms"] for d in draws], tol["dialogue_offset_ms"][0]),
             "music": rate([d["dialogue_to_music_lu"] for d in draws], tol["dialogue_to_music_lu"][0]),
             "loudness": rate([d["integrated_lufs"] for d in draws], tol["integrated_lufs"][0])}
-    # measured 2026-11-30: sfx 0.06 %, dialogue 5.6 %, music 7.5 %, loudness 2.6 % (quoted in autograder/README.md)
+    # measured 2026-11-30: sfx 0.06 %, dialogue 5.6 %, music 10.7 %, loudness 2.9 % (quoted in autograder/README.md)
     assert odds["sfx"] < 0.002 and odds["dialogue"] < 0.06 and odds["music"] < 0.14 and odds["loudness"] < 0.03, odds
     assert all(d["dialogue_late_ms"] != 0 and 0 not in d["sfx_late"].values() for d in draws)  # no shared "no flaw" 0
 

@@ -234,8 +234,10 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     The draws are HMAC-SHA256 (RFC 2104) in counter mode, so they do not depend on
     numpy's generators. Lab 2 moves each event by 6-16 frames (250-667 ms) either
     way, so two learners' events differ by far more than the EBU R37 sync window
-    unless they drew the same shift; lab 1 always leaves at least one flaw per
-    replaced layer, so the lab's "keep or replace" answer stays teachable.
+    unless they drew the same shift. Lab 1 draws each flaw on its own (odds in
+    ``_LAB1_P``), so each graded answer key (every issue, every layer's native or
+    post) is true for some learners and false for others: a layer with no flaw is
+    kept native; values stay clear of the lab's thresholds (40 ms, 10 LU, -14 +/- 1 LUFS).
     """
     if lab not in ASSESSED:
         raise VariantError(f"lab {lab!r} has no variants; the assessed labs are {', '.join(ASSESSED)}.")

@@ -226,8 +226,21 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
         {k: unlevel(v, "sfx") for k, v in sfx_audio.items()}, event_cues, unlevel(amb, "ambience"), unlevel(mus, "music"), n)
     build.write16(out / "native.wav", native)
     # lab 1 draws an offset for every layer (never a shared 0); one inside the sync window is measured but is no flaw
-    in_sync = 40.0  # ms: layerlab.course.variants.LAB1_FLAW_THRESHOLD_MS, the lab's own threshold
-    flaws = [f for f in flaws if not (f.get("kind") in ("dialogue_late", "sfx_late") and abs(float(f["offset_ms"])) <= in_sync)]
+    # likewise music at least 10 LU under the dialogue and loudness within 1 LU of -14 LUFS are measured but no flaw
+    # (layerlab.course.variants.LAB1_FLAW_THRESHOLD_MS, LAB1_MUSIC_MIN_LU, LAB1_LOUDNESS_WINDOW_LU: the lab's own thresholds)
+    in_sync, music_min_lu, loudness_window_lu = 40.0, 10.0, 1.0
+
+    def no_flaw(f: dict) -> bool:
+        kind = f.get("kind")
+        if kind in ("dialogue_late", "sfx_late"):
+            return abs(float(f["offset_ms"])) <= in_sync
+        if kind == "music_masks_dialogue":
+            return float(f["dialogue_to_music_lu"]) >= music_min_lu
+        if kind == "loudness_off_target":
+            return abs(float(f["integrated_lufs"]) - float(f.get("target_lufs", -14.0))) <= loudness_window_lu
+        return False
+
+    flaws = [f for f in flaws if not no_flaw(f)]
 
     truth = dict(full)
     truth["events"] = event_cues

@@ -15,12 +15,15 @@
 # | finding | how it is graded | points |
 # |---|---|---|
 # | dialogue offset (ms, + = late, - = early) | within 10 ms of the true offset | 2 |
-# | each SFX's offset (ms, in sync or not) | every event within 20 ms | 2 |
+# | each SFX's offset (ms, in sync or not; `None` if it is missing) | every event within 10 ms | 2 |
 # | dialogue level over the music (LU) | within 0.75 LU | 2 |
 # | integrated loudness (LUFS) | within 0.2 LU (two BS.1770 meters agree to 0.1 LU) | 1 |
 # | which problems the render has | per problem | 2 |
 # | which layers to replace | per layer | 2 |
 # | your written judgement | by an instructor, with a mark scheme | 4 |
+#
+# Not every layer is flawed: a render may have an SFX missing or none, music well under the
+# dialogue, loudness on target. A layer with no measured flaw is kept native.
 #
 # The numbers are checked against the scene's true flaws by a grader that runs your code again in
 # a fresh Python process - so measure honestly; the grade comes from your `findings`, not from
@@ -311,11 +314,14 @@ assert _item.passed, _item.message
 #   the low edge, no air over the high edge); replaces a flawed dialogue layer.
 # - SFX: names the late effects (teaching scene: the cup at 5.25 s, ~80 ms late) while the others
 #   are on their frames; replaces the SFX layer (or re-times those effects) rather than regenerating everything.
+# - SFX, when none is late or missing: all on their frames (within 40 ms); the layer is kept native.
 # - Music: dialogue only a few LU over the music (teaching scene ~3 LU; the guideline is at least
 #   10 LU), so words are masked; a premix cannot be re-balanced, so the music is replaced and ducked.
+#   Music 10 LU or more under the dialogue masks nothing and is kept native.
 # - Ambience and loudness: a room tone without a dropout has no measured problem (keeping it is
 #   defensible if the learner explains how); one with a dropout is replaced; the render's distance
-#   from the -14 LUFS target (teaching scene ~4 LU under) is fixed at the master.
+#   from the -14 LUFS target (teaching scene ~4 LU under) is fixed at the master; a render within
+#   1 LU of it is on target (nothing to fix).
 # END MARK SCHEME
 
 # %% [markdown]

@@ -49,7 +49,7 @@ from layerlab.paths import REPO_ROOT
 ASSESSED = {"lab1_audit": "cafe_dialogue", "lab2_hybrid_mix": "cafe_dialogue"}
 """The labs that have per-learner variants, and the scene each starts from."""
 
-VARIANT_FORMAT = 2
+VARIANT_FORMAT = 3
 """Bumped when the derivation or the synthesis changes (cached variants are rebuilt)."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -131,10 +131,20 @@ _LAB1_FLAW_MS = (60.0, 300.0)
 """|offset| of a flawed dialogue (ms): outside the EBU R37 window (+40 ms early, -60 ms late) either way."""
 _LAB1_SFX_FLAW_MS = (60.0, 250.0)
 """|offset| of a flawed SFX (ms): inside the lab's matched-filter search (-300 to +400 ms)."""
-_LAB1_IN_SYNC_MS = (5.0, 30.0)
-"""|offset| of an in-sync layer (ms): inside the R37 window, but never exactly 0 (a shared 0 would be copyable)."""
+_LAB1_IN_SYNC_MS = (5.0, 35.0)
+"""|offset| of an in-sync layer (ms): inside the lab's 40 ms threshold (and the R37 window), but never exactly 0
+(a shared 0 would be copyable)."""
 LAB1_FLAW_THRESHOLD_MS = 40.0
 """A lab 1 offset counts as a flaw above this magnitude (the lab's own threshold; R37 allows +40/-60 ms)."""
+LAB1_MUSIC_MIN_LU = 10.0
+"""Dialogue at least this many LU over the music: no ``music_masks_dialogue`` flaw (the lab's guideline)."""
+LAB1_LOUDNESS_WINDOW_LU = 1.0
+"""Integrated loudness within this many LU of the -14 LUFS streaming target: no ``loudness_off_target`` flaw."""
+LAB1_ON_TARGET_LUFS = (-14.85, -13.15)
+"""Where an on-target native render's loudness is drawn (LUFS): 0.15 LU inside the lab's -14 +/- 1 window."""
+_LAB1_P = {"dialogue_late": 0.65, "band": 0.35, "sfx_layer": 0.65, "sfx_missing": 0.5, "loudness_off_target": 0.75,
+           "music_masks_dialogue": 0.55, "ambience_dropout": 0.4}
+"""Odds that a learner's native render has each flaw (the SFX layer: any; then, of a flawed one, a missing effect)."""
 
 
 def _signed(r: "_Draw", lo: float, hi: float) -> float:
@@ -231,8 +241,10 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     The draws are HMAC-SHA256 (RFC 2104) in counter mode, so they do not depend on
     numpy's generators. Lab 2 moves each event by 6-16 frames (250-667 ms) either
     way, so two learners' events differ by far more than the EBU R37 sync window
-    unless they drew the same shift; lab 1 always leaves at least one flaw per
-    replaced layer, so the lab's "keep or replace" answer stays teachable.
+    unless they drew the same shift. Lab 1 draws each flaw on its own (odds in
+    ``_LAB1_P``), so each graded answer key (every issue, every layer's native or
+    post) is true for some learners and false for others: a layer with no flaw is
+    kept native; values stay clear of the lab's thresholds (40 ms, 10 LU, -14 +/- 1 LUFS).
     """
     if lab not in ASSESSED:
         raise VariantError(f"lab {lab!r} has no variants; the assessed labs are {', '.join(ASSESSED)}.")
@@ -260,29 +272,46 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     # lab 1: the native render's flaws. Every measured value is drawn for each learner from a wide
     # signed range at a fine step, never a shared "no flaw" 0, so a classmate's numbers miss
     # (see _LAB1_* and the rubric's tolerances; the copy odds are quoted in autograder/README.md).
-    flawed = r.chance(0.7)
+    # Each flaw is drawn on its own, so every graded answer key (each issue, each layer's keep or
+    # replace) is true for some learners and false for others: a layer with no flaw is kept native.
+    flawed = r.chance(_LAB1_P["dialogue_late"])
     late = _signed(r, *(_LAB1_FLAW_MS if flawed else _LAB1_IN_SYNC_MS))
-    band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if (r.chance(0.6) or not flawed) else None
-    sfx_flawed = {eid: r.chance(0.5) for eid in _CAFE_EVENTS}
-    if not any(sfx_flawed.values()):
-        sfx_flawed[r.choice(list(_CAFE_EVENTS))] = True
+    band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if r.chance(_LAB1_P["band"]) else None
+    events = list(_CAFE_EVENTS)
+    missing: list = []
+    sfx_flawed = {eid: False for eid in events}
+    if r.chance(_LAB1_P["sfx_layer"]):  # the SFX layer has a flaw: an effect left out, late ones, or both
+        if r.chance(_LAB1_P["sfx_missing"]):
+            missing = [r.choice(events)]
+        sfx_flawed = {eid: eid not in missing and r.chance(0.5) for eid in events}
+        if not missing and not any(sfx_flawed.values()):
+            sfx_flawed[r.choice(events)] = True
     sfx_off = {}
-    for eid in _CAFE_EVENTS:
+    for eid in events:
         lo, hi = _LAB1_SFX_FLAW_MS if sfx_flawed[eid] else _LAB1_IN_SYNC_MS
         if eid == "door_2" and sfx_flawed[eid]:
             hi = min(hi, 160.0)  # the last slam stays inside the scene when late
-        sfx_off[eid] = _signed(r, lo, hi)
-    loud = r.uniform(-32.0, -17.0, 0.05) if r.chance(0.7) else r.uniform(-11.0, -6.0, 0.05)
+        off = _signed(r, lo, hi)
+        if eid not in missing:  # a missing effect has no offset (drawn anyway: the stream stays aligned)
+            sfx_off[eid] = off
+    if r.chance(_LAB1_P["loudness_off_target"]):
+        # too quiet, or too loud; never louder than -9.5 LUFS: the premix's limiter would then crush the dialogue
+        # under a loud music bed until the taught envelope correlation finds no line at all
+        loud = r.uniform(-40.0, -17.0, 0.05) if r.chance(0.8) else r.uniform(-11.0, -9.5, 0.05)
+    else:
+        loud = r.uniform(*LAB1_ON_TARGET_LUFS, 0.05)
+    # masking music stays at least 2 LU under the dialogue (louder, the taught measurement of the dialogue offset fails)
+    music_lu = r.uniform(2.0, 8.0, 0.05) if r.chance(_LAB1_P["music_masks_dialogue"]) else r.uniform(12.0, 20.0, 0.05)
     native = {
         "dialogue_late_ms": late,
         "band": band,
         "sfx_late": sfx_off,
-        "sfx_missing": [],
-        "dialogue_to_music_lu": r.uniform(-4.0, 8.0, 0.05),
+        "sfx_missing": missing,
+        "dialogue_to_music_lu": music_lu,
         "ambience_gain_db": -6.0,
         "integrated_lufs": loud,
     }
-    if r.chance(0.4):
+    if r.chance(_LAB1_P["ambience_dropout"]):
         start = r.uniform(3.0, 15.0, 0.25)
         native["ambience_dropout"] = (start, round(start + r.uniform(1.0, 2.0, 0.25), 6))
     return VariantParams(lab, student_id, ASSESSED[lab], digest, {}, {}, {}, native)

@@ -137,6 +137,8 @@ def derived_truth(name: str, cues: dict):
     ``dialogue_offset_ms``  the lines' true offset (``native.truth``), else the dialogue_late offset, else 0.
     ``sfx_offsets_ms``      per event: its true offset (``native.truth``; in a lab 1 variant every event has
                             one, in or out of sync), else its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
+    ``dialogue_to_music_lu`` the true dialogue-over-music ratio (``native.truth``; in a lab 1 variant also when the
+                            music is no flaw), else the music_masks_dialogue flaw's.
     ``issues``              per flaw kind: whether the native render has it.
     ``replace``             per layer: "post" when the native render has a flaw in it, else "native".
     """
@@ -146,6 +148,10 @@ def derived_truth(name: str, cues: dict):
         if measured.get("dialogue_offset_ms"):  # every line's true offset (also an in-sync one, never 0 in a variant)
             return float(statistics.median(float(v) for v in measured["dialogue_offset_ms"].values()))
         return next((float(f["offset_ms"]) for f in flaws if f.get("kind") == "dialogue_late"), 0.0)
+    if name == "dialogue_to_music_lu":
+        if measured.get("dialogue_to_music_lu") is not None:
+            return float(measured["dialogue_to_music_lu"])
+        return float(dig_answer(cues, "native.flaws[kind=music_masks_dialogue].dialogue_to_music_lu"))
     if name == "sfx_offsets_ms":
         out = {e["id"]: 0.0 for e in cues.get("events", [])}
         out.update({k: float(v) for k, v in (measured.get("sfx_offset_ms") or {}).items() if k in out})

@@ -18,32 +18,32 @@ FIXED_FINDINGS = {"findings": {
     "sfx_offsets_ms": {"door": 0.0, "cup_a": 0.0, "cup_b": 0.0, "door_2": 0.0},
     "dialogue_to_music_lu": 3.5,
     "integrated_lufs": -8.5,
-    "issues": {"dialogue_late": True, "dialogue_band_limited": True, "sfx_late": True, "sfx_missing": False,
+    "issues": {"dialogue_late": True, "dialogue_band_limited": False, "sfx_late": True, "sfx_missing": False,
                "music_masks_dialogue": True, "loudness_off_target": True, "ambience_dropout": False},
     "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"},
 }}
 
 
 def _flaws_of(native: dict) -> dict:
-    """The ``native.flaws`` the variant's render records, from its drawn parameters (as ``assets/build.render_native``)."""
+    """The ``native.flaws`` the variant's render records, from its drawn parameters (as ``assets/variants.render_variant``:
+    an offset within the lab's 40 ms, music 10 LU or more under the dialogue, loudness within 1 LU of -14 LUFS are no flaw)."""
     flaws = []
-    if native["dialogue_late_ms"]:
+    if abs(native["dialogue_late_ms"]) > V.LAB1_FLAW_THRESHOLD_MS:
         flaws.append({"kind": "dialogue_late", "offset_ms": native["dialogue_late_ms"]})
     if native["band"]:
         flaws.append({"kind": "dialogue_band_limited"})
-    flaws += [{"kind": "sfx_late", "event": e, "offset_ms": v} for e, v in native["sfx_late"].items()]
+    flaws += [{"kind": "sfx_late", "event": e, "offset_ms": v} for e, v in native["sfx_late"].items() if abs(v) > V.LAB1_FLAW_THRESHOLD_MS]
     flaws += [{"kind": "sfx_missing", "event": e} for e in native["sfx_missing"]]
-    if native.get("dialogue_to_music_lu") is not None:
+    if native.get("dialogue_to_music_lu") is not None and native["dialogue_to_music_lu"] < V.LAB1_MUSIC_MIN_LU:
         flaws.append({"kind": "music_masks_dialogue", "dialogue_to_music_lu": native["dialogue_to_music_lu"]})
-    flaws.append({"kind": "loudness_off_target", "integrated_lufs": native["integrated_lufs"]})
+    if abs(native["integrated_lufs"] + 14.0) > V.LAB1_LOUDNESS_WINDOW_LU:
+        flaws.append({"kind": "loudness_off_target", "integrated_lufs": native["integrated_lufs"]})
     if native.get("ambience_dropout"):
         flaws.append({"kind": "ambience_dropout"})
-    return {"native": {"flaws": flaws}, "events": [{"id": e} for e in ("door", "cup_a", "cup_b", "door_2")]}
+    truth = {"sfx_offset_ms": dict(native["sfx_late"])}
+    return {"native": {"flaws": flaws, "truth": truth}, "events": [{"id": e} for e in ("door", "cup_a", "cup_b", "door_2")]}
 
 
-@pytest.mark.xfail(strict=True, reason="lab 1 variants leave 8 of the 15 graded answer keys the same for every learner "
-                   "(door offset 0; issues sfx_late, music_masks_dialogue, loudness_off_target always true and sfx_missing "
-                   "always false; replace dialogue, sfx, music always 'post'): free points without measuring")
 def test_lab1_every_graded_answer_key_is_drawn_per_learner():
     seen: dict = {}
     for i in range(200):
@@ -66,9 +66,6 @@ def lab1_truths(tmp_path_factory):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="a fixed lab 1 answer sheet, written without opening the scene, averages 5.9 of "
-                   "11 auto points over learners' variants (9 of 11 for some): the draws are narrow against the tolerances "
-                   "and most flaws are always present")
 def test_lab1_a_fixed_answer_sheet_earns_under_a_third_of_the_points(lab1_truths):
     spec = assignment_spec("lab1_audit", load_rubric())
     total = sum(float(it["points"]) for it in spec["items"])

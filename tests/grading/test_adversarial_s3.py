@@ -1,4 +1,4 @@
-"""Third hostile review (issues #12, #14): attacks that still work, each a strict xfail naming its fault.
+"""Third hostile review (issues #12, #14): each attack as a test; those that still work are strict xfails naming their fault.
 
 Each test turns red (XPASS, strict) once its fault is fixed; then drop the marker.
 """
@@ -189,17 +189,21 @@ def test_lab2_reference_earns_full_marks_and_a_plain_copy_fails_sync(lab2_copies
     assert lab2_copies["plain"]["check_sync"] == 0.0 and lab2_copies["plain"]["check_dialogue_sync"] == 0.0
 
 
+def test_lab2_a_classmates_deliverable_retimed_fails_the_copiers_dialogue_checks(lab2_copies):
+    """Cut at the classmate's cue times and moved to the copier's own: the lines are the classmate's takes, so
+    dialogue_sync and masking (judged on the copier's own lines found in mix.wav) fail."""
+    r = lab2_copies["retimed"]
+    assert r["check_dialogue_sync"] == 0.0 and r["check_masking"] == 0.0, f"re-timed copy scores {sum(r.values())}/15: {r}"
+
+
 @pytest.mark.xfail(strict=True, reason="a classmate's lab 2 deliverable, cut at the classmate's cue times (their public "
-                   "cue sheet is released to the whole class) and moved to the copier's own, earns 15/15: the variants' "
-                   "only defence against a copied mix is its timing, which cut-and-paste undoes")
+                   "cue sheet is released to the whole class) and moved to the copier's own, still earns the SFX sync "
+                   "points: sync finds an onset at each cue but does not check that the effect is the copier's own take")
 def test_lab2_a_classmates_deliverable_retimed_fails_the_copiers_sync(lab2_copies):
     r = lab2_copies["retimed"]
-    assert r["check_sync"] == 0.0 and r["check_dialogue_sync"] == 0.0, f"re-timed copy scores {sum(r.values())}/15: {r}"
+    assert r["check_sync"] == 0.0, f"re-timed copy scores {sum(r.values())}/15: {r}"
 
 
-@pytest.mark.xfail(strict=True, reason="lab 2 with no mixing decision (every clip of the learner's own variant at its cue "
-                   "time at 0 dB, the kit's default Ducking() and Master(-14)) earns 15/15 on some variants (12/15 on "
-                   "others): the per-learner level draws leave the clips' own levels already balanced")
 def test_lab2_a_mix_without_any_level_decision_does_not_earn_full_marks(lab2_copies):
     r = lab2_copies["naive"]
     assert sum(r.values()) < 15.0, f"0 dB everywhere, default ducking and master: {sum(r.values())}/15 {r}"

@@ -47,6 +47,10 @@ def _nbgrader_traits() -> dict[str, set[str]]:
     classes = list(NbGraderApp().all_configurable_classes())
     # the exchange nbgrader uses unless configured otherwise (the apps list only its abstract base)
     classes += [c for c in vars(default_exchange).values() if isinstance(c, type) and issubclass(c, Configurable)]
+    # the kernel manager nbgrader's executor (nbclient) starts each notebook's kernel with
+    from jupyter_client.manager import KernelManager
+
+    classes.append(KernelManager)
     traits: dict[str, set[str]] = {}
     for cls in classes:
         traits.setdefault(cls.__name__, set()).update(cls.class_traits(config=True))

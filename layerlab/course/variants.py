@@ -544,13 +544,26 @@ def learner_scene_root(folder=".", *, student_id: str | None = None) -> Path | N
     have = sorted(p.name for p in root.iterdir() if (p / "scenes").is_dir())
     if os.environ.get("LAYERLAB_GRADING") == "1" and len(have) == 1:
         return (root / have[0]).resolve()
-    sid = student_id or current_student()
+    sid = student_id or _autograded_student(folder) or current_student()
     if sid in have:
         return (root / sid).resolve()
+    assessed = [h for h in have if h != "practice"]
+    if assessed:  # a course release: never fall back on a practice variant the grader does not use
+        raise VariantError(f"{root}: no variant for student {sid!r} (the id is $LAYERLAB_STUDENT, else $JUPYTERHUB_USER, "
+                           "else your user name); set LAYERLAB_STUDENT to your course id, or ask your instructor.")
     if "practice" in have:
         return (root / "practice").resolve()
-    raise VariantError(f"{root}: no variant for student {sid!r}; ask your instructor (or, working on your own, run "
-                       "`layerlab variants practice LAB` in this folder).")
+    raise VariantError(f"{root}: no variant for student {sid!r}; working on your own, run "
+                       "`layerlab variants practice LAB` in this folder.")
+
+
+def _autograded_student(folder) -> str | None:
+    """The student id of an nbgrader ``autograded/<id>/<assignment>/`` folder (``nbgrader autograde`` runs the
+    notebook there as the instructor's user), else None."""
+    parts = Path(folder).resolve().parts
+    if len(parts) >= 3 and parts[-3] == "autograded":
+        return parts[-2]
+    return None
 
 
 def assessed_variants(folder=".") -> list[str]:
@@ -619,6 +632,9 @@ def build_practice(lab: str, folder=".") -> Path:
     own self-check: working alone, checking is on your honour.
     """
     folder = Path(folder)
+    if assessed_variants(folder):
+        raise VariantError(f"{folder.resolve()} is a course release of {lab} (it holds assessed variants): practise in "
+                           "your own copy of the kit's labs/ folder instead; the grader uses your course variant.")
     secret = secrets.token_hex(32)
     params = derive_variant(lab, course_secret=secret, student_id="practice").to_dict()
     pub = folder / "variants" / "practice"

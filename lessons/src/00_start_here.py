@@ -128,8 +128,8 @@ print(report.to_text())
 # %% [markdown]
 # The same `run_checks` runs in three places: in the lessons (like above), in the labs' **self-check**
 # cells (run them as often as you like before you submit), and in the autograder, which runs it on
-# your exported files outside your notebook. From a terminal, `layerlab check deliverable --scene
-# cafe_dialogue` prints the same report.
+# your exported files outside your notebook. From a terminal in the lab's folder (`cd labs/lab2_hybrid_mix`),
+# `layerlab check deliverable --scene cafe_dialogue` prints the same report.
 #
 # ## When something is wrong
 #

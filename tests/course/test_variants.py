@@ -385,3 +385,34 @@ def test_no_lab2_clip_is_the_kits_clip_times_a_gain_nor_a_classmates(lab2):
         if "/sfx/" not in rel:  # two learners' doors may be alike; their beds and lines are not
             assert _best_correlation(ann, ben) < 0.5, rel
         assert _best_correlation(ann, ann * 0.3) > 0.99  # the measure itself: a gain-scaled copy reads 1
+
+
+def _lab_with(folder, *ids):
+    for i in ids:
+        (folder / "variants" / i / "scenes").mkdir(parents=True)
+    return folder
+
+
+def test_nbgrader_autograde_finds_the_learners_variant_from_its_folder(tmp_path, monkeypatch):
+    """``nbgrader autograde`` runs the set-up cell in autograded/<id>/<lab>/ as the instructor's user."""
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_STUDENT", "root")
+    lab = _lab_with(tmp_path / "course" / "autograded" / "ben" / "lab2_hybrid_mix", "ann", "ben")
+    assert V.learner_scene_root(lab) == (lab / "variants" / "ben").resolve()
+    other = _lab_with(tmp_path / "elsewhere" / "lab2_hybrid_mix", "ann", "ben")  # not an autograded folder
+    with pytest.raises(V.VariantError, match="no variant for student 'root'"):
+        V.learner_scene_root(other)
+
+
+def test_a_course_release_never_falls_back_on_a_practice_variant(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_STUDENT", "zed")
+    lab = _lab_with(tmp_path / "lab2_hybrid_mix", "ann", "practice")
+    with pytest.raises(V.VariantError) as err:
+        V.learner_scene_root(lab)
+    assert "LAYERLAB_STUDENT" in str(err.value) and "\n" not in str(err.value)
+    alone = _lab_with(tmp_path / "mine" / "lab2_hybrid_mix", "practice")  # self-paced: the practice variant
+    assert V.learner_scene_root(alone) == (alone / "variants" / "practice").resolve()
+    with pytest.raises(V.VariantError, match="course release"):
+        V.build_practice("lab2_hybrid_mix", lab)
+    assert not (lab / "variants" / "practice.truth.json").exists()

@@ -32,7 +32,7 @@ _COMMANDS = [
     ("scenes", "layerlab.mix.scenes", "list the scene library, show a scene's cues and native flaws, render its reference mix"),
     ("audit", "layerlab.audit", "audit a clip's native audio: loudness, band limits, noise, visual events vs sound onsets"),
     ("grade", "layerlab.cli.grade", "grade every collected submission of a lab out of the learner's kernel; write the class summary"),
-    ("variants", "layerlab.cli.variants", "build each learner's own variant of an assessed lab (course secret + student id)"),
+    ("variants", "layerlab.cli.variants", "per-learner variants of an assessed lab: build them for a course (secret + student id) or make a practice one"),
     ("gradebook", "layerlab.cli.gradebook", "show a course's gradebook URL; copy a SQLite gradebook into PostgreSQL"),
     ("solution", "layerlab.cli.solution", "write a lab's worked solution next to your copy, after asking (self-checking is on your honour)"),
 ]

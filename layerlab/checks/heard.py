@@ -240,7 +240,7 @@ class FoundDialogue:
     found : dict of str to float
         Line id to where it was found, in ms after its cue.
     missing : list of str
-        Cued lines whose clip is not in the mix within the search window of their cue.
+        Cued lines starting inside mix.wav whose clip is not in it within the search window of their cue.
     correlation : dict of str to float
         Line id to the normalised waveform correlation at the best lag.
     """
@@ -306,7 +306,7 @@ def found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
                 cue = int(round(float(ln.get("start_s")) * SAMPLE_RATE))
             except (TypeError, ValueError):
                 continue
-            if clip is None:
+            if clip is None or cue >= n:  # past the end of mix.wav (a cut-short file: its own gate says so)
                 continue
             any_clip = True
             cm = clip.astype(np.float64)

@@ -282,7 +282,9 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     sfx_flawed = {eid: False for eid in events}
     if r.chance(_LAB1_P["sfx_layer"]):  # the SFX layer has a flaw: an effect left out, late ones, or both
         if r.chance(_LAB1_P["sfx_missing"]):
-            missing = [r.choice(events)]
+            # never the last slam: in the scene's final second the taught matched filter finds a false match where
+            # door_2 is left out (normalised correlation 0.28, above the 0.22 of a cup that is there)
+            missing = [r.choice([e for e in events if e != "door_2"])]
         sfx_flawed = {eid: eid not in missing and r.chance(0.5) for eid in events}
         if not missing and not any(sfx_flawed.values()):
             sfx_flawed[r.choice(events)] = True

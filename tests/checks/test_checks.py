@@ -823,6 +823,20 @@ def _lab2_points(report):
     return sum(it.points for it in score_mix({c.name: c for c in report.checks}, {}, spec))
 
 
+def _relabelled(honest_dir, out, into, scene):
+    """The stem-relabelling attack on a copy of ``honest_dir``: mix.wav untouched; stems/music.wav ducked 12 dB
+    and 10 dB quieter, the music taken out of it written onto the ``into`` stem, so the stems still add up."""
+    shutil.copytree(honest_dir, out)
+    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
+             for s in ("dialogue", "sfx", "ambience", "music")}
+    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
+    stems[into] = stems[into] + (stems["music"] - looks_good)
+    stems["music"] = looks_good
+    for s, a in stems.items():
+        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
+    return run_checks(out, scene=scene / "cues.json")
+
+
 @pytest.fixture(scope="module")
 def loud_unducked(scene, tmp_path_factory):
     """An honest flawed mix: the music 14 dB louder than the reference and not ducked."""
@@ -837,15 +851,7 @@ def test_relabelled_stems_score_no_more_than_the_honest_flawed_mix(scene, loud_u
     unducked music: masking and ducking must still fail, and the score must not rise."""
     honest_dir, honest = loud_unducked
     out = tmp_path / "relabelled"
-    shutil.copytree(honest_dir, out)
-    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
-             for s in ("dialogue", "sfx", "ambience", "music")}
-    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
-    stems[into] = stems[into] + (stems["music"] - looks_good)
-    stems["music"] = looks_good
-    for s, a in stems.items():
-        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
-    r = run_checks(out, scene=scene / "cues.json")
+    r = _relabelled(honest_dir, out, into, scene)
     assert not honest["masking"].passed and not honest["ducking"].passed
     assert not r["masking"].passed, r["masking"].message
     assert not r["ducking"].passed, r["ducking"].message
@@ -915,15 +921,7 @@ def test_foreign_music_with_its_excess_on_the_dialogue_stem_scores_no_more_than_
     the mix, not trusted from the dialogue stem: masking and ducking still fail."""
     honest_dir, honest = foreign_loud
     out = tmp_path / "attack"
-    shutil.copytree(honest_dir, out)
-    stems = {s: sf.read(out / "stems" / f"{s}.wav", dtype="float32", always_2d=True)[0]
-             for s in ("dialogue", "sfx", "ambience", "music")}
-    looks_good = duck(stems["music"] * 10 ** (-10 / 20), stems["dialogue"], depth_db=12.0, sample_rate=SR).audio
-    stems["dialogue"] = stems["dialogue"] + (stems["music"] - looks_good)
-    stems["music"] = looks_good
-    for s, a in stems.items():
-        sf.write(out / "stems" / f"{s}.wav", a, SR, subtype="FLOAT")
-    r = run_checks(out, scene=scene / "cues.json")
+    r = _relabelled(honest_dir, out, "dialogue", scene)
     assert not honest["masking"].passed and not honest["ducking"].passed
     assert not r["masking"].passed, r["masking"].message
     assert not r["ducking"].passed, r["ducking"].message

@@ -28,7 +28,7 @@ from layerlab.grading.results import ItemGrade, SubmissionGrade, one_line
 from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
 from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
-from layerlab.grading.submission import (check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
+from layerlab.grading.submission import (LEFT_OUT_DIRS, check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
                                          restore_locked_cells, submission_hash)
 from layerlab.paths import PACKAGE_DIR
 
@@ -84,7 +84,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if not sub.is_dir() or sub.is_symlink():
             raise GradingError(f"{sub}: no submission folder here.")
         result.submission_sha256 = submission_hash(sub)
-        skipped = copy_submission(sub, work, leave_out=("variants",))
+        skipped = copy_submission(sub, work, leave_out=LEFT_OUT_DIRS)
         nb_path = resolve_inside(work, spec["notebook"] + ".ipynb")
         if not nb_path.is_file():
             raise GradingError(f"{spec['notebook']}.ipynb is missing from the submission"

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import uuid
@@ -37,7 +36,7 @@ from pathlib import Path
 
 from layerlab.errors import GraderError, InputError
 from layerlab.grading.results import ItemGrade, SubmissionGrade
-from layerlab.grading.submission import IGNORED_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, submission_hash
+from layerlab.grading.submission import LEFT_OUT_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, submission_entries, submission_hash
 
 #: Where a skipped entry (symlink, device, oversized file) points on the worker: nowhere.
 _SKIPPED_TARGET = "/nonexistent/layerlab-skipped-by-the-client"
@@ -59,12 +58,15 @@ class SubmissionPayload:
         recreates them as dangling links, so its grader skips the same names.
     sha256 : str
         :func:`~layerlab.grading.submission.submission_hash` of the folder on the client.
+    over : int
+        Files and folders past ``MAX_SUBMISSION_ENTRIES`` that were not looked at (not sent).
     """
 
     files: dict[str, bytes] = field(default_factory=dict)
     dirs: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     sha256: str = ""
+    over: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -72,7 +74,12 @@ class SubmissionPayload:
 
 
 def pack_submission(folder, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB) -> SubmissionPayload:
-    """Read a submission folder into a :class:`SubmissionPayload`, by the rules of ``copy_submission``.
+    """Read a submission folder into a :class:`SubmissionPayload`, by the local grader's rules.
+
+    The walk is :func:`~layerlab.grading.submission.submission_entries`, the one the local grader's
+    ``copy_submission`` makes, with the same folders left out
+    (:data:`~layerlab.grading.submission.LEFT_OUT_DIRS`) and the same cap on entries, so a worker receives
+    no more than a local run would copy.
 
     Parameters
     ----------
@@ -88,25 +95,15 @@ def pack_submission(folder, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file
     """
     src = Path(folder)
     out = SubmissionPayload(sha256=submission_hash(src))
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(src)
-        keep = []
-        for d in dirnames:
-            if d in IGNORED_DIRS or os.path.islink(Path(dirpath) / d):
-                out.skipped.append(str(rel_dir / d))
-            else:
-                keep.append(d)
-                out.dirs.append(str(rel_dir / d))
-        dirnames[:] = keep
-        for f in filenames:
-            p = Path(dirpath) / f
-            st = os.lstat(p)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
-                out.skipped.append(str(rel_dir / f))
-                continue
-            total += st.st_size
-            out.files[str(rel_dir / f)] = p.read_bytes()
+    for e in submission_entries(src, max_total_mb=max_total_mb, max_file_mb=max_file_mb, leave_out=LEFT_OUT_DIRS):
+        if isinstance(e, int):
+            out.over = e
+        elif e.kind == "dir":
+            out.dirs.append(e.rel)
+        elif e.kind == "file":
+            out.files[e.rel] = e.path.read_bytes()
+        else:
+            out.skipped.append(e.rel)
     return out
 
 

@@ -11,6 +11,8 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from layerlab.errors import GradingError
@@ -67,20 +69,33 @@ def resolve_inside(root, relative) -> Path:
     return cur
 
 
-def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
-                    max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=()) -> list[str]:
-    """Copy the regular files of a submission folder into ``dst``.
+LEFT_OUT_DIRS = ("variants",)
+"""Top-level folders the grader never takes from a submission: the released ``variants/`` (the grader gives the
+re-run the learner's own variant, from the course folder)."""
 
-    Symlinks, sockets, device files, checkpoint folders, files over ``max_file_mb`` and
-    every file and folder after the first ``max_entries`` are left out; the names of what
-    was skipped are returned (past ``max_entries``, one line says how many more). Top-level folders named
-    in ``leave_out`` (e.g. the released ``variants/``, which the grader replaces with the
-    learner's own) are not copied and not reported.
+
+@dataclass(frozen=True)
+class SubmissionEntry:
+    """One decision of :func:`submission_entries`: ``kind`` is ``"dir"`` (take the folder), ``"file"`` (take the
+    regular file at ``path``) or ``"skip"`` (leave it out and name it); ``rel`` is the path inside the submission."""
+
+    kind: str
+    rel: str
+    path: Path
+
+
+def submission_entries(src, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
+                       max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=()) -> Iterator[SubmissionEntry | int]:
+    """Walk a submission folder by the grader's rules, top level first; the one place those rules live.
+
+    Symlinks, sockets, device files, checkpoint folders, files over ``max_file_mb`` and past ``max_total_mb`` are
+    ``"skip"`` entries; after the first ``max_entries`` entries nothing more is looked at, and the walk ends by
+    yielding the number of files and folders it passed over (an ``int``, 0 when none). Top-level folders named in
+    ``leave_out`` are neither taken nor reported. Used by :func:`copy_submission` and by the cluster's
+    ``pack_submission``, so a worker receives exactly what a local run would copy.
     """
-    src, dst = Path(src), Path(dst)
-    skipped: list[str] = []
+    src = Path(src)
     total = entries = over = 0
-    dst.mkdir(parents=True, exist_ok=True)
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel_dir = Path(dirpath).relative_to(src)
         if entries >= max_entries:
@@ -92,11 +107,11 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
             if rel_dir == Path(".") and d in leave_out:
                 continue
             if d in IGNORED_DIRS or os.path.islink(p):
-                skipped.append(str(rel_dir / d))
+                yield SubmissionEntry("skip", str(rel_dir / d), p)
             else:
                 keep.append(d)
+                yield SubmissionEntry("dir", str(rel_dir / d), p)
         dirnames[:] = keep
-        (dst / rel_dir).mkdir(parents=True, exist_ok=True)
         entries += len(keep)
         for f in filenames:
             if entries >= max_entries:
@@ -106,12 +121,39 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
             p = Path(dirpath) / f
             st = os.lstat(p)
             if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_mb * 1e6 or total + st.st_size > max_total_mb * 1e6:
-                skipped.append(str(rel_dir / f))
+                yield SubmissionEntry("skip", str(rel_dir / f), p)
                 continue
             total += st.st_size
-            shutil.copyfile(p, dst / rel_dir / f)
-    if over:
-        skipped.append(f"{over} more files and folders (the grader takes the first {max_entries})")
+            yield SubmissionEntry("file", str(rel_dir / f), p)
+    yield over
+
+
+def over_line(over: int, max_entries: int = MAX_SUBMISSION_ENTRIES) -> str:
+    """The skipped-list line for ``over`` files and folders past the grader's ``max_entries``."""
+    return f"{over} more files and folders (the grader takes the first {max_entries})"
+
+
+def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
+                    max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=()) -> list[str]:
+    """Copy the regular files of a submission folder into ``dst``, by the rules of :func:`submission_entries`.
+
+    Returns the names of what was skipped (past ``max_entries``, one line says how many more). Top-level folders
+    named in ``leave_out`` (e.g. :data:`LEFT_OUT_DIRS`) are not copied and not reported.
+    """
+    dst = Path(dst)
+    skipped: list[str] = []
+    dst.mkdir(parents=True, exist_ok=True)
+    for e in submission_entries(src, max_total_mb=max_total_mb, max_file_mb=max_file_mb, max_entries=max_entries,
+                                leave_out=leave_out):
+        if isinstance(e, int):
+            if e:
+                skipped.append(over_line(e, max_entries))
+        elif e.kind == "dir":
+            (dst / e.rel).mkdir(parents=True, exist_ok=True)
+        elif e.kind == "file":
+            shutil.copyfile(e.path, dst / e.rel)
+        else:
+            skipped.append(e.rel)
     return skipped
 
 

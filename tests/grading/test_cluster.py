@@ -199,3 +199,29 @@ def test_resume_on_the_cluster_reuses_every_result_and_shows_progress(runs):
     assert runs["after"] == runs["before"] and len(runs["before"]) == len(STUDENTS)
     assert f"grading {LAB2}" in r.stderr and f"{len(STUDENTS)}/{len(STUDENTS)}" in r.stderr
     assert "not graded" not in r.stdout
+
+
+def test_a_packed_submission_leaves_out_what_the_local_grader_leaves_out(tmp_path):
+    """What travels to a worker is bounded as the local copy is: no released ``variants/`` (the grader gives the
+    re-run the learner's own) and no more than MAX_SUBMISSION_ENTRIES entries, however many files a learner made."""
+    from layerlab.grading.submission import LEFT_OUT_DIRS, MAX_SUBMISSION_ENTRIES
+
+    sub = tmp_path / "sub"
+    (sub / "variants" / "ann").mkdir(parents=True)
+    (sub / "variants" / "ann" / "video.mp4").write_bytes(b"\0" * 1000)
+    (sub / "lab.ipynb").write_text("{}")
+    (sub / "junk").mkdir()
+    for i in range(MAX_SUBMISSION_ENTRIES + 300):
+        os.symlink("/etc/passwd", sub / "junk" / f"{i:05d}")
+    payload = pack_submission(sub)
+    assert "variants" in LEFT_OUT_DIRS
+    assert not any(p.startswith("variants") for p in [*payload.files, *payload.dirs, *payload.skipped])
+    assert len(payload.files) + len(payload.dirs) + len(payload.skipped) <= MAX_SUBMISSION_ENTRIES
+    assert "lab.ipynb" in payload.files
+    assert payload.over == MAX_SUBMISSION_ENTRIES + 300 + 2 - MAX_SUBMISSION_ENTRIES
+
+    here = tmp_path / "here"
+    copy_submission(sub, here, leave_out=LEFT_OUT_DIRS)
+    there = tmp_path / "there"
+    copy_submission(unpack_submission(payload, tmp_path / "worker"), there, leave_out=LEFT_OUT_DIRS)
+    assert _tree(here) == _tree(there)

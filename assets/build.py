@@ -454,7 +454,7 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
                 "lines": [d["id"] for d in dialogue_cues],
                 "offset_ms": nat["dialogue_late_ms"],
                 "frames": round(nat["dialogue_late_ms"] / 1000 * FPS, 3),
-                "description": "every line starts late against the mouth movement",
+                "description": f"every line starts {'late' if late > 0 else 'early'} against the mouth movement",
             }
         )
     if nat["band"] and dialogue_cues:
@@ -480,7 +480,7 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
         sfx_l += y * g * np.cos(p) * np.sqrt(2)
         sfx_r += y * g * np.sin(p) * np.sqrt(2)
     for eid, off in nat["sfx_late"].items():
-        flaws.append({"kind": "sfx_late", "event": eid, "offset_ms": off, "description": "sound starts after the visual event"})
+        flaws.append({"kind": "sfx_late", "event": eid, "offset_ms": off, "description": "sound starts after the visual event" if off > 0 else "sound starts before the visual event"})
     for eid in nat["sfx_missing"]:
         flaws.append({"kind": "sfx_missing", "event": eid, "description": "the visual event has no sound at all"})
     # ambience

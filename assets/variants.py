@@ -227,8 +227,10 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
     build.write16(out / "native.wav", native)
     # lab 1 draws an offset for every layer (never a shared 0); one inside the sync window is measured but is no flaw
     # likewise music at least 10 LU under the dialogue and loudness within 1 LU of -14 LUFS are measured but no flaw
-    # (layerlab.course.variants.LAB1_FLAW_THRESHOLD_MS, LAB1_MUSIC_MIN_LU, LAB1_LOUDNESS_WINDOW_LU: the lab's own thresholds)
-    in_sync, music_min_lu, loudness_window_lu = 40.0, 10.0, 1.0
+    # (the lab's own thresholds, defined once in layerlab.course.variants)
+    from layerlab.course.variants import LAB1_FLAW_THRESHOLD_MS as in_sync
+    from layerlab.course.variants import LAB1_LOUDNESS_WINDOW_LU as loudness_window_lu
+    from layerlab.course.variants import LAB1_MUSIC_MIN_LU as music_min_lu
 
     def no_flaw(f: dict) -> bool:
         kind = f.get("kind")

@@ -659,3 +659,20 @@ def test_the_kits_dialogue_sync_meter_finds_the_stated_offsets_in_the_native_ren
     assert set(found) == set(truth)
     for lid, ms in truth.items():
         assert found[lid] is not None and abs(found[lid] - ms) <= 5.0, (lid, found[lid], ms)
+
+
+def test_a_flaws_description_says_early_or_late_as_its_offset_does(tmp_path):
+    """Lab 1 variants draw offsets either way; the truth's words must follow the sign (positive = late)."""
+    from layerlab.course.variants import build_variant
+
+    secret = b"3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e"
+    seen = set()
+    for sid in ("zed", "amy", "bob", "cy"):
+        build_variant("lab1_audit", sid, course=tmp_path, secret=secret)
+        truth = json.loads((tmp_path / "variants" / "lab1_audit" / sid / "truth.json").read_text())
+        for f in truth["cues"]["native"]["flaws"]:
+            if f["kind"] in ("dialogue_late", "sfx_late"):
+                word = "late" if f["offset_ms"] > 0 else "early"
+                seen.add(word)
+                assert (" after " if word == "late" else " before ") in f["description"] or word in f["description"], f
+    assert seen == {"late", "early"}, seen

@@ -35,7 +35,8 @@ from layerlab.paths import PACKAGE_DIR
 
 def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = None, student: str = "",
                      timeout_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
-                     figures: bool = True, source_notebook=None, zygote=None, sandbox: bool = True) -> SubmissionGrade:
+                     figures: bool = True, source_notebook=None, zygote=None, sandbox: bool = True,
+                     variant: "LearnerVariant | GradingError | None" = None) -> SubmissionGrade:
     """Grade one submission folder from scratch, out of the learner's kernel.
 
     The folder is copied, its notebook's solution cells run in a fresh process
@@ -66,6 +67,10 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     sandbox : bool
         Run the learner's code in bubblewrap (default). ``False`` forks it from the
         zygote with only the audit hook as a guard: for trusted work (``--no-sandbox``).
+    variant : LearnerVariant or GradingError, optional
+        The learner's own variant as the course folder holds it (:func:`learner_variant`), or the
+        error its look-up raised there: given by a Dask worker, which has no course folder.
+        Default: looked up in the course of ``submission_dir``.
 
     Returns
     -------
@@ -95,8 +100,12 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         if sandbox and needs_numba(nb_path):
             warm_numba_cache()  # once per grader process: each sandbox then copies it instead of compiling (~40 CPU s)
         course = course_of(sub, source_notebook)
-        variant = learner_variant(course, assignment, result.student, work)
+        if isinstance(variant, GradingError):
+            raise variant
+        if variant is None:
+            variant = learner_variant(course, assignment, result.student)
         if variant is not None:
+            place_variant(variant, work)
             spec = dict(spec, scene=str(variant.scene_dir))  # measured against the learner's own variant
         protect = protected_roots(course=course, workdir=work)
         if spec["kind"] == "mix":
@@ -154,13 +163,20 @@ class LearnerVariant:
     student: str
     scene_dir: Path
     truth: dict
+    public_dir: Path
+    """The learner's public variant folder (holding ``scenes/<scene>/``), as released to them."""
+
+
+def place_variant(variant: LearnerVariant, work: Path) -> None:
+    """Copy the learner's own public variant to ``work/variants/<student>/`` (the only one there), where the lab's
+    set-up cell finds it in the re-run."""
+    shutil.copytree(variant.public_dir, Path(work) / "variants" / variant.student)
 
 
 def learner_variant(course, assignment: str, student: str, work: Path | None = None) -> LearnerVariant | None:
     """Find the variant of ``student`` in the course (by the gradebook's id, never the submission's files).
 
-    When ``work`` is given, the learner's own public variant is copied to
-    ``work/variants/<student>/`` (the only one there), where the lab's set-up cell finds it.
+    When ``work`` is given, the variant is also placed there (:func:`place_variant`).
 
     Returns
     -------
@@ -185,10 +201,10 @@ def learner_variant(course, assignment: str, student: str, work: Path | None = N
         raise GradingError(f"no variant of {assignment} for student {student!r} in {course}; build it with "
                            f"`layerlab variants build {assignment} --course {course} --students {student}` and grade again.")
     doc = json.loads(truth_file.read_text(encoding="utf-8"))
-    scene_dir = public / "scenes" / doc["params"]["scene"]
+    variant = LearnerVariant(student, public / "scenes" / doc["params"]["scene"], doc["cues"], public)
     if work is not None:
-        shutil.copytree(public, Path(work) / "variants" / student)
-    return LearnerVariant(student, scene_dir, doc["cues"])
+        place_variant(variant, work)
+    return variant
 
 
 @dataclass

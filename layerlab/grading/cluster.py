@@ -34,9 +34,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerlab.errors import GraderError, InputError
+from layerlab.errors import GraderError, GradingError, InputError
 from layerlab.grading.results import ItemGrade, SubmissionGrade
-from layerlab.grading.submission import LEFT_OUT_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, submission_entries, submission_hash
+from layerlab.grading.submission import LEFT_OUT_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, course_of, submission_entries, submission_hash
 
 #: Where a skipped entry (symlink, device, oversized file) points on the worker: nowhere.
 _SKIPPED_TARGET = "/nonexistent/layerlab-skipped-by-the-client"
@@ -138,6 +138,42 @@ def unpack_submission(payload: SubmissionPayload, dst) -> Path:
     return dst
 
 
+@dataclass
+class VariantPayload:
+    """The graded learner's own variant as bytes: what a worker, which has no course folder, grades against.
+
+    Attributes
+    ----------
+    student : str
+        The gradebook's id.
+    files : SubmissionPayload
+        The learner's public variant folder (``scenes/<scene>/`` and the rest), as released to them.
+    scene : str
+        The scene id inside it.
+    truth : dict
+        The complete (true) cue sheet of the variant, from the course folder.
+    """
+
+    student: str
+    files: SubmissionPayload
+    scene: str
+    truth: dict
+
+
+def pack_variant(variant) -> VariantPayload:
+    """Read a :class:`~layerlab.grading.batch.LearnerVariant` of the course folder into bytes."""
+    return VariantPayload(variant.student, pack_submission(variant.public_dir), variant.scene_dir.name, variant.truth)
+
+
+def unpack_variant(payload: VariantPayload, dst):
+    """Write a :class:`VariantPayload` into the empty folder ``dst``; return the worker's
+    :class:`~layerlab.grading.batch.LearnerVariant` (its scene folder inside ``dst``)."""
+    from layerlab.grading.batch import LearnerVariant
+
+    public = unpack_submission(payload.files, dst)
+    return LearnerVariant(payload.student, public / "scenes" / payload.scene, payload.truth, public)
+
+
 _worker_root: Path | None = None
 _worker_lock = threading.Lock()
 
@@ -157,7 +193,7 @@ def _root() -> Path:
 
 def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, student: str,
                   timeout_s: float | None, memory_mb: float, source_notebook: bytes | None,
-                  notebook_name: str) -> dict:
+                  notebook_name: str, variant: "VariantPayload | GradingError | None" = None) -> dict:
     """Grade one packed submission on this machine (runs on a Dask worker).
 
     Parameters
@@ -172,6 +208,9 @@ def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, 
         The instructor's source notebook (its locked cells replace the learner's).
     notebook_name : str
         The notebook's file name (``lab2_hybrid_mix.ipynb``).
+    variant : VariantPayload or GradingError, optional
+        The learner's own variant from the client's course folder, or the error its look-up raised
+        there (the course has variants but none for this learner); None when the course has none.
 
     Returns
     -------
@@ -185,21 +224,25 @@ def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, 
     task = uuid.uuid4().hex
     adir = root / "submitted" / task / assignment  # course_of(adir) is the worker's root: protected like a course
     src_dir = root / "source" / task
+    variant_dir = root / "variants" / task
     try:
         unpack_submission(payload, adir)
+        if isinstance(variant, VariantPayload):
+            variant = unpack_variant(variant, variant_dir)
         src = None
         if source_notebook is not None:
             src_dir.mkdir(parents=True)
             src = src_dir / notebook_name
             src.write_bytes(source_notebook)
         g = grade_here(adir, assignment=assignment, rubric=rubric, student=student, timeout_s=timeout_s,
-                       memory_mb=memory_mb, source_notebook=src)
+                       memory_mb=memory_mb, source_notebook=src, variant=variant)
         g.student = student
         g.submission_sha256 = payload.sha256
         return g.to_dict()
     finally:
         shutil.rmtree(adir.parent, ignore_errors=True)
         shutil.rmtree(src_dir, ignore_errors=True)
+        shutil.rmtree(variant_dir, ignore_errors=True)
 
 
 def _not_graded(spec_items: list[dict], assignment: str, student: str, why: str) -> SubmissionGrade:
@@ -275,10 +318,16 @@ class DaskGrader:
         """Pack one submission, grade it on the cluster, return its grade (same signature as ``grade_here``)."""
         from distributed import KilledWorker
 
+        from layerlab.grading.batch import learner_variant
         from layerlab.grading.rubric import assignment_spec
 
         spec = assignment_spec(assignment, rubric)
         payload = pack_submission(submission_dir)
+        try:  # the worker has no course folder: the learner's own variant travels with the submission
+            found = learner_variant(course_of(Path(submission_dir), source_notebook), assignment, student)
+            variant = pack_variant(found) if found is not None else None
+        except GradingError as exc:
+            variant = exc
         src = None
         if source_notebook is not None:
             key = str(source_notebook)
@@ -287,7 +336,7 @@ class DaskGrader:
             src = self._source_cache[key]
         future = self.client.submit(grade_payload, payload, assignment=assignment, rubric=rubric, student=student,
                                     timeout_s=timeout_s, memory_mb=memory_mb, source_notebook=src,
-                                    notebook_name=f"{spec['notebook']}.ipynb", pure=False,
+                                    notebook_name=f"{spec['notebook']}.ipynb", variant=variant, pure=False,
                                     key=f"grade-{assignment}-{student}-{uuid.uuid4().hex[:8]}")
         try:
             return SubmissionGrade.from_dict(future.result())

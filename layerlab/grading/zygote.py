@@ -42,7 +42,7 @@ import time
 import traceback
 from pathlib import Path
 
-from layerlab.errors import LayerLabError, ZygoteError
+from layerlab.errors import ZygoteError
 from layerlab.grading.runner import flush_and_exit
 
 PRELOAD = ("numpy", "scipy.signal", "scipy.fft", "scipy.ndimage", "soundfile", "pyloudnorm", "matplotlib",

@@ -15,6 +15,7 @@ submission the dead worker held must be graded (not blamed on the learner).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -225,3 +226,27 @@ def test_a_packed_submission_leaves_out_what_the_local_grader_leaves_out(tmp_pat
     there = tmp_path / "there"
     copy_submission(unpack_submission(payload, tmp_path / "worker"), there, leave_out=LEFT_OUT_DIRS)
     assert _tree(here) == _tree(there)
+
+
+@pytest.mark.slow
+def test_a_variant_course_is_graded_on_the_cluster_against_each_learners_own_variant(tmp_path, dask_cluster):
+    """Workers have no course folder: the learner's variant (and the refusal when it is missing) must travel with the
+    submission, so a variant course grades on the cluster exactly as with --jobs, never against the teaching scene."""
+    from layerlab.course.variants import build_variant
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    build_class(a, {"s01_ref": CLASS["s01_ref"], "s04_sfx_late": CLASS["s04_sfx_late"]})
+    build_variant(LAB2, "s01_ref", course=a, secret=b"9c2e7a41f0b85d36e1a94c7f2b60d8e3")  # none for s04_sfx_late
+    shutil.copytree(a, b)
+    base = [sys.executable, "-m", "layerlab.cli", "grade", LAB2, "--timeout", "180", "--no-feedback"]  # a cap, not a race
+    local = subprocess.run(base + ["--course", str(a), "--jobs", "1"], capture_output=True, text=True, env=_env(), timeout=900)
+    assert local.returncode == 0, local.stderr[-3000:]
+    remote = subprocess.run(base + ["--course", str(b), "--scheduler", dask_cluster.address], capture_output=True, text=True,
+                            env=_env(), timeout=900)
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    here, there = (json.loads(json.dumps(_stored(c)).replace(str(c), "<course>")) for c in (a, b))
+    assert there == here
+    assert "own variant" in (b / "reports" / LAB2 / "results" / "s01_ref.json").read_text()  # the worker's re-run found it
+    missing = there["s04_sfx_late"]
+    assert "no variant of lab2_hybrid_mix for student 's04_sfx_late'" in missing["error"]
+    assert all(points == 0 for _, points, _ in missing["items"])

@@ -100,7 +100,10 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         meter = analyse(x, int(sample_rate))  # the meter's own analysis: its loudness and its whole-clip flag
         lufs, whole_clip = float(meter.integrated()), bool(meter.whole_clip)
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
-        steady = not silent and not has_distinct_sounds(x, sample_rate=sample_rate)
+        onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
+        # steady: no frame stands 6 dB out of the floor and no onset rises 6 dB in any band the onset detector
+        # watches (a limited music bed's hi-hats may rise only over 1 kHz): nothing to pair a picture event with
+        steady = not silent and not onsets and not has_distinct_sounds(x, sample_rate=sample_rate)
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
         voice, voice_unjudged = False, ""
@@ -129,7 +132,6 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         if band_unjudged:
             lo_cliff = hi_cliff = None
         nf, snr = noise_floor(x, sample_rate=sample_rate)
-        onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
         dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),

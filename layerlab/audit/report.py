@@ -144,7 +144,8 @@ class AuditReport:
         Digital silence: no sound to pair with the picture events, so no offsets (no sync verdict).
     steady : bool
         A steady track (noise, hum, a held tone): no 20 ms frame rises 6 dB over the floor
-        (:func:`layerlab.audit.sound.has_distinct_sounds`); no offsets, and no voice band from the cued lines.
+        (:func:`layerlab.audit.sound.has_distinct_sounds`) and no audio onset was found; no offsets, and no
+        voice band from the cued lines.
     band_unjudged : str
         Why no band-limit verdict was made ("" when one was): a clip too short for the band spectrum, or too
         little spectral spread (a few pure tones).
@@ -195,7 +196,7 @@ class AuditReport:
         return self.integrated_lufs - self.target_lufs
 
     def to_dict(self) -> dict:
-        """JSON-ready dictionary of every field, plus ``loudness_error_lu``."""
+        """JSON-ready dictionary of every field, plus ``loudness_error_lu``, ``band_limited`` and ``sync_judged``."""
         d = asdict(self)
         d["sync_window"] = self.sync_window.describe()
         d["loudness_error_lu"] = self.loudness_error_lu
@@ -241,7 +242,7 @@ class AuditReport:
                  f"  noise      {noise}"]
         if self.steady:
             lines.append("  sound      steady throughout, no distinct sounds: no 20 ms frame rises 6 dB over the floor "
-                         "(noise, hum or a held tone)")
+                         "and no onset (noise, hum or a held tone)")
         for d in self.dropouts:
             where = f" (octave at {d['band_hz']:g} Hz)" if d.get("band_hz") else ""
             lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the ambience bed falls "

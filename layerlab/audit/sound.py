@@ -64,13 +64,14 @@ def _refine(env: np.ndarray, c: int, *, before_ms: int = 40, after_ms: int = 40)
 def _rise_db(env: np.ndarray, c: int, span_ms: int = 50) -> float:
     """Level of the ``span_ms`` after ``c`` over the ``span_ms`` before it, in dB (power means).
 
-    0 within the first 7 ms of the track (nothing before to rise out of: the start of the file, or a
-    filter's start-up, is not a sound's onset) and within ``span_ms`` of its end: the rise is measured on a whole
-    ``span_ms`` after the onset, so a clip cut off (a 0.3 s tone's end) is not a sound starting.
+    0 within ``span_ms`` of either end of the track: the rise is measured on a whole ``span_ms`` before and
+    after the onset. So the start of the file, or an octave filter's start-up under a sound already playing
+    (white noise from sample 0 read as a 15 dB onset at 7 ms), is not a sound's onset, and neither is a clip
+    cut off (a 0.3 s tone's end).
     """
     pre = env[max(0, c - span_ms) : max(0, c - 2)]
     post = env[c : c + span_ms]
-    if pre.size < 5 or post.size < span_ms:
+    if pre.size < span_ms - 2 or post.size < span_ms:
         return 0.0
     return float(10 * np.log10(post.mean() / pre.mean()))
 

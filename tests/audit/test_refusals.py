@@ -50,6 +50,19 @@ def test_white_noise_is_steady_with_no_sync_and_no_voice_band_claim(tmp_path):
     beeps = 0.003 * np.sin(2 * np.pi * 60 * np.arange(2 * SR) / SR)
     beeps[SR : SR + 4800] += 0.5 * np.sin(2 * np.pi * 1000 * np.arange(4800) / SR)
     assert not audit_audio(_stereo(beeps)).steady
+    # a held chord with soft hi-hats: no 20 ms frame rises 6 dB, but each hat rises over 1 kHz: six onsets, not steady
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * SR) / SR
+    hats = signal.sosfilt(signal.butter(4, 3000.0, btype="highpass", fs=SR, output="sos"), rng.standard_normal(t.size))
+    decay = np.zeros(t.size)
+    for s in np.arange(0.25, 3.0, 0.5):
+        i = int(s * SR)
+        decay[i : i + 1440] = np.exp(-np.arange(1440) / (0.008 * SR))
+    chord = _stereo(0.3 * np.sin(2 * np.pi * 110 * t) + 0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * hats * decay)
+    from layerlab.audit import has_distinct_sounds
+
+    r = audit_audio(chord)
+    assert not has_distinct_sounds(chord) and len(r.onsets) == 6 and not r.steady
 
 
 def test_a_clip_shorter_than_one_block_says_so_and_makes_no_band_or_onset_claim(tmp_path):
@@ -145,7 +158,7 @@ def test_one_tone_has_no_band_limit_in_either_container_but_a_telephone_voice_ha
     """A 440 Hz tone: no band to judge, so no band-limit claim as WAV or as AAC (.m4a flipped it before). Speech-like
     noise band-passed to 300-3400 Hz is band-limited in both; full-band speech-like noise is not, in either: AAC's
     own low-pass (15-20 kHz) lies above the 6 kHz the high-edge search stops at."""
-    for wav_or_m4a in _m4a(tmp_path, "tone", _tone(2.0)):
+    for wav_or_m4a in reversed(_m4a(tmp_path, "tone", _tone(2.0))):  # the .m4a first: it read band-limited
         r = audit_clip(wav_or_m4a)
         assert not r.band_limited and "spectral spread" in r.to_text().splitlines()[3], (wav_or_m4a, r.to_text())
     rng = np.random.default_rng(5)
@@ -155,6 +168,7 @@ def test_one_tone_has_no_band_limit_in_either_container_but_a_telephone_voice_ha
     for wav_or_m4a in _m4a(tmp_path, "tel", tel):
         r = audit_clip(wav_or_m4a)
         assert r.band_limited and r.band_high_cliff_hz == pytest.approx(3400.0, rel=0.1), (wav_or_m4a, r.to_text())
-    for wav_or_m4a in _m4a(tmp_path, "full", voice):
+    white = 0.1 * rng.standard_normal(2 * SR)
+    for wav_or_m4a in _m4a(tmp_path, "full", voice) + _m4a(tmp_path, "white", white):
         r = audit_clip(wav_or_m4a)
         assert not r.band_limited and "spectral spread" not in r.to_text(), (wav_or_m4a, r.to_text())

@@ -247,10 +247,10 @@ def run(args) -> int:
             beside = Path(args.clip).parent / "cues.json"  # a kit scene's native.mp4 sits beside its cue sheet
             if beside.is_file():
                 try:
-                    cues = read_cue_lines(beside)
+                    cues = read_cue_lines(beside, fix="the cue sheet beside the clip was not used (fix it, or pass "
+                                          "the right one with --cues).")
                 except LayerLabError as exc:
-                    print(f"layerlab audit: warning: {exc} The cue sheet beside the clip was not used.",
-                          file=sys.stderr)
+                    print(f"layerlab audit: warning: {exc}", file=sys.stderr)
         report = audit_clip(args.clip, target=args.target, cues=cues)
     except LayerLabError as exc:
         print(f"layerlab audit: error: {exc}", file=sys.stderr)

@@ -79,12 +79,15 @@ class CueLines:
                                  f"({duration_s:.1f} s): it is not this clip's cue sheet; {FIX}")
 
 
-def read_cue_lines(path) -> CueLines:
+def read_cue_lines(path, *, fix: str = "fix the file, or give a scene's cues.json.") -> CueLines:
     """Read the dialogue lines of a cue sheet.
 
     Parameters
     ----------
     path : str or Path
+    fix : str
+        What the one-line message ends with: how to fix it (the command line says, for a cue sheet found beside
+        the clip, that it was not used).
 
     Returns
     -------
@@ -100,12 +103,11 @@ def read_cue_lines(path) -> CueLines:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); give a scene's cues.json.") from None
+        raise InputError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); {fix}") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); "
-                         "fix it there, or give a scene's cues.json.") from None
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); {fix}") from None
     try:
         lines = [(str(d.get("id", k + 1)), float(d["start_s"]), float(d["end_s"])) for k, d in enumerate(raw["dialogue"])]
         scene = raw.get("scene")
@@ -113,5 +115,5 @@ def read_cue_lines(path) -> CueLines:
         duration = None if duration is None else float(duration)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: needs a 'dialogue' list of lines with start_s and end_s in seconds ({exc!r}); "
-                         "give a scene's cues.json.") from None
+                         f"{fix}") from None
     return CueLines(path=str(path), lines=lines, scene=None if scene is None else str(scene), duration_s=duration)

@@ -445,7 +445,7 @@ def has_distinct_sounds(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: floa
     -----
     The same active-frame rule as :func:`noise_floor` (whose signal-to-noise is then 0). Why 6 dB: the level of
     a stationary noise measured over T = 20 ms in a bandwidth B scatters with a normalised random error of
-    1/sqrt(BT) in power (Bendat & Piersol, *Random Data*, 4th ed., 2010, eq. 8.117): white noise at 48 kHz
+    1/sqrt(BT) in power (Bendat & Piersol, *Random Data*, 4th ed., 2010, ch. 8): white noise at 48 kHz
     (BT = 480) moves about 0.2 dB from frame to frame, a 1 kHz-wide hiss (BT = 20) about 1 dB, so none of their
     frames reaches 6 dB over the 10th percentile; an onset the audit pairs with a picture event must itself
     rise ``MIN_ONSET_RISE_DB`` (6 dB). Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
@@ -660,8 +660,9 @@ def spectral_spread_bands(audio, *, sample_rate: int = SAMPLE_RATE, range_db: fl
     Returns
     -------
     int
-        0 for silence; 1-3 for a pure tone (its band and the Hann window's leakage beside it), a few per tone for a
-        few tones; about 40 for a voice band-passed to 300-3400 Hz, over 100 for white noise.
+        0 for silence; 2 for a 440 Hz tone (its band and the Hann window's leakage beside it), 6 for a triad;
+        about 50 for speech-like noise band-passed to 300-3400 Hz, over 100 for white noise (at 48 kHz). More than
+        about six pure tones spread over octaves count as a band.
 
     Raises
     ------

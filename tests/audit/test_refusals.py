@@ -161,6 +161,9 @@ def test_one_tone_has_no_band_limit_in_either_container_but_a_telephone_voice_ha
     for wav_or_m4a in reversed(_m4a(tmp_path, "tone", _tone(2.0))):  # the .m4a first: it read band-limited
         r = audit_clip(wav_or_m4a)
         assert not r.band_limited and "spectral spread" in r.to_text().splitlines()[3], (wav_or_m4a, r.to_text())
+    triad = _stereo(_tone(2.0, 440.0) + _tone(2.0, 554.37) + _tone(2.0, 659.26))  # a few pure tones: no band either
+    r = audit_audio(triad)
+    assert not r.band_limited and "spectral spread" in r.to_text().splitlines()[3], r.to_text()
     rng = np.random.default_rng(5)
     voice = signal.lfilter([1.0], [1.0, -np.exp(-2 * np.pi * 500 / SR)], rng.standard_normal(3 * SR))
     voice *= (0.6 + 0.4 * np.sin(2 * np.pi * 4 * np.arange(voice.size) / SR)) * 0.05 / voice.std()

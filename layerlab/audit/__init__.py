@@ -88,6 +88,16 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     ------
     InputError
         Audio that is not finite, or too short to measure.
+
+    Notes
+    -----
+    What cannot be judged is not: a clip under one 400 ms block carries the meter's whole-clip flag
+    (``whole_clip``, the analysis ``layerlab measure`` uses); digital silence is ``silent``; a track with no
+    frame 6 dB over its floor and no onset is ``steady`` (:func:`~layerlab.audit.sound.has_distinct_sounds`) and
+    gives no voice band from cued lines; a clip shorter than one band-spectrum segment
+    (:data:`~layerlab.audit.sound.BAND_SEGMENT`, 0.34 s) or with too little spectral spread
+    (:func:`~layerlab.audit.sound.spectral_spread_bands`: a few pure tones) gets no band-limit verdict, and
+    ``band_unjudged`` says why.
     """
     from layerlab.measure.loudness import analyse, true_peak_dbtp
     from layerlab.measure.targets import get_profile

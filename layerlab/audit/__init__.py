@@ -18,8 +18,16 @@
   optimal assignment so each visual event gets an offset (positive: the sound
   is late), flagged against EBU R37.
 
+It refuses what it cannot judge, and says why: no sync verdict on a silent or
+steady track (noise, hum, a held tone: nothing rises 6 dB over the floor),
+no voice band from cued lines on a steady track, no band-limit verdict on a
+clip shorter than the band spectrum's segment (0.34 s) or on a few pure tones
+(too little spectral spread); a clip under one 400 ms block carries
+``layerlab measure``'s whole-clip flag. A cue sheet that is not the clip's
+(another length, lines past its end) is refused (:mod:`~layerlab.audit.cues`).
+
 The package: :mod:`~layerlab.audit.report` (results), :mod:`~layerlab.audit.picture`,
-:mod:`~layerlab.audit.sound`, :mod:`~layerlab.audit.pairing`; decoding is
+:mod:`~layerlab.audit.sound`, :mod:`~layerlab.audit.pairing`, :mod:`~layerlab.audit.cues`; decoding is
 :mod:`layerlab.io.video`.
 
 Everything here is an estimate made without a cue sheet; on the kit's own
@@ -35,6 +43,8 @@ import io
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from layerlab.errors import LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
@@ -42,11 +52,14 @@ from layerlab.measure.sync import EBU_R37, get_sync_window
 from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
-from layerlab.audit.sound import band_cliffs, band_limits, bed_dropouts, detect_audio_onsets, dialogue_band, foreground_band_limits, noise_floor
+from layerlab.audit.cues import CueLines, read_cue_lines
+from layerlab.audit.sound import (BAND_SEGMENT, MIN_SPREAD_BANDS, SPREAD_RANGE_DB, band_cliffs, band_limits, bed_dropouts,
+                                  detect_audio_onsets, dialogue_band, foreground_band_limits, has_distinct_sounds,
+                                  noise_floor, spectral_spread_bands)
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
            "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "dialogue_band", "foreground_band_limits", "noise_floor",
-           "pair_events", "read_video_frames"]
+           "has_distinct_sounds", "spectral_spread_bands", "pair_events", "read_video_frames", "CueLines", "read_cue_lines"]
 
 
 def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "",
@@ -75,20 +88,38 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     ------
     InputError
         Audio that is not finite, or too short to measure.
+
+    Notes
+    -----
+    What cannot be judged is not: a clip under one 400 ms block carries the meter's whole-clip flag
+    (``whole_clip``, the analysis ``layerlab measure`` uses); digital silence is ``silent``; a track with no
+    frame 6 dB over its floor and no onset is ``steady`` (:func:`~layerlab.audit.sound.has_distinct_sounds`) and
+    gives no voice band from cued lines; a clip shorter than one band-spectrum segment
+    (:data:`~layerlab.audit.sound.BAND_SEGMENT`, 0.34 s) or with too little spectral spread
+    (:func:`~layerlab.audit.sound.spectral_spread_bands`: a few pure tones) gets no band-limit verdict, and
+    ``band_unjudged`` says why.
     """
-    from layerlab.measure.loudness import integrated_loudness, true_peak_dbtp
+    from layerlab.measure.loudness import analyse, true_peak_dbtp
     from layerlab.measure.targets import get_profile
 
     x = validate_audio(audio, name=path or "audio")
     prof = get_profile(target)
+    silent = not bool(np.any(x))
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        lufs = float(integrated_loudness(x, sample_rate=sample_rate))
+        meter = analyse(x, int(sample_rate))  # the meter's own analysis: its loudness and its whole-clip flag
+        lufs, whole_clip = float(meter.integrated()), bool(meter.whole_clip)
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
+        onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
+        # steady: no frame stands 6 dB out of the floor and no onset rises 6 dB in any band the onset detector
+        # watches (a limited music bed's hi-hats may rise only over 1 kHz): nothing to pair a picture event with
+        steady = not silent and not onsets and not has_distinct_sounds(x, sample_rate=sample_rate)
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
-        voice = False
-        if dialogue_lines_s:
+        voice, voice_unjudged = False, ""
+        if dialogue_lines_s and steady:
+            voice_unjudged = "the track is steady, nothing in the lines stands out of the bed"
+        elif dialogue_lines_s:
             v_lo, v_hi, v_lo_cliff, v_hi_cliff = dialogue_band(x, lines_s=dialogue_lines_s, sample_rate=sample_rate,
                                                                with_cliffs=True)
             voice = v_lo == v_lo and v_hi == v_hi  # not NaN: the voice was measured
@@ -96,17 +127,32 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
                 lo, hi = v_lo, v_hi
                 lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
                 hi_cliff = hi_cliff if v_hi_cliff is None else v_hi_cliff
+        band_unjudged = ""
+        if silent:
+            pass
+        elif x.shape[0] < BAND_SEGMENT:
+            band_unjudged = (f"too short to judge ({x.shape[0] / sample_rate:.2f} s; the band spectrum needs "
+                             f"{BAND_SEGMENT / sample_rate:.2f} s)")
+        else:
+            spread = spectral_spread_bands(x, sample_rate=sample_rate)
+            if spread < MIN_SPREAD_BANDS:
+                band_unjudged = (f"too little spectral spread ({spread} 1/12-octave bands within "
+                                 f"{SPREAD_RANGE_DB:g} dB of the loudest, under an octave's {MIN_SPREAD_BANDS}): "
+                                 "a few pure tones have no band to judge")
+        if band_unjudged:
+            lo_cliff = hi_cliff = None
         nf, snr = noise_floor(x, sample_rate=sample_rate)
-        onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
         dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),
                        band_low_hz=lo, band_high_hz=hi, noise_floor_dbfs=nf, snr_db=snr, onsets=onsets,
-                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff, band_of_voice=voice)
+                       dropouts=dropouts, band_low_cliff_hz=lo_cliff, band_high_cliff_hz=hi_cliff, band_of_voice=voice,
+                       whole_clip=whole_clip, silent=silent, steady=steady, band_unjudged=band_unjudged,
+                       voice_unjudged=voice_unjudged)
 
 
 def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 45.0, sync_window=EBU_R37,
-               dialogue_lines_s=None) -> AuditReport:
+               dialogue_lines_s=None, cues: CueLines | None = None) -> AuditReport:
     """Audit the native audio of a video clip (an MP4 from any video model).
 
     Parameters
@@ -122,6 +168,9 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         Window the offsets are flagged against (EBU R37: -40..+60 ms).
     dialogue_lines_s : sequence of (float, float), optional
         The cue sheet's lines (start_s, end_s): the band reported is the voice's (see :func:`audit_audio`).
+    cues : CueLines, optional
+        A cue sheet read with :func:`~layerlab.audit.cues.read_cue_lines` (instead of ``dialogue_lines_s``):
+        its lines are used once it is known to fit the clip (:meth:`CueLines.check_fits`).
 
     Returns
     -------
@@ -131,9 +180,14 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     ------
     AudioError
         The file is missing, has no audio track, or cannot be decoded.
+    InputError
+        ``cues`` that are not this clip's (another length, or lines past its end).
 
     Notes
     -----
+    With no sound (digital silence) or no distinct sound (a steady track, see
+    :func:`~layerlab.audit.sound.has_distinct_sounds`) there is nothing to pair the picture events with:
+    no offsets, and the report says why (``sync_judged`` is False).
     Picture and sound are put on one clock: frames carry their presentation
     times and the audio is padded to the picture's time 0 when its stream
     starts later (:mod:`layerlab.io.video`).
@@ -143,11 +197,13 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     window = get_sync_window(sync_window)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         audio = load_audio(path, sample_rate=SAMPLE_RATE, resample=True)
+        dialogue_lines_s = _fitting_lines(cues, audio, dialogue_lines_s)
         report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
         report.sync_window = window
         return report
     video = read_video(path)
     audio = read_clip_audio(path, sample_rate=SAMPLE_RATE)
+    dialogue_lines_s = _fitting_lines(cues, audio, dialogue_lines_s)
     report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
     report.audio_start_s = audio_start_s(path)
     events = detect_visual_events(video.frames, fps=video.nominal_fps, times_s=video.times_s,
@@ -156,8 +212,16 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     report.variable_frame_rate = video.variable_rate
     report.visual_events = events
     report.sync_window = window
-    report.offsets = pair_events(events, report.onsets, window=window)
+    report.offsets = pair_events(events, report.onsets, window=window) if report.sync_judged else []
     return report
+
+
+def _fitting_lines(cues, audio, dialogue_lines_s):
+    """The cue sheet's line spans once it is known to fit the clip (else ``dialogue_lines_s``)."""
+    if cues is None:
+        return dialogue_lines_s
+    cues.check_fits(audio.shape[0] / SAMPLE_RATE)
+    return cues.spans_s
 
 
 # ------------------------------------------------------------------------------ command line
@@ -168,38 +232,36 @@ def configure(parser) -> None:
     parser.add_argument("clip", help="an MP4 (or other video) with an audio track, or an audio file")
     parser.add_argument("--target", default="streaming", help="delivery profile to compare the loudness with")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--cues", metavar="CUES_JSON", help="a cue sheet (cues.json): its dialogue lines' start_s/end_s "
-                        "give the voice's band (the lines' spectrum minus the beds' between them); "
-                        "default: the cues.json beside the clip, if there is one (a kit scene's native.mp4)")
-
-
-def _cue_lines(path, *, quiet: bool = False) -> list | None:
-    """The (start_s, end_s) of each dialogue line of a cue sheet; InputError in one line when it has none
-    (None instead when ``quiet``: a cues.json found beside the clip, not one asked for)."""
-    import json
-
-    from layerlab.errors import InputError
-
-    try:
-        raw = json.loads(Path(path).read_text())
-        return [(float(d["start_s"]), float(d["end_s"])) for d in raw["dialogue"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        if quiet:
-            return None
-        raise InputError(f"{path}: needs a 'dialogue' list of lines with start_s and end_s in seconds ({exc!r}); "
-                         "give a scene's cues.json.") from None
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--cues", metavar="CUES_JSON", help="a cue sheet (cues.json): its dialogue lines' start_s/end_s "
+                       "give the voice's band (the lines' spectrum minus the beds' between them); "
+                       "default: the cues.json beside the clip, if there is one (a kit scene's native.mp4). "
+                       "A cue sheet of another length, or with lines past the clip's end, is refused")
+    which.add_argument("--no-cues", action="store_true", help="ignore a cues.json beside the clip")
 
 
 def run(args) -> int:
-    """``layerlab audit``: print the report; exit 0, or 2 with one line when the clip cannot be read."""
+    """``layerlab audit``: print the report; exit 0, or 2 with one line when the clip or the cue sheet cannot be used.
+
+    A report with no verdict (no sound, or a steady track, under the picture events) exits 0 like any report.
+    A cues.json beside the clip that cannot be read is not used, with one warning line on stderr.
+    """
     import json
     import sys
 
     try:
-        cues = getattr(args, "cues", None)
-        beside = Path(args.clip).parent / "cues.json"  # a kit scene's native.mp4 sits beside its cue sheet
-        lines = _cue_lines(cues) if cues else (_cue_lines(beside, quiet=True) if beside.is_file() else None)
-        report = audit_clip(args.clip, target=args.target, dialogue_lines_s=lines)
+        cues = None
+        if getattr(args, "cues", None):
+            cues = read_cue_lines(args.cues)
+        elif not getattr(args, "no_cues", False):
+            beside = Path(args.clip).parent / "cues.json"  # a kit scene's native.mp4 sits beside its cue sheet
+            if beside.is_file():
+                try:
+                    cues = read_cue_lines(beside, fix="the cue sheet beside the clip was not used (fix it, or pass "
+                                          "the right one with --cues).")
+                except LayerLabError as exc:
+                    print(f"layerlab audit: warning: {exc}", file=sys.stderr)
+        report = audit_clip(args.clip, target=args.target, cues=cues)
     except LayerLabError as exc:
         print(f"layerlab audit: error: {exc}", file=sys.stderr)
         return 2

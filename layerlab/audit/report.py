@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from layerlab.measure.loudness import WHOLE_CLIP_NOTE
 from layerlab.measure.sync import EBU_R37, SyncWindow
 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "clean_json"]
@@ -136,6 +137,20 @@ class AuditReport:
         One per visual event.
     sync_window : SyncWindow
         The window offsets are flagged against (EBU R37).
+    whole_clip : bool
+        The clip is shorter than one 400 ms block: its loudness is the whole clip's, measured as one block (the
+        flag of ``layerlab measure``, :attr:`layerlab.measure.loudness.LoudnessAnalysis.whole_clip`).
+    silent : bool
+        Digital silence: no sound to pair with the picture events, so no offsets (no sync verdict).
+    steady : bool
+        A steady track (noise, hum, a held tone): no 20 ms frame rises 6 dB over the floor
+        (:func:`layerlab.audit.sound.has_distinct_sounds`) and no audio onset was found; no offsets, and no
+        voice band from the cued lines.
+    band_unjudged : str
+        Why no band-limit verdict was made ("" when one was): a clip too short for the band spectrum, or too
+        little spectral spread (a few pure tones).
+    voice_unjudged : str
+        Why the cued lines gave no voice band ("" when they did, or none were given).
     """
 
     path: str
@@ -159,6 +174,16 @@ class AuditReport:
     onsets: list = field(default_factory=list)
     offsets: list = field(default_factory=list)
     sync_window: SyncWindow = EBU_R37
+    whole_clip: bool = False
+    silent: bool = False
+    steady: bool = False
+    band_unjudged: str = ""
+    voice_unjudged: str = ""
+
+    @property
+    def sync_judged(self) -> bool:
+        """False when the track has no sound (silence) or no distinct sound (steady): then no offsets."""
+        return not (self.silent or self.steady)
 
     @property
     def band_limited(self) -> bool:
@@ -171,11 +196,12 @@ class AuditReport:
         return self.integrated_lufs - self.target_lufs
 
     def to_dict(self) -> dict:
-        """JSON-ready dictionary of every field, plus ``loudness_error_lu``."""
+        """JSON-ready dictionary of every field, plus ``loudness_error_lu``, ``band_limited`` and ``sync_judged``."""
         d = asdict(self)
         d["sync_window"] = self.sync_window.describe()
         d["loudness_error_lu"] = self.loudness_error_lu
         d["band_limited"] = self.band_limited
+        d["sync_judged"] = self.sync_judged
         return clean_json(d)
 
     def to_text(self) -> str:
@@ -183,7 +209,7 @@ class AuditReport:
         band_limited = self.band_limited
         if math.isfinite(self.integrated_lufs):
             loudness = (f"{self.integrated_lufs:6.1f} LUFS (target {self.target_lufs:g}; "
-                        f"{self.loudness_error_lu:+.1f} LU)")
+                        f"{self.loudness_error_lu:+.1f} LU)") + (f" ({WHOLE_CLIP_NOTE})" if self.whole_clip else "")
         else:
             loudness = f"   n/a (nothing above BS.1770's -70 LUFS gate; target {self.target_lufs:g} LUFS)"
         if math.isfinite(self.true_peak_dbtp):
@@ -198,7 +224,9 @@ class AuditReport:
                     ")" if band_limited else "; no cliff: where it ends it sinks under the beds)")
                 if self.band_of_voice else "") + (
                 f"  <- band-limited (telephone-like?): the spectrum falls off a cliff at its {side} edge"
-                if band_limited else "")
+                if band_limited else "") + (
+                f" (no band-limit verdict: {self.band_unjudged})" if self.band_unjudged else "") + (
+                f" (no voice band from the cued lines: {self.voice_unjudged})" if self.voice_unjudged else "")
         else:
             band = "n/a (no sound)"
         # the dB conversion floors silence at -200 dBFS (layerlab.measure.envelopes): not a level to print
@@ -212,6 +240,9 @@ class AuditReport:
                  f"  true peak  {peak}",
                  f"  band       {band}",
                  f"  noise      {noise}"]
+        if self.steady:
+            lines.append("  sound      steady throughout, no distinct sounds: no 20 ms frame rises 6 dB over the floor "
+                         "and no onset (noise, hum or a held tone)")
         for d in self.dropouts:
             where = f" (octave at {d['band_hz']:g} Hz)" if d.get("band_hz") else ""
             lines.append(f"  dropout    {d['start_s']:.2f}-{d['end_s']:.2f} s: the ambience bed falls "
@@ -222,6 +253,9 @@ class AuditReport:
             if self.audio_start_s:
                 lines.append(f"  audio      stream starts at {self.audio_start_s:.3f} s; aligned to the picture")
         w = self.sync_window
+        if self.visual_events and not self.sync_judged:
+            why = "no sound" if self.silent else "no distinct sounds"
+            lines.append(f"  sync       no verdict: {why} to pair with the {len(self.visual_events)} picture events")
         for o in self.offsets:
             if o.missing:
                 lines.append(f"    event at {o.event_time_s:6.3f} s (frame {o.frame}): no sound found near it")

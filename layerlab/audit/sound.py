@@ -12,7 +12,8 @@ from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.audit.report import AudioOnset
 
 __all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "noise_floor", "bed_dropouts",
-           "MIN_ONSET_RISE_DB"]
+           "has_distinct_sounds", "spectral_spread_bands", "MIN_ONSET_RISE_DB", "ACTIVE_OVER_FLOOR_DB", "BAND_SEGMENT",
+           "MIN_SPREAD_BANDS", "SPREAD_RANGE_DB"]
 
 MIN_ONSET_RISE_DB = 6.0
 """An onset must lift the level this much (50 ms after against 50 ms before); a steady tone lifts nothing."""
@@ -63,12 +64,14 @@ def _refine(env: np.ndarray, c: int, *, before_ms: int = 40, after_ms: int = 40)
 def _rise_db(env: np.ndarray, c: int, span_ms: int = 50) -> float:
     """Level of the ``span_ms`` after ``c`` over the ``span_ms`` before it, in dB (power means).
 
-    0 within the first 7 ms of the track (nothing before to rise out of: the start of the file, or a
-    filter's start-up, is not a sound's onset) and at its very end.
+    0 within ``span_ms`` of either end of the track: the rise is measured on a whole ``span_ms`` before and
+    after the onset. So the start of the file, or an octave filter's start-up under a sound already playing
+    (white noise from sample 0 read as a 15 dB onset at 7 ms), is not a sound's onset, and neither is a clip
+    cut off (a 0.3 s tone's end).
     """
     pre = env[max(0, c - span_ms) : max(0, c - 2)]
     post = env[c : c + span_ms]
-    if pre.size < 5 or post.size < 5:
+    if pre.size < span_ms - 2 or post.size < span_ms:
         return 0.0
     return float(10 * np.log10(post.mean() / pre.mean()))
 
@@ -395,6 +398,19 @@ def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0
     Short events (beeps, clicks, a few words) count in full, however little
     of the clip they fill. Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
     """
+    p, lv, floor = _frame_levels(audio, sample_rate=sample_rate, frame_ms=frame_ms)
+    active = lv > floor + ACTIVE_OVER_FLOOR_DB
+    if not active.any():
+        return floor, 0.0
+    return floor, float(10 * np.log10(p[active].mean() + 1e-20)) - floor
+
+
+ACTIVE_OVER_FLOOR_DB = 6.0
+"""A frame is active (a sound, not the floor) when its level is this far over the floor (the 10th percentile)."""
+
+
+def _frame_levels(audio, *, sample_rate: int, frame_ms: float):
+    """Power, level (dB) of each ``frame_ms`` frame, and the floor (10th percentile of the levels)."""
     x = validate_audio(audio, name="audio")
     hop = max(1, int(round(sample_rate * frame_ms / 1000.0)))
     n = x.shape[0] // hop
@@ -402,11 +418,40 @@ def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0
         raise ParameterError(f"audio: too short to estimate a noise floor (need 4 frames of {frame_ms:g} ms).")
     p = (x[: n * hop].astype(np.float64) ** 2).mean(axis=1).reshape(n, hop).mean(axis=1)
     lv = 10 * np.log10(p + 1e-20)
-    floor = float(np.percentile(lv, 10))
-    active = lv > floor + 6.0
-    if not active.any():
-        return floor, 0.0
-    return floor, float(10 * np.log10(p[active].mean() + 1e-20)) - floor
+    return p, lv, float(np.percentile(lv, 10))
+
+
+def has_distinct_sounds(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0) -> bool:
+    """Whether anything stands out of the track: some frame rises ``ACTIVE_OVER_FLOOR_DB`` (6 dB) over the floor.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    frame_ms : float
+
+    Returns
+    -------
+    bool
+        False for digital silence and for a steady track (noise, hum, a held tone): nothing in it could be the
+        sound of a picture event, and nothing marks a line of dialogue off from the bed.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 4 frames.
+
+    Notes
+    -----
+    The same active-frame rule as :func:`noise_floor` (whose signal-to-noise is then 0). Why 6 dB: the level of
+    a stationary noise measured over T = 20 ms in a bandwidth B scatters with a normalised random error of
+    1/sqrt(BT) in power (Bendat & Piersol, *Random Data*, 4th ed., 2010, ch. 8): white noise at 48 kHz
+    (BT = 480) moves about 0.2 dB from frame to frame, a 1 kHz-wide hiss (BT = 20) about 1 dB, so none of their
+    frames reaches 6 dB over the 10th percentile; an onset the audit pairs with a picture event must itself
+    rise ``MIN_ONSET_RISE_DB`` (6 dB). Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
+    """
+    _, lv, floor = _frame_levels(audio, sample_rate=sample_rate, frame_ms=frame_ms)
+    return bool(np.any(lv > floor + ACTIVE_OVER_FLOOR_DB))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -536,20 +581,9 @@ def band_cliffs(audio, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = B
     3.4 kHz edge; the 99%-energy edge of the foreground reads 3.1 kHz): with the cue sheet's lines,
     :func:`dialogue_band` measures the voice itself (316-3176 Hz). Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
-    from scipy import signal
-
-    x = validate_audio(audio, name="audio").mean(axis=1).astype(np.float64)
-    sr = int(sample_rate)
-    if x.size < 4096:
-        raise ParameterError("audio: need at least 4096 samples to look for band edges.")
-    f, p = signal.welch(x, fs=sr, nperseg=int(min(16384, 2 ** int(np.log2(x.size)))))
-    if not np.any(p > 0):
+    centres, lv = _twelfth_octave_levels(audio, sample_rate=sample_rate)
+    if lv is None:
         return None, None
-    centres = 40.0 * 2.0 ** (np.arange(0, 12 * 9) / 12.0)
-    centres = centres[centres * 2 ** (1 / 24) < 0.45 * sr]
-    lv = np.array([p[(f >= c / 2 ** (1 / 24)) & (f < c * 2 ** (1 / 24))].mean()
-                   if np.any((f >= c / 2 ** (1 / 24)) & (f < c * 2 ** (1 / 24))) else 0.0 for c in centres])
-    lv = 10 * np.log10(lv + 1e-30)
     lv = np.maximum(lv, lv.max() - 90.0)
 
     x = np.log2(centres)
@@ -579,3 +613,71 @@ def band_cliffs(audio, *, sample_rate: int = SAMPLE_RATE, min_fall_db: float = B
         return None
 
     return edge(150.0, 1000.0, -12), edge(1000.0, 6000.0, 12)
+
+
+BAND_SEGMENT = 16384
+"""Samples per Welch segment of the band-edge spectrum (2.9 Hz bins at 48 kHz). A shorter clip gets coarser
+bins, and the narrow 1/12-octave bands of the low-edge search (4.3 Hz wide at 75 Hz) come out empty: a false
+cliff. The audit makes no band-limit verdict on a clip shorter than one segment."""
+
+MIN_SPREAD_BANDS = 12
+"""A band-limit verdict needs a band: at least this many 1/12-octave bands (one octave's worth) within
+``SPREAD_RANGE_DB`` of the loudest. A cliff is a fall of ``BAND_CLIFF_DB`` within the octave beyond an edge, so
+the passband must fill at least that octave for a fall to be an edge rather than the gap beside a pure tone."""
+
+SPREAD_RANGE_DB = 30.0
+"""How far under the loudest 1/12-octave band a band still counts as occupied (``spectral_spread_bands``)."""
+
+
+def _twelfth_octave_levels(audio, *, sample_rate: int):
+    """Centres (Hz) and levels (dB) of the 1/12-octave bands from 40 Hz to 0.45 x the rate, from a Welch
+    spectrum of ``BAND_SEGMENT``-point segments (fewer for short input); levels None for silence."""
+    from scipy import signal
+
+    x = validate_audio(audio, name="audio").mean(axis=1).astype(np.float64)
+    sr = int(sample_rate)
+    if x.size < 4096:
+        raise ParameterError("audio: need at least 4096 samples to look for band edges.")
+    f, p = signal.welch(x, fs=sr, nperseg=int(min(BAND_SEGMENT, 2 ** int(np.log2(x.size)))))
+    centres = 40.0 * 2.0 ** (np.arange(0, 12 * 9) / 12.0)
+    centres = centres[centres * 2 ** (1 / 24) < 0.45 * sr]
+    if not np.any(p > 0):
+        return centres, None
+    lv = np.array([p[(f >= c / 2 ** (1 / 24)) & (f < c * 2 ** (1 / 24))].mean()
+                   if np.any((f >= c / 2 ** (1 / 24)) & (f < c * 2 ** (1 / 24))) else 0.0 for c in centres])
+    return centres, 10 * np.log10(lv + 1e-30)
+
+
+def spectral_spread_bands(audio, *, sample_rate: int = SAMPLE_RATE, range_db: float = SPREAD_RANGE_DB) -> int:
+    """How many 1/12-octave bands (40 Hz to 0.45 x the rate) lie within ``range_db`` of the loudest one.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    range_db : float
+
+    Returns
+    -------
+    int
+        0 for silence; 2 for a 440 Hz tone (its band and the Hann window's leakage beside it), 6 for a triad;
+        about 50 for speech-like noise band-passed to 300-3400 Hz, over 100 for white noise (at 48 kHz). More than
+        about six pure tones spread over octaves count as a band.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 4096 samples.
+
+    Notes
+    -----
+    Under ``MIN_SPREAD_BANDS`` (one octave) the audit makes no band-limit verdict: :func:`band_cliffs` finds a
+    "cliff" beside any pure tone (the tone's band falls 20 dB within an octave, into nothing), and whether it
+    does depended on the container (a 440 Hz tone read band-limited as AAC, not as WAV). The spread is a count of
+    occupied bands, a coarse cousin of the spectral flatness (Wiener entropy) that perceptual coders use to tell
+    tones from noise (Johnston 1988, IEEE JSAC 6(2)). Taught in ``lessons/06_native_vs_postgen.ipynb``.
+    """
+    _, lv = _twelfth_octave_levels(audio, sample_rate=sample_rate)
+    if lv is None:
+        return 0
+    return int(np.sum(lv > lv.max() - range_db))

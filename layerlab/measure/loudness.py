@@ -64,6 +64,7 @@ __all__ = [
     "LRA_STABLE_AFTER_S",
     "BLOCK_S",
     "BLOCK_STEP_S",
+    "WHOLE_CLIP_NOTE",
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
     "LoudnessSeries",
@@ -99,6 +100,8 @@ LRA_STABLE_AFTER_S = 60.0
 """Tech 3341 (2016): LRA is not stable within the first 60 s of a programme."""
 BLOCK_S = 0.4
 """Gating block and momentary window, seconds."""
+WHOLE_CLIP_NOTE = "clip under 0.4 s: measured as one block"
+"""How a loudness measured over a clip shorter than one block is flagged (``layerlab measure``, ``layerlab audit``)."""
 BLOCK_STEP_S = 0.1
 """Step of the gating blocks (75 % overlap), seconds."""
 

@@ -28,6 +28,7 @@ from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.measure.kweighting import check_sample_rate, resolve_weights
 from layerlab.measure.loudness import (
     LRA_STABLE_AFTER_S,
+    WHOLE_CLIP_NOTE,
     LoudnessSeries,
     LoudnessAnalysis,
     analyse,
@@ -141,7 +142,7 @@ class LoudnessReport:
 
         integrated = fmt(self.integrated_lufs, "LUFS", "silence: nothing above -70 LUFS")
         if self.whole_clip and math.isfinite(self.integrated_lufs):
-            integrated += " (clip under 0.4 s: measured as one block)"
+            integrated += f" ({WHOLE_CLIP_NOTE})"
         lra = fmt(self.lra_lu, "LU", "needs 3 s or more of sound")
         if math.isfinite(self.lra_lu) and not self.lra_stable:
             lra += " (indicative: under 60 s, not stable per EBU Tech 3341)"

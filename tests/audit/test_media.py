@@ -24,12 +24,13 @@ def beep(sr, seconds=0.12, hz=1000.0, amp=0.5):
 
 
 def make_clip(path, *, fps, sr=48_000, duration_s=4.0, flash_frames=(), sound_offsets_ms=None, audio_start_s=0.0,
-              keep=None, hum=True):
+              keep=None, hum=True, audio=None):
     """Write an MP4: a grey picture with a white square on ``flash_frames``, and a beep for each flash.
 
     ``fps`` may be a Fraction (30000/1001). Frame k is shown at k / fps; its beep starts at
     k / fps + offset. ``keep`` (an ffmpeg ``select`` expression of n) drops frames to make a variable rate,
     keeping each remaining frame's own time. ``audio_start_s`` makes the audio stream start that late.
+    ``audio`` (mono, at ``sr``) replaces the hum and beeps: a clip with any sound track.
     Returns the picture times of the flashes in seconds.
     """
     fps = Fraction(fps).limit_denominator(1001)
@@ -48,6 +49,8 @@ def make_clip(path, *, fps, sr=48_000, duration_s=4.0, flash_frames=(), sound_of
         b = beep(sr)
         a[i : i + b.size] += b
     a = a[: int((duration_s - audio_start_s) * sr)]
+    if audio is not None:
+        a = np.asarray(audio, np.float64)
     wav = path.with_suffix(".wav")
     sf.write(wav, np.repeat(a[:, None], 2, axis=1).astype(np.float32), sr, subtype="FLOAT")
     vf = []

@@ -71,9 +71,8 @@ PRE_EMPHASIS = 0.97
 
 
 def _pre_emphasis(x: np.ndarray) -> np.ndarray:
-    y = np.empty_like(x)
-    y[0] = x[0] if x.size else 0.0
-    y[1:] = x[1:] - PRE_EMPHASIS * x[:-1]
+    y = x.copy()
+    y[1:] -= PRE_EMPHASIS * x[:-1]
     return y
 
 
@@ -130,19 +129,12 @@ def _judge_the_takes(ctx: CheckContext, r: SyncResult) -> None:
             clips[str(ev.get("id"))] = _pre_emphasis(channel_mean(c.astype(np.float64)))
     if not clips:
         return
-    signals = {"stems/sfx.wav": (_pre_emphasis(channel_mean(dl.audio("sfx").astype(np.float64))),
-                                 MIN_TAKE_CORRELATION_STEM)}
+    # only the stretch around each cue is read: the rest of the files never enters this check's arithmetic
+    layers = {"stems/sfx.wav": (dl.audio("sfx"), [], MIN_TAKE_CORRELATION_STEM)}
     if dl.files["mix"].usable:
-        mix = dl.audio("mix").astype(np.float64)
-        n = mix.shape[0]
-        heard = heard_layers(ctx)
-        if heard is not None:
-            for bed in heard.beds.values():
-                mix[: min(n, bed.shape[0])] -= bed[:n]
-        fd = found_dialogue(ctx)
-        if fd is not None:
-            mix[: min(n, fd.dialogue.shape[0])] -= fd.dialogue[:n]
-        signals["mix.wav"] = (_pre_emphasis(channel_mean(mix)), MIN_TAKE_CORRELATION_MIX)
+        heard, fd = heard_layers(ctx), found_dialogue(ctx)
+        less = ([] if heard is None else list(heard.beds.values())) + ([] if fd is None else [fd.dialogue])
+        layers["mix.wav"] = (dl.audio("mix"), less, MIN_TAKE_CORRELATION_MIX)
     sr = SAMPLE_RATE
     w = int(round(ctx.search_window_ms * sr / 1000.0))
     win = ctx.sync_window
@@ -152,9 +144,15 @@ def _judge_the_takes(ctx: CheckContext, r: SyncResult) -> None:
             continue
         cue = int(round(e.cue_s * sr))
         got = {}
-        for where, (x, _) in signals.items():
-            got[where] = find_clip_near(x, clip, cue=cue, window=w, min_overlap_s=min(clip.size, x.size) / sr)
-        short = [where for where, (x, thr) in signals.items() if got[where][1] < thr]
+        for where, (audio, less, _) in layers.items():
+            a, b = max(0, cue - w), min(audio.shape[0], cue + clip.size + w)
+            x = channel_mean(audio[a:b].astype(np.float64))
+            for part in less:
+                x[: max(0, min(b, part.shape[0]) - a)] -= channel_mean(part[a:b].astype(np.float64))
+            start, corr = find_clip_near(_pre_emphasis(x), clip, cue=cue - a, window=w,
+                                         min_overlap_s=min(clip.size, x.size) / sr)
+            got[where] = (a + start, corr)
+        short = [where for where, (_, _, thr) in layers.items() if got[where][1] < thr]
         if short:
             if not e.found:
                 continue  # nothing there at all: the onset detector's message says so

@@ -35,7 +35,7 @@ from layerlab.measure.envelopes import channel_mean, channel_sum
 from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
 
 __all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS", "FoundDialogue",
-           "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION"]
+           "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION", "find_clip_near"]
 
 GAIN_WINDOW_MS = 300.0
 """Window of the least-squares gains (long enough that a louder layer leaks little into the estimate)."""

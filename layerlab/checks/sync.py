@@ -1,5 +1,9 @@
 """The sync checks: SFX on their visual events, dialogue lines on their cues.
 
+An SFX event counts only with this scene's own take of its effect (the cue sheet's clip, found near the cue on
+``stems/sfx.wav`` and in ``mix.wav``): in an assessed variant each learner's effects are their own takes, so a
+classmate's deliverable re-timed to the copier's picture events is not in sync (:func:`_judge_the_takes`).
+
 Taught in ``lessons/08_measuring_the_mix.ipynb``.
 """
 

@@ -56,7 +56,8 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     e = (c[starts + win] - c[starts]) / win
     return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
 
-def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE, max_lag_s: float = 5.0):
+def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE, max_lag_s: float = 5.0,
+             min_overlap_s: float = 0.5):
     """Where a clip sits in a signal: the lag of the largest waveform cross-correlation.
 
     Parameters
@@ -68,6 +69,9 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     sample_rate : int
     max_lag_s : float
         Lags searched on either side (a bed entering late, or started into the clip).
+    min_overlap_s : float
+        Lags where the clip and ``x`` overlap less than this are not considered (0.5 s for beds and
+        lines; a sound effect passes its own length, so only lags where it fits whole count).
 
     Returns
     -------
@@ -88,7 +92,8 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     from layerlab.measure.correlation import correlate_lags
 
     n, m = x.size, clip.size
-    if n < sample_rate // 10 or m < sample_rate // 10:
+    min_overlap = max(1, int(round(min_overlap_s * sample_rate)))
+    if n < min(sample_rate // 10, min_overlap) or m < min(sample_rate // 10, min_overlap):
         return 0, 0.0
     max_lag = int(max_lag_s * sample_rate)
     lags, xc = correlate_lags(x, clip, lag_min=-max_lag, lag_max=max_lag)
@@ -99,7 +104,6 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     ca = np.clip(-lags, 0, m)  # overlap in clip: [ca, ca + b - a)
     ex = cx[b] - cx[a]
     ec = cc[np.clip(ca + (b - a), 0, m)] - cc[ca]
-    min_overlap = sample_rate // 2
     den = np.sqrt(np.maximum(ex * ec, 1e-30))
     ncc = np.where((b - a) >= min_overlap, xc / den, 0.0)
     # the lag: the largest raw correlation (the most of the clip explained; a normalised one would favour a

@@ -35,7 +35,7 @@ from layerlab.measure.envelopes import channel_mean, channel_sum
 from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
 
 __all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS", "FoundDialogue",
-           "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION"]
+           "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION", "find_clip_near"]
 
 GAIN_WINDOW_MS = 300.0
 """Window of the least-squares gains (long enough that a louder layer leaks little into the estimate)."""
@@ -220,6 +220,48 @@ def heard_activity(ctx: CheckContext):
     return act
 
 
+def find_clip_near(x: np.ndarray, clip: np.ndarray, *, cue: int, window: int,
+                   min_overlap_s: float = 0.5) -> tuple[int, float]:
+    """Where a clip sits in a signal near its cue, and how well it matches there: the one measure of "is this
+    scene's own clip here" that the dialogue found in the mix and the SFX sync check share.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+        The mix or a stem, mono (float64).
+    clip : np.ndarray, shape (m,)
+        The scene's clip, mono (float64).
+    cue : int
+        Where the clip should start in ``x``, in samples.
+    window : int
+        Samples searched on either side of the cue.
+    min_overlap_s : float
+        Shortest overlap of clip and segment considered (:func:`layerlab.checks.context.find_lag`).
+
+    Returns
+    -------
+    (int, float)
+        The sample of ``x`` where the clip starts at the best lag, and the normalised waveform
+        correlation there (``sum(x * clip) / sqrt(sum(x**2) * sum(clip**2))`` over the overlap: 1 for
+        the clip itself at any gain, about 0 for another take of the same sound). ``(cue, 0.0)``
+        when less than 100 ms of ``x`` lies around the cue.
+
+    Notes
+    -----
+    :func:`layerlab.checks.context.find_lag` on ``x[cue - window : cue + m + window]``: an FFT of a
+    few thousand points per cue, never of the whole file. Taught with masking and sync in
+    ``lessons/08_measuring_the_mix.ipynb``.
+    """
+    n, m = x.size, clip.size
+    a = max(0, cue - window)
+    b = min(n, cue + m + window)
+    if b - a < SAMPLE_RATE // 10:
+        return cue, 0.0
+    lag, corr = find_lag(x[a:b], clip, sample_rate=SAMPLE_RATE, max_lag_s=(cue - a + window) / SAMPLE_RATE,
+                         min_overlap_s=min_overlap_s)
+    return a + lag, corr
+
+
 MIN_LINE_CORRELATION = 0.5
 """A cued line whose clip correlates less than this with mix.wav (minus the found beds) near its cue is not there.
 
@@ -310,16 +352,8 @@ def found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
                 continue
             any_clip = True
             cm = clip.astype(np.float64)
-            a = max(0, cue - w)
-            b = min(n, cue + cm.shape[0] + w)
-            if b - a < SAMPLE_RATE // 10:
-                missing.append(lid)
-                corrs[lid] = 0.0
-                continue
-            lag, corr = find_lag(mono[a:b], cm.mean(axis=1), sample_rate=SAMPLE_RATE,
-                                 max_lag_s=(cue - a + w) / SAMPLE_RATE)
+            start, corr = find_clip_near(mono, cm.mean(axis=1), cue=cue, window=w)
             corrs[lid] = corr
-            start = a + lag
             if corr < MIN_LINE_CORRELATION or abs(start - cue) > w:
                 missing.append(lid)
                 continue

@@ -39,6 +39,7 @@ __all__ = [
     "Onset",
     "EventOffset",
     "SyncResult",
+    "offset_message",
     "detect_onsets",
     "sfx_offsets",
     "dialogue_offsets",
@@ -360,7 +361,24 @@ def _assign(cues: list[float], candidates: list[float], window_s: float, taken_c
     return out
 
 
-def _offset_message(kind: str, label: str, cue_s: float, offset_ms: float, window: SyncWindow) -> str:
+def offset_message(kind: str, label: str, cue_s: float, offset_ms: float, window: SyncWindow) -> str:
+    """One line on a found cue: in sync, or how many ms late/early and which way to move it.
+
+    Parameters
+    ----------
+    kind : {"sfx", "dialogue"}
+    label : str
+        The event's label or the line's id.
+    cue_s : float
+        The cue, in seconds.
+    offset_ms : float
+        Where the sound starts, ms after the cue (negative: early).
+    window : SyncWindow
+
+    Returns
+    -------
+    str
+    """
     what = f"{'line' if kind == 'dialogue' else 'sound for'} '{label}'"
     if window.contains(offset_ms):
         return f"{what} starts {offset_ms:+.0f} ms from its cue at {cue_s:.3f} s: in sync."
@@ -445,7 +463,7 @@ def sfx_offsets(
             ok = window.contains(off)
             results.append(
                 EventOffset(ev_id, label, "sfx", cue, o.time_s, off, True, ok, min(1.0, o.rise_db / 30.0),
-                            _offset_message("sfx", label, cue, off, window))
+                            offset_message("sfx", label, cue, off, window))
             )
         else:
             results.append(
@@ -552,7 +570,7 @@ def dialogue_offsets(
                 ok = window.contains(off)
                 results.append(
                     EventOffset(lid, label, "dialogue", cue, det, off, True, ok, best_corr,
-                                _offset_message("dialogue", lid, cue, off, window))
+                                offset_message("dialogue", lid, cue, off, window))
                 )
             else:
                 results.append(
@@ -572,7 +590,7 @@ def dialogue_offsets(
                 off = (det - cue) * 1000.0
                 ok = window.contains(off)
                 results.append(EventOffset(lid, label, "dialogue", cue, det, off, True, ok, 0.5,
-                                           _offset_message("dialogue", lid, cue, off, window)))
+                                           offset_message("dialogue", lid, cue, off, window)))
             else:
                 results.append(
                     EventOffset(lid, label, "dialogue", cue, None, None, False, False, 0.0,

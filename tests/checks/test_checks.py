@@ -95,8 +95,9 @@ def scene(tmp_path_factory):
 
 def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0, ambience_gain_db=-6.0,
           ducking=True, master=True, ambience_gap=None, dialogue_offset_ms=0.0, music_start_s=0.0, music_fade_in_s=0.0,
-          duck_depth_db=12.0, duck_attack_ms=80.0, duck_release_ms=400.0):
-    """Mix the synthetic scene with the engine and export a deliverable folder."""
+          duck_depth_db=12.0, duck_attack_ms=80.0, duck_release_ms=400.0, sfx_gain_db=-6.0, sfx_fn=None,
+          extra_sfx=()):
+    """Mix the synthetic scene with the engine and export a deliverable folder (``sfx_fn``: applied to each SFX clip)."""
     sfx_offsets_ms = sfx_offsets_ms or {}
     st = LayerStack(duration_s=DUR)
     for lid, start, _ in LINES:
@@ -104,8 +105,12 @@ def build(scene, out, *, sfx_offsets_ms=None, drop_events=(), music_gain_db=-8.0
     for eid, t, _ in EVENTS:
         if eid in drop_events:
             continue
-        st.add("sfx", scene / f"postgen/sfx/{eid}.wav", start_s=t + sfx_offsets_ms.get(eid, 0.0) / 1000, gain_db=-6,
-               name=eid)
+        clip = scene / f"postgen/sfx/{eid}.wav"
+        if sfx_fn is not None:
+            clip = sfx_fn(sf.read(clip, dtype="float32", always_2d=True)[0]).astype(np.float32)
+        st.add("sfx", clip, start_s=t + sfx_offsets_ms.get(eid, 0.0) / 1000, gain_db=sfx_gain_db, name=eid)
+    for k, (y, start_s, gain_db) in enumerate(extra_sfx):  # (audio, start_s, gain_db): sounds layered on the SFX
+        st.add("sfx", y, start_s=start_s, gain_db=gain_db, name=f"extra{k}")
     amb = sf.read(scene / "postgen/ambience/room.wav", dtype="float32", always_2d=True)[0]
     if ambience_gap is not None:
         amb = amb.copy()
@@ -936,3 +941,84 @@ def test_foreign_music_at_a_good_level_and_ducked_still_passes(scene, tmp_path):
     r = run_checks(out, scene=scene / "cues.json")
     for name in ("masking", "ducking", "band_audibility"):
         assert r[name].passed, (name, r[name].message)
+
+
+# ----------------------------------------------------------------------------- this scene's own SFX takes
+
+
+def test_find_clip_near_gives_the_true_offset_of_a_take_and_tells_it_from_another():
+    """A known answer: a noise burst placed 37.5 ms after its cue under louder noise is found within 1 ms and
+    correlates well; another take (another seed) at the same place does not."""
+    from layerlab.checks.heard import find_clip_near
+
+    own, other = hit(0.4, 11)[:, 0].astype(np.float64), hit(0.4, 12)[:, 0].astype(np.float64)
+    cue = 2 * SR
+    for take, expect_high in ((own, True), (other, False)):
+        x = np.random.default_rng(5).standard_normal(4 * SR) * 0.02
+        at = cue + int(0.0375 * SR)
+        x[at : at + take.size] += 0.5 * take
+        start, corr = find_clip_near(x, own, cue=cue, window=SR // 2, min_overlap_s=own.size / SR)
+        if expect_high:
+            assert abs(1000.0 * (start - cue) / SR - 37.5) < 1.0 and corr > 0.9, (start, corr)
+        else:
+            assert corr < 0.2, corr
+
+
+def test_a_mix_of_other_sfx_takes_at_the_right_times_fails_sync_as_not_this_scenes_effects(scene, tmp_path):
+    """A classmate's deliverable re-timed to this scene's events: a sound at every cue, but not this scene's effect."""
+    other = _scene_with(scene, tmp_path / "other", {f"postgen/sfx/{eid}.wav": hit(0.4, 700 + i, tau_s=0.03 + 0.02 * i)
+                                                    for i, (eid, _, _) in enumerate(EVENTS)})
+    out = build(other, tmp_path / "d")
+    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    assert not r.passed and "4 of 4 SFX cues out of sync (4 missing)" in r.message, r.message
+    assert "the sound at the door cue (0.750 s) is not this scene's door effect" in r.message and "\n" not in r.message
+    for e in r.details["events"]:
+        assert not e["found"] and e["take_correlation"]["stems/sfx.wav"] < 0.3, e
+    own = run_checks(out, scene=other / "cues.json")["sync"]  # the same mix checked against its own scene passes
+    assert own.passed, own.message
+
+
+def test_a_late_take_is_measured_from_its_match(scene, good, tmp_path):
+    """The offset comes from where this scene's clip matches: exact to the sample on the stem."""
+    out = build(scene, tmp_path / "d", sfx_offsets_ms={"knock": 72.5})
+    ev = {e["id"]: e for e in run_checks(out, scene=scene / "cues.json")["sync"].details["events"]}
+    assert ev["knock"]["offset_ms"] == pytest.approx(72.5, abs=1.0) and not ev["knock"]["passed"]
+    _, report = good
+    for e in report["sync"].details["events"]:
+        assert abs(e["offset_ms"]) < 1.0 and e["take_correlation"]["stems/sfx.wav"] > 0.95, e
+
+
+def _treble_cut(y):
+    """A mild EQ: -6 dB above 4 kHz (a 2nd-order shelf). A steep low-pass of these white-noise hits would take 5/6 of
+    their energy and fail, as any waveform match would; the kit's real effects keep 0.87-0.94 under a 4 kHz low-pass."""
+    from scipy.signal import butter, sosfilt
+
+    return y - 0.5 * sosfilt(butter(2, 4000, "highpass", fs=SR, output="sos"), y, axis=0)
+
+
+def _presence(y):
+    from scipy.signal import butter, sosfilt
+
+    return y + (10 ** (4 / 20) - 1) * sosfilt(butter(2, 2000, "highpass", fs=SR, output="sos"), y, axis=0)
+
+
+@pytest.mark.parametrize("choice", [dict(sfx_gain_db=0.0), dict(sfx_gain_db=-12.0),  # +-6 dB from the usual -6
+                                    dict(sfx_fn=_treble_cut), dict(sfx_fn=_presence),
+                                    dict(ambience_gain_db=4.0)],  # ambience 10 dB louder, over every effect
+                         ids=["plus6db", "minus6db", "treble_cut", "presence4db", "loud_ambience"])
+def test_honest_creative_sfx_choices_still_pass_sync(scene, tmp_path, choice):
+    out = build(scene, tmp_path / "d", **choice)
+    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    assert r.passed, r.message
+    for e in r.details["events"]:
+        assert abs(e["offset_ms"]) < 1.0 and e["take_correlation"]["stems/sfx.wav"] >= 0.6, e
+
+
+def test_an_extra_sound_layered_on_an_effect_still_passes_sync(scene, tmp_path):
+    """A learner sweetens the cup with a second hit of their own on the SFX stem, 10 ms after it, 3 dB under it."""
+    cup = dict((e, t) for e, t, _ in EVENTS)["cup"]
+    out = build(scene, tmp_path / "d", extra_sfx=[(hit(0.3, 4242, tau_s=0.04, amp=0.5), cup + 0.01, -9.0)])
+    r = run_checks(out, scene=scene / "cues.json")["sync"]
+    assert r.passed, r.message
+    ev = {e["id"]: e for e in r.details["events"]}
+    assert abs(ev["cup"]["offset_ms"]) < 1.0 and 0.6 <= ev["cup"]["take_correlation"]["stems/sfx.wav"] < 0.99, ev["cup"]

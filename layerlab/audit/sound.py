@@ -133,6 +133,8 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
             if best is None or rise > best[1]:
                 best = (k, rise)
         k, rise = best
+        if _rise_db(env_bb, k) <= -min_rise_db:
+            continue  # the whole band falls here: a sound's end (its click rises only in some bands), not a start
         if rise >= min_rise_db:
             if onsets and k / 1000.0 - onsets[-1].time_s < 0.03:
                 if rise > onsets[-1].strength:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerlab.errors import LayerLabError
+from layerlab.errors import AudioError, LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
 from layerlab.measure.sync import EBU_R37, get_sync_window
@@ -53,7 +53,7 @@ from layerlab.audit.pairing import pair_events
 from layerlab.audit.picture import detect_visual_events, read_video_frames
 from layerlab.audit.report import AudioOnset, AuditReport, EventOffset, VisualEvent
 from layerlab.audit.cues import CueLines, read_cue_lines
-from layerlab.audit.sound import (BAND_SEGMENT, MIN_SPREAD_BANDS, SPREAD_RANGE_DB, band_cliffs, band_limits, bed_dropouts,
+from layerlab.audit.sound import (BAND_SEGMENT, LINE_RISE_DB, MIN_SPREAD_BANDS, SPREAD_RANGE_DB, band_cliffs, band_limits, bed_dropouts,
                                   detect_audio_onsets, dialogue_band, foreground_band_limits, has_distinct_sounds,
                                   noise_floor, spectral_spread_bands)
 
@@ -94,7 +94,8 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     What cannot be judged is not: a clip under one 400 ms block carries the meter's whole-clip flag
     (``whole_clip``, the analysis ``layerlab measure`` uses); digital silence is ``silent``; a track with no
     frame 6 dB over its floor and no onset is ``steady`` (:func:`~layerlab.audit.sound.has_distinct_sounds`) and
-    gives no voice band from cued lines; a clip shorter than one band-spectrum segment
+    gives no voice band from cued lines, nor do lines that hold nothing
+    :data:`~layerlab.audit.sound.LINE_RISE_DB` over the bed (``voice_unjudged`` says why); a clip shorter than one band-spectrum segment
     (:data:`~layerlab.audit.sound.BAND_SEGMENT`, 0.34 s) or with too little spectral spread
     (:func:`~layerlab.audit.sound.spectral_spread_bands`: a few pure tones) gets no band-limit verdict, and
     ``band_unjudged`` says why.
@@ -123,6 +124,10 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
             v_lo, v_hi, v_lo_cliff, v_hi_cliff = dialogue_band(x, lines_s=dialogue_lines_s, sample_rate=sample_rate,
                                                                with_cliffs=True)
             voice = v_lo == v_lo and v_hi == v_hi  # not NaN: the voice was measured
+            if not voice:  # else the foreground band would be printed where a voice band was asked for, unexplained
+                voice_unjudged = (f"nothing in the cued lines stands over the bed between them by "
+                                  f"{LINE_RISE_DB:g} dB or more (or no line is a whole {4096 / SAMPLE_RATE * 1000:.0f} "
+                                  "ms spectrum frame long)")
             if voice:
                 lo, hi = v_lo, v_hi
                 lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
@@ -179,7 +184,7 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     Raises
     ------
     AudioError
-        The file is missing, has no audio track, or cannot be decoded.
+        The file is missing, is a folder, has no audio track, or cannot be decoded.
     InputError
         ``cues`` that are not this clip's (another length, or lines past its end).
 
@@ -194,6 +199,8 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     Taught in ``labs/lab1_audit/lab1_audit.ipynb`` ("audit your own clip").
     """
     path = Path(path)
+    if path.is_dir():  # a folder named take1.mp4 exists: "no such video file" would send the learner looking for it
+        raise AudioError(f"{path}: is a folder, not a clip; pass the video or audio file inside it.")
     window = get_sync_window(sync_window)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         audio = load_audio(path, sample_rate=SAMPLE_RATE, resample=True)

@@ -13,6 +13,7 @@ Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,13 @@ class CueLines:
                                  f"({duration_s:.1f} s): it is not this clip's cue sheet; {FIX}")
 
 
+def _seconds(value) -> float:
+    """A time in seconds from JSON: a number (or a numeric string), never a boolean (``true`` is not 1 s)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number of seconds")
+    return float(value)
+
+
 def read_cue_lines(path, *, fix: str = "fix the file, or give a scene's cues.json.") -> CueLines:
     """Read the dialogue lines of a cue sheet.
 
@@ -96,24 +104,49 @@ def read_cue_lines(path, *, fix: str = "fix the file, or give a scene's cues.jso
     Raises
     ------
     InputError
-        In one line naming the file: it cannot be read, is not valid JSON (with the line and column where it
-        breaks), or has no ``dialogue`` list of lines with ``start_s`` and ``end_s`` in seconds.
+        In one line naming the file: it cannot be read (a folder; binary data such as the clip itself), is not
+        valid JSON (with the line and column where it breaks), or has no ``dialogue`` list of lines with
+        ``start_s`` and ``end_s`` in seconds; or (naming the line) a time that is not a finite number (NaN,
+        Infinity, ``true``), a line starting before 0 s or ending at or before its start; or a ``duration_s``
+        that is not a finite number over 0.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a cue sheet; {fix}")
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:  # a clip, a WAV, a zip: `--cues` pointed at the wrong file
+        raise InputError(f"{path}: not a JSON cue sheet (binary data: is it the clip or a sound file?); "
+                         f"{fix}") from None
+    except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); {fix}") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); {fix}") from None
     try:
-        lines = [(str(d.get("id", k + 1)), float(d["start_s"]), float(d["end_s"])) for k, d in enumerate(raw["dialogue"])]
+        lines = []
+        for k, d in enumerate(raw["dialogue"]):
+            line_id = str(d.get("id", k + 1))
+            try:
+                lines.append((line_id, _seconds(d["start_s"]), _seconds(d["end_s"])))
+            except (TypeError, ValueError):
+                raise InputError(f"{path}: line '{line_id}' has start_s {d['start_s']!r}, end_s {d['end_s']!r}: "
+                                 f"not a number of seconds; {fix}") from None
         scene = raw.get("scene")
         duration = raw.get("duration_s")
-        duration = None if duration is None else float(duration)
+        duration = None if duration is None else _seconds(duration)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: needs a 'dialogue' list of lines with start_s and end_s in seconds ({exc!r}); "
                          f"{fix}") from None
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise InputError(f"{path}: duration_s is {duration!r}, not a finite number of seconds over 0; {fix}")
+    for line_id, start, end in lines:
+        where = f"{path}: line '{line_id}'"
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise InputError(f"{where} has start_s {start!r}, end_s {end!r}: not a finite number of seconds; {fix}")
+        if start < 0:
+            raise InputError(f"{where} starts at {start:g} s, before 0 (the clip's start); {fix}")
+        if not end > start:
+            raise InputError(f"{where} ends at {end:g} s, not after its start ({start:g} s); {fix}")
     return CueLines(path=str(path), lines=lines, scene=None if scene is None else str(scene), duration_s=duration)

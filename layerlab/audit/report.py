@@ -253,7 +253,10 @@ class AuditReport:
             if self.audio_start_s:
                 lines.append(f"  audio      stream starts at {self.audio_start_s:.3f} s; aligned to the picture")
         w = self.sync_window
-        if self.visual_events and not self.sync_judged:
+        if self.fps and not self.visual_events:
+            lines.append("  sync       no verdict: no picture events (nothing in the picture changes abruptly) to check "
+                         "the sound against")
+        elif not self.sync_judged:
             why = "no sound" if self.silent else "no distinct sounds"
             lines.append(f"  sync       no verdict: {why} to pair with the {len(self.visual_events)} picture events")
         for o in self.offsets:

@@ -133,6 +133,8 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
             if best is None or rise > best[1]:
                 best = (k, rise)
         k, rise = best
+        if _rise_db(env_bb, k) <= -min_rise_db:
+            continue  # the whole band falls here: a sound's end (its click rises only in some bands), not a start
         if rise >= min_rise_db:
             if onsets and k / 1000.0 - onsets[-1].time_s < 0.03:
                 if rise > onsets[-1].strength:
@@ -239,6 +241,10 @@ def foreground_band_limits(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: f
     return _percentile_edges(f, pa - pq, low_pct=low_pct, high_pct=high_pct)
 
 
+LINE_RISE_DB = 1.0
+"""How far the cued lines must stand over the bed between them (in the voice's run of bands) to give a voice band."""
+
+
 def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: int = 4096,
                   low_pct: float = 1.0, high_pct: float = 99.0, with_cliffs: bool = False) -> tuple:
     """The voice's band: the spectrum during the cued lines minus the beds' between them.
@@ -315,7 +321,8 @@ def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: 
 
     f = np.fft.rfftfreq(n, 1.0 / sr)
     during = mean_power(inside)
-    excess = during - mean_power(bed)
+    bed_power = mean_power(bed)
+    excess = during - bed_power
     centres = 40.0 * 2.0 ** (np.arange(0, 12 * 10) / 12.0)
     centres = centres[centres * 2 ** (1 / 24) < 0.45 * sr]
     lo_f, hi_f = centres / 2 ** (1 / 24), centres * 2 ** (1 / 24)
@@ -349,6 +356,10 @@ def dialogue_band(audio, *, lines_s, sample_rate: int = SAMPLE_RATE, frame_len: 
 
     a, b = max(runs, key=energy)
     run = (f >= lo_f[a]) & (f < hi_f[b])
+    # the lines must hold something: in the voice's run of bands they stand LINE_RISE_DB over the bed at least
+    # (a steady hum's frame-to-frame wobble leaves a chance excess of a fraction of a dB, not a voice)
+    if energy((a, b)) < (10.0 ** (LINE_RISE_DB / 10.0) - 1.0) * float(bed_power[run].sum()):
+        return nothing
     edges = _percentile_edges(f[run], np.maximum(excess[run], 0.0), low_pct=low_pct, high_pct=high_pct)
     if not with_cliffs:
         return edges

@@ -1,0 +1,133 @@
+"""A careless and a hostile user's pass on ``layerlab audit`` (issue #13): each fault found, as a known-answer test.
+
+Inputs are made here: a 4 s clip with a flash and a beep at 1.0 s (``test_media.make_clip``), broken cue sheets
+(NaN, negative, reversed, empty, boolean times; a NaN duration; the clip itself given as its cue sheet), a folder
+named like a clip, and a cue sheet whose only line holds nothing over the bed. Every one must give a correct
+report or ONE line naming the file (and the line), what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from layerlab.audit import audit_audio
+from layerlab.audit.cues import read_cue_lines
+from layerlab.errors import InputError
+from test_media import make_clip
+
+SR = 48_000
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "layerlab.cli", "audit", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("careless") / "clip.mp4"
+    make_clip(path, fps=25, duration_s=4.0, flash_frames=(25,))
+    return path
+
+
+BROKEN = {  # cue sheet text -> what the one line must name
+    "nan_start": ('{"dialogue": [{"id": "hello", "start_s": NaN, "end_s": 1.0}]}', "not a finite number"),
+    "inf_end": ('{"dialogue": [{"id": "hello", "start_s": 0.5, "end_s": Infinity}]}', "not a finite number"),
+    "negative": ('{"dialogue": [{"id": "hello", "start_s": -1.0, "end_s": 1.0}]}', "before 0"),
+    "reversed": ('{"dialogue": [{"id": "hello", "start_s": 2.0, "end_s": 1.0}]}', "not after its start"),
+    "zero_length": ('{"dialogue": [{"id": "hello", "start_s": 1.0, "end_s": 1.0}]}', "not after its start"),
+    "boolean": ('{"dialogue": [{"id": "hello", "start_s": true, "end_s": 2.0}]}', "not a number"),
+    "nan_duration": ('{"duration_s": NaN, "dialogue": [{"id": "hello", "start_s": 0.5, "end_s": 1.0}]}',
+                     "duration_s"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_cue_line_is_refused_in_one_line_naming_file_and_line(tmp_path, name):
+    """The old reader took NaN, -1 s, a line ending before it starts and ``true`` as times: a NaN or reversed line
+    then failed deep in the band measure with "lines_s: need at least one line..." (no file, no line), and a
+    line from -1 s or a NaN duration (which skipped the length check) was measured. Now: one line naming the file,
+    the line ('hello') or key, what is wrong, and the fix."""
+    text, what = BROKEN[name]
+    cues = tmp_path / "cues.json"
+    cues.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_cue_lines(cues)
+    msg = str(err.value)
+    assert "\n" not in msg and str(cues) in msg and what in msg and "fix" in msg, msg
+    if name != "nan_duration":
+        assert "'hello'" in msg, msg
+
+
+def test_broken_cue_sheet_on_the_command_line_is_one_line_exit_2(clip, tmp_path):
+    cues = tmp_path / "cues.json"
+    cues.write_text(BROKEN["nan_start"][0])
+    done = _cli(clip, "--cues", cues)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and str(cues) in done.stderr, done.stderr
+
+
+def test_the_clip_given_as_its_own_cue_sheet_is_named_as_not_a_cue_sheet(clip):
+    """``--cues clip.mp4`` read as text failed with a UnicodeDecodeError's byte offset; now it says what the file is
+    not (a JSON cue sheet) and how to fix it."""
+    done = _cli(clip, "--cues", clip)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "not a JSON cue sheet" in line and "UnicodeDecodeError" not in line, line
+
+
+def test_a_folder_named_like_a_clip_is_called_a_folder(tmp_path):
+    """A folder ``take1.mp4`` was reported as "no such video file" (it exists: it is a folder)."""
+    folder = tmp_path / "take1.mp4"
+    folder.mkdir()
+    done = _cli(folder, "--no-cues")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "is a folder" in line and str(folder) in line, line
+
+
+def test_a_cued_line_holding_nothing_over_the_bed_gives_no_voice_band():
+    """One cued line (0.5-1.0 s) over a steady 60 Hz hum, with beeps elsewhere: nothing in the line rises over the
+    bed, yet the voice band read 47-70 Hz, "the voice" (chance excess of the hum). Now no voice band, and why.
+    A control: a 300-3400 Hz noise burst in the line gives its band."""
+    rng = np.random.default_rng(7)
+    t = np.arange(4 * SR) / SR
+    x = 0.01 * np.sin(2 * np.pi * 60 * t)
+    for s in (1.5, 2.5, 3.5):
+        i = int(s * SR)
+        x[i : i + 4800] += 0.3 * np.sin(2 * np.pi * 1000 * t[:4800]) * np.exp(-t[:4800] / 0.05)
+    r = audit_audio(np.repeat(x[:, None], 2, axis=1).astype(np.float32), dialogue_lines_s=[(0.5, 1.0)])
+    assert not r.band_of_voice and r.voice_unjudged, (r.band_low_hz, r.band_high_hz)
+    assert "the voice" not in r.to_text() and "stands over the bed" in r.to_text()
+    from scipy import signal
+    sos = signal.butter(6, [300.0, 3400.0], btype="bandpass", fs=SR, output="sos")
+    y = x.copy()
+    y[int(0.5 * SR) : SR] += 0.1 * signal.sosfilt(sos, rng.standard_normal(SR // 2))
+    v = audit_audio(np.repeat(y[:, None], 2, axis=1).astype(np.float32), dialogue_lines_s=[(0.5, 1.0)])
+    assert v.band_of_voice and 250 < v.band_low_hz < 400 and 3000 < v.band_high_hz < 4000, (v.band_low_hz,
+                                                                                            v.band_high_hz)
+
+
+def test_a_sound_84_ms_early_is_not_paired_with_its_own_ending(tmp_path):
+    """A flash at 2.0 s (frame 50 at 25 fps) and its 120 ms beep 84 ms early: the offset is -84 ms, outside R37."""
+    path = tmp_path / "early.mp4"
+    make_clip(path, fps=25, duration_s=3.0, flash_frames=(50,), sound_offsets_ms=[-84.0])
+    from layerlab.audit import audit_clip
+    (off,) = audit_clip(path, cues=None).offsets
+    assert off.offset_ms is not None and abs(off.offset_ms - (-84.0)) <= 5.0 and off.in_window is False, off
+
+
+def test_a_still_picture_says_there_is_nothing_to_check_sync_against(tmp_path):
+    """A still picture with beeps: no picture events, so no sync verdict, and the report says why."""
+    path = tmp_path / "still.mp4"
+    make_clip(path, fps=25, duration_s=3.0, flash_frames=())
+    from layerlab.audit import audit_clip
+
+    r = audit_clip(path, cues=None)
+    assert r.visual_events == [] and r.offsets == []
+    assert "sync       no verdict: no picture events" in r.to_text()

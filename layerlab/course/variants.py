@@ -19,14 +19,22 @@ learner receives (audio, video, a cue sheet without gains or true values) and a
 
 Course layout (``layerlab variants build LAB --course DIR``)::
 
-    DIR/variants/secret                       the course secret (mode 0600)
-    DIR/variants/<lab>/<student>/truth.json   the complete cue sheet (instructor only)
-    DIR/source/<lab>/variants/<student>/scenes/<scene>/   public: released with the lab
+    DIR/variants/secret                                the course secret (mode 0600)
+    DIR/variants/<lab>/<student>/truth.json            the complete cue sheet (instructor only)
+    DIR/variants/<lab>/<student>/public/scenes/<scene>/   the public variant (the grader's copy)
+    EXCHANGE/<course id>/layerlab-variants/<lab>/<student>/scenes/<scene>/   published for the learner
 
-A lab's set-up cell calls :func:`learner_scene_root` to find the learner's own
-variant; the grader (:mod:`layerlab.grading.batch`) re-runs and measures each
-submission against the variant of the student id in the gradebook, never one
-named by the submission. Documented for instructors in ``autograder/README.md``.
+Nothing of a variant is in ``source/`` or ``release/``: nbgrader's release, fetch and
+submit carry only the lab's notebook and shared files. The public variants are
+published to nbgrader's own exchange (``c.Exchange.root``, per course id), with the
+permissions nbgrader gives its ``outbound/`` (folders 0755, files 0644: readable by
+learners, writable by the instructor only). A lab's set-up cell calls
+:func:`learner_scene_root`, which copies the learner's own published variant into the
+learner's cache (``$XDG_CACHE_HOME/layerlab``, else ``~/.cache/layerlab``: outside the
+assignment folder, so ``nbgrader submit`` never carries it back). The grader
+(:mod:`layerlab.grading.batch`) re-runs and measures each submission against the variant
+of the student id in the gradebook, never one named by the submission. Documented for
+instructors in ``autograder/README.md``.
 """
 
 from __future__ import annotations
@@ -376,8 +384,150 @@ def _assets_variants():
 
 
 def public_dir(course, lab: str, student_id: str) -> Path:
-    """The learner's public variant, released with the lab: ``source/<lab>/variants/<id>/``."""
-    return Path(course) / "source" / lab / "variants" / _check_id(student_id)
+    """The learner's public variant in the course folder: ``variants/<lab>/<id>/public/`` (never released).
+
+    The grader copies it into its re-run; :func:`publish_variant` copies it to the exchange.
+    """
+    return Path(course) / "variants" / lab / _check_id(student_id) / "public"
+
+
+PUBLISHED = "layerlab-variants"
+"""The folder of the course's published variants in nbgrader's exchange: ``<root>/<course id>/layerlab-variants/``."""
+
+_DIR_MODE, _FILE_MODE = 0o755, 0o644
+"""Permissions of the published variants: those nbgrader 0.9 gives its ``outbound/`` (release_assignment.py)."""
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """Where nbgrader's exchange is, as nbgrader would read it from the folder's configuration.
+
+    Attributes
+    ----------
+    root : Path
+        ``c.Exchange.root``.
+    course_id : str
+        ``c.CourseDirectory.course_id``.
+    source : str
+        The configuration files read (or the environment defaults used).
+    """
+
+    root: Path
+    course_id: str
+    source: str
+
+    def variants_dir(self, lab: str) -> Path:
+        """``<root>/<course id>/layerlab-variants/<lab>/``: one folder per learner."""
+        return self.root / self.course_id / PUBLISHED / lab
+
+
+def exchange_settings(folder=".") -> ExchangeSettings:
+    """nbgrader's exchange root and course id for a folder, read as nbgrader's commands read them.
+
+    nbgrader loads ``nbgrader_config.py`` from Jupyter's config path (``jupyter --paths``) and
+    from the folder it runs in; a lab runs in its own folder (``class/<lab>/``), so the nearest
+    ``nbgrader_config.py`` in the folder or a parent (the kit's, or the course's) is read last and
+    wins. Without any setting, the kit's conventions apply: ``$LAYERLAB_EXCHANGE`` else
+    ``/srv/nbgrader/exchange``, course ``$LAYERLAB_COURSE_ID`` else ``layerlab`` (as the kit's
+    ``nbgrader_config.py`` files say).
+
+    Raises
+    ------
+    VariantError
+        A configuration file that cannot be read (one line naming it).
+    """
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import Config, PyFileConfigLoader
+
+    folder = Path(folder).resolve()
+    dirs = [Path(d) for d in jupyter_config_path()][::-1]  # lowest priority first
+    near = next((d for d in (folder, *folder.parents) if (d / "nbgrader_config.py").is_file()), None)
+    if near is not None:
+        dirs.append(near)
+    cfg, used = Config(), []
+    for d in dict.fromkeys(dirs):
+        f = d / "nbgrader_config.py"
+        if not f.is_file():
+            continue
+        try:
+            cfg.merge(PyFileConfigLoader(f.name, path=str(d)).load_config())
+        except Exception as exc:  # a config file is the user's code: any failure is named in one line
+            raise VariantError(f"{f}: nbgrader cannot read this configuration ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); fix it.") from None
+        used.append(str(f))
+    root = cfg.Exchange.root if "root" in cfg.Exchange else os.environ.get("LAYERLAB_EXCHANGE", "/srv/nbgrader/exchange")
+    course_id = (cfg.CourseDirectory.course_id if "course_id" in cfg.CourseDirectory
+                 else os.environ.get("LAYERLAB_COURSE_ID", "layerlab"))
+    return ExchangeSettings(Path(root), str(course_id), ", ".join(used) or "LAYERLAB_EXCHANGE / LAYERLAB_COURSE_ID")
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    """Whether two variant folders hold the same files (names and sizes) and the same cue sheet."""
+    def listing(root):
+        return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+    if not b.is_dir():
+        return False
+    la, lb = listing(a), listing(b)
+    if la != lb:
+        return False
+    return all((a / k).read_bytes() == (b / k).read_bytes() for k in la if k.endswith("cues.json"))
+
+
+def _replace_tree(src: Path, dest: Path, *, dir_mode: int | None = None, file_mode: int | None = None) -> None:
+    """Copy ``src`` to ``dest`` through a temporary sibling, so a reader never sees half a variant."""
+    import tempfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        shutil.copytree(src, tmp / "v", symlinks=False)
+        if dir_mode is not None:
+            for p in sorted((tmp / "v").rglob("*"), reverse=True):
+                os.chmod(p, file_mode if p.is_file() else dir_mode)
+            os.chmod(tmp / "v", dir_mode)
+        old = None
+        if dest.exists():
+            old = tmp / "old"
+            os.replace(dest, old)
+        os.replace(tmp / "v", dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_variant(course, lab: str, student_id: str, *, exchange: ExchangeSettings | None = None) -> Path:
+    """Publish a learner's public variant to nbgrader's exchange, readable by learners.
+
+    Copies :func:`public_dir` to ``<exchange root>/<course id>/layerlab-variants/<lab>/<id>/``
+    with the permissions nbgrader 0.9 gives its ``outbound/`` release (folders 0755, files
+    0644: learners read, only the instructor writes). An identical published copy is left alone.
+
+    Returns
+    -------
+    Path
+        The published folder.
+
+    Raises
+    ------
+    VariantError
+        The variant is not built, or the exchange root does not exist or is not writable.
+    """
+    exchange = exchange or exchange_settings(course)
+    src = public_dir(course, lab, student_id)
+    if not (src / "scenes").is_dir():
+        raise VariantError(f"{src}: no variant of {lab} for {student_id!r} to publish; build it with "
+                           f"`layerlab variants build {lab} --course {course} --students {student_id}`.")
+    if not exchange.root.is_dir() or not os.access(exchange.root, os.W_OK | os.X_OK):
+        raise VariantError(f"{exchange.root}: nbgrader's exchange (c.Exchange.root, from {exchange.source}) does not exist "
+                           "or is not writable; create it as for `nbgrader release_assignment`, or set LAYERLAB_EXCHANGE.")
+    dest = exchange.variants_dir(lab) / student_id
+    for d in (exchange.root / exchange.course_id, exchange.root / exchange.course_id / PUBLISHED, exchange.variants_dir(lab)):
+        if not d.is_dir():
+            d.mkdir()
+            os.chmod(d, _DIR_MODE)
+    if not _same_tree(src, dest):
+        _replace_tree(src, dest, dir_mode=_DIR_MODE, file_mode=_FILE_MODE)
+    return dest
 
 
 def truth_path(course, lab: str, student_id: str) -> Path:
@@ -421,6 +571,7 @@ class BuiltVariant:
     rebuilt: bool
     seconds: float = 0.0
     bytes: int = 0
+    published: Path | None = None
 
 
 def _tree_bytes(p: Path) -> int:
@@ -462,13 +613,18 @@ def build_variant(lab: str, student_id: str, *, course, secret: bytes | None = N
     return BuiltVariant(student_id, pub, truth, True, round(time.monotonic() - t0, 3), _tree_bytes(pub))
 
 
-def build_variants(lab: str, students, *, course, jobs: int | None = None, force: bool = False, progress: bool = True) -> list:
+def build_variants(lab: str, students, *, course, jobs: int | None = None, force: bool = False, progress: bool = True,
+                   publish: bool = False) -> list:
     """Build every listed learner's variant in parallel (processes), with a tqdm progress bar.
+
+    With ``publish``, each one is then published to the exchange (:func:`publish_variant`).
+    A ``source/<lab>/variants/`` left by an older kit (which released every learner's variant)
+    is removed, so the release carries none.
 
     Returns
     -------
     list of BuiltVariant
-        In the order of ``students``.
+        In the order of ``students``; ``published`` is set when published.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -495,7 +651,15 @@ def build_variants(lab: str, students, *, course, jobs: int | None = None, force
                 bar and bar.update(1)
     if bar is not None:
         bar.close()
-    return [done[s] for s in students]
+    stale = Path(course) / "source" / lab / "variants"
+    if stale.is_dir():
+        shutil.rmtree(stale)
+    out = [done[s] for s in students]
+    if publish:
+        exchange = exchange_settings(course)
+        for b in out:
+            b.published = publish_variant(course, lab, b.student_id, exchange=exchange)
+    return out
 
 
 def load_truth(course, lab: str, student_id: str) -> dict | None:
@@ -523,61 +687,129 @@ def current_student(default: str = "") -> str:
 
 
 def learner_scene_root(folder=".", *, student_id: str | None = None) -> Path | None:
-    """The scene library a lab should load: the learner's own variant, if the lab folder has variants.
+    """The scene library a lab should load: the learner's own variant, if their course has one.
 
-    Looks in ``<folder>/variants/<id>/scenes`` for the learner's id
-    (:func:`current_student`). Under the grader (``LAYERLAB_GRADING=1``) the grader
-    leaves exactly one variant there, the graded learner's, and that one is used.
+    The one lookup of the set-up cell, ``self_check()`` and ``layerlab check``. In order:
+
+    1. ``<folder>/variants/<id>/scenes``: a copy next to the notebook (a self-paced ``practice``
+       variant; the grader's re-run, where ``layerlab grade`` leaves the graded learner's own
+       variant, the only one, under ``LAYERLAB_GRADING=1``);
+    2. in ``nbgrader autograde``'s ``<course>/autograded/<id>/<lab>/``: the course folder's own
+       copy of that learner's variant (:func:`public_dir`);
+    3. the learner's folder in nbgrader's exchange (:func:`exchange_settings`),
+       ``<root>/<course id>/layerlab-variants/<lab>/<id>/``, for a folder named after an assessed
+       lab, copied into the learner's cache (:func:`variant_cache_dir`), outside the assignment
+       folder, so ``nbgrader submit`` never carries it back.
+
+    The id is :func:`current_student` (``$LAYERLAB_STUDENT``, ``$JUPYTERHUB_USER``, the Unix user).
 
     Returns
     -------
     Path or None
-        A folder to use as ``LAYERLAB_ASSETS``; None when the lab has no variants
+        A folder to use as ``LAYERLAB_ASSETS``; None when the course has no variants of this lab
         (a teaching copy: the kit's own scenes are used).
 
     Raises
     ------
     VariantError
-        The lab has variants but none for this learner (ask the instructor).
+        The lab has variants but none for this learner: one line naming the id and what to ask.
     """
-    root = Path(folder) / "variants"
-    if not root.is_dir():
+    found = _find_variant(folder, student_id=student_id)
+    if found is None or found[0] != "exchange":
+        return None if found is None else found[1]
+    _, published, lab, sid, exchange = found
+    cached = variant_cache_dir(exchange.course_id, lab, sid)
+    if not _same_tree(published, cached):
+        _replace_tree(published, cached)
+    return cached.resolve()
+
+
+def variant_cache_dir(course_id: str, lab: str, student_id: str) -> Path:
+    """Where a learner's published variant is copied: ``$XDG_CACHE_HOME/layerlab/variants/<course>/<lab>/<id>/``.
+
+    ``$XDG_CACHE_HOME`` defaults to ``~/.cache`` (XDG Base Directory specification): outside any
+    assignment folder, so nbgrader's ``submit`` does not carry the variant back, whatever the
+    learner's ``CourseDirectory.ignore``.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "layerlab" / "variants" / course_id / lab / _check_id(student_id)
+
+
+def _find_variant(folder=".", *, student_id: str | None = None):
+    """Where the variant of a lab folder is: ("local" | "course", Path), ("exchange", published, lab, id, settings), or None."""
+    folder = Path(folder)
+    root = folder / "variants"
+    if root.is_dir():
+        have = sorted(p.name for p in root.iterdir() if (p / "scenes").is_dir())
+        if os.environ.get("LAYERLAB_GRADING") == "1" and len(have) == 1:
+            return "local", (root / have[0]).resolve()
+        auto = _autograded(folder)  # a submission of an older kit brought the whole class's variants along
+        sid = student_id or (auto[1] if auto else None) or current_student()
+        if sid in have:
+            return "local", (root / sid).resolve()
+        assessed = [h for h in have if h != "practice"]
+        if assessed:  # a variant next to the notebook for someone else: never fall back on a practice variant
+            raise VariantError(f"{root}: no variant for student {sid!r} (the id is $LAYERLAB_STUDENT, else $JUPYTERHUB_USER, "
+                               "else your user name); set LAYERLAB_STUDENT to your course id, or ask your instructor.")
+        if "practice" in have:
+            return "local", (root / "practice").resolve()
+    if os.environ.get("LAYERLAB_GRADING") == "1":  # the grader's re-run: only what the grader put there
         return None
-    have = sorted(p.name for p in root.iterdir() if (p / "scenes").is_dir())
-    if os.environ.get("LAYERLAB_GRADING") == "1" and len(have) == 1:
-        return (root / have[0]).resolve()
-    sid = student_id or _autograded_student(folder) or current_student()
-    if sid in have:
-        return (root / sid).resolve()
-    assessed = [h for h in have if h != "practice"]
-    if assessed:  # a course release: never fall back on a practice variant the grader does not use
-        raise VariantError(f"{root}: no variant for student {sid!r} (the id is $LAYERLAB_STUDENT, else $JUPYTERHUB_USER, "
-                           "else your user name); set LAYERLAB_STUDENT to your course id, or ask your instructor.")
-    if "practice" in have:
-        return (root / "practice").resolve()
-    raise VariantError(f"{root}: no variant for student {sid!r}; working on your own, run "
-                       "`layerlab variants practice LAB` in this folder.")
+    auto = _autograded(folder)
+    if auto is not None:
+        course, sid, lab = auto
+        if (Path(course) / "variants" / lab).is_dir():
+            pub = public_dir(course, lab, sid)
+            if not (pub / "scenes").is_dir():
+                raise VariantError(f"{course}: no variant of {lab} for student {sid!r}; build it with "
+                                   f"`layerlab variants build {lab} --course {course} --students {sid}`.")
+            return "course", pub.resolve()
+        return None
+    lab = folder.resolve().name
+    if lab not in ASSESSED:
+        return None
+    exchange = exchange_settings(folder)
+    published = exchange.variants_dir(lab)
+    if not published.is_dir():  # this course has no variants of the lab (or no exchange here): the teaching scene
+        return None
+    sid = student_id or current_student()
+    mine = published / sid
+    try:
+        ok = _ID.match(sid) and (mine / "scenes").is_dir()
+    except OSError:
+        ok = False
+    if not ok:
+        raise VariantError(f"no variant of {lab} for student {sid!r} in the course exchange ({published}); the id is "
+                           "$LAYERLAB_STUDENT, else $JUPYTERHUB_USER, else your user name: set LAYERLAB_STUDENT to your "
+                           f"course id, or ask your instructor to run `layerlab variants build {lab} --students {sid}`.")
+    return "exchange", mine, lab, sid, exchange
 
 
-def _autograded_student(folder) -> str | None:
-    """The student id of an nbgrader ``autograded/<id>/<assignment>/`` folder (``nbgrader autograde`` runs the
-    notebook there as the instructor's user), else None."""
+def _autograded(folder) -> tuple[Path, str, str] | None:
+    """(course, student id, lab) of an nbgrader ``<course>/autograded/<id>/<lab>/`` folder (``nbgrader autograde``
+    runs the notebook there as the instructor's user), else None."""
     parts = Path(folder).resolve().parts
-    if len(parts) >= 3 and parts[-3] == "autograded":
-        return parts[-2]
+    if len(parts) >= 4 and parts[-3] == "autograded" and parts[-1] in ASSESSED:
+        return Path(*parts[:-3]), parts[-2], parts[-1]
     return None
 
 
 def assessed_variants(folder=".") -> list[str]:
-    """The assessed variants in a lab folder (``variants/<id>/scenes``, not a self-paced ``practice`` one).
+    """The assessed variants a lab folder would load: next to it (``variants/<id>/scenes``, not a self-paced
+    ``practice`` one), or the learner's own, published in the course exchange.
 
-    A non-empty list means the folder is a course release of an assessed lab: the kit then
+    A non-empty list means the folder is a course copy of an assessed lab: the kit then
     shows no worked solution (:func:`layerlab.grading.solutions.write_solution`).
     """
     root = Path(folder) / "variants"
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.name != "practice" and (p / "scenes").is_dir())
+    local = sorted(p.name for p in root.iterdir() if p.name != "practice" and (p / "scenes").is_dir()) if root.is_dir() else []
+    if local or (root / "practice").is_dir():
+        return local
+    try:
+        found = _find_variant(folder)
+    except VariantError:  # the course has variants of this lab, but not (yet) this learner's
+        return [current_student()]
+    return [found[3]] if found is not None and found[0] == "exchange" else []
 
 
 def use_learner_variant(folder=".", *, student_id: str | None = None) -> Path | None:
@@ -597,7 +829,7 @@ def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | 
     Parameters
     ----------
     folder : str or Path
-        The learner's lab folder (the one holding ``variants/``, if the course has variants).
+        The learner's lab folder (named after the lab; see :func:`learner_scene_root`).
     scene : str
         The scene id, named in the line.
 
@@ -605,7 +837,7 @@ def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | 
     -------
     (Path or None, str)
         The variant root (None: the kit's teaching scene) and a line such as
-        ``"Measured against your variant 'ann' of cafe_dialogue (lab1_audit/variants/ann)."``.
+        ``"Measured against your variant 'ann' of cafe_dialogue (~/.cache/layerlab/variants/layerlab/lab1_audit/ann)."``.
 
     Raises
     ------
@@ -618,13 +850,25 @@ def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | 
             from layerlab.paths import assets_dir
 
             found = assets_dir()
-            if found.parent.name == "variants":
-                kind = "your practice variant" if found.name == "practice" else f"your variant {found.name!r}"
-                return found, f"Measured against {kind} of {scene} ({found})."
+            if _variant_name(found):
+                return found, f"Measured against {_variant_kind(found)} of {scene} ({found})."
             return None, f"Measured against {scene} of the scene library {found} (LAYERLAB_ASSETS)."
-        return None, f"Measured against the teaching scene {scene} (no variants/ in {Path(folder).resolve()})."
-    kind = "your practice variant" if root.name == "practice" else f"your variant {root.name!r}"
-    return root, f"Measured against {kind} of {scene} ({root})."
+        return None, f"Measured against the teaching scene {scene} (no variant of this lab for {Path(folder).resolve()})."
+    return root, f"Measured against {_variant_kind(root)} of {scene} ({root})."
+
+
+def _variant_name(root: Path) -> str | None:
+    """The id of a variant folder (next to a notebook, in the cache, or a course's ``<id>/public``), else None."""
+    if root.name == "public" and root.parent.parent.parent.name == "variants":
+        return root.parent.name
+    if root.parent.name == "variants" or root.parent.name in ASSESSED:
+        return root.name
+    return None
+
+
+def _variant_kind(root: Path) -> str:
+    name = _variant_name(root) or root.name
+    return "your practice variant" if name == "practice" else f"your variant {name!r}"
 
 
 def build_practice(lab: str, folder=".") -> Path:
@@ -635,8 +879,8 @@ def build_practice(lab: str, folder=".") -> Path:
     """
     folder = Path(folder)
     if assessed_variants(folder):
-        raise VariantError(f"{folder.resolve()} is a course release of {lab} (it holds assessed variants): practise in "
-                           "your own copy of the kit's labs/ folder instead; the grader uses your course variant.")
+        raise VariantError(f"{folder.resolve()} is a course release of {lab} (your course has assessed variants of it): "
+                           "the grader uses your course variant; practise in a copy of the lab outside this course.")
     secret = secrets.token_hex(32)
     params = derive_variant(lab, course_secret=secret, student_id="practice").to_dict()
     pub = folder / "variants" / "practice"

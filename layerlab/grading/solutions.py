@@ -43,7 +43,7 @@ def refuse_assessed_release(lab: str, folder) -> None:
     from layerlab.course.variants import assessed_variants
 
     if assessed_variants(folder):
-        raise InputError(f"{Path(folder)}: this copy of {lab} is an assessed course release (it holds variants/); "
+        raise InputError(f"{Path(folder)}: this copy of {lab} is an assessed course release (you have a variant of your own of it); "
                          "its worked solution is not shown while it is assessed - your instructor's feedback explains "
                          "your marks (working alone? use a copy with `layerlab variants practice`).")
 

@@ -393,8 +393,9 @@ def _lab_with(folder, *ids):
     return folder
 
 
-def test_nbgrader_autograde_finds_the_learners_variant_from_its_folder(tmp_path, monkeypatch):
-    """``nbgrader autograde`` runs the set-up cell in autograded/<id>/<lab>/ as the instructor's user."""
+def test_nbgrader_autograde_of_an_older_submission_finds_the_learners_variant_from_its_folder(tmp_path, monkeypatch):
+    """``nbgrader autograde`` runs the set-up cell in autograded/<id>/<lab>/ as the instructor's user; a submission
+    made before the exchange delivery brought the whole class's variants along."""
     monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
     monkeypatch.setenv("LAYERLAB_STUDENT", "root")
     lab = _lab_with(tmp_path / "course" / "autograded" / "ben" / "lab2_hybrid_mix", "ann", "ben")
@@ -402,6 +403,138 @@ def test_nbgrader_autograde_finds_the_learners_variant_from_its_folder(tmp_path,
     other = _lab_with(tmp_path / "elsewhere" / "lab2_hybrid_mix", "ann", "ben")  # not an autograded folder
     with pytest.raises(V.VariantError, match="no variant for student 'root'"):
         V.learner_scene_root(other)
+
+
+# ------------------------------------------------------------------ delivery: published to the exchange, one each
+
+
+def _course_config(folder: Path, exchange: Path, course_id: str = "demo") -> None:
+    """An nbgrader_config.py as a course (or the kit's learner config) sets it: the exchange and the course id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n"
+                                               f"c.CourseDirectory.course_id = {course_id!r}\n")
+
+
+@pytest.fixture(scope="module")
+def published(lab2, tmp_path_factory):
+    """ann's and ben's lab-2 variants of course a, published to a fresh exchange as `layerlab variants build` does."""
+    tmp = tmp_path_factory.mktemp("exchange_course")
+    exchange = tmp / "exchange"
+    exchange.mkdir()
+    _course_config(lab2["a"], exchange)
+    try:
+        settings = V.exchange_settings(lab2["a"])
+        out = {who: V.publish_variant(lab2["a"], "lab2_hybrid_mix", who, exchange=settings) for who in ("ann", "ben")}
+    finally:
+        (lab2["a"] / "nbgrader_config.py").unlink()
+    return {"exchange": exchange, "settings": settings, **out}
+
+
+def test_variants_are_published_per_learner_in_the_exchange_with_nbgraders_outbound_permissions(lab2, published):
+    ex = published["exchange"]
+    assert published["settings"].root == ex and published["settings"].course_id == "demo"
+    for who in ("ann", "ben"):
+        dest = published[who]
+        assert dest == ex / "demo" / "layerlab-variants" / "lab2_hybrid_mix" / who
+        assert _tree_digest(dest) == _tree_digest(lab2[who].public)  # the public variant, byte for byte
+        assert not list(dest.rglob("truth.json")) and b"truth" not in (dest / "scenes" / "cafe_dialogue" / "cues.json").read_bytes()
+        modes = {stat.S_IMODE(p.stat().st_mode) for p in dest.rglob("*")}
+        assert modes == {0o755, 0o644}, modes  # as nbgrader's outbound/: learners read, the instructor alone writes
+        assert {stat.S_IMODE(p.stat().st_mode) for p in dest.rglob("*") if p.is_file()} == {0o644}
+    for d in (ex / "demo", ex / "demo" / "layerlab-variants", ex / "demo" / "layerlab-variants" / "lab2_hybrid_mix"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o755, d
+    assert not (lab2["a"] / "source").exists()  # the course's source/ (so its release) holds no variant
+    before = (published["ann"] / "scenes" / "cafe_dialogue" / "cues.json").stat().st_mtime_ns
+    V.publish_variant(lab2["a"], "lab2_hybrid_mix", "ann", exchange=published["settings"])  # unchanged: left alone
+    assert (published["ann"] / "scenes" / "cafe_dialogue" / "cues.json").stat().st_mtime_ns == before
+
+
+def test_publishing_refuses_a_missing_exchange_or_variant_in_one_line(lab2, tmp_path):
+    missing = V.ExchangeSettings(tmp_path / "nowhere", "demo", "test")
+    with pytest.raises(V.VariantError) as err:
+        V.publish_variant(lab2["a"], "lab2_hybrid_mix", "ann", exchange=missing)
+    assert str(tmp_path / "nowhere") in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "ex").mkdir()
+    with pytest.raises(V.VariantError, match="no variant of lab2_hybrid_mix for 'zed' to publish.*layerlab variants build"):
+        V.publish_variant(lab2["a"], "lab2_hybrid_mix", "zed", exchange=V.ExchangeSettings(tmp_path / "ex", "demo", "test"))
+
+
+def test_the_lab_copies_only_the_learners_own_published_variant_into_a_cache_outside_the_lab(published, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kit = tmp_path / "kit"  # the learner's kit: its nbgrader_config.py names the exchange, labs are fetched to class/
+    _course_config(kit, published["exchange"])
+    lab = kit / "class" / "lab2_hybrid_mix"
+    lab.mkdir(parents=True)
+    (lab / "lab2_hybrid_mix.ipynb").write_text("{}")
+    monkeypatch.setenv("LAYERLAB_STUDENT", "ben")
+    got = V.learner_scene_root(lab)
+    assert got == (tmp_path / "cache" / "layerlab" / "variants" / "demo" / "lab2_hybrid_mix" / "ben").resolve()
+    assert _tree_digest(got) == _tree_digest(published["ben"])
+    assert sorted(p.name for p in lab.iterdir()) == ["lab2_hybrid_mix.ipynb"]  # nothing for submit to carry back
+    assert not (tmp_path / "cache" / "layerlab" / "variants" / "demo" / "lab2_hybrid_mix" / "ann").exists()
+    assert V.assessed_variants(lab) == ["ben"]  # a course copy: no worked solution, no practice variant here
+    # a cached copy the learner altered is replaced by the published one
+    (got / "scenes" / "cafe_dialogue" / "cues.json").write_text("{}")
+    assert _tree_digest(V.learner_scene_root(lab)) == _tree_digest(published["ben"])
+    # a copy next to the notebook comes first (the grader's re-run puts the learner's own there)
+    _lab_with(lab, "ben")
+    assert V.learner_scene_root(lab) == (lab / "variants" / "ben").resolve()
+    shutil.rmtree(lab / "variants")
+    # the grader's re-run never reads the exchange: only what the grader left next to the notebook
+    monkeypatch.setenv("LAYERLAB_GRADING", "1")
+    assert V.learner_scene_root(lab) is None
+    monkeypatch.delenv("LAYERLAB_GRADING")
+    # a lab the course has not published, or a folder that is no lab: the teaching scene
+    (kit / "class" / "lab1_audit").mkdir()
+    assert V.learner_scene_root(kit / "class" / "lab1_audit") is None
+    assert V.learner_scene_root(kit / "class") is None
+    # a learner whose variant is not published: one line naming the id and what to ask
+    monkeypatch.setenv("LAYERLAB_STUDENT", "zed")
+    with pytest.raises(V.VariantError) as err:
+        V.learner_scene_root(lab)
+    msg = str(err.value)
+    assert "\n" not in msg and "'zed'" in msg and "ask your instructor" in msg and "layerlab variants build lab2_hybrid_mix" in msg
+    assert V.assessed_variants(lab) == ["zed"]
+
+
+def test_the_exchange_is_read_from_nbgraders_configuration_else_the_kits_defaults(tmp_path, monkeypatch):
+    import jupyter_core.paths
+
+    monkeypatch.setattr(jupyter_core.paths, "jupyter_config_path", lambda: [str(tmp_path / "jupyter")])  # ~/.jupyter only
+    monkeypatch.setenv("LAYERLAB_EXCHANGE", str(tmp_path / "env_exchange"))
+    monkeypatch.delenv("LAYERLAB_COURSE_ID", raising=False)
+    bare = tmp_path / "bare" / "lab1_audit"
+    bare.mkdir(parents=True)
+    got = V.exchange_settings(bare)
+    assert (got.root, got.course_id) == (tmp_path / "env_exchange", "layerlab")
+    _course_config(tmp_path / "jupyter", tmp_path / "user_exchange", "user_course")  # ~/.jupyter: the user's config
+    assert (V.exchange_settings(bare).root, V.exchange_settings(bare).course_id) == (tmp_path / "user_exchange", "user_course")
+    _course_config(tmp_path / "bare", tmp_path / "near_exchange", "near")  # the folder's own (the kit's): read last, wins
+    assert V.exchange_settings(bare).root == tmp_path / "near_exchange"
+    (tmp_path / "bare" / "nbgrader_config.py").write_text("c = get_config()\nc.Exchange.root = undefined_name\n")
+    with pytest.raises(V.VariantError) as err:
+        V.exchange_settings(bare)
+    assert str(tmp_path / "bare" / "nbgrader_config.py") in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nbgrader_autograde_uses_the_course_folders_own_copy_of_the_learners_variant(lab2, tmp_path, monkeypatch):
+    """``nbgrader autograde`` runs the set-up cell in <course>/autograded/<id>/<lab>/, with no variant in the submission."""
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    monkeypatch.setenv("LAYERLAB_STUDENT", "root")
+    monkeypatch.setenv("LAYERLAB_ASSETS", "")  # scene_in_use sets it: monkeypatch restores it after the test
+    monkeypatch.delenv("LAYERLAB_ASSETS")
+    lab = lab2["a"] / "autograded" / "ben" / "lab2_hybrid_mix"
+    lab.mkdir(parents=True)
+    try:
+        assert V.learner_scene_root(lab) == lab2["ben"].public.resolve()
+        assert V.scene_in_use(lab)[1].startswith("Measured against your variant 'ben' of cafe_dialogue")
+        zed = lab2["a"] / "autograded" / "zed" / "lab2_hybrid_mix"
+        zed.mkdir(parents=True)
+        with pytest.raises(V.VariantError, match="no variant of lab2_hybrid_mix for student 'zed'"):
+            V.learner_scene_root(zed)
+    finally:
+        shutil.rmtree(lab2["a"] / "autograded")
 
 
 def test_a_course_release_never_falls_back_on_a_practice_variant(tmp_path, monkeypatch):

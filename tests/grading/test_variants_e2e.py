@@ -1,7 +1,10 @@
 """End to end: a scene of their own for each learner, through nbgrader and the kit's grader.
 
 One module-scoped run builds a course whose assessed labs have per-learner variants
-(``layerlab variants build``), releases, fetches and submits through a local exchange,
+(``layerlab variants build``, which publishes each learner's to the exchange's
+``layerlab/layerlab-variants/<lab>/<id>/``; the release holds none), releases, fetches
+and submits through a local exchange (each learner's lab copies their own variant into
+their cache, outside the lab folder),
 collects, autogrades and runs ``layerlab grade``. Three learners submit the reference
 solution, each on their own variant; one submits a classmate's work (lab 2: ann's
 exported stems as their own layers; lab 1: ann's findings, as numbers); one hands in
@@ -52,6 +55,19 @@ def _set_solutions(nb_path: Path, sources: dict, default: str) -> None:
     nbformat.write(nb, str(nb_path))
 
 
+def _learner_env(env: dict, sid: str, tmp: Path) -> dict:
+    """A learner's environment: their id, and their own cache (``~/.cache`` of a separate user)."""
+    return {**env, "LAYERLAB_STUDENT": sid, "XDG_CACHE_HOME": str(tmp / "students" / sid / ".cache")}
+
+
+def _cache(tmp: Path, sid: str, lab: str) -> Path:
+    return tmp / "students" / sid / ".cache" / "layerlab" / "variants" / "layerlab" / lab
+
+
+def _published(tmp: Path, lab: str) -> Path:
+    return tmp / "exchange" / "layerlab" / "layerlab-variants" / lab
+
+
 def _run_reference_here(folder: Path, lab: str, student: str, env: dict) -> None:
     """Run a lab's set-up, solution and export cells as ``student`` in ``folder`` (a learner working in their copy)."""
     nb = nbformat.read(str(folder / f"{lab}.ipynb"), as_version=4)
@@ -60,7 +76,7 @@ def _run_reference_here(folder: Path, lab: str, student: str, env: dict) -> None
     script = folder / "_run_reference.py"
     script.write_text("import json\n" + "\n".join(code) + "\nif 'findings' in globals():\n"
                       "    json.dump(findings, open('findings.json', 'w'))\n")
-    _run([str(VENV_BIN / "python"), script.name], cwd=folder, env={**env, "LAYERLAB_STUDENT": student}, timeout=900)
+    _run([str(VENV_BIN / "python"), script.name], cwd=folder, env=env, timeout=900)
     script.unlink()
 
 
@@ -83,7 +99,7 @@ def vcourse(tmp_path_factory):
         shutil.copytree(REPO / "autograder" / "source" / lab, root / "source" / lab)
         _run([str(VENV_BIN / "layerlab"), "variants", "build", lab, "--course", str(root), "--students", ",".join(LEARNERS),
               "--jobs", "2"], cwd=root, env=env, timeout=1800)
-    fetched_dirs = {}
+    fetched_dirs, found = {}, {}
     for lab in LABS:
         _nbgrader("generate_assignment", lab, "--force", cwd=root, env=env)
         _nbgrader("release_assignment", lab, "--force", cwd=root, env=env)
@@ -98,8 +114,13 @@ def vcourse(tmp_path_factory):
             shutil.copytree(fetched / lab, home / lab)
             if sid in REFS:
                 _fill(home / lab / f"{lab}.ipynb", lab, [])
+        # each learner's set-up finds their own variant (the lookup the lab's set-up cell and self_check() make)
+        for sid in LEARNERS:
+            cp = _run([str(VENV_BIN / "python"), "-c", "from layerlab.course.variants import scene_in_use; "
+                       "print(scene_in_use('.')[1])"], cwd=tmp / "students" / sid / lab, env=_learner_env(env, sid, tmp))
+            found[(lab, sid)] = cp.stdout.strip()
         # ann works in her copy first; dan takes what she made
-        _run_reference_here(ann_home / lab, lab, "ann", env)
+        _run_reference_here(ann_home / lab, lab, "ann", _learner_env(env, "ann", tmp))
         dan = tmp / "students" / COPIER / lab
         if lab == LAB2:
             shutil.copytree(ann_home / lab / "deliverable", dan / "ann_deliverable")
@@ -115,7 +136,7 @@ def vcourse(tmp_path_factory):
         _nbgrader("collect", lab, cwd=root, env=env)
         _nbgrader("autograde", lab, "--create", "--force", cwd=root, env=env, timeout=1800)
         _run([str(VENV_BIN / "layerlab"), "grade", lab, "--course", str(root), "--jobs", "2"], cwd=root, env=env, timeout=1800)
-    return {"root": root, "tmp": tmp, "final": _scores_from_gradebook(root), "fetched": fetched_dirs}
+    return {"root": root, "tmp": tmp, "final": _scores_from_gradebook(root), "fetched": fetched_dirs, "found": found}
 
 
 def _truth(root: Path, lab: str, sid: str) -> dict:
@@ -124,13 +145,51 @@ def _truth(root: Path, lab: str, sid: str) -> dict:
 
 @pytest.mark.parametrize("lab", LABS)
 def test_each_learner_gets_a_different_variant(vcourse, lab):
-    root = vcourse["root"]
-    cues = {sid: (root / "source" / lab / "variants" / sid / "scenes" / "cafe_dialogue" / "cues.json").read_bytes() for sid in LEARNERS}
-    natives = {sid: (root / "source" / lab / "variants" / sid / "scenes" / "cafe_dialogue" / "native.wav").read_bytes() for sid in LEARNERS}
+    root, pub = vcourse["root"], _published(vcourse["tmp"], lab)
+    assert sorted(p.name for p in pub.iterdir()) == sorted(LEARNERS)  # one published folder per learner
+    cues = {sid: (pub / sid / "scenes" / "cafe_dialogue" / "cues.json").read_bytes() for sid in LEARNERS}
+    natives = {sid: (pub / sid / "scenes" / "cafe_dialogue" / "native.wav").read_bytes() for sid in LEARNERS}
     assert len(set(natives.values())) == len(LEARNERS)
     if lab == LAB2:
         assert len(set(cues.values())) == len(LEARNERS)
     assert len({json.dumps(_truth(root, lab, sid)["params"], sort_keys=True) for sid in LEARNERS}) == len(LEARNERS)
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_the_release_a_fetch_and_a_submission_carry_no_variant_of_any_learner(vcourse, lab):
+    root, tmp = vcourse["root"], vcourse["tmp"]
+    media = {p.name for sid in LEARNERS for p in _files(root / "variants" / lab / sid / "public")}  # native.wav, video.mp4 ...
+    exchange = tmp / "exchange" / "layerlab"
+    carried = {"release": root / "release" / lab, "outbound": exchange / "outbound" / lab, "fetched": vcourse["fetched"][lab]}
+    carried |= {f"inbound {p.name}": p for p in (exchange / "inbound").iterdir() if p.name.split("+")[1] == lab}
+    carried |= {f"submitted {sid}": root / "submitted" / sid / lab for sid in LEARNERS}
+    carried |= {f"autograded {sid}": root / "autograded" / sid / lab for sid in LEARNERS}
+    assert len([k for k in carried if k.startswith("inbound")]) == len(LEARNERS)
+    for what, folder in carried.items():
+        files = _files(folder)
+        assert files and any(p.suffix == ".ipynb" for p in files), what
+        for p in files:
+            rel = p.relative_to(folder)
+            assert not {"variants", "scenes"} & set(rel.parts), (what, rel)
+            # dan brought ann's deliverable (his own doing): stems, never a variant's media
+            assert rel.parts[0] == "ann_deliverable" or p.name not in media or p.name == "mix.wav", (what, rel)
+    assert not (root / "source" / lab / "variants").exists()
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_each_learners_set_up_finds_their_own_variant_in_their_cache(vcourse, lab):
+    root, tmp = vcourse["root"], vcourse["tmp"]
+    for sid in LEARNERS:
+        line = vcourse["found"][(lab, sid)]
+        assert line.startswith(f"Measured against your variant {sid!r} of cafe_dialogue"), line
+        assert [p.name for p in _cache(tmp, sid, lab).iterdir()] == [sid]  # only their own, outside the lab folder
+        own = root / "variants" / lab / sid / "public"
+        assert {str(p.relative_to(own)): p.read_bytes() for p in _files(own)} == \
+            {str(p.relative_to(_cache(tmp, sid, lab) / sid)): p.read_bytes() for p in _files(_cache(tmp, sid, lab) / sid)}
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -168,8 +227,10 @@ def test_the_grader_measured_the_copier_against_the_copiers_own_variant(vcourse)
 @pytest.mark.parametrize("lab", LABS)
 def test_the_files_each_learner_receives_contain_none_of_the_true_values(vcourse, lab):
     root, tmp = vcourse["root"], vcourse["tmp"]
-    # what nbgrader hands out: the release, the exchange's outbound copy and a fetched copy
-    received = [vcourse["fetched"][lab], tmp / "exchange" / "layerlab" / "outbound" / lab, root / "release" / lab]
+    # what learners receive: the release, the exchange's outbound copy, a fetched copy, the published variants
+    # and each learner's cached copy
+    received = [vcourse["fetched"][lab], tmp / "exchange" / "layerlab" / "outbound" / lab, root / "release" / lab,
+                _published(tmp, lab), *(_cache(tmp, sid, lab) for sid in LEARNERS)]
     assert all(folder.is_dir() for folder in received), received
     texts = []
     for folder in received:

@@ -66,6 +66,10 @@ warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api",
 # each cell room, but stop runaway code.
 c.ExecutePreprocessor.timeout = 180
 c.Execute.interrupt_on_timeout = True
+# nbgrader's Execute raises when a cell's output takes longer than nbclient's iopub_timeout (4 s) to arrive
+# after the cell ends ("Timeout waiting for IOPub output"); on a grading machine busy with other kernels a
+# figure-drawing cell can take that long, and the whole notebook then fails. Wait as long as a cell may run.
+c.Execute.iopub_timeout = 180
 
 # Feedback never shows hidden tests: remove them from the cell source, and
 # scrub any traceback or output that quotes them (nbgrader issues #917, #1363).

@@ -144,3 +144,13 @@ def test_learner_facing_docs_never_point_to_the_instructor_sources():
     for nb in sorted((ROOT / "lessons").glob("*.ipynb")) + sorted((ROOT / "labs").glob("*/*.ipynb")):
         text = nb.read_text(encoding="utf-8")
         assert "autograder/source" not in text and "autograder/src" not in text, nb.name
+
+
+def test_autograde_waits_for_a_cells_output_as_long_as_the_cell_may_run():
+    """nbgrader's Execute raises when output arrives later than nbclient's iopub_timeout (4 s by default) after a
+    cell ends: on a busy grading machine the e2e run failed that way on lab 1's audit figure."""
+    from nbclient import NotebookClient
+
+    course = _config(ROOT / "autograder" / "nbgrader_config.py")
+    assert NotebookClient.iopub_timeout.default_value < course.Execute.iopub_timeout
+    assert course.Execute.iopub_timeout >= course.ExecutePreprocessor.timeout

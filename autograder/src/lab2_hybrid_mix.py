@@ -12,7 +12,7 @@
 #
 # | check | passes when | points |
 # |---|---|---|
-# | `sync` | every sound effect within the EBU R37 window (-40..+60 ms) of its visual event | 2 |
+# | `sync` | every sound effect, your scene's own clip (gain, EQ and pan are yours; a re-pitched effect is another sound), within the EBU R37 window (-40..+60 ms) of its visual event | 2 |
 # | `dialogue_sync` | every line within the EBU R37 window of its cue | 2 |
 # | `loudness` | integrated loudness -14 LUFS ±1 (streaming) | 2 |
 # | `true_peak` | true peak at or under -1 dBTP | 1 |

@@ -23,6 +23,12 @@ ABRUPT_RATIO = 3.5
 """An event's change must be this many times its region's usual change over the ``LEAD_S`` before it."""
 LEAD_S = 0.5
 """How far back the region's usual change is taken (the frame just before the event is left out)."""
+REPEAT_LEVEL = 2.0
+"""A frame no pixel of which differs from the previous one by more than this (grey levels, 0..255) repeats it."""
+CADENCE_RATIO = 3.0
+"""A clip is read as frame-rate converted (24 fps shown at 30 repeats every 5th frame) when one phase of a 2..6-frame
+cycle holds at least 10 of the repeats amid motion and this many times as many as any other phase (the kit's native
+renders: at most 1.25 times; re-saved at 30 fps: 4.5 times and more)."""
 
 
 def read_video_frames(path, *, width: int = 160, height: int = 90) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -76,10 +82,17 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     """
     if frames.ndim != 3 or frames.shape[0] < 3:
         return []
-    n, h, w = frames.shape
     if times_s is None:
-        times_s = np.arange(n) / float(fps)
+        times_s = np.arange(frames.shape[0]) / float(fps)
     times_s = np.asarray(times_s, dtype=np.float64)
+    # a clip re-saved at another frame rate repeats frames on a cadence: a repeat amid motion reads as the motion
+    # stopping and restarting (a door placed 2 frames early, a cursor glide as clicks); the analysis runs on the
+    # frames that are new pictures, each at its own time, and events keep their frame index in the clip
+    kept = _new_pictures(frames)
+    frames, times_s = frames[kept], times_s[kept]
+    n, h, w = frames.shape
+    if n < 3:
+        return []
     d = np.abs(np.diff(frames, axis=0))
     hb, wb = h // BLOCK_PX, w // BLOCK_PX
     blocks = d[:, : hb * BLOCK_PX, : wb * BLOCK_PX].reshape(n - 1, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4))
@@ -126,7 +139,9 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
         r0 = i
         while r0 > 0 and score[r0 - 1] >= 0.25 * min_strength and diff_t[i] - diff_t[r0 - 1] <= 0.5:
             r0 -= 1
-        if r0 < k and (r0 == 0 or score[r0 - 1] < 0.25 * min_strength) and score[r0] >= 0.5 * seg.max():
+        if r0 == 0:  # the change is under way in the clip's first frames (a clip cut mid-motion): it began before
+            continue  # the clip did, so there is no onset to place (nor a sound to pair it with)
+        if r0 < k and score[r0 - 1] < 0.25 * min_strength and score[r0] >= 0.5 * seg.max():
             k = r0
         frame = k + 1
         b = int(where[k])
@@ -135,11 +150,11 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
         sy = (source_size[1] / h) if source_size[1] else 1.0
         box = (int(bx * BLOCK_PX * sx), int(by * BLOCK_PX * sy), int((bx + 1) * BLOCK_PX * sx),
                int((by + 1) * BLOCK_PX * sy))
-        if any(e.frame == frame for e in events):  # a large change whose busiest block wandered: one event
+        if any(e.frame == int(kept[frame]) for e in events):  # a large change whose busiest block wandered: one event
             continue
         if onset_ratio(zg, times_s, k, by, bx) < ABRUPT_RATIO:  # a glide: the region was already moving
             continue
-        events.append(VisualEvent(float(times_s[frame]), frame, float(score[k]), box))
+        events.append(VisualEvent(float(times_s[frame]), int(kept[frame]), float(score[k]), box))
     events.sort(key=lambda e: e.frame)
     return events
 
@@ -180,3 +195,38 @@ def onset_ratio(z: np.ndarray, times_s: np.ndarray, k: int, by: int, bx: int) ->
     pre = reg[lo : max(lo, k - 1)]
     base = float(np.median(pre)) if pre.size else 0.0
     return peak / (1.0 + max(base, 0.0))
+
+
+def _new_pictures(frames: np.ndarray) -> np.ndarray:
+    """Indices of the frames to analyse: all, less the repeats of a frame-rate conversion.
+
+    A repeat is a frame within :data:`REPEAT_LEVEL` of the previous one. Still stretches repeat too (a UI
+    waiting for a click), so only a cadence counts: when the repeats amid motion (both neighbours change)
+    gather on one phase of a 2..6-frame cycle (:data:`CADENCE_RATIO`), the clip was re-saved at another rate
+    and every repeat on that phase is dropped. A native render's scattered holds are kept.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_frames, height, width)
+
+    Returns
+    -------
+    np.ndarray of int
+        Increasing frame indices (frame 0 always kept).
+    """
+    n = frames.shape[0]
+    every = np.arange(n)
+    if n < 12:
+        return every
+    step = np.abs(np.diff(frames.astype(np.float32), axis=0)).max(axis=(1, 2))  # step k: frame k -> k + 1
+    repeat = np.concatenate([[False], step <= REPEAT_LEVEL])  # frame j repeats frame j - 1
+    amid = np.zeros(n, bool)
+    amid[1:-1] = repeat[1:-1] & ~repeat[:-2] & ~repeat[2:]
+    idx = np.nonzero(amid)[0]
+    for cycle in range(2, 7):
+        counts = np.bincount(idx % cycle, minlength=cycle)
+        phase = int(counts.argmax())
+        others = np.delete(counts, phase)
+        if counts[phase] >= 10 and counts[phase] >= CADENCE_RATIO * others.max():
+            return every[~(repeat & (every % cycle == phase))]
+    return every

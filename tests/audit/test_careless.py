@@ -131,3 +131,45 @@ def test_a_still_picture_says_there_is_nothing_to_check_sync_against(tmp_path):
     r = audit_clip(path, cues=None)
     assert r.visual_events == [] and r.offsets == []
     assert "sync       no verdict: no picture events" in r.to_text()
+
+
+# ------------------------------------------------------------------ the kit's own scenes, re-saved by a learner
+
+
+def _resave(tmp_path, scene, name, *args, before=()):
+    """A kit scene's native.mp4 re-encoded with ffmpeg (``before``: input options such as -ss)."""
+    from layerlab.io.audio import ffmpeg_exe
+    from layerlab.mix.scenes import load_scene
+
+    out = tmp_path / name
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *before, "-i", str(load_scene(scene).native_mp4_path),
+                           *args, "-c:v", "libx264", "-c:a", "aac", str(out)], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-300:]
+    return out
+
+
+def test_a_scene_resaved_at_30_fps_places_the_door_on_its_frame(tmp_path):
+    """The cafe's first 8 s re-saved at 30 fps repeat every 5th frame: the door swinging shut read as a run of
+    change starting out of stillness after a repeat, so it was placed 2 frames early (1.933 s) and its sound,
+    on time, flagged +67 ms outside EBU R37. The cue sheet: door at 2.0 s in sync, cup_a at 5.25 s 80 ms late.
+    Now the cadence's repeats are left out: each event is on the first 30 fps frame showing it (2.0 s, 5.267 s),
+    the door in sync, the cup 80 - 16.7 = 63 ms late (the re-saved picture shows it 16.7 ms later)."""
+    from layerlab.audit import audit_clip
+
+    clip = _resave(tmp_path, "cafe_dialogue", "cafe30.mp4", "-t", "8", "-r", "30")
+    door, cup = audit_clip(clip, cues=None).offsets
+    assert door.event_time_s == pytest.approx(2.0, abs=1e-3) and door.in_window, door
+    assert abs(door.offset_ms) <= 10.0, door
+    assert cup.event_time_s == pytest.approx(5.2667, abs=1e-3) and not cup.in_window, cup
+    assert cup.offset_ms == pytest.approx(80.0 - 16.7, abs=10.0), cup
+
+
+def test_a_scene_cut_mid_motion_has_no_event_at_its_first_frame(tmp_path):
+    """forest_broll cut to start 3.2 s in: its bird (taking off at 3.0 s) is in flight in the first frames. That
+    change began before the clip did, yet it was an event at 0.042 s (a take-off "out of stillness" at frame 0) with
+    an invented sync verdict. Now only the thunder (8.0 s in the scene: 4.8 s in the cut) is an event."""
+    from layerlab.audit import audit_clip
+
+    clip = _resave(tmp_path, "forest_broll", "cut.mp4", "-t", "5.5", before=("-ss", "3.2"))
+    r = audit_clip(clip, cues=None)
+    assert [round(e.time_s, 3) for e in r.visual_events] == [pytest.approx(4.8, abs=1 / 24 + 1e-6)], r.visual_events

@@ -23,6 +23,8 @@ ABRUPT_RATIO = 3.5
 """An event's change must be this many times its region's usual change over the ``LEAD_S`` before it."""
 LEAD_S = 0.5
 """How far back the region's usual change is taken (the frame just before the event is left out)."""
+CHUNK_FRAMES = 256
+"""Frames differenced at a time (memory stays bounded on long clips)."""
 REPEAT_LEVEL = 2.0
 """A frame no pixel of which differs from the previous one by more than this (grey levels, 0..255) repeats it."""
 CADENCE_RATIO = 3.0
@@ -89,14 +91,17 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     # stopping and restarting (a door placed 2 frames early, a cursor glide as clicks); the analysis runs on the
     # frames that are new pictures, each at its own time, and events keep their frame index in the clip
     kept = _new_pictures(frames)
-    frames, times_s = frames[kept], times_s[kept]
+    if kept.size < frames.shape[0]:  # (a copy only then: frames of a long clip are large)
+        frames, times_s = frames[kept], times_s[kept]
     n, h, w = frames.shape
     if n < 3:
         return []
-    d = np.abs(np.diff(frames, axis=0))
     hb, wb = h // BLOCK_PX, w // BLOCK_PX
-    blocks = d[:, : hb * BLOCK_PX, : wb * BLOCK_PX].reshape(n - 1, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4))
-    blocks = blocks.reshape(n - 1, -1)
+    blocks = np.empty((n - 1, hb * wb), np.float32)
+    for a in range(0, n - 1, CHUNK_FRAMES):  # in chunks: a 10-minute clip's differences whole would take 1.7 GB
+        b = min(n - 1, a + CHUNK_FRAMES)
+        d = np.abs(np.diff(frames[a : b + 1], axis=0))[:, : hb * BLOCK_PX, : wb * BLOCK_PX]
+        blocks[a:b] = d.reshape(b - a, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4)).reshape(b - a, -1)
     med = np.median(blocks, axis=0)
     mad = np.median(np.abs(blocks - med), axis=0) + 0.5
     z = (blocks - med) / mad
@@ -218,7 +223,8 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
     every = np.arange(n)
     if n < 12:
         return every
-    step = np.abs(np.diff(frames.astype(np.float32), axis=0)).max(axis=(1, 2))  # step k: frame k -> k + 1
+    step = np.concatenate([np.abs(np.diff(frames[a : a + CHUNK_FRAMES + 1].astype(np.float32), axis=0)).max(axis=(1, 2))
+                           for a in range(0, n - 1, CHUNK_FRAMES)])  # step k: frame k -> k + 1
     repeat = np.concatenate([[False], step <= REPEAT_LEVEL])  # frame j repeats frame j - 1
     amid = np.zeros(n, bool)
     amid[1:-1] = repeat[1:-1] & ~repeat[:-2] & ~repeat[2:]

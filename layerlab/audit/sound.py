@@ -114,7 +114,8 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
     hop = max(32, int(round(sr * hop_ms / 1000.0)))
     if x.size < 4 * 2048 or not np.any(x):
         return [], np.zeros(0), np.zeros(0)
-    strength = librosa.onset.onset_strength(y=x, sr=sr, hop_length=hop, n_fft=2048, lag=1, max_size=1)
+    strength = librosa.onset.onset_strength(S=_log_mel(x, sr, hop), sr=sr, hop_length=hop, n_fft=2048, lag=1,
+                                            max_size=1)
     times = librosa.frames_to_time(np.arange(strength.size), sr=sr, hop_length=hop)
     frames = librosa.onset.onset_detect(onset_envelope=strength, sr=sr, hop_length=hop, backtrack=True,
                                         units="frames", wait=int(0.05 * sr / hop), delta=0.05)
@@ -142,6 +143,31 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
                 continue
             onsets.append(AudioOnset(k / 1000.0, rise))
     return onsets, strength, times
+
+
+ONSET_CHUNK_FRAMES = 8192
+"""Spectrogram frames computed at a time for the onset strength (20 s at the 2.5 ms hop): a 10-minute clip's
+whole short-time spectrum would take 2 GB; its mel bands, kept, take 120 MB."""
+
+
+def _log_mel(x: np.ndarray, sr: int, hop: int, n_fft: int = 2048) -> np.ndarray:
+    """``power_to_db(melspectrogram(y=x))`` as ``librosa.onset.onset_strength`` computes it, chunk by chunk.
+
+    The frames are the centred frames of one call (the signal padded by ``n_fft // 2`` zeros each side, as
+    librosa's ``center=True`` with ``pad_mode="constant"``), so the result is the same; only the memory differs.
+    """
+    import librosa
+
+    n_frames = 1 + x.size // hop
+    if n_frames <= ONSET_CHUNK_FRAMES:
+        return librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop))
+    xp = np.pad(x, n_fft // 2)
+    parts = []
+    for f0 in range(0, n_frames, ONSET_CHUNK_FRAMES):
+        f1 = min(n_frames, f0 + ONSET_CHUNK_FRAMES)
+        seg = xp[f0 * hop : (f1 - 1) * hop + n_fft]
+        parts.append(librosa.feature.melspectrogram(y=seg, sr=sr, n_fft=n_fft, hop_length=hop, center=False))
+    return librosa.power_to_db(np.concatenate(parts, axis=1))
 
 
 def _percentile_edges(f: np.ndarray, p: np.ndarray, *, low_pct: float, high_pct: float) -> tuple[float, float]:

@@ -529,8 +529,9 @@ def bed_dropouts(audio, *, sample_rate: int = SAMPLE_RATE, min_drop_db: float = 
     -----
     In each octave band (125 Hz-8 kHz) the bed's short-term level is compared with the band's own
     median bed level over the clip; a dropout is a run of at least ``min_duration_s`` where some band's
-    bed stays ``min_drop_db`` or more under it, with bed on both sides (a fade in or out at the clip's
-    ends is not a gap). Bands are needed because what goes on during a gap (forest_broll's thunder
+    bed stays ``min_drop_db`` or more under it, with bed on both sides: the median bed level over
+    ``min_duration_s`` before and after it within half ``min_drop_db`` of its usual level (a fade in or out at the clip's ends, or a music bed
+    whose bass enters late after one note, is not a gap). Bands are needed because what goes on during a gap (forest_broll's thunder
     tail and birds) fills the lows: its 1.5 s dropout falls 26-52 dB at 4-8 kHz but only 0-6 dB at
     125-500 Hz, and 8-11 dB in the whole track. The edges are where the deepest band's 10 ms level
     first and last sits under the threshold. Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
@@ -556,7 +557,11 @@ def bed_dropouts(audio, *, sample_rate: int = SAMPLE_RATE, min_drop_db: float = 
         bed = percentile_filter(lv, bed_percentile, size=win, mode="nearest")
         rel_bed, rel = bed - np.median(bed), lv - np.median(bed)
         for a, b in _runs(rel_bed <= -min_drop_db):
-            if b - a < need or a == 0 or b == n:
+            if b - a < need or a < need or b > n - need:
+                continue
+            # bed on both sides: at its usual level for min_duration_s before and after (a music bed whose bass
+            # enters 2 s in, after one note, is a late entry, not a gap)
+            if min(np.median(rel_bed[a - need : a]), np.median(rel_bed[b : b + need])) <= -min_drop_db / 2:
                 continue
             under = np.flatnonzero(rel[a:b] <= -min_drop_db)
             s0, s1 = a + int(under[0]), a + int(under[-1]) + 1

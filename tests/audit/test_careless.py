@@ -195,3 +195,23 @@ def test_onset_strength_in_chunks_is_the_one_call_strength(monkeypatch):
     onsets, strength, _ = sound.detect_audio_onsets(audio)
     assert strength.shape == whole.shape and np.allclose(strength, whole, atol=1e-5)
     assert [o.time_s for o in onsets] == [o.time_s for o in ref] and len(onsets) >= 3, onsets
+
+
+def test_a_music_bed_whose_bass_enters_late_is_not_an_ambience_dropout():
+    """The kit's cafe_jazz under a still picture: its first half second holds a bass note, then the bass waits until
+    2.5 s; the audit reported "dropout 0.52-2.51 s: the ambience bed falls 12.9 dB (octave at 125 Hz)". A late entry
+    is not a gap: a dropout needs the bed at its usual level for min_duration_s (1 s) on both sides. Known answers,
+    synthesised: noise whose lows (under 700 Hz) stop from 0.5 to 2.5 s: no dropout; the same stop at 4.0-5.5 s,
+    with bed on both sides: one dropout, 4.0-5.5 s."""
+    from scipy import signal
+
+    from layerlab.audit import bed_dropouts
+
+    rng = np.random.default_rng(21)
+    full = 0.05 * rng.standard_normal(8 * SR)
+    highs = signal.sosfilt(signal.butter(8, 700.0, btype="highpass", fs=SR, output="sos"), full)
+    for (a, b), want in (((0.5, 2.5), []), ((4.0, 5.5), [(4.0, 5.5)])):
+        x = full.copy()
+        x[int(a * SR) : int(b * SR)] = highs[int(a * SR) : int(b * SR)]
+        got = [(d["start_s"], d["end_s"]) for d in bed_dropouts(np.repeat(x[:, None], 2, axis=1).astype(np.float32))]
+        assert got == [pytest.approx(w, abs=0.05) for w in want], (a, b, got)

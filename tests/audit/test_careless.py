@@ -215,3 +215,21 @@ def test_a_music_bed_whose_bass_enters_late_is_not_an_ambience_dropout():
         x[int(a * SR) : int(b * SR)] = highs[int(a * SR) : int(b * SR)]
         got = [(d["start_s"], d["end_s"]) for d in bed_dropouts(np.repeat(x[:, None], 2, axis=1).astype(np.float32))]
         assert got == [pytest.approx(w, abs=0.05) for w in want], (a, b, got)
+
+
+@pytest.mark.parametrize("amplitude", [0.0, 0.1])
+def test_a_clip_of_a_few_milliseconds_is_refused_in_one_line_naming_it(tmp_path, amplitude):
+    """100 samples (2 ms, silent or a tone) as a WAV: the audit failed with "audio: need at least 4096 samples to
+    estimate the band." (no file, no fix; --json printed nothing after it). Now one line naming the file, its
+    length, the least the audit needs (4096 samples: 85 ms) and the fix; exit 2. A 0.3 s clip is still audited."""
+    from layerlab.audit import audit_clip
+    from layerlab.io.audio import save_audio
+
+    x = amplitude * np.sin(2 * np.pi * 440 * np.arange(100) / SR)
+    wav = save_audio(tmp_path / "blip.wav", np.repeat(x[:, None], 2, axis=1).astype(np.float32))
+    with pytest.raises(InputError) as err:
+        audit_clip(wav)
+    msg = str(err.value)
+    assert "\n" not in msg and str(wav) in msg and "2 ms" in msg and "85 ms" in msg and "whole clip" in msg, msg
+    done = _cli(wav, "--json")
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.strip() == f"layerlab audit: error: {msg}"

@@ -23,6 +23,9 @@ ABRUPT_RATIO = 3.5
 """An event's change must be this many times its region's usual change over the ``LEAD_S`` before it."""
 LEAD_S = 0.5
 """How far back the region's usual change is taken (the frame just before the event is left out)."""
+REPEAT_MEAN_LEVEL = 0.1
+"""On a frame-rate conversion's phase, a frame whose mean change from the previous one is under this (grey levels)
+is a repeat too: the encoder may leave a few pixels a few levels off (a panel that slides in: 7-18 levels a frame)."""
 CHUNK_FRAMES = 256
 """Frames differenced at a time (memory stays bounded on long clips)."""
 REPEAT_LEVEL = 2.0
@@ -208,7 +211,7 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
     A repeat is a frame within :data:`REPEAT_LEVEL` of the previous one. Still stretches repeat too (a UI
     waiting for a click), so only a cadence counts: when the repeats amid motion (both neighbours change)
     gather on one phase of a 2..6-frame cycle (:data:`CADENCE_RATIO`), the clip was re-saved at another rate
-    and every repeat on that phase is dropped. A native render's scattered holds are kept.
+    and every repeat on that phase is dropped (or nearly a repeat: :data:`REPEAT_MEAN_LEVEL`). A native render's scattered holds are kept.
 
     Parameters
     ----------
@@ -223,9 +226,14 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
     every = np.arange(n)
     if n < 12:
         return every
-    step = np.concatenate([np.abs(np.diff(frames[a : a + CHUNK_FRAMES + 1].astype(np.float32), axis=0)).max(axis=(1, 2))
-                           for a in range(0, n - 1, CHUNK_FRAMES)])  # step k: frame k -> k + 1
-    repeat = np.concatenate([[False], step <= REPEAT_LEVEL])  # frame j repeats frame j - 1
+    peak, mean = [], []  # of each step k: frame k -> k + 1
+    for a in range(0, n - 1, CHUNK_FRAMES):
+        d = np.abs(np.diff(frames[a : a + CHUNK_FRAMES + 1].astype(np.float32), axis=0))
+        peak.append(d.max(axis=(1, 2)))
+        mean.append(d.mean(axis=(1, 2)))
+    repeat = np.concatenate([[False], np.concatenate(peak) <= REPEAT_LEVEL])  # frame j repeats frame j - 1
+    # on the cadence's phase, a frame re-encoded over a repeat may differ by a few levels in a few pixels
+    near = np.concatenate([[False], np.concatenate(mean) <= REPEAT_MEAN_LEVEL])
     amid = np.zeros(n, bool)
     amid[1:-1] = repeat[1:-1] & ~repeat[:-2] & ~repeat[2:]
     idx = np.nonzero(amid)[0]
@@ -234,5 +242,5 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
         phase = int(counts.argmax())
         others = np.delete(counts, phase)
         if counts[phase] >= 10 and counts[phase] >= CADENCE_RATIO * others.max():
-            return every[~(repeat & (every % cycle == phase))]
+            return every[~((repeat | near) & (every % cycle == phase))]
     return every

@@ -233,3 +233,17 @@ def test_a_clip_of_a_few_milliseconds_is_refused_in_one_line_naming_it(tmp_path,
     assert "\n" not in msg and str(wav) in msg and "2 ms" in msg and "85 ms" in msg and "whole clip" in msg, msg
     done = _cli(wav, "--json")
     assert done.returncode == 2 and done.stdout == "" and done.stderr.strip() == f"layerlab audit: error: {msg}"
+
+
+def test_a_ui_scene_resaved_at_30_fps_has_no_event_where_its_panel_settles(tmp_path):
+    """product_demo's first 8 s re-saved at 30 fps: the panel sliding in from 4.75 s holds for one repeat frame
+    (4.9 s) that the encoder leaves a few levels off, so the slide's last step (4.933 s) read as a new event, with a
+    sync verdict on a sound that is not its own. The cue sheet: click_import at 4.375 s and whoosh_panel at 4.75 s,
+    both in sync. Now those two events only (each on the first 30 fps frame showing it), both in sync."""
+    from layerlab.audit import audit_clip
+
+    clip = _resave(tmp_path, "product_demo", "demo30.mp4", "-t", "8", "-r", "30")
+    r = audit_clip(clip, cues=None)
+    assert [e.time_s for e in r.visual_events] == [pytest.approx(4.3667, abs=1e-3), pytest.approx(4.7667, abs=1e-3)], \
+        r.visual_events
+    assert all(o.in_window for o in r.offsets), r.offsets

@@ -93,7 +93,7 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     # a clip re-saved at another frame rate repeats frames on a cadence: a repeat amid motion reads as the motion
     # stopping and restarting (a door placed 2 frames early, a cursor glide as clicks); the analysis runs on the
     # frames that are new pictures, each at its own time, and events keep their frame index in the clip
-    kept = _new_pictures(frames)
+    kept = _new_pictures(frames, times_s)
     if kept.size < frames.shape[0]:  # (a copy only then: frames of a long clip are large)
         frames, times_s = frames[kept], times_s[kept]
     n, h, w = frames.shape
@@ -205,7 +205,7 @@ def onset_ratio(z: np.ndarray, times_s: np.ndarray, k: int, by: int, bx: int) ->
     return peak / (1.0 + max(base, 0.0))
 
 
-def _new_pictures(frames: np.ndarray) -> np.ndarray:
+def _new_pictures(frames: np.ndarray, times_s: np.ndarray | None = None) -> np.ndarray:
     """Indices of the frames to analyse: all, less the repeats of a frame-rate conversion.
 
     A repeat is a frame within :data:`REPEAT_LEVEL` of the previous one. Still stretches repeat too (a UI
@@ -216,6 +216,9 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     frames : np.ndarray, shape (n_frames, height, width)
+    times_s : np.ndarray, shape (n_frames,), optional
+        Frame times: a frame-rate conversion gives a constant rate, so a clip whose frame spacing varies by more
+        than half a frame keeps all its frames.
 
     Returns
     -------
@@ -226,6 +229,10 @@ def _new_pictures(frames: np.ndarray) -> np.ndarray:
     every = np.arange(n)
     if n < 12:
         return every
+    if times_s is not None:
+        dt = np.diff(np.asarray(times_s, dtype=np.float64))
+        if dt.max() > 1.5 * np.median(dt):
+            return every
     peak, mean = [], []  # of each step k: frame k -> k + 1
     for a in range(0, n - 1, CHUNK_FRAMES):
         d = np.abs(np.diff(frames[a : a + CHUNK_FRAMES + 1].astype(np.float32), axis=0))

@@ -263,3 +263,21 @@ def test_a_scene_resaved_with_dropped_frames_has_only_its_cued_events(tmp_path):
     assert r.variable_frame_rate
     assert [e.time_s for e in r.visual_events] == [pytest.approx(2.0, abs=1e-3), pytest.approx(5.25, abs=1e-3)], \
         r.visual_events
+
+
+def test_only_a_constant_rate_picture_has_its_cadence_repeats_left_out():
+    """60 frames of motion, every 5th a repeat of the one before (24 fps shown at 30): the 11 repeats amid motion
+    on one phase are left out. The same frames with a variable rate (one 2-frame gap, as ffmpeg's -fps_mode vfr
+    leaves) are not a frame-rate conversion: all kept (on the kit's product_demo with frames dropped, leaving out
+    its near-repeats added an event at 18.5 s)."""
+    from layerlab.audit.picture import _new_pictures
+
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 255, (60, 18, 32)).astype(np.float32)
+    for j in range(2, 60, 5):
+        frames[j] = frames[j - 1]
+    times = np.arange(60) / 30.0
+    kept = _new_pictures(frames, times)
+    assert kept.size == 60 - 12 and not np.any(np.isin(np.arange(2, 60, 5), kept))
+    times[30:] += 1 / 30.0
+    assert _new_pictures(frames, times).size == 60

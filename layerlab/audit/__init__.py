@@ -217,10 +217,11 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
         report.sync_window = window
         return report
-    video = read_video(path)
     audio = read_clip_audio(path, sample_rate=SAMPLE_RATE)
     dialogue_lines_s = _fitting_lines(cues, audio, dialogue_lines_s)
     report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
+    del audio  # the sound is measured before the picture is decoded: a 10-minute clip's frames take 1 GB
+    video = read_video(path)
     report.audio_start_s = audio_start_s(path)
     events = detect_visual_events(video.frames, fps=video.nominal_fps, times_s=video.times_s,
                                   source_size=video.source_size, min_strength=min_event_strength)

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerlab.errors import AudioError, LayerLabError
+from layerlab.errors import AudioError, InputError, LayerLabError
 from layerlab.io.audio import SAMPLE_RATE, load_audio, validate_audio
 from layerlab.io.video import VIDEO_SUFFIXES, audio_start_s, read_clip_audio, read_video
 from layerlab.measure.sync import EBU_R37, get_sync_window
@@ -60,6 +60,10 @@ from layerlab.audit.sound import (BAND_SEGMENT, LINE_RISE_DB, MIN_SPREAD_BANDS, 
 __all__ = ["VisualEvent", "AudioOnset", "EventOffset", "AuditReport", "audit_clip", "audit_audio",
            "detect_visual_events", "detect_audio_onsets", "band_limits", "band_cliffs", "bed_dropouts", "dialogue_band", "foreground_band_limits", "noise_floor",
            "has_distinct_sounds", "spectral_spread_bands", "pair_events", "read_video_frames", "CueLines", "read_cue_lines"]
+
+
+MIN_SAMPLES = 4096
+"""The shortest audio the audit measures (85 ms at 48 kHz): one spectrum frame of its band and onset measures."""
 
 
 def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streaming", path: str = "",
@@ -87,7 +91,8 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     Raises
     ------
     InputError
-        Audio that is not finite, or too short to measure.
+        Audio that is not finite, or shorter than :data:`MIN_SAMPLES` (85 ms at 48 kHz), in one line naming
+        ``path``.
 
     Notes
     -----
@@ -104,6 +109,10 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
     from layerlab.measure.targets import get_profile
 
     x = validate_audio(audio, name=path or "audio")
+    if x.shape[0] < MIN_SAMPLES:  # the band, onset and spectrum measures all need one 4096-point frame
+        raise InputError(f"{path or 'audio'}: {x.shape[0] / sample_rate * 1000:.0f} ms of audio, too short to audit "
+                         f"(it needs at least {MIN_SAMPLES} samples: {MIN_SAMPLES / sample_rate * 1000:.0f} ms); "
+                         "give the whole clip.")
     prof = get_profile(target)
     silent = not bool(np.any(x))
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
@@ -186,7 +195,7 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
     AudioError
         The file is missing, is a folder, has no audio track, or cannot be decoded.
     InputError
-        ``cues`` that are not this clip's (another length, or lines past its end).
+        ``cues`` that are not this clip's (another length, or lines past its end); audio under 85 ms.
 
     Notes
     -----
@@ -208,10 +217,11 @@ def audit_clip(path, *, target: str = "streaming", min_event_strength: float = 4
         report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
         report.sync_window = window
         return report
-    video = read_video(path)
     audio = read_clip_audio(path, sample_rate=SAMPLE_RATE)
     dialogue_lines_s = _fitting_lines(cues, audio, dialogue_lines_s)
     report = audit_audio(audio, target=target, path=str(path), dialogue_lines_s=dialogue_lines_s)
+    del audio  # the sound is measured before the picture is decoded: a 10-minute clip's frames take 1 GB
+    video = read_video(path)
     report.audio_start_s = audio_start_s(path)
     events = detect_visual_events(video.frames, fps=video.nominal_fps, times_s=video.times_s,
                                   source_size=video.source_size, min_strength=min_event_strength)

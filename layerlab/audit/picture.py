@@ -23,6 +23,17 @@ ABRUPT_RATIO = 3.5
 """An event's change must be this many times its region's usual change over the ``LEAD_S`` before it."""
 LEAD_S = 0.5
 """How far back the region's usual change is taken (the frame just before the event is left out)."""
+REPEAT_MEAN_LEVEL = 0.1
+"""On a frame-rate conversion's phase, a frame whose mean change from the previous one is under this (grey levels)
+is a repeat too: the encoder may leave a few pixels a few levels off (a panel that slides in: 7-18 levels a frame)."""
+CHUNK_FRAMES = 256
+"""Frames differenced at a time (memory stays bounded on long clips)."""
+REPEAT_LEVEL = 2.0
+"""A frame no pixel of which differs from the previous one by more than this (grey levels, 0..255) repeats it."""
+CADENCE_RATIO = 3.0
+"""A clip is read as frame-rate converted (24 fps shown at 30 repeats every 5th frame) when one phase of a 2..6-frame
+cycle holds at least 10 of the repeats amid motion and this many times as many as any other phase (the kit's native
+renders: at most 1.25 times; re-saved at 30 fps: 4.5 times and more)."""
 
 
 def read_video_frames(path, *, width: int = 160, height: int = 90) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -76,14 +87,24 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
     """
     if frames.ndim != 3 or frames.shape[0] < 3:
         return []
-    n, h, w = frames.shape
     if times_s is None:
-        times_s = np.arange(n) / float(fps)
+        times_s = np.arange(frames.shape[0]) / float(fps)
     times_s = np.asarray(times_s, dtype=np.float64)
-    d = np.abs(np.diff(frames, axis=0))
+    # a clip re-saved at another frame rate repeats frames on a cadence: a repeat amid motion reads as the motion
+    # stopping and restarting (a door placed 2 frames early, a cursor glide as clicks); the analysis runs on the
+    # frames that are new pictures, each at its own time, and events keep their frame index in the clip
+    kept = _new_pictures(frames, times_s)
+    if kept.size < frames.shape[0]:  # (a copy only then: frames of a long clip are large)
+        frames, times_s = frames[kept], times_s[kept]
+    n, h, w = frames.shape
+    if n < 3:
+        return []
     hb, wb = h // BLOCK_PX, w // BLOCK_PX
-    blocks = d[:, : hb * BLOCK_PX, : wb * BLOCK_PX].reshape(n - 1, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4))
-    blocks = blocks.reshape(n - 1, -1)
+    blocks = np.empty((n - 1, hb * wb), np.float32)
+    for a in range(0, n - 1, CHUNK_FRAMES):  # in chunks: a 10-minute clip's differences whole would take 1.7 GB
+        b = min(n - 1, a + CHUNK_FRAMES)
+        d = np.abs(np.diff(frames[a : b + 1], axis=0))[:, : hb * BLOCK_PX, : wb * BLOCK_PX]
+        blocks[a:b] = d.reshape(b - a, hb, BLOCK_PX, wb, BLOCK_PX).mean(axis=(2, 4)).reshape(b - a, -1)
     med = np.median(blocks, axis=0)
     mad = np.median(np.abs(blocks - med), axis=0) + 0.5
     z = (blocks - med) / mad
@@ -126,7 +147,9 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
         r0 = i
         while r0 > 0 and score[r0 - 1] >= 0.25 * min_strength and diff_t[i] - diff_t[r0 - 1] <= 0.5:
             r0 -= 1
-        if r0 < k and (r0 == 0 or score[r0 - 1] < 0.25 * min_strength) and score[r0] >= 0.5 * seg.max():
+        if r0 == 0:  # the change is under way in the clip's first frames (a clip cut mid-motion): it began before
+            continue  # the clip did, so there is no onset to place (nor a sound to pair it with)
+        if r0 < k and score[r0 - 1] < 0.25 * min_strength and score[r0] >= 0.5 * seg.max():
             k = r0
         frame = k + 1
         b = int(where[k])
@@ -135,11 +158,11 @@ def detect_visual_events(frames: np.ndarray, *, fps: float, times_s=None, source
         sy = (source_size[1] / h) if source_size[1] else 1.0
         box = (int(bx * BLOCK_PX * sx), int(by * BLOCK_PX * sy), int((bx + 1) * BLOCK_PX * sx),
                int((by + 1) * BLOCK_PX * sy))
-        if any(e.frame == frame for e in events):  # a large change whose busiest block wandered: one event
+        if any(e.frame == int(kept[frame]) for e in events):  # a large change whose busiest block wandered: one event
             continue
         if onset_ratio(zg, times_s, k, by, bx) < ABRUPT_RATIO:  # a glide: the region was already moving
             continue
-        events.append(VisualEvent(float(times_s[frame]), frame, float(score[k]), box))
+        events.append(VisualEvent(float(times_s[frame]), int(kept[frame]), float(score[k]), box))
     events.sort(key=lambda e: e.frame)
     return events
 
@@ -180,3 +203,51 @@ def onset_ratio(z: np.ndarray, times_s: np.ndarray, k: int, by: int, bx: int) ->
     pre = reg[lo : max(lo, k - 1)]
     base = float(np.median(pre)) if pre.size else 0.0
     return peak / (1.0 + max(base, 0.0))
+
+
+def _new_pictures(frames: np.ndarray, times_s: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the frames to analyse: all, less the repeats of a frame-rate conversion.
+
+    A repeat is a frame within :data:`REPEAT_LEVEL` of the previous one. Still stretches repeat too (a UI
+    waiting for a click), so only a cadence counts: when the repeats amid motion (both neighbours change)
+    gather on one phase of a 2..6-frame cycle (:data:`CADENCE_RATIO`), the clip was re-saved at another rate
+    and every repeat on that phase is dropped (or nearly a repeat: :data:`REPEAT_MEAN_LEVEL`). A native render's scattered holds are kept.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_frames, height, width)
+    times_s : np.ndarray, shape (n_frames,), optional
+        Frame times: a frame-rate conversion gives a constant rate, so a clip whose frame spacing varies by more
+        than half a frame keeps all its frames.
+
+    Returns
+    -------
+    np.ndarray of int
+        Increasing frame indices (frame 0 always kept).
+    """
+    n = frames.shape[0]
+    every = np.arange(n)
+    if n < 12:
+        return every
+    if times_s is not None:
+        dt = np.diff(np.asarray(times_s, dtype=np.float64))
+        if dt.max() > 1.5 * np.median(dt):
+            return every
+    peak, mean = [], []  # of each step k: frame k -> k + 1
+    for a in range(0, n - 1, CHUNK_FRAMES):
+        d = np.abs(np.diff(frames[a : a + CHUNK_FRAMES + 1].astype(np.float32), axis=0))
+        peak.append(d.max(axis=(1, 2)))
+        mean.append(d.mean(axis=(1, 2)))
+    repeat = np.concatenate([[False], np.concatenate(peak) <= REPEAT_LEVEL])  # frame j repeats frame j - 1
+    # on the cadence's phase, a frame re-encoded over a repeat may differ by a few levels in a few pixels
+    near = np.concatenate([[False], np.concatenate(mean) <= REPEAT_MEAN_LEVEL])
+    amid = np.zeros(n, bool)
+    amid[1:-1] = repeat[1:-1] & ~repeat[:-2] & ~repeat[2:]
+    idx = np.nonzero(amid)[0]
+    for cycle in range(2, 7):
+        counts = np.bincount(idx % cycle, minlength=cycle)
+        phase = int(counts.argmax())
+        others = np.delete(counts, phase)
+        if counts[phase] >= 10 and counts[phase] >= CADENCE_RATIO * others.max():
+            return every[~((repeat | near) & (every % cycle == phase))]
+    return every

@@ -114,7 +114,8 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
     hop = max(32, int(round(sr * hop_ms / 1000.0)))
     if x.size < 4 * 2048 or not np.any(x):
         return [], np.zeros(0), np.zeros(0)
-    strength = librosa.onset.onset_strength(y=x, sr=sr, hop_length=hop, n_fft=2048, lag=1, max_size=1)
+    strength = librosa.onset.onset_strength(S=_log_mel(x, sr, hop), sr=sr, hop_length=hop, n_fft=2048, lag=1,
+                                            max_size=1)
     times = librosa.frames_to_time(np.arange(strength.size), sr=sr, hop_length=hop)
     frames = librosa.onset.onset_detect(onset_envelope=strength, sr=sr, hop_length=hop, backtrack=True,
                                         units="frames", wait=int(0.05 * sr / hop), delta=0.05)
@@ -142,6 +143,31 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
                 continue
             onsets.append(AudioOnset(k / 1000.0, rise))
     return onsets, strength, times
+
+
+ONSET_CHUNK_FRAMES = 8192
+"""Spectrogram frames computed at a time for the onset strength (20 s at the 2.5 ms hop): a 10-minute clip's
+whole short-time spectrum would take 2 GB; its mel bands, kept, take 120 MB."""
+
+
+def _log_mel(x: np.ndarray, sr: int, hop: int, n_fft: int = 2048) -> np.ndarray:
+    """``power_to_db(melspectrogram(y=x))`` as ``librosa.onset.onset_strength`` computes it, chunk by chunk.
+
+    The frames are the centred frames of one call (the signal padded by ``n_fft // 2`` zeros each side, as
+    librosa's ``center=True`` with ``pad_mode="constant"``), so the result is the same; only the memory differs.
+    """
+    import librosa
+
+    n_frames = 1 + x.size // hop
+    if n_frames <= ONSET_CHUNK_FRAMES:
+        return librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop))
+    xp = np.pad(x, n_fft // 2)
+    parts = []
+    for f0 in range(0, n_frames, ONSET_CHUNK_FRAMES):
+        f1 = min(n_frames, f0 + ONSET_CHUNK_FRAMES)
+        seg = xp[f0 * hop : (f1 - 1) * hop + n_fft]
+        parts.append(librosa.feature.melspectrogram(y=seg, sr=sr, n_fft=n_fft, hop_length=hop, center=False))
+    return librosa.power_to_db(np.concatenate(parts, axis=1))
 
 
 def _percentile_edges(f: np.ndarray, p: np.ndarray, *, low_pct: float, high_pct: float) -> tuple[float, float]:
@@ -503,8 +529,9 @@ def bed_dropouts(audio, *, sample_rate: int = SAMPLE_RATE, min_drop_db: float = 
     -----
     In each octave band (125 Hz-8 kHz) the bed's short-term level is compared with the band's own
     median bed level over the clip; a dropout is a run of at least ``min_duration_s`` where some band's
-    bed stays ``min_drop_db`` or more under it, with bed on both sides (a fade in or out at the clip's
-    ends is not a gap). Bands are needed because what goes on during a gap (forest_broll's thunder
+    bed stays ``min_drop_db`` or more under it, with bed on both sides: the median bed level over
+    ``min_duration_s`` before and after it within half ``min_drop_db`` of its usual level (a fade in or out at the clip's ends, or a music bed
+    whose bass enters late after one note, is not a gap). Bands are needed because what goes on during a gap (forest_broll's thunder
     tail and birds) fills the lows: its 1.5 s dropout falls 26-52 dB at 4-8 kHz but only 0-6 dB at
     125-500 Hz, and 8-11 dB in the whole track. The edges are where the deepest band's 10 ms level
     first and last sits under the threshold. Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
@@ -530,7 +557,11 @@ def bed_dropouts(audio, *, sample_rate: int = SAMPLE_RATE, min_drop_db: float = 
         bed = percentile_filter(lv, bed_percentile, size=win, mode="nearest")
         rel_bed, rel = bed - np.median(bed), lv - np.median(bed)
         for a, b in _runs(rel_bed <= -min_drop_db):
-            if b - a < need or a == 0 or b == n:
+            if b - a < need or a < need or b > n - need:
+                continue
+            # bed on both sides: at its usual level for min_duration_s before and after (a music bed whose bass
+            # enters 2 s in, after one note, is a late entry, not a gap)
+            if min(np.median(rel_bed[a - need : a]), np.median(rel_bed[b : b + need])) <= -min_drop_db / 2:
                 continue
             under = np.flatnonzero(rel[a:b] <= -min_drop_db)
             s0, s1 = a + int(under[0]), a + int(under[-1]) + 1

@@ -114,7 +114,7 @@ def read_cue_lines(path, *, fix: str = "fix the file, or give a scene's cues.jso
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a cue sheet; {fix}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:  # a clip, a WAV, a zip: `--cues` pointed at the wrong file
         raise InputError(f"{path}: not a JSON cue sheet (binary data: is it the clip or a sound file?); "
                          f"{fix}") from None

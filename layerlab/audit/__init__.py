@@ -121,9 +121,11 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
         lufs, whole_clip = float(meter.integrated()), bool(meter.whole_clip)
         tp = float(true_peak_dbtp(x, sample_rate=sample_rate))
         onsets, _, _ = detect_audio_onsets(x, sample_rate=sample_rate)
-        # steady: no frame stands 6 dB out of the floor and no onset rises 6 dB in any band the onset detector
-        # watches (a limited music bed's hi-hats may rise only over 1 kHz): nothing to pair a picture event with
-        steady = not silent and not onsets and not has_distinct_sounds(x, sample_rate=sample_rate)
+        nf, snr = noise_floor(x, sample_rate=sample_rate)
+        # steady: no frame stands 6 dB out of the floor (has_distinct_sounds: the floor's signal-to-noise is then 0)
+        # and no onset rises 6 dB in any band the onset detector watches (a limited music bed's hi-hats may rise
+        # only over 1 kHz): nothing to pair a picture event with
+        steady = not silent and not onsets and snr == 0.0
         lo, hi = foreground_band_limits(x, sample_rate=sample_rate)
         lo_cliff, hi_cliff = band_cliffs(x, sample_rate=sample_rate)
         voice, voice_unjudged = False, ""
@@ -135,19 +137,17 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
             voice = v_lo == v_lo and v_hi == v_hi  # not NaN: the voice was measured
             if not voice:  # else the foreground band would be printed where a voice band was asked for, unexplained
                 voice_unjudged = (f"nothing in the cued lines stands over the bed between them by "
-                                  f"{LINE_RISE_DB:g} dB or more (or no line is a whole {4096 / SAMPLE_RATE * 1000:.0f} "
+                                  f"{LINE_RISE_DB:g} dB or more (or no line is a whole {MIN_SAMPLES / SAMPLE_RATE * 1000:.0f} "
                                   "ms spectrum frame long)")
             if voice:
                 lo, hi = v_lo, v_hi
                 lo_cliff = lo_cliff if v_lo_cliff is None else v_lo_cliff
                 hi_cliff = hi_cliff if v_hi_cliff is None else v_hi_cliff
         band_unjudged = ""
-        if silent:
-            pass
-        elif x.shape[0] < BAND_SEGMENT:
+        if not silent and x.shape[0] < BAND_SEGMENT:
             band_unjudged = (f"too short to judge ({x.shape[0] / sample_rate:.2f} s; the band spectrum needs "
                              f"{BAND_SEGMENT / sample_rate:.2f} s)")
-        else:
+        elif not silent:
             spread = spectral_spread_bands(x, sample_rate=sample_rate)
             if spread < MIN_SPREAD_BANDS:
                 band_unjudged = (f"too little spectral spread ({spread} 1/12-octave bands within "
@@ -155,7 +155,6 @@ def audit_audio(audio, *, sample_rate: int = SAMPLE_RATE, target: str = "streami
                                  "a few pure tones have no band to judge")
         if band_unjudged:
             lo_cliff = hi_cliff = None
-        nf, snr = noise_floor(x, sample_rate=sample_rate)
         dropouts = bed_dropouts(x, sample_rate=sample_rate)
     return AuditReport(path=str(path), duration_s=x.shape[0] / sample_rate, integrated_lufs=lufs, true_peak_dbtp=tp,
                        target_lufs=float(prof.target_lufs), max_true_peak_dbtp=float(prof.max_true_peak_dbtp),

@@ -435,7 +435,14 @@ def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0
     Short events (beeps, clicks, a few words) count in full, however little
     of the clip they fill. Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
     """
-    p, lv, floor = _frame_levels(audio, sample_rate=sample_rate, frame_ms=frame_ms)
+    x = validate_audio(audio, name="audio")
+    hop = max(1, int(round(sample_rate * frame_ms / 1000.0)))
+    n = x.shape[0] // hop
+    if n < 4:
+        raise ParameterError(f"audio: too short to estimate a noise floor (need 4 frames of {frame_ms:g} ms).")
+    p = (x[: n * hop].astype(np.float64) ** 2).mean(axis=1).reshape(n, hop).mean(axis=1)
+    lv = 10 * np.log10(p + 1e-20)
+    floor = float(np.percentile(lv, 10))
     active = lv > floor + ACTIVE_OVER_FLOOR_DB
     if not active.any():
         return floor, 0.0
@@ -444,18 +451,6 @@ def noise_floor(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0
 
 ACTIVE_OVER_FLOOR_DB = 6.0
 """A frame is active (a sound, not the floor) when its level is this far over the floor (the 10th percentile)."""
-
-
-def _frame_levels(audio, *, sample_rate: int, frame_ms: float):
-    """Power, level (dB) of each ``frame_ms`` frame, and the floor (10th percentile of the levels)."""
-    x = validate_audio(audio, name="audio")
-    hop = max(1, int(round(sample_rate * frame_ms / 1000.0)))
-    n = x.shape[0] // hop
-    if n < 4:
-        raise ParameterError(f"audio: too short to estimate a noise floor (need 4 frames of {frame_ms:g} ms).")
-    p = (x[: n * hop].astype(np.float64) ** 2).mean(axis=1).reshape(n, hop).mean(axis=1)
-    lv = 10 * np.log10(p + 1e-20)
-    return p, lv, float(np.percentile(lv, 10))
 
 
 def has_distinct_sounds(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0) -> bool:
@@ -487,8 +482,7 @@ def has_distinct_sounds(audio, *, sample_rate: int = SAMPLE_RATE, frame_ms: floa
     frames reaches 6 dB over the 10th percentile; an onset the audit pairs with a picture event must itself
     rise ``MIN_ONSET_RISE_DB`` (6 dB). Taught in ``labs/lab1_audit/lab1_audit.ipynb``.
     """
-    _, lv, floor = _frame_levels(audio, sample_rate=sample_rate, frame_ms=frame_ms)
-    return bool(np.any(lv > floor + ACTIVE_OVER_FLOOR_DB))
+    return noise_floor(audio, sample_rate=sample_rate, frame_ms=frame_ms)[1] > 0.0  # 0 exactly when no frame is active
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

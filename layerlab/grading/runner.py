@@ -457,11 +457,11 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-PRELOAD = ("numpy", "soundfile", "layerlab.mix.scenes", "layerlab.mix.stack", "layerlab.mix.ducking",
+LEARNER_PRELOAD = ("numpy", "soundfile", "layerlab.mix.scenes", "layerlab.mix.stack", "layerlab.mix.ducking",
            "layerlab.mix.master", "layerlab.mix.session")
 """What every learner process imports before the first cell: the lab's own modules and the libraries they load
 at import time (a module the learner ships beside the notebook cannot stand in for them)."""
-PRELOAD_GUARDED = ("scipy.signal", "scipy.fft", "pyloudnorm")
+GUARDED_PRELOAD = ("scipy.signal", "scipy.fft", "pyloudnorm")
 """Imported too when the audit hook guards the process (``--no-sandbox``): a library that loads native code
 cannot once the hook is in. Inside bubblewrap there is no hook, and the lab-2 code path needs none of them, so
 a sandboxed run loads them only if the learner's own code imports them (``import scipy.signal`` alone costs
@@ -470,7 +470,7 @@ some 1.6 CPU seconds)."""
 
 def _preload(*, guarded: bool = True) -> None:
     """Import what the labs use before the learner's folder is on ``sys.path`` (and before the guard, if any)."""
-    for mod in PRELOAD + (PRELOAD_GUARDED if guarded else ()):
+    for mod in LEARNER_PRELOAD + (GUARDED_PRELOAD if guarded else ()):
         with contextlib.suppress(Exception):
             __import__(mod)
 

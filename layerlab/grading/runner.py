@@ -458,7 +458,7 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
 
 
 LEARNER_PRELOAD = ("numpy", "soundfile", "layerlab.mix.scenes", "layerlab.mix.stack", "layerlab.mix.ducking",
-           "layerlab.mix.master", "layerlab.mix.session")
+                   "layerlab.mix.master", "layerlab.mix.session")
 """What every learner process imports before the first cell: the lab's own modules and the libraries they load
 at import time (a module the learner ships beside the notebook cannot stand in for them)."""
 GUARDED_PRELOAD = ("scipy.signal", "scipy.fft", "pyloudnorm")

@@ -457,10 +457,20 @@ def _install_guard(roots: list[str], allowed_exe: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def _preload() -> None:
-    """Import what the labs use before the guard is installed (libraries load native code)."""
-    for mod in ("numpy", "scipy.signal", "scipy.fft", "soundfile", "pyloudnorm", "layerlab.mix.scenes", "layerlab.mix.stack",
-                "layerlab.mix.ducking", "layerlab.mix.master", "layerlab.mix.session"):
+LEARNER_PRELOAD = ("numpy", "soundfile", "layerlab.mix.scenes", "layerlab.mix.stack", "layerlab.mix.ducking",
+                   "layerlab.mix.master", "layerlab.mix.session")
+"""What every learner process imports before the first cell: the lab's own modules and the libraries they load
+at import time (a module the learner ships beside the notebook cannot stand in for them)."""
+GUARDED_PRELOAD = ("scipy.signal", "scipy.fft", "pyloudnorm")
+"""Imported too when the audit hook guards the process (``--no-sandbox``): a library that loads native code
+cannot once the hook is in. Inside bubblewrap there is no hook, and the lab-2 code path needs none of them, so
+a sandboxed run loads them only if the learner's own code imports them (``import scipy.signal`` alone costs
+some 1.6 CPU seconds)."""
+
+
+def _preload(*, guarded: bool = True) -> None:
+    """Import what the labs use before the learner's folder is on ``sys.path`` (and before the guard, if any)."""
+    for mod in LEARNER_PRELOAD + (GUARDED_PRELOAD if guarded else ()):
         with contextlib.suppress(Exception):
             __import__(mod)
 
@@ -489,14 +499,15 @@ def exec_task(args: dict) -> int:
     nb = json.loads(Path(args["notebook"]).read_text(encoding="utf-8"))
     out_path = Path(args["out"])
     exports = list(args.get("exports") or [])
-    _preload()  # before the learner's folder is on sys.path: a module shipped there cannot stand in for a library
+    guarded = bool(args.get("guard", True))
+    _preload(guarded=guarded)  # before the learner's folder is on sys.path: a module shipped there cannot stand in
     sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     exe = []
     with contextlib.suppress(Exception):
         from layerlab.io.audio import ffmpeg_exe
 
         exe.append(ffmpeg_exe())
-    if args.get("guard", True):
+    if guarded:
         # Without the OS sandbox (--no-sandbox, self-check) the audit hook is the only guard; inside bubblewrap the
         # namespaces are the boundary and the hook would only break libraries that compile code (numba, used by
         # librosa's onset detection in lab 1's audit).

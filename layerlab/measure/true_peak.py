@@ -32,6 +32,7 @@ __all__ = [
     "interpolation_phases",
     "refine_peak",
     "oversampled_rows",
+    "interval_peaks",
     "TruePeakMeter",
     "peaks_linear",
     "true_peak_dbtp",
@@ -109,6 +110,60 @@ def oversampled_rows(x: np.ndarray, oversample: int = DEFAULT_OVERSAMPLE) -> np.
     phases, _ = _phases(check_oversample(oversample))
     view = np.lib.stride_tricks.sliding_window_view(np.asarray(x, dtype=np.float64), TAPS_PER_PHASE)
     return (view @ phases).reshape(-1)
+
+
+def interval_peaks(x: np.ndarray, oversample: int = DEFAULT_OVERSAMPLE, *, floor: float = 0.0) -> np.ndarray:
+    """The largest interpolated magnitude between each two neighbouring samples of a 1-D signal.
+
+    The same interpolation as the meter (:func:`oversampled_rows`, audio preceded
+    and followed by silence, as in :class:`TruePeakMeter`): its values fall at
+    ``1/(2 oversample)``, ``3/(2 oversample)``, ... of a sample after each
+    sample, so each interval between two samples holds ``oversample`` of them.
+    The master's limiter reads its peaks here (:func:`layerlab.mix.master.peak_envelope_db`).
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+        Samples.
+    oversample : int
+    floor : float
+        Linear level under which a value need not be exact. The meter's bound
+        (largest ``|x|`` a value's filter reads times the sum of that phase's
+        absolute taps) is computed for windows of 32 intervals; only windows whose
+        bound reaches ``floor`` are oversampled, the others read their bound, which
+        is under ``floor`` and never under their true values. 0 (the default)
+        gives every value exactly.
+
+    Returns
+    -------
+    np.ndarray, shape (n + 1,), float64
+        Value ``j`` is the largest ``|y|`` strictly between samples ``j - 1`` and
+        ``j`` (value 0 before the first sample, value ``n`` after the last).
+    """
+    over = check_oversample(oversample)
+    phases, bound = _phases(over)
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    n_rows = x.shape[0] + 1
+    width, taps = _WINDOW, TAPS_PER_PHASE
+    n_win = -(-n_rows // width)
+    # with 32 zeros before the audio, row r reads padded[r : r + 32] and falls between samples r - 17 and r - 16 of
+    # the audio; rows 16 .. n + 16 are the intervals wanted, so here the padding is 16 samples shorter: row j of
+    # ``seg`` is interval j. Window w (rows w*width ...) reads the segments w and w + 1 of ``seg``.
+    seg = np.zeros((n_win + 2) * width)
+    seg[taps - 16 : taps - 16 + x.shape[0]] = x
+    seg_max = np.abs(seg).reshape(-1, width).max(axis=1)
+    reach = np.maximum(seg_max[:n_win], seg_max[1 : n_win + 1]) * bound
+    out = np.repeat(reach, width)
+    kept = np.concatenate([[False], (reach >= floor) & (reach > 0.0), [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(kept))
+    taps_by_phase = [np.ascontiguousarray(phases[::-1, p]) for p in range(over)]
+    for w0, w1 in zip(edges[0::2], edges[1::2]):  # each run of windows to oversample: one direct convolution per phase
+        xs = seg[w0 * width : w1 * width + taps - 1]
+        top = np.abs(np.convolve(xs, taps_by_phase[0], "valid"))
+        for h in taps_by_phase[1:]:
+            np.maximum(top, np.abs(np.convolve(xs, h, "valid")), out=top)
+        out[w0 * width : w1 * width] = top
+    return out[:n_rows]
 
 
 def refine_peak(y: np.ndarray, i: int) -> float:

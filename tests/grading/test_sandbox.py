@@ -433,3 +433,26 @@ def test_a_warm_numba_cache_spares_each_sandbox_the_compilation(tmp_path):
     assert values["cpu_s"] < 20, values
     assert values["planted"] is False  # the grader's copy is read-only; the learner changes only its own
     assert not (Path(cache) / "planted.nbi").exists()
+
+
+LAB2_IMPORTS_CHECK = '''
+import os, sys
+# scipy.signal itself and what it drags in; the kit's K-weighting loads only the compiled scipy.signal._sosfilt
+signal_loaded = sorted(m for m in ("scipy.signal", "scipy.stats", "scipy.interpolate", "scipy.optimize") if m in sys.modules)
+exported = os.path.isfile(os.path.join(DELIVERABLE, "mix.wav"))
+'''
+
+
+def test_a_sandboxed_lab2_run_never_imports_scipy_signal(tmp_path):
+    """The worked lab-2 solution in the sandbox: its mix and master need no scipy.signal (1.6 CPU s to import), so
+    neither the sandbox's preload nor the kit's code path loads it; the deliverable is still exported (issue #12)."""
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "autograder" / "source" / "lab2_hybrid_mix", work)
+    nb = nbformat.read(work / "lab2_hybrid_mix.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(LAB2_IMPORTS_CHECK))
+    nbformat.write(nb, work / "lab2_hybrid_mix.ipynb")
+    values, log = run_learner_code(work / "lab2_hybrid_mix.ipynb", work, exports=["signal_loaded", "exported"],
+                                   timeout_s=180, sandbox=True, collect=["deliverable"])
+    assert values.get("exported") is True, log[-1500:]
+    assert values["signal_loaded"] == [], values
+    assert (work / "deliverable" / "mix.wav").is_file()

@@ -16,6 +16,7 @@ import pytest
 from layerlab.measure.true_peak import (
     TruePeakMeter,
     interpolation_phases,
+    interval_peaks,
     oversampled_rows,
     peaks_linear,
     refine_peak,
@@ -124,3 +125,50 @@ def test_silence_reads_zero_and_sample_peak_is_a_floor():
     x[100, 0] = 0.5
     sp, tp = peaks_linear(x)
     assert sp == 0.5 and tp >= sp
+
+
+def between_samples_reference(x: np.ndarray) -> np.ndarray:
+    """Largest |y| of the full oversampling between samples j - 1 and j, for j = 0 .. n (see interval_peaks)."""
+    n = x.shape[0]
+    xp = np.concatenate([np.zeros(32), x.astype(np.float64), np.zeros(32)])
+    rows = np.abs(oversampled_rows(xp)).reshape(-1, 4).max(axis=1)
+    return rows[16 : n + 17]  # row r reads xp[r : r + 32]: its values fall between samples r - 17 and r - 16
+
+
+def test_interval_peaks_put_an_impulses_ringing_on_both_sides_of_it():
+    """An impulse at sample k: the largest interpolated values are 1/8 sample either side of it, so the intervals
+    (k - 1, k) and (k, k + 1) hold the largest values, equal by the filter's symmetry."""
+    x = np.zeros(200)
+    x[90] = 1.0
+    v = interval_peaks(x)
+    assert v.shape == (201,)
+    assert set(np.flatnonzero(v == v.max())) == {90, 91}
+    assert v[:40].max() == 0.0 and v[-40:].max() == 0.0  # the filter reaches 16 samples, no further
+    np.testing.assert_allclose(v, between_samples_reference(x), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["noise", "sparse_impulses", "nyquist_burst_mono", "one_spike_in_hiss", "clipped_sine"])
+def test_interval_peaks_are_the_full_oversampling_between_samples(name):
+    x = SIGNALS[name]
+    for c in range(x.shape[1]):
+        np.testing.assert_allclose(interval_peaks(x[:, c]), between_samples_reference(x[:, c]), rtol=0, atol=1e-12)
+
+
+def test_interval_peaks_under_a_floor_are_bounds_and_over_it_exact():
+    x = SIGNALS["one_spike_in_hiss"][:, 1]
+    exact = between_samples_reference(x)
+    fast = interval_peaks(x, floor=0.01)
+    assert np.all(fast >= exact - 1e-12)  # never under the truth
+    same = np.abs(fast - exact) <= 1e-12
+    assert np.all(fast[~same] < 0.01) and (~same).mean() > 0.9  # the hiss is bounded, not oversampled
+    assert fast.max() == exact.max() > 0.2  # the 0.25 spike's ringing, exactly
+
+
+def test_interval_peaks_of_a_quarter_rate_tone_at_45_degrees():
+    """Tech 3341 case 16's tone: a crest half-way between every other pair of samples, the 4x grid 1/8 sample from
+    it: those intervals read 0.5 cos(pi/16), the ones between (a zero crossing, the nearest grid point 5/8 sample from a crest) 0.5 cos(5 pi/16)."""
+    x = tone(FS / 4, 45.0, 0.5, seconds=0.1, channels=1)[:, 0]
+    v = interval_peaks(x)[100:-100]
+    crest = 0 if v[0] > v[1] else 1
+    np.testing.assert_allclose(v[crest::2], 0.5 * math.cos(math.pi / 16), rtol=2e-3)
+    np.testing.assert_allclose(v[1 - crest :: 2], 0.5 * math.cos(5 * math.pi / 16), rtol=5e-3)

@@ -53,17 +53,23 @@ LESSONS = ROOT / "lessons"
 AIM_S = 15.0
 
 PEER_SOURCE = "%matplotlib widget\nimport numpy as np\nimport matplotlib.pyplot as plt\nimport layerlab\n"
+CPU_PROBE = "import time as _t; print('KERNEL_CPU_S', _t.process_time())"
+"""Appended to every run: the kernel's own CPU time (all its threads), which the machine's load does not inflate."""
 
 
-def run_notebook(nb, work: Path) -> tuple[float, list]:
-    """Execute ``nb`` in ``work``; return (wall seconds, [(seconds, cell index, first line)])."""
+def run_notebook(nb, work: Path) -> tuple[float, float, list]:
+    """Execute ``nb`` in ``work``; return (wall seconds, kernel CPU seconds, [(seconds, cell index, first line)])."""
     from nbclient import NotebookClient
+
+    nb.cells.append(nbformat.v4.new_code_cell(CPU_PROBE))
 
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}},
                             allow_errors=False, record_timing=True)
     t = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - t
+    probe = "".join(out.get("text", "") for out in nb.cells.pop().outputs)
+    cpu = float(probe.split("KERNEL_CPU_S", 1)[1])
     cells = []
     for i, cell in enumerate(nb.cells):
         timing = cell.get("metadata", {}).get("execution", {})
@@ -73,7 +79,7 @@ def run_notebook(nb, work: Path) -> tuple[float, list]:
                   - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
             first = next((line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")), "")
             cells.append((dt, i, first[:60]))
-    return wall, sorted(cells, reverse=True)
+    return wall, cpu, sorted(cells, reverse=True)
 
 
 def main(argv=None) -> int:
@@ -93,18 +99,19 @@ def main(argv=None) -> int:
         work = scratch / "peer"
         work.mkdir()
         peer_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PEER_SOURCE)])
-        peer_s, _ = run_notebook(peer_nb, work)
-        print(f"peer (kernel start + imports): {peer_s:5.1f} s")
+        peer_s, peer_cpu, _ = run_notebook(peer_nb, work)
+        print(f"peer (kernel start + imports): {peer_s:5.1f} s  (kernel CPU {peer_cpu:4.1f} s)")
         worst = 0.0
         for path in paths:
             work = scratch / path.stem
             shutil.copytree(LESSONS, work, ignore=shutil.ignore_patterns("_layerlab_audio", "session.json", "deliverable"))
             nb = nbformat.read(work / path.name, as_version=4)
-            wall, cells = run_notebook(nb, work)
+            wall, cpu, cells = run_notebook(nb, work)
             worst = max(worst, wall)
             verdict = "under" if wall < AIM_S else "OVER"
             slow = "; ".join(f"cell {i} {dt:.1f} s ({first})" for dt, i, first in cells[:3])
-            print(f"{path.stem:28s} Run All {wall:5.1f} s  ({wall / peer_s:4.1f}x the peer)  {verdict} the {AIM_S:.0f} s aim")
+            print(f"{path.stem:28s} Run All {wall:5.1f} s  ({wall / peer_s:4.1f}x the peer; kernel CPU {cpu:4.1f} s)  "
+                  f"{verdict} the {AIM_S:.0f} s aim")
             print(f"    slowest cells: {slow}")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0

@@ -407,8 +407,9 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
         raise ParameterError(f"check_threads must be 1 or more; got {check_threads}.")
     stack = native_stack(sc, work_dir=out_dir)
     base = Path(out_dir) / f"hybrid_{cues.scene}"
-    built = []
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerlab-checks") as pool:
+    built, results = [], []
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerlab-checks")
+    try:
         for k, (name, description) in enumerate(HYBRID_STEPS[:n_steps]):
             if name == "replace the dialogue":
                 _clear(stack, "dialogue")
@@ -435,12 +436,15 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
             # checked on a thread while the next step is built; the stack goes on changing, the folder does not
             checked = pool.submit(run_checks, folder, scene=cues.scene, target=prof)
             built.append((name, description, _copy_stack(stack), rendered.mix, checked))
-    results = []
-    for name, description, snapshot, mix, checked in built:
-        report = checked.result()
-        values = {c.name: c.value for c in report.checks}
-        passed = sum(1 for c in report.checks if c.passed)
-        results.append(HybridStep(name, description, snapshot, report, values, passed, len(report.checks), mix=mix))
+        for name, description, snapshot, mix, checked in built:
+            report = checked.result()
+            values = {c.name: c.value for c in report.checks}
+            passed = sum(1 for c in report.checks if c.passed)
+            results.append(HybridStep(name, description, snapshot, report, values, passed, len(report.checks), mix=mix))
+    except BaseException:  # an error or the learner's interrupt: drop the checks not started, do not wait for the others
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results
 
 

@@ -256,14 +256,19 @@ def compare_layers(scene) -> list[LayerComparison]:
             lambda s: dialogue_to_background_lu(s["dialogue"], s["music"]).lu, "LU", ">= 10 LU")
     if cues.events:
         events = scene_events(sc)
+        placed = {}  # one sfx_offsets per set of stems: the worst offset and the missing count read the same result
+
+        def offsets(s):
+            if id(s) not in placed:
+                placed[id(s)] = sfx_offsets(s["sfx"], events)
+            return placed[id(s)]
 
         def worst_sfx(s):
-            res = sfx_offsets(s["sfx"], events)
-            found = [e.offset_ms for e in res.events if e.found]
+            found = [e.offset_ms for e in offsets(s).events if e.found]
             return max(found, key=abs) if found else None
 
         def missing(s):
-            return float(len(sfx_offsets(s["sfx"], events).missing))
+            return float(len(offsets(s).missing))
 
         add("sfx", "worst effect offset against the picture", worst_sfx, "ms", "within -40..+60 ms (EBU R37)",
             higher_is_better=False, key=abs)

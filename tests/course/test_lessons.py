@@ -77,3 +77,30 @@ def test_lesson08_exports_its_section1_render_byte_for_byte_as_a_fresh_export(sc
     assert files == sorted(p.relative_to(reused) for p in reused.rglob("*") if p.is_file())
     for rel in files:
         assert (reused / rel).read_bytes() == (fresh / rel).read_bytes(), rel
+
+
+def test_compare_layers_measures_each_sfx_stem_once_and_reports_what_sfx_offsets_finds(scene, monkeypatch):
+    """The effect rows (worst offset, effects missing) come from one ``sfx_offsets`` per set of stems, not two."""
+    import layerlab.measure.sync as sync
+    from layerlab.course.lessons import compare_layers, native_stems, postgen_stems, scene_events
+
+    calls = []
+    real = sync.sfx_offsets
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync, "sfx_offsets", counted)
+    rows = {r.measure: r for r in compare_layers(scene) if r.layer == "sfx"}
+    assert len(calls) == 2  # native and post-generated
+    events = scene_events(scene)
+    for side, stems in (("native", native_stems(scene).stems), ("postgen", postgen_stems(scene))):
+        res = real(stems["sfx"], events)
+        found = [e.offset_ms for e in res.events if e.found]
+        assert getattr(rows["worst effect offset against the picture"], side) == max(found, key=abs)
+        assert getattr(rows["effects missing"], side) == float(len(res.missing))
+    # the native render's late cup (the scene's sfx_late flaw); the post-generated effects sit on their frames
+    cup_ms = next(f for f in scene.cues.flaws if f.kind == "sfx_late")["offset_ms"]
+    assert rows["worst effect offset against the picture"].native == pytest.approx(cup_ms, abs=3.0)
+    assert rows["worst effect offset against the picture"].postgen == pytest.approx(0.0, abs=3.0)

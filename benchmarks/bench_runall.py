@@ -31,6 +31,17 @@ five-fold) ``native_stems`` is 2.0 s, of which about 1.6 s is the first ``import
 ``layerlab.audit.band_limits``), so a numpy STFT in the stems estimate alone would only move it. ``postgen_stems``
 now renders once per scene (postgen_stems + compare_layers 1.91 -> 1.74 s CPU).
 
+2026-11-30 17:33-17:36, quiet machine (load average 1.0-2.8, run with nice; the bench now also prints the kernel's
+own CPU time). All four: peer 5.3 s; 00 7.6 s (CPU 6.6 s; export + run_checks cell 5.4 s), 06 19.2 s (CPU 23.9 s;
+hybrid steps 9.4 s, native/compare cell 3.4 s), 07 11.7 s (CPU 10.6 s; export 3.0 s, clip swaps 2.5 s, loading
+the scene 1.8 s), 08 11.1 s (CPU 9.4 s; export + run_checks 3.1 s, the reference render 2.7 s). Old and new code
+back to back (06 and 08, load 1.9-2.8): 06 26.7 -> 20.2 s (hybrid steps cell 15.4 -> 10.8 s: each step's checks run
+on a thread while the next step is exported; the A/B cell 1.5 s -> gone from the top three, it renders nothing
+again), 08 14.2 -> 11.3 s (its final export reuses the section-1 render; cell 4.2 -> 3.1 s). ``hybrid_steps`` alone
+in a plain process: 12.2 s with one check thread, 8.7 s with two (CPU 14.1 / 14.5 s). 06 is still over the aim;
+what is left there is the grader's checks (5 x ~3 s CPU, most in ``checks.sync``'s take judging, which decodes and
+places the scene's clips again at every step) and the master's ``import scipy.signal`` (1.6-1.8 s CPU).
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

@@ -12,6 +12,8 @@ Taught in ``lessons/06_native_vs_postgen.ipynb`` and ``lessons/07_four_layers.ip
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,14 +256,19 @@ def compare_layers(scene) -> list[LayerComparison]:
             lambda s: dialogue_to_background_lu(s["dialogue"], s["music"]).lu, "LU", ">= 10 LU")
     if cues.events:
         events = scene_events(sc)
+        placed = {}  # one sfx_offsets per set of stems: the worst offset and the missing count read the same result
+
+        def offsets(s):
+            if id(s) not in placed:
+                placed[id(s)] = sfx_offsets(s["sfx"], events)
+            return placed[id(s)]
 
         def worst_sfx(s):
-            res = sfx_offsets(s["sfx"], events)
-            found = [e.offset_ms for e in res.events if e.found]
+            found = [e.offset_ms for e in offsets(s).events if e.found]
             return max(found, key=abs) if found else None
 
         def missing(s):
-            return float(len(sfx_offsets(s["sfx"], events).missing))
+            return float(len(offsets(s).missing))
 
         add("sfx", "worst effect offset against the picture", worst_sfx, "ms", "within -40..+60 ms (EBU R37)",
             higher_is_better=False, key=abs)
@@ -318,6 +325,9 @@ class HybridStep:
     passed : int
         How many checks passed.
     total : int
+    mix : np.ndarray or None, shape (n_samples, 2), float32
+        The mix exported at this step, as rendered (before the 24-bit ``mix.wav`` rounds and clips
+        it): the same as ``stack.render().mix``, kept so that hearing a step renders nothing again.
 
     Notes
     -----
@@ -331,6 +341,7 @@ class HybridStep:
     values: dict = field(default_factory=dict)
     passed: int = 0
     total: int = 0
+    mix: np.ndarray | None = field(default=None, repr=False)
 
 
 HYBRID_STEPS = (
@@ -343,7 +354,8 @@ HYBRID_STEPS = (
 """The walk-through's steps: from the native rough cut, replace one layer at a time, then master."""
 
 
-def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: str = "streaming") -> list[HybridStep]:
+def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: str = "streaming",
+                 check_threads: int | None = None) -> list[HybridStep]:
     """Walk a scene from the native rough cut to a hybrid final, measuring every step with the grader's checks.
 
     Parameters
@@ -355,15 +367,24 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
         Stop after this many steps (all of :data:`HYBRID_STEPS` by default).
     target : str
         Delivery profile of the checks and the master.
+    check_threads : int, optional
+        How many steps are checked at once, each :func:`~layerlab.checks.run_checks` on a thread of
+        its own while the next step is built and exported (by default 2, or 1 on a one-core machine;
+        1 checks each step in turn). The reports are the same either way: each check reads its own
+        step's folder, and the measurements spend most of their time in NumPy, SciPy and libsndfile,
+        which release the GIL (issue #17: lesson 06's Run All).
 
     Returns
     -------
     list of HybridStep
+        In the order of :data:`HYBRID_STEPS`; each with its exported ``mix``.
 
     Raises
     ------
     SceneError
         ``scene`` is a learner's assessed variant (see :func:`layerlab.mix.scenes.refuse_assessed`).
+    ParameterError
+        ``steps`` or ``check_threads`` is out of range.
 
     Notes
     -----
@@ -386,36 +407,49 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
     n_steps = len(HYBRID_STEPS) if steps is None else int(steps)
     if not 1 <= n_steps <= len(HYBRID_STEPS):
         raise ParameterError(f"steps must be between 1 and {len(HYBRID_STEPS)}; got {steps}.")
+    threads = min(2, _usable_cores()) if check_threads is None else int(check_threads)
+    if threads < 1:
+        raise ParameterError(f"check_threads must be 1 or more; got {check_threads}.")
     stack = native_stack(sc, work_dir=out_dir)
     base = Path(out_dir) / f"hybrid_{cues.scene}"
-    results = []
-    for k, (name, description) in enumerate(HYBRID_STEPS[:n_steps]):
-        if name == "replace the dialogue":
-            _clear(stack, "dialogue")
-            for d in cues.dialogue:
-                stack.add("dialogue", sc.clip_path(d.clip), start_s=d.start_s, gain_db=d.gain_db, name=d.id)
-        elif name == "replace the music":
-            _clear(stack, "music")
-            stack.add("music", sc.clip_path(cues.music["clip"]), gain_db=float(cues.music.get("gain_db", 0.0)),
-                      fade_in_ms=500.0, fade_out_ms=1000.0, name=Path(cues.music["clip"]).stem)
-            duck_db = float(cues.music.get("duck_db", 0.0))
-            if cues.dialogue and duck_db > 0:
-                stack.ducking = Ducking(depth_db=duck_db, targets=("music",))
-        elif name == "replace the SFX":
-            _clear(stack, "sfx")
-            for e in cues.events:
-                stack.add("sfx", sc.clip_path(e.clip), start_s=e.time_s, gain_db=e.gain_db, name=e.id)
-        elif name == "master to target":
-            stack.master = Master(target_lufs=prof.target_lufs, ceiling_dbtp=prof.max_true_peak_dbtp - 0.3)
-        folder = base / f"{k}_{name.replace(' ', '_')}"
-        with warnings.catch_warnings():  # the rough cuts clip on purpose: the checks below report it
-            warnings.simplefilter("ignore", ClippedExportWarning)
-            export_deliverable(stack, folder)
-        report = run_checks(folder, scene=sc.cues.scene, target=prof)
-        values = {c.name: c.value for c in report.checks}
-        passed = sum(1 for c in report.checks if c.passed)
-        snapshot = _copy_stack(stack)
-        results.append(HybridStep(name, description, snapshot, report, values, passed, len(report.checks)))
+    built, results = [], []
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerlab-checks")
+    try:
+        for k, (name, description) in enumerate(HYBRID_STEPS[:n_steps]):
+            if name == "replace the dialogue":
+                _clear(stack, "dialogue")
+                for d in cues.dialogue:
+                    stack.add("dialogue", sc.clip_path(d.clip), start_s=d.start_s, gain_db=d.gain_db, name=d.id)
+            elif name == "replace the music":
+                _clear(stack, "music")
+                stack.add("music", sc.clip_path(cues.music["clip"]), gain_db=float(cues.music.get("gain_db", 0.0)),
+                          fade_in_ms=500.0, fade_out_ms=1000.0, name=Path(cues.music["clip"]).stem)
+                duck_db = float(cues.music.get("duck_db", 0.0))
+                if cues.dialogue and duck_db > 0:
+                    stack.ducking = Ducking(depth_db=duck_db, targets=("music",))
+            elif name == "replace the SFX":
+                _clear(stack, "sfx")
+                for e in cues.events:
+                    stack.add("sfx", sc.clip_path(e.clip), start_s=e.time_s, gain_db=e.gain_db, name=e.id)
+            elif name == "master to target":
+                stack.master = Master(target_lufs=prof.target_lufs, ceiling_dbtp=prof.max_true_peak_dbtp - 0.3)
+            folder = base / f"{k}_{name.replace(' ', '_')}"
+            rendered = stack.render()
+            with warnings.catch_warnings():  # the rough cuts clip on purpose: the checks below report it
+                warnings.simplefilter("ignore", ClippedExportWarning)
+                export_deliverable(stack, folder, render=rendered)
+            # checked on a thread while the next step is built; the stack goes on changing, the folder does not
+            checked = pool.submit(run_checks, folder, scene=cues.scene, target=prof)
+            built.append((name, description, _copy_stack(stack), rendered.mix, checked))
+        for name, description, snapshot, mix, checked in built:
+            report = checked.result()
+            values = {c.name: c.value for c in report.checks}
+            passed = sum(1 for c in report.checks if c.passed)
+            results.append(HybridStep(name, description, snapshot, report, values, passed, len(report.checks), mix=mix))
+    except BaseException:  # an error or the learner's interrupt: drop the checks not started, do not wait for the others
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results
 
 
@@ -449,6 +483,14 @@ def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak
             items = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.message)}</li>" for r in failing)
             out.append(f"<p>Still failing after <i>{html.escape(steps[-1].name)}</i>:</p><ul>{items}</ul>")
     return "".join(out)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it, else all of them)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
 
 
 def _clear(stack: LayerStack, layer: str):

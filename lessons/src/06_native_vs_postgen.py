@@ -199,7 +199,7 @@ for i, s in enumerate(steps):
     print(i, s.name, "-", s.description)
 
 # %%
-display(ab(steps[0].stack.render(master=False).mix, steps[-1].stack.render().mix,
+display(ab(steps[0].mix, steps[-1].mix,   # each step keeps the mix it exported and checked
            labels=["A: native rough cut", "B: hybrid final"]))
 
 # %% [markdown]

@@ -44,7 +44,9 @@ print(f"20 s at -23 then 20 s at -33: {integrated_loudness(quieter):.2f} LUFS")
 
 # %%
 from layerlab.mix.scenes import hybrid_stack
-mix = hybrid_stack("cafe_dialogue").render().mix
+reference = hybrid_stack("cafe_dialogue")   # the scene's reference mix, mastered
+rendered = reference.render()
+mix = rendered.mix
 report = Meter().measure(mix)
 print(report.summary())
 fig, ax = plt.subplots(figsize=(7.5, 2.6), layout="constrained")
@@ -148,7 +150,8 @@ from layerlab.checks import run_checks
 from layerlab.mix.session import export_deliverable
 
 yours = Path("deliverable")
-folder = yours if (yours / "mix.wav").exists() else export_deliverable(hybrid_stack(scene), "_layerlab_audio/reference_cafe")
+folder = yours if (yours / "mix.wav").exists() else export_deliverable(reference, "_layerlab_audio/reference_cafe",
+                                                                      render=rendered)   # rendered in section 1
 report = run_checks(folder, scene="cafe_dialogue", target="streaming")
 print("measured:", folder)
 print(report.to_text())

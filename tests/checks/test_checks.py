@@ -1114,3 +1114,27 @@ def test_the_audibility_colorbar_sits_right_of_the_map_with_the_index_scale(good
     a, c = ax.get_position(), cax.get_position()
     assert c.x0 > a.x1 and c.y0 == pytest.approx(a.y0) and c.height == pytest.approx(a.height)
     assert cax.get_ylabel().startswith("audibility")
+
+
+def _as_compared(report):
+    return [(c.name, c.value, c.unit, c.target, c.passed, c.message, repr(c.details)) for c in report.checks]
+
+
+def test_every_check_result_is_byte_identical_without_the_shared_measurements(scene, good, loud_unducked, monkeypatch):
+    """What one run of the checks shares (each signal K-weighted once, ``checks.context.k_blocks``) changes no
+    verdict, figure or message: a run that K-weights every signal afresh for every comparison gives the same
+    CheckResults, to the last bit, on a passing mix and on a failing one."""
+    import layerlab.checks.masking as masking_checks
+    from layerlab.measure.masking import k_weighted_block_power
+
+    calls = []
+
+    def afresh(ctx, key, audio):
+        calls.append(key)
+        return k_weighted_block_power(audio, sample_rate=SR)
+
+    monkeypatch.setattr(masking_checks, "k_blocks", afresh)
+    for out, report in (good, loud_unducked):
+        again = run_checks(out, scene=scene / "cues.json")
+        assert _as_compared(again) == _as_compared(report)
+    assert len(calls) > len(set(calls))  # the same signals were K-weighted again: the comparison is real

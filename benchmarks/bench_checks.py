@@ -36,6 +36,14 @@ average 4-7): ``layerlab check`` 2695 ms CPU (2.90 s before the masking change, 
 (native premix). Masking now K-weights each signal once (``checks.context.k_blocks``) and fills the heard layers'
 gain curves without ``np.interp``; old and new code alternated in one run: ``run_checks`` 2.22 s and 2.23 s CPU
 (median of 3): within the noise here, though cProfile put ``check_masking`` at 1.0 -> 0.8 s. Reports identical.
+
+Figures (2026-11-30 17:36-17:38, after the machine's long benchmark, ffmpeg peer 175 ms, run once): the grader's
+``measure_deliverable`` 2.94 s CPU with the seven feedback PNGs and 2.06 s without (figures 0.88 s; 4.4 s and 2.4 s
+before on a quiet machine, per the issue's profile); ``layerlab check`` 3.3 s wall, 3.5 s CPU: still OVER the 2 s aim.
+The figures are laid out with fixed margins sized from the font (no constrained layout) and their titles placed
+explicitly; old and new code alternated in fresh processes (17:34-17:36, single runs, still noisy): with figures
+3.96 / 3.89 / 4.25 s old, 3.35 / 3.88 / 3.21 s new; the figures alone, in one process, 1.7-2.0 s old, 1.2-1.3 s new
+(under load). Every CheckResult of the cafe reference and two synthetic mixes identical, old and new.
 """
 
 from __future__ import annotations

@@ -36,6 +36,14 @@ average 4-7): ``layerlab check`` 2695 ms CPU (2.90 s before the masking change, 
 (native premix). Masking now K-weights each signal once (``checks.context.k_blocks``) and fills the heard layers'
 gain curves without ``np.interp``; old and new code alternated in one run: ``run_checks`` 2.22 s and 2.23 s CPU
 (median of 3): within the noise here, though cProfile put ``check_masking`` at 1.0 -> 0.8 s. Reports identical.
+
+Figures (2026-11-30 17:36-17:38, after the machine's long benchmark, ffmpeg peer 175 ms, run once): the grader's
+``measure_deliverable`` 2.94 s CPU with the seven feedback PNGs and 2.06 s without (figures 0.88 s; 4.4 s and 2.4 s
+before on a quiet machine, per the issue's profile); ``layerlab check`` 3.3 s wall, 3.5 s CPU: still OVER the 2 s aim.
+The figures are laid out with fixed margins sized from the font (no constrained layout) and their titles placed
+explicitly; old and new code alternated in fresh processes (17:34-17:36, single runs, still noisy): with figures
+3.96 / 3.89 / 4.25 s old, 3.35 / 3.88 / 3.21 s new; the figures alone, in one process, 1.7-2.0 s old, 1.2-1.3 s new
+(under load). Every CheckResult of the cafe reference and two synthetic mixes identical, old and new.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from _timing import median_cpu_s, median_s
 
 from layerlab.io.audio import ffmpeg_exe
 from layerlab.checks import load_cues, run_checks
+from layerlab.grading.measuring import measure_deliverable
 from layerlab.mix.scenes import hybrid_stack
 from layerlab.mix.session import export_deliverable
 
@@ -75,6 +84,9 @@ def main(scene_id: str = "cafe_dialogue") -> None:
         cli_cpu = median_cpu_s(lambda: subprocess.run([str(Path(sys.executable).parent / "layerlab"), "check", str(out),
                                                         "--scene", scene_id], capture_output=True), repeats=REPEATS)
         ours_cpu = median_cpu_s(lambda: run_checks(out, scene=scene_id), repeats=REPEATS)
+        # what the grader does per submission (issue #12): the checks and the seven feedback PNGs
+        graded_cpu = median_cpu_s(lambda: measure_deliverable(out, scene=scene_id, figures=True), repeats=REPEATS)
+        checks_only_cpu = median_cpu_s(lambda: measure_deliverable(out, scene=scene_id, figures=False), repeats=REPEATS)
         imports = import_costs("import layerlab.cli, layerlab.checks")
     print(f"scene {scene_id}, {cues.duration_s:g} s")
     verdict = "under" if cli < 2.0 else "OVER"
@@ -84,6 +96,8 @@ def main(scene_id: str = "cafe_dialogue") -> None:
     total = imports.pop("<total>", 0.0)
     top = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(imports.items(), key=lambda kv: -kv[1])[:5])
     print(f"  of which importing layerlab.cli and layerlab.checks: {total * 1000:.0f} ms ({top})")
+    print(f"grader's measure_deliverable, CPU: with the 7 figure PNGs {peak_fmt(graded_cpu)}, without "
+          f"{peak_fmt(checks_only_cpu)} (figures {peak_fmt(graded_cpu - checks_only_cpu)}; aim 2.5 s with figures)")
     print(f"ffmpeg ebur128 (loudness + true peak only): {peak_fmt(peer)}")
     print(f"run_checks, deliverable with stems:          {peak_fmt(ours)}  ratio {ours / peer:.1f}x")
     print(f"run_checks, native premix (stems estimated): {peak_fmt(nat)}  ratio {nat / peer:.1f}x")

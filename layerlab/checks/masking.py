@@ -66,8 +66,11 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     if act_l is not None and act_l.active.any() and heard is not None:
         fdl = fd.dialogue[:n]
         for k in ("music", "ambience"):
-            if k in heard.beds:
-                by_lines[k] = dialogue_to_background_lu(fdl, heard.beds[k][:n], sample_rate=SAMPLE_RATE, active=act_l)
+            if k in heard.beds:  # the found lines K-weighted once for both beds; each bed's blocks as above
+                by_lines[k] = dialogue_to_background_lu(
+                    fdl, heard.beds[k][:n], sample_rate=SAMPLE_RATE, active=act_l,
+                    dialogue_power=k_blocks(ctx, f"found:dialogue[:{n}]", fdl),
+                    background_power=k_blocks(ctx, f"heard:{k}", heard.beds[k][:n]))
         if "music" not in heard.beds:
             by_lines["music"] = dialogue_to_background_lu(fdl, found_rest(ctx)[:n], sample_rate=SAMPLE_RATE, active=act_l)
     candidates = {k: [c for c in (own[k], found.get(k), by_lines.get(k)) if c is not None and not math.isnan(c.lu)]

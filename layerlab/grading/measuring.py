@@ -58,7 +58,9 @@ _PNG_DPI = 80
 def _lay_out_once(fig, dpi: float) -> None:
     """Run a figure's layout engine once, at the dpi it is saved at, then freeze the layout.
 
-    ``savefig`` on a figure with a layout engine (the kit's figures use matplotlib's
+    The kit's check figures have no layout engine (fixed margins sized from the font,
+    :mod:`layerlab.checks.plots`), so they are drawn once and left alone here; this is for a
+    figure that has one. ``savefig`` on a figure with a layout engine (e.g. matplotlib's
     constrained layout) draws it twice, a first pass without output so that the layout
     can measure the text, then the real one, and runs the layout again in each: some
     half of the CPU time the grader spent per figure. Laying it out here once, with the
@@ -85,7 +87,7 @@ def _png(fig) -> str:
     try:
         buf = io.BytesIO()
         _lay_out_once(fig, _PNG_DPI)
-        fig.savefig(buf, format="png", dpi=_PNG_DPI)  # the kit's figures lay themselves out; no second "tight" pass
+        fig.savefig(buf, format="png", dpi=_PNG_DPI)  # the kit's figures are laid out when built; no "tight" pass
         plt = sys.modules.get("matplotlib.pyplot")  # the kit's figures are not pyplot's; close only if it made them
         if plt is not None:
             plt.close(fig)

@@ -494,7 +494,7 @@ def test_windowed_gain_equals_the_per_sample_interp_it_replaced():
 def test_shared_k_weighted_blocks_give_the_same_masking_figures(scene, good):
     """check_masking K-weights each signal once (k_blocks); its figures equal comparisons computed afresh."""
     from layerlab.checks.context import CheckContext
-    from layerlab.checks.heard import heard_activity, heard_layers
+    from layerlab.checks.heard import found_activity, found_dialogue, heard_activity, heard_layers
     from layerlab.io.deliverable import read_deliverable
     from layerlab.measure.masking import dialogue_to_background_lu, k_weighted_block_power
 
@@ -509,7 +509,7 @@ def test_shared_k_weighted_blocks_give_the_same_masking_figures(scene, good):
 
     out, report = good
     details = report["masking"].details
-    ctx = CheckContext(read_deliverable(out), load_cues(scene / "cues.json"), None, None, 0.0, {})
+    ctx = CheckContext(read_deliverable(out), load_cues(scene / "cues.json"), None, None, 500.0, {})  # run_checks' search
     heard, act = heard_layers(ctx), heard_activity(ctx)
     assert heard is not None
     dl, n = ctx.deliverable, heard.dialogue.shape[0]
@@ -523,6 +523,11 @@ def test_shared_k_weighted_blocks_give_the_same_masking_figures(scene, good):
     assert details["over_all_background_lu"] == dialogue_to_background_lu(heard.dialogue, rest, sample_rate=SR,
                                                                           active=act).lu
     assert 10.0 <= details["over_music_lu"] < 40.0
+    # this scene's lines as found in mix.wav, K-weighted once for both beds (the beds' blocks shared with the above)
+    fdl, act_l = found_dialogue(ctx).dialogue[:n], found_activity(ctx)
+    for k in ("music", "ambience"):
+        fresh = dialogue_to_background_lu(fdl, heard.beds[k], sample_rate=SR, active=act_l).lu
+        assert details[f"lines_over_{k}_lu"] == fresh and np.isfinite(fresh)
 
 
 # ----------------------------------------------------------------------------- the kit's scenes
@@ -1022,3 +1027,114 @@ def test_an_extra_sound_layered_on_an_effect_still_passes_sync(scene, tmp_path):
     assert r.passed, r.message
     ev = {e["id"]: e for e in r.details["events"]}
     assert abs(ev["cup"]["offset_ms"]) < 1.0 and 0.6 <= ev["cup"]["take_correlation"]["stems/sfx.wav"] < 0.99, ev["cup"]
+
+
+# ----------------------------------------------------------------------------- figures: a fixed layout that fits
+
+
+FIGURE_SIZES_IN = {"loudness": (9, 3.2), "true_peak": (9, 3.0), "sync": (9, 3.0), "dialogue_sync": (9, 3.0),
+                   "masking": (6, 2.6), "band_audibility": (9, 3.6), "ducking": (9, 3.0)}
+
+
+def _text_outside_canvas(fig, dpi):
+    """Every drawn text of ``fig`` (tick labels, axis labels, titles, annotations, legends) that leaves the canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    canvas = fig.bbox
+    out = []
+    for ax in fig.axes:  # tick labels: only those drawn (inside the view limits), via the axes' tight bbox
+        bb = ax.get_tightbbox(renderer)
+        if bb.x0 < canvas.x0 - 0.5 or bb.y0 < canvas.y0 - 0.5 or bb.x1 > canvas.x1 + 0.5 or bb.y1 > canvas.y1 + 0.5:
+            out.append(("axes", ax.get_title(), tuple(round(v) for v in bb.extents)))
+    texts = [t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts)]
+    texts += [t for leg in (ax.get_legend() for ax in fig.axes) if leg is not None for t in leg.get_texts()]
+    for t in texts:
+        assert isinstance(t, Text)
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        bb = t.get_window_extent(renderer)
+        if bb.x0 < canvas.x0 - 0.5 or bb.y0 < canvas.y0 - 0.5 or bb.x1 > canvas.x1 + 0.5 or bb.y1 > canvas.y1 + 0.5:
+            out.append((t.get_text(), tuple(round(v) for v in bb.extents)))
+    return out
+
+
+def _edge_cases():
+    """Figures at their extremes: failing marks at the very start and end, long labels, negative and infinite LU."""
+    from layerlab.checks import plots
+    from layerlab.measure.sync import EventOffset, SyncResult, get_sync_window
+
+    w = get_sync_window("ebu_r37")
+    events = [EventOffset("a", "door", "sfx", 0.05, 0.2, 150.0, True, False, 1.0, "late"),
+              EventOffset("b", "cup", "sfx", 6.0, None, None, False, False, 0.0, "missing"),
+              EventOffset("c", "drop", "sfx", 11.95, 11.8, -150.0, True, False, 1.0, "early")]
+    lines = [EventOffset("l1", "line one", "dialogue", 0.0, 0.125, 125.0, True, False, 1.0, "late"),
+             EventOffset("l2", "line two", "dialogue", 11.9, 11.9, 0.0, True, True, 1.0, "ok")]
+    t = np.arange(0.0, 12.0, 0.05)
+    peaks = {"times_s": t, "peak_dbfs": np.where(t > 11.5, 0.5, -12.0), "true_peak_dbtp": 1.4, "true_peak_time_s": 11.98}
+    return {
+        "sync": plots.plot_sync_timeline(sfx=SyncResult(events, w), duration_s=12.0),
+        "dialogue_sync": plots.plot_sync_timeline(dialogue=SyncResult(lines, w), duration_s=12.0),
+        "both": plots.plot_sync_timeline(sfx=SyncResult(events, w), dialogue=SyncResult(lines, w)),
+        "true_peak": plots.plot_true_peak(peaks, ceiling_dbtp=-1.0),
+        "true_peak_start": plots.plot_true_peak({**peaks, "true_peak_time_s": 0.0}, ceiling_dbtp=-1.0),
+        "masking": plots.plot_masking_levels({"music": (-12.5, 10.0), "ambience": (float("inf"), 15.0)}),
+        "masking_high": plots.plot_masking_levels({"music": (47.0, 10.0), "ambience": (39.9, 15.0)}),
+    }
+
+
+@pytest.mark.parametrize("dpi", [80, 110])
+def test_figures_keep_all_text_inside_the_canvas(good, loud_unducked, dpi):
+    """The figures are laid out with fixed margins sized from the font (no layout engine, so a PNG is drawn once):
+    at the grader's 80 dpi and the CLI's 110 dpi, no tick label, axis label, title, annotation or legend text
+    leaves the canvas, on a passing mix, a failing one and at the plots' extremes; the sizes are as before."""
+    for report in (good[1], loud_unducked[1]):
+        figs = report.figures()
+        assert set(figs) == set(FIGURE_SIZES_IN)
+        for name, fig in figs.items():
+            assert tuple(fig.get_size_inches()) == FIGURE_SIZES_IN[name]
+            assert fig.get_layout_engine() is None
+            assert _text_outside_canvas(fig, dpi) == [], name
+    for name, fig in _edge_cases().items():
+        assert _text_outside_canvas(fig, dpi) == [], name
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        if name in ("sync", "dialogue_sync", "true_peak", "masking"):
+            assert any("FAIL" in s for s in texts), (name, texts)  # the failure is written, not only coloured
+
+
+def test_the_audibility_colorbar_sits_right_of_the_map_with_the_index_scale(good):
+    _, report = good
+    fig = report.figures()["band_audibility"]
+    ax, cax = fig.axes
+    assert ax.images[0].get_cmap().name == "cividis" and ax.images[0].get_clim() == (0, 1)
+    a, c = ax.get_position(), cax.get_position()
+    assert c.x0 > a.x1 and c.y0 == pytest.approx(a.y0) and c.height == pytest.approx(a.height)
+    assert cax.get_ylabel().startswith("audibility")
+
+
+def _as_compared(report):
+    return [(c.name, c.value, c.unit, c.target, c.passed, c.message, repr(c.details)) for c in report.checks]
+
+
+def test_every_check_result_is_byte_identical_without_the_shared_measurements(scene, good, loud_unducked, monkeypatch):
+    """What one run of the checks shares (each signal K-weighted once, ``checks.context.k_blocks``) changes no
+    verdict, figure or message: a run that K-weights every signal afresh for every comparison gives the same
+    CheckResults, to the last bit, on a passing mix and on a failing one."""
+    import layerlab.checks.masking as masking_checks
+    from layerlab.measure.masking import k_weighted_block_power
+
+    calls = []
+
+    def afresh(ctx, key, audio):
+        calls.append(key)
+        return k_weighted_block_power(audio, sample_rate=SR)
+
+    monkeypatch.setattr(masking_checks, "k_blocks", afresh)
+    for out, report in (good, loud_unducked):
+        again = run_checks(out, scene=scene / "cues.json")
+        assert _as_compared(again) == _as_compared(report)
+    assert len(calls) > len(set(calls))  # the same signals were K-weighted again: the comparison is real

@@ -215,3 +215,52 @@ def test_masking_map_shape_and_inactive_frames():
     assert np.nanmin(r.masking_map) >= 0 and np.nanmax(r.masking_map) <= 1
     # frames in the middle of a line were counted
     assert r.active[np.argmin(np.abs(r.times_s - 2.0))]
+
+
+def _band_power_frames_all_bins(audio, sample_rate, n_fft, hop):
+    """``band_power_frames`` as it was before it squared only the bins inside the bands (every bin, then summed)."""
+    from layerlab.measure.masking import _band_matrix
+
+    x = audio.astype(np.float64)
+    n = x.shape[0]
+    if n < n_fft:
+        x = np.concatenate([x, np.zeros((n_fft - n, x.shape[1]))])
+        n = n_fft
+    n_frames = 1 + (n - n_fft) // hop
+    win = np.hanning(n_fft)
+    bands = _band_matrix(n_fft, sample_rate)
+    counts = bands.sum(axis=1).astype(np.int64)
+    first = np.argmax(bands > 0, axis=1)
+    edges = np.stack([first, first + counts], axis=1).reshape(-1)
+    out = np.zeros((bands.shape[0], n_frames))
+    frames = [np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(x[:, ch]), n_fft)[::hop]
+              for ch in range(x.shape[1])]
+    for c0 in range(0, n_frames, 256):
+        c1 = min(n_frames, c0 + 256)
+        acc = None
+        for view in frames:
+            spec = np.fft.rfft(view[c0:c1] * win, axis=1)
+            pw = spec.real**2 + spec.imag**2
+            acc = pw if acc is None else acc + pw
+        acc = np.concatenate([acc, np.zeros((acc.shape[0], 1))], axis=1)
+        sums = np.add.reduceat(acc, edges, axis=1)[:, 0::2]
+        sums[:, counts == 0] = 0.0
+        out[:, c0:c1] = (sums / x.shape[1]).T
+    return out
+
+
+@pytest.mark.parametrize("n_fft, hop, channels, seconds", [(4096, 1024, 2, 7.0), (4096, 1024, 1, 0.05),
+                                                           (1024, 256, 2, 1.0), (256, 128, 1, 0.5)])
+def test_band_power_frames_equal_those_of_every_bin(n_fft, hop, channels, seconds):
+    """Squaring only the bins inside the bands gives the same band powers, bit for bit (also where a short
+    STFT leaves the lowest bands without a bin, and for a signal shorter than one frame)."""
+    from layerlab.measure.masking import band_power_frames
+
+    x = shaped_noise(int(seconds * SR), 11, channels=channels)
+    got = band_power_frames(x, SR, n_fft, hop)
+    assert np.array_equal(got, _band_power_frames_all_bins(x, SR, n_fft, hop))
+    from layerlab.measure.masking import _band_matrix
+
+    empty = _band_matrix(n_fft, SR).sum(axis=1) == 0
+    assert got.shape[0] == 18 and np.all(got[empty] == 0.0) and np.all(got[~empty] > 0)
+    assert empty.any() == (n_fft == 256)  # at 187.5 Hz spacing the lowest bands hold no bin: their power is 0

@@ -460,8 +460,27 @@ def test_close_flushes_the_pending_save_and_stops_the_timer(scene, tmp_path, mon
     m.SAVE_DELAY_S = 60.0  # the background save would come much later
     m.gain["music"].value = -27.0
     assert json.loads(path.read_text())["layers"]["music"]["gain_db"] != -27.0
-    assert m.close() == path and m._save_timer is None
+    assert m.close() == path and m._save_thread is None
     assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -27.0
+
+
+def test_background_save_follows_the_last_change_on_one_writer_thread(scene, tmp_path, monkeypatch):
+    # a fader move only moves the pending save's deadline (no new thread per change, whose start cost
+    # the kernel 10-25 ms of wall clock on a loaded machine); the writer saves the last values
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.SAVE_DELAY_S = 0.05
+    m.gain["music"].value = -21.0
+    writer = m._save_thread
+    m.gain["music"].value = -22.0
+    assert m._save_thread is writer and writer.is_alive()
+    deadline = time.monotonic() + 120.0  # generous: CI machines are loaded
+    while json.loads(path.read_text())["layers"]["music"]["gain_db"] != -22.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -22.0
+    m.close()
+    assert not writer.is_alive() and m._save_thread is None
 
 
 def test_decision_widget_dropdown_stays_inside_its_column():

@@ -570,3 +570,25 @@ def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):
     kept = entry[1] + float(entry[3]) * entry[4]
     assert np.abs(kept - fresh).max() <= 1e-6 * np.abs(fresh).max()
     assert ma._K_TAIL >= 7200
+
+
+@pytest.mark.parametrize("sample_rate", [48000, 44100])
+def test_k_decay_from_the_state_equals_filtering_zeros(sample_rate):
+    # A ducking change filters only the stretches that changed and adds the K-weighting filter's decay
+    # after each from its final state, instead of filtering 0.15 s of zeros: the same numbers to rounding.
+    from layerlab.course import mix_analysis as ma
+    from layerlab.measure.kweighting import k_weighting_sos, sosfilt
+
+    sos = k_weighting_sos(sample_rate)
+    m = 2000
+    x = np.zeros((2, m + ma._K_TAIL))
+    x[:, :m] = np.random.default_rng(3).standard_normal((2, m)) * np.hanning(m)[::-1]  # ends on a step-free edge
+    x[:, m - 1] = 0.7  # and a last sample that leaves the filter far from rest
+    ref = x.copy()
+    sosfilt(sos, ref, np.zeros((2, 2, 2)))
+    head, state = x[:, :m].copy(), np.zeros((2, 2, 2))
+    sosfilt(sos, head, state)
+    tail = ma._k_decay(state, ma._K_TAIL, sample_rate)
+    assert np.array_equal(head, ref[:, :m])
+    assert np.abs(ref[:, m:]).max() > 1e-3  # the decay is not negligible: it must be there
+    assert np.abs(tail - ref[:, m:]).max() <= 1e-12 * np.abs(ref).max()

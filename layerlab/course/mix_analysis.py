@@ -268,7 +268,8 @@ class MixAnalysis:
             lin = duck_lin if name in ducked else None
             if lin is not None:
                 if self._duck_seg is None or self._duck_seg[0] is not duck_lin:
-                    self._duck_seg = (duck_lin, _segment_max_1d(duck_lin))
+                    shape = self._duck[4] if self._duck is not None and self._duck[2] is duck_lin else None
+                    self._duck_seg = (duck_lin, _duck_segment_max(duck_lin, shape))
                 pk = pk * self._duck_seg[1]
             term = pk * float(np.float32(g))
             seg_bound = term if seg_bound is None else seg_bound + term
@@ -830,6 +831,30 @@ def _segment_max_1d(x: np.ndarray) -> np.ndarray:
     out = x[: whole * _SEG].reshape(whole, _SEG).max(axis=1).astype(np.float64)
     if whole * _SEG < n:
         out = np.append(out, float(x[whole * _SEG :].max()))
+    return out
+
+
+def _duck_segment_max(lin: np.ndarray, shape) -> np.ndarray:
+    """:func:`_segment_max_1d` of a ducking gain, read only where it is not flat.
+
+    ``shape`` is ``(ramps, fulls)`` of :func:`_duck_gain_from_runs`: the gain is 1 outside them and the
+    fully ducked value inside ``fulls``, so only segments touching a ramp or an edge of ``fulls`` are
+    read (the same values; ``shape=None`` reads everything).
+    """
+    if shape is None:
+        return _segment_max_1d(lin)
+    ramps, fulls = shape
+    n = lin.shape[0]
+    out = np.ones(-(-n // _SEG))
+    touched = []
+    for a, b in fulls:
+        s0, s1 = -(-a // _SEG), b // _SEG  # segments wholly inside
+        if s1 > s0:
+            out[s0:s1] = float(lin[a])
+        touched += [(a // _SEG, a // _SEG + 1), ((b - 1) // _SEG, (b - 1) // _SEG + 1)]
+    touched += [(a // _SEG, (b - 1) // _SEG + 1) for a, b in ramps if b > a]
+    for s0, s1 in _merge_ranges(touched):
+        out[s0:s1] = _segment_max_1d(lin[s0 * _SEG : min(s1 * _SEG, n)])
     return out
 
 

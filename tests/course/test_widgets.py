@@ -538,10 +538,12 @@ def test_duck_envelope_from_runs_equals_the_duckers_envelope():
             ref = envelope_from_active(mask, depth_db=depth, attack_ms=attack, release_ms=release, sample_rate=sr)
             starts = np.array([a for a, _ in runs], dtype=np.int64)
             ends = np.array([b for _, b in runs], dtype=np.int64)
-            db, lin, _ = ma._duck_gain_from_runs(starts, ends, n, depth_db=depth, attack_ms=attack,
+            db, lin, shape = ma._duck_gain_from_runs(starts, ends, n, depth_db=depth, attack_ms=attack,
                                                  release_ms=release, sample_rate=sr)
             assert np.abs(db - ref).max() <= 1e-5, (runs, depth, attack, release)
             assert np.allclose(lin, 10 ** (ref / 20), rtol=1e-6)
+            # the true-peak bound reads the gain only where it ramps or steps: the same segment maxima
+            assert np.array_equal(ma._duck_segment_max(lin, shape), ma._segment_max_1d(lin)), (runs, depth)
 
 
 def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):

@@ -124,8 +124,9 @@ def test_ducking_off_fills_the_masking_map(mixer):
     masked_off = np.nanmean(flat.masking_map < 0.5)
     assert masked_off > masked_on
     assert flat.readout.audibility_index < ducked.readout.audibility_index
-    img = mixer.figure.mask_img.get_array()
-    assert np.ma.allclose(img, np.ma.masked_invalid(flat.masking_map))
+    img = mixer.figure.mask_img.get_array()  # the figure shows the new map: its colours, grey where no speech
+    assert np.array_equal(img, mixer.figure.mask_cmap(np.clip(flat.masking_map, 0, 1), bytes=True))
+    assert np.array_equal(img[np.isnan(flat.masking_map)][0], mixer.figure.mask_cmap(np.nan, bytes=True))
 
 
 def test_ducking_sliders_reach_the_stack(mixer):

@@ -84,7 +84,8 @@ class MixAnalysis:
     without ducking, after any sequence of control changes. They come from
     cached K-weighted parts of the layers (a ducked layer's fully ducked
     stretches apart from its ramps, so a ducking change re-filters only the
-    ramps that moved) and from the mix summed at the true-peak search's
+    ramps that moved, and adds the filter's decay after them from its state)
+    and from the mix summed at the true-peak search's
     candidate windows only; the mix itself is summed when first asked for.
     The dialogue-over-background levels average the ducking gain over 10 ms
     blocks (within a few hundredths of an LU); the masking map treats the

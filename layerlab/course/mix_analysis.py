@@ -593,7 +593,7 @@ so after 0.15 s the response is below 2e-12 of its start (the loudness moves by 
 
 _FILTER_GAP = 4800
 """Changed stretches this close (samples) are filtered in one pass, through the zeros between them: cheaper
-than a second decay (:func:`_k_decay`) and the same numbers."""
+than a second decay (:func:`_k_decay`), and the same numbers to float64 rounding."""
 
 _PAIR_GAP_BLOCKS = 10
 """Stretches of changed 10 ms blocks this close are summed again in one pass (one call instead of two; the

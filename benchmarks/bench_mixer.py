@@ -32,7 +32,32 @@ each run; CPU time is the process's own):
   median is. What is left per ducking change is the exact K-weighting of the envelope's ramps (old
   and new) and 0.15 s of filter decay after each (scipy's sosfilt), the pair sums of the blocks they
   touch, the true-peak candidate windows and the figure's blit (about 9 ms CPU).
-* browser (lesson 07's 20 s scene, load 5.9-8.5), release -> readout / figure median: music 165 /
+* kernel side, after issue #17's second pass (this branch, 2026-11-30 17:35 UTC, load average 1.8-2.2 on 2
+  cores, i.e. other engineers' tests running): median wall / CPU per control: music 33 / 18 ms (p95 51 / 28),
+  ambience 36 / 19, sfx 36 / 19, dialogue 75 / 45 (p95 111 / 59), depth 63 / 41, threshold 87 / 46 (p95
+  181 / 76), attack 66 / 33, release 68 / 42; peer 2075 ms (43x; the peer took 6572 ms in the run above,
+  so that machine was about 3x busier: compare CPU times, not wall). CPU medians fell by 15-30 % (dialogue
+  55 -> 45, threshold 61 -> 46, attack 47 -> 33, faders 20-24 -> 18-19). What changed: a ducking change
+  filters only the stretches of the gain that changed and adds the K-weighting filter's 0.15 s decay from
+  its final state (four kept unit-state responses) instead of filtering zeros (dialogue fader: 764k -> 97k
+  samples filtered per change); the sidechain's active runs are kept across depth and time changes; the
+  ducking gain's per-segment maxima (the true-peak bound) are read only where it ramps; block products use
+  ``np.vecdot``; the masking map is drawn as RGBA coloured once (pixel-identical, a third of its draw); the
+  session save no longer starts a thread per change (``threading.Timer`` waited 10-25 ms of wall clock for
+  its thread on a loaded machine). Still over the aim: every control's wall median on this load, and the
+  ducking controls and the dialogue fader in CPU alone (33-46 ms). Where it goes now, per ducking change (CPU,
+  warm, measured by stage with the first values of each range): the exact true peak of the summed layers 6-8
+  ms on every control (300-500 candidate windows: the only exact bound per window is the interpolation
+  filter's sum of |taps|, 2.42, times the layers' summed segment peaks), the K-weighted block energies 7-12
+  ms, more with long releases (ramps that moved plus their decays, and the per-block products of the moved
+  part with the four others over those stretches; long releases, up to 1.5 s in this script, move most of the
+  music), the ducking gain itself 3-5 ms (two new full-length arrays per change; the views keep the old ones),
+  the figure's blit 6-7 ms (13 lines, 1000 points each for the waveforms, and the image). Nothing here is
+  approximated: the readout equals the grader's meters on the rendered mix to 1e-6 LU / dB after any sequence
+  of changes (tests/course/test_widgets.py). The dialogue-over-background levels and the masking index were
+  already approximations (10 ms averaging of the ducking gain; layers as uncorrelated sources: within 0.1 LU
+  and 0.02 of the grader's on the stems, tested), unchanged.
+* browser (not re-measured in the second pass; lesson 07's 20 s scene, load 5.9-8.5), release -> readout / figure median: music 165 /
   265 ms, dialogue 195 / 332, ambience 122 / 233, sfx 158 / 268, depth 188 / 309, threshold 174 /
   375, attack 185 / 335, release 271 / 304. The figure follows the readout by about 100 ms (ipympl's
   PNG round trip). Lesson 07's Run All in the browser: 34 s.

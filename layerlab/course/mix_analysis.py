@@ -84,7 +84,8 @@ class MixAnalysis:
     without ducking, after any sequence of control changes. They come from
     cached K-weighted parts of the layers (a ducked layer's fully ducked
     stretches apart from its ramps, so a ducking change re-filters only the
-    ramps that moved) and from the mix summed at the true-peak search's
+    ramps that moved, and adds the filter's decay after them from its state)
+    and from the mix summed at the true-peak search's
     candidate windows only; the mix itself is summed when first asked for.
     The dialogue-over-background levels average the ducking gain over 10 ms
     blocks (within a few hundredths of an LU); the masking map treats the
@@ -114,6 +115,7 @@ class MixAnalysis:
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
         self._sig = None
         self._duck_seg = None
+        self._runs = None  # (key, (starts, ends)) of the sidechain's active runs
         self.last_timings_ms: dict = {}
 
     # --------------------------------------------------------------- caches
@@ -268,7 +270,8 @@ class MixAnalysis:
             lin = duck_lin if name in ducked else None
             if lin is not None:
                 if self._duck_seg is None or self._duck_seg[0] is not duck_lin:
-                    self._duck_seg = (duck_lin, _segment_max_1d(duck_lin))
+                    shape = self._duck[4] if self._duck is not None and self._duck[2] is duck_lin else None
+                    self._duck_seg = (duck_lin, _duck_segment_max(duck_lin, shape))
                 pk = pk * self._duck_seg[1]
             term = pk * float(np.float32(g))
             seg_bound = term if seg_bound is None else seg_bound + term
@@ -345,7 +348,8 @@ class MixAnalysis:
                 if cur is not None and cur[0] != want:
                     was = (moved[a][0] if a in moved else ver[a], moved[b][0] if b in moved else ver[b])
                     if cur[0] == was:  # only moved stretches changed since: sum their blocks again
-                        ranges = _merge_ranges((moved[a][1] if a in moved else []) + (moved[b][1] if b in moved else []))
+                        ranges = _merge_ranges((moved[a][1] if a in moved else []) + (moved[b][1] if b in moved else []),
+                                               gap=_PAIR_GAP_BLOCKS)
                         for b0, b1 in ranges:
                             cur[1][b0:b1] = _block_products(ya[:, b0 * blk : b1 * blk], yb[:, b0 * blk : b1 * blk], blk)
                         cur = (want, cur[1])
@@ -369,7 +373,8 @@ class MixAnalysis:
         sums them) and ``F = K(x * 1[S])``: ``R' = R + K(c' 1[not S'] - c 1[not S])`` and
         ``F' = F + K(x (1[S'] - 1[S]))``. Both inputs are zero outside the envelope's ramps that moved or
         changed value (old and new) and the symmetric difference of ``S`` and ``S'``, so only those
-        stretches and the filter's decay after them are filtered. Returns the block ranges touched in
+        stretches are filtered; the filter's decay after each (:data:`_K_TAIL`) is added from its final
+        state (:func:`_k_decay`), not filtered. Returns the block ranges touched in
         ``R`` and in ``F``. K-weighting is linear, so the parts stay the K-weighting of the new samples
         (to float64 rounding; a fully ducked sample counts as ``a * x`` unrounded, 6e-8 from the float32
         product the mix holds, which moves the loudness by about 1e-9 LU).
@@ -377,37 +382,42 @@ class MixAnalysis:
         _, rest, old_lin, old_full, f, old_shape = entry
         _, _, new_lin, new_full, new_shape = duck
         blk, n = self.block, self.stack.n_samples
-        tail = _K_TAIL
         pre = self._layers[name].pre
         ch = pre.shape[1]
-        sos = k_weighting_sos(self.stack.sample_rate)
+        sr = self.stack.sample_rate
+        sos = k_weighting_sos(sr)
         f_touched, r_touched = [], []
+
+        def add_filtered(target, s0, x, touched):
+            # K(x) over [s0, s0 + len) from rest, then the filter's decay after it from its final state: by
+            # superposition, stretches filtered apart (each from rest) sum to the filtering of their sum
+            zi = np.zeros((ch, 2, 2))
+            x = np.ascontiguousarray(x)
+            sosfilt(sos, x, zi)
+            s1 = s0 + x.shape[1]
+            target[:, s0:s1] += x
+            e1 = min(s1 + _K_TAIL, n)
+            if e1 > s1:
+                target[:, s1:e1] += _k_decay(zi, e1 - s1, sr)
+            touched.append((s0 // blk, min(-(-e1 // blk), nb)))
+
         s_moved = _xor_ranges(old_shape[1], new_shape[1])
         for s0, s1 in s_moved:
-            e1 = min(s1 + tail, n)
-            x = np.zeros((ch, e1 - s0))
             sign = _mask_of(new_shape[1], s0, s1).astype(np.float64) - _mask_of(old_shape[1], s0, s1)
-            np.multiply(pre[s0:s1].T, sign, out=x[:, : s1 - s0])
-            sosfilt(sos, x, np.zeros((ch, 2, 2)))
-            f[:, s0:e1] += x
-            f_touched.append((s0 // blk, min(-(-e1 // blk), nb)))
+            add_filtered(f, s0, np.multiply(pre[s0:s1].T, sign), f_touched)
         old_r, new_r = set(old_shape[0]), set(new_shape[0])
         moved = list(old_r ^ new_r)
         moved += [(a0, a1) for a0, a1 in old_r & new_r if not np.array_equal(old_lin[a0:a1], new_lin[a0:a1])]
         moved += s_moved
-        for s0, s1 in _merge_ranges([(a0, a1 + tail) for a0, a1 in moved]):
-            s1 = min(s1 - tail, n)
-            e1 = min(s1 + tail, n)
+        for s0, s1 in _merge_ranges(moved, gap=_FILTER_GAP):
+            s1 = min(s1, n)
             seg = pre[s0:s1].T
-            x = np.zeros((ch, e1 - s0))
-            xin = x[:, : s1 - s0]
-            xin[...] = np.multiply(seg, new_lin[s0:s1], dtype=np.float32)
-            np.copyto(xin, 0.0, where=_mask_of(new_shape[1], s0, s1))
-            np.subtract(xin, np.multiply(seg, old_lin[s0:s1], dtype=np.float32), out=xin,
+            x = np.empty((ch, s1 - s0))  # C order, as sosfilt needs
+            x[...] = np.multiply(seg, new_lin[s0:s1], dtype=np.float32)
+            np.copyto(x, 0.0, where=_mask_of(new_shape[1], s0, s1))
+            np.subtract(x, np.multiply(seg, old_lin[s0:s1], dtype=np.float32), out=x,
                         where=~_mask_of(old_shape[1], s0, s1))
-            sosfilt(sos, x, np.zeros((ch, 2, 2)))
-            rest[:, s0:e1] += x
-            r_touched.append((s0 // blk, min(-(-e1 // blk), nb)))
+            add_filtered(rest, s0, x, r_touched)
         return _merge_ranges(r_touched), _merge_ranges(f_touched)
 
     def _duck_curve(self):
@@ -426,7 +436,10 @@ class MixAnalysis:
             lin = np.ones(n, dtype=np.float32)
             shape = ([], [])
         else:
-            starts, ends = self._active_runs(d)
+            rkey = (self._layers["dialogue"].key, st["dialogue"].gain_db, d.threshold_db, d.hold_ms, d.lookahead_ms)
+            if self._runs is None or self._runs[0] != rkey:  # a depth or time change keeps where the sidechain is active
+                self._runs = (rkey, self._active_runs(d))
+            starts, ends = self._runs[1]
             db, lin, shape = _duck_gain_from_runs(starts, ends, n, depth_db=d.depth_db, attack_ms=d.attack_ms,
                                            release_ms=d.release_ms, sample_rate=st.sample_rate)
         full = lin[0] if key is None or n == 0 else np.exp(np.float32(-d.depth_db) * np.float32(math.log(10.0) / 20.0))
@@ -578,11 +591,55 @@ float64 rounding: its slowest poles (the 38 Hz high-pass, a double pole) have ra
 so after 0.15 s the response is below 2e-12 of its start (the loudness moves by under 1e-11 LU)."""
 
 
+_FILTER_GAP = 4800
+"""Changed stretches this close (samples) are filtered in one pass, through the zeros between them: cheaper
+than a second decay (:func:`_k_decay`), and the same numbers to float64 rounding."""
+
+_PAIR_GAP_BLOCKS = 10
+"""Stretches of changed 10 ms blocks this close are summed again in one pass (one call instead of two; the
+blocks between are summed again to the same values)."""
+
+_DECAY: dict = {}
+
+
+def _k_decay(zi: np.ndarray, length: int, sample_rate: int) -> np.ndarray:
+    """The K-weighting filter's output for zero input from state ``zi``, (ch, length) float64.
+
+    The response of :func:`layerlab.measure.kweighting.sosfilt` to zeros is linear in its state (2
+    sections x 2 values): it is ``zi`` times the responses to the four unit states, filtered once per
+    rate and kept. The same numbers as filtering ``length`` zeros, to float64 rounding, at a fraction of
+    the cost (no recursion).
+    """
+    basis = _DECAY.get(sample_rate)
+    if basis is None or basis.shape[1] < length:
+        m = max(length, _K_TAIL)
+        basis = np.zeros((4, m))
+        sos = k_weighting_sos(sample_rate)
+        for j in range(4):
+            state = np.zeros((1, 2, 2))
+            state.reshape(-1)[j] = 1.0
+            row = np.zeros((1, m))
+            sosfilt(sos, row, state)
+            basis[j] = row[0]
+        _DECAY[sample_rate] = basis
+    z = zi.reshape(zi.shape[0], 4)
+    out = z[:, 0:1] * basis[0, :length]
+    for j in range(1, 4):  # four multiply-adds, not a matrix product: BLAS threads cost more than they save here
+        out += z[:, j : j + 1] * basis[j, :length]
+    return out
+
+
 def _block_products(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
     """Per-block sums over channels and samples of ``a * b``, both (ch, k * block) float64."""
     ch, m = a.shape
     k = m // block
-    return np.einsum("cbk,cbk->b", a[:, : k * block].reshape(ch, k, block), b[:, : k * block].reshape(ch, k, block))
+    a3, b3 = a[:, : k * block].reshape(ch, k, block), b[:, : k * block].reshape(ch, k, block)
+    if _VECDOT is not None:  # numpy >= 2: a third faster than einsum here
+        return _VECDOT(a3, b3).sum(axis=0)
+    return np.einsum("cbk,cbk->b", a3, b3)
+
+
+_VECDOT = getattr(np, "vecdot", None)
 
 
 def _runs_of(flags: np.ndarray, *, merge_gap: int = 0) -> list:
@@ -626,11 +683,11 @@ def _xor_ranges(a: list, b: list) -> list:
     return out
 
 
-def _merge_ranges(ranges) -> list:
-    """Sorted, non-overlapping union of ``[start, end)`` ranges."""
+def _merge_ranges(ranges, *, gap: int = 0) -> list:
+    """Sorted, non-overlapping union of ``[start, end)`` ranges; ranges ``gap`` or less apart are joined."""
     out = []
     for a, b in sorted(ranges):
-        if out and a <= out[-1][1]:
+        if out and a <= out[-1][1] + gap:
             out[-1] = (out[-1][0], max(out[-1][1], b))
         else:
             out.append((a, b))
@@ -789,7 +846,32 @@ def _segment_max_1d(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _duck_segment_max(lin: np.ndarray, shape) -> np.ndarray:
+    """:func:`_segment_max_1d` of a ducking gain, read only where it is not flat.
+
+    ``shape`` is ``(ramps, fulls)`` of :func:`_duck_gain_from_runs`: the gain is 1 outside them and the
+    fully ducked value inside ``fulls``, so only segments touching a ramp or an edge of ``fulls`` are
+    read (the same values; ``shape=None`` reads everything).
+    """
+    if shape is None:
+        return _segment_max_1d(lin)
+    ramps, fulls = shape
+    n = lin.shape[0]
+    out = np.ones(-(-n // _SEG))
+    touched = []
+    for a, b in fulls:
+        s0, s1 = -(-a // _SEG), b // _SEG  # segments wholly inside
+        if s1 > s0:
+            out[s0:s1] = float(lin[a])
+        touched += [(a // _SEG, a // _SEG + 1), ((b - 1) // _SEG, (b - 1) // _SEG + 1)]
+    touched += [(a // _SEG, (b - 1) // _SEG + 1) for a, b in ramps if b > a]
+    for s0, s1 in _merge_ranges(touched):
+        out[s0:s1] = _segment_max_1d(lin[s0 * _SEG : min(s1 * _SEG, n)])
+    return out
+
+
 _BANDED: dict = {}
+_PHASES: dict = {}
 
 
 def _banded_phases(oversample: int) -> np.ndarray:
@@ -870,7 +952,9 @@ def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: i
     bound of ``|mix|`` there: the sum of each layer's gain times its own segment peak) instead of the
     mix's own samples, so only the candidate windows (a few per cent) are ever summed.
     """
-    phases = interpolation_phases(oversample)
+    if oversample not in _PHASES:  # the Kaiser window and sinc once, not on every fader move
+        _PHASES[oversample] = interpolation_phases(oversample)
+    phases = _PHASES[oversample]
     taps = TAPS_PER_PHASE
     bound = max(1.0, float(np.abs(phases).sum(axis=0).max())) * (1.0 + 1e-9)
     band = _banded_phases(oversample)

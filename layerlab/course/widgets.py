@@ -317,17 +317,25 @@ class Mixer:
             self._save_due = time.monotonic() + float(self.SAVE_DELAY_S)
             self._save_stop = False
             self._save_cond.notify()
-        if self._save_thread is None:
-            self._save_thread = threading.Thread(target=self._save_loop, name="layerlab-mixer-save", daemon=True)
-            self._save_thread.start()
+            if self._save_thread is None:  # started under the lock: an idle writer ends under it too
+                self._save_thread = threading.Thread(target=self._save_loop, name="layerlab-mixer-save", daemon=True)
+                self._save_thread.start()
+
+    SAVE_IDLE_S = 30.0
+    """Seconds the writer thread waits with nothing to save before it ends (the next change starts another), so a
+    learner who runs the mixer cell again and again does not collect one waiting thread per old mixer."""
 
     def _save_loop(self):
-        """The writer thread: wait for the due time of the pending save, write, wait again; end on close()."""
+        """The writer thread: wait for the due time of the pending save, write, wait again; end on close() or when idle."""
         while True:
             with self._save_cond:
                 while not self._save_stop and (self._save_due is None or self._save_due > time.monotonic()):
-                    wait = None if self._save_due is None else max(0.0, self._save_due - time.monotonic())
-                    self._save_cond.wait(wait)
+                    if self._save_due is None:
+                        if not self._save_cond.wait(self.SAVE_IDLE_S) and self._save_due is None:
+                            self._save_thread = None
+                            return
+                    else:
+                        self._save_cond.wait(max(0.0, self._save_due - time.monotonic()))
                 if self._save_stop:
                     return
                 self._save_due = None

@@ -484,6 +484,25 @@ def test_background_save_follows_the_last_change_on_one_writer_thread(scene, tmp
     assert not writer.is_alive() and m._save_thread is None
 
 
+def test_an_idle_writer_thread_ends_and_the_next_change_starts_another(scene, tmp_path, monkeypatch):
+    # a learner who runs the mixer cell again and again must not collect one waiting thread per old mixer
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "session.json"
+    m = Mixer(hybrid_stack(scene), session_path=path, figure=False)
+    m.SAVE_DELAY_S, m.SAVE_IDLE_S = 0.05, 0.2
+    m.gain["music"].value = -23.0
+    writer = m._save_thread
+    writer.join(timeout=120.0)  # generous: CI machines are loaded
+    assert not writer.is_alive() and m._save_thread is None
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -23.0
+    m.gain["music"].value = -24.0  # the next change starts another writer, which saves it
+    second = m._save_thread
+    assert second is not None and second is not writer
+    second.join(timeout=120.0)
+    assert json.loads(path.read_text())["layers"]["music"]["gain_db"] == -24.0
+    assert m._save_thread is None
+
+
 def test_decision_widget_dropdown_stays_inside_its_column():
     # lesson 06 in a 1400 px window: the course table must not squeeze the controls' column under
     # the dropdown's width (it used to shrink to ~374 px beside a fixed 420 px dropdown).

@@ -40,7 +40,8 @@ on a thread while the next step is exported; the A/B cell 1.5 s -> gone from the
 again), 08 14.2 -> 11.3 s (its final export reuses the section-1 render; cell 4.2 -> 3.1 s). ``hybrid_steps`` alone
 in a plain process: 12.2 s with one check thread, 8.7 s with two (CPU 14.1 / 14.5 s). 06 is still over the aim;
 what is left there is the grader's checks (5 x ~3 s CPU, most in ``checks.sync``'s take judging, which decodes and
-places the scene's clips again at every step) and the master's ``import scipy.signal`` (1.6-1.8 s CPU).
+places the scene's clips again at every step) and the master's ``import scipy.signal`` (1.6-1.8 s CPU; merged
+afterwards, the Master no longer imports it, but lesson 06 still does for its ``welch`` cell and the stems estimate).
 
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).

@@ -401,6 +401,7 @@ def plot_masking_levels(levels, *, figsize=(6, 2.6)) -> Figure:
     fig = Figure(figsize=figsize)
     ax = fig.add_subplot()
     names = list(levels)
+    x_end = 48.0  # the axis ends here: dialogue this far over a layer is plenty
     for y, name in enumerate(names):
         lu, need = levels[name]
         shown = 40.0 if lu is None or not np.isfinite(lu) else float(lu)
@@ -408,13 +409,14 @@ def plot_masking_levels(levels, *, figsize=(6, 2.6)) -> Figure:
         ax.barh(y, shown, color=PASS_COLOUR if ok else FAIL_COLOUR, hatch=None if ok else "//", edgecolor="white")
         ax.plot([need, need], [y - 0.4, y + 0.4], color="black", lw=2)
         txt = ("no " + name if lu is not None and np.isinf(lu) else f"{shown:.1f} LU") + ("  PASS" if ok else "  FAIL")
-        ax.annotate(txt, (max(shown, 0), y), textcoords="offset points", xytext=(4, -3), fontsize=8,
+        # a bar past the axis end (a near-silent layer reads a huge finite LU) has its verdict written at the edge
+        ax.annotate(txt, (min(max(shown, 0), x_end), y), textcoords="offset points", xytext=(4, -3), fontsize=8,
                     fontweight="normal" if ok else "bold")
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels([f"over {n}" for n in names])
     ax.set_xlabel("dialogue over the layer during speech (LU); black tick: the minimum")
     ax.set_title("Masking: dialogue-to-background level", y=_TITLE_Y)
-    x0, x1 = min(0.0, *[float(v[0]) for v in levels.values() if v[0] is not None and np.isfinite(v[0])]) - 1, 48.0
+    x0, x1 = min(0.0, *[float(v[0]) for v in levels.values() if v[0] is not None and np.isfinite(v[0])]) - 1, x_end
     ax.set_xlim(x0, x1)
     # room on the right for the PASS/FAIL text written after each bar's end: ``right`` solves
     # text + gap <= (x1 - end) / span * (width - left - right) + right for every bar (the axes' left from a first pass)

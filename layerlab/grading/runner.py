@@ -500,7 +500,9 @@ def exec_task(args: dict) -> int:
     out_path = Path(args["out"])
     exports = list(args.get("exports") or [])
     guarded = bool(args.get("guard", True))
-    _preload(guarded=guarded)  # before the learner's folder is on sys.path: a module shipped there cannot stand in
+    # before the learner's folder is on sys.path, so a module shipped there cannot stand in for these; inside bwrap a
+    # shipped scipy/ can stand in for the unpreloaded libraries, in the learner's own process only (measured outside)
+    _preload(guarded=guarded)
     sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     exe = []
     with contextlib.suppress(Exception):

@@ -1113,6 +1113,21 @@ def test_figures_keep_all_text_inside_the_canvas(good, loud_unducked, dpi):
             assert any("FAIL" in s for s in texts), (name, texts)  # the failure is written, not only coloured
 
 
+@pytest.mark.parametrize("lu", [60.0, 200.0, 1e4])
+def test_a_level_past_the_masking_axis_keeps_the_axes_wide_and_its_verdict_written(lu):
+    from layerlab.checks import plots
+
+    # an ambience stem at dither level reads a huge but finite LU over the dialogue: its bar runs past the axis end
+    # (48 LU); the verdict is written at the edge, and the plot keeps its width instead of giving it to the margin
+    fig = plots.plot_masking_levels({"music": (14.0, 10.0), "ambience": (lu, 15.0)})
+    ax = fig.axes[0]
+    assert ax.get_position().width >= 0.5
+    assert _text_outside_canvas(fig, 80) == []
+    fig.canvas.draw()
+    drawn = [t.get_text() for t in ax.texts if t.get_visible() and t.get_window_extent().width > 0 and t._check_xy(None)]
+    assert any(f"{lu:.1f} LU  PASS" in s for s in drawn), drawn
+
+
 def test_the_audibility_colorbar_sits_right_of_the_map_with_the_index_scale(good):
     _, report = good
     fig = report.figures()["band_audibility"]

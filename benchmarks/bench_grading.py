@@ -89,8 +89,8 @@ class _CpuGroup:
     init's exit without reaping it, so the CPU of the sandboxed interpreter and the learner's
     code never reaches the grader (a bwrap'd one-second busy loop reads 0.0 s there; without
     ``--unshare-pid``, 1.1 s). A cgroup counts every descendant, reaped or not. Needs a writable
-    cgroup v2 hierarchy (root, or a delegated subtree); else :attr:`path` is None and the
-    caller falls back to ``getrusage`` with a warning.
+    cgroup v2 mount (as root); else :attr:`path` is None and the caller falls back to
+    ``getrusage``, and says so in its output.
     """
 
     def __init__(self):
@@ -120,7 +120,10 @@ class _CpuGroup:
         return float("nan")
 
     def close(self) -> None:
-        """Remove the group (a sandbox's init may take a moment to leave it after the command ends)."""
+        """Kill what is left in the group (a command that timed out leaves its sandboxes), then remove it."""
+        if self.path is not None and (self.path / "cgroup.kill").exists():
+            with contextlib.suppress(OSError):
+                (self.path / "cgroup.kill").write_text("1")
         for _ in range(50):
             if self.path is None or not self.path.exists():
                 return
@@ -128,6 +131,7 @@ class _CpuGroup:
                 self.path.rmdir()
             except OSError:
                 time.sleep(0.1)
+        print(f"warning: could not remove the benchmark's cgroup {self.path}", file=sys.stderr)
 
 
 def _run(cmd, cwd, timeout=None, *, allow_failed_submissions=False) -> float:

@@ -49,9 +49,9 @@ def check_masking(ctx: CheckContext) -> CheckResult:
     # the stems' figures, and the same figures on what mix.wav holds (the layers found in it by the scene's
     # clips): the worse one is judged, so stems can say which layer is at fault but never excuse the mix
     # each signal is K-weighted once (k_blocks) though it enters several comparisons
-    def lu(key_d, d, key_b, b):
-        return dialogue_to_background_lu(d, b, sample_rate=SAMPLE_RATE, active=act, dialogue_power=k_blocks(ctx, key_d, d),
-                                         background_power=k_blocks(ctx, key_b, b))
+    def lu(key_d, d, key_b, b, active=act):
+        return dialogue_to_background_lu(d, b, sample_rate=SAMPLE_RATE, active=active,
+                                         dialogue_power=k_blocks(ctx, key_d, d), background_power=k_blocks(ctx, key_b, b))
 
     own = {k: lu("stem:dialogue", stem_d, f"stem:{k}", dl.audio(k)[:n]) for k in ("music", "ambience")}
     found = {}
@@ -67,10 +67,7 @@ def check_masking(ctx: CheckContext) -> CheckResult:
         fdl = fd.dialogue[:n]
         for k in ("music", "ambience"):
             if k in heard.beds:  # the found lines K-weighted once for both beds; each bed's blocks as above
-                by_lines[k] = dialogue_to_background_lu(
-                    fdl, heard.beds[k][:n], sample_rate=SAMPLE_RATE, active=act_l,
-                    dialogue_power=k_blocks(ctx, f"found:dialogue[:{n}]", fdl),
-                    background_power=k_blocks(ctx, f"heard:{k}", heard.beds[k][:n]))
+                by_lines[k] = lu(f"found:dialogue[:{n}]", fdl, f"heard:{k}", heard.beds[k], active=act_l)
         if "music" not in heard.beds:
             by_lines["music"] = dialogue_to_background_lu(fdl, found_rest(ctx)[:n], sample_rate=SAMPLE_RATE, active=act_l)
     candidates = {k: [c for c in (own[k], found.get(k), by_lines.get(k)) if c is not None and not math.isnan(c.lu)]

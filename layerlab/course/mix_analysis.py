@@ -871,7 +871,6 @@ def _duck_segment_max(lin: np.ndarray, shape) -> np.ndarray:
 
 
 _BANDED: dict = {}
-_PHASES: dict = {}
 
 
 def _banded_phases(oversample: int) -> np.ndarray:
@@ -952,9 +951,7 @@ def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: i
     bound of ``|mix|`` there: the sum of each layer's gain times its own segment peak) instead of the
     mix's own samples, so only the candidate windows (a few per cent) are ever summed.
     """
-    if oversample not in _PHASES:  # the Kaiser window and sinc once, not on every fader move
-        _PHASES[oversample] = interpolation_phases(oversample)
-    phases = _PHASES[oversample]
+    phases = interpolation_phases(oversample)  # kept by the meter: the Kaiser window and sinc once per factor
     taps = TAPS_PER_PHASE
     bound = max(1.0, float(np.abs(phases).sum(axis=0).max())) * (1.0 + 1e-9)
     band = _banded_phases(oversample)

@@ -72,19 +72,20 @@ def interpolation_phases(oversample: int = DEFAULT_OVERSAMPLE) -> np.ndarray:
         every input sample). The prototype is
         ``scipy.signal.firwin(32 * oversample, 1 / oversample,
         window=("kaiser", 5))`` times ``oversample``, built here from
-        :func:`numpy.kaiser` and :func:`numpy.sinc` (the same numbers).
+        :func:`numpy.kaiser` and :func:`numpy.sinc` (the same numbers), once per
+        factor (a copy of the kept matrix is returned).
     """
-    n = TAPS_PER_PHASE * oversample
-    m = np.arange(n) - (n - 1) / 2.0
-    h = np.sinc(m / oversample) / oversample * np.kaiser(n, _KAISER_BETA)
-    h = h / h.sum() * oversample
-    return h.reshape(TAPS_PER_PHASE, oversample)[::-1, :].copy()
+    return _phases(oversample)[0].copy()
 
 
 def _phases(oversample: int) -> tuple[np.ndarray, float]:
     """The polyphase matrix and its bound: no interpolated value exceeds (largest |sample| it reads) * bound."""
     if oversample not in _PHASES:
-        phases = interpolation_phases(oversample)
+        n = TAPS_PER_PHASE * oversample
+        m = np.arange(n) - (n - 1) / 2.0
+        h = np.sinc(m / oversample) / oversample * np.kaiser(n, _KAISER_BETA)
+        h = h / h.sum() * oversample
+        phases = h.reshape(TAPS_PER_PHASE, oversample)[::-1, :].copy()
         # max over phases of sum |h|; the relative margin covers float64 rounding of a 32-term dot product
         bound = float(np.abs(phases).sum(axis=0).max()) * (1.0 + 1e-9)
         _PHASES[oversample] = (phases, bound)

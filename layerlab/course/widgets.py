@@ -121,7 +121,7 @@ class Mixer:
         self._save_lock = threading.Lock()
         self._save_cond = threading.Condition()
         self._save_due = None  # time.monotonic() at which the pending save is due, or None
-        self._save_thread = None  # one background writer for the mixer's life (see _schedule_save)
+        self._save_thread = None  # the background writer while saves come (see _schedule_save, SAVE_IDLE_S)
         self._save_stop = False
         self.auto_player = True
         """Refresh the player a moment after the last change (once the mixer has been shown)."""

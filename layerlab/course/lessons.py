@@ -455,7 +455,7 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
 
 def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak", "sync", "dialogue_sync",
                                                         "masking", "band_audibility", "ducking")) -> str:
-    """The walk-through's measurements as an HTML table, one row per step (failing values in red).
+    """The walk-through's measurements as an HTML table, one row per step (failing values marked ✘, in vermillion).
 
     Notes
     -----
@@ -472,9 +472,10 @@ def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak
             if res is None:
                 cells.append("<td></td>")
                 continue
-            colour = "#17803d" if res.passed else "#c62828"
+            # Okabe-Ito blue / darkened vermillion and a ✔ / ✘: readable without telling red from green (issue #17)
+            colour, mark = ("#0072B2", "✔") if res.passed else ("#B34700", "✘")
             cells.append(f"<td style='color:{colour}' title='{html.escape(res.message, quote=True)}'>"
-                         f"{html.escape(res.value_text())}</td>")
+                         f"{html.escape(res.value_text())} {mark}</td>")
         out.append(f"<tr><td><b>{html.escape(s.name)}</b></td>{''.join(cells)}<td>{s.passed}/{s.total}</td></tr>")
     out.append("</table>")
     if steps:

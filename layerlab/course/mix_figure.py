@@ -14,6 +14,13 @@ from layerlab.mix.stack import LAYERS
 
 LAYER_COLOURS = {"dialogue": "#1f77b4", "sfx": "#d62728", "ambience": "#2ca02c", "music": "#9467bd"}
 
+MASKED_BELOW = 0.5
+"""Audibility under which a cell of the masking map counts as masked: the line the feedback figure
+outlines (:func:`layerlab.checks.plots.plot_masking_map`) and the band check counts against."""
+MASK_ROWS_PER_BAND = 3
+"""Pixel rows per band in the map's image: a masked cell's middle row is the white stripe."""
+MASK_STRIPE_RGBA = (255, 255, 255, 255)
+
 
 # ----------------------------------------------------------------------------- figure
 
@@ -96,7 +103,9 @@ class MixFigure:
         dt = (t_m[1] - t_m[0]) if t_m.size > 1 else 0.02
         import matplotlib
 
-        self.mask_cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#f0f0f0")
+        # cividis, 0 masked (dark) .. 1 audible (light), as the feedback figure (checks/plots.py): readable
+        # without telling red from green; masked cells are also struck through (see _mask_rgba)
+        self.mask_cmap = matplotlib.colormaps["cividis"].with_extremes(bad="#f0f0f0")
         # the map is coloured here (values 0..1 straight into the colour map; no data: the 'bad' colour) and
         # drawn as RGBA: the same pixels as a colour-mapped float image, at a third of the cost per update
         self.mask_img = self.ax_mask.imshow(self._mask_rgba(view.masking_map), aspect="auto", origin="lower",
@@ -107,8 +116,8 @@ class MixFigure:
         self.ax_mask.set_ylabel("band (Hz)", fontsize=8)
         self.ax_mask.set_xlabel("time (s)", fontsize=8)
         self.ax_mask.tick_params(labelsize=8)
-        self.ax_mask.set_title("Masking map: dialogue audibility per band while speaking (red = masked)", fontsize=9,
-                               loc="left")
+        self.ax_mask.set_title("Masking map: dialogue audibility per band while speaking (dark, struck through: masked)",
+                               fontsize=9, loc="left")
         self.ax_wave.set_xlim(0, duration)
         self._bg = None
         self.n_updates = 0
@@ -119,8 +128,12 @@ class MixFigure:
         self._agg_draw()
 
     def _mask_rgba(self, masking_map: np.ndarray) -> np.ndarray:
-        """The masking map's pixels, (bands, frames, 4) uint8: audibility 0..1 through the colour map, NaN grey."""
-        return self.mask_cmap(np.clip(masking_map, 0.0, 1.0), bytes=True)
+        """The masking map's pixels, (bands * 3, frames, 4) uint8: audibility 0..1 through the colour map, NaN grey,
+        each band three rows high; a masked cell (under ``MASKED_BELOW``) has a white middle row, a mark that does
+        not depend on colour vision."""
+        rgba = np.repeat(self.mask_cmap(np.clip(masking_map, 0.0, 1.0), bytes=True), MASK_ROWS_PER_BAND, axis=0)
+        rgba[MASK_ROWS_PER_BAND // 2 :: MASK_ROWS_PER_BAND][masking_map < MASKED_BELOW] = MASK_STRIPE_RGBA
+        return rgba
 
     @property
     def canvas(self):

@@ -22,6 +22,12 @@ __all__ = ["TORCOLI_MUSIC_LU", "TORCOLI_AMBIENCE_LU", "MixReadout", "MixView"]
 TORCOLI_MUSIC_LU = 10.0
 TORCOLI_AMBIENCE_LU = 15.0
 """How far above music and ambience listeners want the dialogue (Torcoli et al., JAES 2019)."""
+AUDIBILITY_MIN = 0.75
+"""The band audibility index the readout marks as passing (the band check's ``BAND_AUDIBILITY_MIN``)."""
+PASS_COLOUR = "#0072B2"
+"""Okabe-Ito blue (5.2:1 on white)."""
+FAIL_COLOUR = "#B34700"
+"""Okabe-Ito vermillion (#D55E00) darkened to 5.5:1 on white, for small text (WCAG 2.1 AA asks 4.5:1)."""
 
 # ----------------------------------------------------------------------------- results
 
@@ -82,33 +88,42 @@ class MixReadout:
         return out
 
     def to_text(self) -> str:
-        """The readout as plain text lines."""
+        """The readout as plain text lines; a figure with a pass condition ends in ``PASS`` or ``FAIL``."""
         t = self.target
+        ok_tp = self._true_peak_ok()
         lines = [
             f"Integrated {_f(self.integrated_lufs, 'LUFS')} (target {t.describe()})",
-            f"True peak {_f(self.true_peak_dbtp, 'dBTP')}",
+            f"True peak {_f(self.true_peak_dbtp, 'dBTP')} (max {t.max_true_peak_dbtp:g}){_verdict(ok_tp)}",
             f"Max momentary {_f(self.max_momentary_lufs, 'LUFS')}, max short-term {_f(self.max_short_term_lufs, 'LUFS')}",
             f"Master gain to target {_f(self.master_gain_db, 'dB', sign=True)}",
-            f"Dialogue over music {_f(self.dialogue_over_music_lu, 'LU')} (want >= {TORCOLI_MUSIC_LU:g})",
-            f"Dialogue over ambience {_f(self.dialogue_over_ambience_lu, 'LU')} (want >= {TORCOLI_AMBIENCE_LU:g})",
-            f"Dialogue audibility {_f(self.audibility_index, '', digits=2)}",
+            f"Dialogue over music {_f(self.dialogue_over_music_lu, 'LU')} (want >= {TORCOLI_MUSIC_LU:g})"
+            f"{_verdict(_ok(self.dialogue_over_music_lu, TORCOLI_MUSIC_LU))}",
+            f"Dialogue over ambience {_f(self.dialogue_over_ambience_lu, 'LU')} (want >= {TORCOLI_AMBIENCE_LU:g})"
+            f"{_verdict(_ok(self.dialogue_over_ambience_lu, TORCOLI_AMBIENCE_LU))}",
+            f"Dialogue audibility {_f(self.audibility_index, '', digits=2)} (want >= {AUDIBILITY_MIN:g})"
+            f"{_verdict(_ok(self.audibility_index, AUDIBILITY_MIN))}",
         ]
         if self.sfx_worst_offset_ms is not None:
-            lines.append(f"SFX sync worst offset {self.sfx_worst_offset_ms:+.0f} ms ({'pass' if self.sfx_sync_passed else 'FAIL'})")
+            lines.append(f"SFX sync worst offset {self.sfx_worst_offset_ms:+.0f} ms (EBU R37: -40..+60 ms)"
+                         f"{_verdict(bool(self.sfx_sync_passed))}")
         return "\n".join(lines)
 
+    def _true_peak_ok(self) -> bool:
+        return math.isfinite(self.true_peak_dbtp) and self.true_peak_dbtp <= self.target.max_true_peak_dbtp
+
     def to_html(self) -> str:
-        """The readout as a compact HTML table with pass/fail colours."""
+        """The readout as a compact HTML table; a pass is marked ✔ and a fail ✘ (with a ``title``), in a
+        colour-blind-safe blue / vermillion pair (Okabe & Ito), so no verdict rests on colour alone."""
         t = self.target
 
         def row(label, value, ok=None, note=""):
-            colour = "" if ok is None else ("color:#17803d" if ok else "color:#c62828")
-            mark = "" if ok is None else (" ✔" if ok else " ✘")
+            colour = "" if ok is None else f"color:{PASS_COLOUR if ok else FAIL_COLOUR}"
+            mark = "" if ok is None else (" <span title='pass'>✔</span>" if ok else " <span title='fail'>✘</span>")
             return (f"<tr><td style='padding:1px 8px'>{html.escape(label)}</td>"
                     f"<td style='padding:1px 8px;font-family:monospace;{colour}'>{html.escape(value)}{mark}</td>"
                     f"<td style='padding:1px 8px;color:#666'>{html.escape(note)}</td></tr>")
 
-        ok_tp = math.isfinite(self.true_peak_dbtp) and self.true_peak_dbtp <= t.max_true_peak_dbtp
+        ok_tp = self._true_peak_ok()
         rows = [
             row("Integrated (preview)", _f(self.integrated_lufs, "LUFS"), None,
                 f"target {t.target_lufs:g} ±{t.tolerance_lu:g}; master adds {_f(self.master_gain_db, 'dB', sign=True)}"),
@@ -119,13 +134,17 @@ class MixReadout:
                 _ok(self.dialogue_over_music_lu, TORCOLI_MUSIC_LU), f"want ≥ {TORCOLI_MUSIC_LU:g} LU"),
             row("Dialogue over ambience", _f(self.dialogue_over_ambience_lu, "LU"),
                 _ok(self.dialogue_over_ambience_lu, TORCOLI_AMBIENCE_LU), f"want ≥ {TORCOLI_AMBIENCE_LU:g} LU"),
-            row("Dialogue audibility", _f(self.audibility_index, "", digits=2), _ok(self.audibility_index, 0.75),
+            row("Dialogue audibility", _f(self.audibility_index, "", digits=2), _ok(self.audibility_index, AUDIBILITY_MIN),
                 "0 = masked, 1 = fully audible"),
         ]
         if self.sfx_worst_offset_ms is not None:
             rows.append(row("SFX sync (worst)", f"{self.sfx_worst_offset_ms:+.0f} ms", bool(self.sfx_sync_passed),
                             "EBU R37: -40..+60 ms"))
         return "<table class='layerlab-readout' style='font-size:13px'>" + "".join(rows) + "</table>"
+
+
+def _verdict(ok) -> str:
+    return "" if ok is None else (": PASS" if ok else ": FAIL")
 
 
 def _ok(value, minimum):

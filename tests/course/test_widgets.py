@@ -125,12 +125,16 @@ def test_ducking_off_fills_the_masking_map(mixer):
     assert masked_off > masked_on
     assert flat.readout.audibility_index < ducked.readout.audibility_index
     img = mixer.figure.mask_img.get_array()  # the figure shows the new map: its colours, grey where no speech
-    # the colours matplotlib gives the masked float map on a 0..1 scale (what an imshow of the map shows)
+    # matplotlib's cividis for the masked float map on a 0..1 scale (what an imshow of the map shows); each band is
+    # three pixel rows, the middle one white where the cell is masked (tests/course/test_colour_safe.py)
     from matplotlib.colors import Normalize
 
-    shown = mixer.figure.mask_cmap(Normalize(0.0, 1.0)(np.ma.masked_invalid(flat.masking_map)), bytes=True)
-    assert np.array_equal(img, shown)
-    assert np.array_equal(img[np.isnan(flat.masking_map)][0], mixer.figure.mask_cmap(np.nan, bytes=True))
+    shown = matplotlib.colormaps["cividis"](Normalize(0.0, 1.0)(np.ma.masked_invalid(flat.masking_map)), bytes=True)
+    speech = ~np.isnan(flat.masking_map)
+    assert np.array_equal(img[0::3][speech], shown[speech]) and np.array_equal(img[2::3], img[0::3])
+    assert np.all(img[0::3][~speech] == [240, 240, 240, 255])  # the 'bad' grey, #f0f0f0
+    masked = flat.masking_map < 0.5
+    assert masked.any() and np.all(img[1::3][masked] == 255) and np.array_equal(img[1::3][~masked], img[0::3][~masked])
 
 
 def test_ducking_sliders_reach_the_stack(mixer):

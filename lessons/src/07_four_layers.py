@@ -78,8 +78,8 @@ for priority, name in enumerate(LAYERS, start=1):
 #
 # The views update in place: the four layers' waveforms with the ducking gain (dashed), the loudness
 # over time, and the **masking map**, which shows, band by band, whether the dialogue is heard over
-# everything else while someone speaks (green: audible, red: masked). The readout below the figure
-# gives the numbers.
+# everything else while someone speaks (light: audible; dark and struck through by a white line: masked).
+# The readout below the figure gives the numbers, each pass marked ✔ and each fail ✘.
 #
 # Your settings are saved to `session.json` next to this notebook after every change, and come back
 # when you run the notebook again, even after a kernel restart. **Preview with video** muxes the
@@ -132,7 +132,7 @@ demo
 # %% [markdown]
 # ### 2. Nudge an effect off its event
 #
-# Move one cup 120 ms late. The readout's "SFX sync" turns red: EBU R37 allows at most 60 ms late.
+# Move one cup 120 ms late. The readout's "SFX sync" fails (✘): EBU R37 allows at most 60 ms late.
 # If the native effect were still underneath, you would hear both: a **flam**, two attacks where the
 # picture shows one.
 
@@ -177,7 +177,7 @@ demo.mute["music"].value = False
 # ### 4. Turn the ducking off and watch the masking map fill
 #
 # Raise the music a little, then switch the ducking off. Look at the masking map of the demonstration
-# mixer: the red spreads across the speech bands, and the audibility index falls.
+# mixer: the dark, struck-through cells spread across the speech bands, and the audibility index falls.
 
 # %%
 demo.set_values(music=6.0)
@@ -200,7 +200,7 @@ print(f"share of the map that is masked now: {masked(demo.view):.0%}")
 #
 # ## Export your mix for the labs
 #
-# When your readout is green, export. The folder `deliverable/` (mix + four stems + `session.json`) is
+# When every mark in your readout is ✔, export. The folder `deliverable/` (mix + four stems + `session.json`) is
 # what the labs' self-check and the autograder measure. The export applies the master section: it
 # brings the mix to the target loudness and keeps the true peak under the ceiling.
 

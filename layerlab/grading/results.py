@@ -158,7 +158,7 @@ class SubmissionGrade:
         err = f"<p class='note'>{html.escape(self.error)}</p>" if self.error else ""
         return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.assignment)} - {html.escape(self.student)}</title>"
                 "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
-                "td,th{border:1px solid #ccc;padding:4px 8px}tr.pass td:nth-child(2){color:#176d2b}tr.fail td:nth-child(2){color:#b3261e}"
+                "td,th{border:1px solid #ccc;padding:4px 8px}tr.pass td:nth-child(2){color:#0072B2}tr.fail td:nth-child(2){color:#B34700}"
                 ".note{background:#fff4e5;padding:6px}</style></head><body>"
                 f"<h1>{html.escape(self.assignment)}: {html.escape(self.student)}</h1>"
                 f"<p><b>Score: {html.escape(self.score_text)}</b></p>{err}"

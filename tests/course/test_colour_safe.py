@@ -180,3 +180,15 @@ def test_walkthrough_table_marks_pass_and_fail_by_symbol():
     (c_ok, ok), (c_bad, bad) = cells
     assert "✔" in ok and "✘" not in ok and "✘" in bad and "✔" not in bad
     assert {c_ok.lower(), c_bad.lower()} == SAFE_PAIR
+
+
+def test_grade_report_html_says_passed_or_failed_in_a_colour_blind_safe_pair():
+    from layerlab.grading.results import ItemGrade, SubmissionGrade
+
+    grade = SubmissionGrade("lab2_hybrid_mix", "ada", [ItemGrade("g1", "loudness", 2.0, 2.0, True, -14.1, "LUFS", "-14 ±1"),
+                                                      ItemGrade("g2", "true_peak", 0.0, 2.0, False, -0.2, "dBTP", "≤ -1")])
+    text = grade.to_html()
+    assert "<tr class='pass'><td>loudness</td><td>passed</td>" in text
+    assert "<tr class='fail'><td>true_peak</td><td>failed</td>" in text
+    css = dict(re.findall(r"tr\.(pass|fail) td:nth-child\(2\)\{color:(#[0-9a-fA-F]{6})\}", text))
+    assert {k: v.lower() for k, v in css.items()} == {"pass": "#0072b2", "fail": "#b34700"}

@@ -43,6 +43,11 @@ class MixFigure:
     background, so an update touches only the data, not the axes, ticks
     and labels. A full draw (first display, resize) re-captures the background.
 
+    The masking map is drawn in cividis, 0 (masked, dark) .. 1 (audible, light),
+    as the feedback figure (:func:`layerlab.checks.plots.plot_masking_map`), and a
+    cell under ``MASKED_BELOW`` (0.5) is struck through by a white line, so the map
+    reads the same without colour vision (issue #17).
+
     Taught in ``lessons/07_four_layers.ipynb``.
     """
 

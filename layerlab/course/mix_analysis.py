@@ -117,6 +117,7 @@ class MixAnalysis:
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples before fader and ducking, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> ((key a, key b), per-10 ms sums of their K-weighted product)
         self._duck_blocks = None  # (duck_lin, per-10 ms means of the ducking gain and of its square)
+        self._peak_windows: list = []  # true-peak search windows that held the last update's peaks (searched first)
         self._frac = None
         sr = stack.sample_rate
         self.block = int(round(BLOCK_MS * 1e-3 * sr))
@@ -252,8 +253,15 @@ class MixAnalysis:
                        masking_times_s=masking_times)
 
     def _true_peak(self, gains, duck_lin, ducked) -> float:
-        """Linear true peak of the preview mix (:func:`_true_peak_of_sum`), from per-layer segment peaks."""
-        parts, seg_bound = [], None
+        """Linear true peak of the preview mix (:func:`_true_peak_of_sum`), from per-layer segment peaks.
+
+        The search's candidate windows are pruned with per-layer window peaks (:meth:`_window_peaks`):
+        the interpolated mix is a sum of the layers' interpolated signals times their gains, so the sum of
+        each layer's gain times its own largest interpolated value in a window bounds the mix there (where
+        a ducked layer's gain is not constant over the window, its term falls back to the filter's sum of
+        ``|taps|`` times its segment peaks). Only a bound changes: the value found is the same.
+        """
+        parts, seg_bound, terms = [], None, []
         for name in LAYERS:
             g = gains[name]
             if g == 0.0:
@@ -263,18 +271,60 @@ class MixAnalysis:
             if pk is None:
                 pk = data.extra["segment_peaks"] = _segment_peaks(data.pre)
             lin = duck_lin if name in ducked else None
+            g32 = float(np.float32(g))
             if lin is not None:
                 if self._duck_seg is None or self._duck_seg[0] is not duck_lin:
                     shape = self._duck[4] if self._duck is not None and self._duck[2] is duck_lin else None
-                    self._duck_seg = (duck_lin, _duck_segment_max(duck_lin, shape))
-                pk = pk * self._duck_seg[1]
-            term = pk * float(np.float32(g))
+                    self._duck_seg = (duck_lin, _duck_segment_max(duck_lin, shape), _duck_segment_min(duck_lin, shape))
+                term = pk * self._duck_seg[1] * g32
+            else:
+                term = pk * g32
             seg_bound = term if seg_bound is None else seg_bound + term
             parts.append((data.pre, g, lin))
+            terms.append((name, g32, lin is not None, pk))
         if seg_bound is None:
             return 0.0
+
+        def tighten(windows: np.ndarray, reach: np.ndarray) -> np.ndarray:
+            total = np.zeros(windows.size)
+            for name, g32, is_ducked, pk in terms:
+                tp = self._window_peaks(name, windows)
+                if not is_ducked:
+                    total += g32 * tp
+                    continue
+                # window w reads segments w - 1 and w: the ducking gain's range over them
+                smax = np.concatenate([[0.0], self._duck_seg[1], [0.0]])
+                smin = np.concatenate([[np.inf], self._duck_seg[2], [np.inf]])
+                dmax = np.maximum(smax[windows], smax[windows + 1])
+                flat = dmax == np.minimum(smin[windows], smin[windows + 1])
+                pkp = np.concatenate([[0.0], pk, [0.0]])
+                crude = _TAPS_ABS_SUM[0] * np.maximum(pkp[windows], pkp[windows + 1])
+                total += g32 * dmax * np.where(flat, tp, crude)
+            # float32 products and sums in the mix: margins far above their rounding keep it a bound
+            return total * (1.0 + 1e-5) + 1e-6 * reach
+
         # float32 sums of float32 products: a relative margin far above their rounding keeps it a bound
-        return _true_peak_of_sum(_SumSamples(parts, self.stack.n_samples), seg_bound * (1.0 + 1e-5))
+        return _true_peak_of_sum(_SumSamples(parts, self.stack.n_samples), seg_bound * (1.0 + 1e-5), tighten=tighten,
+                                 hint=self._peak_windows)
+
+    def _window_peaks(self, name: str, windows: np.ndarray) -> np.ndarray:
+        """Largest ``|interpolated sample|`` (4x, all channels) of one layer alone in each true-peak search window.
+
+        Kept per layer and clip set, computed the first time a window is asked for (a search window ``w`` is
+        32 interpolated rows reading the layer's 32-sample segments ``w - 1`` and ``w``).
+        """
+        data = self._layers[name]
+        n_win = -(-self.stack.n_samples // _SEG) + 2
+        kept = data.extra.get("window_peaks")
+        if kept is None:
+            kept = data.extra["window_peaks"] = np.full(n_win, np.nan)
+        got = kept[windows]
+        missing = np.isnan(got)
+        if missing.any():
+            todo = windows[missing]
+            kept[todo] = _window_peaks_of(_SumSamples([(data.pre, 1.0, None)], self.stack.n_samples), todo)
+            got = kept[windows]
+        return got
 
     def _block_energy10(self, gains, ducked, w1, w2, nb):
         """K-weighted energy of the mix per 10 ms block (sum over channels), or None if blocks are not whole.
@@ -686,25 +736,26 @@ def _segment_peaks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segment_max_1d(x: np.ndarray) -> np.ndarray:
-    """Largest value of each 32-sample segment of a 1-D array, float64."""
+def _segment_max_1d(x: np.ndarray, *, smallest: bool = False) -> np.ndarray:
+    """Largest (``smallest=True``: smallest) value of each 32-sample segment of a 1-D array, float64."""
     n = x.shape[0]
     whole = n // _SEG
-    out = x[: whole * _SEG].reshape(whole, _SEG).max(axis=1).astype(np.float64)
+    reduce = np.min if smallest else np.max
+    out = reduce(x[: whole * _SEG].reshape(whole, _SEG), axis=1).astype(np.float64)
     if whole * _SEG < n:
-        out = np.append(out, float(x[whole * _SEG :].max()))
+        out = np.append(out, float(reduce(x[whole * _SEG :])))
     return out
 
 
-def _duck_segment_max(lin: np.ndarray, shape) -> np.ndarray:
+def _duck_segment_max(lin: np.ndarray, shape, *, smallest: bool = False) -> np.ndarray:
     """:func:`_segment_max_1d` of a ducking gain, read only where it is not flat.
 
     ``shape`` is ``(ramps, fulls)`` of :func:`_duck_gain_from_runs`: the gain is 1 outside them and the
     fully ducked value inside ``fulls``, so only segments touching a ramp or an edge of ``fulls`` are
-    read (the same values; ``shape=None`` reads everything).
+    read (the same values; ``shape=None`` reads everything). ``smallest=True``: the smallest value instead.
     """
     if shape is None:
-        return _segment_max_1d(lin)
+        return _segment_max_1d(lin, smallest=smallest)
     ramps, fulls = shape
     n = lin.shape[0]
     out = np.ones(-(-n // _SEG))
@@ -716,11 +767,38 @@ def _duck_segment_max(lin: np.ndarray, shape) -> np.ndarray:
         touched += [(a // _SEG, a // _SEG + 1), ((b - 1) // _SEG, (b - 1) // _SEG + 1)]
     touched += [(a // _SEG, (b - 1) // _SEG + 1) for a, b in ramps if b > a]
     for s0, s1 in _merge_ranges(touched):
-        out[s0:s1] = _segment_max_1d(lin[s0 * _SEG : min(s1 * _SEG, n)])
+        out[s0:s1] = _segment_max_1d(lin[s0 * _SEG : min(s1 * _SEG, n)], smallest=smallest)
     return out
 
 
+def _duck_segment_min(lin: np.ndarray, shape) -> np.ndarray:
+    """Smallest value of each 32-sample segment of a ducking gain (see :func:`_duck_segment_max`)."""
+    return _duck_segment_max(lin, shape, smallest=True)
+
+
 _BANDED: dict = {}
+_TAPS_ABS_SUM = [max(1.0, float(np.abs(interpolation_phases(4)).sum(axis=0).max())) * (1.0 + 1e-9)]
+"""The 4x interpolation filter's largest sum of ``|taps|`` over its phases (a window's bound per segment peak)."""
+
+
+def _window_peaks_of(samples: "_SumSamples", windows: np.ndarray, oversample: int = 4) -> np.ndarray:
+    """Largest ``|interpolated value|`` over all channels in each true-peak search window of ``samples``, float64."""
+    band = _banded_phases(oversample)
+    taps = TAPS_PER_PHASE
+    out = np.zeros(windows.size)
+    for pos in range(0, windows.size, 2048):
+        part = windows[pos : pos + 2048]
+        need = np.union1d(part - 1, part)
+        segs = samples.segments(need)
+        at = np.searchsorted(need, part - 1)
+        vals = np.concatenate([segs[at], segs[at + 1, : taps - 1]], axis=1)  # (k, 63, ch)
+        peak = np.zeros(part.size)
+        for c in range(samples.channels):
+            seg = vals[:, :, c].astype(np.float64)
+            y = np.concatenate([np.abs(seg[r : r + 16] @ band).max(axis=1) for r in range(0, seg.shape[0], 16)])
+            peak = np.maximum(peak, y)
+        out[pos : pos + part.size] = peak
+    return out
 
 
 def _banded_phases(oversample: int) -> np.ndarray:
@@ -792,7 +870,8 @@ class _SumSamples:
         return out
 
 
-def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: int = 4) -> float:
+def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: int = 4, *, tighten=None,
+                      hint=None) -> float:
     """Linear true peak (never below the sample peak) of the preview mix, without rendering it.
 
     The same value as :func:`layerlab.measure.true_peak.peaks_linear` on the rendered mix (its
@@ -800,6 +879,13 @@ def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: i
     same provably exact candidate search, bounded per 32-sample segment by ``seg_bound`` (an upper
     bound of ``|mix|`` there: the sum of each layer's gain times its own segment peak) instead of the
     mix's own samples, so only the candidate windows (a few per cent) are ever summed.
+
+    ``tighten(windows, reach)``, if given, returns tighter upper bounds of the interpolated mix's
+    ``|value|`` in those search windows (``reach``: the bounds from ``seg_bound``); windows whose
+    bound, or whose samples' bound, is under the best value found among the loudest 64 are not summed.
+    With ``tighten``, the first windows searched are the 16 loudest bounds and ``hint`` (a list the
+    function fills with the windows that held the peaks: pass the same list again on the next update),
+    whose values usually prune every other window.
     """
     phases = interpolation_phases(oversample)  # kept by the meter: the Kaiser window and sinc once per factor
     taps = TAPS_PER_PHASE
@@ -838,12 +924,23 @@ def _true_peak_of_sum(samples: _SumSamples, seg_bound: np.ndarray, oversample: i
     live = np.flatnonzero(reach > 0.0)
     if live.size:
         # the loudest bounds first: their values prune the rest, which are then searched in one go
-        first = live[np.argpartition(-reach[live], 63)[:64]] if live.size > 64 else live
+        k = 64 if tighten is None else 16
+        first = live[np.argpartition(-reach[live], k - 1)[:k]] if live.size > k else live
+        if tighten is not None and hint:
+            first = np.union1d(first, [w for w in hint if 0 <= w < reach.size and reach[w] > 0.0])
         search(first)
         floor = min(v for v, _ in best)
-        rest = np.setdiff1d(np.flatnonzero(reach >= floor), first, assume_unique=True)
+        cand = np.flatnonzero(reach >= floor)
+        if tighten is not None and cand.size:
+            # the window's samples are bounded by its segments' bounds (reach / bound): a sample peak above
+            # every interpolated value must still be found
+            tight = np.maximum(tighten(cand, reach[cand]), reach[cand] / bound)
+            cand = cand[tight >= floor]
+        rest = np.setdiff1d(cand, first, assume_unique=True)
         if rest.size:
             search(rest)
+    if hint is not None:
+        hint[:] = sorted({index // (_SEG * oversample) for _, index in best if index >= 0})
     peak = 0.0
     for c in range(ch):
         value, index = best[c]

@@ -116,3 +116,34 @@ def test_the_stated_limit_of_the_ducked_shortcut_on_a_gated_low_tone():
                             lookahead_ms=0.0, targets=("music",))
     errors, _ = _loudness_errors(MixAnalysis(stack).update())
     assert DUCKED_LOUDNESS_TOLERANCE_LU < max(errors) <= 0.5, errors
+
+
+def test_true_peak_pruned_by_kept_layer_window_peaks_is_the_meters():
+    # Shortcut: the true-peak search skips windows whose sum of per-layer interpolated peaks (kept per layer)
+    # cannot reach the best value, and starts from the windows that held the last peaks. Tech 3341 case-16-like
+    # content (a tone at fs/4 sampled 45 degrees off its crests: the true peak sits 3 dB over the samples),
+    # ducked with ramps by a bursty voice, under noise: after each change the value is the meter's.
+    from layerlab.measure.true_peak import peaks_linear
+
+    sr, n = 48000, 4 * 48000
+    k = np.arange(n)
+    tone = (0.6 * np.sin(2 * np.pi * k / 4 + np.pi / 4)).astype(np.float32)
+    bursts = (k % sr) < sr // 3
+    voice = (np.random.default_rng(2).standard_normal((n, 2)) * 0.2 * bursts[:, None]).astype(np.float32)
+    noise = (np.random.default_rng(3).standard_normal((n, 2)) * 0.05).astype(np.float32)
+    stack = LayerStack(duration_s=4.0)
+    stack.add("dialogue", voice)
+    stack.add("music", np.stack([tone, 0.7 * tone], axis=1))
+    stack.add("ambience", noise)
+    stack.ducking = Ducking(depth_db=10.0, attack_ms=30.0, release_ms=200.0, targets=("music",))
+    analysis = MixAnalysis(stack)
+    for change in ({}, {"music": 3.0}, {"depth_db": 4.0}, {"dialogue": -12.0}, {"ambience": 12.0}, {"release_ms": 20.0}):
+        for key, value in change.items():
+            if key in ("music", "dialogue", "ambience"):
+                stack[key].gain_db = value
+            else:
+                stack.ducking = Ducking(**{**stack.ducking.to_dict(), key: value})
+        view = analysis.update()
+        sample_peak, true_peak = peaks_linear(view.mix)
+        assert 20 * np.log10(max(true_peak, sample_peak)) == pytest.approx(view.readout.true_peak_dbtp, abs=1e-6), change
+    assert true_peak > sample_peak * 1.05  # the last mix still peaks between samples

@@ -147,3 +147,30 @@ def test_true_peak_pruned_by_kept_layer_window_peaks_is_the_meters():
         sample_peak, true_peak = peaks_linear(view.mix)
         assert 20 * np.log10(max(true_peak, sample_peak)) == pytest.approx(view.readout.true_peak_dbtp, abs=1e-6), change
     assert true_peak > sample_peak * 1.05  # the last mix still peaks between samples
+
+
+def test_figure_lines_left_alone_when_their_data_stays_show_the_same_pixels_as_a_fresh_figure(cafe):
+    # Shortcut: the figure re-sets only the waveform and ducking lines whose data changed. After a sequence of
+    # changes that each leave some lines alone, its pixels equal those of a new figure drawn from the same view.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from layerlab.course.mix_figure import MixFigure
+
+    stack, analysis = cafe
+    stack.ducking = Ducking(depth_db=10.0, targets=("music",))
+    figure = MixFigure(analysis.update(), target=analysis.target)
+    try:
+        for name, gain_db in (("music", -8.0), ("sfx", 4.0), ("dialogue", -3.0), ("music", 2.0)):
+            stack[name].gain_db = gain_db
+            view = analysis.update()
+            figure.set_view(view, target=analysis.target)
+        fresh = MixFigure(view, target=analysis.target)
+        try:
+            assert np.array_equal(figure.image(), fresh.image())
+        finally:
+            fresh.close()
+    finally:
+        figure.close()
+        for name in ("music", "sfx", "dialogue"):
+            stack[name].gain_db = 0.0

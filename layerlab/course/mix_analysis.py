@@ -194,7 +194,8 @@ class MixAnalysis:
         e2 = w2 if ducked else np.ones(nb)
         # Loudness: the grader's gating and LUFS formula on 10 ms block energies of the K-weighted mix, a
         # quadratic form in the fader gains over cached per-block products of the layers' K-weighted signals
-        # (:meth:`_block_energy10`: equal to the grader's meter without ducking, within 1e-3 LU with it).
+        # (:meth:`_block_energy10`: the grader's meter to rounding without ducking; with it, within
+        # DUCKED_LOUDNESS_TOLERANCE_LU for programme material).
         energy = self._block_energy10(gains, ducked, w1, w2, nb)
         if energy is None:  # a rate without whole 10 ms blocks: measure the render itself
             analysis = analyse(mix_of(), sr)

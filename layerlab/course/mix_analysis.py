@@ -456,9 +456,10 @@ class MixAnalysis:
         g = float(db_to_gain(st["dialogue"].gain_db))
         if g == 0.0 or n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        raw = sums > win * 10.0 ** (d.threshold_db / 10.0) / (g * g)
-        edges = np.flatnonzero(raw[1:] != raw[:-1]) + 1
-        bounds = np.concatenate([[0] if raw[0] else [], edges, [n] if raw[-1] else []]).astype(np.int64)
+        threshold = win * 10.0 ** (d.threshold_db / 10.0) / (g * g)
+        edges = _crossings(sums, threshold, layer.extra)
+        bounds = np.concatenate([[0] if sums[0] > threshold else [], edges,
+                                 [n] if sums[-1] > threshold else []]).astype(np.int64)
         starts, ends = bounds[0::2], bounds[1::2]
         hold = int(round(d.hold_ms * 1e-3 * sr))
         ahead = int(round(d.lookahead_ms * 1e-3 * sr))
@@ -546,6 +547,42 @@ class _LazyMix:
             self._mix = out if out is not None else np.zeros((self._n, 2), dtype=np.float32)
             self._parts = None
         return self._mix
+
+
+_CROSS_BLOCK = 512
+"""Samples per block of :func:`_crossings`' kept extremes."""
+
+
+def _crossings(x: np.ndarray, threshold: float, kept: dict) -> np.ndarray:
+    """Indices ``i`` (ascending) where ``x[i] > threshold`` differs from ``x[i - 1] > threshold``, int64.
+
+    The same as ``np.flatnonzero(raw[1:] != raw[:-1]) + 1`` with ``raw = x > threshold``, read from the
+    blocks of :data:`_CROSS_BLOCK` samples whose extremes (kept in ``kept``) straddle the threshold, and
+    from block boundaries, instead of from every sample.
+    """
+    n = x.shape[0]
+    blk = _CROSS_BLOCK
+    ext = kept.get("crossing_extremes")
+    if ext is None or ext[0] is not x:
+        nbk = -(-n // blk)
+        padded = np.concatenate([x, np.full(nbk * blk - n, x[-1] if n else 0.0)]).reshape(nbk, blk)
+        ext = kept["crossing_extremes"] = (x, padded.min(axis=1), padded.max(axis=1))
+    _, lo, hi = ext
+    nbk = lo.size
+    if n < 2:
+        return np.zeros(0, dtype=np.int64)
+    first = x[np.arange(nbk) * blk] > threshold
+    last = x[np.minimum(np.arange(1, nbk + 1) * blk, n) - 1] > threshold
+    out = [(np.flatnonzero(last[:-1] != first[1:]) + 1) * blk]  # between blocks
+    mixed = np.flatnonzero((lo <= threshold) & (hi > threshold))  # inside blocks (the padding repeats x[-1])
+    if mixed.size:
+        idx = mixed[:, None] * blk + np.arange(blk)
+        raw = x[np.minimum(idx, n - 1)] > threshold
+        r, j = np.nonzero(raw[:, 1:] != raw[:, :-1])
+        out.append(idx[r, j + 1])
+    edges = np.concatenate(out).astype(np.int64)
+    edges.sort()
+    return edges[edges < n]
 
 
 def _loudness_from_blocks10(energy10: np.ndarray, block: int, sr: int):

@@ -174,3 +174,19 @@ def test_figure_lines_left_alone_when_their_data_stays_show_the_same_pixels_as_a
         figure.close()
         for name in ("music", "sfx", "dialogue"):
             stack[name].gain_db = 0.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 511, 512, 513, 5000, 48000 + 7])
+def test_sidechain_crossings_from_kept_block_extremes_equal_every_sample_compared(n):
+    # Shortcut: a dialogue fader or threshold move finds where the detector crosses the threshold from kept
+    # per-block extremes, reading only the blocks that straddle it.
+    from layerlab.course import mix_analysis as ma
+
+    rng = np.random.default_rng(n)
+    x = np.cumsum(rng.standard_normal(n))  # wanders across thresholds many times
+    x[: n // 3] = x[0]  # and a flat stretch (blocks that never cross)
+    kept = {}
+    for threshold in (x.min() - 1, x.max(), float(np.median(x)), float(x[0]), float(x[-1]), 0.0):
+        raw = x > threshold
+        want = np.flatnonzero(raw[1:] != raw[:-1]) + 1
+        assert np.array_equal(ma._crossings(x, threshold, kept), want), (n, threshold)

@@ -20,6 +20,7 @@ Taught in ``lessons/07_four_layers.ipynb``.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -117,6 +118,7 @@ class MixAnalysis:
         self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples before fader and ducking, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> ((key a, key b), per-10 ms sums of their K-weighted product)
         self._duck_blocks = None  # (duck_lin, per-10 ms means of the ducking gain and of its square)
+        self._duck_pool: list = []  # recycled (dB, linear) arrays of the ducking gain (:meth:`_duck_buffers`)
         self._peak_windows: list = []  # true-peak search windows that held the last update's peaks (searched first)
         self._frac = None
         sr = stack.sample_rate
@@ -393,7 +395,8 @@ class MixAnalysis:
                 self._runs = (rkey, self._active_runs(d))
             starts, ends = self._runs[1]
             db, lin, shape = _duck_gain_from_runs(starts, ends, n, depth_db=d.depth_db, attack_ms=d.attack_ms,
-                                           release_ms=d.release_ms, sample_rate=st.sample_rate)
+                                                  release_ms=d.release_ms, sample_rate=st.sample_rate,
+                                                  out=self._duck_buffers(n))
         full = lin[0] if key is None or n == 0 else np.exp(np.float32(-d.depth_db) * np.float32(math.log(10.0) / 20.0))
         self._duck = (key, db, lin, np.float32(full), shape)
         return db, lin
@@ -431,6 +434,21 @@ class MixAnalysis:
                 w2[b0:b1] = np.square(x).mean(axis=1)
         self._duck_blocks = (lin, w1, w2)
         return w1, w2
+
+    def _duck_buffers(self, n: int) -> tuple:
+        """Two float32 (n,) arrays for a new ducking gain, recycled from an earlier update when nothing holds them.
+
+        A view keeps the ducking gain it was made with (its ``duck_gain_db`` and the mix it sums on
+        demand), so a pair is written again only when no view, cache or caller refers to it any more; a
+        fresh 30 s pair costs its page faults (1-2 ms) on every ducking change.
+        """
+        for pair in self._duck_pool:
+            # references: the pool's tuple, the loop's name and getrefcount's argument
+            if pair[0].size == n and all(sys.getrefcount(a) <= 3 for a in pair):
+                return pair
+        pair = (np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32))
+        self._duck_pool = (self._duck_pool + [pair])[-3:]
+        return pair
 
     def _active_runs(self, d: Ducking):
         """Where the ducker's sidechain (the dialogue after its fader) is active, as sorted runs ``(starts, ends)``.
@@ -633,7 +651,7 @@ def _merge_ranges(ranges, *, gap: int = 0) -> list:
 
 
 def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: float, release_ms: float,
-                         sample_rate: int):
+                         sample_rate: int, out=None):
     """The ducking gain, dB and linear (both (n,) float32), from the sidechain's active runs, and where it ramps.
 
     The envelope of :func:`layerlab.mix.ducking.envelope_from_active` (target ``-depth_db`` while
@@ -643,10 +661,15 @@ def _duck_gain_from_runs(starts, ends, n: int, *, depth_db: float, attack_ms: fl
     ``-depth_db``. Equal to the running-extremum form to float64 rounding; the linear gain is
     ``10 ** (dB / 20)`` in float32, as the mixer applies it. The third value is ``(ramps, fulls)``:
     sorted ``[start, end)`` ranges computed on a ramp and ranges held at ``-depth_db`` (everything else is 0 dB).
+    ``out``: two float32 (n,) arrays to write the dB and linear gains into (new ones by default).
     """
     depth = float(depth_db)
-    db = np.zeros(n, dtype=np.float32)
-    lin = np.ones(n, dtype=np.float32)
+    if out is None:
+        db, lin = np.zeros(n, dtype=np.float32), np.ones(n, dtype=np.float32)
+    else:
+        db, lin = out
+        db.fill(0.0)
+        lin.fill(1.0)
     ramps, fulls = [], []  # [start, end) of the samples computed on a ramp, and of those at -depth_db
     if n == 0 or depth == 0 or len(starts) == 0:
         return db, lin, (ramps, fulls)

@@ -190,3 +190,21 @@ def test_sidechain_crossings_from_kept_block_extremes_equal_every_sample_compare
         raw = x > threshold
         want = np.flatnonzero(raw[1:] != raw[:-1]) + 1
         assert np.array_equal(ma._crossings(x, threshold, kept), want), (n, threshold)
+
+
+def test_recycled_ducking_buffers_never_change_a_view_someone_still_holds(cafe):
+    # Shortcut: the ducking gain's two 30 s arrays are written again only when nothing refers to them; a view
+    # kept by the caller keeps its gain and its (lazily summed) mix through later ducking changes.
+    stack, _ = cafe
+    analysis = MixAnalysis(stack)
+    stack.ducking = Ducking(depth_db=9.0, targets=("music",))
+    kept = analysis.update()
+    kept_db = kept.duck_gain_db.copy()
+    reference = stack.render(master=False).mix
+    for depth in (15.0, 3.0, 21.0, 6.0, 12.0):
+        stack.ducking = Ducking(depth_db=depth, targets=("music",))
+        analysis.update()  # views not kept: their arrays are free for the next change
+    # the kept view's pair, and two that took turns (not a new pair per change, which would push it out)
+    assert len(analysis._duck_pool) == 3 and any(db is kept.duck_gain_db for db, _ in analysis._duck_pool)
+    assert np.array_equal(kept.duck_gain_db, kept_db)
+    assert np.allclose(kept.mix, reference, atol=2e-6, rtol=0)  # summed only now, from its own gain

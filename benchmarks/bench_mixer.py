@@ -66,7 +66,7 @@ each run; CPU time is the process's own):
   under a profiler's stage timers) the CPU medians were faders 13-14 ms, dialogue and ducking 19-21 ms. What
   changed: the loudness no longer K-weights the ducked music again on a ducking or dialogue change: the ducking
   gain enters the cached per-layer K-weighted block products as its 10 ms block means (11-15 ms -> 1-2 ms; a
-  stated tolerance, ``DUCKED_LOUDNESS_TOLERANCE_LU`` = 0.01 LU, at most 5e-4 LU on the course's scenes at the
+  stated tolerance, ``DUCKED_LOUDNESS_TOLERANCE_LU`` = 0.01 LU, at most 6e-4 LU on the course's scenes at the
   sliders' extremes; exact without ducking); the true-peak search prunes its windows with kept per-layer window
   peaks and starts from the last peaks' windows (about 20 windows summed instead of 300-1300; 7-9 -> 3 ms, still
   the meter's value to 1e-6 dB); the sidechain's threshold crossings are read from kept block extremes; the

@@ -54,7 +54,7 @@ HOP = 1024
 DUCKED_LOUDNESS_TOLERANCE_LU = 0.01
 """How far the readout's integrated, momentary and short-term loudness may sit from the grader's meter on
 the rendered mix while a layer is ducked, for programme material (tested on the course's scenes at the
-sliders' extremes: at most 5e-4 LU). Without ducking they agree to rounding. The limit of the shortcut
+sliders' extremes: at most 6e-4 LU). Without ducking they agree to rounding. The limit of the shortcut
 (:meth:`MixAnalysis._block_energy10`): a ducked layer that is a pure tone below about 60 Hz, which
 K-weighting's high-pass attenuates, ducked with ramps under about 40 ms, reads up to 0.5 LU low (tested),
 because the meter hears the ramps' spread of that tone into higher frequencies."""

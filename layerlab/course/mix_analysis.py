@@ -442,9 +442,11 @@ class MixAnalysis:
         demand), so a pair is written again only when no view, cache or caller refers to it any more; a
         fresh 30 s pair costs its page faults (1-2 ms) on every ducking change.
         """
+        # an array only the pool holds counts its tuple, the loop's name and getrefcount's argument: measured on
+        # a probe held the same way (not a constant: it depends on the interpreter)
+        free = max(sys.getrefcount(a) for a in (np.empty(0),))
         for pair in self._duck_pool:
-            # references: the pool's tuple, the loop's name and getrefcount's argument
-            if pair[0].size == n and all(sys.getrefcount(a) <= 3 for a in pair):
+            if pair[0].size == n and all(sys.getrefcount(a) <= free for a in pair):
                 return pair
         pair = (np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32))
         self._duck_pool = (self._duck_pool + [pair])[-3:]

@@ -17,9 +17,20 @@ from layerlab.mix.stack import LayerStack
 
 
 @pytest.fixture(scope="module")
-def cafe():
+def _cafe():
     stack = hybrid_stack(load_scene("cafe_dialogue"))
     return stack, MixAnalysis(stack)
+
+
+@pytest.fixture
+def cafe(_cafe):
+    """The cafe scene's stack and its analysis (made once), given back with its faders and ducking as found."""
+    stack, _ = _cafe
+    gains, ducking = {name: stack[name].gain_db for name in ("dialogue", "sfx", "ambience", "music")}, stack.ducking
+    yield _cafe
+    for name, gain_db in gains.items():
+        stack[name].gain_db = gain_db
+    stack.ducking = ducking
 
 
 def _loudness_errors(view):
@@ -59,7 +70,6 @@ def test_a_dialogue_fader_move_keeps_loudness_peak_and_masking_equal_to_the_engi
         stems = view.render.stems
         fresh = band_audibility(stems["dialogue"], view.mix - stems["dialogue"]).index
         assert view.readout.audibility_index == pytest.approx(fresh, abs=0.01), gain_db
-    stack["dialogue"].gain_db = 0.0
 
 
 def test_without_ducking_the_fader_shortcut_is_the_meter_to_rounding(cafe):
@@ -71,8 +81,6 @@ def test_without_ducking_the_fader_shortcut_is_the_meter_to_rounding(cafe):
         stack[name].gain_db = gain_db
         errors, _ = _loudness_errors(analysis.update())
         assert max(errors) <= 1e-6, (name, errors)
-    for name in ("music", "dialogue", "ambience"):
-        stack[name].gain_db = 0.0
 
 
 def test_duck_block_means_read_from_the_envelope_shape_equal_the_gains_means():
@@ -172,8 +180,6 @@ def test_figure_lines_left_alone_when_their_data_stays_show_the_same_pixels_as_a
             fresh.close()
     finally:
         figure.close()
-        for name in ("music", "sfx", "dialogue"):
-            stack[name].gain_db = 0.0
 
 
 @pytest.mark.parametrize("n", [1, 2, 511, 512, 513, 5000, 48000 + 7])

@@ -115,7 +115,6 @@ class MixAnalysis:
         self._activity = None
         self._sync = None
         self._duck = None
-        self._kmix: dict[str, tuple] = {}  # layer -> (key, K-weighted samples before fader and ducking, float64 (ch, n))
         self._kpairs: dict[tuple, tuple] = {}  # (a, b) -> ((key a, key b), per-10 ms sums of their K-weighted product)
         self._duck_blocks = None  # (duck_lin, per-10 ms means of the ducking gain and of its square)
         self._duck_pool: list = []  # recycled (dB, linear) arrays of the ducking gain (:meth:`_duck_buffers`)
@@ -355,23 +354,30 @@ class MixAnalysis:
         return np.maximum(energy, 0.0)
 
     def _pair_sums(self, a: str, b: str, nb: int) -> np.ndarray:
-        """Per-10 ms-block sums over channels and samples of ``K(a) * K(b)`` (the layers before fader and ducking)."""
-        ka, kb = self._layers[a].key, self._layers[b].key
-        cur = self._kpairs.get((a, b))
-        if cur is None or cur[0] != (ka, kb):
-            ya, yb = self._kweighted(a), self._kweighted(b)
-            cur = ((ka, kb), _block_products(ya[:, : nb * self.block], yb[:, : nb * self.block], self.block))
-            self._kpairs[(a, b)] = cur
-        return cur[1]
+        """Per-10 ms-block sums over channels and samples of ``K(a) * K(b)`` (the layers before fader and ducking).
 
-    def _kweighted(self, name: str) -> np.ndarray:
-        """A layer's K-weighted samples (before fader and ducking), float64 (ch, n), kept per clip set."""
-        key = self._layers[name].key
-        cur = self._kmix.get(name)
-        if cur is None or cur[0] != key:
-            y = np.array(self._layers[name].pre.T, dtype=np.float64, order="C")
-            sosfilt(k_weighting_sos(self.stack.sample_rate), y, np.zeros((y.shape[0], 2, 2)))
-            self._kmix[name] = cur = (key, y)
+        All ten pairs are summed together whenever a layer's clips change, from the layers' K-weighted
+        signals, which are then let go: the sums are all an update needs, and four float64 copies of a
+        30 s stereo scene would hold 90 MB for nothing.
+        """
+        keys = {name: self._layers[name].key for name in LAYERS}
+        cur = self._kpairs.get((a, b))
+        if cur is None or cur[0] != (keys[a], keys[b]) or cur[1].size != nb:
+            sr, blk = self.stack.sample_rate, self.block
+            kweighted = {}
+            for i, x in enumerate(LAYERS):
+                for y in LAYERS[i:]:
+                    kept = self._kpairs.get((x, y))
+                    if kept is not None and kept[0] == (keys[x], keys[y]) and kept[1].size == nb:
+                        continue
+                    for name in (x, y):
+                        if name not in kweighted:
+                            k = np.array(self._layers[name].pre.T, dtype=np.float64, order="C")
+                            sosfilt(k_weighting_sos(sr), k, np.zeros((k.shape[0], 2, 2)))
+                            kweighted[name] = k
+                    self._kpairs[(x, y)] = ((keys[x], keys[y]), _block_products(
+                        kweighted[x][:, : nb * blk], kweighted[y][:, : nb * blk], blk))
+            cur = self._kpairs[(a, b)]
         return cur[1]
 
     def _duck_curve(self):

@@ -214,3 +214,23 @@ def test_recycled_ducking_buffers_never_change_a_view_someone_still_holds(cafe):
     assert len(analysis._duck_pool) == 3 and any(db is kept.duck_gain_db for db, _ in analysis._duck_pool)
     assert np.array_equal(kept.duck_gain_db, kept_db)
     assert np.allclose(kept.mix, reference, atol=2e-6, rtol=0)  # summed only now, from its own gain
+
+
+def test_moving_a_clip_sums_its_layers_pairs_again(cafe):
+    # Shortcut: the K-weighted pair sums are kept per clip set and the K-weighted signals let go; moving a clip
+    # makes its layer's pairs stale, and they are summed again from the new samples.
+    stack, analysis = cafe
+    stack.ducking = None
+    analysis.update()
+    clip = stack["sfx"][0]
+    start = clip.start_s
+    try:
+        clip.start_s = start + 1.5
+        errors, _ = _loudness_errors(analysis.update())
+        assert max(errors) <= 1e-6, errors
+        clip.gain_db += 12.0  # loud enough to move the loudness for sure
+        errors, _ = _loudness_errors(analysis.update())
+        assert max(errors) <= 1e-6, errors
+    finally:
+        clip.start_s = start
+        clip.gain_db -= 12.0

@@ -57,6 +57,23 @@ each run; CPU time is the process's own):
   of changes (tests/course/test_widgets.py). The dialogue-over-background levels and the masking index were
   already approximations (10 ms averaging of the ducking gain; layers as uncorrelated sources: within 0.1 LU
   and 0.02 of the grader's on the stems, tested), unchanged.
+* kernel side, after issue #17's third pass (2026-11-30 20:14 UTC, commit dc16986, load average 6.1-6.3 on 2
+  cores: three other engineers' test suites running, about three times the load of the second pass's run):
+  median wall / CPU per control: music 27 / 19 ms (p95 33 / 21), ambience 27 / 16, sfx 26 / 18, dialogue 43 / 28
+  (p95 58 / 35), depth 39 / 27 (p95 49 / 33), threshold 44 / 29 (p95 52 / 32), attack 42 / 27, release 41 / 27;
+  every p95 under the 60 ms aim, the faders' medians under 30 ms, the dialogue fader and ducking medians 39-44 ms
+  on this load; peer 1677 ms (50x). On a quieter moment of the same machine (load 5, this script's update path
+  under a profiler's stage timers) the CPU medians were faders 13-14 ms, dialogue and ducking 19-21 ms. What
+  changed: the loudness no longer K-weights the ducked music again on a ducking or dialogue change: the ducking
+  gain enters the cached per-layer K-weighted block products as its 10 ms block means (11-15 ms -> 1-2 ms; a
+  stated tolerance, ``DUCKED_LOUDNESS_TOLERANCE_LU`` = 0.01 LU, at most 6e-4 LU on the course's scenes at the
+  sliders' extremes; exact without ducking); the true-peak search prunes its windows with kept per-layer window
+  peaks and starts from the last peaks' windows (about 20 windows summed instead of 300-1300; 7-9 -> 3 ms, still
+  the meter's value to 1e-6 dB); the sidechain's threshold crossings are read from kept block extremes; the
+  ducking gain's 30 s arrays are recycled instead of fresh pages per change; the figure leaves unchanged lines'
+  paths alone. Left per ducking change (CPU, load 5): the ducking gain itself 3-4 ms (two 30 s float32 arrays
+  written), the figure's blit 7-8 ms (lines 3-4 ms, the masking map's image 2-4 ms), true peak 3 ms, loudness and
+  masking 1.5 ms each.
 * browser (not re-measured in the second pass; lesson 07's 20 s scene, load 5.9-8.5), release -> readout / figure median: music 165 /
   265 ms, dialogue 195 / 332, ambience 122 / 233, sfx 158 / 268, depth 188 / 309, threshold 174 /
   375, attack 185 / 335, release 271 / 304. The figure follows the readout by about 100 ms (ipympl's

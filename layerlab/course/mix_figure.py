@@ -125,6 +125,7 @@ class MixFigure:
                                fontsize=9, loc="left")
         self.ax_wave.set_xlim(0, duration)
         self._bg = None
+        self._shown: dict = {}  # data last put into the waveform and ducking lines
         self.n_updates = 0
         self._animated = [*[a for pair in self.wave_lines.values() for a in pair], self.duck_line, self.mom_line,
                           self.st_line, self.int_line, self.target_line, self.mask_img]
@@ -165,12 +166,17 @@ class MixFigure:
         blit : bool
             Redraw now (by blitting); False only updates the artists' data.
         """
+        # a line whose data did not change keeps its cached path (set_ydata makes matplotlib rebuild it)
         for name, (up, lo) in self.wave_lines.items():
             y0 = self.lanes[name]
             env = view.envelopes[name]
-            up.set_ydata(y0 + 0.45 * env)
-            lo.set_ydata(y0 - 0.45 * env)
-        self.duck_line.set_ydata(self.lanes["music"] - 0.5 + view.duck_gain)
+            if not _same(self._shown.get(name), env):
+                up.set_ydata(y0 + 0.45 * env)
+                lo.set_ydata(y0 - 0.45 * env)
+                self._shown[name] = env
+        if not _same(self._shown.get("duck"), view.duck_gain):
+            self.duck_line.set_ydata(self.lanes["music"] - 0.5 + view.duck_gain)
+            self._shown["duck"] = view.duck_gain
         self.mom_line.set_data(*_thin(view.momentary_times_s, _finite(view.momentary_lufs)))
         self.st_line.set_data(*_thin(view.short_term_times_s, _finite(view.short_term_lufs)))
         integ = view.readout.integrated_lufs
@@ -235,6 +241,11 @@ def _thin(times_s: np.ndarray, lufs: np.ndarray, max_points: int = MAX_LINE_POIN
         r = m * k + int(np.argmax(lufs[m * k :]))
         t_out, v_out = np.append(t_out, times_s[r]), np.append(v_out, lufs[r])
     return t_out, v_out
+
+
+def _same(a, b) -> bool:
+    """Whether two arrays (or None) hold the same values."""
+    return a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b)
 
 
 def _finite(lufs: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from layerlab.measure.masking import band_audibility, dialogue_to_background_lu
 from layerlab.mix.scenes import hybrid_stack, load_scene
 from layerlab.mix.stack import LAYERS
 from layerlab.course.widgets import DecisionWidget, MixAnalysis, Mixer
+from layerlab.course.mix_analysis import DUCKED_LOUDNESS_TOLERANCE_LU
 from layerlab.measure.loudness import integrated_loudness
 
 
@@ -62,16 +63,18 @@ def test_fast_readout_matches_the_graders_meters(mixer, settings):
     assert np.allclose(mixer.view.mix, full.mix, atol=2e-6, rtol=0)  # the fast preview is the stack's render
     assert np.allclose(mixer.view.duck_gain_db, full.duck_gain_db, atol=1e-5)
     rep, dm, da, ba = _reference(full)
-    # the readout is the grader's meter on the same render: equal to rounding, not "within tolerance"
+    # the readout is the grader's meter on the same render: equal to rounding without ducking; with it, the
+    # ducking gain enters the K-weighted energies as its 10 ms block means (the stated tolerance, 0.01 LU)
+    lu = 1e-6 if mixer.stack.ducking is None else DUCKED_LOUDNESS_TOLERANCE_LU
     same = Meter(48000).measure(mixer.view.mix)
-    assert ro.integrated_lufs == pytest.approx(same.integrated_lufs, abs=1e-6)
-    assert ro.integrated_lufs == pytest.approx(integrated_loudness(mixer.view.mix), abs=1e-6)  # what `check` calls
-    assert ro.max_momentary_lufs == pytest.approx(same.max_momentary_lufs, abs=1e-6)
-    assert ro.max_short_term_lufs == pytest.approx(same.max_short_term_lufs, abs=1e-6)
+    assert ro.integrated_lufs == pytest.approx(same.integrated_lufs, abs=lu)
+    assert ro.integrated_lufs == pytest.approx(integrated_loudness(mixer.view.mix), abs=lu)  # what `check` calls
+    assert ro.max_momentary_lufs == pytest.approx(same.max_momentary_lufs, abs=lu)
+    assert ro.max_short_term_lufs == pytest.approx(same.max_short_term_lufs, abs=lu)
     assert ro.true_peak_dbtp == pytest.approx(same.true_peak_dbtp, abs=1e-6)
     assert ro.true_peak_dbtp == pytest.approx(true_peak_dbtp(mixer.view.mix), abs=1e-6)
-    # and the stack's full render (float32 sums in another order, 2e-6 apart) reads the same to 1e-3
-    assert ro.integrated_lufs == pytest.approx(rep.integrated_lufs, abs=1e-3)
+    # and the stack's full render (float32 sums in another order, 2e-6 apart) reads the same
+    assert ro.integrated_lufs == pytest.approx(rep.integrated_lufs, abs=max(lu, 1e-3))
     assert ro.true_peak_dbtp == pytest.approx(rep.true_peak_dbtp, abs=1e-3)
     assert ro.dialogue_over_music_lu == pytest.approx(dm, abs=0.1)
     assert ro.dialogue_over_ambience_lu == pytest.approx(da, abs=0.1)
@@ -575,12 +578,9 @@ def test_duck_envelope_from_runs_equals_the_duckers_envelope():
 
 
 def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):
-    # A ducking change updates the ducked music's K-weighting by filtering only what moved (ramps, the
-    # fully ducked set) and scaling the rest: after every control in turn the readout is still the
-    # grader's meter on the same render, and the kept K-weighting is that of the music's samples now.
-    from layerlab.course import mix_analysis as ma
-    from layerlab.measure.kweighting import k_weighting_sos, sosfilt
-
+    # A ducking change re-weights the music's cached K-weighted block products by the gain's 10 ms block
+    # means: after every control in turn the readout is the grader's meter on the same render, within
+    # the stated tolerance for the loudness and to rounding for the true peak.
     steps = [{"duck_depth": 20.0}, {"dialogue": -4.0}, {"duck_threshold": -35.0}, {"duck_attack": 20.0},
              {"duck_release": 900.0}, {"duck_depth": 6.0}, {"dialogue": 3.0, "duck_depth": 14.0}]
     for settings in steps:
@@ -588,9 +588,10 @@ def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):
         ro = mixer.view.readout
         assert mixer.view.duck_gain.min() < 0.9  # the music really ducks
         same = Meter(48000).measure(mixer.view.mix)
-        assert ro.integrated_lufs == pytest.approx(same.integrated_lufs, abs=1e-6), settings
-        assert ro.max_momentary_lufs == pytest.approx(same.max_momentary_lufs, abs=1e-6), settings
-        assert ro.max_short_term_lufs == pytest.approx(same.max_short_term_lufs, abs=1e-6), settings
+        lu = DUCKED_LOUDNESS_TOLERANCE_LU
+        assert ro.integrated_lufs == pytest.approx(same.integrated_lufs, abs=lu), settings
+        assert ro.max_momentary_lufs == pytest.approx(same.max_momentary_lufs, abs=lu), settings
+        assert ro.max_short_term_lufs == pytest.approx(same.max_short_term_lufs, abs=lu), settings
         assert ro.true_peak_dbtp == pytest.approx(same.true_peak_dbtp, abs=1e-6), settings
     # after the sequence, the masking figures against the grader's on the render's stems, within the
     # documented approximations (ducking gain averaged per 10 ms block; layers as uncorrelated sources)
@@ -598,33 +599,3 @@ def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):
     assert ro.dialogue_over_music_lu == pytest.approx(dm, abs=0.1)
     assert ro.dialogue_over_ambience_lu == pytest.approx(da, abs=0.1)
     assert ro.audibility_index == pytest.approx(ba, abs=0.02)
-    an = mixer.analysis
-    pre = an._layers["music"].pre
-    fresh = np.array(np.multiply(pre, an._duck[2][:, None], dtype=np.float32).T, dtype=np.float64, order="C")
-    sosfilt(k_weighting_sos(48000), fresh, np.zeros((2, 2, 2)))
-    entry = an._kmix["music"]  # K(music where not fully ducked) and K(music where fully ducked) at unit gain
-    kept = entry[1] + float(entry[3]) * entry[4]
-    assert np.abs(kept - fresh).max() <= 1e-6 * np.abs(fresh).max()
-    assert ma._K_TAIL >= 7200
-
-
-@pytest.mark.parametrize("sample_rate", [48000, 44100])
-def test_k_decay_from_the_state_equals_filtering_zeros(sample_rate):
-    # A ducking change filters only the stretches that changed and adds the K-weighting filter's decay
-    # after each from its final state, instead of filtering 0.15 s of zeros: the same numbers to rounding.
-    from layerlab.course import mix_analysis as ma
-    from layerlab.measure.kweighting import k_weighting_sos, sosfilt
-
-    sos = k_weighting_sos(sample_rate)
-    m = 2000
-    x = np.zeros((2, m + ma._K_TAIL))
-    x[:, :m] = np.random.default_rng(3).standard_normal((2, m)) * np.hanning(m)[::-1]  # ends on a step-free edge
-    x[:, m - 1] = 0.7  # and a last sample that leaves the filter far from rest
-    ref = x.copy()
-    sosfilt(sos, ref, np.zeros((2, 2, 2)))
-    head, state = x[:, :m].copy(), np.zeros((2, 2, 2))
-    sosfilt(sos, head, state)
-    tail = ma._k_decay(state, ma._K_TAIL, sample_rate)
-    assert np.array_equal(head, ref[:, :m])
-    assert np.abs(ref[:, m:]).max() > 1e-3  # the decay is not negligible: it must be there
-    assert np.abs(tail - ref[:, m:]).max() <= 1e-12 * np.abs(ref).max()

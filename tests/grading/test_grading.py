@@ -143,7 +143,12 @@ def test_truth_comes_from_the_scene_cue_sheet():
     assert truth[flaw["event"]] == flaw["offset_ms"]
     assert all(v == 0.0 for k, v in truth.items() if k != flaw["event"])
     late = next(f for f in cues["native"]["flaws"] if f["kind"] == "dialogue_late")["offset_ms"]
-    findings = {"dialogue_offset_ms": late + 8, "sfx_offsets_ms": truth, "dialogue_to_music_lu": 50.0,
+    assert grading.derived_truth("dialogue_offsets_ms", cues) == {d["id"]: late for d in cues["dialogue"]}
+    by_line = cues["native"]["truth"]["dialogue_to_music_lu_by_line"]
+    assert grading.derived_truth("dialogue_to_music_lu", cues) == by_line and set(by_line) == {d["id"] for d in cues["dialogue"]}
+    music = {k: v + 0.7 for k, v in by_line.items()} | {"l3": by_line["l3"] + 0.8}  # one line 0.8 LU off: no points
+    findings = {"dialogue_offsets_ms": {d["id"]: late + 8 for d in cues["dialogue"]}, "sfx_offsets_ms": truth,
+                "dialogue_to_music_lu": music,
                 "integrated_lufs": cues["native"]["integrated_lufs"], "issues": grading.derived_truth("issues", cues),
                 "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"}}
     got = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}

@@ -473,6 +473,36 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_blamed_on_the_set_up(monkeypatch):
+    """An OOM kill of the warm interpreter while it runs the probe is the grader's accident, not a broken set-up."""
+    import signal
+    import threading
+    import time
+
+    from layerlab.grading import batch
+    from layerlab.grading import zygote as zmod
+
+    slow = {"cells": [nbformat.v4.new_code_cell("import time\ntime.sleep(2)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    monkeypatch.setattr(batch, "PROBE_NOTEBOOK", json.loads(nbformat.writes(nbformat.from_dict(slow))))
+    killed = []
+
+    def kill_the_zygote_once_while_it_runs_the_probe():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            z = zmod._shared
+            if z is not None and z.alive and _children(z._proc.pid):
+                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+                killed.append(z)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_zygote_once_while_it_runs_the_probe)
+    killer.start()
+    batch.probe_grader(sandbox=False)  # no GraderSetupError: the probe ran again in a new interpreter
+    killer.join()
+    assert killed, "the zygote was never seen running the probe"
+    assert zmod._shared is not killed[0] and zmod._shared.alive
+
+
 def test_a_grader_interpreter_that_dies_mid_batch_costs_no_grade(tmp_path):
     import signal
     import threading

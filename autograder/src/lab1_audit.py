@@ -117,10 +117,12 @@ print(sfx_offsets_ms)
 # cannot solo the music, but you have the same music (and room tone, effects and lines) as clean
 # clips: find how much of each is in the native track (a least-squares fit of the clips to the
 # track), take the beds out, and compare the loudness of what is left (mostly dialogue) with the
-# loudness of the fitted music. A model may ride the music up and down, so fit it under each line
-# on its own (the line's samples, where you measured it in section 2): put the line's clean clip
-# in the fit too, so that the words do not pull the music's gain, and the effects you found in
-# section 3, so that a cup is not counted as speech.
+# loudness of the fitted music. A model may ride the music up and down: it holds a level under each
+# line and changes it in the middle of the gaps between lines. So fit the music line by line, from
+# the middle of the gap before a line to the middle of the gap after it (where section 2 found the
+# lines); put the line's clean clip in the fit too, so that the words do not pull the music's gain,
+# and the effects you found in section 3, so that a cup is not counted as speech. Then compare the
+# loudness of what is left with the fitted music's over the line's own samples.
 #
 # Set `dialogue_to_music_lu` to a dict `{line_id: LU}` (dialogue loudness minus music loudness
 # under that line).
@@ -143,16 +145,23 @@ def placed(clip, start_s):
 
 effects = [placed(scene.load_clip(e.clip), e.time_s + sfx_offsets_ms[e.id] / 1000)
            for e in cues.events if sfx_offsets_ms[e.id] is not None]
-dialogue_to_music_lu = {}
+spans = {}                                         # each line's samples in the render, where section 2 found it
 for line in cues.dialogue:
-    words = placed(clips[line.id], line.start_s + dialogue_offsets_ms[line.id] / 1000)
     i0 = int(round((line.start_s + dialogue_offsets_ms[line.id] / 1000) * SR))
-    i1 = min(mid.size, i0 + clips[line.id].shape[0])
-    cols = [music, room, words] + [fx for fx in effects if fx[i0:i1].any()]
-    gains, *_ = np.linalg.lstsq(np.stack([c[i0:i1] for c in cols], axis=1), mid[i0:i1], rcond=None)
+    spans[line.id] = (max(0, i0), min(mid.size, i0 + clips[line.id].shape[0]))
+order = sorted(spans, key=lambda lid: spans[lid][0])
+ramp = int(0.025 * SR)                             # stay clear of the level change in the middle of a gap
+dialogue_to_music_lu = {}
+for k, lid in enumerate(order):
+    i0, i1 = spans[lid]
+    a = 0 if k == 0 else (spans[order[k - 1]][1] + i0) // 2 + ramp                  # the music holds its level from
+    b = mid.size if k == len(order) - 1 else (i1 + spans[order[k + 1]][0]) // 2 - ramp  # gap to gap
+    words = placed(clips[lid], i0 / SR)
+    cols = [music, room, words] + [fx for fx in effects if fx[a:b].any()]
+    gains, *_ = np.linalg.lstsq(np.stack([c[a:b] for c in cols], axis=1), mid[a:b], rcond=None)
     rest = (mid[i0:i1] - gains[0] * music[i0:i1] - gains[1] * room[i0:i1])[:, None].astype(np.float32)
     fitted_music = (gains[0] * music[i0:i1])[:, None].astype(np.float32)
-    dialogue_to_music_lu[line.id] = round(float(integrated_loudness(rest) - integrated_loudness(fitted_music)), 2)
+    dialogue_to_music_lu[lid] = round(float(integrated_loudness(rest) - integrated_loudness(fitted_music)), 2)
 ### END SOLUTION
 print("dialogue over music (LU):", dialogue_to_music_lu)
 

@@ -435,26 +435,67 @@ def build_scene(spec: SceneSpec, *, with_video: bool = True, log=print) -> dict:
     return cues
 
 
+MUSIC_RIDE_RAMP_MS = 50.0
+"""How long the native render's music takes to change level between two lines (a linear ramp, ms)."""
+
+
+def music_ride(music: np.ndarray, dlg: np.ndarray, spans: dict, over_lu: dict) -> np.ndarray:
+    """Gain (linear, per sample) that puts the music ``over_lu[line]`` LU under each line's dialogue.
+
+    The level holds over each line and changes in the middle of the gap before the next one,
+    with a ramp of ``MUSIC_RIDE_RAMP_MS``: before the first line and after the last, the nearest
+    line's level. Both loudnesses are BS.1770 over the line's own samples (``spans``).
+    """
+    order = sorted(spans, key=lambda lid: spans[lid][0])
+    gains_db = [lufs(dlg[spans[lid][0]:spans[lid][1]]) - over_lu[lid] - lufs(music[spans[lid][0]:spans[lid][1]]) for lid in order]
+    x = [0.0]
+    y = [gains_db[0]]
+    half = int(MUSIC_RIDE_RAMP_MS / 2000 * SR)
+    for k in range(1, len(order)):
+        mid = (spans[order[k - 1]][1] + spans[order[k]][0]) // 2
+        x += [mid - half, mid + half]
+        y += [gains_db[k - 1], gains_db[k]]
+    x.append(float(music.size))
+    y.append(gains_db[-1])
+    return 10 ** (np.interp(np.arange(music.size), x, y) / 20)
+
+
 def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, mus, n):
     """Premix everything the way a video model's native audio would, with the spec's flaws."""
     nat = spec.native
     flaws = []
-    # dialogue layer
+    # dialogue layer: one offset for every line (a number), or each line its own (a dict: a model's drift)
     dlg = np.zeros(n)
-    late = int(round(nat["dialogue_late_ms"] * SR / 1000))
+    late_ms = nat["dialogue_late_ms"]
+    line_late_ms = {d["id"]: float(late_ms[d["id"]] if isinstance(late_ms, dict) else late_ms) for d in dialogue_cues}
+    spans = {}  # each line's samples in the render, as placed
     for d in dialogue_cues:
         y = lines_audio[d["id"]][:, 0].astype(np.float64)
         if nat["band"]:
             y = band_limit(y, *nat["band"])
-        dlg += place(n, y, int(round(d["start_s"] * SR)) + late)
-    if late and dialogue_cues:
+        i0 = int(round(d["start_s"] * SR)) + int(round(line_late_ms[d["id"]] * SR / 1000))
+        spans[d["id"]] = (max(0, i0), min(n, i0 + y.size))
+        dlg += place(n, y, i0)
+    if isinstance(late_ms, dict) and any(line_late_ms.values()):
+        typical = float(np.median(list(line_late_ms.values())))
+        flaws.append(
+            {
+                "kind": "dialogue_late",
+                "lines": [d["id"] for d in dialogue_cues],
+                "offset_ms": round(typical, 3),
+                "offsets_ms": line_late_ms,
+                "frames": round(typical / 1000 * FPS, 3),
+                "description": "the lines start off the mouth movement, each by its own amount (the median is offset_ms)",
+            }
+        )
+    elif not isinstance(late_ms, dict) and int(round(late_ms * SR / 1000)) and dialogue_cues:
         flaws.append(
             {
                 "kind": "dialogue_late",
                 "lines": [d["id"] for d in dialogue_cues],
                 "offset_ms": nat["dialogue_late_ms"],
                 "frames": round(nat["dialogue_late_ms"] / 1000 * FPS, 3),
-                "description": f"every line starts {'late' if late > 0 else 'early'} against the mouth movement",
+                "description": f"every line starts {'late' if late_ms > 0 else 'early'} against the mouth movement",
             }
         )
     if nat["band"] and dialogue_cues:
@@ -495,37 +536,53 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
         flaws.append(
             {"kind": "ambience_dropout", "start_s": s0, "end_s": s1, "description": "the ambience vanishes for a moment (10 ms fades)"}
         )
-    # music: level set from the dialogue-to-music ratio the flaw states
-    m = mus[:, 0].astype(np.float64)
-    if nat.get("dialogue_to_music_lu") is not None:
-        target = lufs(dlg) - nat["dialogue_to_music_lu"]
-        m = m * 10 ** ((target - lufs(m)) / 20)
-    else:
-        m = m * 10 ** (nat.get("music_gain_db", 0.0) / 20)
-    mix = np.stack([dlg + sfx_l + a + m, dlg + sfx_r + a + m], axis=1)
-    # master to the stated loudness (limit peaks, iterate until the stored 16-bit file measures right)
-    target = nat["integrated_lufs"]
-    gain_db = target - lufs(mix)
-    for _ in range(8):
-        out, lim_gain = limiter(mix * 10 ** (gain_db / 20))
-        got = lufs(q16(out))
-        if abs(got - target) < 0.005:
+    # music: level set from the dialogue-to-music ratio the flaw states: one for the whole render (a number), or
+    # one under each line (a dict: the model rides the music up and down, changing level in the gaps between lines)
+    # A ridden music is aimed again at what the delivered file holds: the limiter of a loud master takes more off
+    # the dialogue's peaks than off the music, so each line's ratio is measured after mastering and the ride corrected.
+    dtm = nat.get("dialogue_to_music_lu")
+    ask = dict(dtm) if isinstance(dtm, dict) else None
+    for _ in range(6 if ask else 1):
+        m = mus[:, 0].astype(np.float64)
+        if ask:
+            m = m * music_ride(m, dlg, spans, ask)
+        elif dtm is not None:
+            target = lufs(dlg) - dtm
+            m = m * 10 ** ((target - lufs(m)) / 20)
+        else:
+            m = m * 10 ** (nat.get("music_gain_db", 0.0) / 20)
+        mix = np.stack([dlg + sfx_l + a + m, dlg + sfx_r + a + m], axis=1)
+        # master to the stated loudness (limit peaks, iterate until the stored 16-bit file measures right)
+        target = nat["integrated_lufs"]
+        gain_db = target - lufs(mix)
+        for _ in range(8):
+            out, lim_gain = limiter(mix * 10 ** (gain_db / 20))
+            got = lufs(q16(out))
+            if abs(got - target) < 0.005:
+                break
+            gain_db += target - got
+        g_lin = 10 ** (gain_db / 20)
+        # the layers as they are in the delivered file: after the master gain and the limiter
+        by_line = ({lid: lufs((dlg * g_lin * lim_gain)[i0:i1]) - lufs((m * g_lin * lim_gain)[i0:i1]) for lid, (i0, i1) in spans.items()}
+                   if dialogue_cues and (dtm is not None or nat.get("music_gain_db") is not None) else None)
+        if not ask or max(abs(dtm[k] - by_line[k]) for k in dtm) < 0.02:
             break
-        gain_db += target - got
+        ask = {k: ask[k] + dtm[k] - by_line[k] for k in ask}
     out = q16(out)
     measured = lufs(out)
-    g_lin = 10 ** (gain_db / 20)
-    if nat.get("dialogue_to_music_lu") is not None:
-        # the layers as they are in the delivered file: after the master gain and the limiter
+    by_line = {k: round(v, 2) for k, v in by_line.items()} if by_line else by_line
+    if dtm is not None:
         ratio = lufs(dlg * g_lin * lim_gain) - lufs(m * g_lin * lim_gain)
-        flaws.append(
-            {
-                "kind": "music_masks_dialogue",
-                "dialogue_to_music_lu": round(ratio, 2),
-                "recommended_min_lu": 10.0,
-                "description": "music sits only a few LU under the dialogue and covers words",
-            }
-        )
+        flaw = {
+            "kind": "music_masks_dialogue",
+            "dialogue_to_music_lu": round(ratio, 2),
+            "recommended_min_lu": 10.0,
+            "description": "music sits only a few LU under the dialogue and covers words",
+        }
+        if isinstance(dtm, dict):
+            flaw["by_line_lu"] = by_line
+            flaw["description"] = "music rides a few LU under the dialogue, by its own amount under each line, and covers words"
+        flaws.append(flaw)
     flaws.append(
         {
             "kind": "loudness_off_target",
@@ -540,11 +597,12 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
         "integrated_lufs": round(measured, 2),
         # the true answers of an audit of this render, as flat mappings a grader can point at
         "truth": {
-            "dialogue_offset_ms": {d["id"]: nat["dialogue_late_ms"] for d in dialogue_cues},
+            "dialogue_offset_ms": dict(line_late_ms),
             "sfx_offset_ms": {e["id"]: nat["sfx_late"].get(e["id"], 0.0) for e in event_cues if e["id"] not in nat["sfx_missing"]},
             "sfx_missing": list(nat["sfx_missing"]),
             "integrated_lufs": round(measured, 2),
             "dialogue_to_music_lu": ratio_flaw[0]["dialogue_to_music_lu"] if ratio_flaw else None,
+            "dialogue_to_music_lu_by_line": by_line,
             "dialogue_band_hz": list(nat["band"]) if nat["band"] and dialogue_cues else None,
             "ambience_dropout_s": list(dropout) if dropout else None,
         },
@@ -703,7 +761,8 @@ def write_readme(all_cues: list[dict]) -> None:
         "",
         "`cues.json` > `native.truth` repeats the flaws as flat mappings an audit can be graded against:",
         "`dialogue_offset_ms` and `sfx_offset_ms` per cue (positive = late; missing SFX are listed in",
-        "`sfx_missing` instead), `integrated_lufs`, `dialogue_to_music_lu`, `dialogue_band_hz`,",
+        "`sfx_missing` instead), `integrated_lufs`, `dialogue_to_music_lu` (and `dialogue_to_music_lu_by_line`,",
+        "under each line's own samples), `dialogue_band_hz`,",
         "`ambience_dropout_s`. `tests/project/test_assets.py` measures each of them on the committed files.",
         "",
         "Rebuild: `.venv/bin/python -m assets.build` (all scenes) or `--scene product_demo`. The build is",

@@ -234,10 +234,10 @@ def render_variant(params: dict, out_dir, *, base_scenes=None, with_video: bool 
 
     def no_flaw(f: dict) -> bool:
         kind = f.get("kind")
-        if kind in ("dialogue_late", "sfx_late"):
-            return abs(float(f["offset_ms"])) <= in_sync
-        if kind == "music_masks_dialogue":
-            return float(f["dialogue_to_music_lu"]) >= music_min_lu
+        if kind in ("dialogue_late", "sfx_late"):  # dialogue: every line in sync
+            return max(abs(float(v)) for v in (f.get("offsets_ms") or {"": f["offset_ms"]}).values()) <= in_sync
+        if kind == "music_masks_dialogue":  # every line with the music far enough under it
+            return min(float(v) for v in (f.get("by_line_lu") or {"": f["dialogue_to_music_lu"]}).values()) >= music_min_lu
         if kind == "loudness_off_target":
             return abs(float(f["integrated_lufs"]) - float(f.get("target_lufs", -14.0))) <= loudness_window_lu
         return False

@@ -14,9 +14,9 @@
 #
 # | finding | how it is graded | points |
 # |---|---|---|
-# | dialogue offset (ms, + = late, - = early) | within 10 ms of the true offset | 2 |
+# | each line's dialogue offset (ms, + = late, - = early) | every line within 10 ms | 2 |
 # | each SFX's offset (ms, in sync or not; `None` if it is missing) | every event within 10 ms | 2 |
-# | dialogue level over the music (LU) | within 0.75 LU | 2 |
+# | dialogue level over the music under each line (LU) | every line within 0.75 LU | 2 |
 # | integrated loudness (LUFS) | within 0.2 LU (two BS.1770 meters agree to 0.1 LU) | 1 |
 # | which problems the render has | per problem | 2 |
 # | which layers to replace | per layer | 2 |
@@ -69,17 +69,17 @@ audit.plot();
 # The cue sheet says where each line must start (`line.start_s`); the post-generated folder has
 # each line as a clean clip. `layerlab.measure.sync.dialogue_offsets(track, lines, clips)` finds each clip
 # inside a track by envelope correlation and reports its offset (positive = the sound is late).
+# A model's native audio can drift: each line may be off by its own amount, so measure every line.
 #
-# Set `dialogue_offset_ms` to the typical offset of the lines in the native render.
+# Set `dialogue_offsets_ms` to a dict `{line_id: offset_ms}` with every line of the cue sheet.
 
 # %% role="solution" grade_id="lab1_dialogue"
 ### BEGIN SOLUTION
 clips = {line.id: scene.load_clip(line.clip) for line in cues.dialogue}
 dsync = dialogue_offsets(native, cues.dialogue, clips)
-line_offsets = [e.offset_ms for e in dsync.events if e.offset_ms is not None]
-dialogue_offset_ms = float(np.median(line_offsets))
+dialogue_offsets_ms = {e.id: e.offset_ms for e in dsync.events}
 ### END SOLUTION
-print("dialogue offset:", dialogue_offset_ms, "ms")
+print("dialogue offsets (ms):", dialogue_offsets_ms)
 
 # %% [markdown]
 # ## 3. Sound effects: is each one on its frame?
@@ -113,24 +113,57 @@ print(sfx_offsets_ms)
 # %% [markdown]
 # ## 4. Music against dialogue
 #
-# Listeners want dialogue at least **10 LU** over the music. In a premix you cannot solo the music,
-# but you have the same music (and room tone) as clean clips: find how much of each is in the
-# native track (a least-squares fit of the clips to the track), take it out, and compare the
-# loudness of what is left (mostly dialogue) with the loudness of the fitted music.
+# Listeners want dialogue at least **10 LU** over the music, under every line. In a premix you
+# cannot solo the music, but you have the same music (and room tone, effects and lines) as clean
+# clips: find how much of each is in the native track (a least-squares fit of the clips to the
+# track), take the beds out, and compare the loudness of what is left (mostly dialogue) with the
+# loudness of the fitted music. A model may ride the music up and down: it holds a level under each
+# line and changes it in the middle of the gaps between lines. So fit the music line by line, from
+# the middle of the gap before a line to the middle of the gap after it (where section 2 found the
+# lines); put the line's clean clip in the fit too, so that the words do not pull the music's gain,
+# and the effects you found in section 3, so that a cup is not counted as speech. Then compare the
+# loudness of what is left with the fitted music's over the line's own samples.
 #
-# Set `dialogue_to_music_lu` (dialogue loudness minus music loudness, in LU).
+# Set `dialogue_to_music_lu` to a dict `{line_id: LU}` (dialogue loudness minus music loudness
+# under that line).
 
 # %% role="solution" grade_id="lab1_music"
 ### BEGIN SOLUTION
+SR = 48_000
 mid = native.mean(axis=1).astype(np.float64)
 music = scene.load_clip(cues.music["clip"])[: mid.size, 0].astype(np.float64)
 room = scene.load_clip(cues.ambience["clip"])[: mid.size, 0].astype(np.float64)
-beds = np.stack([music, room], axis=1)
-gains, *_ = np.linalg.lstsq(beds, mid, rcond=None)
-rest = (mid - beds @ gains)[:, None].astype(np.float32)
-dialogue_to_music_lu = float(integrated_loudness(rest) - integrated_loudness((gains[0] * music)[:, None].astype(np.float32)))
+
+def placed(clip, start_s):
+    """A mono clip placed at ``start_s`` in a track as long as the native render."""
+    out = np.zeros(mid.size)
+    i = int(round(start_s * SR))
+    a, b = max(0, i), min(mid.size, i + clip.shape[0])
+    if b > a:
+        out[a:b] = clip[a - i:b - i, 0]
+    return out
+
+effects = [placed(scene.load_clip(e.clip), e.time_s + sfx_offsets_ms[e.id] / 1000)
+           for e in cues.events if sfx_offsets_ms[e.id] is not None]
+spans = {}                                         # each line's samples in the render, where section 2 found it
+for line in cues.dialogue:
+    i0 = int(round((line.start_s + dialogue_offsets_ms[line.id] / 1000) * SR))
+    spans[line.id] = (max(0, i0), min(mid.size, i0 + clips[line.id].shape[0]))
+order = sorted(spans, key=lambda lid: spans[lid][0])
+ramp = int(0.025 * SR)                             # stay clear of the level change in the middle of a gap
+dialogue_to_music_lu = {}
+for k, lid in enumerate(order):
+    i0, i1 = spans[lid]
+    a = 0 if k == 0 else (spans[order[k - 1]][1] + i0) // 2 + ramp                  # the music holds its level from
+    b = mid.size if k == len(order) - 1 else (i1 + spans[order[k + 1]][0]) // 2 - ramp  # gap to gap
+    words = placed(clips[lid], i0 / SR)
+    cols = [music, room, words] + [fx for fx in effects if fx[a:b].any()]
+    gains, *_ = np.linalg.lstsq(np.stack([c[a:b] for c in cols], axis=1), mid[a:b], rcond=None)
+    rest = (mid[i0:i1] - gains[0] * music[i0:i1] - gains[1] * room[i0:i1])[:, None].astype(np.float32)
+    fitted_music = (gains[0] * music[i0:i1])[:, None].astype(np.float32)
+    dialogue_to_music_lu[lid] = round(float(integrated_loudness(rest) - integrated_loudness(fitted_music)), 2)
 ### END SOLUTION
-print("dialogue over music:", round(dialogue_to_music_lu, 1), "LU")
+print("dialogue over music (LU):", dialogue_to_music_lu)
 
 # %% [markdown]
 # ## 5. Loudness against the delivery target
@@ -162,7 +195,7 @@ SR = 48_000
 dlg = np.zeros(mid.size)
 for line in cues.dialogue:
     y = clips[line.id][:, 0].astype(np.float64)
-    i = int(round((line.start_s + dialogue_offset_ms / 1000) * SR))
+    i = int(round((line.start_s + dialogue_offsets_ms[line.id] / 1000) * SR))
     dlg[i:i + y.size] += y[: max(0, mid.size - i)]
 
 def band_gain_db(lo_hz, hi_hz):
@@ -195,17 +228,17 @@ print(f"dialogue under 170 Hz: {band_low_db:+.1f} dB, over 5.5 kHz: {band_high_d
 # %% role="solution" grade_id="lab1_findings"
 ### BEGIN SOLUTION
 issues = {
-    "dialogue_late": abs(dialogue_offset_ms) > 40.0,                 # outside the EBU R37 window
+    "dialogue_late": any(abs(v) > 40.0 for v in dialogue_offsets_ms.values()),   # outside the EBU R37 window
     "dialogue_band_limited": min(band_low_db, band_high_db) < -15.0,
     "sfx_late": any(v is not None and abs(v) > 40.0 for v in sfx_offsets_ms.values()),
     "sfx_missing": any(v is None for v in sfx_offsets_ms.values()),
-    "music_masks_dialogue": dialogue_to_music_lu < 10.0,
+    "music_masks_dialogue": min(dialogue_to_music_lu.values()) < 10.0,
     "loudness_off_target": abs(integrated_lufs - (-14.0)) > 1.0,
     "ambience_dropout": bool(dropouts_s),
 }
 issues = {k: bool(v) for k, v in issues.items()}  # plain True/False (numpy comparisons give numpy booleans)
 findings = {
-    "dialogue_offset_ms": dialogue_offset_ms,
+    "dialogue_offsets_ms": dialogue_offsets_ms,
     "sfx_offsets_ms": sfx_offsets_ms,
     "dialogue_to_music_lu": dialogue_to_music_lu,
     "integrated_lufs": integrated_lufs,
@@ -230,13 +263,13 @@ findings = {
 check_answers({"findings": findings}, assignment="lab1_audit");
 
 # %% [markdown]
-# ### Graded: dialogue offset
+# ### Graded: dialogue offsets
 
-# %% role="test" grade_id="audit_dialogue_offset"
-assert isinstance(findings["dialogue_offset_ms"], (int, float)) and not isinstance(findings["dialogue_offset_ms"], bool), 'findings["dialogue_offset_ms"] must be a number'
+# %% role="test" grade_id="audit_dialogue_offsets"
+assert isinstance(findings["dialogue_offsets_ms"], dict), 'findings["dialogue_offsets_ms"] must be a dict {line_id: offset_ms}'
 ### BEGIN HIDDEN TESTS
 from layerlab.grading import assignment_spec as _spec, score_answers as _score
-_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_dialogue_offset"]
+_item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_dialogue_offsets"]
 assert _item.passed, _item.message
 ### END HIDDEN TESTS
 
@@ -255,7 +288,7 @@ assert _item.passed, _item.message
 # ### Graded: dialogue over music
 
 # %% role="test" grade_id="audit_music_level"
-assert isinstance(findings["dialogue_to_music_lu"], (int, float)) and not isinstance(findings["dialogue_to_music_lu"], bool), 'findings["dialogue_to_music_lu"] must be a number'
+assert isinstance(findings["dialogue_to_music_lu"], dict), 'findings["dialogue_to_music_lu"] must be a dict {line_id: LU}'
 ### BEGIN HIDDEN TESTS
 from layerlab.grading import assignment_spec as _spec, score_answers as _score
 _item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_music_level"]

@@ -57,7 +57,7 @@ from layerlab.paths import REPO_ROOT
 ASSESSED = {"lab1_audit": "cafe_dialogue", "lab2_hybrid_mix": "cafe_dialogue"}
 """The labs that have per-learner variants, and the scene each starts from."""
 
-VARIANT_FORMAT = 3
+VARIANT_FORMAT = 4
 """Bumped when the derivation or the synthesis changes (cached variants are rebuilt)."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -282,8 +282,14 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     # (see _LAB1_* and the rubric's tolerances; the copy odds are quoted in autograder/README.md).
     # Each flaw is drawn on its own, so every graded answer key (each issue, each layer's keep or
     # replace) is true for some learners and false for others: a layer with no flaw is kept native.
+    # the dialogue: each line its own offset (a model's drift), all late or all early by 60-300 ms when flawed,
+    # each 5-35 ms either way when in sync; a classmate's six numbers must all land within the tolerance to score
     flawed = r.chance(_LAB1_P["dialogue_late"])
-    late = _signed(r, *(_LAB1_FLAW_MS if flawed else _LAB1_IN_SYNC_MS))
+    if flawed:
+        sign = -1.0 if r.chance(0.5) else 1.0
+        late = {lid: sign * r.uniform(*_LAB1_FLAW_MS, 1.0) for lid in _CAFE_LINES}
+    else:
+        late = {lid: _signed(r, *_LAB1_IN_SYNC_MS) for lid in _CAFE_LINES}
     band = (r.choice([200.0, 250.0, 300.0, 400.0]), r.choice([3000.0, 3400.0, 4000.0])) if r.chance(_LAB1_P["band"]) else None
     events = list(_CAFE_EVENTS)
     missing: list = []
@@ -310,8 +316,11 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
         loud = r.uniform(-40.0, -17.0, 0.05) if r.chance(0.8) else r.uniform(-11.0, -9.5, 0.05)
     else:
         loud = r.uniform(*LAB1_ON_TARGET_LUFS, 0.05)
-    # masking music stays at least 2 LU under the dialogue (louder, the taught measurement of the dialogue offset fails)
-    music_lu = r.uniform(2.0, 8.0, 0.05) if r.chance(_LAB1_P["music_masks_dialogue"]) else r.uniform(12.0, 20.0, 0.05)
+    # the music rides under the dialogue at its own level under each line: 2-8 LU under every line (masking) or
+    # 12-20 LU; masking music stays at least 2 LU under the dialogue (louder, the taught measurement of the
+    # dialogue offsets fails)
+    masking = r.chance(_LAB1_P["music_masks_dialogue"])
+    music_lu = {lid: r.uniform(*((2.0, 8.0) if masking else (12.0, 20.0)), 0.05) for lid in _CAFE_LINES}
     native = {
         "dialogue_late_ms": late,
         "band": band,

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerlab.errors import GraderError, GraderSetupError, GradingError, LayerLabError
+from layerlab.errors import GraderError, GraderSetupError, GradingError, LayerLabError, ZygoteError
 from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exists, write_grades
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
@@ -403,12 +403,18 @@ def probe_grader(*, sandbox: bool = True, zygote=None) -> None:
     try:
         nb = work / "probe.ipynb"
         nb.write_text(json.dumps(PROBE_NOTEBOOK), encoding="utf-8")
-        notes: list[str] = []
-        try:
-            run_learner_code(nb, work, timeout_s=60.0, sandbox=sandbox, zygote=zygote, notes=notes, collect=[])
-            why = " ".join(notes)
-        except GraderError as exc:
-            why = str(exc)
+        for attempt in (1, 2):
+            notes: list[str] = []
+            try:
+                run_learner_code(nb, work, timeout_s=60.0, sandbox=sandbox, zygote=zygote, notes=notes, collect=[])
+                why = " ".join(notes)
+            except ZygoteError as exc:  # the warm interpreter itself stopped (an OOM kill): once more, with a new one
+                why = str(exc)
+                if attempt == 1 and zygote is None:
+                    continue
+            except GraderError as exc:
+                why = str(exc)
+            break
         if why:
             hint = (f" PYTHONPATH is set ({os.environ['PYTHONPATH']}): unset it, or install that copy of the kit in this "
                     "environment." if os.environ.get("PYTHONPATH") else "")

@@ -134,24 +134,30 @@ def dig_answer(data, dotted: str):
 def derived_truth(name: str, cues: dict):
     """Truths computed from a cue sheet's ``native.flaws`` (true values of the native render).
 
-    ``dialogue_offset_ms``  the lines' true offset (``native.truth``), else the dialogue_late offset, else 0.
+    ``dialogue_offsets_ms`` per line: its true offset (``native.truth``; in a lab 1 variant each line has its
+                            own, in or out of sync, never 0), else the dialogue_late flaw's, else 0.
     ``sfx_offsets_ms``      per event: its true offset (``native.truth``; in a lab 1 variant every event has
                             one, in or out of sync), else its sfx_late offset, ``"missing"`` for sfx_missing, else 0.
-    ``dialogue_to_music_lu`` the true dialogue-over-music ratio (``native.truth``; in a lab 1 variant also when the
-                            music is no flaw), else the music_masks_dialogue flaw's.
+    ``dialogue_to_music_lu`` per line: the true dialogue-over-music ratio under that line (``native.truth``'s
+                            ``dialogue_to_music_lu_by_line``, in the delivered file; in a lab 1 variant also when the
+                            music is no flaw).
     ``issues``              per flaw kind: whether the native render has it.
     ``replace``             per layer: "post" when the native render has a flaw in it, else "native".
     """
     flaws = (cues.get("native") or {}).get("flaws") or []
     measured = (cues.get("native") or {}).get("truth") or {}
-    if name == "dialogue_offset_ms":
-        if measured.get("dialogue_offset_ms"):  # every line's true offset (also an in-sync one, never 0 in a variant)
-            return float(statistics.median(float(v) for v in measured["dialogue_offset_ms"].values()))
-        return next((float(f["offset_ms"]) for f in flaws if f.get("kind") == "dialogue_late"), 0.0)
+    if name == "dialogue_offsets_ms":
+        out = {d["id"]: 0.0 for d in cues.get("dialogue", [])}
+        late = next((f for f in flaws if f.get("kind") == "dialogue_late"), None)
+        if late is not None:
+            out.update({lid: float((late.get("offsets_ms") or {}).get(lid, late["offset_ms"])) for lid in out})
+        out.update({k: float(v) for k, v in (measured.get("dialogue_offset_ms") or {}).items() if k in out})
+        return out
     if name == "dialogue_to_music_lu":
-        if measured.get("dialogue_to_music_lu") is not None:
-            return float(measured["dialogue_to_music_lu"])
-        return float(dig_answer(cues, "native.flaws[kind=music_masks_dialogue].dialogue_to_music_lu"))
+        by_line = measured.get("dialogue_to_music_lu_by_line")
+        if not by_line:
+            raise KeyError("native.truth.dialogue_to_music_lu_by_line")
+        return {k: float(v) for k, v in by_line.items()}
     if name == "sfx_offsets_ms":
         out = {e["id"]: 0.0 for e in cues.get("events", [])}
         out.update({k: float(v) for k, v in (measured.get("sfx_offset_ms") or {}).items() if k in out})

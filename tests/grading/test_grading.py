@@ -143,7 +143,12 @@ def test_truth_comes_from_the_scene_cue_sheet():
     assert truth[flaw["event"]] == flaw["offset_ms"]
     assert all(v == 0.0 for k, v in truth.items() if k != flaw["event"])
     late = next(f for f in cues["native"]["flaws"] if f["kind"] == "dialogue_late")["offset_ms"]
-    findings = {"dialogue_offset_ms": late + 8, "sfx_offsets_ms": truth, "dialogue_to_music_lu": 50.0,
+    assert grading.derived_truth("dialogue_offsets_ms", cues) == {d["id"]: late for d in cues["dialogue"]}
+    by_line = cues["native"]["truth"]["dialogue_to_music_lu_by_line"]
+    assert grading.derived_truth("dialogue_to_music_lu", cues) == by_line and set(by_line) == {d["id"] for d in cues["dialogue"]}
+    music = {k: v + 0.7 for k, v in by_line.items()} | {"l3": by_line["l3"] + 0.8}  # one line 0.8 LU off: no points
+    findings = {"dialogue_offsets_ms": {d["id"]: late + 8 for d in cues["dialogue"]}, "sfx_offsets_ms": truth,
+                "dialogue_to_music_lu": music,
                 "integrated_lufs": cues["native"]["integrated_lufs"], "issues": grading.derived_truth("issues", cues),
                 "replace": {"dialogue": "post", "sfx": "post", "ambience": "native", "music": "post"}}
     got = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
@@ -466,6 +471,36 @@ def _children(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 pass
     return out
+
+
+def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_blamed_on_the_set_up(monkeypatch):
+    """An OOM kill of the warm interpreter while it runs the probe is the grader's accident, not a broken set-up."""
+    import signal
+    import threading
+    import time
+
+    from layerlab.grading import batch
+    from layerlab.grading import zygote as zmod
+
+    slow = {"cells": [nbformat.v4.new_code_cell("import time\ntime.sleep(2)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    monkeypatch.setattr(batch, "PROBE_NOTEBOOK", json.loads(nbformat.writes(nbformat.from_dict(slow))))
+    killed = []
+
+    def kill_the_zygote_once_while_it_runs_the_probe():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            z = zmod._shared
+            if z is not None and z.alive and _children(z._proc.pid):
+                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+                killed.append(z)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_zygote_once_while_it_runs_the_probe)
+    killer.start()
+    batch.probe_grader(sandbox=False)  # no GraderSetupError: the probe ran again in a new interpreter
+    killer.join()
+    assert killed, "the zygote was never seen running the probe"
+    assert zmod._shared is not killed[0] and zmod._shared.alive
 
 
 def test_a_grader_interpreter_that_dies_mid_batch_costs_no_grade(tmp_path):

@@ -352,7 +352,7 @@ def test_audit_lab_reference_and_partial_credit(course):
     # item pays only when every event is right (rubric "all_keys", so a classmate's dict earns nothing)
     assert sloppy["audit_sfx_offsets"] == 0.0
     assert sloppy["audit_loudness"] == 0.0
-    for gid in ("audit_dialogue_offset", "audit_music_level", "audit_issues", "audit_replace"):
+    for gid in ("audit_dialogue_offsets", "audit_music_level", "audit_issues", "audit_replace"):
         assert sloppy[gid] == full[gid]
 
 

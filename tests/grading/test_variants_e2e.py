@@ -128,7 +128,7 @@ def vcourse(tmp_path_factory):
         else:
             ann_findings = json.loads((ann_home / lab / "findings.json").read_text())
             _set_solutions(dan / f"{lab}.ipynb", {"lab1_findings": f"findings = {ann_findings!r}"},
-                           "dialogue_offset_ms = sfx_offsets_ms = dialogue_to_music_lu = integrated_lufs = None")
+                           "dialogue_offsets_ms = sfx_offsets_ms = dialogue_to_music_lu = integrated_lufs = None")
         for sid in LEARNERS:
             home = tmp / "students" / sid
             _nbgrader("submit", lab, "--course=layerlab", f"--Exchange.root={tmp / 'exchange'}", f"--student={sid}",
@@ -203,7 +203,7 @@ def test_a_classmates_work_scores_no_more_than_blank_work_on_the_copied_checks(v
     # lab 2: a classmate's deliverable holds their cue times and their own takes of the lines, so the copier's
     # sync and masking (judged against the copier's own lines, found in the mix) earn no more than blank work
     copied = {LAB2: ("check_sync", "check_dialogue_sync", "check_masking"),
-              LAB1: ("audit_dialogue_offset", "audit_sfx_offsets", "audit_music_level", "audit_loudness")}[lab]
+              LAB1: ("audit_dialogue_offsets", "audit_sfx_offsets", "audit_music_level", "audit_loudness")}[lab]
     dan = _student_points(vcourse["final"], COPIER, lab)
     eve = _student_points(vcourse["final"], BLANK, lab)
     ann = _student_points(vcourse["final"], "ann", lab)

@@ -468,6 +468,24 @@ def test_music_masks_the_dialogue_by_the_stated_ratio(scene_id):
     assert measured < 10.0  # under the 10 LU listeners need: the flaw is real
 
 
+@pytest.mark.parametrize("scene_id", [s for s in SCENES if flaw(s, "music_masks_dialogue")])
+def test_the_dialogue_over_music_under_each_line_is_as_stated(scene_id):
+    """native.truth.dialogue_to_music_lu_by_line: the ratio over each line's own samples, in the committed file."""
+    sc = load_scene(scene_id)
+    stated = sc.cues.native["truth"]["dialogue_to_music_lu_by_line"]
+    assert set(stated) == {d.id for d in sc.cues.dialogue}
+    fit = layer_fit(scene_id)
+    dlg = fit["regs"]["dialogue"] * fit["gains"]["dialogue"]
+    mus = fit["regs"]["music"] * fit["gains"]["music"]
+    offsets = sc.cues.native["truth"]["dialogue_offset_ms"]
+    for d in sc.cues.dialogue:
+        i0 = int(round((d.start_s + offsets[d.id] / 1000) * SR))
+        i1 = i0 + clip_mono(scene_id, d.clip).size
+        measured = lufs_pyloudnorm(dlg[i0:i1]) - lufs_pyloudnorm(mus[i0:i1])
+        assert abs(measured - stated[d.id]) < 1.0, f"{scene_id} {d.id}: {measured:.2f} LU over music, cue sheet says {stated[d.id]}"
+    assert len(set(stated.values())) > 1  # one ratio per line: the lines differ in loudness, the music does not follow
+
+
 @pytest.mark.parametrize("scene_id", SCENES)
 def test_native_loudness_is_as_stated_by_two_meters(scene_id):
     from layerlab.measure.loudness import integrated_loudness

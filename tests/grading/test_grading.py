@@ -656,3 +656,15 @@ def test_check_answers_names_missing_unknown_and_non_numeric_keys_of_a_per_line_
     assert not any("sfx_offsets_ms" in p for p in problems), problems  # None is how a missing SFX is answered
     assert grading.check_answers({"findings": dict(right, sfx_offsets_ms={"door": 1.0, "cup_a": None, "cup_b": 2.0, "door_2": 3.0})},
                                  assignment="lab1_audit", show=False) == [p for p in problems if "dialogue_offsets_ms" not in p]
+
+
+def test_check_answers_on_a_hostile_findings_mapping_reports_instead_of_raising():
+    class Findings(dict):
+        def __iter__(self):
+            raise RuntimeError("hostile __iter__")
+
+        def keys(self):
+            raise RuntimeError("hostile keys")
+
+    problems = grading.check_answers({"findings": Findings(integrated_lufs=-14.0)}, assignment="lab1_audit", show=False)
+    assert any("dialogue_offsets_ms is missing" in p for p in problems), problems

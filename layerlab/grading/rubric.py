@@ -214,15 +214,14 @@ def answer_keys(it: dict, cues: dict | None) -> list[str] | None:
 def finite_number(v):
     """``v`` as a finite float, else None (also when converting it raises anything: a huge int, a hostile ``__float__``).
 
-    Text is not a number (``"125"`` is None): an answer is measured, not typed in.
+    A number is what the grader's export keeps as one (:func:`layerlab.grading.results.jsonable`): an int,
+    a float or a numpy number. Text (``"125"``), a Decimal or a Fraction (exported as text) is None, so the
+    self-check, which reads the kernel's values, and the grader, which reads the export, agree.
     """
-    if isinstance(v, (bool, str, bytes)) or v is None:
+    j = jsonable(v)
+    if isinstance(j, bool) or not isinstance(j, (int, float)):
         return None
-    try:
-        f = float(v)
-    except Exception:  # noqa: BLE001 - OverflowError, or whatever a learner's __float__ raises: not a number
-        return None
-    return f if math.isfinite(f) else None
+    return float(j) if math.isfinite(j) else None
 
 
 def scene_cues(scene: str) -> dict:

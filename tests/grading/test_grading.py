@@ -668,3 +668,33 @@ def test_check_answers_on_a_hostile_findings_mapping_reports_instead_of_raising(
 
     problems = grading.check_answers({"findings": Findings(integrated_lufs=-14.0)}, assignment="lab1_audit", show=False)
     assert any("dialogue_offsets_ms is missing" in p for p in problems), problems
+
+
+def test_the_self_check_and_the_grader_agree_on_what_is_a_number():
+    """The grader scores the exported JSON (``jsonable``: a Decimal or Fraction becomes text); the self-check
+    scores the kernel's values. Both must see the same numbers, or the self-check promises points the grader
+    does not give."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from layerlab.grading.results import jsonable
+
+    cues, right = _lab1_right_findings()
+    spec = assignment_spec("lab1_audit", RUBRIC)
+    for odd in (Decimal, lambda v: Fraction(v).limit_denominator(1000)):
+        findings = dict(right, dialogue_offsets_ms={k: odd(v) for k, v in right["dialogue_offsets_ms"].items()},
+                        integrated_lufs=odd(right["integrated_lufs"]))
+        kernel = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
+        exported = {i.grade_id: i.points for i in score_answers(jsonable({"findings": findings}), spec)}
+        assert kernel == exported, (kernel, exported)
+        problems = grading.check_answers({"findings": findings}, assignment="lab1_audit", show=False)
+        assert any("dialogue_offsets_ms" in p and "plain numbers" in p for p in problems), problems
+        assert any("integrated_lufs" in p for p in problems), problems
+    # numpy numbers are plain numbers to both
+    findings = dict(right, dialogue_offsets_ms={k: np.float32(v) for k, v in right["dialogue_offsets_ms"].items()},
+                    integrated_lufs=np.float64(right["integrated_lufs"]))
+    kernel = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
+    assert kernel["audit_dialogue_offsets"] == 2.0 and kernel["audit_loudness"] == 1.0
+    assert kernel == {i.grade_id: i.points for i in score_answers(jsonable({"findings": findings}), spec)}
+    assert not [p for p in grading.check_answers({"findings": findings}, assignment="lab1_audit", show=False)
+                if "dialogue_offsets_ms" in p or "integrated_lufs" in p]

@@ -266,7 +266,7 @@ check_answers({"findings": findings}, assignment="lab1_audit");
 # ### Graded: dialogue offsets
 
 # %% role="test" grade_id="audit_dialogue_offsets"
-assert isinstance(findings["dialogue_offsets_ms"], dict), 'findings["dialogue_offsets_ms"] must be a dict {line_id: offset_ms}'
+assert isinstance(findings.get("dialogue_offsets_ms"), dict), 'findings["dialogue_offsets_ms"] must be a dict {line_id: offset_ms}, one offset per line (not one number)'
 ### BEGIN HIDDEN TESTS
 from layerlab.grading import assignment_spec as _spec, score_answers as _score
 _item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_dialogue_offsets"]
@@ -288,7 +288,7 @@ assert _item.passed, _item.message
 # ### Graded: dialogue over music
 
 # %% role="test" grade_id="audit_music_level"
-assert isinstance(findings["dialogue_to_music_lu"], dict), 'findings["dialogue_to_music_lu"] must be a dict {line_id: LU}'
+assert isinstance(findings.get("dialogue_to_music_lu"), dict), 'findings["dialogue_to_music_lu"] must be a dict {line_id: LU}, one level per line (not one number)'
 ### BEGIN HIDDEN TESTS
 from layerlab.grading import assignment_spec as _spec, score_answers as _score
 _item = {i.grade_id: i for i in _score({"findings": findings}, _spec("lab1_audit"))}["audit_music_level"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 
 from layerlab.errors import GradingError, LayerLabError
@@ -180,15 +179,48 @@ def derived_truth(name: str, cues: dict):
     raise KeyError(f"derived:{name}")
 
 
+_KEYS_OF = {"dialogue_offsets_ms": "dialogue", "dialogue_to_music_lu": "dialogue", "sfx_offsets_ms": "events"}
+
+
+def answer_keys(it: dict, cues: dict | None) -> list[str] | None:
+    """The keys a ``numbers`` or ``choices`` answer must have, from public data only; None when unknown.
+
+    Parameters
+    ----------
+    it : dict
+        A rubric item.
+    cues : dict or None
+        The scene's cue sheet as the learner has it (a variant's public cue sheet is enough: the keys
+        are its line and event ids, never true values).
+
+    Returns
+    -------
+    list of str or None
+        ``expected``'s keys, else the item's ``keys``, else for ``derived:dialogue_offsets_ms`` and
+        ``derived:dialogue_to_music_lu`` the cue sheet's line ids and for ``derived:sfx_offsets_ms`` its
+        event ids. Used by the self-check (``check_answers``, lab 1).
+    """
+    if isinstance(it.get("expected"), dict):
+        return [str(k) for k in it["expected"]]
+    if it.get("keys"):
+        return [str(k) for k in it["keys"]]
+    name = str(it.get("truth", "")).removeprefix("derived:")
+    if name in _KEYS_OF and isinstance(cues, dict):
+        return [str(x["id"]) for x in cues.get(_KEYS_OF[name]) or [] if isinstance(x, dict) and "id" in x]
+    return None
+
+
 def finite_number(v):
-    """``v`` as a finite float, else None (also when converting it raises anything: a huge int, a hostile ``__float__``)."""
-    if isinstance(v, bool) or v is None:
+    """``v`` as a finite float, else None (also when converting it raises anything: a huge int, a hostile ``__float__``).
+
+    A number is what the grader's export keeps as one (:func:`layerlab.grading.results.jsonable`): an int,
+    a float or a numpy number. Text (``"125"``), a Decimal or a Fraction (exported as text) is None, so the
+    self-check, which reads the kernel's values, and the grader, which reads the export, agree.
+    """
+    j = jsonable(v)
+    if isinstance(j, bool) or not isinstance(j, (int, float)):
         return None
-    try:
-        f = float(v)
-    except Exception:  # noqa: BLE001 - OverflowError, or whatever a learner's __float__ raises: not a number
-        return None
-    return f if math.isfinite(f) else None
+    return float(j) if math.isfinite(j) else None
 
 
 def scene_cues(scene: str) -> dict:
@@ -277,28 +309,46 @@ def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> It
         a, t = finite_number(answer), finite_number(truth)
         ok = a is not None and t is not None and abs(a - t) <= tol
         msg = (f"Within {fmt(tol)} {unit} of the true value." if ok else
+               f"Your answer to {_answer_ref(it['answer'])} is not a number ({_type_name(answer)}): give one plain number." if a is None else
                f"Your value {fmt(answer)} {unit} is more than {fmt(tol)} {unit} from the true value; re-measure it.")
         return ItemGrade(it["grade_id"], name, pts if ok else 0.0, pts, ok, jsonable(answer), unit, f"±{fmt(tol)}", msg)
     if not isinstance(truth, dict) or not truth:
         return ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty.")
     given = answer if isinstance(answer, dict) else {}
     good, bad = [], []
+    absent, not_number = [], []  # of the bad keys: no entry, or an entry that is no number (a ``numbers`` item)
     for key, t in truth.items():
         try:
-            ok = _key_ok(kind, given.get(key), t, tol)
+            a = given.get(key, _ABSENT)
+            ok = _key_ok(kind, None if a is _ABSENT else a, t, tol)
+            if not ok and kind == "numbers":
+                if a is _ABSENT:
+                    absent.append(str(key))
+                elif finite_number(a) is None and not (t is None or t == "missing"):
+                    not_number.append(str(key))
         except Exception:  # noqa: BLE001 - one hostile value costs only its own key
             ok = False
+            if kind == "numbers":
+                not_number.append(str(key))
         (good if ok else bad).append(str(key))
     share = round(pts * len(good) / len(truth), 4)
     if it.get("all_keys") and bad:
         share = 0.0
+    ref = _answer_ref(it["answer"])
     if not bad:
         msg = "All correct." if kind == "choices" else f"Every value within {fmt(tol)} {unit}."
     elif kind == "choices":
         msg = f"Reconsider: {', '.join(bad)}." + ("" if isinstance(answer, dict) else " (the answer must be a dict)")
+    elif not isinstance(answer, dict):
+        msg = (f"Your answer to {ref} is {_type_name(answer)}, not a dict: give one {unit + ' ' if unit else ''}value per key, "
+               f"{{{', '.join(repr(k) + ': ...' for k in list(truth)[:8])}{', ...' if len(truth) > 8 else ''}}}.")
     else:
-        msg = (f"Off by more than {fmt(tol)} {unit} (or missing): {', '.join(bad)}. Re-measure those"
-               + (" (points only when every value is right)." if it.get("all_keys") else "."))
+        off = [k for k in bad if k not in absent and k not in not_number]
+        parts = ([f"no entry for {', '.join(absent)}"] if absent else []) + \
+                ([f"not a number: {', '.join(not_number)} (give plain numbers)"] if not_number else []) + \
+                ([f"off by more than {fmt(tol)} {unit}: {', '.join(off)} (re-measure those)"] if off else [])
+        msg = (f"{ref}: " + "; ".join(parts)
+               + (". Points only when every value is right." if it.get("all_keys") else "."))
     return ItemGrade(it["grade_id"], name, share, pts, not bad, jsonable(answer), unit,
                      f"±{fmt(tol)}" if kind == "numbers" else "", msg)
 
@@ -310,6 +360,15 @@ def _key_ok(kind: str, a, t, tol: float) -> bool:
         av, tv = finite_number(a), finite_number(t)
         return av is not None and tv is not None and abs(av - tv) <= tol
     return a is not None and normalise_choice(a) == normalise_choice(t)
+
+
+_ABSENT = object()
+
+
+def _type_name(v) -> str:
+    """What a learner's answer is, in words (``a float``, ``a list``); never its value (it may be hostile)."""
+    name = type(v).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _answer_ref(path: str) -> str:

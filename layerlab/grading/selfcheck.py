@@ -14,7 +14,16 @@ from pathlib import Path
 from layerlab.errors import GradingError
 from layerlab.grading.measuring import measure_deliverable, quiet
 from layerlab.grading.results import ItemGrade, SubmissionGrade, one_line
-from layerlab.grading.rubric import assignment_spec, dig_answer, finite_number, normalise_choice, score_answers, score_mix
+from layerlab.grading.rubric import (
+    answer_keys,
+    assignment_spec,
+    dig_answer,
+    finite_number,
+    normalise_choice,
+    scene_cues,
+    score_answers,
+    score_mix,
+)
 
 _SELF_CACHE: dict = {}
 
@@ -159,13 +168,34 @@ def _shown(v) -> str:
         return f"<{type(v).__name__}>"
 
 
-def _shape_problems(it: dict, a) -> list[str]:
+def _per_key(keys) -> str:
+    return f"one value for each of {', '.join(keys)}" if keys else "one value per key"
+
+
+def _shape_problems(it: dict, a, keys=None) -> list[str]:
     problems = []
     kind = it.get("type", "number")
     if kind == "number" and finite_number(a) is None:
         problems.append(f"{it['answer']} should be a number, got {_shown(a)}")
     elif kind in ("numbers", "choices") and not isinstance(a, dict):
-        problems.append(f"{it['answer']} should be a dict, got {type(a).__name__}")
+        problems.append(f"{it['answer']} should be a dict with {_per_key(keys)}, got {type(a).__name__} {_shown(a)}")
+    elif kind == "numbers":
+        may_be_none = str(it.get("truth", "")).endswith("sfx_offsets_ms")  # None: that SFX is missing from the render
+        unknown, not_number = [], []
+        for k, v in a.items():
+            if keys is not None and str(k) not in keys:
+                unknown.append(_shown(k))
+            elif finite_number(v) is None and not (v is None and may_be_none):
+                not_number.append(f"{_shown(k)}: {_shown(v)}")
+        if unknown:
+            problems.append(f"{it['answer']} has keys the grader does not read: {', '.join(unknown[:8])} "
+                            f"(the keys are {', '.join(keys)})")
+        if not_number:
+            problems.append(f"{it['answer']} needs plain numbers, not {', '.join(not_number[:8])}")
+        given = {str(k) for k in a}
+        absent = [k for k in keys or [] if k not in given]
+        if absent:
+            problems.append(f"{it['answer']} has no entry for {', '.join(absent)}")
     elif kind == "choices":
         allowed = it.get("allowed")
         if allowed:
@@ -177,6 +207,24 @@ def _shape_problems(it: dict, a) -> list[str]:
             if k not in a:
                 problems.append(f"{it['answer']} has no entry for {k!r}")
     return problems
+
+
+def _renamed(it: dict, holder, rest: str, keys) -> str:
+    """For a missing answer: the learner's key with a near name (an older notebook's), and what is asked instead."""
+    if not isinstance(holder, dict) or not rest or "." in rest:
+        return ""
+    import difflib
+
+    try:
+        theirs = [k for k in list(holder)[:200] if isinstance(k, str)]
+    except Exception:  # noqa: BLE001 - a learner's mapping that fails while read: no hint, no traceback
+        return ""
+    near = difflib.get_close_matches(rest, theirs, n=1, cutoff=0.8)
+    if not near:
+        return ""
+    what = f"a dict with {_per_key(keys)}" if it.get("type") in ("numbers", "choices") else "a number"
+    var = it["answer"].split(".", 1)[0]
+    return f" (you set {var}[{near[0]!r}], which the grader does not read: give {var}[{rest!r}], {what})"
 
 
 def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: bool = False) -> list[str]:
@@ -210,6 +258,10 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
         return []
     spec = assignment_spec(assignment)
     problems = []
+    try:  # the learner's own cue sheet (a variant's public one): the line and event ids a dict answer needs
+        cues = scene_cues(spec["scene"]) if spec.get("scene") else None
+    except GradingError:
+        cues = None
     for it in spec["items"]:
         path = it["answer"].split(".", 1)
         var, rest = path[0], (path[1] if len(path) > 1 else "")
@@ -220,13 +272,13 @@ def check_answers(answers: dict, *, assignment: str, show: bool = True, grade: b
         try:
             a = dig_answer(holder, rest) if rest else holder
         except KeyError:
-            problems.append(f"{it['answer']} is missing")
+            problems.append(f"{it['answer']} is missing" + _renamed(it, holder, rest, answer_keys(it, cues)))
             continue
         except Exception as exc:  # noqa: BLE001 - a container that fails while read: this answer only
             problems.append(f"{it['answer']} could not be read ({type(exc).__name__})")
             continue
         try:
-            problems += _shape_problems(it, a)
+            problems += _shape_problems(it, a, answer_keys(it, cues))
         except Exception as exc:  # noqa: BLE001 - a hostile value (huge int, raising __float__): this answer only
             problems.append(f"{it['answer']} could not be read ({type(exc).__name__}); give a plain number, text or dict")
     if show:

@@ -14,9 +14,9 @@ SECRET = b"hostile-review-s3-course-secret-0123456789"
 
 # lab 1, answered without opening the scene: the likeliest value of every key over the variants' draws
 FIXED_FINDINGS = {"findings": {
-    "dialogue_offset_ms": 180.0,
+    "dialogue_offsets_ms": {lid: 180.0 for lid in ("l1", "l2", "l3", "l4", "l5", "l6")},
     "sfx_offsets_ms": {"door": 0.0, "cup_a": 0.0, "cup_b": 0.0, "door_2": 0.0},
-    "dialogue_to_music_lu": 3.5,
+    "dialogue_to_music_lu": {lid: 3.5 for lid in ("l1", "l2", "l3", "l4", "l5", "l6")},
     "integrated_lufs": -8.5,
     "issues": {"dialogue_late": True, "dialogue_band_limited": False, "sfx_late": True, "sfx_missing": False,
                "music_masks_dialogue": True, "loudness_off_target": True, "ambience_dropout": False},
@@ -28,27 +28,30 @@ def _flaws_of(native: dict) -> dict:
     """The ``native.flaws`` the variant's render records, from its drawn parameters (as ``assets/variants.render_variant``:
     an offset within the lab's 40 ms, music 10 LU or more under the dialogue, loudness within 1 LU of -14 LUFS are no flaw)."""
     flaws = []
-    if abs(native["dialogue_late_ms"]) > V.LAB1_FLAW_THRESHOLD_MS:
-        flaws.append({"kind": "dialogue_late", "offset_ms": native["dialogue_late_ms"]})
+    late = native["dialogue_late_ms"]  # one offset per line
+    if max(abs(v) for v in late.values()) > V.LAB1_FLAW_THRESHOLD_MS:
+        flaws.append({"kind": "dialogue_late", "offset_ms": sorted(late.values())[len(late) // 2], "offsets_ms": dict(late)})
     if native["band"]:
         flaws.append({"kind": "dialogue_band_limited"})
     flaws += [{"kind": "sfx_late", "event": e, "offset_ms": v} for e, v in native["sfx_late"].items() if abs(v) > V.LAB1_FLAW_THRESHOLD_MS]
     flaws += [{"kind": "sfx_missing", "event": e} for e in native["sfx_missing"]]
-    if native.get("dialogue_to_music_lu") is not None and native["dialogue_to_music_lu"] < V.LAB1_MUSIC_MIN_LU:
-        flaws.append({"kind": "music_masks_dialogue", "dialogue_to_music_lu": native["dialogue_to_music_lu"]})
+    by_line = native["dialogue_to_music_lu"]  # the music's level under each line
+    if min(by_line.values()) < V.LAB1_MUSIC_MIN_LU:
+        flaws.append({"kind": "music_masks_dialogue", "dialogue_to_music_lu": min(by_line.values()), "by_line_lu": dict(by_line)})
     if abs(native["integrated_lufs"] + 14.0) > V.LAB1_LOUDNESS_WINDOW_LU:
         flaws.append({"kind": "loudness_off_target", "integrated_lufs": native["integrated_lufs"]})
     if native.get("ambience_dropout"):
         flaws.append({"kind": "ambience_dropout"})
-    truth = {"sfx_offset_ms": dict(native["sfx_late"])}
-    return {"native": {"flaws": flaws, "truth": truth}, "events": [{"id": e} for e in ("door", "cup_a", "cup_b", "door_2")]}
+    truth = {"sfx_offset_ms": dict(native["sfx_late"]), "dialogue_offset_ms": dict(late), "dialogue_to_music_lu_by_line": dict(by_line)}
+    return {"native": {"flaws": flaws, "truth": truth}, "events": [{"id": e} for e in ("door", "cup_a", "cup_b", "door_2")],
+            "dialogue": [{"id": lid} for lid in late]}
 
 
 def test_lab1_every_graded_answer_key_is_drawn_per_learner():
     seen: dict = {}
     for i in range(200):
         cues = _flaws_of(V.derive_variant("lab1_audit", course_secret=SECRET, student_id=f"s{i}").native)
-        for name in ("sfx_offsets_ms", "issues", "replace"):
+        for name in ("sfx_offsets_ms", "dialogue_offsets_ms", "dialogue_to_music_lu", "issues", "replace"):
             for key, value in derived_truth(name, cues).items():
                 seen.setdefault(f"{name}.{key}", set()).add(value)
     constant = sorted(k for k, values in seen.items() if len(values) < 2)

@@ -579,3 +579,122 @@ def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
     g = grade_submission(sub, assignment="lab3_choose_approach", rubric=RUBRIC,
                          source_notebook=src_dir / "lab3_choose_approach.ipynb")
     assert g.score == sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])
+
+
+# ------------------------------------------------------------------ lab 1: one value per line, in a wrong shape
+
+class _HostileValue:
+    def __float__(self):
+        raise RuntimeError("hostile __float__")
+
+    def __repr__(self):
+        raise RuntimeError("hostile __repr__")
+
+
+def _lab1_right_findings():
+    cues = grading.scene_cues("cafe_dialogue")
+    return cues, {"dialogue_offsets_ms": grading.derived_truth("dialogue_offsets_ms", cues),
+                  "dialogue_to_music_lu": grading.derived_truth("dialogue_to_music_lu", cues),
+                  "integrated_lufs": cues["native"]["integrated_lufs"]}
+
+
+_LINES = ("l1", "l2", "l3", "l4", "l5", "l6")
+_BAD_PER_LINE = {  # answer -> what the one-line message must say (besides naming the item's key)
+    "the old single number": (lambda t: 125.0, "not a dict"),
+    "a list": (lambda t: list(t.values()), "not a dict"),
+    "a string": (lambda t: "125 ms", "not a dict"),
+    "a hostile object": (lambda t: _HostileValue(), "not a dict"),
+    "a line missing": (lambda t: {k: v for k, v in t.items() if k != "l3"}, "no entry for l3"),
+    "int keys": (lambda t: {i + 1: v for i, v in enumerate(t.values())}, "no entry for l1"),
+    "NaN values": (lambda t: {k: float("nan") for k in t}, "not a number"),
+    "inf values": (lambda t: {k: float("inf") for k in t}, "not a number"),
+    "numeric strings": (lambda t: {k: str(v) for k, v in t.items()}, "not a number"),
+    "nested dicts": (lambda t: {k: {"value": v} for k, v in t.items()}, "not a number"),
+    "None values": (lambda t: {k: None for k in t}, "not a number"),
+    "hostile values": (lambda t: {k: _HostileValue() for k in t}, "not a number"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_PER_LINE))
+@pytest.mark.parametrize("item", ["dialogue_offsets_ms", "dialogue_to_music_lu"])
+def test_a_lab1_per_line_answer_in_a_wrong_shape_costs_only_its_item_in_one_line_naming_the_key(item, case):
+    cues, right = _lab1_right_findings()
+    spec = assignment_spec("lab1_audit", RUBRIC)
+    make, says = _BAD_PER_LINE[case]
+    findings = dict(right, **{item: make(right[item])})
+    got = {i.grade_id: i for i in score_answers({"findings": findings}, spec)}
+    gid = {"dialogue_offsets_ms": "audit_dialogue_offsets", "dialogue_to_music_lu": "audit_music_level"}[item]
+    other = ({"audit_dialogue_offsets", "audit_music_level"} - {gid}).pop()
+    assert got[gid].points == 0.0 and not got[gid].passed
+    assert got[other].points == got[other].max_points and got["audit_loudness"].points == 1.0  # only this item pays
+    msg = got[gid].message
+    assert "\n" not in msg and f"findings[{item!r}]" in msg and says in msg, msg
+    assert isinstance(got[gid].to_text(), str)
+    truth_values = {f"{v:g}" for v in right[item].values()}
+    assert not any(v in msg for v in truth_values if len(v) > 2), msg  # no true value given away
+
+
+def test_check_answers_tells_a_learner_with_an_old_lab1_notebook_to_give_one_value_per_line():
+    _, right = _lab1_right_findings()
+    old = {"dialogue_offset_ms": 125.0, "dialogue_to_music_lu": 3.0, "integrated_lufs": right["integrated_lufs"]}
+    problems = grading.check_answers({"findings": old}, assignment="lab1_audit", show=False)
+    offsets = next(p for p in problems if "dialogue_offsets_ms" in p)
+    assert "dialogue_offset_ms" in offsets.replace("dialogue_offsets_ms", "") and all(k in offsets for k in _LINES), offsets
+    music = next(p for p in problems if "dialogue_to_music_lu" in p)
+    assert "dict" in music and all(k in music for k in _LINES), music
+
+
+def test_check_answers_names_missing_unknown_and_non_numeric_keys_of_a_per_line_answer():
+    _, right = _lab1_right_findings()
+    findings = dict(right, dialogue_offsets_ms={"l1": 10.0, "l2": "12", "l3": float("nan"), "l4": None, "L5": 3.0, "l6": 1.0},
+                    sfx_offsets_ms={"door": 1.0, "cup_a": None, "cup_b": 2.0, "door_2": 3.0})
+    problems = grading.check_answers({"findings": findings}, assignment="lab1_audit", show=False)
+    said = " | ".join(p for p in problems if "dialogue_offsets_ms" in p)
+    for key in ("'l2'", "'l3'", "'l4'", "'L5'", "l5"):
+        assert key in said, said
+    assert "'l1'" not in said and "'l6'" not in said
+    assert not any("sfx_offsets_ms" in p for p in problems), problems  # None is how a missing SFX is answered
+    assert grading.check_answers({"findings": dict(right, sfx_offsets_ms={"door": 1.0, "cup_a": None, "cup_b": 2.0, "door_2": 3.0})},
+                                 assignment="lab1_audit", show=False) == [p for p in problems if "dialogue_offsets_ms" not in p]
+
+
+def test_check_answers_on_a_hostile_findings_mapping_reports_instead_of_raising():
+    class Findings(dict):
+        def __iter__(self):
+            raise RuntimeError("hostile __iter__")
+
+        def keys(self):
+            raise RuntimeError("hostile keys")
+
+    problems = grading.check_answers({"findings": Findings(integrated_lufs=-14.0)}, assignment="lab1_audit", show=False)
+    assert any("dialogue_offsets_ms is missing" in p for p in problems), problems
+
+
+def test_the_self_check_and_the_grader_agree_on_what_is_a_number():
+    """The grader scores the exported JSON (``jsonable``: a Decimal or Fraction becomes text); the self-check
+    scores the kernel's values. Both must see the same numbers, or the self-check promises points the grader
+    does not give."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from layerlab.grading.results import jsonable
+
+    cues, right = _lab1_right_findings()
+    spec = assignment_spec("lab1_audit", RUBRIC)
+    for odd in (Decimal, lambda v: Fraction(v).limit_denominator(1000)):
+        findings = dict(right, dialogue_offsets_ms={k: odd(v) for k, v in right["dialogue_offsets_ms"].items()},
+                        integrated_lufs=odd(right["integrated_lufs"]))
+        kernel = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
+        exported = {i.grade_id: i.points for i in score_answers(jsonable({"findings": findings}), spec)}
+        assert kernel == exported, (kernel, exported)
+        problems = grading.check_answers({"findings": findings}, assignment="lab1_audit", show=False)
+        assert any("dialogue_offsets_ms" in p and "plain numbers" in p for p in problems), problems
+        assert any("integrated_lufs" in p for p in problems), problems
+    # numpy numbers are plain numbers to both
+    findings = dict(right, dialogue_offsets_ms={k: np.float32(v) for k, v in right["dialogue_offsets_ms"].items()},
+                    integrated_lufs=np.float64(right["integrated_lufs"]))
+    kernel = {i.grade_id: i.points for i in score_answers({"findings": findings}, spec)}
+    assert kernel["audit_dialogue_offsets"] == 2.0 and kernel["audit_loudness"] == 1.0
+    assert kernel == {i.grade_id: i.points for i in score_answers(jsonable({"findings": findings}), spec)}
+    assert not [p for p in grading.check_answers({"findings": findings}, assignment="lab1_audit", show=False)
+                if "dialogue_offsets_ms" in p or "integrated_lufs" in p]

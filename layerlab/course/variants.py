@@ -6,8 +6,8 @@ assessed labs the kit therefore derives, from a course secret and the learner's
 id, a variant of the lab's scene:
 
 - ``lab1_audit``: which layers of the native render carry a flaw and how big it
-  is (dialogue offset, an SFX late or missing, music level under the dialogue,
-  integrated loudness, a dialogue band limit, an ambience dropout);
+  is (each dialogue line's offset, an SFX late or missing, the music's level under
+  each line, integrated loudness, a dialogue band limit, an ambience dropout);
 - ``lab2_hybrid_mix``: the learner's own takes of every clip, the clip levels of each layer and the times of the
   picture events and dialogue cues (the picture is redrawn for each variant).
 
@@ -253,6 +253,9 @@ def derive_variant(lab: str, *, course_secret, student_id: str) -> VariantParams
     ``_LAB1_P``), so each graded answer key (every issue, every layer's native or
     post) is true for some learners and false for others: a layer with no flaw is
     kept native; values stay clear of the lab's thresholds (40 ms, 10 LU, -14 +/- 1 LUFS).
+    Each dialogue line has its own offset, and the music its own level under each line
+    (``native["dialogue_late_ms"]`` and ``native["dialogue_to_music_lu"]`` are dicts by
+    line id), so a classmate's findings match on every line only by a rare chance.
     """
     if lab not in ASSESSED:
         raise VariantError(f"lab {lab!r} has no variants; the assessed labs are {', '.join(ASSESSED)}.")

@@ -129,8 +129,12 @@ class MixFigure:
         self._bg = None
         self._shown: dict = {}  # data last put into the waveform and ducking lines
         self.n_updates = 0
-        self._animated = [*[a for pair in self.wave_lines.values() for a in pair], self.duck_line, self.mom_line,
-                          self.st_line, self.int_line, self.target_line, self.mask_img]
+        # the waveform axes' lines in drawing order, by group (a lane's two lines; the ducking line last), and the
+        # pixels of its axes after the first groups whose data stayed (see _draw_animated)
+        self._wave_groups = [*self.wave_lines.values(), (self.duck_line,)]
+        self._wave_snap = None  # (groups drawn, BufferRegion of ax_wave over the background)
+        self._unchanged_groups = 0  # leading groups whose data the last set_view left alone
+        self._animated = [self.mom_line, self.st_line, self.int_line, self.target_line, self.mask_img]
         self._cid = canvas.mpl_connect("draw_event", self._on_draw)
         self.set_view(view, target=target, blit=False)
         self._agg_draw()
@@ -152,9 +156,31 @@ class MixFigure:
         if event is not None and event.canvas is not self.fig.canvas:
             return
         self._bg = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self._wave_snap = None
         self._draw_animated()
 
     def _draw_animated(self):
+        """Draw the animated artists over the background (just restored).
+
+        The waveform axes' line groups whose data stayed since a snapshot of that axes was taken are not drawn
+        again: the snapshot (those groups drawn over the background, in the same order) is restored and only the
+        later groups are drawn, so the pixels are those of drawing every line (a music or ducking change draws 3
+        lines there instead of 9). Lines are clipped to their axes, so the snapshot holds all they touched.
+        """
+        canvas = self.fig.canvas
+        start = 0
+        if self._wave_snap is not None:
+            start = self._wave_snap[0]
+            canvas.restore_region(self._wave_snap[1])
+        keep = self._unchanged_groups
+        for i, group in enumerate(self._wave_groups):
+            if i == keep and keep > start and hasattr(canvas, "copy_from_bbox"):
+                self._wave_snap = (keep, canvas.copy_from_bbox(self.ax_wave.bbox.expanded(1.0, 1.0).padded(2)))
+            if i >= start:
+                for artist in group:
+                    self.ax_wave.draw_artist(artist)
+        if keep == len(self._wave_groups) and keep > start and hasattr(canvas, "copy_from_bbox"):
+            self._wave_snap = (keep, canvas.copy_from_bbox(self.ax_wave.bbox.expanded(1.0, 1.0).padded(2)))
         for artist in self._animated:
             artist.axes.draw_artist(artist)
 
@@ -169,16 +195,22 @@ class MixFigure:
             Redraw now (by blitting); False only updates the artists' data.
         """
         # a line whose data did not change keeps its cached path (set_ydata makes matplotlib rebuild it)
+        changed = []
         for name, (up, lo) in self.wave_lines.items():
             y0 = self.lanes[name]
             env = view.envelopes[name]
-            if not _same(self._shown.get(name), env):
+            changed.append(not _same(self._shown.get(name), env))
+            if changed[-1]:
                 up.set_ydata(y0 + 0.45 * env)
                 lo.set_ydata(y0 - 0.45 * env)
                 self._shown[name] = env
-        if not _same(self._shown.get("duck"), view.duck_gain):
+        changed.append(not _same(self._shown.get("duck"), view.duck_gain))
+        if changed[-1]:
             self.duck_line.set_ydata(self.lanes["music"] - 0.5 + view.duck_gain)
             self._shown["duck"] = view.duck_gain
+        self._unchanged_groups = changed.index(True) if any(changed) else len(changed)
+        if self._wave_snap is not None and self._wave_snap[0] > self._unchanged_groups:
+            self._wave_snap = None  # it shows a group whose data changed
         self.mom_line.set_data(*_thin(view.momentary_times_s, _finite(view.momentary_lufs)))
         self.st_line.set_data(*_thin(view.short_term_times_s, _finite(view.short_term_lufs)))
         integ = view.readout.integrated_lufs

@@ -277,3 +277,35 @@ def test_true_peak_inside_a_ducking_ramp_is_found_where_the_gain_unmasks_it():
     sample_peak, true_peak = peaks_linear(view.mix)
     assert true_peak > 0.5 * 1.05 and true_peak > 1.03 * peaks_linear(ambience)[1]  # the ramp holds the peak
     assert 20 * np.log10(max(true_peak, sample_peak)) == pytest.approx(view.readout.true_peak_dbtp, abs=1e-6)
+
+
+def test_waveform_lines_restored_from_a_snapshot_show_the_same_pixels_as_a_fresh_figure(cafe):
+    # Shortcut: the waveform axes' leading line groups whose data stayed are restored from a snapshot, not drawn
+    # again. After each change (one that keeps the snapshot, one that moves it earlier, one that invalidates it, a
+    # full redraw) the pixels equal a new figure's drawn from the same view.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from layerlab.course.mix_figure import MixFigure
+
+    stack, analysis = cafe
+    stack.ducking = Ducking(depth_db=10.0, targets=("music",))
+    figure = MixFigure(analysis.update(), target=analysis.target)
+    levels = []
+    try:
+        for step, (name, gain_db) in enumerate((("music", -8.0), ("music", -2.0), ("ambience", 4.0), ("music", 1.0),
+                                                ("dialogue", -3.0), ("music", -5.0))):
+            if step == 4:
+                figure.fig.canvas.draw()  # a full draw takes a new background: the snapshot goes
+            stack[name].gain_db = gain_db
+            view = analysis.update()
+            figure.set_view(view, target=analysis.target)
+            levels.append(figure._wave_snap[0] if figure._wave_snap else 0)
+            fresh = MixFigure(view, target=analysis.target)
+            try:
+                assert np.array_equal(figure.image(), fresh.image()), (name, gain_db)
+            finally:
+                fresh.close()
+    finally:
+        figure.close()
+    assert levels == [3, 3, 2, 3, 0, 3]  # music: three lanes kept; ambience: two; dialogue (and its ducking): none

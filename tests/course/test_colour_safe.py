@@ -214,3 +214,40 @@ def test_masking_map_drawn_as_a_gather_shows_matplotlibs_own_pixels():
         finally:
             fast.close()
             plain.close()
+
+
+def test_browser_frames_encoded_faster_decode_to_matplotlibs_own():
+    # Shortcut: under ipympl the mixer encodes each blitted frame (the changed pixels, or all) with a faster zlib
+    # setting. On matplotlib's web canvas, the full frame and a diff frame decode to the pixels and mode of
+    # matplotlib's own encoder.
+    import io
+    from types import SimpleNamespace
+
+    from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore
+    from PIL import Image
+
+    from layerlab.course.mix_figure import _diff_png
+
+    frames = {}
+    for fast in (False, True):
+        f = MixFigure(_view(_clean_map()), target=get_profile("streaming"))
+        try:
+            canvas = FigureCanvasWebAggCore(f.fig)
+            # no browser: frames are asked for here
+            canvas.manager = SimpleNamespace(refresh_all=lambda: None, _send_event=lambda *a, **k: None)
+            canvas.draw()
+            got = []
+            for masking_map in (None, _masked_map()):
+                if masking_map is not None:
+                    f.set_view(_view(masking_map), target=get_profile("streaming"), blit=False)
+                    f.redraw()
+                    canvas._png_is_old = True
+                png = _diff_png(canvas) if fast else canvas.get_diff_image()
+                got.append((canvas._current_image_mode, np.asarray(Image.open(io.BytesIO(png)))))
+            frames[fast] = got
+        finally:
+            f.close()
+    assert [mode for mode, _ in frames[True]] == ["full", "diff"]
+    for (mode_a, a), (mode_b, b) in zip(frames[False], frames[True]):
+        assert mode_a == mode_b and np.array_equal(a, b)
+    assert np.any(frames[True][1][1])  # the diff frame carries the struck-through cells

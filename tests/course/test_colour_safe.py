@@ -192,3 +192,62 @@ def test_grade_report_html_says_passed_or_failed_in_a_colour_blind_safe_pair():
     assert "<tr class='fail'><td>true_peak</td><td>failed</td>" in text
     css = dict(re.findall(r"tr\.(pass|fail) td:nth-child\(2\)\{color:(#[0-9a-fA-F]{6})\}", text))
     assert {k: v.lower() for k, v in css.items()} == {"pass": "#0072b2", "fail": "#b34700"}
+
+
+def test_masking_map_drawn_as_a_gather_shows_matplotlibs_own_pixels():
+    # Shortcut: the map's image is resampled by a gather learnt once per geometry from matplotlib's own
+    # resampling. Against a figure drawing it the matplotlib way: the same pixels for every map, the gather
+    # really taken, and a new geometry (a bigger figure) learnt again.
+    from matplotlib.image import AxesImage
+
+    rng = np.random.default_rng(7)
+    noisy = rng.uniform(0.0, 1.0, (18, N_FRAMES))
+    noisy[rng.uniform(size=noisy.shape) < 0.2] = np.nan
+    for size in ((9.0, 6.2), (12.0, 7.0)):
+        fast = MixFigure(_view(_clean_map()), target=get_profile("streaming"), figsize=size)
+        plain = MixFigure(_view(_clean_map()), target=get_profile("streaming"), figsize=size)
+        plain.mask_img.__class__ = AxesImage
+        try:
+            for masking_map in (_masked_map(), noisy, _clean_map(), np.full((18, N_FRAMES), np.nan)):
+                assert np.array_equal(_pixels(fast, masking_map), _pixels(plain, masking_map))
+            assert fast.mask_img._gather is not None and fast.mask_img._gather[1] is not None
+        finally:
+            fast.close()
+            plain.close()
+
+
+def test_browser_frames_encoded_faster_decode_to_matplotlibs_own():
+    # Shortcut: under ipympl the mixer encodes each blitted frame (the changed pixels, or all) with a faster zlib
+    # setting. On matplotlib's web canvas, the full frame and a diff frame decode to the pixels and mode of
+    # matplotlib's own encoder.
+    import io
+    from types import SimpleNamespace
+
+    from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore
+    from PIL import Image
+
+    from layerlab.course.mix_figure import _diff_png
+
+    frames = {}
+    for fast in (False, True):
+        f = MixFigure(_view(_clean_map()), target=get_profile("streaming"))
+        try:
+            canvas = FigureCanvasWebAggCore(f.fig)
+            # no browser: frames are asked for here
+            canvas.manager = SimpleNamespace(refresh_all=lambda: None, _send_event=lambda *a, **k: None)
+            canvas.draw()
+            got = []
+            for masking_map in (None, _masked_map()):
+                if masking_map is not None:
+                    f.set_view(_view(masking_map), target=get_profile("streaming"), blit=False)
+                    f.redraw()
+                    canvas._png_is_old = True
+                png = _diff_png(canvas) if fast else canvas.get_diff_image()
+                got.append((canvas._current_image_mode, np.asarray(Image.open(io.BytesIO(png)))))
+            frames[fast] = got
+        finally:
+            f.close()
+    assert [mode for mode, _ in frames[True]] == ["full", "diff"]
+    for (mode_a, a), (mode_b, b) in zip(frames[False], frames[True]):
+        assert mode_a == mode_b and np.array_equal(a, b)
+    assert np.any(frames[True][1][1])  # the diff frame carries the struck-through cells

@@ -234,3 +234,78 @@ def test_moving_a_clip_sums_its_layers_pairs_again(cafe):
     finally:
         clip.start_s = start
         clip.gain_db -= 12.0
+
+
+def test_true_peak_inside_a_ducking_ramp_is_found_where_the_gain_unmasks_it():
+    # Shortcut: a ducked layer's window bound is its gain's largest value times its own interpolated peak only
+    # where the gain is flat; where it ramps, the bound falls back to the filter's sum of |taps| times the
+    # segment peaks. Here the music is the signal (found by linear programming) whose own interpolated values
+    # never exceed 1 while the ramp's gain, cutting its later samples, lifts the interpolated mix at the ramp's
+    # start above 1.05: the tighter bound would prune that window and report the ambience's lower peak.
+    from scipy.optimize import linprog
+
+    from layerlab.measure.true_peak import TAPS_PER_PHASE, interpolation_phases, peaks_linear
+
+    sr, n = 48000, 2 * 48000
+    voice = np.zeros((n, 2), np.float32)
+    voice[sr:] = np.random.default_rng(4).standard_normal((n - sr, 2)) * 0.02  # -34 dBFS: over the threshold
+    stack = LayerStack(duration_s=2.0)
+    stack.add("dialogue", voice)
+    stack.ducking = Ducking(depth_db=30.0, attack_ms=1.0, release_ms=1.0, threshold_db=-40.0, hold_ms=0.0,
+                            lookahead_ms=0.0, targets=("music",))
+    db = MixAnalysis(stack).update().duck_gain_db
+    start = int(np.flatnonzero(db < 0)[0]) - 1  # the last sample at 0 dB
+    gain = 10.0 ** (db.astype(np.float64) / 20)
+    # samples start - 40 ... start + 39 of the music; every interpolated value that reads them stays within +-1
+    phases, taps, m = interpolation_phases(4), TAPS_PER_PHASE, 80
+    rows = np.zeros(((m + taps - 1) * 4, m))
+    for r in range(-(taps - 1), m):
+        k = np.arange(max(0, -r), min(taps, m - r))
+        rows[(r + taps - 1) * 4 : (r + taps) * 4, r + k] = phases[k].T
+    aim = rows[(40 - taps // 2 + taps - 1) * 4 + 1] * gain[start - 40 : start + 40]  # the row centred on the start
+    lp = linprog(-aim, A_ub=np.vstack([rows, -rows]), b_ub=np.ones(2 * rows.shape[0]), bounds=[(-1, 1)] * m,
+                 method="highs")
+    assert lp.status == 0 and -lp.fun > 1.1
+    music = np.zeros((n, 2), np.float32)
+    music[start - 40 : start + 40] = 0.5 * lp.x[:, None]
+    t = np.arange(n) / sr
+    ambience = np.zeros((n, 2), np.float32)
+    ambience[: sr // 2] = (0.53 * np.sin(2 * np.pi * 50.0 * t[: sr // 2]))[:, None]  # 0.53: over the music's own peaks
+    stack.add("music", music)
+    stack.add("ambience", ambience)
+    view = MixAnalysis(stack).update()
+    sample_peak, true_peak = peaks_linear(view.mix)
+    assert true_peak > 0.5 * 1.05 and true_peak > 1.03 * peaks_linear(ambience)[1]  # the ramp holds the peak
+    assert 20 * np.log10(max(true_peak, sample_peak)) == pytest.approx(view.readout.true_peak_dbtp, abs=1e-6)
+
+
+def test_waveform_lines_restored_from_a_snapshot_show_the_same_pixels_as_a_fresh_figure(cafe):
+    # Shortcut: the waveform axes' leading line groups whose data stayed are restored from a snapshot, not drawn
+    # again. After each change (one that keeps the snapshot, one that moves it earlier, one that invalidates it, a
+    # full redraw) the pixels equal a new figure's drawn from the same view.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from layerlab.course.mix_figure import MixFigure
+
+    stack, analysis = cafe
+    stack.ducking = Ducking(depth_db=10.0, targets=("music",))
+    figure = MixFigure(analysis.update(), target=analysis.target)
+    levels = []
+    try:
+        for step, (name, gain_db) in enumerate((("music", -8.0), ("music", -2.0), ("ambience", 4.0), ("music", 1.0),
+                                                ("dialogue", -3.0), ("music", -5.0))):
+            if step == 4:
+                figure.fig.canvas.draw()  # a full draw takes a new background: the snapshot goes
+            stack[name].gain_db = gain_db
+            view = analysis.update()
+            figure.set_view(view, target=analysis.target)
+            levels.append(figure._wave_snap[0] if figure._wave_snap else 0)
+            fresh = MixFigure(view, target=analysis.target)
+            try:
+                assert np.array_equal(figure.image(), fresh.image()), (name, gain_db)
+            finally:
+                fresh.close()
+    finally:
+        figure.close()
+    assert levels == [3, 3, 2, 3, 0, 3]  # music: three lanes kept; ambience: two; dialogue (and its ducking): none

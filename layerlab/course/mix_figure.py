@@ -136,8 +136,6 @@ class MixFigure:
         self._unchanged_groups = 0  # leading groups whose data the last set_view left alone
         self._animated = [self.mom_line, self.st_line, self.int_line, self.target_line, self.mask_img]
         self._cid = canvas.mpl_connect("draw_event", self._on_draw)
-        if hasattr(canvas, "get_diff_image") and hasattr(canvas, "_last_buff"):  # ipympl / webagg: PNG per blit
-            canvas.get_diff_image = functools.partial(_diff_png, canvas)
         self.set_view(view, target=target, blit=False)
         self._agg_draw()
 
@@ -341,34 +339,6 @@ def _gathered_image_class():
             return out
 
     return GatheredImage
-
-
-def _diff_png(canvas) -> bytes | None:
-    """Matplotlib's ``FigureCanvasWebAggCore.get_diff_image`` (the changed pixels, or the whole figure, as PNG),
-    encoded with zlib level 1 and run-length matching instead of Pillow's default level 6: the same pixels on
-    screen (PNG is lossless), about half the encoding time per fader move (12-17 -> 7-9 ms for the mixer's
-    figure, most of it zeros where nothing changed)."""
-    if not canvas._png_is_old:
-        return None
-    import io
-
-    from PIL import Image
-
-    pixels = np.asarray(canvas.get_renderer().buffer_rgba())
-    buff = pixels.view(np.uint32).squeeze(2)
-    if canvas._force_full or buff.shape != canvas._last_buff.shape or (pixels[:, :, 3] != 255).any():
-        canvas.set_image_mode("full")
-        output = buff
-    else:
-        canvas.set_image_mode("diff")
-        output = np.where(buff != canvas._last_buff, buff, 0)
-    canvas._last_buff = buff.copy()
-    canvas._force_full = False
-    canvas._png_is_old = False
-    with io.BytesIO() as png:
-        Image.fromarray(output.view(dtype=np.uint8).reshape((*output.shape, 4))).save(
-            png, format="png", compress_level=1, compress_type=3)  # 3: zlib's Z_RLE
-        return png.getvalue()
 
 
 MAX_LINE_POINTS = 800

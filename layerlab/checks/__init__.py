@@ -48,7 +48,9 @@ results with its own rubric.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -155,8 +157,12 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
             dl.estimated = True
             data["estimated"] = est.found
     ctx = CheckContext(dl, cues, profile, window, float(search_window_ms), data)
+    helper = _find_the_heard_layers_aside(ctx)
     results = []
     for name, unit, fn in _CHECKS:
+        if helper is not None and name not in _BEFORE_HEARD:
+            helper.join()  # the layers as heard are found (or failed, and the checks that need them say why)
+            helper = None
         try:
             res = fn(ctx)
         except Exception as exc:  # one failing measurement must not stop the others
@@ -169,6 +175,42 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
         results.append(res)
     return CheckReport(scene=cues.scene, target=getattr(profile, "name", str(target)), submission=Path(submission_dir),
                        checks=results, data=data)
+
+
+_BEFORE_HEARD = ("format", "stems_sum", "loudness", "true_peak")
+"""The checks that never look at the layers as heard in the mix: they run while a second thread finds those."""
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def _find_the_heard_layers_aside(ctx: CheckContext):
+    """Find the layers as heard in ``mix.wav`` on a thread of their own while the first checks run; None on one core.
+
+    The same functions the checks call (:func:`~layerlab.checks.heard.heard_layers`,
+    :func:`~layerlab.checks.heard.found_dialogue`, :func:`~layerlab.checks.heard.found_activity`) keep their
+    results in the context under its lock, so every check reads the same numbers as when they run in turn;
+    they spend most of their time in NumPy, which releases the GIL (issue #17: the wall time of ``layerlab check``).
+    A failure here is left for the checks to meet and report, as before.
+    """
+    if _usable_cores() < 2 or ctx.deliverable.estimated or not ctx.deliverable.files["mix"].usable:
+        return None
+    from layerlab.checks.heard import found_activity, heard_layers
+
+    def work():
+        try:
+            heard_layers(ctx)
+            found_activity(ctx)  # found_dialogue, then its activity
+        except Exception:  # noqa: BLE001 - each check that needs them meets the same error and reports it
+            pass
+
+    t = threading.Thread(target=work, name="layerlab-heard-layers", daemon=True)
+    t.start()
+    return t
 
 
 # ----------------------------------------------------------------------------- command line

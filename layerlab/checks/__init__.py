@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Callable
 
@@ -157,12 +156,8 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
             dl.estimated = True
             data["estimated"] = est.found
     ctx = CheckContext(dl, cues, profile, window, float(search_window_ms), data)
-    helper = _find_the_heard_layers_aside(ctx)
-    results = []
-    for name, unit, fn in _CHECKS:
-        if helper is not None and name not in _BEFORE_HEARD:
-            helper.join()  # the layers as heard are found (or failed, and the checks that need them say why)
-            helper = None
+
+    def one(name: str, unit: str, fn) -> CheckResult:
         try:
             res = fn(ctx)
         except Exception as exc:  # one failing measurement must not stop the others
@@ -172,13 +167,23 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
         if dl.estimated and name not in ("format", "stems_sum", "loudness", "true_peak"):
             res.message = "(stems estimated from the premix with the scene's clips) " + res.message
             res.details["stems_estimated"] = True
-        results.append(res)
+        return res
+
+    pool = _check_pool()
+    if pool is None:
+        results = [one(name, unit, fn) for name, unit, fn in _CHECKS]
+    else:
+        with pool:
+            order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
+            done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
+            results = [done[name].result() for name, _, _ in _CHECKS]
     return CheckReport(scene=cues.scene, target=getattr(profile, "name", str(target)), submission=Path(submission_dir),
                        checks=results, data=data)
 
 
-_BEFORE_HEARD = ("format", "stems_sum", "loudness", "true_peak")
-"""The checks that never look at the layers as heard in the mix: they run while a second thread finds those."""
+_FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "band_audibility", "ducking")
+"""The order the checks are started in on two threads: ``sync`` first finds the layers heard in the mix (which
+masking, band audibility and ducking need) while the other thread runs the checks that never look at them."""
 
 
 def _usable_cores() -> int:
@@ -188,29 +193,21 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _find_the_heard_layers_aside(ctx: CheckContext):
-    """Find the layers as heard in ``mix.wav`` on a thread of their own while the first checks run; None on one core.
+def _check_pool():
+    """Two threads for the checks, or None on one core (or where no thread can be started): the checks in turn.
 
-    The same functions the checks call (:func:`~layerlab.checks.heard.heard_layers`,
-    :func:`~layerlab.checks.heard.found_dialogue`, :func:`~layerlab.checks.heard.found_activity`) keep their
-    results in the context under its lock, so every check reads the same numbers as when they run in turn;
-    they spend most of their time in NumPy, which releases the GIL (issue #17: the wall time of ``layerlab check``).
-    A failure here is left for the checks to meet and report, as before.
+    The checks spend most of their time in NumPy, which releases the GIL, so two cores halve much of
+    ``layerlab check``'s wall time (issue #17); the measurements they share are made once under
+    :func:`~layerlab.checks.context.key_lock`, and the report is the same as when they run in turn.
     """
-    if _usable_cores() < 2 or ctx.deliverable.estimated or not ctx.deliverable.files["mix"].usable:
+    if _usable_cores() < 2:
         return None
-    from layerlab.checks.heard import found_activity, heard_layers
+    from concurrent.futures import ThreadPoolExecutor
 
-    def work():
-        try:
-            heard_layers(ctx)
-            found_activity(ctx)  # found_dialogue, then its activity
-        except Exception:  # noqa: BLE001 - each check that needs them meets the same error and reports it
-            pass
-
-    t = threading.Thread(target=work, name="layerlab-heard-layers", daemon=True)
-    t.start()
-    return t
+    try:
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerlab-check")
+    except RuntimeError:
+        return None
 
 
 # ----------------------------------------------------------------------------- command line

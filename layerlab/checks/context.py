@@ -50,13 +50,25 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     (np.ndarray, np.ndarray)
         Window centres in seconds and levels in dBFS (floored at -200), both shape (n_windows,).
     """
-    p = channel_power(audio)
+    return level_db_of_energy(energy_cumsum(audio), sample_rate=sample_rate, win_ms=win_ms, hop_ms=hop_ms)
+
+
+def energy_cumsum(audio: np.ndarray) -> np.ndarray:
+    """``concatenate([[0], cumsum(channel_power(audio))])``, shape (n_samples + 1,): what :func:`level_db` slides over.
+
+    Compute it once for a signal measured with several windows (:func:`level_db_of_energy`).
+    """
+    return np.concatenate([[0.0], np.cumsum(channel_power(audio))])
+
+
+def level_db_of_energy(c: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level_db` of the signal whose :func:`energy_cumsum` is ``c`` (the same numbers)."""
+    n = c.size - 1
     win = max(1, int(round(win_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
-    if p.size < win:
+    if n < win:
         return np.zeros(0), np.zeros(0)
-    c = np.concatenate([[0.0], np.cumsum(p)])
-    starts = np.arange(0, p.size - win + 1, hop)
+    starts = np.arange(0, n - win + 1, hop)
     e = (c[starts + win] - c[starts]) / win
     return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
 
@@ -292,9 +304,25 @@ class CheckContext:
     search_window_ms: float
     data: dict
     activity: Activity | None = None
-    lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
-    """Held while the layers heard in the mix are found (:mod:`layerlab.checks.heard`), so a check that needs them
-    while :func:`layerlab.checks.run_checks` finds them on a second thread waits for them instead of repeating them."""
+    lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Guards ``key_locks`` (:func:`key_lock`)."""
+    key_locks: dict = field(default_factory=dict, repr=False, compare=False)
+    """One lock per measurement kept in the context (:func:`key_lock`)."""
+
+
+def key_lock(ctx: CheckContext, key) -> Any:
+    """The lock of one measurement the checks share (``"heard"``, ``("k_blocks", name)``, ...), made on first use.
+
+    :func:`layerlab.checks.run_checks` runs the checks on two threads: a check that needs a shared
+    measurement another thread is making waits for it under this lock instead of making it again, and
+    every check reads the same numbers as when they run in turn. Hold it only while making that one
+    measurement (they depend on each other without cycles, so the locks never wait on each other in a ring).
+    """
+    with ctx.lock:
+        lk = ctx.key_locks.get(key)
+        if lk is None:
+            lk = ctx.key_locks[key] = threading.RLock()
+    return lk
 
 
 def fmt_list(msgs: list[str], limit: int = 3) -> str:
@@ -319,8 +347,11 @@ def need_files(ctx: CheckContext, name: str, unit: str, target: str, *files: str
 def get_activity(ctx: CheckContext) -> Activity | None:
     """Dialogue activity of the dialogue stem (computed once per run and kept in the context); None without a stem."""
     if ctx.activity is None and ctx.deliverable.files["dialogue"].usable:
-        ctx.activity = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
-        ctx.data["activity"] = ctx.activity
+        with key_lock(ctx, "activity"):
+            if ctx.activity is None:
+                act = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
+                ctx.data["activity"] = act
+                ctx.activity = act
     return ctx.activity
 
 
@@ -331,7 +362,13 @@ def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
     moves, the heard layers) correlate each stem with its clip once per run.
     """
     key = (layer, stem.shape, float(np.asarray(stem[:: 4801], np.float64).sum()))
-    cache = ctx.data.setdefault("clip_lags", {})
+    with key_lock(ctx, ("clip_lags", key)):
+        return _stem_clip_lag(ctx, layer, stem, key)
+
+
+def _stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray, key: tuple):
+    with ctx.lock:
+        cache = ctx.data.setdefault("clip_lags", {})
     if key not in cache:
         ref = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
         clip = None if ref is None else ref.audio
@@ -353,8 +390,11 @@ def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
         return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
     if corr < 0.5:
         return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
+    ref = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+    if ref is None:  # gone since it was read
+        return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
     music = stem
-    cm = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip")).mono
+    cm = ref.mono
     ref = np.zeros(music.shape[0])
     a0, b0 = max(0, lag), max(0, -lag)
     m = min(music.shape[0] - a0, cm.size - b0)
@@ -372,7 +412,9 @@ def k_blocks(ctx: CheckContext, key: str, audio: np.ndarray) -> np.ndarray:
     """
     from layerlab.measure.masking import k_weighted_block_power
 
-    cache = ctx.data.setdefault("k_blocks", {})
-    if key not in cache:
-        cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)
-    return cache[key]
+    with key_lock(ctx, ("k_blocks", key)):
+        with ctx.lock:
+            cache = ctx.data.setdefault("k_blocks", {})
+        if key not in cache:
+            cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)
+        return cache[key]

@@ -12,7 +12,7 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.io.deliverable import STEM_NAMES
-from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, need_files
+from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, key_lock, need_files
 from layerlab.checks.report import CheckResult
 
 __all__ = ["check_format", "check_stems_sum", "local_disagreements", "mix_disagreements", "layer_in_mix", "scene_misfit", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
@@ -195,12 +195,13 @@ def mix_disagreements(ctx: CheckContext) -> list[dict]:
     The checks of single layers (sync, ambience continuity) look at ``mix.wav`` itself where it
     disagrees with the stems, so a flaw present only in the mix fails its own check.
     """
-    if "local" not in ctx.data:
-        dl = ctx.deliverable
-        ok = not dl.estimated and all(dl.files[f].usable for f in ("mix", *STEM_NAMES))
-        ctx.data["local"] = (local_disagreements(dl.audio("mix"), {s: dl.audio(s) for s in STEM_NAMES},
-                                                 sample_rate=SAMPLE_RATE) if ok else [])
-    return ctx.data["local"]
+    with key_lock(ctx, "local"):
+        if "local" not in ctx.data:
+            dl = ctx.deliverable
+            ok = not dl.estimated and all(dl.files[f].usable for f in ("mix", *STEM_NAMES))
+            ctx.data["local"] = (local_disagreements(dl.audio("mix"), {s: dl.audio(s) for s in STEM_NAMES},
+                                                     sample_rate=SAMPLE_RATE) if ok else [])
+        return ctx.data["local"]
 
 
 def layer_in_mix(ctx: CheckContext, layer: str) -> np.ndarray | None:

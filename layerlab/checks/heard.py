@@ -32,7 +32,7 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.envelopes import channel_mean, channel_sum
-from layerlab.checks.context import CheckContext, SceneClip, find_lag, scene_clip_of, stem_clip_lag
+from layerlab.checks.context import CheckContext, SceneClip, find_lag, key_lock, scene_clip_of, stem_clip_lag
 
 __all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS", "FoundDialogue",
            "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION", "find_clip_near"]
@@ -160,7 +160,7 @@ def heard_layers(ctx: CheckContext) -> HeardLayers | None:
     See the module's docstring. A layer the scene's clip explains counts as that layer wherever the
     learner wrote it, so stems can say which layer is at fault but cannot excuse what the mix has.
     """
-    with ctx.lock:
+    with key_lock(ctx, "heard"):
         return _heard_layers(ctx)
 
 
@@ -209,6 +209,11 @@ def heard_activity(ctx: CheckContext):
         explain less than 1% of its energy, else the activity of the cleaned stem (music written
         on the dialogue stem must not read as speech). None without a dialogue stem.
     """
+    with key_lock(ctx, "heard_activity"):
+        return _heard_activity(ctx)
+
+
+def _heard_activity(ctx: CheckContext):
     from layerlab.checks.context import get_activity
     from layerlab.measure.masking import dialogue_activity
 
@@ -330,7 +335,7 @@ def found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
     scene's dialogue. In an assessed variant each learner's lines are their own takes, so a
     classmate's dialogue is not found at all. Taught with masking in ``lessons/08_measuring_the_mix.ipynb``.
     """
-    with ctx.lock:
+    with key_lock(ctx, "found_dialogue"):
         return _found_dialogue(ctx)
 
 
@@ -390,7 +395,7 @@ def found_activity(ctx: CheckContext):
     """
     from layerlab.measure.masking import dialogue_activity
 
-    with ctx.lock:
+    with key_lock(ctx, "found_activity"):
         if "found_activity" not in ctx.data:
             fd = found_dialogue(ctx)
             ok = fd is not None and fd.is_this_scenes and np.any(fd.dialogue)

@@ -538,6 +538,27 @@ def test_run_checks_sees_a_scene_clip_replaced_between_two_runs(scene, good, tmp
     assert "scene's music clip" not in json.dumps(r2["ducking"].details)
 
 
+def test_the_checks_on_two_threads_report_what_they_report_in_turn(scene, good, loud_unducked, monkeypatch):
+    """run_checks runs the checks on two threads where it can (issue #17); on one core they run in turn. Both give
+    the same report, values, messages and details, for a passing and a failing mix."""
+    import json
+
+    import layerlab.checks as checks
+
+    def seen(r):
+        return [(c.name, c.value, c.passed, c.message, json.dumps(c.details, sort_keys=True, default=str))
+                for c in r.checks]
+
+    threaded = {}
+    monkeypatch.setattr(checks, "_usable_cores", lambda: 2)
+    for name, (out, _) in (("good", good), ("loud", loud_unducked)):
+        threaded[name] = seen(run_checks(out, scene=scene / "cues.json"))
+    monkeypatch.setattr(checks, "_usable_cores", lambda: 1)
+    for name, (out, _) in (("good", good), ("loud", loud_unducked)):
+        assert seen(run_checks(out, scene=scene / "cues.json")) == threaded[name], name
+    assert any(not passed for _, _, passed, _, _ in threaded["loud"])
+
+
 def test_windowed_gain_equals_the_per_sample_interp_it_replaced():
     """The heard layers' gain curve is filled between hops without np.interp's search: the same bits."""
     from layerlab.checks.heard import GAIN_WINDOW_MS, windowed_gain

@@ -86,8 +86,8 @@ def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPL
     n = y.shape[0]
     w = max(1, int(round(window_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
-    cn = np.concatenate([[0.0], np.cumsum(channel_sum(target * y))])
-    cd = np.concatenate([[0.0], np.cumsum(channel_sum(y * y))])
+    cn = np.concatenate([[0.0], np.cumsum(_sum_channels(target * y))])
+    cd = np.concatenate([[0.0], np.cumsum(_sum_channels(y * y))])
     centres = np.arange(0, n, hop)
     a = np.clip(centres - w // 2, 0, n)
     b = np.clip(centres + w // 2, 0, n)
@@ -95,6 +95,11 @@ def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPL
     floor = 1e-9 * max(float(den.max()), 1e-30)
     g = np.where(den > floor, num / np.maximum(den, 1e-30), 0.0)
     return _interp_uniform(g, hop, n)
+
+
+def _sum_channels(a: np.ndarray) -> np.ndarray:
+    """:func:`channel_sum` of a fresh product, without copying a single channel again (the same numbers)."""
+    return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else channel_sum(a)
 
 
 def _interp_uniform(g: np.ndarray, hop: int, n: int) -> np.ndarray:

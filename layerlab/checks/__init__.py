@@ -169,14 +169,18 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
             res.details["stems_estimated"] = True
         return res
 
+    results = None
     pool = _check_pool()
-    if pool is None:
+    if pool is not None:
+        try:
+            with pool:
+                order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
+                done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
+                results = [done[name].result() for name, _, _ in _CHECKS]
+        except RuntimeError:  # no thread could be started (a process limit): the checks in turn, as below
+            results = None
+    if results is None:
         results = [one(name, unit, fn) for name, unit, fn in _CHECKS]
-    else:
-        with pool:
-            order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
-            done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
-            results = [done[name].result() for name, _, _ in _CHECKS]
     return CheckReport(scene=cues.scene, target=getattr(profile, "name", str(target)), submission=Path(submission_dir),
                        checks=results, data=data)
 

@@ -355,6 +355,24 @@ def get_activity(ctx: CheckContext) -> Activity | None:
     return ctx.activity
 
 
+def sfx_onsets(ctx: CheckContext) -> list:
+    """:func:`layerlab.measure.sync.detect_onsets` of the SFX stem, found once per run (the format gate and sync read them).
+
+    Returns
+    -------
+    list of Onset
+        Empty when the SFX stem cannot be read.
+    """
+    from layerlab.measure.sync import detect_onsets
+
+    with key_lock(ctx, "sfx_onsets"):
+        if "sfx_onsets" not in ctx.data:
+            dl = ctx.deliverable
+            ctx.data["sfx_onsets"] = (detect_onsets(dl.audio("sfx"), sample_rate=SAMPLE_RATE)
+                                      if dl.files["sfx"].usable else [])
+        return ctx.data["sfx_onsets"]
+
+
 def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
     """The scene's ``layer`` clip and where ``stem`` has it: ``(clip, lag, corr)`` (:func:`find_lag`), or ``(None, 0, 0.0)``.
 

@@ -14,7 +14,7 @@ import numpy as np
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.envelopes import channel_mean
 from layerlab.measure.sync import SyncResult, offset_message, dialogue_offsets, sfx_offsets
-from layerlab.checks.context import CheckContext, fmt_list, need_files
+from layerlab.checks.context import CheckContext, fmt_list, need_files, sfx_onsets
 from layerlab.checks.gates import mix_disagreements
 from layerlab.checks.report import CheckResult
 
@@ -56,7 +56,7 @@ def check_sync(ctx: CheckContext) -> CheckResult:
     if miss:
         return miss
     r = sfx_offsets(ctx.deliverable.audio("sfx"), ctx.cues.events, sample_rate=SAMPLE_RATE,
-                    search_window_ms=ctx.search_window_ms, window=ctx.sync_window)
+                    search_window_ms=ctx.search_window_ms, window=ctx.sync_window, onsets=sfx_onsets(ctx))
     _judge_the_takes(ctx, r)
     _judge_the_mix(ctx, r)
     ctx.data["sfx_sync"] = r

@@ -22,6 +22,10 @@ file or one failing measurement never stops the others:
 
 Each check returns a :class:`CheckResult` with a plain-language message that
 says what to change. :class:`CheckReport` renders as text, JSON and figures.
+Where two cores are free the checks run on two threads (the measurements they
+share are made once); the report is the same as when they run in turn. The
+scene's clips are decoded once per process while their files are unchanged
+(:func:`~layerlab.checks.context.scene_clip`).
 
 The listener hears ``mix.wav``: masking, ducking and band audibility also
 measure the layers as the mix holds them (found by the scene's clips,
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -198,14 +203,14 @@ def _usable_cores() -> int:
 
 
 def _check_pool():
-    """Two threads for the checks, or None on one core (or where no thread can be started): the checks in turn.
+    """Two threads for the checks, or None (the checks in turn) on one core, off the main thread, or without threads.
 
     The checks spend most of their time in NumPy, which releases the GIL, so two cores halve much of
     ``layerlab check``'s wall time (issue #17); the measurements they share are made once under
     :func:`~layerlab.checks.context.key_lock`, and the report is the same as when they run in turn.
     """
-    if _usable_cores() < 2:
-        return None
+    if _usable_cores() < 2 or threading.current_thread() is not threading.main_thread():
+        return None  # one core, or a caller that already checks on threads of its own (lesson 06's hybrid steps)
     from concurrent.futures import ThreadPoolExecutor
 
     try:

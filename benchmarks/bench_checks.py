@@ -59,6 +59,9 @@ nothing reaches full scale; the scene's clips are decoded once per process (with
 the checks run again in one process: lesson 06's five hybrid steps, one check thread, ``run_checks`` CPU 12.9 -> 10.9 s
 (load 3.5-4). Every CheckResult (value, verdict, message, details) identical, old and new, on the cafe reference,
 its native premix and four hybrid steps; the figures' PNG bytes identical on three of them (21 files).
+On a quiet machine afterwards (20:51, load 0.6-0.7; ``/usr/bin/time``, old and new alternated, three each):
+``layerlab check`` 3.06-3.28 s -> 2.30-2.38 s wall, CPU (user + system) 3.17-3.32 s -> 3.17-3.24 s (user time down
+0.2 s, system time up 0.2 s with the threads): still OVER the 2 s aim.
 """
 
 from __future__ import annotations

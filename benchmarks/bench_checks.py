@@ -44,6 +44,24 @@ The figures are laid out with fixed margins sized from the font (no constrained 
 explicitly; old and new code alternated in fresh processes (17:34-17:36, single runs, still noisy): with figures
 3.96 / 3.89 / 4.25 s old, 3.35 / 3.88 / 3.21 s new; the figures alone, in one process, 1.7-2.0 s old, 1.2-1.3 s new
 (under load). Every CheckResult of the cafe reference and two synthetic mixes identical, old and new.
+
+Figures (2026-11-30 20:19-20:32, run with nice and without PYTHONDONTWRITEBYTECODE, so the CLI imports compiled
+modules as a learner's install does; old code 148399e through PYTHONPATH, then the new, back to back): under load
+5.1-5.6, ``layerlab check`` 4.40 -> 4.47 s wall (the load decides it), CPU 3.14 -> 3.07 s; ``run_checks`` CPU
+2.43 -> 2.34 s; the grader's ``measure_deliverable`` CPU 2.36 -> 2.17 s without figures, 3.43 -> 3.25 s with them. The new
+code again at load 1.9-2.0: ``layerlab check`` 2.34 s wall (still OVER the 2 s aim; 3.3 s on a quiet machine before),
+``run_checks`` 2.22 s wall for 2.29 s CPU (it runs the checks on two threads), native premix 1.58 s, ffmpeg peer 190 ms.
+What changed: the checks run on two threads where two cores are free (the shared measurements made once under
+per-check-context locks); band audibility computes only the STFT frames where speech is active; the loudness check
+K-weights the mix once for its series and its integrated figure; ducking sums each signal's energy once for both window
+lengths; the SFX onsets are found once for the format gate and sync; ``find_clipping`` skips the flatness test when
+nothing reaches full scale; the scene's clips are decoded once per process (with their FFT spectra), which pays where
+the checks run again in one process: lesson 06's five hybrid steps, one check thread, ``run_checks`` CPU 12.9 -> 10.9 s
+(load 3.5-4). Every CheckResult (value, verdict, message, details) identical, old and new, on the cafe reference,
+its native premix and four hybrid steps; the figures' PNG bytes identical on three of them (21 files).
+On a quiet machine afterwards (20:51, load 0.6-0.7; ``/usr/bin/time``, old and new alternated, three each):
+``layerlab check`` 3.06-3.28 s -> 2.30-2.38 s wall, CPU (user + system) 3.17-3.32 s -> 3.17-3.24 s (user time down
+0.2 s, system time up 0.2 s with the threads): still OVER the 2 s aim.
 """
 
 from __future__ import annotations

@@ -43,6 +43,12 @@ what is left there is the grader's checks (5 x ~3 s CPU, most in ``checks.sync``
 places the scene's clips again at every step) and the master's ``import scipy.signal`` (1.6-1.8 s CPU; merged
 afterwards, the Master no longer imports it, but lesson 06 still does for its ``welch`` cell and the stems estimate).
 
+2026-11-30 20:31-20:32, lesson 06 only, old code (148399e, through PYTHONPATH) then the new (load 1.9-2.1, run with
+nice, once each): peer 3.2 / 3.3 s; 06 20.3 -> 20.0 s (kernel CPU 24.7 -> 25.1 s; hybrid steps cell 10.1 -> 9.3 s):
+within the noise of single runs, and still OVER the aim. The checks' own CPU in those steps fell 12.9 -> 10.9 s
+(``bench_checks.py``'s notes), but the cell also builds and exports five mixes, and the kernel pays the stems estimate's
+``import scipy.signal`` (cell 6, 3.1-3.5 s) that ``layerlab.audit``'s band limits need as well.
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

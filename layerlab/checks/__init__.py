@@ -22,6 +22,10 @@ file or one failing measurement never stops the others:
 
 Each check returns a :class:`CheckResult` with a plain-language message that
 says what to change. :class:`CheckReport` renders as text, JSON and figures.
+Where two cores are free the checks run on two threads (the measurements they
+share are made once); the report is the same as when they run in turn. The
+scene's clips are decoded once per process while their files are unchanged
+(:func:`~layerlab.checks.context.scene_clip`).
 
 The listener hears ``mix.wav``: masking, ducking and band audibility also
 measure the layers as the mix holds them (found by the scene's clips,
@@ -48,7 +52,9 @@ results with its own rubric.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -155,8 +161,8 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
             dl.estimated = True
             data["estimated"] = est.found
     ctx = CheckContext(dl, cues, profile, window, float(search_window_ms), data)
-    results = []
-    for name, unit, fn in _CHECKS:
+
+    def one(name: str, unit: str, fn) -> CheckResult:
         try:
             res = fn(ctx)
         except Exception as exc:  # one failing measurement must not stop the others
@@ -166,9 +172,51 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
         if dl.estimated and name not in ("format", "stems_sum", "loudness", "true_peak"):
             res.message = "(stems estimated from the premix with the scene's clips) " + res.message
             res.details["stems_estimated"] = True
-        results.append(res)
+        return res
+
+    results = None
+    pool = _check_pool()
+    if pool is not None:
+        try:
+            with pool:
+                order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
+                done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
+                results = [done[name].result() for name, _, _ in _CHECKS]
+        except RuntimeError:  # no thread could be started (a process limit): the checks in turn, as below
+            results = None
+    if results is None:
+        results = [one(name, unit, fn) for name, unit, fn in _CHECKS]
     return CheckReport(scene=cues.scene, target=getattr(profile, "name", str(target)), submission=Path(submission_dir),
                        checks=results, data=data)
+
+
+_FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "band_audibility", "ducking")
+"""The order the checks are started in on two threads: ``sync`` first finds the layers heard in the mix (which
+masking, band audibility and ducking need) while the other thread runs the checks that never look at them."""
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def _check_pool():
+    """Two threads for the checks, or None (the checks in turn) on one core, off the main thread, or without threads.
+
+    The checks spend most of their time in NumPy, which releases the GIL, so two cores halve much of
+    ``layerlab check``'s wall time (issue #17); the measurements they share are made once under
+    :func:`~layerlab.checks.context.key_lock`, and the report is the same as when they run in turn.
+    """
+    if _usable_cores() < 2 or threading.current_thread() is not threading.main_thread():
+        return None  # one core, or a caller that already checks on threads of its own (lesson 06's hybrid steps)
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerlab-check")
+    except RuntimeError:
+        return None
 
 
 # ----------------------------------------------------------------------------- command line

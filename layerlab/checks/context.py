@@ -5,7 +5,11 @@ Not taught on its own; the checks that use it are (``lessons/08_measuring_the_mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,13 +50,25 @@ def level_db(audio: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: floa
     (np.ndarray, np.ndarray)
         Window centres in seconds and levels in dBFS (floored at -200), both shape (n_windows,).
     """
-    p = channel_power(audio)
+    return level_db_of_energy(energy_cumsum(audio), sample_rate=sample_rate, win_ms=win_ms, hop_ms=hop_ms)
+
+
+def energy_cumsum(audio: np.ndarray) -> np.ndarray:
+    """``concatenate([[0], cumsum(channel_power(audio))])``, shape (n_samples + 1,): what :func:`level_db` slides over.
+
+    Compute it once for a signal measured with several windows (:func:`level_db_of_energy`).
+    """
+    return np.concatenate([[0.0], np.cumsum(channel_power(audio))])
+
+
+def level_db_of_energy(c: np.ndarray, *, sample_rate: int, win_ms: float, hop_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level_db` of the signal whose :func:`energy_cumsum` is ``c`` (the same numbers)."""
+    n = c.size - 1
     win = max(1, int(round(win_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
-    if p.size < win:
+    if n < win:
         return np.zeros(0), np.zeros(0)
-    c = np.concatenate([[0.0], np.cumsum(p)])
-    starts = np.arange(0, p.size - win + 1, hop)
+    starts = np.arange(0, n - win + 1, hop)
     e = (c[starts + win] - c[starts]) / win
     return (starts + win / 2) / sample_rate, 10.0 * np.log10(np.maximum(e, 1e-20))
 
@@ -64,8 +80,9 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     ----------
     x : np.ndarray, shape (n,)
         The stem or the mix (mono).
-    clip : np.ndarray, shape (m,)
-        The scene's clip (mono).
+    clip : np.ndarray, shape (m,), or SceneClip
+        The scene's clip (mono); as a :class:`SceneClip` (:func:`scene_clip`), its mono downmix, with its
+        spectrum and energies computed once per process instead of at every call (the same numbers).
     sample_rate : int
     max_lag_s : float
         Lags searched on either side (a bed entering late, or started into the clip).
@@ -91,14 +108,18 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     """
     from layerlab.measure.correlation import correlate_lags
 
+    ref = clip if isinstance(clip, SceneClip) else None
+    if ref is not None:
+        clip = ref.mono
     n, m = x.size, clip.size
     min_overlap = max(1, int(round(min_overlap_s * sample_rate)))
     if n < min(sample_rate // 10, min_overlap) or m < min(sample_rate // 10, min_overlap):
         return 0, 0.0
     max_lag = int(max_lag_s * sample_rate)
-    lags, xc = correlate_lags(x, clip, lag_min=-max_lag, lag_max=max_lag)
+    lags, xc = correlate_lags(x, clip, lag_min=-max_lag, lag_max=max_lag,
+                              y_conj_spectrum=None if ref is None else ref.conj_spectrum)
     cx = np.concatenate([[0.0], np.cumsum(x * x)])
-    cc = np.concatenate([[0.0], np.cumsum(clip * clip)])
+    cc = np.concatenate([[0.0], np.cumsum(clip * clip)]) if ref is None else ref.energy_cumsum()
     a = np.clip(lags, 0, n)  # overlap in x: [a, b)
     b = np.clip(lags + m, 0, n)
     ca = np.clip(-lags, 0, m)  # overlap in clip: [ca, ca + b - a)
@@ -117,15 +138,144 @@ def find_lag(x: np.ndarray, clip: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     return int(lags[k]), float(ncc[k])
 
 
-def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
-    """A clip of the cue sheet as (n_samples, n_channels) float32 at 48 kHz; None if missing or unreadable."""
-    p = cues.clip_path(rel)
-    if p is None:
-        return None
+CLIP_CACHE_SIZE = 48
+"""How many decoded scene clips one process keeps (:func:`scene_clip`): a scene has 10-20, and the largest (a 20 s
+stereo bed) holds about 8 MB as float32 and 8 MB more as its float64 mono downmix, so at most a few hundred MB."""
+
+
+@dataclass(frozen=True, eq=False)
+class SceneClip:
+    """One of the scene's clips, decoded once per process and kept read-only (:func:`scene_clip`).
+
+    What the checks derive from a clip alone is kept with it: its float64 mono downmix and, for
+    :func:`find_lag`, the running sum of its energy and its spectra at the FFT lengths asked for.
+
+    Attributes
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels), float32, read-only
+        The clip at 48 kHz, as :func:`layerlab.io.audio.load_audio` reads it.
+    mono : np.ndarray, shape (n_samples,), float64, read-only
+        ``channel_mean(audio.astype(np.float64))``.
+    key : tuple
+        The file's resolved path, size, modification and change times (ns), inode and device when it was read.
+    """
+
+    audio: np.ndarray
+    mono: np.ndarray
+    key: tuple
+    _derived: dict = field(default_factory=dict, repr=False)
+
+    def energy_cumsum(self) -> np.ndarray:
+        """``concatenate([[0], cumsum(mono ** 2)])``, read-only (the overlaps' energies in :func:`find_lag`)."""
+        return self._get("energy", lambda: np.concatenate([[0.0], np.cumsum(self.mono * self.mono)]))
+
+    def conj_spectrum(self, size: int) -> np.ndarray:
+        """``conj(rfft(mono, size))``, read-only: the clip's half of :func:`layerlab.measure.correlation.correlate_lags`."""
+        return self._get(("spectrum", int(size)), lambda: np.conj(np.fft.rfft(self.mono, int(size))), keep=4)
+
+    def _get(self, name, make, keep: int = 0) -> np.ndarray:
+        with _CLIP_LOCK:
+            got = self._derived.get(name)
+        if got is None:
+            got = make()
+            got.setflags(write=False)
+            with _CLIP_LOCK:
+                if keep:  # at most ``keep`` spectra (lengths) per clip
+                    spectra = [k for k in self._derived if isinstance(k, tuple) and k[0] == name[0]]
+                    for k in spectra[: max(0, len(spectra) - keep + 1)]:
+                        del self._derived[k]
+                self._derived[name] = got
+        return got
+
+
+_CLIP_CACHE: "OrderedDict[tuple, SceneClip | None]" = OrderedDict()
+_CLIP_LOCK = threading.Lock()
+
+
+RACY_S = 2.0
+"""A file modified less than this long ago is decoded but not kept: file times tick in steps of a few ms, so a file
+rewritten within the same tick, at the same size, would keep its key (git's "racily clean" entries, the same cure)."""
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def scene_clip(path) -> SceneClip | None:
+    """A scene clip decoded once per process: the same file, unchanged, is not decoded again.
+
+    Parameters
+    ----------
+    path : str or Path
+        The clip's file (a cue sheet's clip, :meth:`SceneCues.clip_path`).
+
+    Returns
+    -------
+    SceneClip or None
+        None when the file is missing or cannot be decoded (a :class:`~layerlab.errors.LayerLabError`).
+
+    Notes
+    -----
+    Kept in a bounded least-recently-used table (:data:`CLIP_CACHE_SIZE` files) keyed by the file's
+    resolved path, size, modification and change times in ns, inode and device, read before and again after
+    decoding (a file changed while it was read is not kept, nor one modified in the last :data:`RACY_S`
+    seconds): an edited, replaced or moved-in clip is decoded afresh, so no stale or foreign clip is served. Its arrays are read-only, so no caller can change
+    what the next one reads. Lesson 06 checks five mixes of the same scene in one kernel (issue #17); the
+    grader measures each submission in a fresh process, so nothing is shared between learners there.
+    """
+    p = Path(path)
     try:
-        return load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
-    except LayerLabError:
+        key = _file_key(p)
+    except OSError:
         return None
+    with _CLIP_LOCK:
+        if key in _CLIP_CACHE:
+            _CLIP_CACHE.move_to_end(key)
+            return _CLIP_CACHE[key]
+    try:
+        audio = load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
+    except LayerLabError:
+        audio = None
+    if audio is None:
+        got = None
+    else:
+        audio.setflags(write=False)
+        mono = channel_mean(audio.astype(np.float64))
+        mono.setflags(write=False)
+        got = SceneClip(audio, mono, key)
+    try:
+        unchanged = _file_key(p) == key and time.time_ns() - key[2] > RACY_S * 1e9
+    except OSError:
+        unchanged = False
+    if unchanged:
+        with _CLIP_LOCK:
+            _CLIP_CACHE[key] = got
+            _CLIP_CACHE.move_to_end(key)
+            while len(_CLIP_CACHE) > CLIP_CACHE_SIZE:
+                _CLIP_CACHE.popitem(last=False)
+    return got
+
+
+def clear_clip_cache() -> None:
+    """Forget every decoded clip (:func:`scene_clip`)."""
+    with _CLIP_LOCK:
+        _CLIP_CACHE.clear()
+
+
+def scene_clip_of(cues: SceneCues, rel) -> SceneClip | None:
+    """The cue sheet's clip ``rel`` as a :class:`SceneClip` (:func:`scene_clip`); None if missing or unreadable."""
+    p = cues.clip_path(rel)
+    return None if p is None else scene_clip(p)
+
+
+def load_clip(cues: SceneCues, rel) -> np.ndarray | None:
+    """A clip of the cue sheet as (n_samples, n_channels) float32 at 48 kHz, read-only; None if missing or unreadable.
+
+    Decoded once per process while the file is unchanged (:func:`scene_clip`); copy it to change it.
+    """
+    c = scene_clip_of(cues, rel)
+    return None if c is None else c.audio
 
 
 def estimate_from_scene(mix: np.ndarray, cues: SceneCues, search_window_ms: float):
@@ -154,6 +304,25 @@ class CheckContext:
     search_window_ms: float
     data: dict
     activity: Activity | None = None
+    lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Guards ``key_locks`` (:func:`key_lock`)."""
+    key_locks: dict = field(default_factory=dict, repr=False, compare=False)
+    """One lock per measurement kept in the context (:func:`key_lock`)."""
+
+
+def key_lock(ctx: CheckContext, key) -> Any:
+    """The lock of one measurement the checks share (``"heard"``, ``("k_blocks", name)``, ...), made on first use.
+
+    :func:`layerlab.checks.run_checks` runs the checks on two threads: a check that needs a shared
+    measurement another thread is making waits for it under this lock instead of making it again, and
+    every check reads the same numbers as when they run in turn. Hold it only while making that one
+    measurement (they depend on each other without cycles, so the locks never wait on each other in a ring).
+    """
+    with ctx.lock:
+        lk = ctx.key_locks.get(key)
+        if lk is None:
+            lk = ctx.key_locks[key] = threading.RLock()
+    return lk
 
 
 def fmt_list(msgs: list[str], limit: int = 3) -> str:
@@ -178,9 +347,30 @@ def need_files(ctx: CheckContext, name: str, unit: str, target: str, *files: str
 def get_activity(ctx: CheckContext) -> Activity | None:
     """Dialogue activity of the dialogue stem (computed once per run and kept in the context); None without a stem."""
     if ctx.activity is None and ctx.deliverable.files["dialogue"].usable:
-        ctx.activity = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
-        ctx.data["activity"] = ctx.activity
+        with key_lock(ctx, "activity"):
+            if ctx.activity is None:
+                act = dialogue_activity(ctx.deliverable.audio("dialogue"), sample_rate=SAMPLE_RATE)
+                ctx.data["activity"] = act
+                ctx.activity = act
     return ctx.activity
+
+
+def sfx_onsets(ctx: CheckContext) -> list:
+    """:func:`layerlab.measure.sync.detect_onsets` of the SFX stem, found once per run (the format gate and sync read them).
+
+    Returns
+    -------
+    list of Onset
+        Empty when the SFX stem cannot be read.
+    """
+    from layerlab.measure.sync import detect_onsets
+
+    with key_lock(ctx, "sfx_onsets"):
+        if "sfx_onsets" not in ctx.data:
+            dl = ctx.deliverable
+            ctx.data["sfx_onsets"] = (detect_onsets(dl.audio("sfx"), sample_rate=SAMPLE_RATE)
+                                      if dl.files["sfx"].usable else [])
+        return ctx.data["sfx_onsets"]
 
 
 def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
@@ -190,14 +380,20 @@ def stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray):
     moves, the heard layers) correlate each stem with its clip once per run.
     """
     key = (layer, stem.shape, float(np.asarray(stem[:: 4801], np.float64).sum()))
-    cache = ctx.data.setdefault("clip_lags", {})
+    with key_lock(ctx, ("clip_lags", key)):
+        return _stem_clip_lag(ctx, layer, stem, key)
+
+
+def _stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray, key: tuple):
+    with ctx.lock:
+        cache = ctx.data.setdefault("clip_lags", {})
     if key not in cache:
-        clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+        ref = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+        clip = None if ref is None else ref.audio
         if clip is None or not np.any(stem):
             cache[key] = (clip, 0, 0.0)
         else:
-            lag, corr = find_lag(channel_mean(stem.astype(np.float64)), channel_mean(clip.astype(np.float64)),
-                                 sample_rate=SAMPLE_RATE)
+            lag, corr = find_lag(channel_mean(stem.astype(np.float64)), ref, sample_rate=SAMPLE_RATE)
             cache[key] = (clip, lag, corr)
     return cache[key]
 
@@ -212,8 +408,11 @@ def bed_reference(ctx: CheckContext, layer: str, stem: np.ndarray):
         return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
     if corr < 0.5:
         return None, f"{layer} stem level (the stem does not use the scene's {layer} clip)"
+    ref = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+    if ref is None:  # gone since it was read
+        return None, f"{layer} stem level (the scene's {layer} clip could not be read)"
     music = stem
-    cm = channel_mean(clip.astype(np.float64))
+    cm = ref.mono
     ref = np.zeros(music.shape[0])
     a0, b0 = max(0, lag), max(0, -lag)
     m = min(music.shape[0] - a0, cm.size - b0)
@@ -231,7 +430,9 @@ def k_blocks(ctx: CheckContext, key: str, audio: np.ndarray) -> np.ndarray:
     """
     from layerlab.measure.masking import k_weighted_block_power
 
-    cache = ctx.data.setdefault("k_blocks", {})
-    if key not in cache:
-        cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)
-    return cache[key]
+    with key_lock(ctx, ("k_blocks", key)):
+        with ctx.lock:
+            cache = ctx.data.setdefault("k_blocks", {})
+        if key not in cache:
+            cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)
+        return cache[key]

@@ -17,7 +17,8 @@ from layerlab.checks.context import (
     DUCK_MIN_DEPTH_DB,
     CheckContext,
     bed_reference,
-    level_db,
+    energy_cumsum,
+    level_db_of_energy,
     need_files,
 )
 from layerlab.checks.heard import found_activity, found_rest, heard_activity, heard_layers
@@ -106,13 +107,15 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     """
     sr = int(sample_rate)
     music = np.asarray(music, dtype=np.float32)
-    t, lv = level_db(music, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
-    ref_ok = None
+    c_music = energy_cumsum(music)  # each signal's energy is summed once for the two window lengths below
+    t, lv = level_db_of_energy(c_music, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
+    ref_ok = c_ref = None
     if reference is not None:
         reference = np.asarray(reference, dtype=np.float32)
         if reference.shape[0] != music.shape[0]:
             raise ParameterError("measure_ducking: reference must have as many samples as the music stem.")
-        _, lr = level_db(reference, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
+        c_ref = energy_cumsum(reference)
+        _, lr = level_db_of_energy(c_ref, sample_rate=sr, win_ms=50.0, hop_ms=10.0)
         ref_ok = lr > (np.median(lr) - 20.0)
         lv = lv - lr  # the gain, in dB
     act = activity.active_at(t)
@@ -160,10 +163,10 @@ def measure_ducking(music, activity: Activity, *, sample_rate: int = SAMPLE_RATE
     # with a reference the gain is clean at 10 ms; without one the music's own beating and attacks
     # need longer windows, and a step then reads over 20 ms
     step_ms = 10 if reference is not None else 20
-    t10, l10 = level_db(music, sample_rate=sr, win_ms=float(step_ms), hop_ms=1.0)
+    t10, l10 = level_db_of_energy(c_music, sample_rate=sr, win_ms=float(step_ms), hop_ms=1.0)
     ok10 = np.ones(l10.size, bool)
     if reference is not None:
-        _, r10 = level_db(reference, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
+        _, r10 = level_db_of_energy(c_ref, sample_rate=sr, win_ms=10.0, hop_ms=1.0)
         ok10 = r10 > (np.median(r10) - 20.0)
         l10 = l10 - r10
     max_step, step_t = 0.0, None

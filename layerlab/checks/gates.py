@@ -12,7 +12,8 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.io.deliverable import STEM_NAMES
-from layerlab.checks.context import STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, need_files
+from layerlab.checks.context import (STEMS_SUM_MAX_DB, CheckContext, fmt_list, get_activity, key_lock, need_files,
+                                     sfx_onsets)
 from layerlab.checks.report import CheckResult
 
 __all__ = ["check_format", "check_stems_sum", "local_disagreements", "mix_disagreements", "layer_in_mix", "scene_misfit", "LOCAL_RESIDUAL_MAX_DB", "LIMITER_MAX_DB"]
@@ -195,12 +196,13 @@ def mix_disagreements(ctx: CheckContext) -> list[dict]:
     The checks of single layers (sync, ambience continuity) look at ``mix.wav`` itself where it
     disagrees with the stems, so a flaw present only in the mix fails its own check.
     """
-    if "local" not in ctx.data:
-        dl = ctx.deliverable
-        ok = not dl.estimated and all(dl.files[f].usable for f in ("mix", *STEM_NAMES))
-        ctx.data["local"] = (local_disagreements(dl.audio("mix"), {s: dl.audio(s) for s in STEM_NAMES},
-                                                 sample_rate=SAMPLE_RATE) if ok else [])
-    return ctx.data["local"]
+    with key_lock(ctx, "local"):
+        if "local" not in ctx.data:
+            dl = ctx.deliverable
+            ok = not dl.estimated and all(dl.files[f].usable for f in ("mix", *STEM_NAMES))
+            ctx.data["local"] = (local_disagreements(dl.audio("mix"), {s: dl.audio(s) for s in STEM_NAMES},
+                                                     sample_rate=SAMPLE_RATE) if ok else [])
+        return ctx.data["local"]
 
 
 def layer_in_mix(ctx: CheckContext, layer: str) -> np.ndarray | None:
@@ -278,7 +280,6 @@ def scene_misfit(ctx: CheckContext, *, speech_min_s: float = 1.0, match_window_s
     A misfit fails the format gate, so a mix of another scene cannot score
     on this one (issue #13: the cafe mix checked as forest_broll scored 10/11).
     """
-    from layerlab.measure.sync import detect_onsets
 
     cues = ctx.cues
     dl = ctx.deliverable
@@ -293,7 +294,7 @@ def scene_misfit(ctx: CheckContext, *, speech_min_s: float = 1.0, match_window_s
         if speech_s >= speech_min_s:
             out.append(f"it has {speech_s:.1f} s of dialogue where the cue sheet has none")
     if len(cues.events) >= 2 and dl.files["sfx"].usable and not dl.estimated:
-        onsets = [o.time_s for o in detect_onsets(dl.audio("sfx"), sample_rate=SAMPLE_RATE) if o.after_quiet]
+        onsets = [o.time_s for o in sfx_onsets(ctx) if o.after_quiet]
         if len(onsets) >= 2:
             ev = np.array([float(e["time_s"]) for e in cues.events])
             on = np.array(onsets)

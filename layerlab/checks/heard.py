@@ -32,7 +32,7 @@ import numpy as np
 
 from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.envelopes import channel_mean, channel_sum
-from layerlab.checks.context import CheckContext, find_lag, load_clip, stem_clip_lag
+from layerlab.checks.context import CheckContext, SceneClip, find_lag, key_lock, scene_clip_of, stem_clip_lag
 
 __all__ = ["HeardLayers", "heard_layers", "heard_activity", "windowed_gain", "GAIN_WINDOW_MS", "FoundDialogue",
            "found_dialogue", "found_activity", "found_rest", "MIN_LINE_CORRELATION", "find_clip_near"]
@@ -86,8 +86,8 @@ def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPL
     n = y.shape[0]
     w = max(1, int(round(window_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(hop_ms * sample_rate / 1000.0)))
-    cn = np.concatenate([[0.0], np.cumsum(channel_sum(target * y))])
-    cd = np.concatenate([[0.0], np.cumsum(channel_sum(y * y))])
+    cn = np.concatenate([[0.0], np.cumsum(_sum_channels(target * y))])
+    cd = np.concatenate([[0.0], np.cumsum(_sum_channels(y * y))])
     centres = np.arange(0, n, hop)
     a = np.clip(centres - w // 2, 0, n)
     b = np.clip(centres + w // 2, 0, n)
@@ -95,6 +95,11 @@ def windowed_gain(target: np.ndarray, y: np.ndarray, *, sample_rate: int = SAMPL
     floor = 1e-9 * max(float(den.max()), 1e-30)
     g = np.where(den > floor, num / np.maximum(den, 1e-30), 0.0)
     return _interp_uniform(g, hop, n)
+
+
+def _sum_channels(a: np.ndarray) -> np.ndarray:
+    """:func:`channel_sum` of a fresh product, without copying a single channel again (the same numbers)."""
+    return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else channel_sum(a)
 
 
 def _interp_uniform(g: np.ndarray, hop: int, n: int) -> np.ndarray:
@@ -124,12 +129,13 @@ MIN_MIX_CORRELATION = 0.15
 def _placed_clip(ctx: CheckContext, layer: str, stem: np.ndarray | None, mix: np.ndarray):
     """The scene's ``layer`` clip placed where the stem (else the mix) has it; (None, why) if not found."""
     clip, lag, corr = stem_clip_lag(ctx, layer, stem) if stem is not None else (None, 0, 0.0)
+    ref = scene_clip_of(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
     if clip is None:
-        clip = load_clip(ctx.cues, (ctx.cues.raw.get(layer) or {}).get("clip"))
+        clip = None if ref is None else ref.audio
     if clip is None:
         return None, f"no scene {layer} clip to find in the mix"
     if corr < MIN_STEM_CORRELATION:  # not on its stem (or relabelled away): look for it in the mix
-        lag, corr = find_lag(channel_mean(mix), channel_mean(clip.astype(np.float64)), sample_rate=SAMPLE_RATE)
+        lag, corr = find_lag(channel_mean(mix), ref, sample_rate=SAMPLE_RATE)
         if corr < MIN_MIX_CORRELATION:
             return None, f"the scene's {layer} clip is not in the mix"
     n = mix.shape[0]
@@ -159,6 +165,11 @@ def heard_layers(ctx: CheckContext) -> HeardLayers | None:
     See the module's docstring. A layer the scene's clip explains counts as that layer wherever the
     learner wrote it, so stems can say which layer is at fault but cannot excuse what the mix has.
     """
+    with key_lock(ctx, "heard"):
+        return _heard_layers(ctx)
+
+
+def _heard_layers(ctx: CheckContext) -> HeardLayers | None:
     if "heard" in ctx.data:
         return ctx.data["heard"]
     dl = ctx.deliverable
@@ -203,6 +214,11 @@ def heard_activity(ctx: CheckContext):
         explain less than 1% of its energy, else the activity of the cleaned stem (music written
         on the dialogue stem must not read as speech). None without a dialogue stem.
     """
+    with key_lock(ctx, "heard_activity"):
+        return _heard_activity(ctx)
+
+
+def _heard_activity(ctx: CheckContext):
     from layerlab.checks.context import get_activity
     from layerlab.measure.masking import dialogue_activity
 
@@ -229,8 +245,8 @@ def find_clip_near(x: np.ndarray, clip: np.ndarray, *, cue: int, window: int,
     ----------
     x : np.ndarray, shape (n,)
         The mix or a stem, mono (float64).
-    clip : np.ndarray, shape (m,)
-        The scene's clip, mono (float64).
+    clip : np.ndarray, shape (m,), or SceneClip
+        The scene's clip, mono (float64), or as kept decoded (:func:`layerlab.checks.context.scene_clip`).
     cue : int
         Where the clip should start in ``x``, in samples.
     window : int
@@ -252,7 +268,7 @@ def find_clip_near(x: np.ndarray, clip: np.ndarray, *, cue: int, window: int,
     few thousand points per cue, never of the whole file. Taught with masking and sync in
     ``lessons/08_measuring_the_mix.ipynb``.
     """
-    n, m = x.size, clip.size
+    n, m = x.size, (clip.mono if isinstance(clip, SceneClip) else clip).size
     a = max(0, cue - window)
     b = min(n, cue + m + window)
     if b - a < SAMPLE_RATE // 10:
@@ -324,6 +340,11 @@ def found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
     scene's dialogue. In an assessed variant each learner's lines are their own takes, so a
     classmate's dialogue is not found at all. Taught with masking in ``lessons/08_measuring_the_mix.ipynb``.
     """
+    with key_lock(ctx, "found_dialogue"):
+        return _found_dialogue(ctx)
+
+
+def _found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
     if "found_dialogue" in ctx.data:
         return ctx.data["found_dialogue"]
     dl = ctx.deliverable
@@ -343,16 +364,16 @@ def found_dialogue(ctx: CheckContext) -> FoundDialogue | None:
         any_clip = False
         for ln in ctx.cues.dialogue:
             lid = str(ln.get("id"))
-            clip = load_clip(ctx.cues, ln.get("clip"))
+            ref = scene_clip_of(ctx.cues, ln.get("clip"))
             try:
                 cue = int(round(float(ln.get("start_s")) * SAMPLE_RATE))
             except (TypeError, ValueError):
                 continue
-            if clip is None or cue >= n:  # past the end of mix.wav (a cut-short file: its own gate says so)
+            if ref is None or cue >= n:  # past the end of mix.wav (a cut-short file: its own gate says so)
                 continue
             any_clip = True
-            cm = clip.astype(np.float64)
-            start, corr = find_clip_near(mono, cm.mean(axis=1), cue=cue, window=w)
+            cm = ref.audio.astype(np.float64)
+            start, corr = find_clip_near(mono, ref, cue=cue, window=w)  # ref.mono: cm.mean(axis=1)
             corrs[lid] = corr
             if corr < MIN_LINE_CORRELATION or abs(start - cue) > w:
                 missing.append(lid)
@@ -379,11 +400,12 @@ def found_activity(ctx: CheckContext):
     """
     from layerlab.measure.masking import dialogue_activity
 
-    if "found_activity" not in ctx.data:
-        fd = found_dialogue(ctx)
-        ok = fd is not None and fd.is_this_scenes and np.any(fd.dialogue)
-        ctx.data["found_activity"] = dialogue_activity(fd.dialogue, sample_rate=SAMPLE_RATE) if ok else None
-    return ctx.data["found_activity"]
+    with key_lock(ctx, "found_activity"):
+        if "found_activity" not in ctx.data:
+            fd = found_dialogue(ctx)
+            ok = fd is not None and fd.is_this_scenes and np.any(fd.dialogue)
+            ctx.data["found_activity"] = dialogue_activity(fd.dialogue, sample_rate=SAMPLE_RATE) if ok else None
+        return ctx.data["found_activity"]
 
 
 def found_rest(ctx: CheckContext, *, without: tuple = ("ambience",)) -> np.ndarray | None:

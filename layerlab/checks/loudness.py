@@ -18,7 +18,7 @@ __all__ = ["check_loudness", "check_true_peak"]
 
 def check_loudness(ctx: CheckContext) -> CheckResult:
     """Run the ``loudness`` check on the context's deliverable; returns its :class:`CheckResult` (never raises on bad input)."""
-    from layerlab.measure.loudness import gated_loudness, integrated_loudness, short_term_loudness
+    from layerlab.measure.loudness import gated_loudness, loudness_analysis
 
     prof = ctx.profile
     lo, hi = prof.target_lufs - prof.tolerance_lu, prof.target_lufs + prof.tolerance_lu
@@ -28,8 +28,9 @@ def check_loudness(ctx: CheckContext) -> CheckResult:
         return miss
     mix = ctx.deliverable.audio("mix")
     details: dict = {"profile": prof.name, "dialogue_gated": bool(prof.dialogue_gated)}
-    ctx.data["loudness_series"] = short_term_loudness(mix, sample_rate=SAMPLE_RATE)
-    integrated = float(integrated_loudness(mix, sample_rate=SAMPLE_RATE))
+    an = loudness_analysis(mix, sample_rate=SAMPLE_RATE)  # one K-weighting for the series and the integrated figure
+    ctx.data["loudness_series"] = an.series("short_term")
+    integrated = float(an.integrated())
     details["integrated_lufs"] = integrated
     value = integrated
     how = "integrated loudness"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from layerlab.errors import LayerLabError
-from layerlab.io.audio import SAMPLE_RATE, load_audio
+from layerlab.io.audio import SAMPLE_RATE
 from layerlab.measure.envelopes import channel_mean
 from layerlab.measure.sync import SyncResult, offset_message, dialogue_offsets, sfx_offsets
-from layerlab.checks.context import CheckContext, fmt_list, need_files
+from layerlab.checks.context import CheckContext, fmt_list, need_files, sfx_onsets
 from layerlab.checks.gates import mix_disagreements
 from layerlab.checks.report import CheckResult
 
@@ -57,7 +56,7 @@ def check_sync(ctx: CheckContext) -> CheckResult:
     if miss:
         return miss
     r = sfx_offsets(ctx.deliverable.audio("sfx"), ctx.cues.events, sample_rate=SAMPLE_RATE,
-                    search_window_ms=ctx.search_window_ms, window=ctx.sync_window)
+                    search_window_ms=ctx.search_window_ms, window=ctx.sync_window, onsets=sfx_onsets(ctx))
     _judge_the_takes(ctx, r)
     _judge_the_mix(ctx, r)
     ctx.data["sfx_sync"] = r
@@ -254,16 +253,9 @@ def check_dialogue_sync(ctx: CheckContext) -> CheckResult:
     miss = need_files(ctx, "dialogue_sync", "ms", target, "dialogue")
     if miss:
         return miss
-    clips = {}
-    for ln in ctx.cues.dialogue:
-        p = ctx.cues.clip_path(ln.get("clip"))
-        clip = None
-        if p is not None:
-            try:
-                clip = load_audio(p, sample_rate=SAMPLE_RATE, resample=True)
-            except LayerLabError:
-                clip = None
-        clips[str(ln.get("id"))] = clip
+    from layerlab.checks.context import load_clip
+
+    clips = {str(ln.get("id")): load_clip(ctx.cues, ln.get("clip")) for ln in ctx.cues.dialogue}
     r = dialogue_offsets(ctx.deliverable.audio("dialogue"), ctx.cues.dialogue, clips, sample_rate=SAMPLE_RATE,
                          search_window_ms=ctx.search_window_ms, window=ctx.sync_window)
     ctx.data["dialogue_sync"] = r

@@ -243,6 +243,8 @@ def find_clipping(audio: np.ndarray, *, level: float = 0.999, min_run: int = 3,
     first = None
     for ch in range(audio.shape[1]):
         over = np.abs(audio[:, ch]) >= level
+        if not over.any():  # nothing at full scale: the flatness test below could only remove samples
+            continue
         if flat_tol is not None:
             x = audio[:, ch]
             flat = np.zeros(x.size, bool)

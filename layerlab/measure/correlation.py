@@ -41,7 +41,7 @@ def _fast_len(n: int) -> int:
 
 
 def correlate_lags(x: np.ndarray, y: np.ndarray, *, lag_min: int | None = None,
-                   lag_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   lag_max: int | None = None, y_conj_spectrum=None) -> tuple[np.ndarray, np.ndarray]:
     """Cross-correlation ``sum(x[i + L] * y[i])`` at the lags ``L`` from ``lag_min`` to ``lag_max``.
 
     Parameters
@@ -50,6 +50,10 @@ def correlate_lags(x: np.ndarray, y: np.ndarray, *, lag_min: int | None = None,
     lag_min, lag_max : int, optional
         The lags wanted; clipped to the lags where the signals overlap (``-(m - 1)`` to ``n - 1``,
         the defaults: the ``"full"`` correlation).
+    y_conj_spectrum : callable, optional
+        ``y_conj_spectrum(size)`` returns ``np.conj(np.fft.rfft(y, size))``, e.g. kept from an earlier call
+        for a reference that is correlated again and again (a scene's clip,
+        :meth:`layerlab.checks.context.SceneClip.conj_spectrum`); the result is the same.
 
     Returns
     -------
@@ -76,7 +80,8 @@ def correlate_lags(x: np.ndarray, y: np.ndarray, *, lag_min: int | None = None,
     if lo >= 0 and hi <= n - m and m <= 64:  # the lags where y fits whole, short y: directly
         return lags, np.correlate(x[lo : hi + m], y, mode="valid")
     size = _fast_len(max(n + max(0, -lo), m + max(0, hi)))
-    r = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)
+    ys = np.conj(np.fft.rfft(y, size)) if y_conj_spectrum is None else y_conj_spectrum(size)
+    r = np.fft.irfft(np.fft.rfft(x, size) * ys, size)
     if lo >= 0:
         return lags, r[lo : hi + 1]
     if hi < 0:

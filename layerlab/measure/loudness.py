@@ -58,6 +58,7 @@ from layerlab.measure.kweighting import (
 from layerlab.measure.true_peak import sample_peak_dbfs, true_peak_dbtp
 
 __all__ = [
+    "loudness_analysis",
     "ABSOLUTE_GATE_LUFS",
     "RELATIVE_GATE_LU",
     "LRA_RELATIVE_GATE_LU",
@@ -362,6 +363,36 @@ def analyse(x: np.ndarray, rate: int, weights=None, step_ms: float = 10.0) -> Lo
     """K-weighted window energies of a whole ``(samples, channels)`` array (see :class:`LoudnessAnalysis`)."""
     w = resolve_weights(x.shape[1], weights)
     return LoudnessAnalysis(x.shape[0], rate, w, step_ms).feed_all(x)
+
+
+def loudness_analysis(audio, *, sample_rate: int = SAMPLE_RATE, step_ms: float = 10.0) -> LoudnessAnalysis:
+    """One K-weighting of ``audio`` that gives both its short-term series and its integrated loudness.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n_samples, n_channels)
+    sample_rate : int
+    step_ms : float
+        Step of the momentary and short-term series.
+
+    Returns
+    -------
+    LoudnessAnalysis
+        ``.series("short_term")`` equals :func:`short_term_loudness` and ``.integrated()`` equals
+        :func:`integrated_loudness` (default weights), the same numbers, for one filtering instead of two
+        (``layerlab check`` reads both; issue #17).
+
+    Raises
+    ------
+    ParameterError, AudioError
+        As :func:`integrated_loudness`.
+
+    Notes
+    -----
+    Taught in ``lessons/08_measuring_the_mix.ipynb``.
+    """
+    x, rate = _prepare(audio, sample_rate)
+    return analyse(x, rate, None, check_step_ms(step_ms))
 
 
 def _prepare(audio, sample_rate, name="audio"):

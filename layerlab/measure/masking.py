@@ -434,7 +434,8 @@ def audibility_from_snr_db(snr_db) -> np.ndarray:
     return np.clip((np.asarray(snr_db, dtype=np.float64) + 15.0) / 30.0, 0.0, 1.0)
 
 
-def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
+def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int, *,
+                      frames: np.ndarray | None = None) -> np.ndarray:
     """One-third-octave band power per STFT frame (the SII's 18 bands, 160 Hz to 8 kHz).
 
     Parameters
@@ -443,6 +444,9 @@ def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int)
     sample_rate : int
     n_fft, hop : int
         STFT length and hop in samples (Hann window).
+    frames : np.ndarray of bool, shape (n_frames,), optional
+        Only the frames marked True are computed (the others are 0): :func:`band_audibility` needs the
+        frames where speech is active only. Each computed frame has the same value as without it.
 
     Returns
     -------
@@ -470,20 +474,23 @@ def band_power_frames(audio: np.ndarray, sample_rate: int, n_fft: int, hop: int)
     edges = np.stack([first, first + counts], axis=1).reshape(-1)
     out = np.zeros((bands.shape[0], n_frames))
     # frames as strided views of each channel (no gathered copy), 256 frames at a time
-    frames = [np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(x[:, ch]), n_fft)[::hop]
-              for ch in range(x.shape[1])]
+    views = [np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(x[:, ch]), n_fft)[::hop]
+             for ch in range(x.shape[1])]
     chunk = 256
-    for c0 in range(0, n_frames, chunk):
-        c1 = min(n_frames, c0 + chunk)
+    rows = None if frames is None else np.flatnonzero(np.asarray(frames, dtype=bool)[:n_frames])
+    for c0 in range(0, n_frames if rows is None else rows.size, chunk):
+        # the frames c0..c1 (or the wanted ones among them); each frame's FFT is its own row: the same values
+        c1 = min(n_frames if rows is None else rows.size, c0 + chunk)
+        pick = slice(c0, c1) if rows is None else rows[c0:c1]
         acc = None
-        for view in frames:
-            spec = np.fft.rfft(view[c0:c1] * win, axis=1)[:, lo:hi]
+        for view in views:
+            spec = np.fft.rfft(view[pick] * win, axis=1)[:, lo:hi]
             pw = spec.real**2 + spec.imag**2
             acc = pw if acc is None else acc + pw
         acc = np.concatenate([acc, np.zeros((acc.shape[0], 1))], axis=1)  # reduceat needs indices < length
         sums = np.add.reduceat(acc, edges, axis=1)[:, 0::2]
         sums[:, counts == 0] = 0.0
-        out[:, c0:c1] = (sums / x.shape[1]).T
+        out[:, pick] = (sums / x.shape[1]).T
     return out
 
 
@@ -545,12 +552,13 @@ def band_audibility(
     if active is None:
         active = dialogue_activity(d, sample_rate=sr)
     mask = _as_mask(active, d.shape[0])
-    pd = band_power_frames(d, sr, n_fft, hop)
-    pr = band_power_frames(r, sr, n_fft, hop)
-    n_frames = pd.shape[1]
+    n_frames = 1 + (max(d.shape[0], n_fft) - n_fft) // hop  # band_power_frames' frames
     centres = np.arange(n_frames) * hop + n_fft // 2
     times = centres / sr
     act = mask[np.minimum(centres, mask.size - 1)]
+    # only the frames where speech is active enter the index and the map (the others are NaN there)
+    pd = band_power_frames(d, sr, n_fft, hop, frames=act)
+    pr = band_power_frames(r, sr, n_fft, hop, frames=act)
     floor = 10.0 ** (threshold_db / 10.0) * np.sum(np.hanning(n_fft) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr_frames = 10.0 * np.log10(np.maximum(pd, 1e-300) / (pr + floor))

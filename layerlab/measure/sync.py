@@ -400,6 +400,7 @@ def sfx_offsets(
     sample_rate: int = SAMPLE_RATE,
     search_window_ms: float = 500.0,
     window: SyncWindow | str = EBU_R37,
+    onsets: Sequence | None = None,
 ) -> SyncResult:
     """Measure the offset of every visual event's sound effect in the SFX stem.
 
@@ -415,6 +416,9 @@ def sfx_offsets(
         that the event counts as missing.
     window : SyncWindow or preset name
         The pass window.
+    onsets : sequence of Onset, optional
+        ``detect_onsets(sfx_stem, sample_rate=sample_rate)`` when the caller has it already (``layerlab check``
+        finds them once for its format gate and this check); found here otherwise.
 
     Returns
     -------
@@ -432,7 +436,7 @@ def sfx_offsets(
     if search_window_ms <= 0:
         raise ParameterError(f"search_window_ms must be positive, got {search_window_ms}.")
     sfx_stem = validate_audio(sfx_stem, name="sfx stem")
-    onsets = detect_onsets(sfx_stem, sample_rate=sample_rate)
+    onsets = detect_onsets(sfx_stem, sample_rate=sample_rate) if onsets is None else list(onsets)
     cues = []
     for k, ev in enumerate(events):
         t = _field(ev, "time_s")

@@ -176,7 +176,7 @@ for key, s in SCENARIOS.items():
 # versions for the **final**.
 #
 # Below, the café scene walks that path. Each step exports a deliverable and runs the grader's checks
-# on it: watch the ✘ marks turn to ✔. (It takes about half a minute.)
+# on it: watch the ✘ marks turn to ✔. (It takes ten to twenty seconds, longer on a busy machine.)
 
 # %%
 from layerlab.course.lessons import HYBRID_STEPS, hybrid_steps, hybrid_table_html

@@ -631,3 +631,23 @@ def test_a_malformed_profile_table_is_refused():
         load_profiles('{"profiles": [{"name": "x"}]}')
     with pytest.raises(ParameterError, match="not a profile table"):
         load_profiles("[1, 2")
+
+
+def test_one_loudness_analysis_gives_the_series_and_the_integrated_loudness_of_the_two_calls():
+    """``layerlab check`` K-weights the mix once for both figures (issue #17): the same numbers as the two calls,
+    on EBU Tech 3341 case 1 (1 kHz stereo at -23 dBFS: -23.0 LUFS) and on a programme that steps 10 dB down."""
+    from layerlab.measure.loudness import integrated_loudness, loudness_analysis, short_term_loudness
+
+    sr = 48_000
+    t = np.arange(20 * sr) / sr
+    tone = np.sin(2 * np.pi * 1000.0 * t) * 10 ** (-23 / 20)
+    steps = np.concatenate([tone[: 10 * sr], tone[10 * sr :] * 10 ** (-10 / 20)])
+    for x, expected in ((tone, -23.0), (steps, None)):
+        audio = np.stack([x, x], axis=1).astype(np.float32)
+        an = loudness_analysis(audio, sample_rate=sr)
+        assert an.integrated() == integrated_loudness(audio, sample_rate=sr)
+        one, two = an.series("short_term"), short_term_loudness(audio, sample_rate=sr)
+        np.testing.assert_array_equal(one.lufs, two.lufs)
+        np.testing.assert_array_equal(one.times_s, two.times_s)
+        if expected is not None:
+            assert abs(an.integrated() - expected) <= 0.1

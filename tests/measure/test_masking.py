@@ -264,3 +264,33 @@ def test_band_power_frames_equal_those_of_every_bin(n_fft, hop, channels, second
     empty = _band_matrix(n_fft, SR).sum(axis=1) == 0
     assert got.shape[0] == 18 and np.all(got[empty] == 0.0) and np.all(got[~empty] > 0)
     assert empty.any() == (n_fft == 256)  # at 187.5 Hz spacing the lowest bands hold no bin: their power is 0
+
+
+@pytest.mark.parametrize("n_fft, hop, channels, seconds", [(4096, 1024, 2, 7.0), (4096, 1024, 1, 0.05),
+                                                           (1024, 256, 2, 3.0)])
+def test_band_power_frames_of_chosen_frames_equal_those_of_every_frame(n_fft, hop, channels, seconds):
+    """Computing only the frames where speech is active (issue #17) gives those frames bit for bit, and 0 elsewhere;
+    band audibility, which now asks only for those, is unchanged."""
+    from layerlab.measure.masking import band_audibility, band_power_frames
+
+    x = shaped_noise(int(seconds * SR), 12, channels=channels)
+    full = band_power_frames(x, SR, n_fft, hop)
+    rng = np.random.default_rng(3)
+    for want in (rng.random(full.shape[1]) < 0.4, np.zeros(full.shape[1], bool), np.ones(full.shape[1], bool)):
+        got = band_power_frames(x, SR, n_fft, hop, frames=want)
+        assert np.array_equal(got[:, want], full[:, want])
+        assert np.all(got[:, ~want] == 0.0)
+    if seconds < 1.0:
+        return
+    # band audibility against the one computed from every frame (the former code path, spelled out)
+    d, r = x, shaped_noise(x.shape[0], 13, channels=channels) * 0.3
+    active = np.zeros(x.shape[0], bool)
+    active[int(0.4 * x.shape[0]) : int(0.9 * x.shape[0])] = True
+    ba = band_audibility(d, r, sample_rate=SR, active=active, n_fft=n_fft, hop=hop)
+    pd, pr = band_power_frames(d, SR, n_fft, hop), band_power_frames(r, SR, n_fft, hop)
+    act = active[np.minimum(np.arange(pd.shape[1]) * hop + n_fft // 2, active.size - 1)]
+    floor = 10.0 ** (-100.0 / 10.0) * np.sum(np.hanning(n_fft) ** 2)  # threshold_db=-100, as band_audibility
+    snr = 10.0 * np.log10(np.maximum(pd[:, act].mean(axis=1), 1e-300) / (pr[:, act].mean(axis=1) + floor))
+    np.testing.assert_array_equal(ba.band_snr_db, snr)
+    k_frames = np.clip((10.0 * np.log10(np.maximum(pd, 1e-300) / (pr + floor)) + 15.0) / 30.0, 0.0, 1.0)
+    np.testing.assert_array_equal(ba.masking_map, np.where(act[None, :], k_frames, np.nan))

@@ -473,11 +473,30 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_blamed_on_the_set_up(monkeypatch):
-    """An OOM kill of the warm interpreter while it runs the probe is the grader's accident, not a broken set-up."""
+def _zygote_killer(killed: list):
+    """A started thread that SIGKILLs the shared zygote once, as the kernel's OOM killer would, while it runs a task."""
     import signal
     import threading
     import time
+
+    from layerlab.grading import zygote as zmod
+
+    def kill_once():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            z = zmod._shared
+            if z is not None and z.alive and _children(z._proc.pid):
+                os.kill(z._proc.pid, signal.SIGKILL)
+                killed.append(z)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill_once)
+    thread.start()
+    return thread
+
+
+def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_blamed_on_the_set_up(monkeypatch):
+    """An OOM kill of the warm interpreter while it runs the probe is the grader's accident, not a broken set-up."""
 
     from layerlab.grading import batch
     from layerlab.grading import zygote as zmod
@@ -485,18 +504,7 @@ def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_
     slow = {"cells": [nbformat.v4.new_code_cell("import time\ntime.sleep(2)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     monkeypatch.setattr(batch, "PROBE_NOTEBOOK", json.loads(nbformat.writes(nbformat.from_dict(slow))))
     killed = []
-
-    def kill_the_zygote_once_while_it_runs_the_probe():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            z = zmod._shared
-            if z is not None and z.alive and _children(z._proc.pid):
-                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
-                killed.append(z)
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_the_zygote_once_while_it_runs_the_probe)
-    killer.start()
+    killer = _zygote_killer(killed)
     batch.probe_grader(sandbox=False)  # no GraderSetupError: the probe ran again in a new interpreter
     killer.join()
     assert killed, "the zygote was never seen running the probe"
@@ -504,28 +512,13 @@ def test_a_grader_interpreter_that_dies_during_the_set_up_probe_is_replaced_not_
 
 
 def test_a_grader_interpreter_that_dies_mid_batch_costs_no_grade(tmp_path):
-    import signal
-    import threading
-    import time
-
     from layerlab.grading import zygote as zmod
 
     course = tmp_path / "course"
     for name in ("ann", "ben"):
         _lab3_submission(course / "submitted" / name / "lab3_choose_approach", extra="import time\ntime.sleep(2)")
     killed = []
-
-    def kill_the_zygote_while_it_runs_a_task():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            z = zmod._shared
-            if z is not None and z.alive and _children(z._proc.pid):
-                os.kill(z._proc.pid, signal.SIGKILL)  # as the kernel's OOM killer would
-                killed.append(z)
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_the_zygote_while_it_runs_a_task)
-    killer.start()
+    killer = _zygote_killer(killed)
     # without the sandbox the learner's code is a zygote task too (with it, only measuring is: lab 2's case)
     with pytest.warns(UserWarning, match="without the OS sandbox"):
         s = grading.grade_assignment("lab3_choose_approach", course=course, jobs=2, gradebook=False, feedback=False,

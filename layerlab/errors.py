@@ -11,7 +11,8 @@ Two families, so that a grader crash never reads as bad input:
   the learner; the work is retried or reported as incomplete.
 
 Both derive from :class:`LayerLabError`, which the command line catches to
-print one line instead of a traceback.
+print one line instead of a traceback; in a notebook an :class:`InputError` is
+shown as its one line too (IPython's ``_render_traceback_`` hook).
 
 What the messages look like is shown in ``lessons/00_start_here.ipynb``.
 """
@@ -25,6 +26,14 @@ class LayerLabError(Exception):
 
 class InputError(LayerLabError, ValueError):
     """Bad input: an argument, file, session, scene, rubric or submission that cannot be used as it is."""
+
+    def _render_traceback_(self) -> list[str]:
+        """In a notebook, the one-line message without a traceback (IPython's hook for how an exception is shown).
+
+        The message already names the argument, file or key and the fix; the frames inside the kit
+        would only hide it. Kit faults (:class:`GraderError`) keep their traceback.
+        """
+        return [f"{type(self).__name__}: {self}"]
 
 
 class ParameterError(InputError):

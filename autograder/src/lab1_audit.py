@@ -224,6 +224,17 @@ print(f"dialogue under 170 Hz: {band_low_db:+.1f} dB, over 5.5 kHz: {band_high_d
 # Collect what you measured, tick which problems the render has (`True`/`False` for each), and
 # decide per layer whether to keep the `"native"` audio or replace it with a `"post"`-generated
 # layer. Listen before you decide: `scene.native_wav_path` and the clips in `postgen/`.
+#
+# `findings` is a dict with these keys (the self-check below tells you if one is missing or misspelt):
+#
+# | key | value |
+# |---|---|
+# | `dialogue_offsets_ms` | `{line_id: ms}` for every line (section 2) |
+# | `sfx_offsets_ms` | `{event_id: ms or None}` for every event (section 3) |
+# | `dialogue_to_music_lu` | `{line_id: LU}` for every line (section 4) |
+# | `integrated_lufs` | a number (section 5) |
+# | `issues` | `True`/`False` for each of `dialogue_late`, `dialogue_band_limited`, `sfx_late`, `sfx_missing`, `music_masks_dialogue`, `loudness_off_target`, `ambience_dropout` |
+# | `replace` | `"native"` or `"post"` for each of `dialogue`, `sfx`, `ambience`, `music` |
 
 # %% role="solution" grade_id="lab1_findings"
 ### BEGIN SOLUTION

@@ -793,7 +793,7 @@ def _find_variant(folder=".", *, student_id: str | None = None):
     if not ok:
         raise VariantError(f"no variant of {lab} for student {sid!r} in the course exchange ({published}); the id is "
                            "$LAYERLAB_STUDENT, else $JUPYTERHUB_USER, else your user name: set LAYERLAB_STUDENT to your "
-                           f"course id, or ask your instructor to run `layerlab variants build {lab} --students {sid}`.")
+                           f"course id, or ask your instructor to run `layerlab variants build {lab} --course <course folder> --students {sid}`.")
     return "exchange", mine, lab, sid, exchange
 
 

@@ -196,15 +196,19 @@ def answer_keys(it: dict, cues: dict | None) -> list[str] | None:
     Returns
     -------
     list of str or None
-        ``expected``'s keys, else the item's ``keys``, else for ``derived:dialogue_offsets_ms`` and
-        ``derived:dialogue_to_music_lu`` the cue sheet's line ids and for ``derived:sfx_offsets_ms`` its
-        event ids. Used by the self-check (``check_answers``, lab 1).
+        ``expected``'s keys, else the item's ``keys``, else for ``derived:issues`` the flaw kinds, for
+        ``derived:dialogue_offsets_ms`` and ``derived:dialogue_to_music_lu`` the cue sheet's line ids and
+        for ``derived:sfx_offsets_ms`` its event ids. Used by the self-check (``check_answers``, lab 1).
     """
     if isinstance(it.get("expected"), dict):
         return [str(k) for k in it["expected"]]
     if it.get("keys"):
         return [str(k) for k in it["keys"]]
     name = str(it.get("truth", "")).removeprefix("derived:")
+    if name == "issues":  # every flaw kind a native render can list (the keys of derived_truth("issues"))
+        from layerlab.mix.scenes import FLAW_KINDS
+
+        return list(FLAW_KINDS)
     if name in _KEYS_OF and isinstance(cues, dict):
         return [str(x["id"]) for x in cues.get(_KEYS_OF[name]) or [] if isinstance(x, dict) and "id" in x]
     return None
@@ -302,6 +306,11 @@ def _unreadable(it: dict, name: str, pts: float, exc: BaseException) -> ItemGrad
         "give a plain number, text or dict of them."))
 
 
+def none_means_missing(it: dict) -> bool:
+    """Whether ``None`` is an answer of this ``numbers`` item: for the SFX offsets, "this effect is missing"."""
+    return str(it.get("truth", "")).endswith("sfx_offsets_ms")
+
+
 def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> ItemGrade:
     tol = float(it.get("tolerance", 0.0))
     unit = it.get("unit", "")
@@ -316,7 +325,9 @@ def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> It
         return ItemGrade(it["grade_id"], name, 0.0, pts, False, message="The grader's truth for this item is empty.")
     given = answer if isinstance(answer, dict) else {}
     good, bad = [], []
-    absent, not_number = [], []  # of the bad keys: no entry, or an entry that is no number (a ``numbers`` item)
+    # of the bad keys (a ``numbers`` item): no entry, None (for an SFX: "missing") where the truth is a number, or an
+    # entry that is no number
+    absent, marked_missing, not_number = [], [], []
     for key, t in truth.items():
         try:
             a = given.get(key, _ABSENT)
@@ -324,6 +335,8 @@ def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> It
             if not ok and kind == "numbers":
                 if a is _ABSENT:
                     absent.append(str(key))
+                elif a is None and none_means_missing(it) and not (t is None or t == "missing"):
+                    marked_missing.append(str(key))
                 elif finite_number(a) is None and not (t is None or t == "missing"):
                     not_number.append(str(key))
         except Exception:  # noqa: BLE001 - one hostile value costs only its own key
@@ -343,8 +356,10 @@ def _score_item(it: dict, kind: str, name: str, pts: float, answer, truth) -> It
         msg = (f"Your answer to {ref} is {_type_name(answer)}, not a dict: give one {unit + ' ' if unit else ''}value per key, "
                f"{{{', '.join(repr(k) + ': ...' for k in list(truth)[:8])}{', ...' if len(truth) > 8 else ''}}}.")
     else:
-        off = [k for k in bad if k not in absent and k not in not_number]
+        off = [k for k in bad if k not in absent and k not in not_number and k not in marked_missing]
         parts = ([f"no entry for {', '.join(absent)}"] if absent else []) + \
+                ([f"None (no sound) for {', '.join(marked_missing)}, where the grader finds a value (re-measure those)"]
+                 if marked_missing else []) + \
                 ([f"not a number: {', '.join(not_number)} (give plain numbers)"] if not_number else []) + \
                 ([f"off by more than {fmt(tol)} {unit}: {', '.join(off)} (re-measure those)"] if off else [])
         msg = (f"{ref}: " + "; ".join(parts)

@@ -19,6 +19,7 @@ from layerlab.grading.rubric import (
     assignment_spec,
     dig_answer,
     finite_number,
+    none_means_missing,
     normalise_choice,
     scene_cues,
     score_answers,
@@ -180,7 +181,7 @@ def _shape_problems(it: dict, a, keys=None) -> list[str]:
     elif kind in ("numbers", "choices") and not isinstance(a, dict):
         problems.append(f"{it['answer']} should be a dict with {_per_key(keys)}, got {type(a).__name__} {_shown(a)}")
     elif kind == "numbers":
-        may_be_none = str(it.get("truth", "")).endswith("sfx_offsets_ms")  # None: that SFX is missing from the render
+        may_be_none = none_means_missing(it)  # None: that SFX is missing from the render
         unknown, not_number = [], []
         for k, v in a.items():
             if keys is not None and str(k) not in keys:
@@ -203,7 +204,12 @@ def _shape_problems(it: dict, a, keys=None) -> list[str]:
                 if normalise_choice(v) not in {normalise_choice(x) for x in allowed}:
                     problems.append(f"{it['answer']}[{_shown(k)}] = {_shown(v)}: "
                                     f"choose one of {allowed}")
-        for k in it.get("keys", []):
+        keys = keys if keys is not None else it.get("keys", [])
+        unknown = [_shown(k) for k in a if str(k) not in keys]
+        if unknown and keys:
+            problems.append(f"{it['answer']} has keys the grader does not read: {', '.join(unknown[:8])} "
+                            f"(the keys are {', '.join(keys)})")
+        for k in keys:
             if k not in a:
                 problems.append(f"{it['answer']} has no entry for {k!r}")
     return problems

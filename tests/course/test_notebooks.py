@@ -171,3 +171,29 @@ def test_notebook_executes_cleanly(path, tmp_path):
     if path.stem == "07_four_layers":
         assert (work / "session.json").exists()
         assert (work / "deliverable" / "mix.wav").exists()
+
+
+def test_bad_input_in_a_notebook_shows_one_line_not_a_traceback(tmp_path):
+    """A kit InputError raised in a cell (here: a course lab with no variant for this learner) is shown by IPython as
+    its one-line message, through IPython's ``_render_traceback_`` hook; a kit fault (GraderError) keeps its traceback."""
+    from nbclient import NotebookClient
+
+    lab = tmp_path / "kit" / "lab1_audit"
+    (tmp_path / "exchange" / "layerlab" / "layerlab-variants" / "lab1_audit" / "ann" / "scenes").mkdir(parents=True)
+    lab.mkdir(parents=True)
+    (lab / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.course_id = 'layerlab'\n"
+                                            f"c.Exchange.root = {str(tmp_path / 'exchange')!r}\n")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os\nos.environ['LAYERLAB_STUDENT'] = 'dan'\n"
+                                  "from layerlab.course.variants import use_learner_variant\nuse_learner_variant()"),
+        nbformat.v4.new_code_cell("from layerlab.errors import GraderError\nraise GraderError('the sandbox stopped')"),
+    ])
+    client = NotebookClient(nb, timeout=300, kernel_name=_kernel_name(), resources={"metadata": {"path": str(lab)}},
+                            allow_errors=True)
+    client.execute()
+    err = next(o for o in nb.cells[0].outputs if o.output_type == "error")
+    assert err.ename == "VariantError" and "no variant of lab1_audit for student 'dan'" in err.evalue
+    assert len(err.traceback) == 1 and err.traceback[0].startswith("VariantError: no variant of lab1_audit for student 'dan'")
+    assert "--course" in err.traceback[0]  # the instructor's command as it must be typed
+    fault = next(o for o in nb.cells[1].outputs if o.output_type == "error")
+    assert fault.ename == "GraderError" and len(fault.traceback) > 1

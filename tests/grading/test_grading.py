@@ -651,6 +651,35 @@ def test_check_answers_names_missing_unknown_and_non_numeric_keys_of_a_per_line_
                                  assignment="lab1_audit", show=False) == [p for p in problems if "dialogue_offsets_ms" not in p]
 
 
+def test_an_sfx_marked_missing_where_the_render_has_it_is_told_so_not_called_a_non_number():
+    cues = grading.scene_cues("cafe_dialogue")
+    spec = dict(assignment_spec("lab1_audit", RUBRIC))
+    spec["items"] = [it for it in spec["items"] if it["grade_id"] == "audit_sfx_offsets"]
+    truth = grading.derived_truth("sfx_offsets_ms", cues)
+    got = score_answers({"findings": {"sfx_offsets_ms": dict(truth, cup_b=None)}}, spec)[0]
+    assert got.points == 0 and "None (no sound) for cup_b" in got.message and "not a number" not in got.message, got.message
+    assert "\n" not in got.message
+
+
+def test_check_answers_names_the_problem_keys_of_lab1s_issues():
+    """The self-check names the seven problems the grader reads (the cue sheet's flaw kinds) when they are missing or
+    misspelt, and a tick that is not True or False; the grade never learns anything from it."""
+    from layerlab.mix.scenes import FLAW_KINDS
+
+    cues, right = _lab1_right_findings()
+    right["issues"] = grading.derived_truth("issues", cues)
+    assert not [p for p in grading.check_answers({"findings": right}, assignment="lab1_audit", show=False) if "issues" in p]
+    empty = " | ".join(p for p in grading.check_answers({"findings": dict(right, issues={})}, assignment="lab1_audit",
+                                                          show=False) if "issues" in p)
+    assert all(k in empty for k in FLAW_KINDS), empty
+    guessed = dict(right["issues"], dialogue_sync=True)
+    del guessed["dialogue_late"]
+    guessed["sfx_late"] = "maybe"
+    said = " | ".join(p for p in grading.check_answers({"findings": dict(right, issues=guessed)}, assignment="lab1_audit",
+                                                         show=False) if "issues" in p)
+    assert "dialogue_sync" in said and "dialogue_late" in said and "'maybe'" in said, said
+
+
 def test_check_answers_on_a_hostile_findings_mapping_reports_instead_of_raising():
     class Findings(dict):
         def __iter__(self):

@@ -175,3 +175,12 @@ def test_lab3_briefs_are_the_ones_in_scenarios_json():
         assert s["brief"] in cell
         for layer in data["layers"]:
             assert f"- **{layer}**: {s['audit'][layer]}" in cell
+
+
+def test_lab1_names_every_problem_key_the_grader_reads():
+    """The findings table of lab 1 lists the issue keys: the flaw kinds a native render can list (one source)."""
+    from layerlab.mix.scenes import FLAW_KINDS
+
+    text = (REPO / "autograder" / "src" / "lab1_audit.py").read_text(encoding="utf-8")
+    table = text[text.index("# | `issues` |"):].splitlines()[0]
+    assert all(f"`{k}`" in table for k in FLAW_KINDS), table

@@ -507,7 +507,7 @@ def test_the_learners_commands_leave_their_copy_of_the_kit_clean(course):
 
 # What the README's learner commands were seen to leave in a scratch clone of the kit (issue #17): `make lab`'s
 # lessons (players' audio, the mixer's session and export), the labs' exports, self_check() in a terminal,
-# `layerlab solution`, nbgrader's fetch.
+# `layerlab solution`, `layerlab variants practice`, nbgrader's fetch.
 LEARNER_LEFTOVERS = [
     "lessons/_layerlab_audio/mix_0001.wav", "lessons/session.json", "lessons/deliverable/mix.wav",
     "lessons/deliverable/stems/music.wav", "labs/lab2_hybrid_mix/deliverable/mix.wav",
@@ -516,6 +516,7 @@ LEARNER_LEFTOVERS = [
     "labs/lab2_hybrid_mix/lab2_hybrid_mix_solution.ipynb", "labs/lab1_audit/lab1_audit_solution.ipynb",
     "labs/lab1_audit/lab1_audit_solution_2.ipynb", "class/lab2_hybrid_mix/lab2_hybrid_mix.ipynb",
     "self_check_figures/sync.png", ".nbgrader.log",
+    "labs/lab1_audit/variants/practice/scenes/cafe_dialogue/native.wav", "labs/lab1_audit/variants/practice.truth.json",
 ]
 
 

@@ -5,7 +5,6 @@ Its artists are updated in place (ipympl, blitted) as the faders move. Taught in
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -117,7 +116,6 @@ class MixFigure:
         self.mask_img = self.ax_mask.imshow(self._mask_rgba(view.masking_map), aspect="auto", origin="lower",
                                             extent=(t_m[0] - dt / 2, t_m[-1] + dt / 2, -0.5, 17.5) if t_m.size else None,
                                             interpolation="nearest", animated=True)
-        self.mask_img.__class__ = _gathered_image_class()  # the same pixels, drawn as a gather (see _GatheredImage)
         ticks = [0, 4, 8, 12, 17]
         self.ax_mask.set_yticks(ticks, [f"{BAND_CENTRES_HZ[i]:g}" for i in ticks])
         self.ax_mask.set_ylabel("band (Hz)", fontsize=8)
@@ -252,93 +250,6 @@ class MixFigure:
         import matplotlib.pyplot as plt
 
         plt.close(self.fig)
-
-
-@functools.cache
-def _byte_round_trip() -> np.ndarray:
-    """What matplotlib's RGBA path does to each byte value: ``b / 255`` in float32, then ``* 255`` truncated."""
-    return (np.divide(np.arange(256), 0xFF, dtype=np.float32) * 255).astype(np.uint8)
-
-
-@functools.cache
-def _gathered_image_class():
-    from matplotlib.image import AxesImage
-
-    class GatheredImage(AxesImage):
-        """An opaque uint8 RGBA image drawn with ``interpolation="nearest"``, resampled as a gather.
-
-        Matplotlib resamples such an image through float32 (``b / 255``, Agg's nearest-neighbour copy,
-        ``* 255`` truncated to bytes): each output pixel is one input pixel's bytes passed through that
-        round trip. Which input pixel depends only on the geometry, so it is learnt once per geometry by
-        letting matplotlib resample a probe whose bytes encode each pixel's row and column, checked on the
-        first real frame against matplotlib's own result (any difference: matplotlib's path from then on),
-        and every later frame is ``round_trip[A][rows, cols]``: the same pixels at a tenth of the cost
-        (the mixer's masking map, 54 x 1500 pixels, on every fader move).
-        """
-
-        _gather = None  # (geometry key, rows, cols, outside) or (key, None) where the gather does not hold
-
-        def _make_image(self, A, in_bbox, out_bbox, clip_bbox, magnification=1.0, unsampled=False,
-                        round_to_pixel_border=True):
-            slow = super()._make_image
-            if np.ma.is_masked(A):
-                return slow(A, in_bbox, out_bbox, clip_bbox, magnification, unsampled, round_to_pixel_border)
-            A = np.ma.getdata(A)  # set_data keeps a masked array (nothing masked in bytes): its indexing is slow
-            args = (in_bbox, out_bbox, clip_bbox, magnification, unsampled, round_to_pixel_border)
-            if (unsampled or A.dtype != np.uint8 or A.ndim != 3 or A.shape[2] != 4 or self.get_alpha() is not None
-                    or self.get_interpolation() != "nearest" or A.shape[0] > 127 or A.shape[1] > 127 * 127
-                    or not np.all(A[..., 3] == 255)):
-                return slow(A, *args)
-            key = (A.shape, self.origin, tuple(in_bbox.extents), tuple(out_bbox.extents),
-                   tuple(clip_bbox.extents), magnification, round_to_pixel_border)
-            gather = self._gather
-            if gather is None or gather[0] != key:
-                gather = self._gather = (key, *self._learn(A, args))
-                if gather[1] is None:
-                    return slow(A, *args)
-                out = slow(A, *args)
-                if out[0] is None or not np.array_equal(out[0], self._gathered(A)):
-                    self._gather = (key, None)
-                return out
-            if gather[1] is None:
-                return slow(A, *args)
-            return (self._gathered(A), *self._placement)
-
-        def _learn(self, A, args):
-            h, w = A.shape[:2]
-            trip = _byte_round_trip()
-            even = trip[0:256:2]
-            if np.unique(even).size != even.size:
-                return None, None, None
-            decode = np.full(256, -1)
-            decode[even] = np.arange(even.size)
-            rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-            probe = np.stack([2 * (cols % 127), 2 * (cols // 127), 2 * rows, np.full_like(rows, 255)], axis=-1)
-            out, x, y, t = super()._make_image(probe.astype(np.uint8), *args)
-            if out is None:
-                return None, None, None
-            alpha = out[..., 3]
-            lo, hi, r = decode[out[..., 0]], decode[out[..., 1]], decode[out[..., 2]]
-            inside = alpha == 255
-            if not np.all((alpha == 0) | inside) or np.any(out[~inside] != 0) or np.any((lo < 0) | (hi < 0) | (r < 0)):
-                return None, None, None
-            self._placement = (x, y, t)
-            rows, cols = np.where(inside, r, 0), np.where(inside, hi * 127 + lo, 0)
-            if inside.all() and np.all(rows == rows[:, :1]) and np.all(cols == cols[:1]):
-                rows, cols = rows[:, :1], cols[0]  # separable (the usual case): a row pick, then a column pick
-            return rows, cols, ~inside
-
-        def _gathered(self, A):
-            _, rows, cols, outside = self._gather
-            # the four bytes of a pixel move as one uint32
-            pixels = np.ascontiguousarray(A).view(np.uint32).reshape(A.shape[:2])
-            picked = pixels[rows[:, 0]][:, cols] if rows.shape[1] == 1 else pixels[rows, cols]
-            picked = np.ascontiguousarray(picked)
-            out = _byte_round_trip()[picked.view(np.uint8).reshape(*picked.shape, 4)]
-            out[outside] = 0
-            return out
-
-    return GatheredImage
 
 
 MAX_LINE_POINTS = 800

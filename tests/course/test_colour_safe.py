@@ -192,25 +192,3 @@ def test_grade_report_html_says_passed_or_failed_in_a_colour_blind_safe_pair():
     assert "<tr class='fail'><td>true_peak</td><td>failed</td>" in text
     css = dict(re.findall(r"tr\.(pass|fail) td:nth-child\(2\)\{color:(#[0-9a-fA-F]{6})\}", text))
     assert {k: v.lower() for k, v in css.items()} == {"pass": "#0072b2", "fail": "#b34700"}
-
-
-def test_masking_map_drawn_as_a_gather_shows_matplotlibs_own_pixels():
-    # Shortcut: the map's image is resampled by a gather learnt once per geometry from matplotlib's own
-    # resampling. Against a figure drawing it the matplotlib way: the same pixels for every map, the gather
-    # really taken, and a new geometry (a bigger figure) learnt again.
-    from matplotlib.image import AxesImage
-
-    rng = np.random.default_rng(7)
-    noisy = rng.uniform(0.0, 1.0, (18, N_FRAMES))
-    noisy[rng.uniform(size=noisy.shape) < 0.2] = np.nan
-    for size in ((9.0, 6.2), (12.0, 7.0)):
-        fast = MixFigure(_view(_clean_map()), target=get_profile("streaming"), figsize=size)
-        plain = MixFigure(_view(_clean_map()), target=get_profile("streaming"), figsize=size)
-        plain.mask_img.__class__ = AxesImage
-        try:
-            for masking_map in (_masked_map(), noisy, _clean_map(), np.full((18, N_FRAMES), np.nan)):
-                assert np.array_equal(_pixels(fast, masking_map), _pixels(plain, masking_map))
-            assert fast.mask_img._gather is not None and fast.mask_img._gather[1] is not None
-        finally:
-            fast.close()
-            plain.close()

@@ -485,7 +485,8 @@ def render_native(spec, lines_audio, dialogue_cues, sfx_audio, event_cues, amb, 
                 "offset_ms": round(typical, 3),
                 "offsets_ms": line_late_ms,
                 "frames": round(typical / 1000 * FPS, 3),
-                "description": "the lines start off the mouth movement, each by its own amount (the median is offset_ms)",
+                "description": f"the lines start {'late' if typical > 0 else 'early'} against the mouth movement, each by its "
+                               "own amount (offset_ms is the median)",
             }
         )
     elif not isinstance(late_ms, dict) and int(round(late_ms * SR / 1000)) and dialogue_cues:

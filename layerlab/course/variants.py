@@ -57,7 +57,7 @@ from layerlab.paths import REPO_ROOT
 ASSESSED = {"lab1_audit": "cafe_dialogue", "lab2_hybrid_mix": "cafe_dialogue"}
 """The labs that have per-learner variants, and the scene each starts from."""
 
-VARIANT_FORMAT = 4
+VARIANT_FORMAT = 5
 """Bumped when the derivation or the synthesis changes (cached variants are rebuilt)."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")

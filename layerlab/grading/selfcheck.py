@@ -173,6 +173,13 @@ def _per_key(keys) -> str:
     return f"one value for each of {', '.join(keys)}" if keys else "one value per key"
 
 
+def _unknown_keys(it: dict, a: dict, keys) -> list[str]:
+    """The line naming the keys of a dict answer the grader does not read (none when the keys are unknown)."""
+    unknown = [_shown(k) for k in a if str(k) not in keys] if keys else []
+    return [f"{it['answer']} has keys the grader does not read: {', '.join(unknown[:8])} "
+            f"(the keys are {', '.join(keys)})"] if unknown else []
+
+
 def _shape_problems(it: dict, a, keys=None) -> list[str]:
     problems = []
     kind = it.get("type", "number")
@@ -182,15 +189,9 @@ def _shape_problems(it: dict, a, keys=None) -> list[str]:
         problems.append(f"{it['answer']} should be a dict with {_per_key(keys)}, got {type(a).__name__} {_shown(a)}")
     elif kind == "numbers":
         may_be_none = none_means_missing(it)  # None: that SFX is missing from the render
-        unknown, not_number = [], []
-        for k, v in a.items():
-            if keys is not None and str(k) not in keys:
-                unknown.append(_shown(k))
-            elif finite_number(v) is None and not (v is None and may_be_none):
-                not_number.append(f"{_shown(k)}: {_shown(v)}")
-        if unknown:
-            problems.append(f"{it['answer']} has keys the grader does not read: {', '.join(unknown[:8])} "
-                            f"(the keys are {', '.join(keys)})")
+        problems += _unknown_keys(it, a, keys)
+        not_number = [f"{_shown(k)}: {_shown(v)}" for k, v in a.items()
+                      if (keys is None or str(k) in keys) and finite_number(v) is None and not (v is None and may_be_none)]
         if not_number:
             problems.append(f"{it['answer']} needs plain numbers, not {', '.join(not_number[:8])}")
         given = {str(k) for k in a}
@@ -205,10 +206,7 @@ def _shape_problems(it: dict, a, keys=None) -> list[str]:
                     problems.append(f"{it['answer']}[{_shown(k)}] = {_shown(v)}: "
                                     f"choose one of {allowed}")
         keys = keys if keys is not None else it.get("keys", [])
-        unknown = [_shown(k) for k in a if str(k) not in keys]
-        if unknown and keys:
-            problems.append(f"{it['answer']} has keys the grader does not read: {', '.join(unknown[:8])} "
-                            f"(the keys are {', '.join(keys)})")
+        problems += _unknown_keys(it, a, keys)
         for k in keys:
             if k not in a:
                 problems.append(f"{it['answer']} has no entry for {k!r}")

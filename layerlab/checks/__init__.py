@@ -91,6 +91,7 @@ __all__ = [
     "ambience_continuity",
     "dialogue_noise_floor",
     "run_checks",
+    "usable_cores",
     "configure",
     "run",
 ]
@@ -195,11 +196,12 @@ _FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "ba
 masking, band audibility and ducking need) while the other thread runs the checks that never look at them."""
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it, else all of them)."""
     try:
-        return len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
-        return os.cpu_count() or 1
+        return max(1, os.cpu_count() or 1)
 
 
 def _check_pool():
@@ -209,7 +211,7 @@ def _check_pool():
     ``layerlab check``'s wall time (issue #17); the measurements they share are made once under
     :func:`~layerlab.checks.context.key_lock`, and the report is the same as when they run in turn.
     """
-    if _usable_cores() < 2 or threading.current_thread() is not threading.main_thread():
+    if usable_cores() < 2 or threading.current_thread() is not threading.main_thread():
         return None  # one core, or a caller that already checks on threads of its own (lesson 06's hybrid steps)
     from concurrent.futures import ThreadPoolExecutor
 

@@ -12,7 +12,6 @@ Taught in ``lessons/06_native_vs_postgen.ipynb`` and ``lessons/07_four_layers.ip
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,7 +389,7 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
     -----
     Taught in ``lessons/06_native_vs_postgen.ipynb``.
     """
-    from layerlab.checks import run_checks
+    from layerlab.checks import run_checks, usable_cores
     from layerlab.mix.ducking import Ducking
     from layerlab.mix.master import Master
     import warnings
@@ -407,7 +406,7 @@ def hybrid_steps(scene, *, out_dir=WORK_DIR, steps: int | None = None, target: s
     n_steps = len(HYBRID_STEPS) if steps is None else int(steps)
     if not 1 <= n_steps <= len(HYBRID_STEPS):
         raise ParameterError(f"steps must be between 1 and {len(HYBRID_STEPS)}; got {steps}.")
-    threads = min(2, _usable_cores()) if check_threads is None else int(check_threads)
+    threads = min(2, usable_cores()) if check_threads is None else int(check_threads)
     if threads < 1:
         raise ParameterError(f"check_threads must be 1 or more; got {check_threads}.")
     stack = native_stack(sc, work_dir=out_dir)
@@ -484,14 +483,6 @@ def hybrid_table_html(steps: list[HybridStep], *, checks=("loudness", "true_peak
             items = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.message)}</li>" for r in failing)
             out.append(f"<p>Still failing after <i>{html.escape(steps[-1].name)}</i>:</p><ul>{items}</ul>")
     return "".join(out)
-
-
-def _usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system tells it, else all of them)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
-        return max(1, os.cpu_count() or 1)
 
 
 def _clear(stack: LayerStack, layer: str):

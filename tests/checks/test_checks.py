@@ -550,10 +550,10 @@ def test_the_checks_on_two_threads_report_what_they_report_in_turn(scene, good, 
                 for c in r.checks]
 
     threaded = {}
-    monkeypatch.setattr(checks, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(checks, "usable_cores", lambda: 2)
     for name, (out, _) in (("good", good), ("loud", loud_unducked)):
         threaded[name] = seen(run_checks(out, scene=scene / "cues.json"))
-    monkeypatch.setattr(checks, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(checks, "usable_cores", lambda: 1)
     for name, (out, _) in (("good", good), ("loud", loud_unducked)):
         assert seen(run_checks(out, scene=scene / "cues.json")) == threaded[name], name
     assert any(not passed for _, _, passed, _, _ in threaded["loud"])
@@ -563,7 +563,7 @@ def test_the_checks_on_two_threads_report_what_they_report_in_turn(scene, good, 
     def no_thread(*args, **kwargs):
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(checks, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(checks, "usable_cores", lambda: 2)
     monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", no_thread)
     assert seen(run_checks(good[0], scene=scene / "cues.json")) == threaded["good"]
 

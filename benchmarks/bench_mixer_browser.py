@@ -33,7 +33,9 @@ CONTROLS = {"music": ".layerlab-gain-music", "dialogue": ".layerlab-gain-dialogu
             "duck attack": ".layerlab-duck-attack", "duck release": ".layerlab-duck-release"}
 
 INIT_SCRIPT = r"""
-window.__ll = {up: [], draws: [], readout: [], msgs: [], to_data_url: []};
+window.__ll = {up: [], draws: [], readout: [], msgs: [], to_data_url: [], long_tasks: []};
+new PerformanceObserver(list => list.getEntries().forEach(e => window.__ll.long_tasks.push([e.startTime, e.duration])))
+  .observe({type: 'longtask', buffered: true});
 const __toDataURL = HTMLCanvasElement.prototype.toDataURL;
 HTMLCanvasElement.prototype.toDataURL = function (...args) {  // ipympl encodes its last image on every new one
   const t = performance.now();
@@ -249,6 +251,9 @@ def browser_side(rounds: int = 5) -> int:
                             if os.environ.get("BENCH_DUMP"):
                                 print(f"{name}: value {value_before} -> {slider.locator('.widget-readout').first.inner_text()}, readout unchanged:\n{before}")
                         msgs = page.evaluate(f"() => window.__ll.msgs.slice({n_msgs})")
+                        if os.environ.get("BENCH_DUMP"):
+                            lt = page.evaluate(f"() => window.__ll.long_tasks.filter(([s, d]) => s + d > {t_up} - 200)")
+                            print(name, "long tasks (start after release, ms):", [(round(a - t_up), round(d)) for a, d in lt][:8])
                         results.setdefault(name, []).append((None if t_read is None else t_read - t_up, t_fig - t_up))
                         timelines.append(_timeline(msgs, t_up, t_read, t_fig))
                 to_data_url = page.evaluate("() => window.__ll.to_data_url")

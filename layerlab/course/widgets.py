@@ -267,9 +267,10 @@ class Mixer:
             self._set_status(f"<span style='color:#c62828'>{html.escape(str(exc))}</span>", raw=True)
             return None
 
-    FIGURE_AFTER_S = 0.01
-    """In a kernel, how long after a control's change handler the figure is drawn (see :meth:`refresh`): two of
-    Python's thread switch intervals (5 ms), time for the kernel's IO thread to send the readout first."""
+    FIGURE_AFTER_S = 0.02
+    """In a kernel, how long after a control's change handler the figure is drawn (see :meth:`refresh`): the time
+    a message takes from the kernel to the page when nothing else runs (6-10 ms measured in headless Chromium on
+    a loaded 2-core machine), doubled, so the readout is on its way before the figure's draw takes the CPU."""
 
     def refresh(self, *, figure_after: bool = False):
         """Apply the controls to the stack, re-render, re-measure and update the views in place.
@@ -279,11 +280,11 @@ class Mixer:
         figure_after : bool
             Under a running event loop (a kernel handling the browser's change), replace the readout now and
             draw the figure :attr:`FIGURE_AFTER_S` after the handler has returned, once for every change that
-            came before then (of the last view). The kernel's messages go out from its IO thread, which has
-            to win the interpreter lock from the main thread: while the main thread drew the figure and encoded
-            its PNG, the readout's message waited for it (about 60 ms of the 100 ms from release to readout in
-            headless Chromium, ``benchmarks/bench_mixer_browser.py``). Without a running loop (a script, a
-            test) or a figure whose browser view has not connected, the figure is drawn at once.
+            came before then (of the last view). The readout's message leaves through the kernel's IO thread,
+            the Jupyter server and the browser's network process, each of which needs the CPU (and the IO thread
+            the interpreter lock) that the figure's draw and PNG took at once after it; the figure can only
+            follow the readout anyway. Without a running loop (a script, a test) or a figure whose browser view
+            has not connected, the figure is drawn at once.
 
         Returns
         -------

@@ -219,11 +219,9 @@ class MixFigure:
         if blit:
             self.redraw()
 
-    @property
-    def live(self) -> bool:
-        """Whether a redraw goes to the screen now: False for an ipympl canvas whose browser view has not
-        connected yet (it keeps ``syncing_data_url`` True; images sent then leave a broken data URL in the
-        widget state); True otherwise (a connected view, or a plain Agg canvas)."""
+    def _frontend_ready(self) -> bool:
+        # an ipympl canvas whose browser view has not connected yet keeps `syncing_data_url` True;
+        # sending it images then leaves a broken data URL in the widget state
         return not getattr(self.fig.canvas, "syncing_data_url", False)
 
     def _agg_draw(self):
@@ -240,7 +238,7 @@ class MixFigure:
         else:
             canvas.restore_region(self._bg)
             self._draw_animated()
-        if self.live:
+        if self._frontend_ready():
             canvas.blit(self.fig.bbox)
 
     def image(self) -> np.ndarray:

@@ -115,8 +115,6 @@ class Mixer:
         self.analysis = MixAnalysis(stack, target=target, events=events)
         stack.delivery_target = self.analysis.target.name
         self._suspend = False
-        self._figure_pending = None  # (view, target) left for the figure (see refresh(figure_after=True))
-        self._figure_call = None  # the event loop's handle of the figure's callback
         self.latencies_ms: list = []
         import threading
 
@@ -258,7 +256,7 @@ class Mixer:
     def _on_change(self, change=None):
         if self._suspend:
             return
-        self._guard(lambda: self.refresh(figure_after=True))
+        self._guard(self.refresh)
 
     def _guard(self, fn):
         try:
@@ -267,24 +265,8 @@ class Mixer:
             self._set_status(f"<span style='color:#c62828'>{html.escape(str(exc))}</span>", raw=True)
             return None
 
-    FIGURE_AFTER_S = 0.02
-    """In a kernel, how long after a control's change handler the figure is drawn (see :meth:`refresh`): the time
-    a message takes from the kernel to the page when nothing else runs (6-10 ms measured in headless Chromium on
-    a loaded 2-core machine), doubled, so the readout is on its way before the figure's draw takes the CPU."""
-
-    def refresh(self, *, figure_after: bool = False):
+    def refresh(self):
         """Apply the controls to the stack, re-render, re-measure and update the views in place.
-
-        Parameters
-        ----------
-        figure_after : bool
-            Under a running event loop (a kernel handling the browser's change), replace the readout now and
-            draw the figure :attr:`FIGURE_AFTER_S` after the handler has returned, once for every change that
-            came before then (of the last view). The readout's message leaves through the kernel's IO thread,
-            the Jupyter server and the browser's network process, each of which needs the CPU (and the IO thread
-            the interpreter lock) that the figure's draw and PNG took at once after it; the figure can only
-            follow the readout anyway. Without a running loop (a script, a test) or a figure whose browser view
-            has not connected, the figure is drawn at once.
 
         Returns
         -------
@@ -294,35 +276,12 @@ class Mixer:
         self._apply_controls()
         self.view = self.analysis.update()
         self.readout.value = self.view.readout.to_html()
-        if self.figure is not None and not (figure_after and self._figure_later()):
-            self._figure_pending = None
+        if self.figure is not None:
             self.figure.set_view(self.view, target=self.analysis.target)
         self.latencies_ms.append((time.perf_counter() - t0) * 1e3)
         self._schedule_save()
         self._player_stale = True
         return self.view
-
-    def _figure_later(self) -> bool:
-        """Leave the figure to a callback on the running event loop (True), or say there is none (False)."""
-        import asyncio
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        if not self.figure.live:
-            return False
-        self._figure_pending = (self.view, self.analysis.target)
-        if self._figure_call is None:
-            self._figure_call = loop.call_later(self.FIGURE_AFTER_S, self._draw_pending_figure)
-        return True
-
-    def _draw_pending_figure(self):
-        self._figure_call = None
-        pending, self._figure_pending = self._figure_pending, None
-        if pending is not None and self.figure is not None:
-            view, target = pending
-            self._guard(lambda: self.figure.set_view(view, target=target))
 
     SAVE_DELAY_S = 0.25
     """Changes are written to ``session.json`` this long after the last one (off the update path)."""
@@ -410,9 +369,6 @@ class Mixer:
             self._save_thread = None
             if pending:
                 written = self.save()
-        if self._figure_call is not None:
-            self._figure_call.cancel()
-            self._figure_call = self._figure_pending = None
         if self.figure is not None:
             self.figure.close()
             self.figure = None

@@ -599,30 +599,3 @@ def test_ducking_changes_keep_the_readout_equal_to_the_graders_meter(mixer):
     assert ro.dialogue_over_music_lu == pytest.approx(dm, abs=0.1)
     assert ro.dialogue_over_ambience_lu == pytest.approx(da, abs=0.1)
     assert ro.audibility_index == pytest.approx(ba, abs=0.02)
-
-
-def test_in_a_kernel_the_readout_goes_out_before_the_figure_is_drawn_once(mixer):
-    """Under a running event loop (a kernel's comm handler) a fader change replaces the readout at once and
-    leaves the figure to a callback after the handler (so the readout's message is not held up behind the
-    figure's draw and PNG); changes that come before that callback give one draw, of the last view."""
-    import asyncio
-
-    async def drag():
-        n0 = mixer.figure.n_updates
-        before_html, before_img = mixer.readout.value, mixer.figure.image()
-        mixer.gain["music"].value = mixer.gain["music"].value + 6.0
-        assert mixer.readout.value != before_html  # the readout now
-        assert mixer.figure.n_updates == n0  # the figure not yet
-        assert np.array_equal(mixer.figure.image(), before_img)
-        mixer.gain["music"].value = mixer.gain["music"].value + 6.0
-        await asyncio.sleep(0.3)
-        return n0
-
-    n0 = asyncio.run(drag())
-    assert mixer.figure.n_updates == n0 + 1  # one draw for the two changes
-    env = mixer.figure.wave_lines["music"][0].get_ydata()
-    expected = mixer.figure.lanes["music"] + 0.45 * mixer.view.envelopes["music"]
-    np.testing.assert_allclose(env, expected, rtol=0, atol=1e-6)  # of the last view
-    # outside an event loop (a script, a test) the figure follows at once
-    mixer.gain["music"].value = mixer.gain["music"].value - 12.0
-    assert mixer.figure.n_updates == n0 + 2

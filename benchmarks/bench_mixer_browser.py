@@ -6,7 +6,26 @@ starts it; Playwright drives Debian's ``/usr/bin/chromium`` (no ``playwright ins
 an init script records ``performance.now()`` at every mouse release and at every ``drawImage`` on a
 canvas inside the mixer (ipympl paints each new figure image that way), and a MutationObserver
 records each change of the mixer's readout. Each drag of a control is scored as the time from its
-release to the first readout change and the first figure repaint after it.
+release to the first readout change and the first figure repaint after it; a drag that leaves the
+readout text as it was is dragged again and not timed (``TRACK_STOPS``, ``MAX_DRAGS``).
+
+Where the time goes: the init script also records every kernel message through the page's websocket
+(when it left or arrived, and for the kernel's, its ``header.date``: when the kernel made it, on the
+same wall clock), ipympl's ``toDataURL`` of its canvas (it encodes its last image on every new one)
+and long tasks; the run ends with the median and p95 of each stage (release -> value sent -> kernel
+busy -> readout made -> in page -> DOM; busy -> figure image made -> in page -> drawn). ``BENCH_DUMP=1``
+prints three drags' messages and each drag's long tasks.
+
+Found so (2026-11-30 23:00-23:35 UTC, load average 2-5, everything under ``nice -n 19``): the kernel's
+messages of one change reach the page together, 50-70 ms (median) after the kernel made them, even
+when the kernel's main thread is idle (a 150 ms pause before the figure's draw left the readout's way
+at 46 ms): it is the path kernel IO thread -> zmq -> Jupyter server -> Chromium's network process ->
+renderer on a 2-core machine under load, not the figure's draw holding the readout back. Drawing the
+figure 10-20 ms after the change handler (on the kernel's event loop) brought the readout no sooner
+(medians 67-117 vs 76-131 ms, one run each, alternated, load 3.7-4.1) and the figure 50 ms later (its
+draw then competes with the readout's way for the CPU), so it was reverted. A smaller figure (547 x 388
+instead of 648 x 446 px) did not shorten the kernel's draw and PNG (10 + 10 ms either way). ipympl's
+``toDataURL`` costs 6-7 ms per image; no long tasks in the page after a release.
 """
 
 from __future__ import annotations
@@ -114,14 +133,16 @@ def _wait(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
 MAX_DRAGS = 3
 """Drags of a control per timed change at most (those that leave the readout as it was are not timed)."""
 
-TRACK_STOPS = {"fader": (0.45, 0.65), "duck threshold": (0.1, 0.4), "ducking": (0.2, 0.8)}
-"""Where a drag ends, as a fraction of the slider's track: the stop farther from the handle. Every drag then moves
-its value by 30 % of its range or more, and the ducking acts, so that its controls change what is shown: the faders stay at
--17 .. -6 dB (louder, the dialogue stays over any threshold and the threshold changes nothing) and the
-ducking threshold at -46 dBFS or under. (A 25 px nudge left the ducking times'
-readout as it was in 3 of 5 drags; with the dialogue at -30 dB, or the threshold at -22 dBFS over a dialogue at
--14 dB, nothing is ducked and every ducking drag after it changed nothing on screen: a no-op timed. A drag that
-still leaves the readout as it was is not timed; see MAX_DRAGS.)"""
+TRACK_STOPS = {"fader": (0.35, 0.45), "sfx": (0.2, 0.8), "duck depth": (0.4, 0.8), "duck threshold": (0.25, 0.4),
+               "ducking": (0.2, 0.8)}
+"""Where a drag ends, as a fraction of the slider's track: the stop farther from the handle. The faders move
+between -21.8 and -16.6 dB (the SFX between -29.6 and +1.6 dB: 5 dB of the SFX changed no shown number), the ducking depth between 12 and 24 dB, the threshold between -55 and -46 dBFS,
+attack 201 / 800 ms, release 600 / 2400 ms: in every combination of these, each ducking control's move changes
+the readout (a kernel-side sweep of lesson 07's mixer, 2026-11-30). Elsewhere it may not: the readout shows 0.1
+LU, and with the dialogue loud (-6 dB) it stays over any threshold; with 6 dB of depth and a 200 ms attack,
+threshold and release moves change no shown number; with the dialogue at -30 dB nothing is ducked (the old 25 px
+nudge left the ducking times' readout as it was in 3 of 5 drags: no-ops timed). A drag that still leaves the
+readout as it was is dragged again and not timed (MAX_DRAGS)."""
 
 STAGES = [
     ("release -> value sent", "up", "sent"),

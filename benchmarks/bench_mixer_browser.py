@@ -25,7 +25,8 @@ figure 10-20 ms after the change handler (on the kernel's event loop) brought th
 (medians 67-117 vs 76-131 ms, one run each, alternated, load 3.7-4.1) and the figure 50 ms later (its
 draw then competes with the readout's way for the CPU), so it was reverted. A smaller figure (547 x 388
 instead of 648 x 446 px) did not shorten the kernel's draw and PNG (10 + 10 ms either way). ipympl's
-``toDataURL`` costs 6-7 ms per image; no long tasks in the page after a release.
+``toDataURL`` costs 6-7 ms per image; long tasks in the page (52 and 84 ms, starting at the release
+itself) came in 2 of 8 drags of one run, none in the others.
 """
 
 from __future__ import annotations

@@ -78,6 +78,13 @@ each run; CPU time is the process's own):
   265 ms, dialogue 195 / 332, ambience 122 / 233, sfx 158 / 268, depth 188 / 309, threshold 174 /
   375, attack 185 / 335, release 271 / 304. The figure follows the readout by about 100 ms (ipympl's
   PNG round trip). Lesson 07's Run All in the browser: 34 s.
+* browser, issue #17's fourth pass (2026-11-30 23:41 UTC, load average 5.9-6.0, everything under ``nice -n 19``;
+  the browser benchmark now times each stage, and drags only where each move changes the readout: all 40 drags
+  did): release -> readout medians 91-133 ms (p95 130-213), figure 175-250 ms (p95 233-278), of which (medians over
+  all drags) value sent 1 ms, to the kernel 12 ms, the kernel's update to the readout 45 ms, the readout's way from
+  kernel to page 53 ms, the DOM 2 ms; the figure's draw and PNG after the readout about 95 ms, its way to the page
+  29 ms, ipympl's image load and repaint 30 ms (its ``toDataURL`` 6 ms). Nothing in the kit changed in this pass;
+  what was tried and measured is in ``bench_mixer_browser.py``.
 """
 
 from __future__ import annotations

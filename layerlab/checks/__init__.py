@@ -181,6 +181,7 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
         try:
             with pool:
                 order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
+                pool.submit(_prefetch, ctx)  # the second thread: the beds' clip lags the first will need
                 done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
                 results = [done[name].result() for name, _, _ in _CHECKS]
         except RuntimeError:  # no thread could be started (a process limit): the checks in turn, as below
@@ -191,9 +192,23 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
                        checks=results, data=data)
 
 
+def _prefetch(ctx: CheckContext) -> None:
+    """Start the shared measurements that the first check waits for (:func:`~layerlab.checks.heard.prefetch_bed_lags`).
+
+    An error here is left to the check that makes the same measurement again and reports it.
+    """
+    from layerlab.checks.heard import prefetch_bed_lags
+
+    try:
+        prefetch_bed_lags(ctx)
+    except Exception:  # the checks that need these lags measure them again and report what fails
+        pass
+
+
 _FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "band_audibility", "ducking")
 """The order the checks are started in on two threads: ``sync`` first finds the layers heard in the mix (which
-masking, band audibility and ducking need) while the other thread runs the checks that never look at them."""
+masking, band audibility and ducking need) while the other thread first finds where the stems have the beds' clips
+(:func:`_prefetch`, the longest part of those layers), then runs the checks that never look at them."""
 
 
 def usable_cores() -> int:

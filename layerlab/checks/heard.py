@@ -169,6 +169,24 @@ def heard_layers(ctx: CheckContext) -> HeardLayers | None:
         return _heard_layers(ctx)
 
 
+def prefetch_bed_lags(ctx: CheckContext) -> None:
+    """Find where the music and ambience stems have the scene's clips, as :func:`heard_layers` will ask.
+
+    The two searches (:func:`~layerlab.checks.context.stem_clip_lag`, each an FFT correlation over
+    +-5 s of a bed) are the longest part of :func:`heard_layers`, which masking, band audibility,
+    ducking and sync all wait for. :func:`layerlab.checks.run_checks` starts this on its second thread
+    while the first finds the SFX onsets, so that wait is shorter; the result is kept in the context
+    under the same key (layer, samples) as :func:`heard_layers`' own calls, so the report is the same.
+    """
+    dl = ctx.deliverable
+    if not (dl.files["mix"].usable and dl.files["dialogue"].usable and not dl.estimated):
+        return
+    n = min(dl.audio("mix").shape[0], dl.audio("dialogue").shape[0])
+    for layer in ("ambience", "music"):  # heard_layers asks for music first: the first thread takes that one
+        if dl.files[layer].usable:
+            stem_clip_lag(ctx, layer, dl.audio(layer)[:n])
+
+
 def _heard_layers(ctx: CheckContext) -> HeardLayers | None:
     if "heard" in ctx.data:
         return ctx.data["heard"]

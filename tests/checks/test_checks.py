@@ -568,6 +568,50 @@ def test_the_checks_on_two_threads_report_what_they_report_in_turn(scene, good, 
     assert seen(run_checks(good[0], scene=scene / "cues.json")) == threaded["good"]
 
 
+def _context(out, scene):
+    """A CheckContext as run_checks makes one (the deliverable read, the cue sheet, the streaming profile)."""
+    from layerlab.checks.context import CheckContext
+    from layerlab.io.deliverable import read_deliverable
+    from layerlab.measure.sync import EBU_R37, get_sync_window
+
+    cues = load_cues(scene / "cues.json")
+    prof = get_profile("streaming")
+    dl = read_deliverable(out, duration_s=cues.duration_s, fps=cues.fps)
+    return CheckContext(dl, cues, prof, get_sync_window(EBU_R37), 500.0, {"profile": prof, "duration_s": cues.duration_s})
+
+
+def test_the_beds_lags_found_ahead_on_the_second_thread_are_the_ones_the_heard_layers_use(scene, good, monkeypatch):
+    """run_checks' second thread first finds where the stems have the beds' clips (issue #17: the heard layers that
+    masking, band audibility and ducking wait for): heard_layers then correlates no bed again, finds the same
+    layers to the last bit as without that head start, and a threaded run correlates each bed stem once."""
+    import layerlab.checks as checks
+    import layerlab.checks.context as context
+    from layerlab.checks.heard import heard_layers, prefetch_bed_lags
+
+    real, calls = context.find_lag, []
+
+    def counted(x, clip, **kwargs):
+        calls.append(x.size)
+        return real(x, clip, **kwargs)
+
+    monkeypatch.setattr(context, "find_lag", counted)
+    n = int(DUR * SR)
+    ahead = _context(good[0], scene)
+    prefetch_bed_lags(ahead)
+    assert calls == [n, n]  # the ambience and music stems, whole
+    heard = heard_layers(ahead)
+    assert calls == [n, n] and set(heard.beds) == {"music", "ambience"}  # nothing correlated again
+    fresh = heard_layers(_context(good[0], scene))
+    assert calls == [n, n, n, n]
+    for k in ("music", "ambience"):
+        assert np.array_equal(heard.beds[k], fresh.beds[k]) and np.array_equal(heard.references[k], fresh.references[k])
+    assert np.array_equal(heard.dialogue, fresh.dialogue)
+    calls.clear()
+    monkeypatch.setattr(checks, "usable_cores", lambda: 2)
+    report = run_checks(good[0], scene=scene / "cues.json")
+    assert calls.count(n) == 2 and report.passed
+
+
 def test_windowed_gain_equals_the_per_sample_interp_it_replaced():
     """The heard layers' gain curve is filled between hops without np.interp's search: the same bits."""
     from layerlab.checks.heard import GAIN_WINDOW_MS, windowed_gain

@@ -207,8 +207,9 @@ def _prefetch(ctx: CheckContext) -> None:
 
 _FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "band_audibility", "ducking")
 """The order the checks are started in on two threads: ``sync`` first finds the layers heard in the mix (which
-masking, band audibility and ducking need) while the other thread first finds where the stems have the beds' clips
-(:func:`_prefetch`, the longest part of those layers), then runs the checks that never look at them."""
+masking, band audibility and ducking need) while the other thread first finds the ambience as heard in the mix and
+where the music stem has its clip (:func:`_prefetch`: half of those layers), then runs the checks that never look at
+them."""
 
 
 def usable_cores() -> int:

@@ -580,10 +580,11 @@ def _context(out, scene):
     return CheckContext(dl, cues, prof, get_sync_window(EBU_R37), 500.0, {"profile": prof, "duration_s": cues.duration_s})
 
 
-def test_the_beds_lags_found_ahead_on_the_second_thread_are_the_ones_the_heard_layers_use(scene, good, monkeypatch):
-    """run_checks' second thread first finds where the stems have the beds' clips (issue #17: the heard layers that
-    masking, band audibility and ducking wait for): heard_layers then correlates no bed again, finds the same
-    layers to the last bit as without that head start, and a threaded run correlates each bed stem once."""
+def test_the_beds_found_ahead_on_the_second_thread_are_the_ones_the_heard_layers_use(scene, good, monkeypatch):
+    """run_checks' second thread first finds the ambience as heard in the mix and where the music stem has its clip
+    (issue #17: the heard layers that masking, band audibility and ducking wait for): heard_layers then correlates no
+    bed again, finds the same layers to the last bit as without that head start, and a threaded run correlates each
+    bed stem once."""
     import layerlab.checks as checks
     import layerlab.checks.context as context
     from layerlab.checks.heard import heard_layers, prefetch_bed_lags

@@ -254,11 +254,16 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     """``layerlab check``: print the report; exit 0 if all passed, 1 if some failed, 2 if it could not run."""
+    from layerlab.checks import context
+
+    keep, context.KEEP_BY_CONTENT = context.KEEP_BY_CONTENT, False  # one deliverable: nothing measured twice (memo)
     try:
         report = run_checks(args.submission, scene=args.scene, target=args.target, sync_window=args.sync_window)
     except LayerLabError as exc:
         print(f"layerlab check: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        context.KEEP_BY_CONTENT = keep
     if args.json:
         print(report.to_json())
     else:

@@ -317,16 +317,22 @@ def stem_digest(ctx: "CheckContext", name: str, audio: np.ndarray) -> tuple:
     return got
 
 
-def memo(kind: str, key: tuple, make):
-    """``make()``, kept per process under ``(kind,) + key``: a measurement of content already measured is not made again.
+KEEP_BY_CONTENT = True
+"""Whether :func:`memo` keeps measurements; ``layerlab check`` (one deliverable per process) turns it off, so it does
+not hash samples it will never measure again."""
+
+
+def memo(kind: str, key, make):
+    """``make()``, kept per process under ``(kind,) + key()``: a measurement of content already measured is not made again.
 
     Parameters
     ----------
     kind : str
         What is measured (``"onsets"``, ``"clip_lag"``, ...).
-    key : tuple
-        Everything the value depends on: the :func:`content_digest` of each input array, the identity of each
-        scene clip (:attr:`SceneClip.key`) and every parameter. The caller promises ``make`` depends on nothing else.
+    key : callable
+        Returns a tuple of everything the value depends on: the :func:`content_digest` of each input array, the
+        identity of each scene clip (:attr:`SceneClip.key`) and every parameter. The caller promises ``make``
+        depends on nothing else. Not called when :data:`KEEP_BY_CONTENT` is off (then ``make()`` is returned).
     make : callable
         Makes the value; called at most once at a time per key (a second thread asking waits for it).
 
@@ -343,7 +349,9 @@ def memo(kind: str, key: tuple, make):
     measures each submission in a fresh process. At most :data:`MEMO_SIZE` values, the least recently used
     dropped first.
     """
-    k = (kind,) + tuple(key)
+    if not KEEP_BY_CONTENT:
+        return make()
+    k = (kind,) + tuple(key())
     while True:
         with _MEMO_LOCK:
             if k in _MEMO:
@@ -455,7 +463,7 @@ def get_activity(ctx: CheckContext) -> Activity | None:
         with key_lock(ctx, "activity"):
             if ctx.activity is None:
                 dlg = ctx.deliverable.audio("dialogue")
-                act = memo("activity", (stem_digest(ctx, "dialogue", dlg), SAMPLE_RATE),
+                act = memo("activity", lambda: (stem_digest(ctx, "dialogue", dlg), SAMPLE_RATE),
                            lambda: dialogue_activity(dlg, sample_rate=SAMPLE_RATE))
                 ctx.data["activity"] = act
                 ctx.activity = act
@@ -477,7 +485,7 @@ def sfx_onsets(ctx: CheckContext) -> list:
             dl = ctx.deliverable
             if dl.files["sfx"].usable:
                 sfx = dl.audio("sfx")
-                ctx.data["sfx_onsets"] = memo("onsets", (stem_digest(ctx, "sfx", sfx), SAMPLE_RATE),
+                ctx.data["sfx_onsets"] = memo("onsets", lambda: (stem_digest(ctx, "sfx", sfx), SAMPLE_RATE),
                                               lambda: detect_onsets(sfx, sample_rate=SAMPLE_RATE))
             else:
                 ctx.data["sfx_onsets"] = []
@@ -508,7 +516,7 @@ def _stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray, key: tuple):
                 return find_lag(channel_mean(stem.astype(np.float64)), ref, sample_rate=SAMPLE_RATE)
 
             if _is_kept(ref):  # the same stem and the same clip file: the same lag (lesson 06's unchanged layers)
-                lag, corr = memo("clip_lag", (ref.key, stem_digest(ctx, layer, stem), SAMPLE_RATE), search)
+                lag, corr = memo("clip_lag", lambda: (ref.key, stem_digest(ctx, layer, stem), SAMPLE_RATE), search)
             else:
                 lag, corr = search()
             cache[key] = (clip, lag, corr)
@@ -552,7 +560,7 @@ def k_blocks(ctx: CheckContext, key: str, audio: np.ndarray) -> np.ndarray:
             cache = ctx.data.setdefault("k_blocks", {})
         if key not in cache:
             if key.startswith("stem:"):  # a stem's own samples: kept by content (lesson 06's unchanged layers)
-                cache[key] = memo("k_blocks", (stem_digest(ctx, key[5:], audio), SAMPLE_RATE),
+                cache[key] = memo("k_blocks", lambda: (stem_digest(ctx, key[5:], audio), SAMPLE_RATE),
                                   lambda: k_weighted_block_power(audio, sample_rate=SAMPLE_RATE))
             else:
                 cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)

@@ -629,6 +629,7 @@ def test_measurements_kept_by_content_are_made_once_and_never_served_for_other_s
 
     for p in (scene / "postgen").rglob("*.wav"):
         _age(p)  # older than the clip cache's racy window: the clips are kept, and their lags with them
+    monkeypatch.setattr(context, "KEEP_BY_CONTENT", True)
     context.clear_clip_cache()
     onsets, lags, n = [], [], int(DUR * SR)
     real_onsets, real_lag = msync.detect_onsets, context.find_lag

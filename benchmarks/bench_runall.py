@@ -49,6 +49,17 @@ within the noise of single runs, and still OVER the aim. The checks' own CPU in 
 (``bench_checks.py``'s notes), but the cell also builds and exports five mixes, and the kernel pays the stems estimate's
 ``import scipy.signal`` (cell 6, 3.1-3.5 s) that ``layerlab.audit``'s band limits need as well.
 
+2026-11-30 23:32-23:34, lesson 06 only, old code (bcfd88a, through PYTHONPATH, which the kernel inherits) then the new,
+once each, under load 8.0 -> 5.4 (the lead and two engineers testing): peer 3.5 / 5.2 s; 06 24.1 -> 24.8 s wall
+(the load decides), kernel CPU 22.6 -> 19.4 s; hybrid steps cell 10.8 -> 13.1 s wall. What changed: a layer the step
+does not replace keeps its samples (the cafe scene: SFX in steps 0-2, ambience 0-3, music 0-1 and 2-3, dialogue 1-3),
+and its onsets, its bed clip's lag, the dialogue's activity and the stems' K-weighted blocks are now measured once,
+kept by the SHA-256 of the samples (``layerlab.checks.context.memo``). ``hybrid_steps`` alone in a plain process
+(23:08-23:10, load about 5, old and new alternated, two each): CPU 12.8 / 12.8 s -> 11.4 / 11.1 s. Every step's
+report identical, old and new. Still OVER the aim: the five steps' checks are about 1.9 s CPU each, the renders,
+the master and the exports about 4 s, and ``import scipy.signal`` (stems estimate, ``layerlab.audit``'s band, the
+lesson's ``welch``) 1.6 s, on two cores.
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

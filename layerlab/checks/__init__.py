@@ -181,6 +181,7 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
         try:
             with pool:
                 order = sorted(_CHECKS, key=lambda c: _FIRST.index(c[0]) if c[0] in _FIRST else len(_FIRST))
+                pool.submit(_prefetch, ctx)  # the second thread: the beds' clip lags the first will need
                 done = {name: pool.submit(one, name, unit, fn) for name, unit, fn in order}
                 results = [done[name].result() for name, _, _ in _CHECKS]
         except RuntimeError:  # no thread could be started (a process limit): the checks in turn, as below
@@ -191,9 +192,24 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
                        checks=results, data=data)
 
 
+def _prefetch(ctx: CheckContext) -> None:
+    """Start the shared measurements that the first check waits for (:func:`~layerlab.checks.heard.prefetch_bed_lags`).
+
+    An error here is left to the check that makes the same measurement again and reports it.
+    """
+    from layerlab.checks.heard import prefetch_bed_lags
+
+    try:
+        prefetch_bed_lags(ctx)
+    except Exception:  # the checks that need these lags measure them again and report what fails
+        pass
+
+
 _FIRST = ("sync", "format", "stems_sum", "loudness", "true_peak", "masking", "band_audibility", "ducking")
 """The order the checks are started in on two threads: ``sync`` first finds the layers heard in the mix (which
-masking, band audibility and ducking need) while the other thread runs the checks that never look at them."""
+masking, band audibility and ducking need) while the other thread first finds the ambience as heard in the mix and
+where the music stem has its clip (:func:`_prefetch`: half of those layers), then runs the checks that never look at
+them."""
 
 
 def usable_cores() -> int:
@@ -238,11 +254,16 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     """``layerlab check``: print the report; exit 0 if all passed, 1 if some failed, 2 if it could not run."""
+    from layerlab.checks import context
+
+    keep, context.KEEP_BY_CONTENT = context.KEEP_BY_CONTENT, False  # one deliverable: nothing measured twice (memo)
     try:
         report = run_checks(args.submission, scene=args.scene, target=args.target, sync_window=args.sync_window)
     except LayerLabError as exc:
         print(f"layerlab check: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        context.KEEP_BY_CONTENT = keep
     if args.json:
         print(report.to_json())
     else:

@@ -169,37 +169,98 @@ def heard_layers(ctx: CheckContext) -> HeardLayers | None:
         return _heard_layers(ctx)
 
 
+def prefetch_bed_lags(ctx: CheckContext) -> None:
+    """Find the ambience as heard in ``mix.wav``, and where the music stem has its clip, ahead of :func:`heard_layers`.
+
+    :func:`heard_layers` (which masking, band audibility, ducking and sync all wait for) finds each bed in
+    turn: where its stem has the scene's clip (:func:`~layerlab.checks.context.stem_clip_lag`, an FFT
+    correlation over +-5 s) and its gain in the mix. :func:`layerlab.checks.run_checks` starts this on its
+    second thread while the first finds the SFX onsets and then the music, so the two beds are found at once.
+    Each piece is kept in the context under the lock and key :func:`heard_layers` uses, so the report is the
+    same as when the checks run in turn (issue #17).
+    """
+    dl = ctx.deliverable
+    if not (dl.files["mix"].usable and dl.files["dialogue"].usable and not dl.estimated) or "heard" in ctx.data:
+        return
+    _heard_bed(ctx, "ambience")  # heard_layers takes the music first: the first thread finds that one
+    lk = key_lock(ctx, ("heard_bed", "music"))
+    if lk.acquire(blocking=False):  # the music too, unless the first thread is already on it
+        try:
+            if dl.files["music"].usable:
+                n = min(dl.audio("mix").shape[0], dl.audio("dialogue").shape[0])
+                stem_clip_lag(ctx, "music", dl.audio("music")[:n])
+        finally:
+            lk.release()
+
+
+def _heard_inputs(ctx: CheckContext):
+    """``(mix, dialogue, n)``: both as float64, cut to their common length ``n`` (kept in the context)."""
+    with key_lock(ctx, "heard_inputs"):
+        if "heard_inputs" not in ctx.data:
+            dl = ctx.deliverable
+            mix = dl.audio("mix").astype(np.float64)
+            dlg = dl.audio("dialogue").astype(np.float64)
+            n = min(mix.shape[0], dlg.shape[0])
+            ctx.data["heard_inputs"] = (mix[:n], dlg[:n], n)
+        return ctx.data["heard_inputs"]
+
+
+def _heard_bed(ctx: CheckContext, layer: str):
+    """One bed as heard in the mix: ``(note, bed, reference, on_dialogue)`` (``bed`` None where its clip is not found).
+
+    ``on_dialogue`` is what of the bed the dialogue stem holds (to take out of it), or None. Computed once per run.
+    """
+    with key_lock(ctx, ("heard_bed", layer)):
+        with ctx.lock:
+            kept = ctx.data.setdefault("heard_beds", {})
+        if layer in kept:
+            return kept[layer]
+        mix, dlg, n = _heard_inputs(ctx)
+        dl = ctx.deliverable
+        stem = dl.audio(layer)[:n] if dl.files[layer].usable else None
+        placed, note = _placed_clip(ctx, layer, stem, mix)
+        if placed is None:
+            out = (note, None, None, None)
+        else:
+            y = placed[:, [c % placed.shape[1] for c in range(mix.shape[1])]]
+            g = np.stack([windowed_gain(mix[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])], axis=1)
+            on_dialogue = None
+            # a bed written on the dialogue stem is that bed, not dialogue
+            ym, dm = channel_mean(y), channel_mean(dlg)
+            den = float(np.sqrt(np.sum(ym * ym) * np.sum(dm * dm)))
+            if den > 0 and abs(float(np.sum(ym * dm))) / den >= 0.05:
+                on_dialogue = np.stack([windowed_gain(dlg[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])],
+                                       axis=1) * y
+            out = (note, (g * y).astype(np.float32), y.astype(np.float32), on_dialogue)
+        with ctx.lock:
+            kept[layer] = out
+        return out
+
+
 def _heard_layers(ctx: CheckContext) -> HeardLayers | None:
     if "heard" in ctx.data:
         return ctx.data["heard"]
     dl = ctx.deliverable
     out = None
     if dl.files["mix"].usable and dl.files["dialogue"].usable and not dl.estimated:
-        mix = dl.audio("mix").astype(np.float64)
-        dlg = dl.audio("dialogue").astype(np.float64)
-        n = min(mix.shape[0], dlg.shape[0])
-        mix, dlg = mix[:n], dlg[:n]
+        mix, dlg, n = _heard_inputs(ctx)
         beds, refs, notes = {}, {}, {}
         clean = dlg.copy()
-        for layer in ("music", "ambience"):
-            stem = dl.audio(layer)[:n] if dl.files[layer].usable else None
-            placed, note = _placed_clip(ctx, layer, stem, mix)
-            notes[layer] = note if placed is not None else f"stems/{layer}.wav ({note})"
-            if placed is None:
+        for layer in ("music", "ambience"):  # each found once per run (_heard_bed), maybe on the other thread
+            note, bed, ref, on_dialogue = _heard_bed(ctx, layer)
+            notes[layer] = note if bed is not None else f"stems/{layer}.wav ({note})"
+            if bed is None:
                 continue
-            y = placed[:, [c % placed.shape[1] for c in range(mix.shape[1])]]
-            g = np.stack([windowed_gain(mix[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])], axis=1)
-            beds[layer] = (g * y).astype(np.float32)
-            refs[layer] = y.astype(np.float32)
-            # a bed written on the dialogue stem is that bed, not dialogue
-            ym, dm = channel_mean(y), channel_mean(dlg)
-            den = float(np.sqrt(np.sum(ym * ym) * np.sum(dm * dm)))
-            if den > 0 and abs(float(np.sum(ym * dm))) / den >= 0.05:
-                clean -= np.stack([windowed_gain(dlg[:, c : c + 1], y[:, c : c + 1]) for c in range(y.shape[1])],
-                                  axis=1) * y
+            beds[layer] = bed
+            refs[layer] = ref
+            if on_dialogue is not None:
+                clean -= on_dialogue
         gd = windowed_gain(mix, clean) if np.any(clean) else np.zeros(n)
         notes["dialogue"] = "the dialogue stem at its gain in mix.wav"
         out = HeardLayers((gd[:, None] * clean).astype(np.float32), clean.astype(np.float32), beds, refs, notes)
+        with ctx.lock:  # the float64 pieces are not kept with the report (lesson 06 keeps five)
+            ctx.data.pop("heard_inputs", None)
+            ctx.data.pop("heard_beds", None)
     ctx.data["heard"] = out
     return out
 

@@ -568,6 +568,95 @@ def test_the_checks_on_two_threads_report_what_they_report_in_turn(scene, good, 
     assert seen(run_checks(good[0], scene=scene / "cues.json")) == threaded["good"]
 
 
+def _context(out, scene):
+    """A CheckContext as run_checks makes one (the deliverable read, the cue sheet, the streaming profile)."""
+    from layerlab.checks.context import CheckContext
+    from layerlab.io.deliverable import read_deliverable
+    from layerlab.measure.sync import EBU_R37, get_sync_window
+
+    cues = load_cues(scene / "cues.json")
+    prof = get_profile("streaming")
+    dl = read_deliverable(out, duration_s=cues.duration_s, fps=cues.fps)
+    return CheckContext(dl, cues, prof, get_sync_window(EBU_R37), 500.0, {"profile": prof, "duration_s": cues.duration_s})
+
+
+def test_the_beds_found_ahead_on_the_second_thread_are_the_ones_the_heard_layers_use(scene, good, monkeypatch):
+    """run_checks' second thread first finds the ambience as heard in the mix and where the music stem has its clip
+    (issue #17: the heard layers that masking, band audibility and ducking wait for): heard_layers then correlates no
+    bed again, finds the same layers to the last bit as without that head start, and a threaded run correlates each
+    bed stem once."""
+    import layerlab.checks as checks
+    import layerlab.checks.context as context
+    from layerlab.checks.heard import heard_layers, prefetch_bed_lags
+
+    real, calls = context.find_lag, []
+
+    def counted(x, clip, **kwargs):
+        calls.append(x.size)
+        return real(x, clip, **kwargs)
+
+    monkeypatch.setattr(context, "find_lag", counted)
+    n = int(DUR * SR)
+    context.clear_clip_cache()  # nor are the lags kept from another run (context.memo)
+    ahead = _context(good[0], scene)
+    prefetch_bed_lags(ahead)
+    assert calls == [n, n]  # the ambience and music stems, whole
+    heard = heard_layers(ahead)
+    assert calls == [n, n] and set(heard.beds) == {"music", "ambience"}  # nothing correlated again
+    context.clear_clip_cache()
+    fresh = heard_layers(_context(good[0], scene))
+    assert calls == [n, n, n, n]
+    for k in ("music", "ambience"):
+        assert np.array_equal(heard.beds[k], fresh.beds[k]) and np.array_equal(heard.references[k], fresh.references[k])
+    assert np.array_equal(heard.dialogue, fresh.dialogue)
+    calls.clear()
+    context.clear_clip_cache()
+    monkeypatch.setattr(checks, "usable_cores", lambda: 2)
+    report = run_checks(good[0], scene=scene / "cues.json")
+    assert calls.count(n) == 2 and report.passed
+
+
+def test_measurements_kept_by_content_are_made_once_and_never_served_for_other_samples(scene, good, tmp_path,
+                                                                                       monkeypatch):
+    """Lesson 06 checks five mixes in one kernel and a layer it does not replace keeps its samples (issue #17): the
+    onsets of an SFX stem and where a bed stem has its clip are measured once per content. The same stems in another
+    folder give the same report without measuring them again; an SFX stem rewritten with every sound 200 ms later, at
+    the same size and modification time (a file's identity unchanged), is measured afresh: its onsets move 200 ms."""
+    import os
+
+    import layerlab.checks.context as context
+    import layerlab.measure.sync as msync
+
+    for p in (scene / "postgen").rglob("*.wav"):
+        _age(p)  # older than the clip cache's racy window: the clips are kept, and their lags with them
+    monkeypatch.setattr(context, "KEEP_BY_CONTENT", True)
+    context.clear_clip_cache()
+    onsets, lags, n = [], [], int(DUR * SR)
+    real_onsets, real_lag = msync.detect_onsets, context.find_lag
+    monkeypatch.setattr(msync, "detect_onsets", lambda x, **kw: onsets.append(x.shape) or real_onsets(x, **kw))
+    monkeypatch.setattr(context, "find_lag", lambda x, clip, **kw: lags.append(x.size) or real_lag(x, clip, **kw))
+    first = run_checks(good[0], scene=scene / "cues.json")
+    assert len(onsets) == 1 and lags.count(n) == 2
+    copy = tmp_path / "copy"
+    shutil.copytree(good[0], copy)
+    again = run_checks(copy, scene=scene / "cues.json")
+    assert len(onsets) == 1 and lags.count(n) == 2  # nothing measured again
+    assert _as_compared(again) == _as_compared(first) == _as_compared(good[1])
+    sfx = copy / "stems" / "sfx.wav"
+    st, sub = sfx.stat(), sf.info(sfx).subtype
+    y, sr = sf.read(sfx, dtype="float32", always_2d=True)
+    late = np.zeros_like(y)
+    late[int(0.2 * sr) :] = y[: -int(0.2 * sr)]
+    sf.write(sfx, late, sr, subtype=sub)
+    os.utime(sfx, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sfx.stat().st_size == st.st_size and sfx.stat().st_mtime_ns == st.st_mtime_ns
+    moved = run_checks(copy, scene=scene / "cues.json")
+    assert len(onsets) == 2
+    was = [o.time_s for o in first.data["sfx_onsets"]]
+    now = [o.time_s for o in moved.data["sfx_onsets"]]
+    assert len(now) == len(was) == len(EVENTS) and np.allclose(now, np.add(was, 0.2), atol=1e-3)
+
+
 def test_windowed_gain_equals_the_per_sample_interp_it_replaced():
     """The heard layers' gain curve is filled between hops without np.interp's search: the same bits."""
     from layerlab.checks.heard import GAIN_WINDOW_MS, windowed_gain

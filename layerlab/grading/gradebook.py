@@ -88,21 +88,19 @@ def course_db_url(course=".", db_url: str | None = None) -> str:
     str
         ``db_url`` when given, else ``CourseDirectory.db_url`` from the course's
         ``nbgrader_config.py`` (or Jupyter's config folders), else
-        ``sqlite:///<root>/gradebook.db`` (``CourseDirectory.root`` as configured, else
-        ``course``), as nbgrader resolves it but without importing nbgrader; PostgreSQL URLs
-        use psycopg 3 (:func:`normalise_db_url`).
+        ``sqlite:///<course>/gradebook.db``; PostgreSQL URLs use psycopg 3
+        (:func:`normalise_db_url`).
     """
     course = Path(course).resolve()
     if db_url:
         return normalise_db_url(db_url)
-    # nbgrader's own rule (``CourseDirectory``: ``db_url`` as configured, else ``sqlite:///<abspath(root)>/gradebook.db``),
-    # read from the same configuration without importing nbgrader: its import costs some 6 CPU seconds (jsonschema
-    # builds its URI grammars), which a `layerlab grade` without a gradebook would pay for nothing
-    cd = _nbgrader_config(course).get("CourseDirectory", {})
-    if "db_url" in cd:
-        return normalise_db_url(str(cd["db_url"]))
-    root = os.path.abspath(str(cd["root"])) if cd.get("root") else str(course)
-    return normalise_db_url("sqlite:///" + os.path.abspath(os.path.join(root, "gradebook.db")))
+    from nbgrader.coursedir import CourseDirectory
+
+    cfg = _nbgrader_config(course)
+    cd = CourseDirectory(config=cfg)
+    if not cfg.get("CourseDirectory", {}).get("root"):
+        cd.root = str(course)
+    return normalise_db_url(cd.db_url)
 
 
 def gradebook_exists(db_url: str) -> bool:

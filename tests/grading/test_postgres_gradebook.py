@@ -273,33 +273,3 @@ def test_feedback_and_export_come_from_postgres(pg_course):
             assert rows[(sid, lab)] == pytest.approx(sum(_student_points(pg_course["final"], sid, lab).values()))
     assert rows[("ref3", LAB3)] == sum(_points(LAB3).values())
     assert rows[("untouched3", LAB3)] == 0.0
-
-
-def _nbgrader_url(course):
-    """The URL nbgrader's own CourseDirectory resolves for ``course`` (the reference for course_db_url)."""
-    from nbgrader.coursedir import CourseDirectory
-
-    from layerlab.grading.gradebook import _nbgrader_config
-
-    cfg = _nbgrader_config(Path(course).resolve())
-    cd = CourseDirectory(config=cfg)
-    if not cfg.get("CourseDirectory", {}).get("root"):
-        cd.root = str(Path(course).resolve())
-    return normalise_db_url(cd.db_url)
-
-
-@pytest.mark.parametrize("config", ["", "c.CourseDirectory.root = {other!r}\n",
-                                    "c.CourseDirectory.db_url = 'sqlite:////srv/gb/gradebook.db'\n",
-                                    "c.CourseDirectory.root = {other!r}\nc.CourseDirectory.db_url = 'postgres://g@h/db'\n"])
-def test_course_url_is_the_one_nbgrader_resolves_without_importing_it(tmp_path, monkeypatch, config):
-    # importing nbgrader costs some 6 CPU seconds (jsonschema builds its URI grammars), once per `layerlab grade`
-    monkeypatch.delenv("LAYERLAB_DB_URL", raising=False)
-    course = tmp_path / "course"
-    course.mkdir()
-    other = str(tmp_path / "elsewhere")
-    (course / "nbgrader_config.py").write_text("c = get_config()\n" + config.format(other=other), encoding="utf-8")
-    code = ("import sys; from layerlab.grading.gradebook import course_db_url; "
-            f"print(course_db_url({str(course)!r})); print('nbgrader' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={k: v for k, v in os.environ.items() if k != "LAYERLAB_DB_URL"}).stdout.split()
-    assert out == [_nbgrader_url(course), "False"]

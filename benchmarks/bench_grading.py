@@ -7,7 +7,8 @@ submissions, notebooks that are not JSON, endless loops and notebooks that kill 
 process. ``--mix class`` (default) weights them like a class: 45 % good, 30 % flawed, 10 %
 untouched, 15 % broken or hostile (3 % endless loops). ``--mix uniform`` takes the ten kinds in
 turn (10 % endless loops: a stress case, where every loop costs one core a full ``--timeout``
-in both graders). Then it times
+in nbgrader, and in ``layerlab grade`` the rubric's ``cpu_s`` (20 CPU s for lab 2) or the
+``--timeout``, whichever ends it first). Then it times
 
 1. ``nbgrader autograde lab2_hybrid_mix --create --force`` (one kernel per notebook, in turn);
 2. ``layerlab grade lab2_hybrid_mix --jobs J`` (a worker per submission, J at a time, the learner's
@@ -215,7 +216,8 @@ def main(argv=None) -> int:
         print(f"layerlab grade --jobs {a.jobs} --no-sandbox: {t_fork:6.1f} s  ({t_fork / a.n:.2f} s per submission; "
               f"{cpu_fork:.1f} CPU s, {cpu_fork / a.n:.2f} CPU s per submission)")
         print(f"CPU-bound class time on {a.jobs} cores: {cpu_kit / a.jobs:.0f} s with the sandbox, {cpu_fork / a.jobs:.0f} s "
-              f"without (endless loops burn their --timeout of CPU; CPU counted by {CPU_SOURCE[0]})")
+              f"without (an endless loop burns the rubric's cpu_s or the --timeout, whichever comes first; CPU counted by "
+              f"{CPU_SOURCE[0]})")
         if _scores(course) != scores:
             raise SystemExit("the sandboxed and the unsandboxed runs gave different scores")
         print(f"sandbox cost: {t_kit - t_fork:+.1f} s for the class ({100 * (t_kit / t_fork - 1):+.0f} %), "

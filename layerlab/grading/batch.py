@@ -57,7 +57,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         Rubric entry to grade against.
     timeout_s : float, optional
         Seconds the learner's code may run (default: the rubric's ``timeout_s``, else
-        240).
+        240). The rubric's ``cpu_s``, if any, caps the CPU seconds of each of its
+        processes (default ``timeout_s`` + 10), so a spinning loop ends sooner.
     source_notebook : str or Path, optional
         The instructor's source notebook; its locked cells replace the learner's versions
         (see :func:`restore_locked_cells`).
@@ -80,6 +81,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     rubric = rubric or load_rubric()
     spec = assignment_spec(assignment, rubric)
     timeout_s = float(timeout_s or spec.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    cpu_s = float(spec["cpu_s"]) if spec.get("cpu_s") is not None else None  # None: the run's default, timeout_s + 10
     sub = Path(submission_dir)
     result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name,
                              sandbox="bwrap" if sandbox else "none")
@@ -114,7 +116,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             if stale.exists():
                 shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
             notes: list[str] = []
-            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, memory_mb=memory_mb, protect=protect,
+            _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb, protect=protect,
                                       zygote=zygote, sandbox=sandbox, notes=notes, collect=[out_name])
             result.log = log
             result.error = " ".join(notes)
@@ -134,7 +136,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             result.items = measure_in_child(snapshot / out_name, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
             notes = []
-            values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s,
+            values, log = run_learner_code(nb_path, work, exports=spec.get("exports", []), timeout_s=timeout_s, cpu_s=cpu_s,
                                            memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
                                            sandbox=sandbox, notes=notes, collect=[])
             result.log = log

@@ -100,7 +100,7 @@ def _child_env(workdir: Path) -> dict:
 
 
 def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAULT_TIMEOUT_S,
-                     memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
+                     cpu_s: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB, protect=None, partial: bool = False,
                      zygote=None, sandbox: bool = False, notes: list | None = None,
                      collect=None) -> tuple[dict, str]:
     """Run a notebook's solution cells in a fresh process: in the bwrap sandbox, or forked from the zygote.
@@ -123,6 +123,10 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         Variable names to collect after the cells ran (JSON data only).
     timeout_s, memory_mb : float
         Limits for the child process (it is killed with every process it started).
+    cpu_s : float, optional
+        CPU seconds each of its processes may use (RLIMIT_CPU; the rubric's ``cpu_s``): a
+        spinning loop then ends when it has used them, before the wall-clock ``timeout_s``.
+        Default: ``timeout_s`` + 10 in the sandbox, none without it.
     protect : list of str, optional
         Without the sandbox: folders the code may not touch (default: :func:`protected_roots`).
     partial : bool
@@ -154,13 +158,15 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
 
         nb_rel = os.path.relpath(Path(notebook).resolve(), workdir.resolve())
         run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports, collect=collect,
-                                     limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb)))
+                                     limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb),
+                                                                   cpu_s=None if cpu_s is None else float(cpu_s)))
         if not run.ready:  # nothing of the learner's ran: the grader's own set-up failed (issue #12), never a zero
             last = next((line for line in reversed(run.log.splitlines()) if line.strip()), "no message")
             raise SandboxError("the sandbox ended before the notebook's first cell ran "
                                f"(status {_sandbox.exit_status(run.returncode)}: {one_line(last)[:200]})")
         own = ("\n[grader] " + run.note if run.note else "") + describe_end(
-            _sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s, quiet=run.disk_exceeded)
+            _sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s, quiet=run.disk_exceeded,
+            cpu_s=float(cpu_s) if cpu_s is not None else float(timeout_s) + 10)
         values, note = read_exports(run.exports_file, partial=partial)
         for f in (run.exports_file, Path(str(run.exports_file) + ".partial"), Path(str(run.exports_file) + ".tmp")):
             with contextlib.suppress(OSError):
@@ -173,7 +179,7 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     out_file = out_dir / "exports.json"
     args = {"notebook": str(notebook), "out": str(out_file), "exports": list(exports), "workdir": str(workdir),
             "protect": [str(r) for r in (protected_roots(workdir=workdir) if protect is None else protect)],
-            "memory_mb": float(memory_mb), "env": _child_env(workdir)}
+            "memory_mb": float(memory_mb), "env": _child_env(workdir), "cpu_s": None if cpu_s is None else float(cpu_s)}
     r, w = os.pipe()
     try:
         task = (zygote or _zygote.shared()).spawn("exec", args, output_fd=w, new_session=True)
@@ -192,7 +198,7 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         returncode = task.wait()
         timed_out = True
     task.kill()  # the child is gone; kill any process it left behind in its group (it may hold the pipe open)
-    own = describe_end(returncode, timed_out=timed_out, timeout_s=timeout_s)
+    own = describe_end(returncode, timed_out=timed_out, timeout_s=timeout_s, cpu_s=cpu_s)
     try:
         values, note = read_exports(out_file, partial=partial)
     finally:
@@ -225,7 +231,8 @@ MAX_EXPORTS_BYTES = 4_000_000
 """Largest exported-answers file the grader reads."""
 
 
-def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: bool = False) -> str:
+def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: bool = False,
+                 cpu_s: float | None = None) -> str:
     """The grader's note on how the learner's process ended ("" for a normal end), in plain words."""
     if quiet:
         return ""
@@ -236,7 +243,8 @@ def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: b
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
                "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted",
-               "SIGXCPU": "it used up its CPU time"}.get(name, f"signal {name}")
+               "SIGXCPU": f"it used up its {math.ceil(cpu_s)} CPU seconds (the grading limit for this lab)" if cpu_s
+               else "it used up its CPU time"}.get(name, f"signal {name}")
         return f"\n[grader] the notebook process stopped early: {why}; the cells after that point did not run."
     if returncode:
         return (f"\n[grader] the notebook process ended early with status {returncode} (os._exit or a crash); "

@@ -456,3 +456,52 @@ def test_a_sandboxed_lab2_run_never_imports_scipy_signal(tmp_path):
     assert values.get("exported") is True, log[-1500:]
     assert values["signal_loaded"] == [], values
     assert (work / "deliverable" / "mix.wav").is_file()
+
+
+# ------------------------------------------------------------------ the rubric's CPU limit (issue #12: a class in 3 minutes)
+
+
+@pytest.mark.parametrize("in_sandbox", [True, False])
+def test_a_spinning_loop_ends_at_the_rubrics_cpu_seconds_not_the_wall_timeout(tmp_path, in_sandbox):
+    # an endless loop used to hold a worker (and burn a core) for the whole wall timeout; the rubric's cpu_s ends it
+    # once the process has used that much CPU, and what the cells before it answered still counts
+    nb = _notebook(tmp_path / "work", "x = 1", "while True:\n    pass")
+    notes: list[str] = []
+    t0 = time.monotonic()
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["x"], timeout_s=120, cpu_s=2, sandbox=in_sandbox,
+                                   partial=True, notes=notes)
+    assert values == {"x": 1}, log
+    assert time.monotonic() - t0 < 60, "the loop ran to the wall timeout: the CPU limit was not applied"
+    assert any("used up its 2 CPU seconds" in n for n in notes), notes
+
+
+def test_rubric_cpu_s_must_be_seconds_above_zero(tmp_path):
+    from layerlab.errors import GradingError
+    from layerlab.grading.rubric import load_rubric
+
+    rubric = _answers_rubric()
+    rubric["assignments"]["t"]["cpu_s"] = 0
+    (tmp_path / "rubric.json").write_text(json.dumps(rubric), encoding="utf-8")
+    with pytest.raises(GradingError, match="'cpu_s' of 't' must be a number of CPU seconds above 0"):
+        load_rubric(tmp_path / "rubric.json")
+
+
+def test_grading_passes_the_rubrics_cpu_seconds_to_the_learners_run(tmp_path, monkeypatch):
+    import layerlab.grading.batch as batch
+
+    seen = {}
+
+    def fake_run(*args, **kw):
+        seen.update(cpu_s=kw.get("cpu_s"), timeout_s=kw.get("timeout_s"))
+        return {"x": 1.0}, ""
+
+    monkeypatch.setattr(batch, "run_learner_code", fake_run)
+    sub = tmp_path / "submitted" / "ann" / "t"
+    _notebook(sub, "x = 1.0")
+    rubric = _answers_rubric()
+    rubric["assignments"]["t"]["cpu_s"] = 7
+    batch.grade_submission(sub, assignment="t", rubric=rubric)
+    assert seen == {"cpu_s": 7.0, "timeout_s": 60.0}
+    del rubric["assignments"]["t"]["cpu_s"]
+    batch.grade_submission(sub, assignment="t", rubric=rubric, timeout_s=30)
+    assert seen == {"cpu_s": None, "timeout_s": 30.0}  # no cpu_s: the run's default (timeout + 10 s per process)

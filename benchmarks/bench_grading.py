@@ -24,6 +24,18 @@ onset detection (librosa, compiled by numba) in a sandbox with a cold cache, the
 warm-up, and in a sandbox that copies the grader's warm cache.
 
     PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/bench_grading.py [--n 100] [--jobs 2] [--timeout 30] [--skip-nbgrader]
+
+Figures (2026-11-30 23:58 - 2026-12-01 00:10 UTC, commit af6a397, ``--n 100 --jobs 2 --skip-nbgrader``, run at high
+priority while a fresh-clone CI run shared the machine at nice +19): with the sandbox 291.4 s (533.9 CPU s, 5.34 per
+submission), ``--no-sandbox`` 269.9 s (486.2 CPU s, 4.86 per submission): the sandbox costs +8 % (0.43 core-s per
+submission; aim at most +10 %, met); an empty sandbox 0.43 s wall, 0.19 s CPU. The class takes 4.9 minutes: OVER
+the 3-minute aim. Stop 21's figures were 280.1 s and 264.1 s. Where a good lab-2 submission's ~5.7 CPU s go (cProfile
+under load): the learner's cells in the sandbox ~2.2 s (``LayerStack.render`` 1.05 s with the master's three
+loudness passes, bwrap and copying 0.5 s), measuring ~3.3 s (``run_checks`` ~2.0 s, the seven feedback PNGs ~1.1 s,
+most of it matplotlib drawing text); once per ``layerlab grade`` run ~12 CPU s (importing nbgrader through the
+course's ``nbgrader_config.py`` 6.3 s, the zygote 2.6 s). The rubric's ``cpu_s`` (20 for lab 2) now ends each of the
+three endless loops at 20 CPU s instead of the 30 s timeout. Scores identical in both runs (0: 17, 11: 15, 13: 20,
+15: 48).
 """
 
 from __future__ import annotations

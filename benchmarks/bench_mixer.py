@@ -85,6 +85,15 @@ each run; CPU time is the process's own):
   kernel to page 53 ms, the DOM 2 ms; the figure's draw and PNG after the readout about 95 ms, its way to the page
   29 ms, ipympl's image load and repaint 30 ms (its ``toDataURL`` 6 ms). Nothing in the kit changed in this pass;
   what was tried and measured is in ``bench_mixer_browser.py``.
+* browser, 2026-12-01 00:13 UTC (commit af6a397, at high priority while a fresh-clone CI run shared the machine at nice
+  +19): lesson 07's Run All in the browser 8.9 s; release -> readout medians 74-90 ms (p95 87-137), figure 120-156 ms
+  (p95 144-196): OVER the 60 / 120 ms aim on every control. By stage (medians): value sent 1.2 ms, kernel busy 3.5
+  ms, readout made 16.5 ms after busy, its way to the page 51.7 ms, DOM 1.4 ms; the figure made 52 ms after busy,
+  37 ms to the page, 45 ms to drawn. The kernel's own part meets its aim; the way from kernel to page does not
+  shrink at high priority. The stages across the kernel/page boundary compare the kernel's wall clock with the
+  page's ``performance.timeOrigin + now()``, which may be offset by some milliseconds: the end-to-end figures are
+  the page's own clock. Tried and not kept: TCP_NODELAY on the kernel websocket (a ``kernel_websocket_connection_class``
+  calling tornado's ``set_nodelay``): readout medians 77-88 ms, no change.
 """
 
 from __future__ import annotations

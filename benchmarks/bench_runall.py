@@ -49,9 +49,9 @@ within the noise of single runs, and still OVER the aim. The checks' own CPU in 
 (``bench_checks.py``'s notes), but the cell also builds and exports five mixes, and the kernel pays the stems estimate's
 ``import scipy.signal`` (cell 6, 3.1-3.5 s) that ``layerlab.audit``'s band limits need as well.
 
-2026-11-30 23:32-23:34, lesson 06 only, old code (bcfd88a, through PYTHONPATH, which the kernel inherits) then the new,
-once each, under load 8.0 -> 5.4 (the lead and two engineers testing): peer 3.5 / 5.2 s; 06 24.1 -> 24.8 s wall
-(the load decides), kernel CPU 22.6 -> 19.4 s; hybrid steps cell 10.8 -> 13.1 s wall. What changed: a layer the step
+2026-11-30 23:32-23:34, lesson 06 only, twice under load 8.0 -> 5.4 (meant as old then new code, but the editable
+install's finder wins over PYTHONPATH, so both runs were the new code): 24.1 and 24.8 s wall, kernel CPU 22.6 and
+19.4 s. What changed: a layer the step
 does not replace keeps its samples (the cafe scene: SFX in steps 0-2, ambience 0-3, music 0-1 and 2-3, dialogue 1-3),
 and its onsets, its bed clip's lag, the dialogue's activity and the stems' K-weighted blocks are now measured once,
 kept by the SHA-256 of the samples (``layerlab.checks.context.memo``). ``hybrid_steps`` alone in a plain process
@@ -59,6 +59,9 @@ kept by the SHA-256 of the samples (``layerlab.checks.context.memo``). ``hybrid_
 report identical, old and new. Still OVER the aim: the five steps' checks are about 1.9 s CPU each, the renders,
 the master and the exports about 4 s, and ``import scipy.signal`` (stems estimate, ``layerlab.audit``'s band, the
 lesson's ``welch``) 1.6 s, on two cores.
+2026-12-01 00:11-00:12, commit af6a397, all four lessons, at high priority while a fresh-clone CI run shared the machine
+at nice +19: peer 3.3 s; 00 5.7 s, 06 17.9 s (kernel CPU 21.1 s; hybrid steps cell 8.1 s, ``native_stems`` 3.2 s,
+``compare_layers`` 1.3 s), 07 9.8 s, 08 7.3 s. Lesson 06 is still OVER the 15 s aim; the others are under it.
 
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).

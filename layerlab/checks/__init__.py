@@ -73,6 +73,7 @@ from layerlab.checks.continuity import (
 )
 from layerlab.checks.ducking import DuckingMeasure, check_ducking, measure_ducking
 from layerlab.checks.gates import check_format, check_stems_sum
+from layerlab.checks.heard import drop_working_data
 from layerlab.checks.loudness import check_loudness, check_true_peak
 from layerlab.checks.masking import check_band_audibility, check_masking
 from layerlab.checks.report import CHECK_NAMES, CheckReport, CheckResult
@@ -188,6 +189,7 @@ def run_checks(submission_dir, *, scene, target: str = "streaming", sync_window=
             results = None
     if results is None:
         results = [one(name, unit, fn) for name, unit, fn in _CHECKS]
+    drop_working_data(ctx)
     return CheckReport(scene=cues.scene, target=getattr(profile, "name", str(target)), submission=Path(submission_dir),
                        checks=results, data=data)
 

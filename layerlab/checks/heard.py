@@ -215,6 +215,8 @@ def _heard_bed(ctx: CheckContext, layer: str):
             kept = ctx.data.setdefault("heard_beds", {})
         if layer in kept:
             return kept[layer]
+        if "heard" in ctx.data:  # the heard layers were made meanwhile (a prefetch that came late): nothing to find
+            return (None, None, None, None)
         mix, dlg, n = _heard_inputs(ctx)
         dl = ctx.deliverable
         stem = dl.audio(layer)[:n] if dl.files[layer].usable else None
@@ -235,6 +237,18 @@ def _heard_bed(ctx: CheckContext, layer: str):
         with ctx.lock:
             kept[layer] = out
         return out
+
+
+def drop_working_data(ctx: CheckContext) -> None:
+    """Forget the float64 mix and dialogue and the beds found for :func:`heard_layers` (called once the checks are done).
+
+    :func:`heard_layers` drops them when it has made the layers; a bed found ahead on the second check thread
+    (:func:`prefetch_bed_lags`) for a run where no check asks for the heard layers, or found after they were
+    made, would otherwise stay in the report (lesson 06 keeps five reports).
+    """
+    with ctx.lock:
+        ctx.data.pop("heard_inputs", None)
+        ctx.data.pop("heard_beds", None)
 
 
 def _heard_layers(ctx: CheckContext) -> HeardLayers | None:
@@ -258,10 +272,8 @@ def _heard_layers(ctx: CheckContext) -> HeardLayers | None:
         gd = windowed_gain(mix, clean) if np.any(clean) else np.zeros(n)
         notes["dialogue"] = "the dialogue stem at its gain in mix.wav"
         out = HeardLayers((gd[:, None] * clean).astype(np.float32), clean.astype(np.float32), beds, refs, notes)
-        with ctx.lock:  # the float64 pieces are not kept with the report (lesson 06 keeps five)
-            ctx.data.pop("heard_inputs", None)
-            ctx.data.pop("heard_beds", None)
     ctx.data["heard"] = out
+    drop_working_data(ctx)  # the float64 pieces are not kept with the report (lesson 06 keeps five)
     return out
 
 

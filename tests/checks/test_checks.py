@@ -616,6 +616,22 @@ def test_the_beds_found_ahead_on_the_second_thread_are_the_ones_the_heard_layers
     assert calls.count(n) == 2 and report.passed
 
 
+def test_a_report_keeps_none_of_the_heard_layers_working_data(tmp_path, monkeypatch):
+    """The second check thread finds a bed ahead of the heard layers; when no check then asks for them (the forest
+    scene has no dialogue lines, and here no SFX stem), or it finds it after they were made, its float64 copies of
+    the mix and dialogue must not stay in the report (lesson 06 keeps five reports)."""
+    import layerlab.checks as checks
+    from layerlab.mix.scenes import hybrid_stack
+    from layerlab.mix.session import export_deliverable
+
+    monkeypatch.setattr(checks, "usable_cores", lambda: 2)
+    out = export_deliverable(hybrid_stack("forest_broll"), tmp_path / "deliverable")
+    (out / "stems" / "sfx.wav").unlink()
+    report = run_checks(out, scene="forest_broll")
+    left = {k for k in ("heard_inputs", "heard_beds") if k in report.data}
+    assert not left, f"{left} left in the report"
+
+
 def test_measurements_kept_by_content_are_made_once_and_never_served_for_other_samples(scene, good, tmp_path,
                                                                                        monkeypatch):
     """Lesson 06 checks five mixes in one kernel and a layer it does not replace keeps its samples (issue #17): the

@@ -58,7 +58,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     timeout_s : float, optional
         Seconds the learner's code may run (default: the rubric's ``timeout_s``, else
         240). The rubric's ``cpu_s``, if any, caps the CPU seconds of each of its
-        processes (default ``timeout_s`` + 10), so a spinning loop ends sooner.
+        processes, so a spinning loop ends sooner (without it: ``timeout_s`` + 10 in the
+        sandbox, no CPU limit with ``sandbox=False``).
     source_notebook : str or Path, optional
         The instructor's source notebook; its locked cells replace the learner's versions
         (see :func:`restore_locked_cells`).
@@ -81,7 +82,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
     rubric = rubric or load_rubric()
     spec = assignment_spec(assignment, rubric)
     timeout_s = float(timeout_s or spec.get("timeout_s") or DEFAULT_TIMEOUT_S)
-    cpu_s = float(spec["cpu_s"]) if spec.get("cpu_s") is not None else None  # None: the run's default, timeout_s + 10
+    cpu_s = float(spec["cpu_s"]) if spec.get("cpu_s") is not None else None  # None: the default (see run_learner_code)
     sub = Path(submission_dir)
     result = SubmissionGrade(assignment=assignment, student=student or sub.parent.name,
                              sandbox="bwrap" if sandbox else "none")

@@ -61,7 +61,7 @@ def load_rubric(path=None, *, course=None) -> dict:
         c = spec.get("cpu_s")
         if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 24 * 3600):
             raise GradingError(f"rubric {path}: 'cpu_s' of {name!r} must be a number of CPU seconds above 0 ({c!r}); "
-                               "leave it out for the default (timeout_s + 10 s).")
+                               "leave it out for the default (timeout_s + 10 s in the sandbox).")
         for it in spec["items"]:
             if "grade_id" not in it or "points" not in it:
                 raise GradingError(f"rubric {path}: every item of {name!r} needs 'grade_id' and 'points' ({it}).")

@@ -241,7 +241,9 @@ def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: b
     if returncode < 0:
         sig = -returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        why = {"SIGKILL": "it was killed (often: out of memory)", "SIGSEGV": "it crashed (segmentation fault)",
+        killed = ("it was killed: it used up its {} CPU seconds (the grading limit for this lab) or ran out of "
+                  "memory".format(math.ceil(cpu_s)) if cpu_s else "it was killed (often: out of memory)")
+        why = {"SIGKILL": killed, "SIGSEGV": "it crashed (segmentation fault)",
                "SIGXFSZ": f"it wrote a file over {MAX_FILE_MB} MB", "SIGABRT": "it aborted",
                "SIGXCPU": f"it used up its {math.ceil(cpu_s)} CPU seconds (the grading limit for this lab)" if cpu_s
                else "it used up its CPU time"}.get(name, f"signal {name}")

@@ -475,6 +475,19 @@ def test_a_spinning_loop_ends_at_the_rubrics_cpu_seconds_not_the_wall_timeout(tm
     assert any("used up its 2 CPU seconds" in n for n in notes), notes
 
 
+@pytest.mark.parametrize("in_sandbox", [True, False])
+def test_a_loop_that_ignores_the_cpu_signal_is_told_it_used_up_its_cpu_seconds(tmp_path, in_sandbox):
+    # SIGXCPU ignored: the kernel kills the process at the hard limit (cpu_s + 5 s) with SIGKILL, which alone would
+    # read as "killed (often: out of memory)"; the note names the CPU seconds as well
+    nb = _notebook(tmp_path / "work", "x = 1", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+                                              "while True:\n    pass")
+    notes: list[str] = []
+    values, log = run_learner_code(nb, tmp_path / "work", exports=["x"], timeout_s=120, cpu_s=1, sandbox=in_sandbox,
+                                   partial=True, notes=notes)
+    assert values == {"x": 1}, log
+    assert any("1 CPU seconds" in n for n in notes), notes
+
+
 def test_rubric_cpu_s_must_be_seconds_above_zero(tmp_path):
     from layerlab.errors import GradingError
     from layerlab.grading.rubric import load_rubric

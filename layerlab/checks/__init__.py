@@ -73,7 +73,7 @@ from layerlab.checks.continuity import (
 )
 from layerlab.checks.ducking import DuckingMeasure, check_ducking, measure_ducking
 from layerlab.checks.gates import check_format, check_stems_sum
-from layerlab.checks.heard import drop_working_data
+from layerlab.checks.heard import drop_working_data, prefetch_bed_lags
 from layerlab.checks.loudness import check_loudness, check_true_peak
 from layerlab.checks.masking import check_band_audibility, check_masking
 from layerlab.checks.report import CHECK_NAMES, CheckReport, CheckResult
@@ -199,8 +199,6 @@ def _prefetch(ctx: CheckContext) -> None:
 
     An error here is left to the check that makes the same measurement again and reports it.
     """
-    from layerlab.checks.heard import prefetch_bed_lags
-
     try:
         prefetch_bed_lags(ctx)
     except Exception:  # the checks that need these lags measure them again and report what fails

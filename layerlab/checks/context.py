@@ -293,30 +293,6 @@ def content_digest(audio: np.ndarray) -> tuple:
     return (a.dtype.str, a.shape, hashlib.sha256(memoryview(a).cast("B")).hexdigest())
 
 
-def stem_digest(ctx: "CheckContext", name: str, audio: np.ndarray) -> tuple:
-    """:func:`content_digest` of ``audio``, computed once per run when it is the deliverable's ``name`` (or its first samples).
-
-    The checks pass the same stem (or ``stem[:n]``) to several measurements; its digest is kept in the context,
-    keyed by the name and the length, only when ``audio`` is that stem's own array or a leading slice of it (the
-    deliverable's arrays live as long as the context, so their memory cannot hold other samples meanwhile).
-    """
-    full = ctx.deliverable.audio(name) if name in ctx.deliverable.files else None
-    prefix = (full is not None and isinstance(audio, np.ndarray) and audio.dtype == full.dtype
-              and audio.ndim == full.ndim and audio.shape[1:] == full.shape[1:] and audio.strides == full.strides
-              and audio.shape[0] <= full.shape[0]
-              and audio.__array_interface__["data"][0] == full.__array_interface__["data"][0])
-    if not prefix:
-        return content_digest(audio)
-    key = (name, audio.shape[0])
-    with ctx.lock:
-        got = ctx.data.setdefault("digests", {}).get(key)
-    if got is None:
-        got = content_digest(audio)
-        with ctx.lock:
-            ctx.data["digests"][key] = got
-    return got
-
-
 KEEP_BY_CONTENT = True
 """Whether :func:`memo` keeps measurements; ``layerlab check`` (one deliverable per process) turns it off, so it does
 not hash samples it will never measure again."""
@@ -463,7 +439,7 @@ def get_activity(ctx: CheckContext) -> Activity | None:
         with key_lock(ctx, "activity"):
             if ctx.activity is None:
                 dlg = ctx.deliverable.audio("dialogue")
-                act = memo("activity", lambda: (stem_digest(ctx, "dialogue", dlg), SAMPLE_RATE),
+                act = memo("activity", lambda: (content_digest(dlg), SAMPLE_RATE),
                            lambda: dialogue_activity(dlg, sample_rate=SAMPLE_RATE))
                 ctx.data["activity"] = act
                 ctx.activity = act
@@ -485,7 +461,7 @@ def sfx_onsets(ctx: CheckContext) -> list:
             dl = ctx.deliverable
             if dl.files["sfx"].usable:
                 sfx = dl.audio("sfx")
-                ctx.data["sfx_onsets"] = memo("onsets", lambda: (stem_digest(ctx, "sfx", sfx), SAMPLE_RATE),
+                ctx.data["sfx_onsets"] = memo("onsets", lambda: (content_digest(sfx), SAMPLE_RATE),
                                               lambda: detect_onsets(sfx, sample_rate=SAMPLE_RATE))
             else:
                 ctx.data["sfx_onsets"] = []
@@ -516,7 +492,7 @@ def _stem_clip_lag(ctx: CheckContext, layer: str, stem: np.ndarray, key: tuple):
                 return find_lag(channel_mean(stem.astype(np.float64)), ref, sample_rate=SAMPLE_RATE)
 
             if _is_kept(ref):  # the same stem and the same clip file: the same lag (lesson 06's unchanged layers)
-                lag, corr = memo("clip_lag", lambda: (ref.key, stem_digest(ctx, layer, stem), SAMPLE_RATE), search)
+                lag, corr = memo("clip_lag", lambda: (ref.key, content_digest(stem), SAMPLE_RATE), search)
             else:
                 lag, corr = search()
             cache[key] = (clip, lag, corr)
@@ -560,7 +536,7 @@ def k_blocks(ctx: CheckContext, key: str, audio: np.ndarray) -> np.ndarray:
             cache = ctx.data.setdefault("k_blocks", {})
         if key not in cache:
             if key.startswith("stem:"):  # a stem's own samples: kept by content (lesson 06's unchanged layers)
-                cache[key] = memo("k_blocks", lambda: (stem_digest(ctx, key[5:], audio), SAMPLE_RATE),
+                cache[key] = memo("k_blocks", lambda: (content_digest(audio), SAMPLE_RATE),
                                   lambda: k_weighted_block_power(audio, sample_rate=SAMPLE_RATE))
             else:
                 cache[key] = k_weighted_block_power(audio, sample_rate=SAMPLE_RATE)

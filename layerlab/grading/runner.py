@@ -36,14 +36,15 @@ def apply_limits(memory_mb: float, *, cpu_s: float | None = None, max_processes:
                  max_file_mb: float = MAX_FILE_MB) -> None:
     """In a learner's or measuring process: cap its address space, CPU time, processes and file size; no core dumps.
 
-    Soft and hard limits are set alike, so the process cannot raise them again.
+    Soft and hard limits are set alike, so the process cannot raise them again; the CPU time's hard limit is 5 s
+    above its soft one, so SIGXCPU comes first and SIGKILL only to a process that ignores it.
 
     Parameters
     ----------
     memory_mb : float
         Address space (RLIMIT_AS), megabytes.
     cpu_s : float, optional
-        CPU seconds (RLIMIT_CPU; SIGXCPU, then SIGKILL).
+        CPU seconds (RLIMIT_CPU; SIGXCPU at ``cpu_s``, SIGKILL 5 s later).
     max_processes : int, optional
         Processes and threads of this uid (RLIMIT_NPROC; in the sandbox, the sandbox's own uid).
     max_file_mb : float
@@ -157,16 +158,16 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
         from layerlab.grading import sandbox as _sandbox
 
         nb_rel = os.path.relpath(Path(notebook).resolve(), workdir.resolve())
-        run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports, collect=collect,
-                                     limits=_sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb),
-                                                                   cpu_s=None if cpu_s is None else float(cpu_s)))
+        limits = _sandbox.SandboxLimits(timeout_s=float(timeout_s), memory_mb=float(memory_mb),
+                                        cpu_s=None if cpu_s is None else float(cpu_s))
+        run = _sandbox.run_sandboxed(nb_rel, workdir, exports=exports, collect=collect, limits=limits)
         if not run.ready:  # nothing of the learner's ran: the grader's own set-up failed (issue #12), never a zero
             last = next((line for line in reversed(run.log.splitlines()) if line.strip()), "no message")
             raise SandboxError("the sandbox ended before the notebook's first cell ran "
                                f"(status {_sandbox.exit_status(run.returncode)}: {one_line(last)[:200]})")
         own = ("\n[grader] " + run.note if run.note else "") + describe_end(
             _sandbox.exit_status(run.returncode), timed_out=run.timed_out, timeout_s=timeout_s, quiet=run.disk_exceeded,
-            cpu_s=float(cpu_s) if cpu_s is not None else float(timeout_s) + 10)
+            cpu_s=limits.cpu_limit_s)
         values, note = read_exports(run.exports_file, partial=partial)
         for f in (run.exports_file, Path(str(run.exports_file) + ".partial"), Path(str(run.exports_file) + ".tmp")):
             with contextlib.suppress(OSError):

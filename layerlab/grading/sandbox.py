@@ -119,6 +119,11 @@ class SandboxLimits:
     max_disk_mb: float = 1000.0
     tmp_mb: float = 256.0
 
+    @property
+    def cpu_limit_s(self) -> float:
+        """The CPU seconds each process gets: :attr:`cpu_s`, else ``timeout_s`` + 10."""
+        return float(self.cpu_s if self.cpu_s is not None else self.timeout_s + 10)
+
 
 @dataclass
 class SandboxRun:
@@ -462,7 +467,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                "numba_from": NUMBA_CACHE if numba_cache else None,
                "workdir": HOME, "copy_from": SUBMISSION, "protect": [], "guard": False,
                "memory_mb": float(limits.memory_mb),
-               "cpu_s": float(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 10),
+               "cpu_s": limits.cpu_limit_s,
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
                "run_as_uid": uid, "env": sandbox_env(HOME),
                "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],

@@ -256,7 +256,7 @@ def describe_end(returncode: int, *, timed_out: bool, timeout_s: float, quiet: b
 
 
 def read_exports(out_file: Path, *, partial: bool) -> tuple[dict, str]:
-    """The exported answers (a regular file, size-capped, JSON object), and a note on where they came from."""
+    """The exported answers (a regular file, size-capped, JSON object, valid Unicode), and a note on where they came from."""
     note = ""
     out_file = Path(out_file)
     partial_file = Path(str(out_file) + ".partial")
@@ -269,8 +269,10 @@ def read_exports(out_file: Path, *, partial: bool) -> tuple[dict, str]:
         if os.lstat(out_file).st_size > MAX_EXPORTS_BYTES:
             raise ValueError("too large")
         raw = json.loads(out_file.read_text(encoding="utf-8"))
+        # the learner's JSON may escape a lone surrogate ("\udcff"): text no UTF-8 report can hold; U+FFFD instead
+        raw = json.loads(json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
         return (raw if isinstance(raw, dict) else {}), note
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return {}, note + "\n[grader] the exported answers could not be read."
 
 

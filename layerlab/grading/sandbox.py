@@ -245,6 +245,62 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localt
         "/etc/nsswitch.conf", "/etc/alternatives", "/etc/fonts")
 
 
+# ------------------------------------------------------------------------------ no namespaces of the learner's own
+
+CLONE_NEWUSER = 0x10000000
+_SECCOMP_ARCH = {  # machine: (AUDIT_ARCH_*, unshare, clone, clone3)
+    "x86_64": (0xC000003E, 272, 56, 435),
+    "aarch64": (0xC00000B7, 97, 220, 435),
+}
+
+
+def seccomp_program(machine: str | None = None) -> bytes | None:
+    """A seccomp filter (classic BPF, as ``bwrap --seccomp`` reads it) refusing new user namespaces.
+
+    In a user namespace of its own a process is root there and may mount a tmpfs of any size (RAM that neither
+    the home's cap nor RLIMIT_AS counts) or build a PID namespace; Flatpak refuses them the same way.
+    ``unshare`` and ``clone`` with ``CLONE_NEWUSER`` fail with EPERM; ``clone3``, whose flags a filter cannot
+    read, fails with ENOSYS (the C library then falls back to ``clone``); a foreign system-call ABI (i386, x32)
+    fails with EPERM. Everything else is allowed.
+
+    Parameters
+    ----------
+    machine : str, optional
+        ``platform.machine()`` (default: this one).
+
+    Returns
+    -------
+    bytes or None
+        The program, or None on a machine it does not know (the sandbox then runs without it).
+    """
+    import platform
+    import struct
+
+    arch = _SECCOMP_ARCH.get(machine or platform.machine())
+    if arch is None:
+        return None
+    audit_arch, unshare, clone, clone3 = arch
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    prog = [  # (code, jump if true, jump if false, k); jumps count the instructions skipped
+        (ld, 0, 0, 4),                # 0: A = arch
+        (jeq, 1, 0, audit_arch),      # 1: native ABI -> 3
+        (ret, 0, 0, eperm),           # 2
+        (ld, 0, 0, 0),                # 3: A = system call number
+        (jge, 6, 0, 0x40000000),      # 4: x32 -> 11
+        (jeq, 3, 0, unshare),         # 5: -> 9
+        (jeq, 2, 0, clone),           # 6: -> 9
+        (jeq, 5, 0, clone3),          # 7: -> 13
+        (ret, 0, 0, allow),           # 8
+        (ld, 0, 0, 16),               # 9: A = low word of the first argument (the flags of unshare and clone)
+        (jset, 0, 1, CLONE_NEWUSER),  # 10: -> 11, else 12
+        (ret, 0, 0, eperm),           # 11
+        (ret, 0, 0, allow),           # 12
+        (ret, 0, 0, enosys),          # 13
+    ]
+    return b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+
+
 # ------------------------------------------------------------------------------ a warm numba cache
 
 
@@ -316,7 +372,8 @@ def _warm_numba() -> str | None:
     return folder
 
 
-def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, numba_cache=None) -> list[str]:
+def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, numba_cache=None,
+                 seccomp_fd: int | None = None) -> list[str]:
     """The ``bwrap`` command line that runs the sandbox worker with ``workdir`` as its home.
 
     Parameters
@@ -329,6 +386,8 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, 
         A file descriptor bwrap writes ``{"child-pid": N}`` to (the sandbox's init).
     numba_cache : str, optional
         A warm numba cache (:func:`warm_numba_cache`), bound read-only at :data:`NUMBA_CACHE`.
+    seccomp_fd : int, optional
+        A file descriptor holding :func:`seccomp_program`, which bwrap applies to everything in the sandbox.
     """
     exe = bwrap_executable()
     if exe is None:
@@ -338,6 +397,8 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, 
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # dropped for good by the worker's setuid
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     # the private /proc, /dev and /tmp first: binds that follow may then land inside them (a kit or a
     # virtual environment that lives under the host's /tmp, as in a CI clone, stays visible)
     tmp = str(int(limits.tmp_mb * 1024 * 1024))
@@ -416,6 +477,18 @@ def _read_ready(fd: int, timeout_s: float) -> bool:
     return False
 
 
+def _seccomp_file():
+    """An unnamed temporary file holding :func:`seccomp_program`, at its start (None where there is no program)."""
+    program = seccomp_program()
+    if program is None:
+        return None
+    fh = tempfile.TemporaryFile()
+    fh.write(program)
+    fh.flush()
+    fh.seek(0)
+    return fh
+
+
 def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLimits | None = None,
                   collect=None, numba_cache=None) -> SandboxRun:
     """Run a notebook's solution cells in a bwrap sandbox whose home starts as a copy of ``workdir``.
@@ -478,15 +551,20 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
         files_r, files_w = os.pipe()
         job["ready_fd"] = ready_w
         job["files_fd"] = files_w
+        seccomp = _seccomp_file()
         try:
-            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w, numba_cache=numba_cache)
+            argv = sandbox_argv(workdir, limits=limits, info_fd=info_w, numba_cache=numba_cache,
+                                seccomp_fd=None if seccomp is None else seccomp.fileno())
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w,
-                                    pass_fds=(info_w, ready_w, files_w), start_new_session=True,
-                                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True)
+                                    pass_fds=(info_w, ready_w, files_w) + (() if seccomp is None else (seccomp.fileno(),)),
+                                    start_new_session=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True)
         except OSError as exc:
             for fd in (info_r, info_w, out_r, out_w, ready_r, ready_w, files_r, files_w):
                 os.close(fd)
             raise SandboxError(f"cannot start bwrap ({exc}); {HOW_TO_ENABLE}.") from None
+        finally:
+            if seccomp is not None:
+                seccomp.close()
         for fd in (info_w, out_w, ready_w, files_w):
             os.close(fd)
         reader = BoundedReader(os.fdopen(out_r, "rb", buffering=0))

@@ -167,7 +167,7 @@ def submission_hash(folder) -> str:
             p = Path(dirpath) / f
             if not os.path.isfile(p) or os.path.islink(p):
                 continue
-            h.update(str(p.relative_to(folder)).encode())
+            h.update(os.fsencode(p.relative_to(folder)))  # a name's own bytes (UTF-8 or not): the same hash as before for UTF-8
             with open(p, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)

@@ -9,11 +9,14 @@ The attacks: a user namespace of the learner's own with a tmpfs outside the disk
 supervisor's descriptors through ``/proc``; deliverable file names that are not UTF-8, hold a newline or are 255
 bytes long, a FIFO and a hard link among them; an answer holding text that is not Unicode (a lone surrogate);
 answers written by a child process after the notebook's code ended; an exported-answers file nested too deep to
-parse; a WAV whose header declares 64 channels.
+parse; a WAV whose header declares 64 channels; a session.json nested 100,000 deep with a key twice and numbers past
+any float; a cell that claims to be a locked grade cell, with 30 MB of output; submitted files whose names are not
+UTF-8 or hold a newline, and FIFOs; inherited descriptors. Lab 2 is then graded again with ``--resume``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -60,6 +63,9 @@ for _p in (1, 2):
             _got.append(f"write /proc/{{_p}}/{{_f}}")
         except OSError:
             pass
+_fds = os.listdir("/proc/self/fd")  # inherited descriptors: only stdin (/dev/null) and the output pipe
+_got += [f"fd {{_n}} -> {{os.readlink(f'/proc/self/fd/{{_n}}')}}" for _n in _fds if _n not in ("0", "1", "2") and
+         os.path.exists(f"/proc/self/fd/{{_n}}")]
 print(f"{MARK}-REACH {{_got}}", flush=True)
 '''
 
@@ -83,6 +89,25 @@ _fmt, _ch, _rate, _bps, _align, _bits = struct.unpack_from("<HHIIHH", _raw, _at)
 struct.pack_into("<HHIIHH", _raw, _at, _fmt, 64, _rate, _rate * 64 * _bits // 8, 64 * _bits // 8, _bits)
 open("deliverable/mix.wav", "wb").write(_raw)
 '''
+
+# after the export: a session.json the grader must not trip on (it is not graded): nested 100,000 deep, a key twice,
+# a number past any float, an integer of 100,000 digits
+SESSION_JSON = '''
+open("deliverable/session.json", "w").write('{"a": 1, "a": ' + "[" * 100000 + "]" * 100000 + ', "b": 1e999999, "c": '
+                                             + "9" * 100000 + "}")
+'''
+
+# a cell that claims to be a locked grade cell (the loudness test's id, 100 points), with output of 30 MB in the notebook
+def _claims_locked(nb):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("TARGET_LUFS = -14.0\nraise SystemExit('LLMARK8 must not run')")
+    cell.metadata["nbgrader"] = {"grade": True, "locked": True, "solution": False, "grade_id": "check_loudness",
+                                 "points": 100, "schema_version": 3}
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 30_000_000)]
+    nb.cells.insert(len(nb.cells) // 2, cell)
+    return nb
+
 
 # lab 3: a lone surrogate (text no UTF-8 file can hold) in one answer; json.dumps escapes it, json.loads brings it back
 SURROGATE_ANSWER = '''
@@ -111,7 +136,11 @@ LAB2_CASES = {
     "reach_supervisor": REACH_SUPERVISOR,
     "odd_names": ODD_NAMES,
     "lying_header": LYING_HEADER,
+    "session_json": SESSION_JSON,
+    "claims_locked": None,
+    "odd_submission_names": None,
 }
+TRANSFORMS = {"claims_locked": _claims_locked}
 LAB3_CASES = {
     "surrogate_answer": PARTIAL3 + [("after:lab3_choices", SURROGATE_ANSWER)],
     "late_writer": PARTIAL3 + [("after:lab3_choices", LATE_WRITER)],
@@ -145,18 +174,25 @@ def graded(tmp_path_factory):
     _submit(course, LAB2, "honest", QUIET)
     _submit(course, LAB2, "classmate", [])
     for sid, extra in LAB2_CASES.items():
-        _submit(course, LAB2, sid, QUIET + [("after:lab2_export", extra)])
+        _submit(course, LAB2, sid, QUIET + ([("after:lab2_export", extra)] if extra else []), TRANSFORMS.get(sid))
+    odd = course / "submitted" / "odd_submission_names" / LAB2  # names that are not UTF-8, a newline, a FIFO
+    for name in (b"notes\xff\xfe.txt", b"line\nbreak.py", b"n" * 255):
+        (odd / os.fsdecode(name)).write_bytes(b"LLMARK8")
+    os.mkfifo(odd / "pipe.ipynb")
+    os.mkfifo(odd / f"{LAB2}_copy.ipynb")
     _submit(course, LAB3, "honest3", PARTIAL3)
     _submit(course, LAB3, "classmate3", [])
     for sid, edits in LAB3_CASES.items():
         _submit(course, LAB3, sid, edits, subs={"@@PYTHON@@": sys.executable})
     out = {"course": course, "errors": {}}
-    for lab in (LAB2, LAB3):
+    for lab, resume in ((LAB2, False), (LAB3, False), (LAB2, True)):
+        key = lab + (" --resume" if resume else "")
         try:  # the batch must complete: a failure here is a finding, reported by the tests below
-            s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
-            out[lab] = {g.student: g for g in s.grades}
+            s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=False, feedback=False, progress=False,
+                                         resume=resume)
+            out[key] = {g.student: g for g in s.grades}
         except Exception as exc:  # noqa: BLE001
-            out["errors"][lab] = f"{type(exc).__name__}: {exc}"
+            out["errors"][key] = f"{type(exc).__name__}: {exc}"
     time.sleep(3)  # a late writer would act now
     out["survivors"] = _survivors()
     return out
@@ -167,10 +203,10 @@ def _lab(graded, lab):
     return graded[lab]
 
 
-@pytest.mark.parametrize("lab", [LAB2, LAB3])
+@pytest.mark.parametrize("lab", [LAB2, LAB3, LAB2 + " --resume"])
 def test_the_batch_completes_with_every_report_and_the_summary(graded, lab):
     grades = _lab(graded, lab)
-    reports = graded["course"] / "reports" / lab
+    reports = graded["course"] / "reports" / lab.split()[0]
     for student in grades:
         assert (reports / f"{student}.html").is_file() and (reports / f"{student}.md").is_file(), student
     summary = (reports / "summary.csv").read_text(encoding="utf-8")
@@ -231,3 +267,8 @@ def test_an_answers_file_nested_too_deep_is_refused_in_one_plain_line(graded):
 
 def test_nothing_survives_the_batch(graded):
     assert graded["survivors"] == []
+
+
+def test_a_resumed_batch_keeps_every_grade(graded):
+    first, again = _lab(graded, LAB2), _lab(graded, LAB2 + " --resume")
+    assert {s: g.score for s, g in again.items()} == {s: g.score for s, g in first.items()}

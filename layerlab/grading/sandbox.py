@@ -109,6 +109,9 @@ class SandboxLimits:
         Size of the home tmpfs, megabytes: writes past it fail (ENOSPC).
     tmp_mb : float
         Size of the private ``/tmp`` and of ``/dev/shm`` (each a tmpfs).
+    max_files : int
+        Files and folders each of those tmpfs may hold (``nr_inodes``), run as root: each costs about 1 KB of
+        kernel memory that the size does not count.
     """
 
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -118,6 +121,7 @@ class SandboxLimits:
     max_file_mb: float = MAX_FILE_MB
     max_disk_mb: float = 1000.0
     tmp_mb: float = 256.0
+    max_files: int = 100_000
 
     @property
     def cpu_limit_s(self) -> float:
@@ -394,7 +398,9 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, 
         raise SandboxError(f"cannot run learner code in the OS sandbox: bwrap is not installed; {HOW_TO_ENABLE}.")
     argv = [exe, *_namespace_flags()]
     if _privileged():
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # dropped for good by the worker's setuid
+        # CAP_SETUID/CAP_SETGID: dropped for good by the worker's setuid; CAP_SYS_ADMIN: the supervisor caps the files of
+        # each tmpfs (bwrap cannot), then forks the worker, whose setuid drops it too
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN"]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
     if seccomp_fd is not None:
@@ -542,6 +548,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                "memory_mb": float(limits.memory_mb),
                "cpu_s": limits.cpu_limit_s,
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
+               "max_files": int(limits.max_files),
                "run_as_uid": uid, "env": sandbox_env(HOME),
                "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],
                "collect_max_mb": float(MAX_SUBMISSION_MB), "collect_max_file_mb": float(limits.max_file_mb)}
@@ -885,6 +892,23 @@ def _wait_child(pid: int, stop_fd: int) -> tuple[int | None, bool, bool]:
             os.close(pidfd)
 
 
+def _cap_files(max_files: int) -> None:
+    """In the supervisor, run as root, before the worker exists: at most ``max_files`` files and folders in each tmpfs.
+
+    A remount (``nr_inodes``) keeps each mount's other options (size, mode) and its ``nosuid``/``nodev`` flags.
+    Raises OSError when the kernel refuses.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_remount = 32
+    for path in (HOME, "/tmp", "/dev/shm"):
+        flags = os.statvfs(path).f_flag & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC | os.ST_RDONLY)  # = MS_* values
+        if libc.mount(None, path.encode(), None, ms_remount | flags, f"nr_inodes={int(max_files)}".encode()) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"cannot cap the files of {path}: {os.strerror(err)}")
+
+
 def _worker() -> int:
     """Inside the sandbox, the supervisor: read the job, fork the learner's worker, then hand the home's files out.
 
@@ -906,6 +930,12 @@ def _worker() -> int:
     os.dup2(null, 0)
     os.close(null)
     files_fd = job.pop("files_fd", None)
+    if job.get("max_files") and job.get("run_as_uid") is not None and os.getuid() == 0:
+        try:
+            _cap_files(int(job["max_files"]))
+        except OSError as exc:  # the grader's own failure: no learner code runs without the cap
+            print(f"[grader] {exc}", flush=True)
+            return 70
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:  # the learner's worker

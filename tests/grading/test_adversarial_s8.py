@@ -11,7 +11,7 @@ bytes long, a FIFO and a hard link among them; an answer holding text that is no
 answers written by a child process after the notebook's code ended; an exported-answers file nested too deep to
 parse; a WAV whose header declares 64 channels; a session.json nested 100,000 deep with a key twice and numbers past
 any float; a cell that claims to be a locked grade cell, with 30 MB of output; submitted files whose names are not
-UTF-8 or hold a newline, and FIFOs; inherited descriptors. Lab 2 is then graded again with ``--resume``.
+UTF-8 or hold a newline, and FIFOs; inherited descriptors; 150,000 empty files in each tmpfs. Lab 2 is then graded again with ``--resume``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from test_adversarial import FORK_EXEC, LAB2, LAB3, PARTIAL3, QUIET, REPO, RUBRI
 pytestmark = pytest.mark.slow
 
 MARK = "LLMARK8"
+FILES_TRIED = 150_000  # empty files tried in each tmpfs
 MB_OUTSIDE = 1140  # more than the home's 1000 MB cap, in 190 MB files (under the 200 MB file-size limit)
 
 # a user namespace of its own (root there; a fresh program, so its uid map can be written), a mount namespace, and a
@@ -67,6 +68,24 @@ _fds = os.listdir("/proc/self/fd")  # inherited descriptors: only stdin (/dev/nu
 _got += [f"fd {{_n}} -> {{os.readlink(f'/proc/self/fd/{{_n}}')}}" for _n in _fds if _n not in ("0", "1", "2") and
          os.path.exists(f"/proc/self/fd/{{_n}}")]
 print(f"{MARK}-REACH {{_got}}", flush=True)
+'''
+
+# empty files: each costs about 1 KB of kernel memory and nothing of a tmpfs's size (a tmpfs holds half the RAM's
+# pages in files by default: 9 GB of kernel memory in the home, /tmp and /dev/shm of a 24 GB machine)
+MANY_FILES = f'''
+import os
+_made = {{}}
+for _d in ("/tmp/many", "/dev/shm/many", "/home/learner/many"):
+    os.makedirs(_d, exist_ok=True)
+    _n = 0
+    try:
+        while _n < {FILES_TRIED}:
+            os.close(os.open(f"{{_d}}/{{_n}}", os.O_CREAT | os.O_WRONLY, 0o600))
+            _n += 1
+    except OSError:
+        pass
+    _made[_d] = _n
+print(f"{MARK}-FILES {{_made}}", flush=True)
 '''
 
 # after the export: odd names beside the deliverable's files (the grader must take them back or leave them, never fail)
@@ -139,6 +158,7 @@ LAB2_CASES = {
     "session_json": SESSION_JSON,
     "claims_locked": None,
     "odd_submission_names": None,
+    "many_files": MANY_FILES,
 }
 TRANSFORMS = {"claims_locked": _claims_locked}
 LAB3_CASES = {
@@ -272,3 +292,15 @@ def test_nothing_survives_the_batch(graded):
 def test_a_resumed_batch_keeps_every_grade(graded):
     first, again = _lab(graded, LAB2), _lab(graded, LAB2 + " --resume")
     assert {s: g.score for s, g in again.items()} == {s: g.score for s, g in first.items()}
+
+
+def test_each_tmpfs_holds_a_bounded_number_of_files(graded):
+    import ast
+
+    from layerlab.grading.sandbox import SandboxLimits
+
+    log = _lab(graded, LAB2)["many_files"].log
+    line = next(line for line in log.splitlines() if line.startswith(f"{MARK}-FILES "))
+    made = ast.literal_eval(line.split(" ", 1)[1])
+    assert set(made) == {"/tmp/many", "/dev/shm/many", "/home/learner/many"}
+    assert all(0 < n <= SandboxLimits().max_files for n in made.values()), made

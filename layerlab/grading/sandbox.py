@@ -3,7 +3,9 @@
 A Python audit hook is not a sandbox (Python says so), so ``layerlab grade`` runs
 each learner's notebook code in a fresh interpreter inside ``bwrap``:
 
-* new PID, IPC, UTS and network namespaces (loopback only), a new session,
+* new PID, IPC, UTS and network namespaces (loopback only), a new session, and none of the
+  learner's own: a seccomp filter (:func:`seccomp_program`) refuses new user namespaces, in which
+  a learner would be root and could mount a tmpfs of any size;
   ``--die-with-parent``: when the learner's main process ends (or its time runs
   out), the supervisor (below) kills every other process of the sandbox, a
   ``setsid`` daemon included, then exits; bwrap's init ends and the kernel kills
@@ -22,6 +24,7 @@ each learner's notebook code in a fresh interpreter inside ``bwrap``:
   file size (``setrlimit``), and total disk: the home, ``/tmp`` and ``/dev/shm`` are
   tmpfs of fixed size, so the kernel refuses writes past the cap (files removed
   while still open, sparse files and hard links count as the memory they use);
+  run as root, also the number of files in each (``nr_inodes``, :func:`_cap_files`);
 * the way out: the sandbox's first process is a supervisor that never runs learner
   code. It forks the worker that runs the cells; when the worker ends, or the
   grader's clock runs out (the grader writes ``stop``), it SIGKILLs every other
@@ -31,7 +34,9 @@ each learner's notebook code in a fresh interpreter inside ``bwrap``:
 Run as root (CI), bwrap runs privileged with no user namespace and keeps only
 CAP_SETUID/CAP_SETGID, which the worker uses to become a host uid of its own
 (``SANDBOX_UID_BASE + slot``) before any learner code runs: the process limit
-then counts only this sandbox's processes, and the learner holds no capability.
+then counts only this sandbox's processes, and the learner holds no capability
+(the supervisor also keeps CAP_SYS_ADMIN, with which it caps the files of each tmpfs
+before the worker exists; the worker's setuid drops it).
 Run as a normal user, bwrap makes an unprivileged user namespace
 (``--unshare-user``), whose process count is per namespace.
 
@@ -40,8 +45,8 @@ Measuring happens after the sandbox is gone, on what the supervisor handed over
 (:func:`layerlab.grading.submission.copy_submission`), in a process forked from the
 zygote, which never runs learner code.
 
-Not enforced: the number of files and folders in a tmpfs (bwrap cannot set
-``nr_inodes``; each costs kernel memory, not tmpfs size), and run as a normal user the
+Not enforced run as a normal user: the number of files and folders in a tmpfs (bwrap cannot set
+``nr_inodes``, and the supervisor has no capability to remount; each costs kernel memory, not tmpfs size); and the
 supervisor shares the learner's uid, so the learner's code can kill it (losing its own
 files and answers, nobody else's).
 

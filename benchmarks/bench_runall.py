@@ -63,6 +63,26 @@ lesson's ``welch``) 1.6 s, on two cores.
 at nice +19: peer 3.3 s; 00 5.7 s, 06 17.9 s (kernel CPU 21.1 s; hybrid steps cell 8.1 s, ``native_stems`` 3.2 s,
 ``compare_layers`` 1.3 s), 07 9.8 s, 08 7.3 s. Lesson 06 is still OVER the 15 s aim; the others are under it.
 
+2026-12-01 01:53-02:27, lesson 06 only, commit e107a4e (this note changes no engine code), seven runs at the load
+average shown (start of run): Run All 24.3 s (0.6, rising to 2.7 during the run), 12.9 s (2.5), 9.4 s (2.5), 20.6 / 20.9
+/ 14.2 s (7.2 / 13.7 / 9.6), 24.9 s (5.9), 37.1 s (7.4); peer 1.5-5.9 s. Kernel CPU 10.0-11.7 s in every run: under the
+aim on a quiet machine, over it when other work takes the cores, since the wall time follows the kernel's share of
+them. Kernel CPU per cell (one run, ``time.process_time`` after each cell, load 2.6): imports and the widget backend
+0.86 s, the native/post cell 2.11 s (``import scipy.signal`` 0.7-1.0 s, ``native_stems`` 0.5-0.6 s, ``postgen_stems``
+0.12 s, the three A/B players 0.18 s), ``compare_layers`` 0.84 s, the ``welch`` figure 0.38 s, hybrid steps 6.56 s,
+the rest 0.3 s; 11.06 s in all. ``hybrid_steps`` in a plain process (CPU per part, one check thread): the five steps'
+checks 4.9 s (sync 2.1 s with the layers heard in the mix and the dialogue found in it, masking 0.9 s, band audibility
+0.8 s, ducking 0.3 s, the other seven 0.8 s), renders 0.65-0.84 s (0.45 s of it the master's loudness passes), reading
+the five folders 0.4 s, the exports 0.3-0.4 s. Work still done twice, found by hashing the inputs of the hot
+measurements over the whole lesson: 0.5 s CPU in all (energy sums of the placed bed clips in ducking and continuity
+0.16 s, ``correlate_lags`` 0.12 s, onsets of the same SFX stem in ``compare_layers`` and the checks 0.08 s, clip reads
+0.08 s); the band power frames (1.0-1.2 s), K-weighted blocks (0.7 s) and windowed gains (0.5 s) are all of different
+signals. Tried and dropped: checking the last step on the calling thread (14 old/new pairs alternated at load 4-7:
+CPU +0.40 s on average, wall not measurably better) and BLAS held to one thread during the walk with threadpoolctl
+(reports identical; 6.12 -> 6.06 s CPU over 5 alternated pairs, within the noise). The largest single cost left is
+SciPy's import, which three users need (the stems estimate's STFT, the audit's band, the lesson's ``welch``) and which
+every public ``scipy.signal`` submodule pays too.
+
 Headless Run All skips the browser's rendering of widgets and figures; the in-browser figure adds
 that (``bench_mixer.py --browser`` measures the mixer in Chromium).
 """

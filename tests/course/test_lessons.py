@@ -115,3 +115,16 @@ def test_compare_layers_measures_each_sfx_stem_once_and_reports_what_sfx_offsets
     cup_ms = next(f for f in scene.cues.flaws if f.kind == "sfx_late")["offset_ms"]
     assert rows["worst effect offset against the picture"].native == pytest.approx(cup_ms, abs=3.0)
     assert rows["worst effect offset against the picture"].postgen == pytest.approx(0.0, abs=3.0)
+
+
+def test_one_check_thread_reports_every_step_as_two_do(scene, walk, tmp_path):
+    """Two steps checked at once on threads, or one after another: the same reports, details and mixes at every step."""
+    from layerlab.course.lessons import hybrid_steps
+
+    _, steps = walk
+    alone = hybrid_steps(scene, out_dir=tmp_path, check_threads=1)
+    assert len(alone) == len(steps) == 5
+    for a, b in zip(alone, steps):
+        assert _figures(a.report) == _figures(b.report)
+        assert [c.details for c in a.report.checks] == [c.details for c in b.report.checks]
+        np.testing.assert_array_equal(a.mix, b.mix)

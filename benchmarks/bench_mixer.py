@@ -104,6 +104,11 @@ each run; CPU time is the process's own):
   itself (ipywidgets' noUiSlider resets ``body``'s cursor: a restyle of all ~950 elements, median 12 ms, up to
   61 ms), 11 ms frames, the rest kernel messages and JupyterLab's status updates; details in
   ``bench_mixer_browser.py``.
+* browser, 2026-12-01 02:33-02:38 UTC (the mixer's stylesheet keeps ``body``'s cursor; alternated with the old kit,
+  2 runs each, load 6-8, ``nice -n -5``; JupyterLab now runs under the checkout's interpreter): release -> readout
+  medians 32-53 / 30-68 ms (p95 48-77 / 44-89) against 34-65 / 32-71 ms (p95 52-313 / 62-109); figure 72-93 /
+  76-97 ms (p95 84-121 / 85-141) against 79-96 / 84-145 ms (p95 85-342 / 106-158). The readout meets the median
+  aim on 15 of 16 control-runs, the figure on none.
 """
 
 from __future__ import annotations

@@ -61,13 +61,22 @@ queue; in the other 3 it took 2.5-5 ms (the kernel was the late one).
 * Tried and dropped: JupyterLab's notebook windowing (the harness sets ``"none"`` so every prompt can be
   read; learners get the default ``"contentVisibility"``): the release still restyled 898-902 elements
   (12-67 ms); alternated runs (2 each, 02:14-02:20 UTC, load 6-10): readout medians 36-77 ms ("none") vs
-  32-66 ms, figure 82-112 vs 69-138 ms: no difference beyond the noise. A stylesheet in the mixer pinning
-  ``body``'s cursor (``body:not(.lm-mod-override-cursor) { cursor: auto !important }``, in a hidden HTML
-  widget) left the release's restyle as it was (951 elements, median 11.8 ms, one traced run; whether the
-  widget's HTML kept the ``<style>`` was not checked).
-So the ~50 ms from kernel to page is the renderer's main thread busy with library work (ipywidgets' slider
+  32-66 ms, figure 82-112 vs 69-138 ms: no difference beyond the noise.
+* Fixed in the kit (``layerlab.course.widgets.SLIDER_CURSOR_CSS``): the mixer carries a stylesheet that keeps
+  ``body``'s cursor (``body:not(.lm-mod-override-cursor) { cursor: auto !important }``, an HTML display in a
+  hidden Output), so the release restyles 12-13 elements in 0.9-1.3 ms instead of ~950 (trace of 4 drags with
+  the rule in the page). Alternated runs (new / old / new / old, 02:33-02:38 UTC, load 6-8, ``nice -n -5``):
+  release -> readout medians 32-53 and 30-68 ms (p95 48-77, 44-89) against 34-65 and 32-71 ms (p95 52-313,
+  62-109); figure 72-93 and 76-97 ms (p95 84-121, 85-141) against 79-96 and 84-145 ms (p95 85-342, 106-158);
+  the readout's way from kernel to page 12.7 and 15.2 ms (median) against 24.2 and 16.9 ms. The readout now
+  meets the 60 ms median on 15 of 16 control-runs; the figure is still over it (its draw and PNG in the
+  kernel, 40-60 ms after busy, is most of it). An earlier try of the same rule in an ``ipywidgets.HTML`` and
+  the windowing comparison ran before the harness started JupyterLab with this checkout's interpreter
+  (``tests/jupyterlab_server.py``): their kernel imported ``/work/main``'s kit, so the rule was not on the page.
+So the ~50 ms from kernel to page was the renderer's main thread busy with library work (ipywidgets' slider
 restyling the document at the release, Chromium's frames, JupyterLab's status updates) while the kernel,
-the Jupyter server and Chromium share 2 cores; none of it is in the kit's widgets, view or figure.
+the Jupyter server and Chromium share 2 cores; the restyle is avoided by the mixer's stylesheet, the frames
+and JupyterLab's status updates remain (no setting found for them).
 """
 
 from __future__ import annotations

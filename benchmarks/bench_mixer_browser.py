@@ -64,8 +64,10 @@ queue; in the other 3 it took 2.5-5 ms (the kernel was the late one).
   32-66 ms, figure 82-112 vs 69-138 ms: no difference beyond the noise.
 * Fixed in the kit (``layerlab.course.widgets.SLIDER_CURSOR_CSS``): the mixer carries a stylesheet that keeps
   ``body``'s cursor (``body:not(.lm-mod-override-cursor) { cursor: auto !important }``, an HTML display in a
-  hidden Output), so the release restyles 12-13 elements in 0.9-1.3 ms instead of ~950 (trace of 4 drags with
-  the rule in the page). Alternated runs (new / old / new / old, 02:33-02:38 UTC, load 6-8, ``nice -n -5``):
+  hidden Output), so the release restyles 10-13 elements instead of ~950: ``BENCH_TRACE`` with the kit's rule
+  (02:41 UTC, load 2-5, 40 drags): the release's restyle median 1.3 ms, p95 2.3, max 3.3 ms; its input task
+  5.4 ms (mean) instead of 20.8; release to the readout's message 40.1 ms instead of 50.1 (frames 13.7 ms,
+  scheduler and mojo 7.0, kernel messages 4.6, JupyterLab's toolkit 4.2, idle 4.5). Alternated runs (new / old / new / old, 02:33-02:38 UTC, load 6-8, ``nice -n -5``):
   release -> readout medians 32-53 and 30-68 ms (p95 48-77, 44-89) against 34-65 and 32-71 ms (p95 52-313,
   62-109); figure 72-93 and 76-97 ms (p95 84-121, 85-141) against 79-96 and 84-145 ms (p95 85-342, 106-158);
   the readout's way from kernel to page 12.7 and 15.2 ms (median) against 24.2 and 16.9 ms. The readout now

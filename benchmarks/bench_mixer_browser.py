@@ -14,7 +14,11 @@ Where the time goes: the init script also records every kernel message through t
 same wall clock), ipympl's ``toDataURL`` of its canvas (it encodes its last image on every new one)
 and long tasks; the run ends with the median and p95 of each stage (release -> value sent -> kernel
 busy -> readout made -> in page -> DOM; busy -> figure image made -> in page -> drawn). ``BENCH_DUMP=1``
-prints three drags' messages and each drag's long tasks.
+prints three drags' messages and each drag's long tasks. ``BENCH_TRACE=trace.json`` records Chromium's own
+trace of the drags (CDP ``Tracing``, :data:`TRACE_CATEGORIES`; the page marks each release and each kernel
+message with ``performance.mark``), writes it there (chrome://tracing, Perfetto) and prints what the page's
+main thread did from each release to the readout's message, by kind of task (tracing slows the page: time
+with it off).
 
 Found so (2026-11-30 23:00-23:35 UTC, load average 2-5, everything under ``nice -n 19``): the kernel's
 messages of one change reach the page together, 50-70 ms (median) after the kernel made them, even
@@ -27,10 +31,59 @@ draw then competes with the readout's way for the CPU), so it was reverted. A sm
 instead of 648 x 446 px) did not shorten the kernel's draw and PNG (10 + 10 ms either way). ipympl's
 ``toDataURL`` costs 6-7 ms per image; long tasks in the page (52 and 84 ms, starting at the release
 itself) came in 2 of 8 drags of one run, none in the others.
+
+What the page's main thread does between the release and the readout's message (issue #17, 2026-12-01
+02:00-02:25 UTC, load average 1-10). ``BENCH_TRACE`` over all 40 drags of a run: release to the readout's
+message 50.1 ms (mean); the main thread was busy 44 ms of it: 20.8 ms the release's own input task, 10.7 ms
+frames, 4.6 ms receiving kernel messages, 4.2 ms scheduler and mojo, 2.9 ms JupyterLab's toolkit (FAST,
+``479.*.js``), 0.9 ms React (``5098.*.js``); 6.0 ms idle. A trace of 6 drags with more categories (V8's
+sampler, renderer.scheduler, ipc) placed the delay: in the 3 drags whose readout was slow the renderer's
+main thread was busy 27.6-73.3 ms of the 30-73 ms between the kernel making the readout and the page
+dispatching it, the browser process's IO and main threads 2-12 ms: the message waited in the renderer's
+queue; in the other 3 it took 2.5-5 ms (the kernel was the late one).
+* The release's input task: noUiSlider's end handler (ipywidgets' FloatSlider; the ``I`` of the
+  jupyter-widgets chunk ``718.*.js``: 2 ms of script, the value is sent 0.7 ms after the release) resets
+  ``document.body.style.cursor``, which it set at the press to the handle's ``cursor: default``.
+  ``cursor`` is inherited, so Chromium restyles the whole document before the release's hit test: 947-951
+  elements (JupyterLab's file browser, menus, every cell), median 11.7 ms, p95 22 ms, max 61 ms of
+  ``UpdateLayoutTree`` (the invalidation trace: "Inline CSS style declaration was mutated" on BODY, stack
+  ``I`` <- ``o`` in ``718.*.js``); layout after it 1 ms. The same restyle runs at the press, outside the
+  timed window. Neither ipywidgets nor noUiSlider has an option for it (noUiSlider does it on every mouse
+  or pointer drag).
+* Frames: 2-3 ``BeginMainFrame`` of 4-14 ms (paint, layerize, commit of the 1400 x 1800 page) between the
+  release and the readout; Chromium runs them before the queued message task.
+* On the kernel's busy status JupyterLab's status bar (``jp-Statusbar-ProgressCirclePath``) and toolbar
+  update through React's ``MessageChannel`` scheduler: 3-25 ms per drag in the 6-drag trace, including a
+  forced style and layout of 8.5 ms from a toolkit (FAST) element's event handler.
+* Ruled out: the kit's own page work (the readout's DOM update 0.8-1.4 ms; the slider's ``echo_update`` is
+  handled in 0.1 ms and comes just before the readout); ipympl's ``toDataURL`` (3.4 ms median per image, in
+  its ``handle_binary``, after the readout, on the figure's path only); layout of the notebook (1 ms).
+* Tried and dropped: JupyterLab's notebook windowing (the harness sets ``"none"`` so every prompt can be
+  read; learners get the default ``"contentVisibility"``): the release still restyled 898-902 elements
+  (12-67 ms); alternated runs (2 each, 02:14-02:20 UTC, load 6-10): readout medians 36-77 ms ("none") vs
+  32-66 ms, figure 82-112 vs 69-138 ms: no difference beyond the noise.
+* Fixed in the kit (``layerlab.course.widgets.SLIDER_CURSOR_CSS``): the mixer carries a stylesheet that keeps
+  ``body``'s cursor (``body:not(.lm-mod-override-cursor) { cursor: auto !important }``, an HTML display in a
+  hidden Output), so the release restyles 10-13 elements instead of ~950: ``BENCH_TRACE`` with the kit's rule
+  (02:41 UTC, load 2-5, 40 drags): the release's restyle median 1.3 ms, p95 2.3, max 3.3 ms; its input task
+  5.4 ms (mean) instead of 20.8; release to the readout's message 40.1 ms instead of 50.1 (frames 13.7 ms,
+  scheduler and mojo 7.0, kernel messages 4.6, JupyterLab's toolkit 4.2, idle 4.5). Alternated runs (new / old / new / old, 02:33-02:38 UTC, load 6-8, ``nice -n -5``):
+  release -> readout medians 32-53 and 30-68 ms (p95 48-77, 44-89) against 34-65 and 32-71 ms (p95 52-313,
+  62-109); figure 72-93 and 76-97 ms (p95 84-121, 85-141) against 79-96 and 84-145 ms (p95 85-342, 106-158);
+  the readout's way from kernel to page 12.7 and 15.2 ms (median) against 24.2 and 16.9 ms. The readout now
+  meets the 60 ms median on 15 of 16 control-runs; the figure is still over it (its draw and PNG in the
+  kernel, 40-60 ms after busy, is most of it). An earlier try of the same rule in an ``ipywidgets.HTML`` and
+  the windowing comparison ran before the harness started JupyterLab with this checkout's interpreter
+  (``tests/jupyterlab_server.py``): their kernel imported ``/work/main``'s kit, so the rule was not on the page.
+So the ~50 ms from kernel to page was the renderer's main thread busy with library work (ipywidgets' slider
+restyling the document at the release, Chromium's frames, JupyterLab's status updates) while the kernel,
+the Jupyter server and Chromium share 2 cores; the restyle is avoided by the mixer's stylesheet, the frames
+and JupyterLab's status updates remain (no setting found for them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -63,7 +116,7 @@ HTMLCanvasElement.prototype.toDataURL = function (...args) {  // ipympl encodes 
   window.__ll.to_data_url.push(performance.now() - t);
   return out;
 };
-document.addEventListener('mouseup', () => window.__ll.up.push(performance.now()), true);
+document.addEventListener('mouseup', () => { window.__ll.up.push(performance.now()); if (window.__llTrace) performance.mark('ll-up'); }, true);
 const __drawImage = CanvasRenderingContext2D.prototype.drawImage;
 CanvasRenderingContext2D.prototype.drawImage = function (...args) {
   const c = this.canvas;
@@ -92,6 +145,7 @@ function __record(dir, data) {
     else if (d.method === 'update' || d.method === 'echo_update') what += ':' + d.method + ':' + Object.keys(d.state || {}).join(',');
     else if (d.method === 'custom') what += ':custom:' + String((d.content || {}).data || '').slice(0, 40);
     window.__ll.msgs.push({t, dir, what, kernel_ms: header.date ? Date.parse(header.date) - performance.timeOrigin : null});
+    if (window.__llTrace && dir === 'in') performance.mark('ll-in:' + what);  // BENCH_TRACE: the page's clock in the trace
   } catch (e) { /* not a kernel message */ }
 }
 const __WS = window.WebSocket;
@@ -193,6 +247,100 @@ def _print_stages(timelines: list) -> None:
                 print(f"    {m['dir']:3s} {m['t'] - t['up']:8.1f} {km:>8s}  {m['what'][:70]}")
 
 
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink.user_timing", "toplevel",
+                    "v8.execute"]
+"""Chromium's trace categories for ``BENCH_TRACE``: the renderer's tasks, style, layout, frames, script and the page's marks."""
+
+
+def _start_tracing(page):
+    """Start Chromium's tracing (CDP ``Tracing``) of the page: returns the session and the list its events fill."""
+    cdp = page.context.new_cdp_session(page)
+    events: list = []
+    done: list = []
+    cdp.on("Tracing.dataCollected", lambda ev: events.extend(ev["value"]))
+    cdp.on("Tracing.tracingComplete", lambda ev: done.append(True))
+    cdp.send("Tracing.start", {"traceConfig": {"includedCategories": TRACE_CATEGORIES, "recordMode": "recordContinuously"},
+                               "transferMode": "ReportEvents"})
+    return cdp, events, done
+
+
+def _stop_tracing(page, cdp, events: list, done: list, timeout_s: float = 120.0) -> list:
+    """End the tracing and wait for its events (Playwright delivers them while the page is waited on)."""
+    cdp.send("Tracing.end")
+    deadline = time.time() + timeout_s
+    while not done and time.time() < deadline:
+        page.wait_for_timeout(200)
+    return events
+
+
+def _task_kind(inside: list) -> str:
+    """Name a top-level task of the main thread by the trace events inside it."""
+    names = {e["name"] for e in inside}
+    types = {((e.get("args") or {}).get("data") or {}).get("type") for e in inside if e["name"] == "EventDispatch"}
+    if types & {"mouseup", "pointerup", "click"}:
+        return "the release's input task (noUiSlider's end handler, then style and layout)"
+    if "WebSocketReceive" in names:
+        return "kernel messages (websocket)"
+    if names & {"Commit", "Paint", "PrePaint", "Layerize"}:
+        return "frames (style, layout, paint, commit)"
+    calls = [e for e in inside if e["name"] == "FunctionCall" and e.get("dur")]
+    if calls:
+        url = ((max(calls, key=lambda e: e["dur"]).get("args") or {}).get("data") or {}).get("url", "")
+        return "script in " + (url.rsplit("/", 1)[-1].split("?")[0] or "(no url)")
+    return "other (scheduler, mojo, microtasks)"
+
+
+def _print_main_thread(events: list) -> None:
+    """What the page's main thread did from each release to the readout's message (the ``ll-`` marks), by kind of task."""
+    marks = [e for e in events if str(e.get("name", "")).startswith("ll-") and "ts" in e]
+    if not marks:
+        print("  the trace has no marks of the page: nothing to attribute")
+        return
+    main = (marks[0]["pid"], marks[0]["tid"])
+    on_main = sorted((e for e in events if (e.get("pid"), e.get("tid")) == main and "ts" in e),
+                     key=lambda e: (e["ts"], -e.get("dur", 0)))
+    tops, end = [], -1.0
+    for e in on_main:  # the top-level tasks, each with the events inside it
+        if e.get("ph") == "X" and "dur" in e and e["ts"] >= end:
+            tops.append((e, []))
+            end = e["ts"] + e["dur"]
+        elif tops and e["ts"] < end:
+            tops[-1][1].append(e)
+    ups = sorted({e["ts"] for e in marks if e["name"] == "ll-up"})
+    readouts = sorted(e["ts"] for e in marks if e["name"].startswith("ll-in:comm_msg:update:value"))
+    per_kind: dict = {}
+    windows = []
+    recalc_ms = []
+    elements = set()
+    for up in ups:
+        rd = next((t for t in readouts if t > up), None)
+        if rd is None or rd - up > 1e6:
+            continue
+        windows.append(rd - up)
+        for task, inside in tops:
+            overlap = min(task["ts"] + task["dur"], rd) - max(task["ts"], up)
+            if overlap > 0:
+                kind = _task_kind(inside)
+                per_kind[kind] = per_kind.get(kind, 0.0) + overlap
+                if kind.startswith("the release"):
+                    big = [e for e in inside if e["name"] == "UpdateLayoutTree" and e.get("dur", 0) > 1000]
+                    recalc_ms += [e["dur"] / 1e3 for e in big]
+                    elements |= {(e.get("args") or {}).get("elementCount") for e in big}
+    n = len(windows)
+    if not n:
+        print("  no release followed by a readout message in the trace")
+        return
+    print(f"the page's main thread from release to the readout's message (mean of {n} drags, {sum(windows) / n / 1e3:.1f} ms;"
+          " tracing slows the page):")
+    for kind, us in sorted(per_kind.items(), key=lambda kv: -kv[1]):
+        print(f"  {us / n / 1e3:6.1f} ms  {kind}")
+    print(f"  {(sum(windows) - sum(per_kind.values())) / n / 1e3:6.1f} ms  idle (waiting for the message)")
+    if recalc_ms:
+        print(f"  the release's style recalc: median {pct(recalc_ms, 50):.1f} ms, p95 {pct(recalc_ms, 95):.1f} ms, "
+              f"max {max(recalc_ms):.1f} ms ({len(recalc_ms)} recalcs over 1 ms; elements restyled: "
+              f"{', '.join(str(x) for x in sorted(x for x in elements if x is not None))})")
+
+
 def pct(values, q):
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
@@ -209,6 +357,7 @@ def browser_side(rounds: int = 5) -> int:
     base, token = lab.base, lab.token
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results: dict = {}
+    trace_events: list = []
     timelines: list = []
     no_ops: dict = {}
     to_data_url: list = []
@@ -217,6 +366,8 @@ def browser_side(rounds: int = 5) -> int:
             browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1800})
+                if os.environ.get("BENCH_TRACE"):
+                    page.add_init_script("window.__llTrace = true;")
                 page.add_init_script(INIT_SCRIPT)
                 page.goto(f"{base}/lab/tree/07_four_layers.ipynb?token={token}", wait_until="domcontentloaded")
                 page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
@@ -239,6 +390,7 @@ def browser_side(rounds: int = 5) -> int:
                 _wait(lambda: "LUFS" in readout.inner_text(), 60, "the loudness readout")
                 page.evaluate(OBSERVE_READOUT)
                 time.sleep(1.0)
+                tracing = _start_tracing(page) if os.environ.get("BENCH_TRACE") else None
                 def drag(name, selector):
                     """One drag of a control to its far stop: (release, readout change or None, first repaint, messages)."""
                     slider = mixer.locator(selector).first
@@ -296,6 +448,8 @@ def browser_side(rounds: int = 5) -> int:
                         results.setdefault(name, []).append((None if t_read is None else t_read - t_up, t_fig - t_up))
                         timelines.append(_timeline(msgs, t_up, t_read, t_fig))
                 to_data_url = page.evaluate("() => window.__ll.to_data_url")
+                if tracing is not None:
+                    trace_events = _stop_tracing(page, *tracing)
             finally:
                 browser.close()
     finally:
@@ -317,6 +471,11 @@ def browser_side(rounds: int = 5) -> int:
         print(f"  {name:16s} {pct(rd, 50):11.0f} ms {pct(rd, 95):6.0f} ms   {pct(fg, 50):10.0f} ms {pct(fg, 95):6.0f} ms  {ok}{note}")
     print(f"slowest median: {worst:.0f} ms (aim 60)")
     _print_stages(timelines)
+    if trace_events:
+        out = Path(os.environ["BENCH_TRACE"])
+        out.write_text(json.dumps({"traceEvents": trace_events}))
+        print(f"Chromium trace of the drags: {out} (open in chrome://tracing or Perfetto)")
+        _print_main_thread(trace_events)
     if to_data_url:
         print(f"  ipympl's toDataURL of its canvas per image: median {pct(to_data_url, 50):.1f} ms, p95 {pct(to_data_url, 95):.1f} ms")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

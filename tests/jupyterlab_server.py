@@ -94,7 +94,10 @@ def start_lab(root: Path, tmp: Path) -> LabServer:
         '{"fetchNews": "false", "checkForUpdates": false}')
     env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     env.setdefault("NUMBA_CACHE_DIR", str(tmp / "numba"))
-    cmd = [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+    # the server runs under this interpreter (not the ``jupyter`` scripts, whose shebang may name another copy of
+    # the venv, e.g. a git worktree's hard-linked one), and so does its kernel: jupyter_client starts a
+    # "python" kernel with the server's ``sys.executable``; the kit the kernel imports is this checkout's
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.news_url=", "--ServerApp.allow_remote_access=False"]

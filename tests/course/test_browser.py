@@ -449,6 +449,10 @@ def test_mixer_in_jupyterlab(jupyter_server, browser):
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] / 2 - 60, box["y"] + box["height"] / 2, steps=12)
+        # noUiSlider copies the handle's cursor onto body's inline style while dragging and clears it at the
+        # release; the mixer's stylesheet keeps body's computed cursor, so the release restyles a dozen
+        # elements, not the whole page (~950, 11-61 ms before the readout's message could be handled)
+        assert page.evaluate("() => getComputedStyle(document.body).cursor") == "auto"
         page.mouse.up()
         _wait(lambda: readout_value.inner_text() != before_value, 20, "the slider value to move")
         _wait(lambda: readout.inner_text() != before_text, 60, "the loudness readout to change")

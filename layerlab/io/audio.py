@@ -290,7 +290,7 @@ def misnamed_wav_message(name, container: str, description: str = "") -> str | N
     """
     if not str(name).lower().endswith(".wav") or container in WAV_FORMATS:
         return None
-    what = f"{container} ({description})" if description and description != container else container
+    what = description if description.startswith(container) else f"{container} ({description})" if description else container
     return (f"{name}: is not a WAV file but {what} with a .wav name; it is refused before decoding "
             "(a small compressed file can hold hours of audio). Open it in your editor and export it again as a WAV "
             "(24-bit PCM or 32-bit float).")

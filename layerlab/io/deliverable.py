@@ -35,7 +35,7 @@ __all__ = [
     "STEM_NAMES",
     "MAX_DURATION_S",
     "SCENE_SLACK_S",
-    "max_declared_values",
+    "scene_cap_s",
     "Problem",
     "FileStatus",
     "Deliverable",
@@ -49,13 +49,13 @@ STEM_NAMES = ("dialogue", "sfx", "ambience", "music")
 MAX_DURATION_S = 600.0
 """Files longer than this (from the header) are refused before decoding."""
 SCENE_SLACK_S = 30.0
-"""With the scene's length known, a file may declare at most ``max(2 x scene, scene + SCENE_SLACK_S)`` seconds of
-48 kHz stereo (frames x channels, from the header) before it is refused undecoded; longer still is read and measured
-(the length check says by how much it is off)."""
+"""With the scene's length known, a file may declare (from its header) at most ``max(2 x scene, scene + SCENE_SLACK_S)``
+seconds, and at most that many seconds of 48 kHz audio in :data:`MAX_CHANNELS` channels (frames x channels), before
+it is refused undecoded; a file a little off the scene's length is still read (the length check says by how much)."""
 
 
-def max_declared_values(duration_s: float | None, *, max_duration_s: float = MAX_DURATION_S) -> int:
-    """The most samples (frames x channels, as a header declares them) a deliverable file may hold before decoding.
+def scene_cap_s(duration_s: float | None, *, max_duration_s: float = MAX_DURATION_S) -> float:
+    """The longest a deliverable file may declare itself, in seconds, before it is refused undecoded.
 
     Parameters
     ----------
@@ -66,15 +66,18 @@ def max_declared_values(duration_s: float | None, *, max_duration_s: float = MAX
 
     Returns
     -------
-    int
-        Seconds of 48 kHz stereo: ``min(max_duration_s, max(2 x duration_s, duration_s + SCENE_SLACK_S))``.
+    float
+        ``min(max_duration_s, max(2 x duration_s, duration_s + SCENE_SLACK_S))``. The declared samples
+        (frames x channels) are capped at this many seconds of 48 kHz audio in :data:`MAX_CHANNELS` channels.
 
     Notes
     -----
     Used by :func:`read_deliverable`, taught in ``lessons/07_four_layers.ipynb``.
     """
-    cap_s = max_duration_s if duration_s is None else min(max_duration_s, max(2.0 * duration_s, duration_s + SCENE_SLACK_S))
-    return int(cap_s * SAMPLE_RATE * 2)
+    if duration_s is None:
+        return float(max_duration_s)
+    return float(min(max_duration_s, max(2.0 * duration_s, duration_s + SCENE_SLACK_S)))
+
 
 _GOOD_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT"}
 _KNOWN = {"mix.wav", "session.json", "stems"} | {f"stems/{s}.wav" for s in STEM_NAMES}
@@ -94,7 +97,7 @@ class Problem:
         Short machine-readable kind: ``missing``, ``empty``, ``not_audio``,
         ``not_wav`` (another format under a ``.wav`` name), ``format``,
         ``truncated``, ``too_long`` (past :data:`MAX_DURATION_S`, or
-        :func:`max_declared_values` for the scene), ``nan``, ``silent``, ``sample_rate``,
+        :func:`scene_cap_s` for the scene), ``nan``, ``silent``, ``sample_rate``,
         ``channels``, ``bit_depth``, ``length``, ``clipping``, ``over_full_scale``,
         ``extra_file``, ``misplaced``.
     severity : {"error", "warning"}
@@ -338,7 +341,7 @@ wav_data_shortfall = _wav_data_shortfall  # public name: layerlab measure flags 
 
 
 def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
-              given: Path | None = None, max_values: int | None = None) -> tuple[FileStatus, np.ndarray | None]:
+              given: Path | None = None, cap_s: float | None = None) -> tuple[FileStatus, np.ndarray | None]:
     st = FileStatus(name=name, relpath=relpath)
     export_hint = "Export the deliverable again (layerlab.mix.session.export_deliverable writes every file)."
     if given is not None:
@@ -386,13 +389,13 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
                                    f"{relpath}: is {duration / 60:.1f} minutes long (the header says {info.frames} samples); "
                                    f"files over {max_duration_s / 60:g} minutes are refused. Export only the scene."))
         return st, None
-    if max_values is not None and info.frames * info.channels > max_values:
+    if cap_s is not None and (duration > cap_s or info.frames * info.channels > cap_s * SAMPLE_RATE * MAX_CHANNELS):
         st.problems.append(Problem(relpath, "too_long", "error",
                                    f"{relpath}: its header declares {info.frames} frames x {info.channels} channels "
                                    f"({duration:.1f} s at {info.samplerate} Hz), more than the scene can need (at most "
-                                   f"{max_values // (2 * SAMPLE_RATE):g} s of 48 kHz stereo); it is refused before decoding. "
-                                   "Check the render's length and channels and export it again as a 48 kHz stereo WAV "
-                                   "of the scene only."))
+                                   f"{cap_s:g} s, of 48 kHz audio in up to {MAX_CHANNELS} channels); it is refused before "
+                                   "decoding. Check the render's length and export it again as a 48 kHz stereo WAV of the "
+                                   "scene only."))
         return st, None
     if info.channels > MAX_CHANNELS:
         st.problems.append(Problem(relpath, "channels", "error",
@@ -516,7 +519,7 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
             files[name], raw[name] = st, None
             continue
         st, audio = _read_one(root, name, rel, max_duration_s, given=single if name == "mix" else None,
-                              max_values=max_declared_values(duration_s, max_duration_s=max_duration_s))
+                              cap_s=scene_cap_s(duration_s, max_duration_s=max_duration_s))
         files[name] = st
         raw[name] = audio
     folder_problems: list[Problem] = []

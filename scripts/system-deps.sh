@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the kit needs: Chromium for the browser test of the lessons
 # (driven by Playwright with executable_path=/usr/bin/chromium; never `playwright install`),
-# and bubblewrap (`bwrap`), the sandbox `layerlab grade` runs learner code in (autograder/README.md).
+# bubblewrap (`bwrap`), the sandbox `layerlab grade` runs learner code in (autograder/README.md), and
+# libseccomp2, with which it builds the sandbox's seccomp filter (through PyPI's pyseccomp).
 # Everything else (ffmpeg, TTS voice data) comes from PyPI packages.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need+=(libseccomp2)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)  # the PostgreSQL gradebook tests start their own server
 if [ ${#need[@]} -eq 0 ]; then

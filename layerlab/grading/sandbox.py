@@ -4,7 +4,8 @@ A Python audit hook is not a sandbox (Python says so), so ``layerlab grade`` run
 each learner's notebook code in a fresh interpreter inside ``bwrap``:
 
 * new PID, IPC, UTS and network namespaces (loopback only), a new session, and none of the
-  learner's own: a seccomp filter (:func:`seccomp_program`) refuses new user namespaces, in which
+  learner's own: a seccomp filter (:func:`seccomp_program`, built by libseccomp through PyPI's
+  ``pyseccomp`` and exported as BPF) refuses new user namespaces, in which
   a learner would be root and could mount a tmpfs of any size;
   ``--die-with-parent``: when the learner's main process ends (or its time runs
   out), the supervisor (below) kills every other process of the sandbox, a
@@ -50,8 +51,8 @@ Not enforced run as a normal user: the number of files and folders in a tmpfs (b
 supervisor shares the learner's uid, so the learner's code can kill it (losing its own
 files and answers, nobody else's).
 
-Where bwrap cannot run, :func:`require_sandbox` raises :class:`SandboxError` with
-one line saying how to enable it. Documented for instructors in
+Where bwrap cannot run, or libseccomp cannot be loaded, :func:`require_sandbox` raises
+:class:`SandboxError` with one line saying how to enable it; the sandbox never runs without its filter. Documented for instructors in
 ``autograder/README.md`` (trust model); the lab's view is in
 ``labs/lab2_hybrid_mix/lab2_hybrid_mix.ipynb``.
 """
@@ -210,10 +211,15 @@ def _probe() -> str | None:
 
 
 def require_sandbox() -> None:
-    """Raise :class:`SandboxError` (one line: why, and how to enable it) when bwrap cannot run here."""
+    """Raise :class:`SandboxError` (one line: why, and how to enable it) when bwrap cannot run here.
+
+    The same where libseccomp, which builds the filter refusing user namespaces (:func:`seccomp_program`),
+    cannot be loaded: the sandbox never runs without that filter.
+    """
     why = unavailable_reason()
     if why is not None:
         raise SandboxError(f"cannot run learner code in the OS sandbox: {why}; {HOW_TO_ENABLE}.")
+    seccomp_program()
 
 
 # ------------------------------------------------------------------------------ the command line
@@ -257,57 +263,65 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localt
 # ------------------------------------------------------------------------------ no namespaces of the learner's own
 
 CLONE_NEWUSER = 0x10000000
-_SECCOMP_ARCH = {  # machine: (AUDIT_ARCH_*, unshare, clone, clone3)
-    "x86_64": (0xC000003E, 272, 56, 435),
-    "aarch64": (0xC00000B7, 97, 220, 435),
-}
+HOW_TO_GET_LIBSECCOMP = ("install libseccomp (scripts/system-deps.sh, Debian package 'libseccomp2') and the Python "
+                         "package pyseccomp (pip install -e .), or pass --no-sandbox to grade trusted work without it")
 
 
-def seccomp_program(machine: str | None = None) -> bytes | None:
-    """A seccomp filter (classic BPF, as ``bwrap --seccomp`` reads it) refusing new user namespaces.
+def _clone_flags_arg(machine: str) -> int:
+    """Which argument of ``clone`` holds its flags: the second on s390 (the kernel's CLONE_BACKWARDS2), else the first."""
+    return 1 if machine.startswith("s390") else 0
+
+
+def _libseccomp():
+    """The ``pyseccomp`` module (ctypes over the system's libseccomp.so.2); :class:`SandboxError` when it cannot load."""
+    try:
+        import pyseccomp
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise SandboxError(f"cannot run learner code in the OS sandbox: libseccomp could not be loaded "
+                           f"({type(exc).__name__}: {exc}); {HOW_TO_GET_LIBSECCOMP}.") from None
+    return pyseccomp
+
+
+def seccomp_program() -> bytes:
+    """A seccomp filter refusing new user namespaces, built by libseccomp and exported as classic BPF for ``bwrap --seccomp``.
 
     In a user namespace of its own a process is root there and may mount a tmpfs of any size (RAM that neither
     the home's cap nor RLIMIT_AS counts) or build a PID namespace; Flatpak refuses them the same way.
     ``unshare`` and ``clone`` with ``CLONE_NEWUSER`` fail with EPERM; ``clone3``, whose flags a filter cannot
     read, fails with ENOSYS (the C library then falls back to ``clone``); a foreign system-call ABI (i386, x32)
-    fails with EPERM. Everything else is allowed.
-
-    Parameters
-    ----------
-    machine : str, optional
-        ``platform.machine()`` (default: this one).
+    fails with EPERM (libseccomp's bad-architecture action). Everything else is allowed. libseccomp
+    (through ``pyseccomp``) knows each architecture's system-call numbers; the flags are ``clone``'s first
+    argument except on s390.
 
     Returns
     -------
-    bytes or None
-        The program, or None on a machine it does not know (the sandbox then runs without it).
-    """
-    import platform
-    import struct
+    bytes
+        The program (8 bytes an instruction, this machine's byte order).
 
-    arch = _SECCOMP_ARCH.get(machine or platform.machine())
-    if arch is None:
-        return None
-    audit_arch, unshare, clone, clone3 = arch
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
-    prog = [  # (code, jump if true, jump if false, k); jumps count the instructions skipped
-        (ld, 0, 0, 4),                # 0: A = arch
-        (jeq, 1, 0, audit_arch),      # 1: native ABI -> 3
-        (ret, 0, 0, eperm),           # 2
-        (ld, 0, 0, 0),                # 3: A = system call number
-        (jge, 6, 0, 0x40000000),      # 4: x32 -> 11
-        (jeq, 3, 0, unshare),         # 5: -> 9
-        (jeq, 2, 0, clone),           # 6: -> 9
-        (jeq, 5, 0, clone3),          # 7: -> 13
-        (ret, 0, 0, allow),           # 8
-        (ld, 0, 0, 16),               # 9: A = low word of the first argument (the flags of unshare and clone)
-        (jset, 0, 1, CLONE_NEWUSER),  # 10: -> 11, else 12
-        (ret, 0, 0, eperm),           # 11
-        (ret, 0, 0, allow),           # 12
-        (ret, 0, 0, enosys),          # 13
-    ]
-    return b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+    Raises
+    ------
+    SandboxError
+        libseccomp or pyseccomp cannot be loaded here (one line saying how to install them).
+    """
+    import errno
+    import platform
+
+    seccomp = _libseccomp()
+    refuse = seccomp.ERRNO(errno.EPERM)
+    try:
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        rules.set_attr(seccomp.Attr.ACT_BADARCH, refuse)
+        rules.add_rule(refuse, "unshare", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
+        rules.add_rule(refuse, "clone",
+                       seccomp.Arg(_clone_flags_arg(platform.machine()), seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+        with tempfile.TemporaryFile() as fh:
+            rules.export_bpf(fh)
+            fh.seek(0)
+            return fh.read()
+    except OSError as exc:
+        raise SandboxError(f"cannot run learner code in the OS sandbox: libseccomp could not build the filter that "
+                           f"refuses user namespaces ({exc}); {HOW_TO_GET_LIBSECCOMP}.") from None
 
 
 # ------------------------------------------------------------------------------ a warm numba cache
@@ -489,10 +503,8 @@ def _read_ready(fd: int, timeout_s: float) -> bool:
 
 
 def _seccomp_file():
-    """An unnamed temporary file holding :func:`seccomp_program`, at its start (None where there is no program)."""
+    """An unnamed temporary file holding :func:`seccomp_program`, at its start."""
     program = seccomp_program()
-    if program is None:
-        return None
     fh = tempfile.TemporaryFile()
     fh.write(program)
     fh.flush()
@@ -557,26 +569,25 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                "run_as_uid": uid, "env": sandbox_env(HOME),
                "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],
                "collect_max_mb": float(MAX_SUBMISSION_MB), "collect_max_file_mb": float(limits.max_file_mb)}
+        seccomp = _seccomp_file()  # before any descriptor is opened: SandboxError where libseccomp is missing
         info_r, info_w = os.pipe()
         out_r, out_w = os.pipe()
         ready_r, ready_w = os.pipe()
         files_r, files_w = os.pipe()
         job["ready_fd"] = ready_w
         job["files_fd"] = files_w
-        seccomp = _seccomp_file()
         try:
             argv = sandbox_argv(workdir, limits=limits, info_fd=info_w, numba_cache=numba_cache,
-                                seccomp_fd=None if seccomp is None else seccomp.fileno())
+                                seccomp_fd=seccomp.fileno())
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w,
-                                    pass_fds=(info_w, ready_w, files_w) + (() if seccomp is None else (seccomp.fileno(),)),
+                                    pass_fds=(info_w, ready_w, files_w, seccomp.fileno()),
                                     start_new_session=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True)
         except OSError as exc:
             for fd in (info_r, info_w, out_r, out_w, ready_r, ready_w, files_r, files_w):
                 os.close(fd)
             raise SandboxError(f"cannot start bwrap ({exc}); {HOW_TO_ENABLE}.") from None
         finally:
-            if seccomp is not None:
-                seccomp.close()
+            seccomp.close()
         for fd in (info_w, out_w, ready_w, files_w):
             os.close(fd)
         reader = BoundedReader(os.fdopen(out_r, "rb", buffering=0))

@@ -240,6 +240,13 @@ def read_audio(path) -> AudioFile:
     else:
         try:
             info = sf.info(str(path))
+        except Exception as exc:
+            raise AudioError(
+                f"{path}: not a readable audio file ({_short(exc)}). "
+                "Export it as a WAV (16/24-bit PCM or 32-bit float)."
+            ) from exc
+        refuse_misnamed_wav(path, info.format, info.format_info)
+        try:
             samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
         except Exception as exc:
             raise AudioError(
@@ -259,6 +266,41 @@ def read_audio(path) -> AudioFile:
             f"(only {samples.shape[0] / rate:.3f} s are there). Copy or export it again."), stacklevel=2)
     return AudioFile(path=path, samples=samples, sample_rate=int(rate), subtype=subtype,
                      channel_positions=tuple(positions), truncated=bool(truncated))
+
+
+WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
+"""The container formats, as soundfile names them, that a file named ``.wav`` may hold."""
+
+
+def misnamed_wav_message(name, container: str, description: str = "") -> str | None:
+    """One line saying a ``.wav``-named file holds another format (None when the name and the content agree).
+
+    Parameters
+    ----------
+    name : str or Path
+        The file's name or path, as the message should show it.
+    container : str
+        Its format as ``soundfile.info(...).format`` names it (read from the header, before decoding).
+    description : str, optional
+        ``soundfile.info(...).format_info`` (e.g. ``"FLAC (Free Lossless Audio Codec)"``).
+
+    Returns
+    -------
+    str or None
+    """
+    if not str(name).lower().endswith(".wav") or container in WAV_FORMATS:
+        return None
+    what = description if description.startswith(container) else f"{container} ({description})" if description else container
+    return (f"{name}: is not a WAV file but {what} with a .wav name; it is refused before decoding "
+            "(a small compressed file can hold hours of audio). Open it in your editor and export it again as a WAV "
+            "(24-bit PCM or 32-bit float).")
+
+
+def refuse_misnamed_wav(path, container: str, description: str = "") -> None:
+    """Raise :class:`AudioError` when a ``.wav``-named file holds another format (see :func:`misnamed_wav_message`)."""
+    msg = misnamed_wav_message(path, container, description)
+    if msg is not None:
+        raise AudioError(msg)
 
 
 class TruncatedAudioWarning(UserWarning):

@@ -27,12 +27,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from layerlab.io.audio import SAMPLE_RATE, remix_channels, resample_audio, wav_layout
+from layerlab.io.audio import (MAX_CHANNELS, SAMPLE_RATE, WAV_FORMATS, misnamed_wav_message, remix_channels,
+                               resample_audio, wav_layout)
 from layerlab.errors import SessionError
 
 __all__ = [
     "STEM_NAMES",
     "MAX_DURATION_S",
+    "SCENE_SLACK_S",
+    "scene_cap_s",
     "Problem",
     "FileStatus",
     "Deliverable",
@@ -45,6 +48,36 @@ STEM_NAMES = ("dialogue", "sfx", "ambience", "music")
 
 MAX_DURATION_S = 600.0
 """Files longer than this (from the header) are refused before decoding."""
+SCENE_SLACK_S = 30.0
+"""With the scene's length known, a file may declare (from its header) at most ``max(2 x scene, scene + SCENE_SLACK_S)``
+seconds, and at most that many seconds of 48 kHz audio in :data:`MAX_CHANNELS` channels (frames x channels), before
+it is refused undecoded; a file a little off the scene's length is still read (the length check says by how much)."""
+
+
+def scene_cap_s(duration_s: float | None, *, max_duration_s: float = MAX_DURATION_S) -> float:
+    """The longest a deliverable file may declare itself, in seconds, before it is refused undecoded.
+
+    Parameters
+    ----------
+    duration_s : float or None
+        The scene's length in seconds (None: unknown, only ``max_duration_s`` bounds it).
+    max_duration_s : float
+        The absolute cap in seconds.
+
+    Returns
+    -------
+    float
+        ``min(max_duration_s, max(2 x duration_s, duration_s + SCENE_SLACK_S))``. The declared samples
+        (frames x channels) are capped at this many seconds of 48 kHz audio in :data:`MAX_CHANNELS` channels.
+
+    Notes
+    -----
+    Used by :func:`read_deliverable`, taught in ``lessons/07_four_layers.ipynb``.
+    """
+    if duration_s is None:
+        return float(max_duration_s)
+    return float(min(max_duration_s, max(2.0 * duration_s, duration_s + SCENE_SLACK_S)))
+
 
 _GOOD_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT"}
 _KNOWN = {"mix.wav", "session.json", "stems"} | {f"stems/{s}.wav" for s in STEM_NAMES}
@@ -62,7 +95,9 @@ class Problem:
         ``"."`` for the folder itself.
     code : str
         Short machine-readable kind: ``missing``, ``empty``, ``not_audio``,
-        ``truncated``, ``too_long``, ``nan``, ``silent``, ``sample_rate``,
+        ``not_wav`` (another format under a ``.wav`` name), ``format``,
+        ``truncated``, ``too_long`` (past :data:`MAX_DURATION_S`, or
+        :func:`scene_cap_s` for the scene), ``nan``, ``silent``, ``sample_rate``,
         ``channels``, ``bit_depth``, ``length``, ``clipping``, ``over_full_scale``,
         ``extra_file``, ``misplaced``.
     severity : {"error", "warning"}
@@ -306,7 +341,7 @@ wav_data_shortfall = _wav_data_shortfall  # public name: layerlab measure flags 
 
 
 def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
-              given: Path | None = None) -> tuple[FileStatus, np.ndarray | None]:
+              given: Path | None = None, cap_s: float | None = None) -> tuple[FileStatus, np.ndarray | None]:
     st = FileStatus(name=name, relpath=relpath)
     export_hint = "Export the deliverable again (layerlab.mix.session.export_deliverable writes every file)."
     if given is not None:
@@ -341,7 +376,11 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
     st.channels = int(info.channels)
     st.subtype = str(info.subtype)
     st.n_frames = int(info.frames)
-    if info.format != "WAV" and info.format != "WAVEX" and info.format != "RF64":
+    misnamed = misnamed_wav_message(relpath, str(info.format), str(info.format_info))
+    if misnamed is not None:  # decoding by content would let a small compressed file cost minutes and gigabytes
+        st.problems.append(Problem(relpath, "not_wav", "error", misnamed))
+        return st, None
+    if info.format not in WAV_FORMATS:  # a lone file given by a name of its own (not .wav)
         st.problems.append(Problem(relpath, "format", "warning",
                                    f"{relpath}: is a {info.format} file with a .wav name; export a real WAV."))
     duration = info.frames / info.samplerate if info.samplerate else 0.0
@@ -349,6 +388,19 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
         st.problems.append(Problem(relpath, "too_long", "error",
                                    f"{relpath}: is {duration / 60:.1f} minutes long (the header says {info.frames} samples); "
                                    f"files over {max_duration_s / 60:g} minutes are refused. Export only the scene."))
+        return st, None
+    if cap_s is not None and (duration > cap_s or info.frames * info.channels > cap_s * SAMPLE_RATE * MAX_CHANNELS):
+        st.problems.append(Problem(relpath, "too_long", "error",
+                                   f"{relpath}: its header declares {info.frames} frames x {info.channels} channels "
+                                   f"({duration:.1f} s at {info.samplerate} Hz), more than the scene can need (at most "
+                                   f"{cap_s:g} s, of 48 kHz audio in up to {MAX_CHANNELS} channels); it is refused before "
+                                   "decoding. Check the render's length and export it again as a 48 kHz stereo WAV of the "
+                                   "scene only."))
+        return st, None
+    if info.channels > MAX_CHANNELS:
+        st.problems.append(Problem(relpath, "channels", "error",
+                                   f"{relpath}: has {info.channels} channels (at most {MAX_CHANNELS} can be down-mixed); "
+                                   "it is refused before decoding. Export it again as a stereo WAV."))
         return st, None
     if info.frames == 0:
         st.problems.append(Problem(relpath, "empty", "error", f"{relpath}: holds no samples (a header only). {export_hint}"))
@@ -466,7 +518,8 @@ def read_deliverable(path, *, duration_s: float | None = None, fps: float | None
                                        "Hand in a deliverable folder with mix.wav and the four stems."))
             files[name], raw[name] = st, None
             continue
-        st, audio = _read_one(root, name, rel, max_duration_s, given=single if name == "mix" else None)
+        st, audio = _read_one(root, name, rel, max_duration_s, given=single if name == "mix" else None,
+                              cap_s=scene_cap_s(duration_s, max_duration_s=max_duration_s))
         files[name] = st
         raw[name] = audio
     folder_problems: list[Problem] = []

@@ -99,6 +99,60 @@ def test_nothing_the_run_started_outlives_it(tmp_path):
     assert alive == []
 
 
+_NAMESPACE_PROBE = """
+import ctypes, errno, os, platform, signal, threading
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+NR = {'x86_64': (56, 435), 'aarch64': (220, 435)}[platform.machine()]
+
+def call(fn, *args):
+    ctypes.set_errno(0)
+    r = fn(*args)
+    if r == 0 and fn is libc.syscall and args[0] == NR[0]:
+        os._exit(0)  # a child the filter should never have let through
+    return (r, ctypes.get_errno())
+
+unshare_user = call(libc.unshare, CLONE_NEWUSER)
+unshare_user_mount = call(libc.unshare, CLONE_NEWUSER | CLONE_NEWNS)
+clone_user = call(libc.syscall, ctypes.c_long(NR[0]), ctypes.c_ulong(CLONE_NEWUSER | signal.SIGCHLD),
+                  ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+clone3 = call(libc.syscall, ctypes.c_long(NR[1]), ctypes.c_long(0), ctypes.c_long(0))
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+forked = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+box = []
+t = threading.Thread(target=box.append, args=(42,))
+t.start(); t.join()
+threaded = box
+"""
+
+
+def test_the_seccomp_filter_refuses_user_namespaces_and_allows_fork_and_threads(tmp_path):
+    program = sandbox.seccomp_program()
+    assert program and len(program) % 8 == 0  # classic BPF instructions, as bwrap --seccomp reads them
+    nb = _notebook(tmp_path / "work", _NAMESPACE_PROBE)
+    names = ["unshare_user", "unshare_user_mount", "clone_user", "clone3", "forked", "threaded"]
+    values, log = run_learner_code(nb, tmp_path / "work", exports=names, timeout_s=60, sandbox=True)
+    assert values, log
+    import errno
+    assert values["unshare_user"] == [-1, errno.EPERM]
+    assert values["unshare_user_mount"] == [-1, errno.EPERM]
+    assert values["clone_user"] == [-1, errno.EPERM]
+    assert values["clone3"] == [-1, errno.ENOSYS]
+    assert values["forked"] == 7
+    assert values["threaded"] == [42]
+
+
+def test_missing_libseccomp_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyseccomp", None)  # import pyseccomp now raises ImportError, as where it is absent
+    monkeypatch.setattr(sandbox, "_probe_result", [None])
+    with pytest.raises(SandboxError) as err:
+        sandbox.require_sandbox()
+    msg = str(err.value)
+    assert "\n" not in msg and "libseccomp" in msg and "libseccomp2" in msg and "--no-sandbox" in msg
+
+
 def test_a_timeout_kills_the_sandbox_and_counts_from_the_first_cell(tmp_path):
     nb = _notebook(tmp_path / "work", "x = 1", "while True:\n    pass")
     t0 = time.monotonic()

@@ -144,3 +144,13 @@ def test_librosa_and_pydub_edges_round_trip():
     assert seg.frame_rate == SR and seg.channels == 2 and len(seg) == 500
     back = layerlab.from_pydub(seg)
     assert back.shape == x.shape and np.max(np.abs(back - x)) < 1e-4
+
+
+def test_a_wav_name_on_other_content_is_refused_before_decoding(tmp_path):
+    sf.write(tmp_path / "mix.wav", np.zeros((SR, 2), np.float32), SR, format="FLAC", subtype="PCM_16")
+    with pytest.raises(AudioError) as err:
+        read_audio(tmp_path / "mix.wav")
+    msg = str(err.value)
+    assert "\n" not in msg and "mix.wav" in msg and "FLAC" in msg and "export it again as a WAV" in msg
+    sf.write(tmp_path / "mix.flac", np.zeros((SR, 2), np.float32), SR, format="FLAC", subtype="PCM_16")
+    assert read_audio(tmp_path / "mix.flac").samples.shape == (SR, 2)  # the same content under its own name reads

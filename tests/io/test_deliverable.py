@@ -162,3 +162,48 @@ def test_a_single_file_is_a_mix_without_stems(tmp_path):
     assert dl.files["mix"].usable and dl.files["mix"].relpath == "native.wav"
     assert {p.code for p in dl.problems} == {"missing"}
     assert not any(dl.files[s].usable for s in STEM_NAMES)
+
+
+def test_a_flac_named_mix_wav_is_refused_before_it_is_decoded(tmp_path):
+    write_good(tmp_path, seconds=2.0)
+    (tmp_path / "mix.wav").unlink()
+    # ten minutes of silence: about 110 KB as FLAC, 230 MB once decoded as 64-bit floats
+    sf.write(tmp_path / "mix.wav", np.zeros((600 * SR, 2), np.float32), SR, format="FLAC", subtype="PCM_16")
+    assert (tmp_path / "mix.wav").stat().st_size < 1_000_000
+    dl = read_deliverable(tmp_path, duration_s=2.0, fps=24)
+    mix = [p for p in dl.problems if p.file == "mix.wav"]
+    # refused from its header: nothing found by decoding (silent), only the length the header declares
+    assert [(p.code, p.severity) for p in mix] == [("not_wav", "error"), ("length", "error")]
+    assert "\n" not in mix[0].message and "mix.wav" in mix[0].message and "FLAC" in mix[0].message
+    assert "export it again as a WAV" in mix[0].message
+    assert not dl.files["mix"].usable and dl.audio("mix") is None
+    assert all(dl.files[s].usable for s in STEM_NAMES)  # the stems are still read and measured
+
+
+def test_a_file_far_longer_than_the_scene_is_refused_from_its_header(tmp_path):
+    write_good(tmp_path, seconds=2.0)
+    sf.write(tmp_path / "stems" / "music.wav", np.zeros((120 * SR, 2), np.float32), SR, subtype="PCM_16")
+    # 10 s, within the scene's cap in time, but 8 channels at 192 kHz: more samples than 32 s of 48 kHz in 8 channels
+    sf.write(tmp_path / "stems" / "sfx.wav", np.zeros((10 * 192_000, 8), np.int16), 192_000, subtype="PCM_16")
+    dl = read_deliverable(tmp_path, duration_s=2.0, fps=24)
+    for rel, what in (("stems/music.wav", "5760000 frames x 2 channels"), ("stems/sfx.wav", "1920000 frames x 8 channels")):
+        found = [p for p in dl.problems if p.file == rel]
+        assert [(p.code, p.severity) for p in found] == [("too_long", "error")], rel
+        assert what in found[0].message and "\n" not in found[0].message and "export it again" in found[0].message
+    assert dl.audio("music") is None and dl.audio("sfx") is None
+    # a little longer than the scene, or a 5.1 stem of its length, is still read and measured (the length and
+    # channels checks then say what is off)
+    sf.write(tmp_path / "stems" / "music.wav", np.zeros((3 * SR, 2), np.float32), SR, subtype="PCM_16")
+    sf.write(tmp_path / "stems" / "sfx.wav", np.zeros((2 * SR, 6), np.float32), SR, subtype="PCM_16")
+    dl = read_deliverable(tmp_path, duration_s=2.0, fps=24)
+    assert dl.files["music"].usable and dl.files["sfx"].usable
+
+
+def test_a_stem_with_more_channels_than_can_be_down_mixed_is_a_problem_not_a_crash(tmp_path):
+    write_good(tmp_path, seconds=2.0)
+    sf.write(tmp_path / "stems" / "sfx.wav", np.zeros((SR // 10, 16), np.float32), SR, subtype="PCM_16")
+    dl = read_deliverable(tmp_path, duration_s=2.0, fps=24)
+    found = [p for p in dl.problems if p.file == "stems/sfx.wav"]
+    assert [(p.code, p.severity) for p in found] == [("channels", "error")]
+    assert "16 channels" in found[0].message and "stereo WAV" in found[0].message
+    assert dl.audio("sfx") is None and dl.files["mix"].usable

@@ -131,9 +131,11 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                       + "; ".join(errors) if errors else "")
                                    + (" " + result.error if result.error else ""))
             refuse_links(deliverable)
-            # measured on the grader's own snapshot: regular files only, size-capped, in a folder no learner process saw
-            snapshot = Path(tempfile.mkdtemp(prefix="layerlab-snapshot-"))
-            copy_submission(deliverable, snapshot / out_name)
+            # measured on the grader's own snapshot: regular files only, size-capped, in a folder no learner process saw;
+            # from the sandbox, hard links to the files the grader received once the sandbox was gone (nothing of the
+            # learner's can write to them), else copies
+            snapshot = Path(tempfile.mkdtemp(prefix="layerlab-snapshot-", dir=work.parent))
+            copy_submission(deliverable, snapshot / out_name, link=sandbox)
             result.items = measure_in_child(snapshot / out_name, spec, figures=figures, memory_mb=memory_mb, zygote=zygote)
         else:
             notes = []

@@ -5,6 +5,7 @@ Documented for instructors in ``autograder/README.md``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -134,11 +135,15 @@ def over_line(over: int, max_entries: int = MAX_SUBMISSION_ENTRIES) -> str:
 
 
 def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file_mb: float = MAX_FILE_MB,
-                    max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=()) -> list[str]:
+                    max_entries: int = MAX_SUBMISSION_ENTRIES, leave_out=(), link: bool = False) -> list[str]:
     """Copy the regular files of a submission folder into ``dst``, by the rules of :func:`submission_entries`.
 
     Returns the names of what was skipped (past ``max_entries``, one line says how many more). Top-level folders
-    named in ``leave_out`` (e.g. :data:`LEFT_OUT_DIRS`) are not copied and not reported.
+    named in ``leave_out`` (e.g. :data:`LEFT_OUT_DIRS`) are not copied and not reported. ``link=True`` hard-links
+    each file instead of copying its bytes (a copy where ``dst`` is on another file system): only for files no
+    learner process can write any more, such as what the sandbox handed over
+    (:func:`layerlab.grading.sandbox.run_sandboxed`: new files of the grader's, made once every process of the
+    sandbox was gone).
     """
     dst = Path(dst)
     skipped: list[str] = []
@@ -151,6 +156,13 @@ def copy_submission(src, dst, *, max_total_mb: float = MAX_SUBMISSION_MB, max_fi
         elif e.kind == "dir":
             (dst / e.rel).mkdir(parents=True, exist_ok=True)
         elif e.kind == "file":
+            if link:
+                try:
+                    os.link(e.path, dst / e.rel, follow_symlinks=False)
+                    continue
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                        raise
             shutil.copyfile(e.path, dst / e.rel)
         else:
             skipped.append(e.rel)

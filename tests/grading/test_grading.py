@@ -86,6 +86,25 @@ def test_copy_submission_keeps_only_regular_files(tmp_path):
     assert set(skipped) >= {"deliverable/stems/dialogue.wav", "escape", "big.bin", ".ipynb_checkpoints"}
 
 
+def test_copy_submission_can_hard_link_by_the_same_rules(tmp_path):
+    src = tmp_path / "src"
+    (src / "deliverable" / "stems").mkdir(parents=True)
+    (src / "deliverable" / "mix.wav").write_bytes(b"x" * 10)
+    (src / "deliverable" / "stems" / "music.wav").write_bytes(b"y" * 20)
+    (src / "big.bin").write_bytes(b"x" * 3_000_000)
+    (src / "deliverable" / "stems" / "dialogue.wav").symlink_to(src / "big.bin")
+    copied = copy_submission(src, tmp_path / "copied", max_file_mb=1)
+    linked = copy_submission(src, tmp_path / "linked", max_file_mb=1, link=True)
+    assert linked == copied  # the same files taken, the same left out
+    names = sorted(str(p.relative_to(tmp_path / "copied")) for p in (tmp_path / "copied").rglob("*"))
+    assert names == sorted(str(p.relative_to(tmp_path / "linked")) for p in (tmp_path / "linked").rglob("*"))
+    for rel in ("deliverable/mix.wav", "deliverable/stems/music.wav"):
+        assert os.path.samefile(tmp_path / "linked" / rel, src / rel)  # a link: no byte copied
+        assert not os.path.samefile(tmp_path / "copied" / rel, src / rel)
+    assert not (tmp_path / "linked" / "big.bin").exists()
+    assert not (tmp_path / "linked" / "deliverable" / "stems" / "dialogue.wav").exists()
+
+
 # ------------------------------------------------------------------------------------ hidden tests
 
 

@@ -454,6 +454,57 @@ def test_what_the_code_wrote_comes_out_even_when_it_is_stopped(tmp_path):
     assert nb.is_file()
 
 
+BIG_FILES = {"deliverable/a.bin": 3 * (1 << 20) + 12345, "deliverable/stems/b.bin": 0, "deliverable/stems/c.bin": 1,
+             "deliverable/d.bin": (1 << 20)}
+"""Sizes of files the code writes: larger than the files' pipe and a chunk (and not a multiple of either), empty, one byte."""
+
+
+def _file_bytes(rel: str, size: int) -> bytes:
+    import random
+
+    return random.Random(rel).randbytes(size)
+
+
+def test_files_larger_than_the_pipe_come_out_byte_for_byte(tmp_path):
+    nb = _notebook(tmp_path / "work", "import os, random\n"
+                   f"for rel, size in {BIG_FILES!r}.items():\n"
+                   "    os.makedirs(os.path.dirname(rel), exist_ok=True)\n"
+                   "    open(rel, 'wb').write(random.Random(rel).randbytes(size))\n")
+    values, log = run_learner_code(nb, tmp_path / "work", timeout_s=60, sandbox=True, collect=["deliverable"])
+    assert "[cell" not in log, log
+    for rel, size in BIG_FILES.items():
+        assert (tmp_path / "work" / rel).read_bytes() == _file_bytes(rel, size), rel
+
+
+def test_the_files_stream_without_splice_or_sendfile(tmp_path, monkeypatch):
+    """Where the kernel cannot splice or sendfile (another file system), the bytes are copied through Python."""
+    import errno
+    import threading
+
+    home = tmp_path / "home"
+    for rel, size in BIG_FILES.items():
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_bytes(_file_bytes(rel, size))
+
+    def refused(*args):
+        raise OSError(errno.EINVAL, "not here")
+
+    monkeypatch.setattr(os, "splice", refused)
+    monkeypatch.setattr(os, "sendfile", refused)
+    r, w = os.pipe()
+    (tmp_path / "out").mkdir()
+    receiver = sandbox._Receiver(r, tmp_path / "out", max_total_mb=100, max_file_mb=100)
+    sender = threading.Thread(target=sandbox._send_files, args=(w, str(home)),
+                              kwargs={"only": ["deliverable"], "max_total_mb": 100, "max_file_mb": 100,
+                                      "status": {"returncode": 0}})
+    sender.start()
+    sender.join(60)
+    receiver.join(60)
+    assert receiver.status == {"returncode": 0}
+    for rel, size in BIG_FILES.items():
+        assert (tmp_path / "out" / rel).read_bytes() == _file_bytes(rel, size), rel
+
+
 # ------------------------------------------------------------------ speed: numba compiles lab 1's onset detection once
 
 WARM_CHECK = '''

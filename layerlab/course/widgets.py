@@ -54,7 +54,6 @@ difference: while a slider is dragged, the pointer off the handle shows the page
 """
 
 
-
 class Mixer:
     """The four-layer mixer: faders, mute/solo, ducking, live views, player, video preview, export.
 

@@ -517,6 +517,7 @@ LEARNER_LEFTOVERS = [
     "labs/lab1_audit/lab1_audit_solution_2.ipynb", "class/lab2_hybrid_mix/lab2_hybrid_mix.ipynb",
     "self_check_figures/sync.png", ".nbgrader.log",
     "labs/lab1_audit/variants/practice/scenes/cafe_dialogue/native.wav", "labs/lab1_audit/variants/practice.truth.json",
+    "my_mix/mix.wav", "my_mix/stems/music.wav", "out/mix.wav",
 ]
 
 

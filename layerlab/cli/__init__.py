@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from layerlab.errors import LayerLabError
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        # the reader stopped early (`layerlab audit ... | head`): end quietly, as Python's signal docs advise, with
+        # stdout pointed at devnull so the interpreter's own flush at exit finds nothing to complain about
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except (LayerLabError, OSError) as exc:
         print(f"layerlab {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -923,18 +923,24 @@ def _others_left(me: int) -> bool:
 
 
 def _stop_everything_else(uid) -> None:
-    """In the supervisor: become the learner's uid (run as root) and SIGKILL every other process of the sandbox."""
-    if uid is not None and os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(int(uid))
-        os.setuid(int(uid))
+    """In the supervisor: SIGKILL every other process of the sandbox, then (run as root) become the learner's uid.
+
+    The order matters: while any learner process lives, the supervisor keeps root, which no learner process may
+    signal. Had it taken the learner's uid first, a process forked during the sweep (such as ``pkill`` started by a
+    ``sh -c "kill -9 -1; pkill -9 -f layerlab"``) could kill it before the files were handed over.
+    ``kill(-1)`` reaches only this PID namespace, and never its init.
+    """
     me = os.getpid()
     for _ in range(2000):  # kill(-1) may miss a process forked meanwhile: again until none is left
         with contextlib.suppress(OSError):
             os.kill(-1, signal.SIGKILL)
         if not _others_left(me):
-            return
+            break
         time.sleep(0.005)
+    if uid is not None and os.getuid() == 0:  # hand the files over without root
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
 
 
 def _home_full() -> bool:

@@ -623,3 +623,32 @@ def test_grading_passes_the_rubrics_cpu_seconds_to_the_learners_run(tmp_path, mo
     del rubric["assignments"]["t"]["cpu_s"]
     batch.grade_submission(sub, assignment="t", rubric=rubric, timeout_s=30)
     assert seen == {"cpu_s": None, "timeout_s": 30.0}  # no cpu_s: the run's default (timeout + 10 s per process)
+
+
+ATTACK_THE_SUPERVISOR = '''
+import os, subprocess, sys
+open("kept.txt", "w").write("written before the attack")
+# each of two spinners keeps forking short-lived children that try to kill the supervisor (root; the worker's parent):
+# a child forked while the supervisor sweeps the sandbox with kill(-1) can be missed by that sweep and live on for
+# the next one, as `sh -c "kill -9 -1; pkill -9 -f layerlab"` did in a loaded CI run
+spin = ("import os, signal, sys, time\\ns = int(sys.argv[1])\\nopen(sys.argv[2], 'w').close()\\nwhile True:\\n    pid = os.fork()\\n    if pid == 0:\\n"
+        "        end = time.monotonic() + 0.05\\n        while time.monotonic() < end:\\n            try:\\n"
+        "                os.kill(s, signal.SIGKILL)\\n            except PermissionError:\\n                pass\\n"
+        "            except ProcessLookupError:\\n                break\\n        os._exit(0)\\n    os.waitpid(pid, 0)\\n")
+import time
+for k in range(2):
+    subprocess.Popen([sys.executable, "-c", spin, str(os.getppid()), f"/tmp/spinning{k}"], start_new_session=True)
+while not all(os.path.exists(f"/tmp/spinning{k}") for k in range(2)):  # the worker ends once both spin
+    time.sleep(0.01)
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run as a normal user the supervisor shares the learner's uid (the trust model says so)")
+def test_no_learner_process_lives_while_the_supervisor_holds_the_learners_uid(tmp_path):
+    # run as root, the supervisor hands the files over as the learner's uid; had it taken that uid before the last
+    # learner process was gone, a process spinning on kill(supervisor) would have ended it there, files and all
+    for k in range(6):
+        work = tmp_path / f"work{k}"
+        nb = _notebook(work, ATTACK_THE_SUPERVISOR)
+        values, log = run_learner_code(nb, work, timeout_s=20, sandbox=True)
+        assert (work / "kept.txt").read_text() == "written before the attack", (k, log[-800:])

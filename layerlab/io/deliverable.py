@@ -382,7 +382,7 @@ def _read_one(root: Path, name: str, relpath: str, max_duration_s: float,
         return st, None
     if info.format not in WAV_FORMATS:  # a lone file given by a name of its own (not .wav)
         st.problems.append(Problem(relpath, "format", "warning",
-                                   f"{relpath}: is a {info.format} file with a .wav name; export a real WAV."))
+                                   f"{relpath}: is a {info.format} file, not a WAV; export a real WAV."))
     duration = info.frames / info.samplerate if info.samplerate else 0.0
     if duration > max_duration_s:
         st.problems.append(Problem(relpath, "too_long", "error",

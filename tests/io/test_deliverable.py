@@ -207,3 +207,13 @@ def test_a_stem_with_more_channels_than_can_be_down_mixed_is_a_problem_not_a_cra
     assert [(p.code, p.severity) for p in found] == [("channels", "error")]
     assert "16 channels" in found[0].message and "stereo WAV" in found[0].message
     assert dl.audio("sfx") is None and dl.files["mix"].usable
+
+
+def test_a_lone_mix_in_another_format_is_named_for_what_it_is(tmp_path):
+    # a mix given on its own by a name of its own (mix.flac) is read, with a warning that says what it is; it used to
+    # claim the file had a .wav name
+    f = tmp_path / "mix.flac"
+    sf.write(f, np.zeros((48000, 2), np.float32), 48000, format="FLAC")
+    d = read_deliverable(f)
+    warnings = [p.message for st in d.files.values() for p in st.problems if p.code == "format"]
+    assert warnings == ["mix.flac: is a FLAC file, not a WAV; export a real WAV."]

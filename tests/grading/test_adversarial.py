@@ -540,7 +540,8 @@ def _reference_deliverable(dest: Path) -> None:
     export_deliverable(ns["stack"], dest)
 
 
-def _marked_processes() -> list[str]:
+def _marked_processes(marks=MARKS) -> list[str]:
+    """Every live process whose command line holds one of ``marks`` (the test's own pytest process aside)."""
     out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -548,7 +549,7 @@ def _marked_processes() -> list[str]:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
             except OSError:
                 continue
-            if any(m in cmd for m in MARKS) and "pytest" not in cmd:
+            if any(m in cmd for m in marks) and "pytest" not in cmd:
                 out.append(f"{d.name}: {cmd[:120]}")
     return out
 

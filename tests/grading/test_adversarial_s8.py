@@ -24,7 +24,7 @@ import pytest
 
 from layerlab import grading
 from layerlab.grading import assignment_spec
-from test_adversarial import FORK_EXEC, LAB2, LAB3, PARTIAL3, QUIET, REPO, RUBRIC, _submit
+from test_adversarial import FORK_EXEC, LAB2, LAB3, PARTIAL3, QUIET, REPO, RUBRIC, _marked_processes, _submit
 
 pytestmark = pytest.mark.slow
 
@@ -168,21 +168,6 @@ LAB3_CASES = {
 }
 
 
-def _survivors() -> list[str]:
-    from pathlib import Path
-
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            except OSError:
-                continue
-            if "/home/learner/.layerlab-exports" in cmd or MARK in cmd and "pytest" not in cmd:
-                out.append(f"{d.name}: {cmd[:120]}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     import sys
@@ -214,7 +199,7 @@ def graded(tmp_path_factory):
         except Exception as exc:  # noqa: BLE001
             out["errors"][key] = f"{type(exc).__name__}: {exc}"
     time.sleep(3)  # a late writer would act now
-    out["survivors"] = _survivors()
+    out["survivors"] = _marked_processes((MARK, "/home/learner/.layerlab-exports"))
     return out
 
 

@@ -516,12 +516,14 @@ def exec_task(args: dict) -> int:
     # before the learner's folder is on sys.path, so a module shipped there cannot stand in for these; inside bwrap a
     # shipped scipy/ can stand in for the unpreloaded libraries, in the learner's own process only (measured outside)
     _preload(guarded=guarded)
-    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     exe = []
-    with contextlib.suppress(Exception):
-        from layerlab.io.audio import ffmpeg_exe
+    if guarded:  # the one program the audit hook lets the cells start: looked up before the learner's folder is on
+        # sys.path (a shipped imageio_ffmpeg.py cannot name it), and only for the hook (a sandboxed run skips its imports)
+        with contextlib.suppress(Exception):
+            from layerlab.io.audio import ffmpeg_exe
 
-        exe.append(ffmpeg_exe())
+            exe.append(ffmpeg_exe())
+    sys.path.insert(0, os.getcwd())  # the learner may ship helper modules beside the notebook
     if guarded:
         # Without the OS sandbox (--no-sandbox, self-check) the audit hook is the only guard; inside bubblewrap the
         # namespaces are the boundary and the hook would only break libraries that compile code (numba, used by

@@ -652,3 +652,14 @@ def test_no_learner_process_lives_while_the_supervisor_holds_the_learners_uid(tm
         nb = _notebook(work, ATTACK_THE_SUPERVISOR)
         values, log = run_learner_code(nb, work, timeout_s=20, sandbox=True)
         assert (work / "kept.txt").read_text() == "written before the attack", (k, log[-800:])
+
+
+def test_the_cells_can_run_the_kits_ffmpeg_in_the_sandbox(tmp_path):
+    # inside bubblewrap there is no audit hook: ffmpeg (reading MP3, a video's audio) is found on first use
+    nb = _notebook(tmp_path / "work", (
+        "import subprocess\n"
+        "from layerlab.io.audio import ffmpeg_exe\n"
+        "done = subprocess.run([ffmpeg_exe(), '-version'], capture_output=True, text=True)\n"
+        "ran = [done.returncode, done.stdout.split(' ')[:2]]\n"))
+    values, log = run_learner_code(nb, tmp_path / "work", timeout_s=60, sandbox=True, exports=["ran"])
+    assert values["ran"] == [0, ["ffmpeg", "version"]], log

@@ -79,6 +79,26 @@ So the ~50 ms from kernel to page was the renderer's main thread busy with libra
 restyling the document at the release, Chromium's frames, JupyterLab's status updates) while the kernel,
 the Jupyter server and Chromium share 2 cores; the restyle is avoided by the mixer's stylesheet, the frames
 and JupyterLab's status updates remain (no setting found for them).
+
+Tried and dropped (issue #17, 2026-12-01 04:53-05:12 UTC, base commit b777799, every run's process tree and its
+autogroup reniced to -15 while other work shared the 2 cores; 4 runs of the old kit alternated with 5 of the new,
+40 drags each): the mixer's figure drawn with matplotlib's Agg canvas (``Figure`` + ``FigureCanvasAgg``,
+blitted as before) and shown as the whole frame's PNG (PIL, ``compress_level=1``, RGBA) in an
+``ipywidgets.Image``, instead of ipympl's canvas. Pixel-identical (17 frames over every control compared with
+the old figure's) and the browser and widget tests passed, but it did not win: release -> figure medians per
+run 58-87, 66-87, 48-67, 52-77 ms (old; load 1.4-4.8) against 64-80, 68-82, 56-76, 52-56, 60-81 ms (new; load
+0.9-5.1), lower on some controls in each alternated pair and higher on others (music: old 58, 66, 48, 52 against
+new 72, 82, 66, 56, 70); readout medians 18-55 against 18-47 ms. By stage (medians per run; the new kit's of its
+last 3 runs, the first 2 runs could not yet tell the image's message from the readout's): the kernel's busy ->
+figure image made 35.5-44.5 ms (old) against 31-40 ms (new); image in page -> ready to paint 11.8-12.5 ms (ipympl:
+image load, ``drawImage`` twice, ``toDataURL`` 3.4-3.5 ms) against 13.1-15.7 ms for the ``<img>`` (the blob URL's
+load 11.0-12.3 ms after its message arrived: ipywidgets' model update, a new blob URL and its load; decoding
+1.6-3.9 ms after that): the ``<img>`` saves the canvas copies and ``toDataURL``, but its way to a loaded image alone
+takes about as long as ipympl's whole path from message to drawn. In the kernel the whole
+frame costs more than ipympl's diff: full-frame PNG level 1 7.6 ms CPU (87-92 KB per change) against ipympl's
+``get_diff_image`` (changed pixels only, PNG level 6) 6.4 ms (16 KB), median of 32 changes; and
+``bench_mixer.py``'s kernel side (Agg, where ipympl sends nothing and the old kit's CPU therefore has no image at
+all) went from CPU medians 6.6-12.3 ms to 14.9-19.9 ms per control (2 runs each, alternated, load 3.2-4.5). (The benchmark's ``<img>`` timing, a MutationObserver on ``src`` then ``img.decode()``, went with it.)
 """
 
 from __future__ import annotations

@@ -230,21 +230,51 @@ def require_sandbox() -> None:
 
 
 _uid_lock = threading.Lock()
-_uids_in_use: set[int] = set()
+_uids_in_use: dict[int, int] = {}  # uid -> the descriptor of its slot's lock file
+
+
+def _uid_lock_dir() -> str:
+    """The folder of the slots' lock files: root's ``/run`` (else the temporary folder), private to this user."""
+    base = "/run" if os.geteuid() == 0 and os.path.isdir("/run") else tempfile.gettempdir()
+    path = os.path.join(base, f"layerlab-sandbox-uids-{os.geteuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise SandboxError(f"{path} is not a folder private to the grader's user; remove it and grade again.")
+    return path
 
 
 def _acquire_uid() -> int:
+    """A sandbox uid (``SANDBOX_UID_BASE + slot``) no other running sandbox on this machine holds.
+
+    Each slot is held through an exclusive ``flock`` on a lock file of its own, so grader processes
+    (two ``layerlab grade`` runs, several Dask workers on one host) never share a uid, and with it
+    the process cap; a grader that dies frees its slots with its descriptors.
+    """
     with _uid_lock:
+        folder = _uid_lock_dir()
         k = 0
-        while SANDBOX_UID_BASE + k in _uids_in_use:
+        while True:
+            uid = SANDBOX_UID_BASE + k
             k += 1
-        _uids_in_use.add(SANDBOX_UID_BASE + k)
-        return SANDBOX_UID_BASE + k
+            if uid in _uids_in_use:
+                continue
+            fd = os.open(os.path.join(folder, f"{uid}.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _uids_in_use[uid] = fd
+            return uid
 
 
 def _release_uid(uid: int) -> None:
     with _uid_lock:
-        _uids_in_use.discard(uid)
+        fd = _uids_in_use.pop(uid, None)
+    if fd is not None:
+        os.close(fd)  # the lock goes with the descriptor
 
 
 def read_only_paths() -> list[str]:

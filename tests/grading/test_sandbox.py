@@ -6,6 +6,7 @@ are the sandbox's own properties, each checked on a real ``bwrap`` run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -663,3 +664,35 @@ def test_the_cells_can_run_the_kits_ffmpeg_in_the_sandbox(tmp_path):
         "ran = [done.returncode, done.stdout.split(' ')[:2]]\n"))
     values, log = run_learner_code(nb, tmp_path / "work", timeout_s=60, sandbox=True, exports=["ran"])
     assert values["ran"] == [0, ["ffmpeg", "version"]], log
+
+
+_HOLD_A_UID = """
+import sys, time
+from layerlab.grading import sandbox
+print(sandbox._acquire_uid(), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_two_grader_processes_never_give_two_sandboxes_the_same_uid():
+    # two `layerlab grade` runs, or two Dask workers on one host, each hand out uids; a shared uid would share the
+    # 128-process cap, so a fork bomb in one learner's sandbox could make a classmate's fork fail
+    holders = [subprocess.Popen([sys.executable, "-c", _HOLD_A_UID], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    try:
+        held = [int(p.stdout.readline()) for p in holders]
+        mine = sandbox._acquire_uid()
+        try:
+            assert len({*held, mine}) == 3, (held, mine)
+        finally:
+            sandbox._release_uid(mine)
+        holders[0].kill()  # a grader that dies frees its uids
+        holders[0].wait()
+        again = sandbox._acquire_uid()
+        sandbox._release_uid(again)
+        assert again == held[0], (held, again)
+    finally:
+        for p in holders:
+            with contextlib.suppress(OSError):
+                p.stdin.close()
+            p.wait(timeout=30)

@@ -123,35 +123,38 @@ def test_learner_code_sees_none_of_the_graders_environment(tmp_path, monkeypatch
     assert "LAYERLAB_GRADING" in seen["now"]
 
 
+_START_PROGRAMS = """
+import subprocess
+ran = {}
+for name, cmd in PROGRAMS:
+    try:
+        ran[name] = subprocess.run(cmd, capture_output=True, text=True).returncode
+    except PermissionError as exc:
+        ran[name] = str(exc)
+"""
+
+
+def _programs_run(folder, zy, programs: str) -> tuple[dict, str]:
+    """Run, forked from the zygote under the guard, cells that start each of ``programs`` (source of a list of
+    (name, argv)); return {name: exit status or the refusal's text} and the log."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(f"PROGRAMS = {programs}\n{_START_PROGRAMS}"))
+    nbformat.write(nb, str(folder / "lab.ipynb"))
+    values, log = run_learner_code(folder / "lab.ipynb", folder, exports=["ran"], timeout_s=60, zygote=zy)
+    return values["ran"], log
+
+
 def test_the_guard_lets_the_cells_start_ffmpeg_and_nothing_else(tmp_path, z):
     """Without the sandbox the audit hook allows one program, the kit's ffmpeg (reading MP3, video's audio)."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import subprocess\n"
-        "from layerlab.io.audio import ffmpeg_exe\n"
-        "ran = {}\n"
-        "for name, cmd in (('ffmpeg', [ffmpeg_exe(), '-version']), ('true', ['/bin/true'])):\n"
-        "    try:\n"
-        "        ran[name] = subprocess.run(cmd, capture_output=True).returncode\n"
-        "    except PermissionError as exc:\n"
-        "        ran[name] = str(exc)"))
-    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
-    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["ran"], timeout_s=60, zygote=z)
-    assert values["ran"]["ffmpeg"] == 0, log
-    assert "may not start other programs" in values["ran"]["true"], log
+    ran, log = _programs_run(tmp_path, z, "[('ffmpeg', [__import__('layerlab.io.audio', fromlist=['x']).ffmpeg_exe(), "
+                                          "'-version']), ('true', ['/bin/true'])]")
+    assert ran["ffmpeg"] == 0, log
+    assert "may not start other programs" in ran["true"], log
 
 
 def test_a_module_shipped_beside_the_notebook_cannot_choose_the_program_the_guard_allows(tmp_path, z):
     # the guard looks ffmpeg up before the learner's folder is on sys.path: a shipped imageio_ffmpeg.py naming
     # /bin/sh as "ffmpeg" is never imported by the grader's set-up
     (tmp_path / "imageio_ffmpeg.py").write_text("def get_ffmpeg_exe():\n    return '/bin/sh'\n", encoding="utf-8")
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import subprocess\n"
-        "try:\n"
-        "    shell = subprocess.run(['/bin/sh', '-c', 'echo escaped'], capture_output=True, text=True).stdout\n"
-        "except PermissionError as exc:\n"
-        "    shell = str(exc)"))
-    nbformat.write(nb, str(tmp_path / "lab.ipynb"))
-    values, log = run_learner_code(tmp_path / "lab.ipynb", tmp_path, exports=["shell"], timeout_s=60, zygote=z)
-    assert "may not start other programs" in values["shell"], log
+    ran, log = _programs_run(tmp_path, z, "[('sh', ['/bin/sh', '-c', 'echo escaped'])]")
+    assert "may not start other programs" in ran["sh"], log

@@ -289,7 +289,9 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     spec = assignment_spec(assignment, rubric_data)
     sub_root = course / "submitted"
     if not sub_root.is_dir():
-        raise GradingError(f"{course}: no submitted/ folder. Run `nbgrader collect {assignment}` (or `nbgrader zip_collect`) first.")
+        raise GradingError(f"{course}: no submitted/ folder. Name the course folder (the one holding nbgrader_config.py: "
+                           f"`--course PATH`, or run from it); in it, run `nbgrader collect {assignment}` (or "
+                           f"`nbgrader zip_collect`) first.")
     subs = [(s, a) for s, a in _all_submissions(sub_root, assignment) if not students or s in students]
     if students:
         missing = sorted(set(students) - {s for s, _ in subs})

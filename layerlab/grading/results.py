@@ -140,7 +140,7 @@ class SubmissionGrade:
                        f"| {md_text(fmt(it.target))} | {fmt(it.points)}/{fmt(it.max_points)} |")
         out.append("")
         for it in self.items:
-            out += [f"## {md_text(it.name)}", "", md_text(it.message), ""]
+            out += [f"## {md_text(it.name)}", "", md_text(self._section_text(it)), ""]
             if figure_dir is not None and it.figure_png:
                 fdir = Path(figure_dir)
                 fdir.mkdir(parents=True, exist_ok=True)
@@ -149,12 +149,17 @@ class SubmissionGrade:
                 out += [f"![{md_text(it.name)}]({fdir.name}/{png.name})", ""]
         return "\n".join(out)
 
+    def _section_text(self, it: ItemGrade) -> str:
+        """A check's text in a report: its message, or a pointer when it only repeats the note at the report's top
+        (nothing measured: every check carries that note, which the report then says once)."""
+        return NOT_MEASURED_SEE_NOTE if self.error and it.message == self.error else it.message
+
     def to_html(self) -> str:
         rows = "".join(
             f"<tr class='{'pass' if it.passed else 'fail'}'><td>{html.escape(it.name)}</td><td>{'passed' if it.passed else 'failed'}</td>"
             f"<td>{html.escape(fmt(it.value))} {html.escape(it.unit)}</td><td>{html.escape(fmt(it.target))}</td>"
             f"<td>{fmt(it.points)}/{fmt(it.max_points)}</td></tr>" for it in self.items)
-        sections = "".join(_item_html(it) for it in self.items)
+        sections = "".join(_item_html(it, self._section_text(it)) for it in self.items)
         err = f"<p class='note'>{html.escape(self.error)}</p>" if self.error else ""
         return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.assignment)} - {html.escape(self.student)}</title>"
                 "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
@@ -166,9 +171,12 @@ class SubmissionGrade:
                 f"{sections}</body></html>")
 
 
-def _item_html(it: ItemGrade) -> str:
+NOT_MEASURED_SEE_NOTE = "Not measured: see the note at the top."
+
+
+def _item_html(it: ItemGrade, text: str) -> str:
     img = f"<img alt='{html.escape(it.name)} figure' src='data:image/png;base64,{it.figure_png}' style='max-width:100%'>" if it.figure_png else ""
-    return f"<h2>{html.escape(it.name)}</h2><p>{html.escape(it.message)}</p>{img}"
+    return f"<h2>{html.escape(it.name)}</h2><p>{html.escape(text)}</p>{img}"
 
 
 _ONE_LINE = {**{i: f"\\x{i:02x}" for i in range(32)}, 9: "\\t", 10: "\\n", 13: "\\r", 0x7f: "\\x7f", 0x85: "\\x85",

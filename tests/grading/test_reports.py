@@ -271,3 +271,16 @@ def test_a_value_that_does_not_exist_reads_n_a_in_the_graders_text(value):
     it = ItemGrade("check_loudness", "loudness", 0.0, 3.0, False, value, "LUFS", "-14 ±1 LUFS", "the mix is silent")
     assert it.to_text().startswith("[FAIL] loudness: n/a (target -14 ±1 LUFS) -> 0/3 points")
     assert "inf" not in it.to_text() and "nan" not in it.to_text()
+
+
+def test_a_note_that_every_check_shares_is_written_once_in_the_report():
+    # a notebook that exported nothing: every check carries the same note as the report's top; the instructor's and
+    # the learner's reports say it once, and each check's section points to it
+    note = "The notebook did not export a deliverable folder 'deliverable/'. Run the export cell."
+    items = [ItemGrade(f"lab2_{n}", n, 0.0, 2.0, False, message=note) for n in ("sync", "loudness", "masking")]
+    items.append(ItemGrade("lab2_extra", "extra", 0.0, 1.0, False, message="Something else entirely."))
+    grade = SubmissionGrade("lab2_hybrid_mix", "ben", items=items, error=note)
+    for page in (grade.to_markdown(), grade.to_html()):
+        assert page.count("did not export a deliverable folder") == 1, page
+        assert page.count("Not measured: see the note at the top.") == 3, page
+        assert "Something else entirely." in page

@@ -100,7 +100,8 @@ def start_lab(root: Path, tmp: Path) -> LabServer:
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.news_url=", "--ServerApp.allow_remote_access=False"]
+           "--LabApp.news_url=", "--ServerApp.allow_remote_access=False",
+           "--KernelManager.transport_encryption=auto"]  # as `make lab` (see the Makefile): no plain-TCP warning
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI often run as root
     log_path = tmp / "jupyter.log"

@@ -376,6 +376,8 @@ def test_notebook_runs_cleanly_in_jupyterlab(path, jupyter_server, browser):
         _shut_down_kernels(jupyter_server)
     problems = _problems(state) + errors
     assert not problems, f"{path}:\n" + "\n".join(problems)
+    # the learner's terminal under `make lab` shows the server's log: no kernel warns of plain-text transport there
+    assert "without encryption" not in Path(jupyter_server["log"]).read_text(encoding="utf-8", errors="replace")
 
 
 def test_the_checks_catch_each_fault(jupyter_server, browser):

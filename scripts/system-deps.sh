@@ -12,6 +12,7 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need+=(libseccomp2)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)  # the PostgreSQL gradebook tests start their own server
 if [ ${#need[@]} -eq 0 ]; then
+  echo "Debian packages for the tests and the grader's sandbox: all present (chromium, bubblewrap, libseccomp2, fonts-dejavu-core, postgresql)"
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

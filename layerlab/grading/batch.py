@@ -222,6 +222,8 @@ class ClassSummary:
     summary_csv: Path
     histograms_png: Path
     gradebook_writes: int = 0
+    kept: int = 0
+    """With ``resume``: submissions unchanged since their stored result, which was kept instead of grading them."""
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
@@ -310,6 +312,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     probe_grader(sandbox=sandbox)  # a broken set-up is refused here, in one line, before anybody is graded
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
     key = grader_key(course / "reports")
+    kept: list[str] = []
 
     def one(args):
         student, adir = args
@@ -318,6 +321,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             old = load_sealed_result(cache, key)
             if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
                     and old.sandbox == ("bwrap" if sandbox else "none") and not variant_rebuilt_since(cache, course, assignment, student):
+                kept.append(student)
                 return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
@@ -369,7 +373,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     everyone = sorted(klass.values(), key=lambda g: g.student)
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
-    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes)
+    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept))
 
 
 NOT_GRADED = "not graded (grader fault)"

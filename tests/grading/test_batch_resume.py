@@ -165,6 +165,13 @@ def test_resume_grades_only_what_was_left(runs):
     assert runs["after"] == runs["before"]
 
 
+def test_resume_says_what_it_reused(runs):
+    kept, total = len(runs["killed_with"]), len(CLASS)
+    assert (f"resume: {kept} of {total} submissions unchanged since their stored result (kept), "
+            f"{total - kept} graded now") in runs["resumed"].stdout, runs["resumed"].stdout
+    assert "resume:" not in runs["full"].stdout
+
+
 def test_gradebook_identical_to_an_uninterrupted_run(runs):
     a, b = gradebook_scores(runs["a"]), gradebook_scores(runs["b"])
     assert len(a) == len(CLASS) * len(SPEC["items"])

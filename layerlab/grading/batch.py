@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -311,7 +312,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
 
     def one(args):
         student, adir = args
-        cache = report_dir / "results" / f"{student}.json"
+        cache = report_dir / "results" / f"{report_stem(student)}.json"
         if resume and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
@@ -344,9 +345,10 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     bar.close()
 
     for g in grades:
-        (report_dir / f"{g.student}.html").write_text(g.to_html(), encoding="utf-8")
-        (report_dir / f"{g.student}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{g.student}_figures"),
-                                                    encoding="utf-8")
+        stem = report_stem(g.student)
+        (report_dir / f"{stem}.html").write_text(g.to_html(), encoding="utf-8", errors="backslashreplace")
+        (report_dir / f"{stem}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{stem}_figures"),
+                                               encoding="utf-8", errors="backslashreplace")
     writes = 0
     scored = [g for g in grades if not g.incomplete]  # the grader's own failures record nothing
     if gradebook:
@@ -359,7 +361,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     # the class summary covers every collected submission, also those graded in an earlier run
     klass = {g.student: g for g in grades}
     for student, _ in ([] if students is None else _all_submissions(sub_root, assignment)):
-        cache = report_dir / "results" / f"{student}.json"
+        cache = report_dir / "results" / f"{report_stem(student)}.json"
         if student not in klass and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None:
@@ -368,6 +370,32 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes)
+
+
+MAX_STEM_BYTES = 100
+"""Longest student id (in bytes) that names its reports and stored result as it is; a file name holds 255 bytes."""
+
+
+_HASHED_STEM = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{16}")
+
+
+def report_stem(student: str) -> str:
+    """The file-name stem of a student's reports and stored result (``reports/<assignment>/<stem>.html``...).
+
+    The student id is the name of the learner's folder in ``submitted/``, which a learner may choose (nbgrader's
+    ``submit`` names its inbound folder): the id itself when it is UTF-8 text of at most :data:`MAX_STEM_BYTES`
+    bytes, else its first letters and digits and 16 hex digits of its SHA-256 (one id too long for a file name,
+    or not text, cost the whole class its reports before); an id that reads like such a stem is hashed too.
+    """
+    raw = os.fsencode(student)
+    try:
+        raw.decode("utf-8")
+        if len(raw) <= MAX_STEM_BYTES and not _HASHED_STEM.fullmatch(student):  # (no id names another's files)
+            return student
+    except UnicodeDecodeError:
+        pass
+    head = "".join(c for c in student[:40] if c.isascii() and (c.isalnum() or c in "-_"))
+    return f"{head}-{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 NOT_GRADED = "not graded (grader fault)"

@@ -357,7 +357,11 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             writes = write_gradebook(course, assignment, spec, scored, db_url=url)
     if feedback:
         for g in scored:
-            annotate_autograded(course, assignment, spec, g)
+            try:
+                annotate_autograded(course, assignment, spec, g)
+            except Exception as exc:  # noqa: BLE001 - one notebook (autograde ran its code unsandboxed) costs only its own feedback
+                warnings.warn(f"the feedback notebook of {one_line(g.student)} could not be annotated "
+                              f"({type(exc).__name__}: {one_line(str(exc))[:200]}); the rest of the class was", stacklevel=2)
     # the class summary covers every collected submission, also those graded in an earlier run
     klass = {g.student: g for g in grades}
     for student, _ in ([] if students is None else _all_submissions(sub_root, assignment)):
@@ -579,7 +583,8 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
     nb = nbformat.read(str(path), as_version=4)
     by_id = {it.grade_id: it for it in grade.items}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = cell.metadata.get("nbgrader")
+        meta = meta if isinstance(meta, dict) else {}  # the learner's JSON: any type at all
         if cell.cell_type == "code" or cell.cell_type == "markdown":
             cell.source = strip_hidden_tests(cell.source)
         it = by_id.get(meta.get("grade_id"))

@@ -119,11 +119,16 @@ def graded(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.replace("@@COURSE@@", str(course)), encoding="utf-8")
     _make_gradebook(course)
+    for sid in ("honest3", "bad_metadata"):  # what nbgrader autograde left: the feedback is made from these
+        shutil.copytree(course / "submitted" / sid, course / "autograded" / sid)
+    (course / "autograded" / "broken_json" / LAB3).mkdir(parents=True)  # one the grader cannot read as a notebook
+    (course / "autograded" / "broken_json" / LAB3 / f"{LAB3}.ipynb").write_text("{", encoding="utf-8")
+    _submit(course, LAB3, "broken_json", PARTIAL3)
     out = {"course": course, "errors": {}}
     for lab, sandbox in ((LAB2, True), (LAB3, True), (LAB3, False)):
         key = lab + ("" if sandbox else " --no-sandbox")
         try:  # the batch must complete: a failure here is a finding, reported by the tests below
-            s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=True, feedback=False, progress=False,
+            s = grading.grade_assignment(lab, course=course, jobs=2, gradebook=True, feedback=True, progress=False,
                                          sandbox=sandbox)
             out[key] = {g.student: g for g in s.grades}
             out[key + " writes"] = s.gradebook_writes
@@ -162,7 +167,7 @@ def test_the_batch_completes_with_every_report_and_the_summary(graded, lab):
     assert len(summary.splitlines()) == len(grades) + 1
 
 
-@pytest.mark.parametrize("student", [LONG_ID, os.fsdecode(BYTES_ID), HTML_ID, "bad_metadata", "nan_exports"])
+@pytest.mark.parametrize("student", [LONG_ID, os.fsdecode(BYTES_ID), HTML_ID, "bad_metadata", "nan_exports", "broken_json"])
 @pytest.mark.parametrize("lab", [LAB3, LAB3 + " --no-sandbox"])
 def test_lab3_attack_earns_exactly_the_honest_grade(graded, lab, student):
     grades = _lab(graded, lab)
@@ -240,3 +245,12 @@ def test_non_finite_and_huge_numbers_in_an_answers_file_score_nothing_and_stay_j
         assert len(items) == len(spec["items"])
         json.dumps([(i.value, i.target, i.message) for i in items], allow_nan=False)  # the report's values are JSON
         assert all(i.points == 0 for i in items), (literal, [(i.name, i.points) for i in items])
+
+
+def test_feedback_is_written_for_the_class_whatever_one_autograded_notebook_holds(graded):
+    _lab(graded, LAB3 + " --no-sandbox")  # the last batch: its verdicts are in the feedback notebooks
+    nb = json.loads((graded["course"] / "autograded" / "honest3" / LAB3 / f"{LAB3}.ipynb").read_text(encoding="utf-8"))
+    verdicts = [o for c in nb["cells"] for o in c.get("outputs", []) if "Grader's verdict" in "".join(o.get("text", ""))]
+    assert len(verdicts) == len(assignment_spec(LAB3, RUBRIC)["items"])
+    bad = json.loads((graded["course"] / "autograded" / "bad_metadata" / LAB3 / f"{LAB3}.ipynb").read_text(encoding="utf-8"))
+    assert any("Grader's verdict" in "".join(o.get("text", "")) for c in bad["cells"] for o in c.get("outputs", []))

@@ -78,6 +78,9 @@ print("{MARK}-SHADOW", _got, flush=True)
     "IPython/display.py": "def display(*a, **k):\n    print('shadow display')\n",
     "IPython/core/__init__.py": "",
     "IPython/core/inputtransformer2.py": "class TransformerManager:\n    def transform_cell(self, src):\n        return 'pass'\n",
+    # what the exports' jsonable and one_line import: loaded before the learner's folder is on sys.path, never these
+    "numpy.py": f"print('{MARK}-NUMPY-SHADOW')\n",
+    "unicodedata.py": f"print('{MARK}-UNICODEDATA-SHADOW')\n",
 }
 SHADOW_CELL = '''
 display(1)
@@ -226,6 +229,8 @@ def test_a_shadowing_ipython_runs_under_the_guard_and_is_what_the_learner_graded
     assert f"{MARK}-SHADOW ['no', 'yes', 'no']" in sandboxed.log, sandboxed.log[-800:]
     honest = _points(_lab(graded, LAB3)["honest3"])
     assert _points(sandboxed) == honest and _points(trusted) == honest
+    for g in (sandboxed, trusted):
+        assert f"{MARK}-NUMPY-SHADOW" not in g.log and f"{MARK}-UNICODEDATA-SHADOW" not in g.log
 
 
 @pytest.mark.parametrize("lab", [LAB3, "lab1_audit"])

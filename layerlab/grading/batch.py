@@ -251,8 +251,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         Replace each grade cell's output in ``autograded/`` with the grader's verdict and
         strip hidden tests, so ``nbgrader generate_feedback`` shows the real result.
     resume : bool
-        Reuse a previous result when the submission's files have not changed and the
-        stored result carries the grader's seal (:func:`seal_result`).
+        Reuse a previous result when the submission's files and the assignment's rubric entry have
+        not changed and the stored result carries the grader's seal (:func:`seal_result`).
     sandbox : bool
         Run learner code in the bubblewrap sandbox (default). Where bwrap cannot run,
         :class:`layerlab.errors.SandboxError` is raised before anything is graded.
@@ -309,6 +309,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     probe_grader(sandbox=sandbox)  # a broken set-up is refused here, in one line, before anybody is graded
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
     key = grader_key(course / "reports")
+    rubric_sha = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
     def one(args):
         student, adir = args
@@ -316,7 +317,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         if resume and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
-                    and old.sandbox == ("bwrap" if sandbox else "none") and not variant_rebuilt_since(cache, course, assignment, student):
+                    and old.sandbox == ("bwrap" if sandbox else "none") and old.rubric_sha256 == rubric_sha \
+                    and not variant_rebuilt_since(cache, course, assignment, student):
                 return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
@@ -326,6 +328,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             g = SubmissionGrade(assignment=assignment, student=student, incomplete=True,
                                 error=grader_fault_note(f"{type(exc).__name__}: {exc}"))
         g.student = student
+        g.rubric_sha256 = rubric_sha
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
         part = cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")

@@ -74,6 +74,8 @@ class SubmissionGrade:
     """True when the grader itself failed (not the submission): nothing is recorded, a re-run grades it."""
     sandbox: str = ""
     """Where the learner's code ran: ``"bwrap"`` (the OS sandbox) or ``"none"`` (``--no-sandbox``)."""
+    rubric_sha256: str = ""
+    """SHA-256 of the assignment's rubric entry it was scored under (``--resume`` reuses it only under the same)."""
 
     @property
     def score(self) -> float:
@@ -108,7 +110,8 @@ class SubmissionGrade:
     @classmethod
     def from_dict(cls, d: dict) -> "SubmissionGrade":
         items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
-        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox")
+        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox",
+                 "rubric_sha256")
         keep = {k: d[k] for k in names if k in d}
         return cls(items=items, **keep)
 

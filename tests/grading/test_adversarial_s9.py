@@ -259,3 +259,26 @@ def test_feedback_is_written_for_the_class_whatever_one_autograded_notebook_hold
     assert len(verdicts) == len(assignment_spec(LAB3, RUBRIC)["items"])
     bad = json.loads((graded["course"] / "autograded" / "bad_metadata" / LAB3 / f"{LAB3}.ipynb").read_text(encoding="utf-8"))
     assert any("Grader's verdict" in "".join(o.get("text", "")) for c in bad["cells"] for o in c.get("outputs", []))
+
+
+def test_resume_grades_again_under_a_changed_rubric(tmp_path):
+    # the instructor finds a wrong expected answer in the rubric, fixes it and resumes: no result scored under the old
+    # rubric may be reused (the honest learner's "native" for the news explainer's music becomes the right answer)
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "autograder" / "source" / LAB3, course / "source" / LAB3)
+    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    _submit(course, LAB3, "honest3", PARTIAL3)
+    _submit(course, LAB3, "classmate3", [])
+    first = grading.grade_assignment(LAB3, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
+    before = {g.student: g.score for g in first.grades}
+    rubric = json.loads((course / "rubric.json").read_text(encoding="utf-8"))
+    item = next(it for it in rubric["assignments"][LAB3]["items"] if it["grade_id"] == "choice_news_explainer")
+    item["expected"]["music"] = "native"
+    (course / "rubric.json").write_text(json.dumps(rubric), encoding="utf-8")
+    again = grading.grade_assignment(LAB3, course=course, jobs=2, gradebook=False, feedback=False, progress=False,
+                                     resume=True)
+    after = {g.student: g.score for g in again.grades}
+    assert before["honest3"] < before["classmate3"]
+    assert after == {"honest3": before["classmate3"], "classmate3": before["honest3"]}
+    stored = json.loads((course / "reports" / LAB3 / "results" / "honest3.json").read_text(encoding="utf-8"))
+    assert stored["score"] == after["honest3"]

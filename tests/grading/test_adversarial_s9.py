@@ -18,6 +18,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -32,6 +35,7 @@ MARK = "LLMARK9"
 LONG_ID = "L" * 240  # a valid folder name; with ".json.<pid>.<thread>.part" past the 255 bytes a file name holds
 BYTES_ID = b"stu\xff\xfe"  # not UTF-8: Python names the folder "stu\udcff\udcfe"
 HTML_ID = "q'\"<img src=x onerror=alert(1)>;DROP TABLE student;--"
+ESC_ID = "esc\x1b]0;pwned\x07\x1b[2J\nhonest3 12 of 12"  # terminal escapes and a line of its own in `layerlab grade`
 
 # lab 2: the notebook the grader runs (its own copy in the sandbox's home) and the read-only submission beside it;
 # any hidden-test region in them is sent back base64-encoded in a cell error, which the grader quotes to the learner
@@ -112,6 +116,7 @@ def graded(tmp_path_factory):
     _submit(course, LAB3, "classmate3", [])
     _submit(course, LAB3, LONG_ID, PARTIAL3)
     _submit(course, LAB3, HTML_ID, PARTIAL3)
+    _submit(course, LAB3, ESC_ID, PARTIAL3)
     _submit(course, LAB3, "bytes_id", PARTIAL3)
     os.rename(course / "submitted" / "bytes_id", os.fsdecode(os.fsencode(course / "submitted") + b"/" + BYTES_ID))
     _submit(course, LAB3, "bad_metadata", PARTIAL3, _bad_metadata)
@@ -137,6 +142,10 @@ def graded(tmp_path_factory):
             out[key + " writes"] = s.gradebook_writes
         except Exception as exc:  # noqa: BLE001
             out["errors"][key] = f"{type(exc).__name__}: {exc}"
+    # what the instructor's terminal shows: `layerlab grade` itself, every result resumed
+    out["cli"] = subprocess.run([sys.executable, "-m", "layerlab.cli", "grade", LAB3, "--course", str(course),
+                                 "--resume", "--no-gradebook", "--no-feedback", "--quiet"],
+                                capture_output=True, timeout=600, env={**os.environ, "LC_ALL": "C.UTF-8"})
     return out
 
 
@@ -170,7 +179,8 @@ def test_the_batch_completes_with_every_report_and_the_summary(graded, lab):
     assert len(summary.splitlines()) == len(grades) + 1
 
 
-@pytest.mark.parametrize("student", [LONG_ID, os.fsdecode(BYTES_ID), HTML_ID, "bad_metadata", "nan_exports", "broken_json"])
+@pytest.mark.parametrize("student", [LONG_ID, os.fsdecode(BYTES_ID), HTML_ID, ESC_ID, "bad_metadata", "nan_exports",
+                                     "broken_json"])
 @pytest.mark.parametrize("lab", [LAB3, LAB3 + " --no-sandbox"])
 def test_lab3_attack_earns_exactly_the_honest_grade(graded, lab, student):
     grades = _lab(graded, lab)
@@ -282,3 +292,15 @@ def test_resume_grades_again_under_a_changed_rubric(tmp_path):
     assert after == {"honest3": before["classmate3"], "classmate3": before["honest3"]}
     stored = json.loads((course / "reports" / LAB3 / "results" / "honest3.json").read_text(encoding="utf-8"))
     assert stored["score"] == after["honest3"]
+
+
+def test_layerlab_grade_prints_one_line_per_learner_and_no_terminal_escapes(graded):
+    grades = _lab(graded, LAB3 + " --no-sandbox")
+    run = graded["cli"]
+    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")[-800:]
+    out = run.stdout.decode("utf-8")  # valid UTF-8: an id that is not text is shown with escapes
+    assert "\x1b" not in out and "\x07" not in out
+    lines = [line for line in out.splitlines() if " / " in line]
+    assert len(lines) == len(grades)
+    assert sum(line.startswith("honest3 ") for line in lines) == 1
+    assert any(line.startswith("stu\\udcff\\udcfe ") for line in lines), out

@@ -10,7 +10,7 @@ import sys
 import warnings
 
 from layerlab.grading import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, grade_assignment
-from layerlab.grading.results import fmt
+from layerlab.grading.results import fmt, one_line
 
 
 def configure(parser) -> None:
@@ -61,16 +61,19 @@ def run(args) -> int:
 
 def _report(args, s) -> int:
     for g in sorted(s.grades, key=lambda g: g.student):
-        note = f"  ({g.error})" if g.error else ""
+        note = f"  ({one_line(g.error, limit=2000)})" if g.error else ""
+        # the id is the learner's folder name: one line, control characters (terminal escapes) and bytes that are not
+        # UTF-8 shown as escapes
+        student = one_line(g.student, limit=255)
         if g.incomplete:  # the grader's own failure: no score to show (issue #12)
-            print(f"{g.student:24s} {'-':>6s} / {fmt(g.max_score)}{note}")
+            print(f"{student:24s} {'-':>6s} / {fmt(g.max_score)}{note}")
             continue
-        print(f"{g.student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
+        print(f"{student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
-    if args.resume:  # a stored result is kept only for the same files, variant and sandbox mode
+    if args.resume:  # a stored result is kept only for the same files, variant, rubric and sandbox mode
         print(f"resume: {s.kept} of {len(s.grades)} submissions unchanged since their stored result (kept), "
               f"{len(s.grades) - s.kept} graded now")
-    retry = [g.student for g in s.grades if g.incomplete]
+    retry = [one_line(g.student, limit=255) for g in s.grades if g.incomplete]
     if retry:
         print(f"not graded (grader fault), nothing recorded: {', '.join(retry)} - run again with --resume")
     if not args.no_gradebook:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -252,8 +253,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         Replace each grade cell's output in ``autograded/`` with the grader's verdict and
         strip hidden tests, so ``nbgrader generate_feedback`` shows the real result.
     resume : bool
-        Reuse a previous result when the submission's files have not changed and the
-        stored result carries the grader's seal (:func:`seal_result`).
+        Reuse a previous result when the submission's files and the assignment's rubric entry have
+        not changed and the stored result carries the grader's seal (:func:`seal_result`).
     sandbox : bool
         Run learner code in the bubblewrap sandbox (default). Where bwrap cannot run,
         :class:`layerlab.errors.SandboxError` is raised before anything is graded.
@@ -312,15 +313,17 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     probe_grader(sandbox=sandbox)  # a broken set-up is refused here, in one line, before anybody is graded
     (report_dir / "results").mkdir(parents=True, exist_ok=True)
     key = grader_key(course / "reports")
+    rubric_sha = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     kept: list[str] = []
 
     def one(args):
         student, adir = args
-        cache = report_dir / "results" / f"{student}.json"
+        cache = report_dir / "results" / f"{report_stem(student)}.json"
         if resume and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
-                    and old.sandbox == ("bwrap" if sandbox else "none") and not variant_rebuilt_since(cache, course, assignment, student):
+                    and old.sandbox == ("bwrap" if sandbox else "none") and old.rubric_sha256 == rubric_sha \
+                    and not variant_rebuilt_since(cache, course, assignment, student):
                 kept.append(student)
                 return old
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
@@ -331,6 +334,7 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             g = SubmissionGrade(assignment=assignment, student=student, incomplete=True,
                                 error=grader_fault_note(f"{type(exc).__name__}: {exc}"))
         g.student = student
+        g.rubric_sha256 = rubric_sha
         if g.incomplete:
             return g  # not stored: a resumed run grades it again
         part = cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")
@@ -350,9 +354,10 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     bar.close()
 
     for g in grades:
-        (report_dir / f"{g.student}.html").write_text(g.to_html(), encoding="utf-8")
-        (report_dir / f"{g.student}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{g.student}_figures"),
-                                                    encoding="utf-8")
+        stem = report_stem(g.student)
+        (report_dir / f"{stem}.html").write_text(g.to_html(), encoding="utf-8", errors="backslashreplace")
+        (report_dir / f"{stem}.md").write_text(g.to_markdown(figure_dir=report_dir / f"{stem}_figures"),
+                                               encoding="utf-8", errors="backslashreplace")
     writes = 0
     scored = [g for g in grades if not g.incomplete]  # the grader's own failures record nothing
     if gradebook:
@@ -361,11 +366,15 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
             writes = write_gradebook(course, assignment, spec, scored, db_url=url)
     if feedback:
         for g in scored:
-            annotate_autograded(course, assignment, spec, g)
+            try:
+                annotate_autograded(course, assignment, spec, g)
+            except Exception as exc:  # noqa: BLE001 - one notebook (autograde ran its code unsandboxed) costs only its own feedback
+                warnings.warn(f"the feedback notebook of {one_line(g.student)} could not be annotated "
+                              f"({type(exc).__name__}: {one_line(str(exc))[:200]}); the rest of the class was", stacklevel=2)
     # the class summary covers every collected submission, also those graded in an earlier run
     klass = {g.student: g for g in grades}
     for student, _ in ([] if students is None else _all_submissions(sub_root, assignment)):
-        cache = report_dir / "results" / f"{student}.json"
+        cache = report_dir / "results" / f"{report_stem(student)}.json"
         if student not in klass and cache.is_file():
             old = load_sealed_result(cache, key)
             if old is not None:
@@ -374,6 +383,32 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept))
+
+
+MAX_STEM_BYTES = 100
+"""Longest student id (in bytes) that names its reports and stored result as it is; a file name holds 255 bytes."""
+
+
+_HASHED_STEM = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{16}")
+
+
+def report_stem(student: str) -> str:
+    """The file-name stem of a student's reports and stored result (``reports/<assignment>/<stem>.html``...).
+
+    The student id is the name of the learner's folder in ``submitted/``, which a learner may choose (nbgrader's
+    ``submit`` names its inbound folder): the id itself when it is UTF-8 text of at most :data:`MAX_STEM_BYTES`
+    bytes, else its first letters and digits and 16 hex digits of its SHA-256 (one id too long for a file name,
+    or not text, cost the whole class its reports before); an id that reads like such a stem is hashed too.
+    """
+    raw = os.fsencode(student)
+    try:
+        raw.decode("utf-8")
+        if len(raw) <= MAX_STEM_BYTES and not _HASHED_STEM.fullmatch(student):  # (no id names another's files)
+            return student
+    except UnicodeDecodeError:
+        pass
+    head = "".join(c for c in student[:40] if c.isascii() and (c.isalnum() or c in "-_"))
+    return f"{head}-{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 NOT_GRADED = "not graded (grader fault)"
@@ -557,7 +592,8 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
     nb = nbformat.read(str(path), as_version=4)
     by_id = {it.grade_id: it for it in grade.items}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = cell.metadata.get("nbgrader")
+        meta = meta if isinstance(meta, dict) else {}  # the learner's JSON: any type at all
         if cell.cell_type == "code" or cell.cell_type == "markdown":
             cell.source = strip_hidden_tests(cell.source)
         it = by_id.get(meta.get("grade_id"))

@@ -136,6 +136,14 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _is_text(student: str) -> bool:
+    try:
+        student.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -186,7 +194,9 @@ def write_grades(db_url: str, *, assignment: str, notebook: str, writes: list[Gr
     from sqlalchemy.orm import Session
 
     url = normalise_db_url(db_url)
-    wanted = {(w.student, gid): float(p) for w in writes for gid, p in w.points.items()}
+    # an id that is not text (a submitted folder's name with bytes that are not UTF-8) cannot be in nbgrader's
+    # gradebook, and the database refuses it as a parameter: it is left out, not the class with it
+    wanted = {(w.student, gid): float(p) for w in writes if _is_text(w.student) for gid, p in w.points.items()}
     if not wanted:
         return 0
     kw = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}

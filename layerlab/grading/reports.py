@@ -42,7 +42,8 @@ def write_summary_csv(path, spec: dict, grades: list[SubmissionGrade]) -> Path:
     """
     path = Path(path)
     names = [it.get("check") or it.get("label") or it["answer"] for it in spec["items"]]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    # errors: a student id that is not text (a folder name's stray bytes) is written as escapes (\udcff)
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
         w = csv.writer(fh)
         w.writerow(["student", *[csv_cell(n) for n in names], "score", "max_score", "error", "sandbox"])
         for g in sorted(grades, key=lambda g: g.student):

@@ -74,6 +74,8 @@ class SubmissionGrade:
     """True when the grader itself failed (not the submission): nothing is recorded, a re-run grades it."""
     sandbox: str = ""
     """Where the learner's code ran: ``"bwrap"`` (the OS sandbox) or ``"none"`` (``--no-sandbox``)."""
+    rubric_sha256: str = ""
+    """SHA-256 of the assignment's rubric entry it was scored under (``--resume`` reuses it only under the same)."""
 
     @property
     def score(self) -> float:
@@ -108,7 +110,8 @@ class SubmissionGrade:
     @classmethod
     def from_dict(cls, d: dict) -> "SubmissionGrade":
         items = [ItemGrade(**{k: v for k, v in it.items() if k in ItemGrade.__dataclass_fields__}) for it in d.get("items", [])]
-        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox")
+        names = ("assignment", "student", "error", "log", "elapsed_s", "submission_sha256", "incomplete", "sandbox",
+                 "rubric_sha256")
         keep = {k: d[k] for k in names if k in d}
         return cls(items=items, **keep)
 
@@ -189,8 +192,9 @@ _SPACES = re.compile(r"\s+")
 def one_line(text, *, limit: int = 300) -> str:
     """Learner text as the grader shows it: control characters and line breaks escaped (``\\n``), at most ``limit`` characters.
 
-    Format characters (bidi controls, zero-width spaces: Unicode category Cf) are escaped
-    too (``\\u202e``) and runs of whitespace collapse to one space.
+    Format characters (bidi controls, zero-width spaces: Unicode category Cf) and lone
+    surrogates (Cs: a file or folder name's bytes that are not UTF-8, which no UTF-8 text
+    can hold) are escaped too (``\\u202e``, ``\\udcff``) and runs of whitespace collapse to one space.
 
     A learner's answer or file name printed in a verdict, a report or the feedback
     notebook then cannot start a line of its own that reads like the grader's
@@ -205,7 +209,7 @@ def one_line(text, *, limit: int = 300) -> str:
     # format characters (Unicode category Cf: bidi overrides and isolates, zero-width spaces) shown as
     # escapes, so text cannot be reordered or hidden on screen; runs of other whitespace collapse to one
     # space, so a wrapped page cannot start a line with the learner's text
-    s = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in s)
+    s = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Cs") else c for c in s)
     s = _SPACES.sub(" ", s)
     return s if len(s) <= limit else s[:limit] + "..."
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerlab.errors import GradingError
+from layerlab.grading.preprocessors import strip_hidden_tests
 
 MAX_SUBMISSION_MB = 400
 """Megabytes of a submission the grader copies (the rest is skipped)."""
@@ -197,8 +198,9 @@ def learner_code_cells(nb: dict) -> list[str]:
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
-        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-        if meta.get("grade") and not meta.get("solution"):
+        meta = cell.get("metadata")
+        meta = meta.get("nbgrader") if isinstance(meta, dict) else None  # the learner's JSON: any type at all
+        if isinstance(meta, dict) and meta.get("grade") and not meta.get("solution"):
             continue
         src = cell.get("source", "")
         out.append("".join(src) if isinstance(src, list) else str(src))
@@ -210,8 +212,10 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
 
     Cells are matched by grade id; a locked cell the learner deleted is inserted again
     after the cell that precedes it in the source, one whose type or source changed is
-    replaced, and a duplicated one is kept once (in its first place). Returns the grade
-    ids restored. Works on the notebook JSON directly (no nbformat import in the worker).
+    replaced, and a duplicated one is kept once (in its first place). Each is put back as
+    nbgrader releases it, without its hidden tests: the learner's code runs beside this copy
+    and can read it. Returns the grade ids restored. Works on the notebook JSON directly
+    (no nbformat import in the worker).
     """
     src = json.loads(Path(source_notebook).read_text(encoding="utf-8"))
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
@@ -229,7 +233,14 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
         v = cell.get("source", "") if isinstance(cell, dict) else ""
         return "".join(v) if isinstance(v, list) else str(v)
 
-    locked = {gid(c): c for c in src.get("cells", []) if meta(c).get("locked") and not meta(c).get("solution") and gid(c)}
+    def released(cell):  # the cell as nbgrader releases it: no hidden tests (the grader never runs a test cell, and
+        # the learner's code, which can read the notebook it runs from, must not see them)
+        cell = json.loads(json.dumps(cell))
+        cell["source"] = strip_hidden_tests(text(cell))
+        return cell
+
+    locked = {gid(c): released(c) for c in src.get("cells", [])
+              if meta(c).get("locked") and not meta(c).get("solution") and gid(c)}
     restored = []
     present = {gid(c) for c in nb.get("cells", [])}
     seen: set = set()
@@ -253,7 +264,7 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
         if g in locked and g not in present:
             ids = [gid(x) for x in nb["cells"]]
             at = ids.index(prev) + 1 if prev in ids else len(nb["cells"])
-            nb["cells"].insert(at, json.loads(json.dumps(c)))
+            nb["cells"].insert(at, json.loads(json.dumps(locked[g])))
             restored.append(g)
         prev = g if g else prev
     if restored:

@@ -576,6 +576,8 @@ def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
     src_dir = REPO / "autograder" / "source" / "lab3_choose_approach"
     sub = _lab3_submission(tmp_path / "trent" / "lab3_choose_approach")
     nb = nbformat.read(str(sub / "lab3_choose_approach.ipynb"), as_version=4)
+    for c in nb.cells:  # as nbgrader releases it: no hidden tests
+        c.source = grading.strip_hidden_tests(c.source)
     # the learner rewrites the locked setup cell (which loads the scenarios) and deletes the self-check cell
     setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lab3_setup")
     setup.source = "raise SystemExit('setup disabled')"
@@ -588,6 +590,7 @@ def test_locked_cells_are_restored_from_the_source_notebook(tmp_path):
     fixed = nbformat.read(str(copy), as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.cells]
     assert ids.index("lab3_selfcheck") == ids.index("lab3_choices") + 1  # back after the graded cell before it
+    assert "HIDDEN TESTS" not in copy.read_text(encoding="utf-8")  # put back as released: the learner's code reads it
     g = grade_submission(sub, assignment="lab3_choose_approach", rubric=RUBRIC,
                          source_notebook=src_dir / "lab3_choose_approach.ipynb")
     assert g.score == sum(it["points"] for it in assignment_spec("lab3_choose_approach", RUBRIC)["items"])

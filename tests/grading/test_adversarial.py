@@ -509,6 +509,14 @@ def _release_copy(lab: str, dest: Path) -> Path:
     return path
 
 
+def _course(course: Path, labs=None) -> Path:
+    """A course folder as the instructor has it: the labs' source notebooks (both labs by default) and the rubric."""
+    for lab in labs or (LAB2, LAB3):
+        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
+    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    return course
+
+
 def _submit(course: Path, lab: str, sid: str, edits, transform=None, subs=None) -> None:
     path = _release_copy(lab, course / "submitted" / sid / lab)
     if subs:
@@ -566,10 +574,7 @@ def graded(tmp_path_factory):
     from layerlab.grading import zygote as zmod
     from layerlab.paths import scenes_dir
 
-    course = tmp_path_factory.mktemp("adversarial") / "course"
-    for lab in (LAB2, LAB3):
-        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
-    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    course = _course(tmp_path_factory.mktemp("adversarial") / "course")
     _reference_deliverable(course / "source" / LAB2 / "reference_deliverable")
     # the same files outside the course (no guard there: the grader's own refusal of links is what is tested)
     shutil.copytree(course / "source" / LAB2 / "reference_deliverable", course.parent / "outside_reference")

@@ -17,14 +17,13 @@ UTF-8 or hold a newline, and FIFOs; inherited descriptors; 150,000 empty files i
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import pytest
 
 from layerlab import grading
 from layerlab.grading import assignment_spec
-from test_adversarial import FORK_EXEC, LAB2, LAB3, PARTIAL3, QUIET, REPO, RUBRIC, _marked_processes, _submit
+from test_adversarial import FORK_EXEC, LAB2, LAB3, PARTIAL3, QUIET, RUBRIC, _course, _marked_processes, _submit
 
 pytestmark = pytest.mark.slow
 
@@ -172,10 +171,7 @@ LAB3_CASES = {
 def graded(tmp_path_factory):
     import sys
 
-    course = tmp_path_factory.mktemp("adversarial_s8") / "course"
-    for lab in (LAB2, LAB3):
-        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
-    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    course = _course(tmp_path_factory.mktemp("adversarial_s8") / "course")
     _submit(course, LAB2, "honest", QUIET)
     _submit(course, LAB2, "classmate", [])
     for sid, extra in LAB2_CASES.items():

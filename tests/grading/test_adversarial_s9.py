@@ -28,7 +28,7 @@ import pytest
 
 from layerlab import grading
 from layerlab.grading import assignment_spec, score_answers
-from test_adversarial import LAB2, LAB3, PARTIAL3, QUIET, REPO, RUBRIC, _submit
+from test_adversarial import LAB2, LAB3, PARTIAL3, QUIET, RUBRIC, _course, _submit
 
 pytestmark = pytest.mark.slow
 
@@ -105,10 +105,7 @@ LAB2_CASES = {"hidden_tests": HIDDEN_TESTS, "html_file_name": HTML_FILE_NAME}
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("adversarial_s9") / "course"
-    for lab in (LAB2, LAB3):
-        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
-    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    course = _course(tmp_path_factory.mktemp("adversarial_s9") / "course")
     _submit(course, LAB2, "honest", QUIET)
     _submit(course, LAB2, "classmate", [])
     for sid, extra in LAB2_CASES.items():
@@ -278,9 +275,7 @@ def test_feedback_is_written_for_the_class_whatever_one_autograded_notebook_hold
 def test_resume_grades_again_under_a_changed_rubric(tmp_path):
     # the instructor finds a wrong expected answer in the rubric, fixes it and resumes: no result scored under the old
     # rubric may be reused (the honest learner's "native" for the news explainer's music becomes the right answer)
-    course = tmp_path / "course"
-    shutil.copytree(REPO / "autograder" / "source" / LAB3, course / "source" / LAB3)
-    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    course = _course(tmp_path / "course", [LAB3])
     _submit(course, LAB3, "honest3", PARTIAL3)
     _submit(course, LAB3, "classmate3", [])
     first = grading.grade_assignment(LAB3, course=course, jobs=2, gradebook=False, feedback=False, progress=False)

@@ -72,6 +72,12 @@ earlier single-order runs' +12 to +18 % did not come back once the order alterna
 per learner: its fresh interpreter (start 0.02-0.03 s, the supervisor's imports 0.03, the worker's preloads 0.07-0.10,
 numpy most of it; the ffmpeg lookup, 9 ms, is now skipped where there is no audit hook), bwrap 0.007 s, the
 hand-over 0.016 s.
+
+Figures on a quiet machine (2026-12-01 06:17 - 06:28 UTC, commit 4744e36's kit, the same command, load average
+0.3-2.9, nothing else running, the benchmark at nice -15): round 1 sandbox 123.6 s (237.4 CPU s), ``--no-sandbox``
+119.2 s (228.1); round 2 ``--no-sandbox`` 116.9 s (223.7), sandbox 121.2 s (232.2): medians 122.4 s against 118.1 s,
++3.7 % wall and +3.9 % CPU (0.09 CPU s per submission); a class of 100 in 122 s with the sandbox (aim under 180 s);
+one empty sandbox 0.11 s wall, 0.05 CPU s. Scores as above.
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ def _report(args, s) -> int:
         print(f"{student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
     if args.resume:  # a stored result is kept only for the same files, variant, rubric and sandbox mode
-        print(f"resume: {s.kept} of {len(s.grades)} submissions unchanged since their stored result (kept), "
-              f"{len(s.grades) - s.kept} graded now")
+        why = ", ".join(f"{n} {reason}" for reason, n in s.regraded.items())
+        print(f"resume: kept the stored result of {s.kept} of {len(s.grades)} submissions; graded now: "
+              f"{len(s.grades) - s.kept}" + (f" ({why})" if why else ""))
     retry = [one_line(g.student, limit=255) for g in s.grades if g.incomplete]
     if retry:
         print(f"not graded (grader fault), nothing recorded: {', '.join(retry)} - run again with --resume")

@@ -5,6 +5,7 @@ Documented for instructors in ``autograder/README.md``.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerlab.errors import GraderError, GraderSetupError, GradingError, LayerLabError, ZygoteError
@@ -224,7 +225,9 @@ class ClassSummary:
     histograms_png: Path
     gradebook_writes: int = 0
     kept: int = 0
-    """With ``resume``: submissions unchanged since their stored result, which was kept instead of grading them."""
+    """With ``resume``: submissions whose stored result was kept instead of grading them (see :func:`stale_reason`)."""
+    regraded: dict[str, int] = field(default_factory=dict)
+    """With ``resume``: why the others were graded now, each reason (:func:`stale_reason`) with its count."""
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
@@ -315,17 +318,19 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     key = grader_key(course / "reports")
     rubric_sha = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     kept: list[str] = []
+    regraded: collections.Counter = collections.Counter()
 
     def one(args):
         student, adir = args
         cache = report_dir / "results" / f"{report_stem(student)}.json"
-        if resume and cache.is_file():
-            old = load_sealed_result(cache, key)
-            if old is not None and old.submission_sha256 and old.submission_sha256 == submission_hash(adir) \
-                    and old.sandbox == ("bwrap" if sandbox else "none") and old.rubric_sha256 == rubric_sha \
-                    and not variant_rebuilt_since(cache, course, assignment, student):
+        if resume:
+            old = load_sealed_result(cache, key) if cache.is_file() else None
+            why = stale_reason(old, cache, adir, sandbox=sandbox, rubric_sha256=rubric_sha,
+                               variant_rebuilt=variant_rebuilt_since(cache, course, assignment, student))
+            if why is None:
                 kept.append(student)
                 return old
+            regraded[why] += 1
         kw = dict(assignment=assignment, rubric=rubric_data, student=student, timeout_s=timeout_s, memory_mb=memory_mb,
                   source_notebook=source_nb if source_nb.is_file() else None, sandbox=sandbox)
         try:
@@ -382,7 +387,37 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     everyone = sorted(klass.values(), key=lambda g: g.student)
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
-    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept))
+    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept),
+                        regraded=dict(regraded.most_common()))
+
+
+def stale_reason(old, cache, submission_dir, *, sandbox: bool, rubric_sha256: str, variant_rebuilt: bool) -> str | None:
+    """Why ``--resume`` cannot reuse a stored result, in words for the instructor; None when it can.
+
+    A stored result is reused only when it carries the grader's seal (:func:`seal_result`), the submission's files
+    are the ones it was scored from (:func:`submission_hash`), it was scored under the same rubric entry and in the
+    same sandbox mode, and the learner's variant was not rebuilt since (:func:`variant_rebuilt_since`).
+
+    Parameters
+    ----------
+    old : SubmissionGrade or None
+        The stored result as :func:`load_sealed_result` read it (None: missing, or its seal does not hold).
+    cache : Path
+        Where it is stored.
+    submission_dir : Path
+        The learner's collected submission.
+    """
+    if old is None:
+        return "whose stored result the grader cannot prove it wrote" if Path(cache).is_file() else "with no stored result"
+    if not old.submission_sha256 or old.submission_sha256 != submission_hash(submission_dir):
+        return "changed since"
+    if old.rubric_sha256 != rubric_sha256:
+        return "scored under another rubric"
+    if old.sandbox != ("bwrap" if sandbox else "none"):
+        return "stored without the sandbox" if sandbox else "stored in the sandbox"
+    if variant_rebuilt:
+        return "whose variant was rebuilt since"
+    return None
 
 
 MAX_STEM_BYTES = 100

@@ -167,9 +167,50 @@ def test_resume_grades_only_what_was_left(runs):
 
 def test_resume_says_what_it_reused(runs):
     kept, total = len(runs["killed_with"]), len(CLASS)
-    assert (f"resume: {kept} of {total} submissions unchanged since their stored result (kept), "
-            f"{total - kept} graded now") in runs["resumed"].stdout, runs["resumed"].stdout
+    assert (f"resume: kept the stored result of {kept} of {total} submissions; graded now: {total - kept} "
+            f"({total - kept} with no stored result)") in runs["resumed"].stdout, runs["resumed"].stdout
     assert "resume:" not in runs["full"].stdout
+
+
+def _one_result_grader(adir, *, student, sandbox, **kw):
+    """A stand-in for the real grader: full marks, instantly (what is tested is the batch's reuse of stored results)."""
+    from layerlab.grading.submission import submission_hash
+    from layerlab.grading.results import SubmissionGrade
+
+    return SubmissionGrade(assignment=LAB2, student=student, submission_sha256=submission_hash(adir),
+                           sandbox="bwrap" if sandbox else "none")
+
+
+@pytest.mark.parametrize("change, why", [
+    (None, None),
+    ("files", "1 changed since"),
+    ("rubric", "1 scored under another rubric"),
+    ("sandbox", "1 stored without the sandbox"),
+    ("seal", "1 whose stored result the grader cannot prove it wrote"),
+])
+def test_resume_says_why_it_graded_again(tmp_path, change, why):
+    from layerlab.grading import grade_assignment
+
+    course = tmp_path / "course"
+    build_class(course, {"s01_ref": [], "s02_ref": []}, gradebook=False)
+    kw = dict(course=course, gradebook=False, feedback=False, progress=False, grader=_one_result_grader, jobs=1)
+    grade_assignment(LAB2, sandbox=change != "sandbox", **kw)
+    if change == "files":
+        (course / "submitted" / "s02_ref" / LAB2 / "notes.txt").write_text("a file added after grading")
+    elif change == "rubric":
+        rubric = json.loads((REPO / "autograder" / "rubric.json").read_text(encoding="utf-8"))
+        rubric["assignments"][LAB2]["items"][0]["points"] += 1
+        (course / "rubric.json").write_text(json.dumps(rubric), encoding="utf-8")
+    elif change == "seal":
+        stored = course / "reports" / LAB2 / "results" / "s02_ref.json"
+        forged = json.loads(stored.read_text(encoding="utf-8"))
+        forged["elapsed_s"] = 1.5
+        stored.write_text(json.dumps(forged), encoding="utf-8")
+    again = grade_assignment(LAB2, sandbox=True, resume=True, **kw)
+    expected = {None: 2, "files": 1, "seal": 1, "rubric": 0, "sandbox": 0}[change]
+    assert again.kept == expected
+    regraded = ", ".join(f"{n} {reason}" for reason, n in again.regraded.items())
+    assert regraded == ("" if why is None else why.replace("1", str(2 - expected), 1)), regraded
 
 
 def test_gradebook_identical_to_an_uninterrupted_run(runs):

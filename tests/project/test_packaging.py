@@ -85,6 +85,10 @@ def test_readme_engine_example_runs_and_exports_a_deliverable(tmp_path, monkeypa
     assert sorted(p.name for p in (out / "stems").iterdir()) == ["ambience.wav", "dialogue.wav", "music.wav", "sfx.wav"]
     data = json.loads((out / "session.json").read_text())
     assert data["layers"]["music"]["gain_db"] == -8 and data["master"]["target_lufs"] == -14
+    # the one line sits on its cue: a reader who checks the example's mix sees it in sync
+    cue = next(c for c in json.loads((ROOT / "assets/scenes/cafe_dialogue/cues.json").read_text())["dialogue"]
+               if c["id"] == "l1")
+    assert [c["start_s"] for c in data["layers"]["dialogue"]["clips"]] == [cue["start_s"]]
 
 
 def test_make_lab_serves_the_lessons_with_widget_plot_and_nbgrader_extensions():

@@ -96,3 +96,6 @@ c.Autograde.sanitize_preprocessors = autograde_sanitizers()
 # (layerlab.grading.preprocessors.RemoveRegenerated), since `layerlab grade` re-runs the
 # submission to make the deliverable it measures.
 c.Autograde.autograde_preprocessors = autograde_runners()
+# formgrader's Manage Assignments page shows the configuration as JSON while this is on (its default); the preprocessor
+# classes above are not JSON, so every visit logged "Formgrader config is not serializable" in the terminal
+c.FormgradeExtension.debug = False

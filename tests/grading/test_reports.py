@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,22 @@ def test_a_note_that_every_check_shares_is_written_once_in_the_report():
         assert page.count("did not export a deliverable folder") == 1, page
         assert page.count("Not measured: see the note at the top.") == 3, page
         assert "Something else entirely." in page
+
+
+def test_formgrader_opens_the_course_without_a_config_warning():
+    # formgrader's Manage Assignments page shows its configuration as JSON while FormgradeExtension.debug is on (its
+    # default); the course's nbgrader_config.py holds preprocessor classes, so every visit logged "Formgrader config
+    # is not serializable" in the instructor's terminal
+    from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+    from traitlets.config.loader import PyFileConfigLoader
+
+    app = FormgradeExtension(config=PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "autograder")).load_config())
+
+    def serializable(config) -> bool:
+        try:
+            json.dumps(config)
+            return True
+        except TypeError:  # what the page catches before it logs the warning
+            return False
+
+    assert not app.debug or serializable(app.config)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"layerlab {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        hint = ("; every submission graded so far is stored: run the same command with --resume to go on from there"
+        hint = ("; what was graded before the interrupt is stored: run the same command with --resume to go on from there"
                 if args.command == "grade" else "")
         print(f"layerlab {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -351,12 +351,14 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     jobs = int(jobs) if jobs else (getattr(grader, "jobs", None) or os.cpu_count() or 1)
     if grader is None:
         zygote.shared()  # started here, before any submission: if it cannot start, that is the grader's error, said once
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(one, s) for s in subs]
-        for _ in as_completed(futures):  # the bar moves as each submission finishes, in whatever order
-            bar.update(1)
-        grades = [f.result() for f in futures]
-    bar.close()
+    try:  # closed before an interrupt reaches the command's message, so the bar is not drawn again below it
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(one, s) for s in subs]
+            for _ in as_completed(futures):  # the bar moves as each submission finishes, in whatever order
+                bar.update(1)
+            grades = [f.result() for f in futures]
+    finally:
+        bar.close()
 
     for g in grades:
         stem = report_stem(g.student)

@@ -237,3 +237,25 @@ def test_summary_and_stored_results_identical(runs):
 
 def test_progress_is_shown(runs):
     assert "grading lab2_hybrid_mix" in runs["full"].stderr and f"{len(CLASS)}/{len(CLASS)}" in runs["full"].stderr
+
+
+def test_an_interrupted_batch_closes_its_progress_bar_before_it_says_so(tmp_path, monkeypatch):
+    # Ctrl-C: the bar was left open, and tqdm drew it once more at exit, below the command's "interrupted" line
+    from layerlab.grading import batch, grade_assignment
+
+    bars = []
+    real = batch._progress
+
+    def kept(*a, **kw):
+        bars.append(real(*a, **kw))
+        return bars[-1]
+
+    def interrupted(adir, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_progress", kept)
+    course = tmp_path / "course"
+    build_class(course, {"s01_ref": []}, gradebook=False)
+    with pytest.raises(KeyboardInterrupt):
+        grade_assignment(LAB2, course=course, gradebook=False, feedback=False, progress=True, grader=interrupted, jobs=1)
+    assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled: nothing is drawn after this

@@ -865,7 +865,10 @@ def scene_in_use(folder=".", *, scene: str = "cafe_dialogue", student_id: str | 
             if _variant_name(found):
                 return found, f"Measured against {_variant_kind(found)} of {scene} ({found})."
             return None, f"Measured against {scene} of the scene library {found} (LAYERLAB_ASSETS)."
-        return None, f"Measured against the teaching scene {scene} (no variant of this lab for {Path(folder).resolve()})."
+        here = Path(folder).resolve()
+        if here.name not in ASSESSED:  # not a lab folder (the kit's root, a scratch folder): nothing to say of variants
+            return None, f"Measured against the teaching scene {scene}."
+        return None, f"Measured against the teaching scene {scene} (no variant of this lab for {here})."
     return root, f"Measured against {_variant_kind(root)} of {scene} ({root})."
 
 

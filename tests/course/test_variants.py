@@ -586,3 +586,15 @@ def test_a_lab1_variant_renders_each_lines_own_offset_and_music_level_as_drawn(t
     by_line = native["truth"]["dialogue_to_music_lu_by_line"]
     assert by_line == pytest.approx(params["dialogue_to_music_lu"], abs=0.05)
     assert next(f for f in native["flaws"] if f["kind"] == "music_masks_dialogue")["by_line_lu"] == by_line
+
+
+def test_a_folder_that_is_no_lab_is_measured_against_the_teaching_scene_without_a_word_on_variants(tmp_path, monkeypatch):
+    # `layerlab check out --scene cafe_dialogue` from the kit's root said "(no variant of this lab for /path/to/kit)"
+    from layerlab.course.variants import scene_in_use
+
+    monkeypatch.delenv("LAYERLAB_ASSETS", raising=False)
+    monkeypatch.delenv("LAYERLAB_GRADING", raising=False)
+    root, line = scene_in_use(tmp_path / "kit", scene="cafe_dialogue")
+    assert root is None and line == "Measured against the teaching scene cafe_dialogue."
+    root, line = scene_in_use(tmp_path / "lab1_audit", scene="cafe_dialogue")
+    assert root is None and line.endswith(f"(no variant of this lab for {tmp_path / 'lab1_audit'}).")

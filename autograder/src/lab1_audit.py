@@ -44,7 +44,7 @@ from layerlab.grading import check_answers
 SCENE = "cafe_dialogue"
 VARIANT = use_learner_variant()   # in an assessed course: your own variant, with flaws of its own (None: the teaching scene)
 if VARIANT is not None:
-    print("your own variant of", SCENE, "- its flaws are not your classmates'")
+    print("your own variant of", SCENE, "- its flaws are its own, not those of the teaching scene in the lessons")
 scene = load_scene(SCENE)
 cues = scene.cues
 native = scene.load_native()          # (samples, 2) float32 at 48 kHz

@@ -45,7 +45,7 @@ SCENE = "cafe_dialogue"
 DELIVERABLE = "deliverable"
 VARIANT = use_learner_variant()   # in an assessed course: your own variant of the scene (None: the teaching scene)
 if VARIANT is not None:
-    print("your own variant of", SCENE, "- its event times and clip levels are not your classmates'")
+    print("your own variant of", SCENE, "- its event times and clip levels are its own, not those of the teaching scene")
 scene = load_scene(SCENE)
 cues = scene.cues
 for line in cues.dialogue:

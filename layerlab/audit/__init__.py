@@ -277,6 +277,12 @@ def run(args) -> int:
                                           "the right one with --cues).")
                 except LayerLabError as exc:
                     print(f"layerlab audit: warning: {exc}", file=sys.stderr)
+        if sys.stderr.isatty() and Path(args.clip).is_file():
+            from layerlab.audit.sound import onset_detector_cached
+
+            if not onset_detector_cached():  # else 20-35 s without a word, once per environment
+                print("layerlab audit: the first audit compiles the onset detector (numba; kept for later runs): "
+                      "about half a minute", file=sys.stderr, flush=True)
         report = audit_clip(args.clip, target=args.target, cues=cues)
     except LayerLabError as exc:
         print(f"layerlab audit: error: {exc}", file=sys.stderr)

@@ -5,13 +5,16 @@ Taught in ``labs/lab1_audit/lab1_audit.ipynb`` and ``lessons/06_native_vs_postge
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from layerlab.errors import ParameterError
 from layerlab.io.audio import SAMPLE_RATE, validate_audio
 from layerlab.audit.report import AudioOnset
 
-__all__ = ["detect_audio_onsets", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "noise_floor", "bed_dropouts",
+__all__ = ["detect_audio_onsets", "onset_detector_cached", "band_limits", "band_cliffs", "foreground_band_limits", "dialogue_band", "noise_floor", "bed_dropouts",
            "has_distinct_sounds", "spectral_spread_bands", "MIN_ONSET_RISE_DB", "ACTIVE_OVER_FLOOR_DB", "BAND_SEGMENT",
            "MIN_SPREAD_BANDS", "SPREAD_RANGE_DB"]
 
@@ -143,6 +146,29 @@ def detect_audio_onsets(audio, *, sample_rate: int = SAMPLE_RATE, hop_ms: float 
                 continue
             onsets.append(AudioOnset(k / 1000.0, rise))
     return onsets, strength, times
+
+
+def onset_detector_cached() -> bool:
+    """Whether numba's cache already holds librosa's compiled peak picking, which :func:`detect_audio_onsets` uses.
+
+    If not, the first detection in a fresh environment compiles it (numba, about 15 CPU seconds; 20-35 s of
+    wall clock on a busy two-core machine) and caches it for every later run. ``layerlab audit`` says so before it
+    starts, so the wait is not silent. Looks where numba keeps it: ``$NUMBA_CACHE_DIR`` when set, else librosa's own
+    ``__pycache__`` and numba's per-user cache (``~/.cache/numba``).
+
+    Returns
+    -------
+    bool
+        True when an index file of librosa's ``__peak_pick`` is found (the cache may still be stale, e.g. after an
+        upgrade: numba then compiles again).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        roots = [Path(os.environ["NUMBA_CACHE_DIR"])]
+    else:
+        import librosa
+
+        roots = [Path(librosa.__file__).parent / "util" / "__pycache__", Path.home() / ".cache" / "numba"]
+    return any(next(root.rglob("utils.__peak_pick-*.nbi"), None) is not None for root in roots if root.is_dir())
 
 
 ONSET_CHUNK_FRAMES = 8192

@@ -284,3 +284,46 @@ def test_only_a_constant_rate_picture_has_its_cadence_repeats_left_out():
     assert kept.size == 60 - 12 and not np.any(np.isin(np.arange(2, 60, 5), kept))
     times[30:] += 1 / 30.0
     assert _new_pictures(frames, times).size == 60
+
+
+def test_a_cold_onset_detector_is_announced_in_a_terminal(tmp_path, monkeypatch):
+    """The first ``layerlab audit`` after installing sat silent for 20-35 s while numba compiled librosa's onset
+    detection (later runs: 3-7 s). In a terminal, it now says so first; piped or captured, stderr stays as it was."""
+    import os
+    import pty
+
+    from layerlab.audit.sound import onset_detector_cached
+
+    cold = tmp_path / "numba"
+    cold.mkdir()
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cold))
+    not_a_clip = tmp_path / "clip.mp4"  # refused before any onset is detected, so nothing is compiled here
+    not_a_clip.write_text("not a video")
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "layerlab.cli", "audit", str(not_a_clip)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=secondary, env=env, timeout=600)
+        os.close(secondary)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        os.close(primary)
+    lines = err.decode().strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 2, lines
+    assert "compiles the onset detector" in lines[0] and str(not_a_clip) in lines[1], lines
+    piped = subprocess.run([sys.executable, "-m", "layerlab.cli", "audit", str(not_a_clip)], capture_output=True,
+                           text=True, env=env, timeout=600)
+    assert len(piped.stderr.strip().splitlines()) == 1, piped.stderr
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cold))
+    assert not onset_detector_cached()
+    kept = cold / "some" / "path" / "librosa" / "util" / "utils.__peak_pick-1193.py311.nbi"  # numba's index file
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"")
+    assert onset_detector_cached()

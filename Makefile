@@ -37,14 +37,10 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 
 setup: $(VENV)/.installed
 
-# transport_encryption: the lab's kernels talk to the server over local TCP, and ipykernel (>= 7.2) warns "Kernel is
-# running over TCP without encryption" in the learner's terminal unless the kernel manager provisions CurveZMQ keys
-# ("auto": for every kernelspec that declares curve support, as ipykernel's python3 does; as autograde's, see
-# autograder/nbgrader_config.py)
+# the kernels' transport encryption is in the environment's server config (scripts/setup.sh)
 lab: setup
 	cd $(CURDIR) && PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab $(PORT_ARG) $(ALLOW_ROOT) $(LAB_ARGS) \
-		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/lessons/00_start_here.ipynb \
-		--KernelManager.transport_encryption=auto
+		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/lessons/00_start_here.ipynb
 
 test: setup
 	bash scripts/system-deps.sh

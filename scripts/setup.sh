@@ -20,5 +20,14 @@ else
 fi
 # widgets, ipympl and nbgrader ship prebuilt JupyterLab extensions; make sure they are enabled
 .venv/bin/jupyter labextension list 2>&1 | grep -E "jupyter-matplotlib|jupyter-widgets|nbgrader" || true
+# Every Jupyter server of this environment (make lab; an instructor's `jupyter lab` in the course folder, for
+# formgrader) gives its kernels CurveZMQ keys: they talk to the server over local TCP, and ipykernel (>= 7.2) warns
+# "Kernel is running over TCP without encryption" in the terminal otherwise ("auto": for every kernelspec that
+# declares curve support, as ipykernel's python3 does; autograde's kernels: autograder/nbgrader_config.py)
+# (the environment's jupyter_server_config.json: the server reads its .d folder only to enable extensions)
+mkdir -p .venv/etc/jupyter
+cat > .venv/etc/jupyter/jupyter_server_config.json <<'JSON'
+{"KernelManager": {"transport_encryption": "auto"}}
+JSON
 touch .venv/.installed
 echo "Layer Lab is set up in .venv"

@@ -486,7 +486,9 @@ LAB2_CASES = {
 # full-marks submissions: the classmates the attacks aim at (a victim next to the attacker in the batch, a control)
 VICTIMS = ("classmate_victim", "full_control")
 TOKEN = "instructor-token-" + hashlib.sha256(os.urandom(16)).hexdigest()[:16]
-MARKS = ("LLMARK",)
+# every attack's program carries this assignment in its command line; the whole assignment, not the bare word, so a
+# search for the word by anybody else on the machine (a `grep -E 'LLMARK|...'`) is not taken for a survivor
+MARKS = ("LLMARK=1",)
 # attacks that leave no deliverable to measure: zero, with the reason
 ZERO_CASES = {"symlink_deliverable", "symlink_stem"}
 

@@ -1,0 +1,71 @@
+"""What the grader says about a submission nobody started: the released notebooks, submitted untouched.
+
+A new user's pass: lab 2's note ended in an empty error text ("[cell 2] NotImplementedError: ") after advice to
+"run the export cell", repeated in every graded cell of the feedback notebook; lab 1's line read ``bob 0 / 11``
+with no reason at all; and neither said that the written answers are still to be graded by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+from layerlab import grading
+from layerlab.cli import grade as grade_cli
+from test_adversarial import _release_copy
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+LAB1, LAB2 = "lab1_audit", "lab2_hybrid_mix"
+
+
+@pytest.fixture(scope="module")
+def untouched(tmp_path_factory):
+    course = tmp_path_factory.mktemp("untouched") / "course"
+    out = {}
+    for lab in (LAB1, LAB2):
+        shutil.copytree(REPO / "autograder" / "source" / lab, course / "source" / lab)
+        released = _release_copy(lab, course / "submitted" / "bob" / lab)
+        (course / "autograded" / "bob" / lab).mkdir(parents=True)  # what `nbgrader autograde` leaves for feedback
+        shutil.copy(released, course / "autograded" / "bob" / lab / released.name)
+    shutil.copy(REPO / "autograder" / "rubric.json", course / "rubric.json")
+    for lab in (LAB1, LAB2):
+        out[lab] = grading.grade_assignment(lab, course=course, jobs=2, gradebook=False, progress=False)
+    out["course"] = course
+    return out
+
+
+def _cli_lines(summary, capsys) -> list[str]:
+    grade_cli._report(SimpleNamespace(resume=False, no_gradebook=True, assignment=summary.assignment), summary)
+    return capsys.readouterr().out.splitlines()
+
+
+def test_an_untouched_lab2_says_which_cell_is_not_filled_in_first(untouched, capsys):
+    g = untouched[LAB2].grades[0]
+    assert g.score == 0
+    # led by the cell still holding the released stub, in plain words; no empty error text after a colon
+    assert g.error.startswith("[cell 2] not filled in yet (it still raises NotImplementedError): write your answer there"), g.error
+    assert "NotImplementedError: \"" not in g.error and "NotImplementedError: ;" not in g.error, g.error
+    assert g.error.index("not filled in yet") < g.error.index("deliverable/"), g.error
+    assert "Run the export cell" not in g.error, g.error  # the export cell is not what a learner who never started must do
+    assert "NameError" in g.error  # the error that followed it, summarised after
+    line = next(x for x in _cli_lines(untouched[LAB2], capsys) if x.startswith("bob "))
+    assert "(not filled in yet" not in line and "([cell 2] not filled in yet" in line, line
+
+
+def test_the_feedback_notebook_gives_a_shared_note_once(untouched):
+    from layerlab.grading.results import NOT_MEASURED_SEE_NOTE_ABOVE
+
+    course = untouched["course"]
+    nb = nbformat.read(str(course / "autograded" / "bob" / LAB2 / f"{LAB2}.ipynb"), as_version=4)
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert text.count("not filled in yet") == 1, text
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert all(c.outputs for c in graded)
+    assert text.count(NOT_MEASURED_SEE_NOTE_ABOVE) == len(graded), text

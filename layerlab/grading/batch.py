@@ -26,7 +26,7 @@ from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
 from layerlab.grading.results import NOT_MEASURED_SEE_NOTE_ABOVE, ItemGrade, SubmissionGrade, one_line
-from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
+from layerlab.grading.rubric import assignment_spec, load_rubric, no_answers_note, score_answers
 from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, describe_cell_errors, protected_roots, run_learner_code
 from layerlab.grading.submission import (LEFT_OUT_DIRS, check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
@@ -146,8 +146,10 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                            memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
                                            sandbox=sandbox, notes=notes, collect=[])
             result.log = log
-            result.error = " ".join(notes)
             result.items = score_answers(values, spec, cues=variant.truth if variant is not None else None)
+            unfinished, printed = describe_cell_errors(log, stubs)
+            missing = no_answers_note(values, spec)  # nothing answered at all: said once, with the errors printed
+            result.error = " ".join(x for x in (unfinished, missing, printed if missing else "", *notes) if x)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
             result.incomplete = True

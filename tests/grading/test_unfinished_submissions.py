@@ -69,3 +69,17 @@ def test_the_feedback_notebook_gives_a_shared_note_once(untouched):
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert all(c.outputs for c in graded)
     assert text.count(NOT_MEASURED_SEE_NOTE_ABOVE) == len(graded), text
+
+
+def test_an_untouched_lab1_gives_its_reason_in_the_line_and_the_summary(untouched, capsys):
+    s = untouched[LAB1]
+    g = s.grades[0]
+    assert g.score == 0 and g.error, g.to_text()
+    assert g.error.startswith("[cells 3, 4, 5, 6, 7, 8] not filled in yet (they still raise NotImplementedError): "
+                              "write your answers there"), g.error
+    assert "No answers found: findings was never set" in g.error, g.error
+    line = next(x for x in _cli_lines(s, capsys) if x.startswith("bob "))
+    assert "0 / 11  ([cells 3, 4, 5, 6, 7, 8] not filled in yet" in line, line
+    with open(s.summary_csv, encoding="utf-8", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["student"] == "bob")
+    assert row["error"] == g.error

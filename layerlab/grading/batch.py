@@ -26,7 +26,7 @@ from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
 from layerlab.grading.results import NOT_MEASURED_SEE_NOTE_ABOVE, ItemGrade, SubmissionGrade, one_line
-from layerlab.grading.rubric import assignment_spec, load_rubric, no_answers_note, score_answers
+from layerlab.grading.rubric import assignment_spec, load_rubric, manual_points, no_answers_note, score_answers
 from layerlab.grading.sandbox import needs_numba, warm_numba_cache
 from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, describe_cell_errors, protected_roots, run_learner_code
 from layerlab.grading.submission import (LEFT_OUT_DIRS, check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
@@ -229,6 +229,8 @@ class ClassSummary:
     gradebook_writes: int = 0
     kept: int = 0
     """With ``resume``: submissions unchanged since their stored result, which was kept instead of grading them."""
+    manual_points: float | None = None
+    """Points graded by hand in formgrader, not in these scores (:func:`manual_points`); None: no source notebook to tell."""
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
@@ -386,7 +388,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     everyone = sorted(klass.values(), key=lambda g: g.student)
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
-    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept))
+    return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept),
+                        manual_points=manual_points(source_nb, spec) if source_nb.is_file() else None)
 
 
 MAX_STEM_BYTES = 100

@@ -83,3 +83,23 @@ def test_an_untouched_lab1_gives_its_reason_in_the_line_and_the_summary(untouche
     with open(s.summary_csv, encoding="utf-8", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["student"] == "bob")
     assert row["error"] == g.error
+
+
+def test_a_lab_with_written_answers_says_once_they_are_graded_by_hand(untouched, capsys):
+    lines = _cli_lines(untouched[LAB1], capsys)
+    hand = [x for x in lines if "graded by hand" in x]
+    assert hand == ["lab1_audit also has 4 points graded by hand in formgrader (not in these scores)"], lines
+    assert lines.index(hand[0]) == 1  # after the learners' lines
+    assert not [x for x in _cli_lines(untouched[LAB2], capsys) if "graded by hand" in x]  # lab 2 has none
+
+
+def test_manual_points_come_from_the_source_notebooks_manually_graded_cells():
+    from layerlab.grading.rubric import manual_points
+
+    rubric = grading.load_rubric(REPO / "autograder" / "rubric.json")
+    src = REPO / "autograder" / "source"
+    assert manual_points(src / LAB1 / f"{LAB1}.ipynb", grading.assignment_spec(LAB1, rubric)) == 4.0
+    lab3 = "lab3_choose_approach"
+    assert manual_points(src / lab3 / f"{lab3}.ipynb", grading.assignment_spec(lab3, rubric)) == 12.0
+    assert manual_points(src / LAB2 / f"{LAB2}.ipynb", grading.assignment_spec(LAB2, rubric)) == 0.0
+    assert manual_points(src / "no_such.ipynb", grading.assignment_spec(LAB2, rubric)) is None  # unknown: nothing said

@@ -69,6 +69,8 @@ def _report(args, s) -> int:
             print(f"{student:24s} {'-':>6s} / {fmt(g.max_score)}{note}")
             continue
         print(f"{student:24s} {fmt(g.score):>6s} / {fmt(g.max_score)}{note}")
+    if s.manual_points:  # written answers: the scores above are the auto-graded part only
+        print(f"{args.assignment} also has {fmt(s.manual_points)} points graded by hand in formgrader (not in these scores)")
     print(f"summary: {s.summary_csv}\nhistograms: {s.histograms_png}\nreports: {s.report_dir}")
     if args.resume:  # a stored result is kept only for the same files, variant, rubric and sandbox mode
         why = ", ".join(f"{n} {reason}" for reason, n in s.regraded.items())

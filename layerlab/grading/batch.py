@@ -26,12 +26,12 @@ from layerlab.grading.gradebook import GradeWrite, course_db_url, gradebook_exis
 from layerlab.grading.measuring import measure_in_child
 from layerlab.grading.preprocessors import strip_hidden_tests
 from layerlab.grading.reports import write_histograms, write_summary_csv
-from layerlab.grading.results import ItemGrade, SubmissionGrade, one_line
-from layerlab.grading.rubric import assignment_spec, load_rubric, score_answers
+from layerlab.grading.results import NOT_MEASURED_SEE_NOTE_ABOVE, ItemGrade, SubmissionGrade, one_line
+from layerlab.grading.rubric import assignment_spec, load_rubric, manual_points, no_answers_note, score_answers
 from layerlab.grading.sandbox import needs_numba, warm_numba_cache
-from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, protected_roots, run_learner_code
+from layerlab.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, describe_cell_errors, protected_roots, run_learner_code
 from layerlab.grading.submission import (LEFT_OUT_DIRS, check_notebook, copy_submission, course_of, refuse_links, remove_tree, resolve_inside,
-                                         restore_locked_cells, submission_hash)
+                                         restore_locked_cells, stub_cells, submission_hash)
 from layerlab.paths import PACKAGE_DIR
 
 
@@ -102,6 +102,8 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
         check_notebook(nb_path, spec["notebook"] + ".ipynb")
         if source_notebook is not None and Path(source_notebook).is_file():
             restore_locked_cells(nb_path, source_notebook)
+        # read before the learner's code runs (without the sandbox it could rewrite its own notebook)
+        stubs = stub_cells(json.loads(nb_path.read_text(encoding="utf-8")))
         if sandbox and needs_numba(nb_path):
             warm_numba_cache()  # once per grader process: each sandbox then copies it instead of compiling (~40 CPU s)
         course = course_of(sub, source_notebook)
@@ -125,13 +127,13 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             result.error = " ".join(notes)
             deliverable = resolve_inside(work, out_name)
             if not deliverable.is_dir():
-                # the cell errors come from the learner's own process, which could print anything: quoted as its output
-                errors = [f'"{one_line(line)}"' for line in log.splitlines() if line.startswith("[cell ")][:3]
-                raise GradingError(f"The notebook did not export a deliverable folder '{out_name}/'. "
-                                   "Run the export cell (export_deliverable(stack, 'deliverable')) and make sure it runs without errors."
-                                   + (" The notebook printed these errors (its own output, not checked by the grader): "
-                                      + "; ".join(errors) if errors else "")
-                                   + (" " + result.error if result.error else ""))
+                unfinished, printed = describe_cell_errors(log, stubs)
+                # a learner who never started is told which cell to fill in, not to run the export cell
+                first = (f"{unfinished} Nothing was measured: the notebook did not export a deliverable folder '{out_name}/'."
+                         if unfinished else
+                         f"The notebook did not export a deliverable folder '{out_name}/'. Run the export cell "
+                         "(export_deliverable(stack, 'deliverable')) and make sure it runs without errors.")
+                raise GradingError(" ".join(x for x in (first, printed, result.error) if x))
             refuse_links(deliverable)
             # measured on the grader's own snapshot: regular files only, size-capped, in a folder no learner process saw;
             # from the sandbox, hard links to the files the grader received once the sandbox was gone (nothing of the
@@ -145,8 +147,10 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
                                            memory_mb=memory_mb, protect=protect, partial=True, zygote=zygote,
                                            sandbox=sandbox, notes=notes, collect=[])
             result.log = log
-            result.error = " ".join(notes)
             result.items = score_answers(values, spec, cues=variant.truth if variant is not None else None)
+            unfinished, printed = describe_cell_errors(log, stubs)
+            missing = no_answers_note(values, spec)  # nothing answered at all: said once, with the errors printed
+            result.error = " ".join(x for x in (unfinished, missing, printed if missing else "", *notes) if x)
     except Exception as exc:  # noqa: BLE001 - a broken submission scores zero, the batch goes on
         if isinstance(exc, GraderError):
             result.incomplete = True
@@ -228,6 +232,8 @@ class ClassSummary:
     """With ``resume``: submissions whose stored result was kept instead of grading them (see :func:`stale_reason`)."""
     regraded: dict[str, int] = field(default_factory=dict)
     """With ``resume``: why the others were graded now, each reason (:func:`stale_reason`) with its count."""
+    manual_points: float | None = None
+    """Points graded by hand in formgrader, not in these scores (:func:`manual_points`); None: no source notebook to tell."""
 
 
 def grade_assignment(assignment: str, *, course=".", rubric=None, students=None, jobs: int | None = None,
@@ -390,7 +396,8 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
     csv_path = write_summary_csv(report_dir / "summary.csv", spec, everyone)
     png_path = write_histograms(report_dir / "histograms.png", spec, everyone, assignment=assignment)
     return ClassSummary(assignment, grades, report_dir, csv_path, png_path, writes, kept=len(kept),
-                        regraded=dict(regraded.most_common()))
+                        regraded=dict(regraded.most_common()),
+                        manual_points=manual_points(source_nb, spec) if source_nb.is_file() else None)
 
 
 def stale_reason(old, cache, submission_dir, *, sandbox: bool, rubric_sha256: str, variant_rebuilt: bool) -> str | None:
@@ -628,6 +635,7 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
         return False
     nb = nbformat.read(str(path), as_version=4)
     by_id = {it.grade_id: it for it in grade.items}
+    note = grade.error  # said once, in the first graded cell; a check whose message only repeats it points there
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
         meta = meta if isinstance(meta, dict) else {}  # the learner's JSON: any type at all
@@ -636,7 +644,11 @@ def annotate_autograded(course, assignment: str, spec: dict, grade: SubmissionGr
         it = by_id.get(meta.get("grade_id"))
         if it is None or cell.cell_type != "code":
             continue
-        outputs = [nbformat.v4.new_output("stream", name="stdout", text="Grader's verdict (measured outside your kernel):\n" + it.to_text() + "\n")]
+        head = f"Grader's note (for every check in this notebook): {one_line(note, limit=2000)}\n" if note else ""
+        note = ""
+        verdict = it.to_text(message=NOT_MEASURED_SEE_NOTE_ABOVE if grade.shares_note(it) else None)
+        outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                          text=head + "Grader's verdict (measured outside your kernel):\n" + verdict + "\n")]
         if it.figure_png:
             alt = f"The grader's figure for {it.name}: {it.to_text().splitlines()[0] if it.to_text() else ''}"
             outputs.append(nbformat.v4.new_output("display_data", data={"image/png": it.figure_png, "text/plain": f"<{it.name} figure>"},

@@ -50,13 +50,14 @@ class ItemGrade:
                 f"{' ' + self.unit if self.unit and fmt(self.value) not in ('-', 'n/a') else ''}, "
                 f"{fmt(self.points)}/{fmt(self.max_points)} points>")
 
-    def to_text(self) -> str:
+    def to_text(self, *, message: str | None = None) -> str:
+        """The verdict in two lines; ``message`` stands in for the item's own (a pointer to a note said once)."""
         mark = "PASS" if self.passed else "FAIL"
         value = fmt(self.value)
         unit = f" {one_line(self.unit)}" if self.unit and value not in ("-", "n/a") else ""
         target = f" (target {fmt(self.target)})" if self.target not in (None, "") else ""
         return (f"[{mark}] {one_line(self.name)}: {value}{unit}{target} -> {fmt(self.points)}/{fmt(self.max_points)} points\n"
-                f"       {one_line(self.message, limit=2000)}")
+                f"       {one_line(self.message if message is None else message, limit=2000)}")
 
 
 @dataclass
@@ -152,10 +153,14 @@ class SubmissionGrade:
                 out += [f"![{md_text(it.name)}]({fdir.name}/{png.name})", ""]
         return "\n".join(out)
 
+    def shares_note(self, it: ItemGrade) -> bool:
+        """Whether a check's message only repeats the grade's note (nothing measured: every check carries that note,
+        which the reports and the feedback notebook then say once)."""
+        return bool(self.error) and it.message == self.error
+
     def _section_text(self, it: ItemGrade) -> str:
-        """A check's text in a report: its message, or a pointer when it only repeats the note at the report's top
-        (nothing measured: every check carries that note, which the report then says once)."""
-        return NOT_MEASURED_SEE_NOTE if self.error and it.message == self.error else it.message
+        """A check's text in a report: its message, or a pointer when it only repeats the note at the report's top."""
+        return NOT_MEASURED_SEE_NOTE if self.shares_note(it) else it.message
 
     def to_html(self) -> str:
         rows = "".join(
@@ -175,6 +180,8 @@ class SubmissionGrade:
 
 
 NOT_MEASURED_SEE_NOTE = "Not measured: see the note at the top."
+NOT_MEASURED_SEE_NOTE_ABOVE = "Not measured: see the grader's note above, at the first graded cell."
+"""The same pointer in the feedback notebook, where the note is written once, in the first graded cell."""
 
 
 def _item_html(it: ItemGrade, text: str) -> str:

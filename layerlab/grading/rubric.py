@@ -304,6 +304,51 @@ def score_answers(answers: dict, spec: dict, *, cues: dict | None = None) -> lis
     return items
 
 
+def no_answers_note(answers: dict, spec: dict) -> str:
+    """One line when none of the assignment's answers was found (an untouched notebook), else "".
+
+    Each item's verdict says "No answer found: set ..."; this is the grade's one-line reason for the class summary
+    and ``layerlab grade``'s line: "No answers found: findings was never set (the notebook did not fill in its answers)."
+    """
+    refs = []
+    for it in spec["items"]:
+        try:
+            dig_answer(answers, it["answer"])
+            return ""
+        except KeyError:
+            refs.append(_answer_ref(it["answer"]))
+        except Exception:  # noqa: BLE001 - an answer that is there but cannot be read: not "no answers"
+            return ""
+    if not refs:
+        return ""
+    never = [str(n) for n in spec.get("exports", []) if n not in answers]
+    if never and all(r.split("[", 1)[0] in never for r in refs):
+        return (f"No answers found: {', '.join(never)} {'was' if len(never) == 1 else 'were'} never set "
+                "(the notebook did not fill in its answers).")
+    return (f"No answers found: {', '.join(refs[:4])}{', ...' if len(refs) > 4 else ''} not set "
+            "(the notebook did not fill in its answers).")
+
+
+def manual_points(source_notebook, spec: dict) -> float | None:
+    """Points of the assignment graded by hand in formgrader (not in the grader's scores), from its source notebook.
+
+    The rubric lists the auto-graded cells only; a manually graded cell's points live in the instructor's source
+    notebook: nbgrader metadata ``grade: true`` with ``solution: true`` (a written answer) or ``task: true``. Cells
+    the rubric scores are not counted. None when the source notebook cannot be read (nothing known, nothing said).
+    """
+    try:
+        nb = json.loads(Path(source_notebook).read_text(encoding="utf-8"))
+        auto = {str(it["grade_id"]) for it in spec["items"]}
+        total = 0.0
+        for cell in nb.get("cells", []):
+            meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+            if meta.get("grade_id") not in auto and ((meta.get("grade") and meta.get("solution")) or meta.get("task")):
+                total += float(meta.get("points") or 0.0)
+        return total
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def _unreadable(it: dict, name: str, pts: float, exc: BaseException) -> ItemGrade:
     return ItemGrade(it["grade_id"], name, 0.0, pts, False, message=(
         f"Your answer to {_answer_ref(it['answer'])} could not be compared ({type(exc).__name__}); "

@@ -208,6 +208,33 @@ def run_learner_code(notebook, workdir, *, exports=(), timeout_s: float = DEFAUL
     return values, reader.text() + own + note
 
 
+PRINTED_ERRORS = "The notebook printed these errors (its own output, not checked by the grader): "
+
+
+def describe_cell_errors(log: str, stubs=()) -> tuple[str, str]:
+    """The grader's words on the cell errors in a run's log: (cells not filled in yet, the other errors printed).
+
+    ``stubs`` are the cells that held the released stub before the run (:func:`layerlab.grading.submission.stub_cells`).
+    Such a cell whose line in the log is a NotImplementedError is named in plain words, first: "[cell 2] not filled
+    in yet (it still raises NotImplementedError): write your answer there ..." (nothing else to say: the stub's
+    exception has no text). Every other ``[cell N] ...`` line (at most 3), e.g. the NameErrors that follow, is quoted
+    as the notebook's own output: the learner's process prints these lines and could print anything.
+    """
+    lines = [line for line in log.splitlines() if line.startswith("[cell ")]
+    stub_lines = {n: f"[cell {n}] NotImplementedError:" for n in stubs}
+    unfinished = sorted(n for n, head in stub_lines.items() if any(line.startswith(head) for line in lines))
+    said = tuple(stub_lines[n] for n in unfinished)
+    others = [f'"{one_line(line)}"' for line in lines if not (said and line.startswith(said))][:3]
+    lead = ""
+    if len(unfinished) == 1:
+        lead = (f"[cell {unfinished[0]}] not filled in yet (it still raises NotImplementedError): "
+                "write your answer there and run the notebook.")
+    elif unfinished:
+        lead = (f"[cells {', '.join(map(str, unfinished))}] not filled in yet (they still raise NotImplementedError): "
+                "write your answers there and run the notebook.")
+    return lead, (PRINTED_ERRORS + "; ".join(others) if others else "")
+
+
 def flush_and_exit(code: int):
     """End a forked task process: flush what it printed, then ``os._exit(code)`` (no atexit, no inherited cleanup).
 

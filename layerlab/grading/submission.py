@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -205,6 +206,15 @@ def learner_code_cells(nb: dict) -> list[str]:
         src = cell.get("source", "")
         out.append("".join(src) if isinstance(src, list) else str(src))
     return out
+
+
+_STUB = re.compile(r"^raise NotImplementedError(\(\))?[ \t]*(#.*)?$", re.MULTILINE)
+
+
+def stub_cells(nb: dict) -> set[int]:
+    """Numbers (from 1, as the grader's run counts them: ``[cell 2]``) of the code cells that still hold the released
+    stub, a top-level ``raise NotImplementedError()`` (nbgrader's ``# YOUR CODE HERE`` placeholder)."""
+    return {i + 1 for i, src in enumerate(learner_code_cells(nb)) if _STUB.search(src)}
 
 
 def restore_locked_cells(nb_path, source_notebook) -> list[str]:

@@ -1,0 +1,198 @@
+"""Tenth hostile review (issue #12): new attacks, each a real submission graded by ``grade_assignment`` in bwrap.
+
+One module-scoped class of lab-3 submissions is graded in bwrap as ``layerlab grade --jobs 2`` grades it.
+Each attack starts from the same honest work as ``test_adversarial.py`` (lab 3 with one wrong key); each must earn
+exactly its honest grade, classmates keep theirs, the batch completes and no process survives it.
+
+The attacks: the kernel's keyrings, which no namespace of the sandbox separates (the grader's session keyring, which
+every process it starts possesses, holding an instructor's token; a key planted there for later sandboxes and the
+grader; a key left in the sandbox uid's own user keyring, which outlives the sandbox and is the next learner's on that
+uid); a grader's command line, mounts and ``/proc/sys`` read and written from inside; and an abstract Unix socket
+between two learners graded at the same time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import secrets
+
+import pytest
+
+from layerlab import grading
+from layerlab.grading import assignment_spec
+from test_adversarial import LAB3, PARTIAL3, RUBRIC, _course, _marked_processes, _submit
+
+pytestmark = pytest.mark.slow
+
+MARK = "LLMARK10"
+TOKEN_DESC = "layerlab-instructor-token"
+TOKEN = "instructor-key-" + secrets.token_hex(8)
+PLANTED = "layerlab-s10-planted"
+LEFT = "layerlab-s10-left"
+# add_key and keyctl (the C library has no wrapper for them)
+SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, KEYCTL_READ = 1, 10, 11
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
+
+# the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
+# the instructor's key, plant one there for the grader and later sandboxes, and leave one in this uid's user keyring,
+# which outlives the sandbox (the next learner graded on this uid finds it)
+KEYRING = f'''
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_ADD, _CTL = {SYSCALLS}
+_kid = _libc.syscall(_CTL, {KEYCTL_SEARCH}, {KEY_SPEC_SESSION_KEYRING}, b"user", b"{TOKEN_DESC}", 0)
+_got = b""
+if _kid > 0:
+    _buf = ctypes.create_string_buffer(256)
+    _n = _libc.syscall(_CTL, {KEYCTL_READ}, _kid, _buf, 256)
+    _got = _buf.raw[:max(_n, 0)]
+print("{MARK}-KEYRING read", _got.decode("ascii", "replace") or "nothing", flush=True)
+_planted = _libc.syscall(_ADD, b"user", b"{PLANTED}", b"from-a-learner", 14, {KEY_SPEC_SESSION_KEYRING}) > 0
+_left = _libc.syscall(_ADD, b"user", b"{LEFT}", b"for-the-next-learner", 20, {KEY_SPEC_USER_KEYRING}) > 0
+print("{MARK}-KEYRING planted", _planted, "left", _left, flush=True)
+'''
+
+# what bwrap's command line, the mounts and /proc/sys tell or take: the course's path, the grader's environment
+PEEK = f'''
+_seen = open("/proc/1/cmdline", "rb").read() + open("/proc/self/mountinfo", "rb").read()
+for _p in ("/proc/1/environ", "/proc/2/environ", "/proc/keys", "/proc/key-users"):
+    try:
+        _seen += open(_p, "rb").read()
+    except OSError:
+        pass
+_wrote = []
+for _p in ("/proc/sys/kernel/shmmax", "/proc/sys/kernel/hostname", "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger"):
+    try:
+        open(_p, "w").write("1")
+        _wrote.append(_p)
+    except OSError:
+        pass
+print("{MARK}-PEEK course", b"@@COURSE@@" in _seen, "token", b"{TOKEN}" in _seen, "{TOKEN_DESC}".encode() in _seen,
+      "wrote", _wrote, flush=True)
+'''
+
+# two learners graded at the same time: one listens on an abstract Unix socket (no file, so no mount hides it), the
+# other tries to connect and send its answers
+SOCKET_LISTEN = f'''
+import socket, time
+_s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+_got = b""
+try:
+    _s.bind("\\0layerlab-s10")
+    _s.listen(1)
+    _s.settimeout(6)
+    _c, _ = _s.accept()
+    _got = _c.recv(100)
+except OSError as _exc:
+    _got = str(_exc).encode()
+print("{MARK}-SOCKET heard", _got, flush=True)
+'''
+SOCKET_TALK = f'''
+import socket, time
+_sent = False
+for _ in range(60):
+    try:
+        _s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        _s.connect("\\0layerlab-s10")
+        _s.sendall(b"answers")
+        _sent = True
+        break
+    except OSError:
+        time.sleep(0.1)
+print("{MARK}-SOCKET sent", _sent, flush=True)
+'''
+
+CASES = {
+    "keyring": KEYRING,
+    "peek": PEEK,
+    "socket_a_listen": SOCKET_LISTEN,
+    "socket_b_talk": SOCKET_TALK,
+}
+
+
+def _keyctl():
+    libc = ctypes.CDLL(None, use_errno=True)
+    add, ctl = SYSCALLS
+    return libc, add, ctl
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = _course(tmp_path_factory.mktemp("adversarial_s10") / "course", [LAB3])
+    _submit(course, LAB3, "honest3", PARTIAL3)
+    _submit(course, LAB3, "classmate3", [])
+    for sid, extra in CASES.items():
+        _submit(course, LAB3, sid, PARTIAL3 + [("after:lab3_choices", extra.replace("@@COURSE@@", str(course)))])
+    # the grader holds a secret in its session keyring (an instructor's token, as `keyctl add user ... @s` leaves it)
+    libc, add, ctl = _keyctl()
+    assert libc.syscall(ctl, KEYCTL_JOIN_SESSION_KEYRING, b"layerlab-s10-grader") > 0, os.strerror(ctypes.get_errno())
+    token_id = libc.syscall(add, b"user", TOKEN_DESC.encode(), TOKEN.encode(), len(TOKEN), KEY_SPEC_SESSION_KEYRING)
+    assert token_id > 0, os.strerror(ctypes.get_errno())
+    out = {"course": course, "errors": {}}
+    try:
+        try:  # the batch must complete: a failure here is a finding, reported by the tests below
+            s = grading.grade_assignment(LAB3, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
+            out["first"] = {g.student: g for g in s.grades}
+        except Exception as exc:  # noqa: BLE001
+            out["errors"]["first"] = f"{type(exc).__name__}: {exc}"
+        out["planted"] = libc.syscall(ctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, b"user", PLANTED.encode(), 0)
+        out["survivors"] = _marked_processes((MARK,))
+    finally:
+        libc.syscall(ctl, 3, token_id)  # KEYCTL_REVOKE: the test's own secret goes
+    return out
+
+
+def _batch(graded, which="first"):
+    assert which not in graded["errors"], f"the {which} batch did not complete: {graded['errors'][which]}"
+    return graded[which]
+
+
+def _points(g):
+    return {i.grade_id: i.points for i in g.items}
+
+
+def _line(g, what):
+    return next((line for line in g.log.splitlines() if line.startswith(f"{MARK}-{what}")), "")
+
+
+@pytest.mark.parametrize("student", list(CASES))
+def test_each_attack_earns_exactly_the_honest_grade(graded, student):
+    grades = _batch(graded)
+    assert 0 < grades["honest3"].score < grades["classmate3"].score
+    assert _points(grades[student]) == _points(grades["honest3"]), grades[student].error
+
+
+def test_a_classmate_keeps_full_marks(graded):
+    spec = assignment_spec(LAB3, RUBRIC)
+    assert _batch(graded)["classmate3"].score == sum(it["points"] for it in spec["items"])
+
+
+def test_the_graders_keyrings_are_out_of_the_learners_reach(graded):
+    g = _batch(graded)["keyring"]
+    assert _line(g, "KEYRING read"), g.log[-800:]  # the cell ran
+    assert TOKEN not in g.log, _line(g, "KEYRING read")
+    assert graded["planted"] < 0, "a learner's key was planted in the grader's session keyring"
+
+
+def test_nothing_is_left_in_the_kernel_for_the_next_learner_on_the_same_uid(graded):
+    g = _batch(graded)["keyring"]
+    assert f"{MARK}-KEYRING planted False left False" in g.log, _line(g, "KEYRING planted")
+
+
+def test_the_graders_command_line_mounts_and_sysctls_give_nothing_away(graded):
+    g = _batch(graded)["peek"]
+    assert f"{MARK}-PEEK course False token False False wrote []" in g.log, _line(g, "PEEK")
+
+
+def test_two_learners_graded_at_once_share_no_socket(graded):
+    grades = _batch(graded)
+    assert f"{MARK}-SOCKET sent False" in grades["socket_b_talk"].log, _line(grades["socket_b_talk"], "SOCKET")
+    assert "answers" not in _line(grades["socket_a_listen"], "SOCKET heard")
+
+
+def test_no_process_survives_the_batch(graded):
+    _batch(graded)
+    assert graded["survivors"] == []

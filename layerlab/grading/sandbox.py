@@ -326,7 +326,8 @@ def seccomp_program() -> bytes:
     read, fails with ENOSYS (the C library then falls back to ``clone``); a foreign system-call ABI (i386, x32)
     fails with EPERM (libseccomp's bad-architecture action). The kernel's keyrings, which no namespace separates,
     are refused too (``add_key``, ``request_key``, and ``keyctl`` but for joining a new, empty session keyring:
-    see :func:`_leave_graders_keyring`). Everything else is allowed. libseccomp
+    see :func:`_leave_graders_keyring`), and so is memory that neither RLIMIT_AS nor a tmpfs cap counts
+    (``memfd_create``, System V ``shmget`` and ``msgget``). Everything else is allowed. libseccomp
     (through ``pyseccomp``) knows each architecture's system-call numbers; the flags are ``clone``'s first
     argument except on s390.
 
@@ -356,6 +357,12 @@ def seccomp_program() -> bytes:
         # grader's session keyring (a learner read an instructor's key there and planted one for later sandboxes), and
         # a key in the sandbox uid's user keyring outlives the sandbox (the next learner on that uid read it). Only
         # keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) is left: the supervisor trades the grader's for an empty one.
+        # memory that no cap counts: a memfd's pages (written, never mapped: not in RLIMIT_AS, in no size-capped
+        # tmpfs), System V shared memory (attached, touched, detached: it stays until the IPC namespace ends, with
+        # no size limit there) and message queues; a learner held 600 MB in each with 33 MB of its own resident,
+        # and the kernel's OOM killer, which counts them against no process, would pick another one
+        for name in ("memfd_create", "shmget", "msgget"):
+            rules.add_rule(refuse, name)
         for name in ("add_key", "request_key"):
             rules.add_rule(refuse, name)
         rules.add_rule(refuse, "keyctl", seccomp.Arg(0, seccomp.NE, KEYCTL_JOIN_SESSION_KEYRING))

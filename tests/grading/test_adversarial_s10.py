@@ -7,7 +7,8 @@ exactly its honest grade, classmates keep theirs, the batch completes and no pro
 The attacks: the kernel's keyrings, which no namespace of the sandbox separates (the grader's session keyring, which
 every process it starts possesses, holding an instructor's token; a key planted there for later sandboxes and the
 grader; a key left in the sandbox uid's own user keyring, which outlives the sandbox and is the next learner's on that
-uid); a grader's command line, mounts and ``/proc/sys`` read and written from inside; and an abstract Unix socket
+uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared memory
+and message queues); a grader's command line, mounts and ``/proc/sys`` read and written from inside; and an abstract Unix socket
 between two learners graded at the same time.
 """
 
@@ -35,6 +36,7 @@ LEFT = "layerlab-s10-left"
 SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, KEYCTL_READ = 1, 10, 11
 KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
+HOLD_MB = 600  # tried in memfds, and again in System V shared memory: past /tmp's 256 MB, outside RLIMIT_AS
 
 # the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
 # the instructor's key, plant one there for the grader and later sandboxes, and leave one in this uid's user keyring,
@@ -53,6 +55,44 @@ print("{MARK}-KEYRING read", _got.decode("ascii", "replace") or "nothing", flush
 _planted = _libc.syscall(_ADD, b"user", b"{PLANTED}", b"from-a-learner", 14, {KEY_SPEC_SESSION_KEYRING}) > 0
 _left = _libc.syscall(_ADD, b"user", b"{LEFT}", b"for-the-next-learner", 20, {KEY_SPEC_USER_KEYRING}) > 0
 print("{MARK}-KEYRING planted", _planted, "left", _left, flush=True)
+'''
+
+# memory no cap counts: memfds (unnamed shmem, written, never mapped) and System V shared memory (attached, touched,
+# detached); the process's own address space stays small
+MEMORY = f'''
+import ctypes, os
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.shmat.restype = ctypes.c_void_p
+_fds, _ids, _memfd, _shm = [], [], 0, 0
+_chunk = b"\\1" * (1 << 20)
+try:
+    for _ in range({HOLD_MB} // 150):
+        _fd = os.memfd_create("hold")
+        _fds.append(_fd)
+        for _ in range(150):
+            os.write(_fd, _chunk)
+            _memfd += 1
+except OSError as _exc:
+    print("{MARK}-MEMORY memfd refused:", _exc, flush=True)
+for _ in range({HOLD_MB} // 150):
+    _id = _libc.shmget(0, 150 << 20, 0o1600)
+    if _id < 0:
+        print("{MARK}-MEMORY shmget refused:", os.strerror(ctypes.get_errno()), flush=True)
+        break
+    _ids.append(_id)
+    _addr = _libc.shmat(_id, None, 0)
+    if _addr in (None, ctypes.c_void_p(-1).value):
+        break
+    ctypes.memset(_addr, 1, 150 << 20)
+    _libc.shmdt(ctypes.c_void_p(_addr))
+    _shm += 150
+_msg = _libc.msgget(0, 0o1600)
+_vm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
+print(f"{MARK}-MEMORY held memfd {{_memfd}} MB shm {{_shm}} MB msgget {{_msg >= 0}} with VmRSS {{int(_vm) // 1024}} MB", flush=True)
+for _fd in _fds:
+    os.close(_fd)
+for _id in _ids:
+    _libc.shmctl(_id, 0, None)  # IPC_RMID
 '''
 
 # what bwrap's command line, the mounts and /proc/sys tell or take: the course's path, the grader's environment
@@ -107,6 +147,7 @@ print("{MARK}-SOCKET sent", _sent, flush=True)
 
 CASES = {
     "keyring": KEYRING,
+    "memory": MEMORY,
     "peek": PEEK,
     "socket_a_listen": SOCKET_LISTEN,
     "socket_b_talk": SOCKET_TALK,
@@ -180,6 +221,13 @@ def test_the_graders_keyrings_are_out_of_the_learners_reach(graded):
 def test_nothing_is_left_in_the_kernel_for_the_next_learner_on_the_same_uid(graded):
     g = _batch(graded)["keyring"]
     assert f"{MARK}-KEYRING planted False left False" in g.log, _line(g, "KEYRING planted")
+
+
+def test_memory_outside_every_cap_is_refused(graded):
+    g = _batch(graded)["memory"]
+    line = _line(g, "MEMORY held")
+    assert line, g.log[-800:]
+    assert line.startswith(f"{MARK}-MEMORY held memfd 0 MB shm 0 MB msgget False"), line
 
 
 def test_the_graders_command_line_mounts_and_sysctls_give_nothing_away(graded):

@@ -1,6 +1,7 @@
 """Tenth hostile review (issue #12): new attacks, each a real submission graded by ``grade_assignment`` in bwrap.
 
-One module-scoped class of lab-3 submissions is graded in bwrap as ``layerlab grade --jobs 2`` grades it.
+One module-scoped class of lab-3 submissions is graded in bwrap as ``layerlab grade --jobs 2`` grades it, then once
+more with ``--resume`` after one learner resubmits.
 Each attack starts from the same honest work as ``test_adversarial.py`` (lab 3 with one wrong key); each must earn
 exactly its honest grade, classmates keep theirs, the batch completes and no process survives it.
 
@@ -8,8 +9,9 @@ The attacks: the kernel's keyrings, which no namespace of the sandbox separates 
 every process it starts possesses, holding an instructor's token; a key planted there for later sandboxes and the
 grader; a key left in the sandbox uid's own user keyring, which outlives the sandbox and is the next learner's on that
 uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared memory
-and message queues); a grader's command line, mounts and ``/proc/sys`` read and written from inside; and an abstract Unix socket
-between two learners graded at the same time.
+and message queues); a grader's command line, mounts and ``/proc/sys`` read and written from inside; an abstract Unix socket
+between two learners graded at the same time; and a resubmission nested deeper than Python's ``os.walk`` can
+recurse, graded with ``--resume``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from layerlab import grading
 from layerlab.grading import assignment_spec
+from layerlab.grading.submission import remove_tree
 from test_adversarial import LAB3, PARTIAL3, RUBRIC, _course, _marked_processes, _submit
 
 pytestmark = pytest.mark.slow
@@ -37,6 +40,7 @@ SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, KEYCTL_READ = 1, 10, 11
 KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
 HOLD_MB = 600  # tried in memfds, and again in System V shared memory: past /tmp's 256 MB, outside RLIMIT_AS
+DEEP = 1500  # nested folders: more than Python 3.11's recursion limit lets os.walk descend
 
 # the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
 # the instructor's key, plant one there for the grader and later sandboxes, and leave one in this uid's user keyring,
@@ -160,11 +164,28 @@ def _keyctl():
     return libc, add, ctl
 
 
+def _nest(folder, depth: int) -> None:
+    """``depth`` nested folders under ``folder``, a file at the bottom (made with relative paths: no path is long)."""
+    here = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=here)
+            below = os.open("d", os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = below
+        fd = os.open("notes.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=here)
+        os.write(fd, b"deep")
+        os.close(fd)
+    finally:
+        os.close(here)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = _course(tmp_path_factory.mktemp("adversarial_s10") / "course", [LAB3])
     _submit(course, LAB3, "honest3", PARTIAL3)
     _submit(course, LAB3, "classmate3", [])
+    _submit(course, LAB3, "resubmits", PARTIAL3)
     for sid, extra in CASES.items():
         _submit(course, LAB3, sid, PARTIAL3 + [("after:lab3_choices", extra.replace("@@COURSE@@", str(course)))])
     # the grader holds a secret in its session keyring (an instructor's token, as `keyctl add user ... @s` leaves it)
@@ -181,9 +202,20 @@ def graded(tmp_path_factory):
             out["errors"]["first"] = f"{type(exc).__name__}: {exc}"
         out["planted"] = libc.syscall(ctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, b"user", PLANTED.encode(), 0)
         out["survivors"] = _marked_processes((MARK,))
+        # a learner resubmits, with a folder nested 1500 deep; the instructor collects it and resumes the batch
+        _nest(course / "submitted" / "resubmits" / LAB3, DEEP)
+        try:
+            s = grading.grade_assignment(LAB3, course=course, jobs=2, gradebook=False, feedback=False, progress=False,
+                                         resume=True)
+            out["resumed"] = {g.student: g for g in s.grades}
+            out["kept"] = s.kept
+        except Exception as exc:  # noqa: BLE001
+            out["errors"]["resumed"] = f"{type(exc).__name__}: {exc}"
     finally:
         libc.syscall(ctl, 3, token_id)  # KEYCTL_REVOKE: the test's own secret goes
-    return out
+    yield out
+    # pytest's own clean-up of old temporary folders (shutil.rmtree, recursive on 3.11) would trip on the deep folder
+    remove_tree(course / "submitted" / "resubmits")
 
 
 def _batch(graded, which="first"):
@@ -244,3 +276,11 @@ def test_two_learners_graded_at_once_share_no_socket(graded):
 def test_no_process_survives_the_batch(graded):
     _batch(graded)
     assert graded["survivors"] == []
+
+
+def test_a_resubmission_nested_deeper_than_python_walks_is_graded_on_resume(graded):
+    first, resumed = _batch(graded), _batch(graded, "resumed")
+    assert graded["kept"] == len(first) - 1  # everyone else's stored result is reused
+    g = resumed["resubmits"]
+    assert _points(g) == _points(first["honest3"]), g.error
+    assert "RecursionError" not in g.error

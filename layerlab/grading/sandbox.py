@@ -327,7 +327,7 @@ def seccomp_program() -> bytes:
     fails with EPERM (libseccomp's bad-architecture action). The kernel's keyrings, which no namespace separates,
     are refused too (``add_key``, ``request_key``, and ``keyctl`` but for joining a new, empty session keyring:
     see :func:`_leave_graders_keyring`), and so is memory that neither RLIMIT_AS nor a tmpfs cap counts
-    (``memfd_create``, System V ``shmget`` and ``msgget``). Everything else is allowed. libseccomp
+    (``memfd_create``, System V ``shmget``, ``msgget`` and ``semget``). Everything else is allowed. libseccomp
     (through ``pyseccomp``) knows each architecture's system-call numbers; the flags are ``clone``'s first
     argument except on s390.
 
@@ -359,9 +359,11 @@ def seccomp_program() -> bytes:
         # keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) is left: the supervisor trades the grader's for an empty one.
         # memory that no cap counts: a memfd's pages (written, never mapped: not in RLIMIT_AS, in no size-capped
         # tmpfs), System V shared memory (attached, touched, detached: it stays until the IPC namespace ends, with
-        # no size limit there) and message queues; a learner held 600 MB in each with 33 MB of its own resident,
-        # and the kernel's OOM killer, which counts them against no process, would pick another one
-        for name in ("memfd_create", "shmget", "msgget"):
+        # no size limit there), message queues and semaphore sets (32000 semaphores, some 2 MB of kernel memory,
+        # each; 32000 sets); a learner held 600 MB in each of the first two and 630 MB in 300 semaphore sets, with
+        # 33 MB of its own resident, and the kernel's OOM killer, which counts them against no process, would pick
+        # another one
+        for name in ("memfd_create", "shmget", "msgget", "semget"):
             rules.add_rule(refuse, name)
         for name in ("add_key", "request_key"):
             rules.add_rule(refuse, name)

@@ -8,8 +8,8 @@ exactly its honest grade, classmates keep theirs, the batch completes and no pro
 The attacks: the kernel's keyrings, which no namespace of the sandbox separates (the grader's session keyring, which
 every process it starts possesses, holding an instructor's token; a key planted there for later sandboxes and the
 grader; a key left in the sandbox uid's own user keyring, which outlives the sandbox and is the next learner's on that
-uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared memory
-and message queues); a grader's command line, mounts and ``/proc/sys`` read and written from inside; an abstract Unix socket
+uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared memory,
+message queues and semaphores); a grader's command line, mounts and ``/proc/sys`` read and written from inside; an abstract Unix socket
 between two learners graded at the same time; and a resubmission nested deeper than Python's ``os.walk`` can
 recurse, graded with ``--resume``.
 """
@@ -40,6 +40,7 @@ SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, KEYCTL_READ = 1, 10, 11
 KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
 HOLD_MB = 600  # tried in memfds, and again in System V shared memory: past /tmp's 256 MB, outside RLIMIT_AS
+SEM_SETS = 150  # System V semaphore sets of 32000 (the kernel's SEMMSL): some 300 MB of kernel memory
 DEEP = 1500  # nested folders: more than Python 3.11's recursion limit lets os.walk descend
 
 # the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
@@ -91,12 +92,21 @@ for _ in range({HOLD_MB} // 150):
     _libc.shmdt(ctypes.c_void_p(_addr))
     _shm += 150
 _msg = _libc.msgget(0, 0o1600)
+_sems = []
+for _ in range({SEM_SETS}):  # about 2 MB of kernel memory each
+    _id = _libc.semget(0, 32000, 0o1600)
+    if _id < 0:
+        break
+    _sems.append(_id)
 _vm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
-print(f"{MARK}-MEMORY held memfd {{_memfd}} MB shm {{_shm}} MB msgget {{_msg >= 0}} with VmRSS {{int(_vm) // 1024}} MB", flush=True)
+print(f"{MARK}-MEMORY held memfd {{_memfd}} MB shm {{_shm}} MB msgget {{_msg >= 0}} semaphores {{len(_sems)}} x 32000 "
+      f"with VmRSS {{int(_vm) // 1024}} MB", flush=True)
 for _fd in _fds:
     os.close(_fd)
 for _id in _ids:
     _libc.shmctl(_id, 0, None)  # IPC_RMID
+for _id in _sems:
+    _libc.semctl(_id, 0, 0)  # IPC_RMID
 '''
 
 # what bwrap's command line, the mounts and /proc/sys tell or take: the course's path, the grader's environment
@@ -259,7 +269,7 @@ def test_memory_outside_every_cap_is_refused(graded):
     g = _batch(graded)["memory"]
     line = _line(g, "MEMORY held")
     assert line, g.log[-800:]
-    assert line.startswith(f"{MARK}-MEMORY held memfd 0 MB shm 0 MB msgget False"), line
+    assert line.startswith(f"{MARK}-MEMORY held memfd 0 MB shm 0 MB msgget False semaphores 0 x 32000"), line
 
 
 def test_the_graders_command_line_mounts_and_sysctls_give_nothing_away(graded):

@@ -294,3 +294,24 @@ def test_a_resubmission_nested_deeper_than_python_walks_is_graded_on_resume(grad
     g = resumed["resubmits"]
     assert _points(g) == _points(first["honest3"]), g.error
     assert "RecursionError" not in g.error
+
+
+def test_a_dask_worker_grades_a_submission_nested_deeper_than_python_walks_and_leaves_nothing(tmp_path):
+    """On a Dask worker (``grade_payload``, called here as the worker calls it): a result, and the worker's copy gone."""
+    from layerlab.grading import cluster
+
+    course = _course(tmp_path / "course", [LAB3])
+    _submit(course, LAB3, "deep", PARTIAL3)
+    adir = course / "submitted" / "deep" / LAB3
+    _nest(adir, DEEP)
+    payload = cluster.pack_submission(adir)
+    try:
+        d = cluster.grade_payload(payload, assignment=LAB3, rubric=RUBRIC, student="deep", timeout_s=None,
+                                  memory_mb=4096, source_notebook=(course / "source" / LAB3 / f"{LAB3}.ipynb").read_bytes(),
+                                  notebook_name=f"{LAB3}.ipynb")
+        left = sorted(p.name for p in cluster._root().iterdir() for p in p.iterdir())
+    finally:
+        remove_tree(adir)
+    full = sum(it["points"] for it in assignment_spec(LAB3, RUBRIC)["items"])
+    assert not d["incomplete"] and 0 < sum(i["points"] for i in d["items"]) < full, d["error"]  # the honest work's grade
+    assert left == [], left  # the worker's copy of the submission and source notebook are gone

@@ -243,7 +243,7 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
     Cells are matched by grade id; a locked cell the learner deleted is inserted again
     after the cell that precedes it in the source, one whose type or source changed is
     replaced, and a duplicated one is kept once (in its first place). Each is put back as
-    nbgrader releases it, without its hidden tests: the learner's code runs beside this copy
+    nbgrader releases it, without its hidden tests and outputs: the learner's code runs beside this copy
     and can read it. Returns the grade ids restored. Works on the notebook JSON directly
     (no nbformat import in the worker).
     """
@@ -264,9 +264,13 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
         return "".join(v) if isinstance(v, list) else str(v)
 
     def released(cell):  # the cell as nbgrader releases it: no hidden tests (the grader never runs a test cell, and
-        # the learner's code, which can read the notebook it runs from, must not see them)
+        # the learner's code, which can read the notebook it runs from, must not see them), and no outputs (nbgrader's
+        # ClearOutput): a source notebook the instructor ran and saved holds them, and a traceback quotes hidden tests
         cell = json.loads(json.dumps(cell))
         cell["source"] = strip_hidden_tests(text(cell))
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
         return cell
 
     locked = {gid(c): released(c) for c in src.get("cells", [])

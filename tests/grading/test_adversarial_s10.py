@@ -17,6 +17,7 @@ recurse, graded with ``--resume``.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import platform
 import secrets
@@ -159,6 +160,26 @@ for _ in range(60):
 print("{MARK}-SOCKET sent", _sent, flush=True)
 '''
 
+# the instructor ran the source notebook once (a wrong answer, to see the message) and saved it: a locked grade cell
+# holds an error output whose traceback quotes its hidden test. The learner deletes that cell from their copy, so the
+# grader puts the source's back, and reads the notebook it runs from.
+HIDDEN_LINE = "_item = {i.grade_id: i for i in _score({'choices': choices}, _spec('lab3_choose_approach'))}"
+SOURCE_OUTPUT = {"output_type": "error", "ename": "AssertionError", "evalue": "news_explainer: expected music 'post'",
+                 "traceback": ["AssertionError Traceback (most recent call last)", f"----> 4 {HIDDEN_LINE}",
+                               "AssertionError: news_explainer: expected music 'post'"]}
+READ_OUTPUTS = f'''
+import json
+_nb = json.load(open("{LAB3}.ipynb", encoding="utf-8"))
+_outs = [o for c in _nb["cells"] for o in c.get("outputs", [])]
+print("{MARK}-OUTPUTS", len(_outs), "hidden", any("_spec(" in json.dumps(o) for o in _outs), flush=True)
+'''
+
+
+def _delete_news_explainer_check(nb):
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "choice_news_explainer"]
+    return nb
+
+
 CASES = {
     "keyring": KEYRING,
     "memory": MEMORY,
@@ -198,6 +219,12 @@ def graded(tmp_path_factory):
     _submit(course, LAB3, "resubmits", PARTIAL3)
     for sid, extra in CASES.items():
         _submit(course, LAB3, sid, PARTIAL3 + [("after:lab3_choices", extra.replace("@@COURSE@@", str(course)))])
+    source = course / "source" / LAB3 / f"{LAB3}.ipynb"
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "choice_news_explainer")[
+        "outputs"] = [SOURCE_OUTPUT]
+    source.write_text(json.dumps(nb), encoding="utf-8")
+    _submit(course, LAB3, "source_outputs", PARTIAL3 + [("after:lab3_choices", READ_OUTPUTS)], _delete_news_explainer_check)
     # the grader holds a secret in its session keyring (an instructor's token, as `keyctl add user ... @s` leaves it)
     libc, add, ctl = _keyctl()
     assert libc.syscall(ctl, KEYCTL_JOIN_SESSION_KEYRING, b"layerlab-s10-grader") > 0, os.strerror(ctypes.get_errno())
@@ -281,6 +308,12 @@ def test_two_learners_graded_at_once_share_no_socket(graded):
     grades = _batch(graded)
     assert f"{MARK}-SOCKET sent False" in grades["socket_b_talk"].log, _line(grades["socket_b_talk"], "SOCKET")
     assert "answers" not in _line(grades["socket_a_listen"], "SOCKET heard")
+
+
+def test_outputs_saved_in_the_source_notebook_never_reach_the_learners_process(graded):
+    g = _batch(graded)["source_outputs"]
+    assert f"{MARK}-OUTPUTS 0 hidden False" in g.log, _line(g, "OUTPUTS")
+    assert _points(g) == _points(_batch(graded)["honest3"]), g.error
 
 
 def test_no_process_survives_the_batch(graded):

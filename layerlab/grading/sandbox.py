@@ -122,6 +122,10 @@ class SandboxLimits:
     max_files : int
         Files and folders each of those tmpfs may hold (``nr_inodes``), run as root: each costs about 1 KB of
         kernel memory that the size does not count.
+    max_open_files : int
+        Descriptors each process may hold (RLIMIT_NOFILE). Each open file is an entry of the machine's one table
+        (``fs.file-max``) and kernel memory charged to no process; the grader's own limit, which the sandbox
+        inherited, let one process hold 20000 (128 of them: more than this machine's 2.47 million).
     """
 
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -132,6 +136,7 @@ class SandboxLimits:
     max_disk_mb: float = 1000.0
     tmp_mb: float = 256.0
     max_files: int = 100_000
+    max_open_files: int = 1024
 
     @property
     def cpu_limit_s(self) -> float:
@@ -648,7 +653,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                "memory_mb": float(limits.memory_mb),
                "cpu_s": limits.cpu_limit_s,
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
-               "max_files": int(limits.max_files), "keyctl_nr": keyctl_number(),
+               "max_files": int(limits.max_files), "max_open_files": int(limits.max_open_files), "keyctl_nr": keyctl_number(),
                "run_as_uid": uid, "env": sandbox_env(HOME),
                "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],
                "collect_max_mb": float(MAX_SUBMISSION_MB), "collect_max_file_mb": float(limits.max_file_mb)}

@@ -25,7 +25,7 @@ import secrets
 import pytest
 
 from layerlab import grading
-from layerlab.grading import assignment_spec
+from layerlab.grading import assignment_spec, sandbox
 from layerlab.grading.submission import remove_tree
 from test_adversarial import LAB3, PARTIAL3, RUBRIC, _course, _marked_processes, _submit
 
@@ -42,6 +42,7 @@ KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, KEYCTL_READ = 1, 10, 11
 KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
 HOLD_MB = 600  # tried in memfds, and again in System V shared memory: past /tmp's 256 MB, outside RLIMIT_AS
 SEM_SETS = 150  # System V semaphore sets of 32000 (the kernel's SEMMSL): some 300 MB of kernel memory
+FILES_TRIED = 20_000  # eventfds tried by one process
 DEEP = 1500  # nested folders: more than Python 3.11's recursion limit lets os.walk descend
 
 # the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
@@ -129,6 +130,27 @@ print("{MARK}-PEEK course", b"@@COURSE@@" in _seen, "token", b"{TOKEN}" in _seen
       "wrote", _wrote, flush=True)
 '''
 
+# the machine's table of open files is shared by every process (fs.file-max): each descriptor of its own (an eventfd,
+# a pipe, a socket) is one more entry and some kernel memory charged to no process; with as many per process as the
+# grader's own limit allows (raised to its hard limit), 128 processes of one sandbox could fill it
+OPEN_FILES = f'''
+import os, resource
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+except (ValueError, OSError):
+    pass
+_fds = []
+try:
+    while len(_fds) < {FILES_TRIED}:
+        _fds.append(os.eventfd(0))
+except OSError:
+    pass
+print("{MARK}-FILES opened", len(_fds), "limit", resource.getrlimit(resource.RLIMIT_NOFILE), flush=True)
+for _fd in _fds:
+    os.close(_fd)
+'''
+
 # two learners graded at the same time: one listens on an abstract Unix socket (no file, so no mount hides it), the
 # other tries to connect and send its answers
 SOCKET_LISTEN = f'''
@@ -183,6 +205,7 @@ def _delete_news_explainer_check(nb):
 CASES = {
     "keyring": KEYRING,
     "memory": MEMORY,
+    "open_files": OPEN_FILES,
     "peek": PEEK,
     "socket_a_listen": SOCKET_LISTEN,
     "socket_b_talk": SOCKET_TALK,
@@ -297,6 +320,14 @@ def test_memory_outside_every_cap_is_refused(graded):
     line = _line(g, "MEMORY held")
     assert line, g.log[-800:]
     assert line.startswith(f"{MARK}-MEMORY held memfd 0 MB shm 0 MB msgget False semaphores 0 x 32000"), line
+
+
+def test_a_learner_process_holds_a_bounded_number_of_open_files(graded):
+    g = _batch(graded)["open_files"]
+    line = _line(g, "FILES opened")
+    assert line, g.log[-800:]
+    opened = int(line.split()[2])
+    assert opened <= sandbox.SandboxLimits().max_open_files, line  # times 128 processes: far from the machine's table
 
 
 def test_the_graders_command_line_mounts_and_sysctls_give_nothing_away(graded):

@@ -515,10 +515,14 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, 
     # the private /proc, /dev and /tmp first: binds that follow may then land inside them (a kit or a
     # virtual environment that lives under the host's /tmp, as in a CI clone, stays visible)
     tmp = str(int(limits.tmp_mb * 1024 * 1024))
-    argv += ["--proc", "/proc", "--dev", "/dev",
+    # no pseudo-terminals: bwrap's --dev mounts a devpts of its own, but every devpts draws from the machine's one
+    # count (kernel.pty.max less kernel.pty.reserve: 3072 for all containers and sandboxes); an empty, read-only
+    # folder over it leaves /dev/ptmx pointing at nothing
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "0555", "--size", "4096", "--tmpfs", "/dev/pts",
+             "--remount-ro", "/dev/pts",
              "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
-    made: set[str] = {"/", "/proc", "/dev", "/dev/shm", "/tmp"}
+    made: set[str] = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/tmp"}
 
     def parents(dest: str) -> list[str]:
         out = []

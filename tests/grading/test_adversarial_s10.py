@@ -43,6 +43,7 @@ KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
 HOLD_MB = 600  # tried in memfds, and again in System V shared memory: past /tmp's 256 MB, outside RLIMIT_AS
 SEM_SETS = 150  # System V semaphore sets of 32000 (the kernel's SEMMSL): some 300 MB of kernel memory
 FILES_TRIED = 20_000  # eventfds tried by one process
+PTYS_TRIED = 200  # pseudo-terminals tried
 DEEP = 1500  # nested folders: more than Python 3.11's recursion limit lets os.walk descend
 
 # the grader's session keyring (inherited through bwrap by every process of the sandbox, which possesses it): read
@@ -151,6 +152,19 @@ for _fd in _fds:
     os.close(_fd)
 '''
 
+# pseudo-terminals: every devpts instance (the sandbox's own included) draws from the machine's one count
+# (kernel.pty.max, 4096, of which all but kernel.pty.reserve, 1024, serve containers and sandboxes)
+PTYS = f'''
+import os
+_fds = []
+try:
+    while len(_fds) < {PTYS_TRIED}:
+        _fds.append(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))
+except OSError:
+    pass
+print("{MARK}-PTYS opened", len(_fds), flush=True)
+'''
+
 # two learners graded at the same time: one listens on an abstract Unix socket (no file, so no mount hides it), the
 # other tries to connect and send its answers
 SOCKET_LISTEN = f'''
@@ -207,6 +221,7 @@ CASES = {
     "memory": MEMORY,
     "open_files": OPEN_FILES,
     "peek": PEEK,
+    "ptys": PTYS,
     "socket_a_listen": SOCKET_LISTEN,
     "socket_b_talk": SOCKET_TALK,
 }
@@ -328,6 +343,11 @@ def test_a_learner_process_holds_a_bounded_number_of_open_files(graded):
     assert line, g.log[-800:]
     opened = int(line.split()[2])
     assert opened <= sandbox.SandboxLimits().max_open_files, line  # times 128 processes: far from the machine's table
+
+
+def test_no_pseudo_terminal_is_taken_from_the_machine(graded):
+    g = _batch(graded)["ptys"]
+    assert f"{MARK}-PTYS opened 0" in g.log, _line(g, "PTYS") or g.log[-800:]
 
 
 def test_the_graders_command_line_mounts_and_sysctls_give_nothing_away(graded):

@@ -1,17 +1,19 @@
 """Tenth hostile review (issue #12): new attacks, each a real submission graded by ``grade_assignment`` in bwrap.
 
 One module-scoped class of lab-3 submissions is graded in bwrap as ``layerlab grade --jobs 2`` grades it, then once
-more with ``--resume`` after one learner resubmits.
-Each attack starts from the same honest work as ``test_adversarial.py`` (lab 3 with one wrong key); each must earn
-exactly its honest grade, classmates keep theirs, the batch completes and no process survives it.
+more with ``--resume`` after one learner resubmits. Each attack starts from the same honest work as
+``test_adversarial.py`` (lab 3 with one wrong key); each must earn exactly its honest grade, classmates keep theirs,
+the batch completes and no process survives it.
 
 The attacks: the kernel's keyrings, which no namespace of the sandbox separates (the grader's session keyring, which
 every process it starts possesses, holding an instructor's token; a key planted there for later sandboxes and the
 grader; a key left in the sandbox uid's own user keyring, which outlives the sandbox and is the next learner's on that
-uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared memory,
-message queues and semaphores); a grader's command line, mounts and ``/proc/sys`` read and written from inside; an abstract Unix socket
-between two learners graded at the same time; and a resubmission nested deeper than Python's ``os.walk`` can
-recurse, graded with ``--resume``.
+uid); memory that neither the address-space limit nor any tmpfs cap counts (``memfd_create``, System V shared
+memory, message queues and semaphores); the machine's shared tables: open files (``fs.file-max``) and
+pseudo-terminals (``kernel.pty.max``); outputs the instructor saved in the source notebook, put back with a locked
+cell the learner deleted; a grader's command line, mounts and ``/proc/sys`` read and written from inside; an abstract
+Unix socket between two learners graded at the same time; and a resubmission nested deeper than Python's ``os.walk``
+can recurse, graded with ``--resume`` and on a Dask worker.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ Documented for instructors in ``docs/deploying.md`` and ``docs/scaling.md``.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import threading
 import uuid
@@ -36,7 +35,8 @@ from pathlib import Path
 
 from layerlab.errors import GraderError, GradingError, InputError
 from layerlab.grading.results import ItemGrade, SubmissionGrade
-from layerlab.grading.submission import LEFT_OUT_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, course_of, submission_entries, submission_hash
+from layerlab.grading.submission import (LEFT_OUT_DIRS, MAX_FILE_MB, MAX_SUBMISSION_MB, course_of, remove_tree,
+                                         submission_entries, submission_hash)
 
 #: Where a skipped entry (symlink, device, oversized file) points on the worker: nowhere.
 _SKIPPED_TARGET = "/nonexistent/layerlab-skipped-by-the-client"
@@ -239,10 +239,11 @@ def grade_payload(payload: SubmissionPayload, *, assignment: str, rubric: dict, 
         g.student = student
         g.submission_sha256 = payload.sha256
         return g.to_dict()
-    finally:
-        shutil.rmtree(adir.parent, ignore_errors=True)
-        shutil.rmtree(src_dir, ignore_errors=True)
-        shutil.rmtree(variant_dir, ignore_errors=True)
+    finally:  # remove_tree: the learner's folders may nest deeper than shutil.rmtree recurses (RecursionError here
+        # replaced the result with the grader's fault and left the copy on the worker)
+        remove_tree(adir.parent)
+        remove_tree(src_dir)
+        remove_tree(variant_dir)
 
 
 def _not_graded(spec_items: list[dict], assignment: str, student: str, why: str) -> SubmissionGrade:

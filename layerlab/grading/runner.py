@@ -33,7 +33,7 @@ DEFAULT_MEMORY_MB = 4096
 
 
 def apply_limits(memory_mb: float, *, cpu_s: float | None = None, max_processes: int | None = None,
-                 max_file_mb: float = MAX_FILE_MB) -> None:
+                 max_file_mb: float = MAX_FILE_MB, max_open_files: int | None = None) -> None:
     """In a learner's or measuring process: cap its address space, CPU time, processes and file size; no core dumps.
 
     Soft and hard limits are set alike, so the process cannot raise them again; the CPU time's hard limit is 5 s
@@ -49,6 +49,8 @@ def apply_limits(memory_mb: float, *, cpu_s: float | None = None, max_processes:
         Processes and threads of this uid (RLIMIT_NPROC; in the sandbox, the sandbox's own uid).
     max_file_mb : float
         Largest file it may write (RLIMIT_FSIZE; SIGXFSZ or EFBIG).
+    max_open_files : int, optional
+        Descriptors each process may hold (RLIMIT_NOFILE; EMFILE past it), at most the current hard limit.
     """
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
@@ -62,6 +64,10 @@ def apply_limits(memory_mb: float, *, cpu_s: float | None = None, max_processes:
             resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(cpu_s), math.ceil(cpu_s) + 5))
         if max_processes is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (int(max_processes), int(max_processes)))
+        if max_open_files is not None:  # last: never above the hard limit, which an unprivileged grader cannot raise
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            n = int(max_open_files) if hard == resource.RLIM_INFINITY else min(int(max_open_files), hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
 
 def sandbox_env(home: str) -> dict:
@@ -518,7 +524,7 @@ def _preload(*, guarded: bool = True) -> None:
 def exec_task(args: dict) -> int:
     """Zygote task (in the learner's forked process): apply the limits, run the solution cells, dump the exports."""
     apply_limits(float(args["memory_mb"]), cpu_s=args.get("cpu_s"), max_processes=args.get("max_processes"),
-                 max_file_mb=float(args.get("max_file_mb") or MAX_FILE_MB))
+                 max_file_mb=float(args.get("max_file_mb") or MAX_FILE_MB), max_open_files=args.get("max_open_files"))
     uid = args.get("run_as_uid")
     if uid is not None:  # in the sandbox run as root: become the sandbox's own uid, with no capability left
         os.setgroups([])

@@ -122,6 +122,10 @@ class SandboxLimits:
     max_files : int
         Files and folders each of those tmpfs may hold (``nr_inodes``), run as root: each costs about 1 KB of
         kernel memory that the size does not count.
+    max_open_files : int
+        Descriptors each process may hold (RLIMIT_NOFILE). Each open file is an entry of the machine's one table
+        (``fs.file-max``) and kernel memory charged to no process; the grader's own limit, which the sandbox
+        inherited, let one process hold 20000 (128 of them: more than this machine's 2.47 million).
     """
 
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -132,6 +136,7 @@ class SandboxLimits:
     max_disk_mb: float = 1000.0
     tmp_mb: float = 256.0
     max_files: int = 100_000
+    max_open_files: int = 1024
 
     @property
     def cpu_limit_s(self) -> float:
@@ -297,6 +302,7 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localt
 # ------------------------------------------------------------------------------ no namespaces of the learner's own
 
 CLONE_NEWUSER = 0x10000000
+KEYCTL_JOIN_SESSION_KEYRING = 1
 HOW_TO_GET_LIBSECCOMP = ("install libseccomp (scripts/system-deps.sh, Debian package 'libseccomp2') and the Python "
                          "package pyseccomp (pip install -e .), or pass --no-sandbox to grade trusted work without it")
 
@@ -323,7 +329,10 @@ def seccomp_program() -> bytes:
     the home's cap nor RLIMIT_AS counts) or build a PID namespace; Flatpak refuses them the same way.
     ``unshare`` and ``clone`` with ``CLONE_NEWUSER`` fail with EPERM; ``clone3``, whose flags a filter cannot
     read, fails with ENOSYS (the C library then falls back to ``clone``); a foreign system-call ABI (i386, x32)
-    fails with EPERM (libseccomp's bad-architecture action). Everything else is allowed. libseccomp
+    fails with EPERM (libseccomp's bad-architecture action). The kernel's keyrings, which no namespace separates,
+    are refused too (``add_key``, ``request_key``, and ``keyctl`` but for joining a new, empty session keyring:
+    see :func:`_leave_graders_keyring`), and so is memory that neither RLIMIT_AS nor a tmpfs cap counts
+    (``memfd_create``, System V ``shmget``, ``msgget`` and ``semget``). Everything else is allowed. libseccomp
     (through ``pyseccomp``) knows each architecture's system-call numbers; the flags are ``clone``'s first
     argument except on s390.
 
@@ -349,6 +358,22 @@ def seccomp_program() -> bytes:
         rules.add_rule(refuse, "clone",
                        seccomp.Arg(_clone_flags_arg(platform.machine()), seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
         rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+        # the kernel's keyrings: no namespace of the sandbox separates them. Every process bwrap starts possesses the
+        # grader's session keyring (a learner read an instructor's key there and planted one for later sandboxes), and
+        # a key in the sandbox uid's user keyring outlives the sandbox (the next learner on that uid read it). Only
+        # keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) is left: the supervisor trades the grader's for an empty one.
+        # memory that no cap counts: a memfd's pages (written, never mapped: not in RLIMIT_AS, in no size-capped
+        # tmpfs), System V shared memory (attached, touched, detached: it stays until the IPC namespace ends, with
+        # no size limit there), message queues and semaphore sets (32000 semaphores, some 2 MB of kernel memory,
+        # each; 32000 sets); a learner held 600 MB in each of the first two and 630 MB in 300 semaphore sets, with
+        # 33 MB of its own resident, and the kernel's OOM killer, which counts them against no process, would pick
+        # another one
+        for name in ("memfd_create", "shmget", "msgget", "semget"):
+            rules.add_rule(refuse, name)
+        for name in ("add_key", "request_key"):
+            rules.add_rule(refuse, name)
+        rules.add_rule(refuse, "keyctl", seccomp.Arg(0, seccomp.NE, KEYCTL_JOIN_SESSION_KEYRING))
+        rules.add_rule(refuse, "keyctl", seccomp.Arg(0, seccomp.EQ, KEYCTL_JOIN_SESSION_KEYRING), seccomp.Arg(1, seccomp.NE, 0))
         with tempfile.TemporaryFile() as fh:
             rules.export_bpf(fh)
             fh.seek(0)
@@ -356,6 +381,35 @@ def seccomp_program() -> bytes:
     except OSError as exc:
         raise SandboxError(f"cannot run learner code in the OS sandbox: libseccomp could not build the filter that "
                            f"refuses user namespaces ({exc}); {HOW_TO_GET_LIBSECCOMP}.") from None
+
+
+def keyctl_number() -> int | None:
+    """``keyctl``'s system-call number on this machine (libseccomp knows it), for the supervisor; None if unknown."""
+    try:
+        seccomp = _libseccomp()
+        nr = seccomp.resolve_syscall(seccomp.system_arch(), "keyctl")
+    except (SandboxError, OSError, RuntimeError, ValueError):
+        return None
+    return nr if isinstance(nr, int) and nr >= 0 else None
+
+
+def _leave_graders_keyring(keyctl_nr) -> None:
+    """In the supervisor, before the worker exists: trade the grader's session keyring for a new, empty one.
+
+    bwrap passes its caller's session keyring on, and every process of the sandbox would possess it: /proc/keys
+    named the grader's keys there, and (without the seccomp filter) a learner read an instructor's key and
+    planted one for later sandboxes. ``keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`` is the one keyring call the
+    filter leaves. Raises OSError when the kernel refuses (a kernel without keyrings, ENOSYS, has nothing to leave).
+    """
+    if keyctl_nr is None:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(ctypes.c_long(int(keyctl_nr)), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None) < 0:
+        err = ctypes.get_errno()
+        if err != errno.ENOSYS:
+            raise OSError(err, f"cannot leave the grader's session keyring: {os.strerror(err)}")
 
 
 # ------------------------------------------------------------------------------ a warm numba cache
@@ -461,10 +515,14 @@ def sandbox_argv(workdir, *, limits: SandboxLimits, info_fd: int | None = None, 
     # the private /proc, /dev and /tmp first: binds that follow may then land inside them (a kit or a
     # virtual environment that lives under the host's /tmp, as in a CI clone, stays visible)
     tmp = str(int(limits.tmp_mb * 1024 * 1024))
-    argv += ["--proc", "/proc", "--dev", "/dev",
+    # no pseudo-terminals: bwrap's --dev mounts a devpts of its own, but every devpts draws from the machine's one
+    # count (kernel.pty.max less kernel.pty.reserve: 3072 for all containers and sandboxes); an empty, read-only
+    # folder over it leaves /dev/ptmx pointing at nothing
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "0555", "--size", "4096", "--tmpfs", "/dev/pts",
+             "--remount-ro", "/dev/pts",
              "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
-    made: set[str] = {"/", "/proc", "/dev", "/dev/shm", "/tmp"}
+    made: set[str] = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/tmp"}
 
     def parents(dest: str) -> list[str]:
         out = []
@@ -599,7 +657,7 @@ def run_sandboxed(notebook_name: str, workdir, *, exports=(), limits: SandboxLim
                "memory_mb": float(limits.memory_mb),
                "cpu_s": limits.cpu_limit_s,
                "max_processes": int(limits.max_processes), "max_file_mb": float(limits.max_file_mb),
-               "max_files": int(limits.max_files),
+               "max_files": int(limits.max_files), "max_open_files": int(limits.max_open_files), "keyctl_nr": keyctl_number(),
                "run_as_uid": uid, "env": sandbox_env(HOME),
                "collect": None if collect is None else [EXPORTS_NAME, EXPORTS_NAME + ".partial", *collect],
                "collect_max_mb": float(MAX_SUBMISSION_MB), "collect_max_file_mb": float(limits.max_file_mb)}
@@ -1042,6 +1100,11 @@ def _worker() -> int:
     os.dup2(null, 0)
     os.close(null)
     files_fd = job.pop("files_fd", None)
+    try:
+        _leave_graders_keyring(job.get("keyctl_nr"))
+    except OSError as exc:  # the grader's own failure: no learner code runs holding the grader's keyring
+        print(f"[grader] {exc}", flush=True)
+        return 70
     if job.get("max_files") and job.get("run_as_uid") is not None and os.getuid() == 0:
         try:
             _cap_files(int(job["max_files"]))

@@ -50,6 +50,36 @@ def remove_tree(path) -> None:
         subprocess.run(["rm", "-rf", "--", str(path)], check=False, capture_output=True)
 
 
+def walk(top) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(top, followlinks=False)``, top-down, in the same order, without recursion.
+
+    A submission is the learner's folder: it may nest folders deeper than Python's recursion limit, and Python
+    3.11's ``os.walk`` recurses once per level (1500 nested folders raised RecursionError in the grader; under
+    ``--resume``, out of the batch itself). As with ``os.walk``, ``dirnames`` may be pruned in place, links to
+    folders are listed among them but not entered, and a folder that cannot be listed is passed over.
+    """
+    stack = [os.fspath(top)]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirs, nondirs = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else nondirs).append(entry.name)
+        yield here, dirs, nondirs
+        for d in reversed(dirs):  # depth first, in listing order, as os.walk goes
+            path = os.path.join(here, d)
+            if not os.path.islink(path):
+                stack.append(path)
+
+
 def resolve_inside(root, relative) -> Path:
     """Resolve ``relative`` inside ``root``, refusing anything that leaves it.
 
@@ -99,7 +129,7 @@ def submission_entries(src, *, max_total_mb: float = MAX_SUBMISSION_MB, max_file
     """
     src = Path(src)
     total = entries = over = 0
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+    for dirpath, dirnames, filenames in walk(src):
         rel_dir = Path(dirpath).relative_to(src)
         if entries >= max_entries:
             over += len(filenames) + len(dirnames)
@@ -175,7 +205,7 @@ def submission_hash(folder) -> str:
     """SHA-256 over the names and bytes of a submission's regular files (for resumable batches)."""
     h = hashlib.sha256()
     folder = Path(folder)
-    for dirpath, dirnames, filenames in sorted(os.walk(folder, followlinks=False)):
+    for dirpath, dirnames, filenames in sorted(walk(folder)):
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
         for f in sorted(filenames):
             p = Path(dirpath) / f
@@ -223,7 +253,7 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
     Cells are matched by grade id; a locked cell the learner deleted is inserted again
     after the cell that precedes it in the source, one whose type or source changed is
     replaced, and a duplicated one is kept once (in its first place). Each is put back as
-    nbgrader releases it, without its hidden tests: the learner's code runs beside this copy
+    nbgrader releases it, without its hidden tests and outputs: the learner's code runs beside this copy
     and can read it. Returns the grade ids restored. Works on the notebook JSON directly
     (no nbformat import in the worker).
     """
@@ -244,9 +274,13 @@ def restore_locked_cells(nb_path, source_notebook) -> list[str]:
         return "".join(v) if isinstance(v, list) else str(v)
 
     def released(cell):  # the cell as nbgrader releases it: no hidden tests (the grader never runs a test cell, and
-        # the learner's code, which can read the notebook it runs from, must not see them)
+        # the learner's code, which can read the notebook it runs from, must not see them), and no outputs (nbgrader's
+        # ClearOutput): a source notebook the instructor ran and saved holds them, and a traceback quotes hidden tests
         cell = json.loads(json.dumps(cell))
         cell["source"] = strip_hidden_tests(text(cell))
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
         return cell
 
     locked = {gid(c): released(c) for c in src.get("cells", [])
@@ -331,7 +365,7 @@ def course_of(sub: Path, source_notebook=None):
 
 
 def refuse_links(folder: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+    for dirpath, dirnames, filenames in walk(folder):
         for n in dirnames + filenames:
             p = Path(dirpath) / n
             if p.is_symlink():

@@ -51,6 +51,10 @@ def _nbgrader_traits() -> dict[str, set[str]]:
     from jupyter_client.manager import KernelManager
 
     classes.append(KernelManager)
+    # formgrader, the server extension an instructor's `jupyter lab` in the course folder loads with this config
+    from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+
+    classes.append(FormgradeExtension)
     traits: dict[str, set[str]] = {}
     for cls in classes:
         traits.setdefault(cls.__name__, set()).update(cls.class_traits(config=True))

@@ -77,6 +77,10 @@ Figures on a quiet machine (2026-12-01 06:17 - 06:28 UTC, commit 4744e36's kit, 
 0.3-2.9, nothing else running, the benchmark at nice -15): round 1 sandbox 123.6 s (237.4 CPU s), ``--no-sandbox``
 119.2 s (228.1); round 2 ``--no-sandbox`` 116.9 s (223.7), sandbox 121.2 s (232.2): medians 122.4 s against 118.1 s,
 +3.7 % wall and +3.9 % CPU (0.09 CPU s per submission); a class of 100 in 122 s with the sandbox (aim under 180 s);
+one empty sandbox 0.11 s wall, 0.05 CPU s. Scores as above. Again at 07:35 - 07:44 UTC on commit 3d1c73f (the tenth
+hostile review's sandbox: keyrings, memfds and System V IPC refused, 1024 open files, no pseudo-terminals), load
+0.6-1.8: round 1 sandbox 118.4 s (226.6), ``--no-sandbox`` 113.1 s (216.7); round 2 ``--no-sandbox`` 111.1 s (213.1),
+sandbox 117.2 s (224.2): medians 117.8 s against 112.1 s, +5.1 % wall and +4.9 % CPU (0.10 CPU s per submission);
 one empty sandbox 0.11 s wall, 0.05 CPU s. Scores as above.
 """
 

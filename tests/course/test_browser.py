@@ -413,7 +413,11 @@ def test_untouched_lab_stops_at_its_first_answer(lab, jupyter_server, browser):
         _shut_down_kernels(jupyter_server)
     problems = _problems(state, expect_all_ran=False) + errors
     ran = [i for i, p in enumerate(state["prompts"]) if p[1:-2].isdigit()]
-    assert ran == list(range(first_answer + 1)), f"cells that ran: {ran}; the first answer cell is {first_answer}"
+    # every cell up to the first answer ran, and the run stopped there. Which later cells the kernel aborts is a race
+    # in ipykernel 7: it aborts the requests queued when it handles the error, and one the page sends later runs
+    # (a fresh-clone run saw lab 3's cell 5 run, cells 2-4 aborted); what the learner sees stays one error
+    assert ran[:first_answer + 1] == list(range(first_answer + 1)), f"cells that ran: {ran}; first answer: {first_answer}"
+    assert len(ran) < len(state["prompts"]), f"every cell ran after the error: {ran}"
     assert [e["cell"] for e in state["errors"]] == [first_answer], state["errors"]
     assert "NotImplementedError" in state["errors"][0]["text"]
     assert not problems, f"{path}:\n" + "\n".join(problems)

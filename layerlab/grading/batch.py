@@ -119,7 +119,7 @@ def grade_submission(submission_dir, *, assignment: str, rubric: dict | None = N
             out_name = spec.get("deliverable", "deliverable")
             stale = resolve_inside(work, out_name)
             if stale.exists():
-                shutil.rmtree(stale, ignore_errors=True)  # measure what the submitted code exports, not a leftover
+                remove_tree(stale)  # measure what the submitted code exports, not a leftover (the learner's: any depth)
             notes: list[str] = []
             _, log = run_learner_code(nb_path, work, timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb, protect=protect,
                                       zygote=zygote, sandbox=sandbox, notes=notes, collect=[out_name])

@@ -29,7 +29,7 @@ import pytest
 from layerlab import grading
 from layerlab.grading import assignment_spec, sandbox
 from layerlab.grading.submission import remove_tree
-from test_adversarial import LAB3, PARTIAL3, RUBRIC, _course, _marked_processes, _submit
+from test_adversarial import LAB2, LAB3, PARTIAL3, QUIET, RUBRIC, _course, _marked_processes, _submit
 
 pytestmark = pytest.mark.slow
 
@@ -401,3 +401,20 @@ def test_a_dask_worker_grades_a_submission_nested_deeper_than_python_walks_and_l
     full = sum(it["points"] for it in assignment_spec(LAB3, RUBRIC)["items"])
     assert not d["incomplete"] and 0 < sum(i["points"] for i in d["items"]) < full, d["error"]  # the honest work's grade
     assert left == [], left  # the worker's copy of the submission and source notebook are gone
+
+
+def test_a_shipped_deliverable_nested_deeper_than_python_walks_is_replaced_by_the_exported_one(tmp_path):
+    """Lab 2: the grader removes a submitted ``deliverable/`` before the re-run exports a new one; shutil.rmtree
+    recursed there, so a shipped one 1500 folders deep ended the honest mix's grade in RecursionError."""
+    course = _course(tmp_path / "course", [LAB2])
+    _submit(course, LAB2, "honest", QUIET)
+    _submit(course, LAB2, "deep", QUIET)
+    (course / "submitted" / "deep" / LAB2 / "deliverable").mkdir()
+    _nest(course / "submitted" / "deep" / LAB2 / "deliverable", DEEP)
+    try:
+        s = grading.grade_assignment(LAB2, course=course, jobs=2, gradebook=False, feedback=False, progress=False)
+    finally:
+        remove_tree(course / "submitted" / "deep")
+    got = {g.student: g for g in s.grades}
+    assert "RecursionError" not in got["deep"].error, got["deep"].error
+    assert _points(got["deep"]) == _points(got["honest"]) and got["honest"].score > 0, got["deep"].error

@@ -331,8 +331,11 @@ def grade_assignment(assignment: str, *, course=".", rubric=None, students=None,
         cache = report_dir / "results" / f"{report_stem(student)}.json"
         if resume:
             old = load_sealed_result(cache, key) if cache.is_file() else None
-            why = stale_reason(old, cache, adir, sandbox=sandbox, rubric_sha256=rubric_sha,
-                               variant_rebuilt=variant_rebuilt_since(cache, course, assignment, student))
+            try:
+                why = stale_reason(old, cache, adir, sandbox=sandbox, rubric_sha256=rubric_sha,
+                                   variant_rebuilt=variant_rebuilt_since(cache, course, assignment, student))
+            except OSError:  # a learner's file the grader cannot read (collect copies its mode bits): graded again,
+                why = "whose files could not be read"  # where it scores zero with the reason; the batch goes on
             if why is None:
                 kept.append(student)
                 return old

@@ -259,3 +259,30 @@ def test_an_interrupted_batch_closes_its_progress_bar_before_it_says_so(tmp_path
     with pytest.raises(KeyboardInterrupt):
         grade_assignment(LAB2, course=course, gradebook=False, feedback=False, progress=True, grader=interrupted, jobs=1)
     assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled: nothing is drawn after this
+
+
+def test_resume_survives_a_submission_it_cannot_read(tmp_path, monkeypatch):
+    """A learner's file of mode 0o004 (others may read it) is copied by ``nbgrader collect`` with that mode: the
+    instructor who owns the copy cannot read it. ``--resume`` hashed it outside the batch's guard and the whole
+    batch ended in a PermissionError; it is graded again instead."""
+    from layerlab.grading import batch, grade_assignment
+    from layerlab.grading import submission as _submission
+
+    course = tmp_path / "course"
+    build_class(course, {"s01_ref": [], "s02_ref": []}, gradebook=False)
+    kw = dict(course=course, gradebook=False, feedback=False, progress=False, grader=_one_result_grader, jobs=1)
+    grade_assignment(LAB2, sandbox=True, **kw)
+    real = _submission.submission_hash
+
+    def unreadable(folder):
+        if "s02_ref" in str(folder):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real(folder)
+
+    monkeypatch.setattr(batch, "submission_hash", unreadable)
+    again = grade_assignment(LAB2, sandbox=True, resume=True, **dict(kw, grader=lambda adir, **k: (
+        _one_result_grader(adir, **k) if "s02_ref" not in str(adir) else
+        __import__("layerlab.grading.results", fromlist=["x"]).SubmissionGrade(assignment=LAB2, student=k["student"],
+                                                                                 error="PermissionError"))))
+    assert again.kept == 1
+    assert again.regraded == {"whose files could not be read": 1}

@@ -345,7 +345,7 @@ def manual_points(source_notebook, spec: dict) -> float | None:
             if meta.get("grade_id") not in auto and ((meta.get("grade") and meta.get("solution")) or meta.get("task")):
                 total += float(meta.get("points") or 0.0)
         return total
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return None
 
 

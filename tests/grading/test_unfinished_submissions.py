@@ -103,3 +103,12 @@ def test_manual_points_come_from_the_source_notebooks_manually_graded_cells():
     assert manual_points(src / lab3 / f"{lab3}.ipynb", grading.assignment_spec(lab3, rubric)) == 12.0
     assert manual_points(src / LAB2 / f"{LAB2}.ipynb", grading.assignment_spec(LAB2, rubric)) == 0.0
     assert manual_points(src / "no_such.ipynb", grading.assignment_spec(LAB2, rubric)) is None  # unknown: nothing said
+
+
+def test_manual_points_of_a_source_notebook_nested_too_deep_are_unknown(tmp_path):
+    # an instructor's broken source notebook ended `layerlab grade` with RecursionError after every report was written
+    from layerlab.grading.rubric import manual_points
+
+    source = tmp_path / "lab.ipynb"
+    source.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert manual_points(source, {"items": []}) is None
